@@ -1,0 +1,65 @@
+# Jobnik: the front end to CMake. `make run` and `make test` are all a newcomer needs.
+#   make deps      install the Debian packages the project needs (no-op when present)
+#   make build     configure and build (build/)
+#   make test      build, then run every test (unit, PostgreSQL integration, bats end-to-end)
+#   make run       jobnikd on 127.0.0.1:8080 with its embedded database in ./var/jobnik
+#   make bench     benchmarks in release mode against a private PostgreSQL (see docs/performance.md)
+#   make install   PREFIX=/usr/local DESTDIR=  binaries, man pages, completions, systemd units
+#   make format    clang-format the sources
+#   make clean
+
+BUILD_DIR   ?= build
+BUILD_TYPE  ?= RelWithDebInfo
+WERROR      ?= ON
+SANITIZE    ?= OFF
+JOBS        ?= $(shell nproc)
+PREFIX      ?= /usr/local
+DESTDIR     ?=
+CTEST_ARGS  ?=
+LISTEN      ?= 127.0.0.1:8080
+DATA_DIR    ?= ./var/jobnik
+
+CMAKE_FLAGS = -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DJOBNIK_WERROR=$(WERROR) -DJOBNIK_SANITIZE=$(SANITIZE) \
+              -DCMAKE_INSTALL_PREFIX=$(PREFIX)
+
+.PHONY: all deps configure build test run bench install uninstall format clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD_DIR)/CMakeCache.txt:
+	cmake -S . -B $(BUILD_DIR) $(CMAKE_FLAGS)
+
+configure: deps
+	cmake -S . -B $(BUILD_DIR) $(CMAKE_FLAGS)
+
+build: deps $(BUILD_DIR)/CMakeCache.txt
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+run: build
+	@echo "jobnikd: API on http://$(LISTEN)/v1 (try: curl http://$(LISTEN)/v1/jobs), state in $(DATA_DIR); Ctrl-C stops it"
+	$(BUILD_DIR)/src/jobnikd --listen $(LISTEN) --data-dir $(DATA_DIR)
+
+bench:
+	@scripts/deps.sh --bench
+	cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DJOBNIK_BUILD_TESTS=OFF
+	cmake --build build-release -j $(JOBS)
+	bench/run.sh build-release
+
+install: build
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD_DIR) --prefix $(PREFIX)
+
+uninstall:
+	@test -f $(BUILD_DIR)/install_manifest.txt || { echo "nothing installed from $(BUILD_DIR)"; exit 0; }
+	xargs -r rm -fv < $(BUILD_DIR)/install_manifest.txt
+
+format:
+	find lib src tests bench -name '*.h' -o -name '*.cc' | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD_DIR) build-release

@@ -1,0 +1,513 @@
+#include "domain/codec.h"
+
+#include <charconv>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "domain/time.h"
+#include "domain/validation.h"
+
+namespace jobnik::domain {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::size_t kNameMin = 2, kNameMax = 50, kTypeMax = 50;
+
+void AppendInt(std::string& out, std::int64_t v) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, end);
+}
+
+// Appends `,"key":` (or `"key":` for the first field of an object).
+void Key(std::string& out, std::string_view key) {
+  if (out.back() != '{') out += ',';
+  out += '"';
+  out += key;
+  out += "\":";
+}
+
+void Field(std::string& out, std::string_view key, std::string_view value) {
+  Key(out, key);
+  AppendJsonString(out, value);
+}
+void FieldRaw(std::string& out, std::string_view key, std::string_view raw_json) {
+  Key(out, key);
+  out += raw_json;
+}
+void FieldInt(std::string& out, std::string_view key, std::int64_t v) {
+  Key(out, key);
+  AppendInt(out, v);
+}
+void FieldTime(std::string& out, std::string_view key, Timestamp t) {
+  Key(out, key);
+  out += '"';
+  AppendTime(out, t);
+  out += '"';
+}
+
+template <typename... Keys>
+Status RequireAll(const json& j, std::string_view path, Keys... keys) {
+  for (std::string_view k : {std::string_view(keys)...}) {
+    if (auto s = CheckRequired(j, k, path); !s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+std::string Path(std::string_view base, std::string_view key) { return fmt::format("{}/{}", base, key); }
+
+// ---- decoding helpers ----
+
+Status DecodeError(std::string_view what) { return ValidationError(fmt::format("malformed response: {}", what)); }
+
+bool GetString(const json& j, const char* key, std::string& out) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_string()) return false;
+  out = it->get<std::string>();
+  return true;
+}
+bool GetOptString(const json& j, const char* key, std::optional<std::string>& out) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return true;
+  if (!it->is_string()) return false;
+  out = it->get<std::string>();
+  return true;
+}
+bool GetRaw(const json& j, const char* key, std::string& out, bool required) {
+  auto it = j.find(key);
+  if (it == j.end()) return !required;
+  out = it->dump();
+  return true;
+}
+template <typename Int>
+bool GetInt(const json& j, const char* key, Int& out) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_number_integer()) return false;
+  out = it->get<Int>();
+  return true;
+}
+bool GetTime(const json& j, const char* key, Timestamp& out) {
+  std::string s;
+  if (!GetString(j, key, s)) return false;
+  auto t = ParseTime(s);
+  if (!t) return false;
+  out = *t;
+  return true;
+}
+bool GetOptTime(const json& j, const char* key, std::optional<Timestamp>& out) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return true;
+  Timestamp t;
+  if (!GetTime(j, key, t)) return false;
+  out = t;
+  return true;
+}
+template <typename E>
+bool GetEnum(const json& j, const char* key, E& out, std::optional<E> (*parse)(std::string_view)) {
+  std::string s;
+  if (!GetString(j, key, s)) return false;
+  auto v = parse(s);
+  if (!v) return false;
+  out = *v;
+  return true;
+}
+
+// ---- request helpers ----
+
+Status CheckTraceFields(const json& j, std::string_view path, std::optional<std::string>& traceparent,
+                        std::optional<std::string>& tracestate) {
+  if (auto it = j.find("traceparent"); it != j.end()) {
+    if (auto s = CheckTraceparent(*it, Path(path, "traceparent")); !s.ok()) return s;
+    traceparent = it->get<std::string>();
+  }
+  if (auto it = j.find("tracestate"); it != j.end()) {
+    if (auto s = CheckTracestate(*it, Path(path, "tracestate")); !s.ok()) return s;
+    tracestate = it->get<std::string>();
+  }
+  return Status::Ok();
+}
+
+Status ReadObjectField(const json& j, const char* key, std::string_view path, std::string& out) {
+  auto it = j.find(key);
+  if (it == j.end()) return Status::Ok();
+  if (auto s = CheckObject(*it, Path(path, key)); !s.ok()) return s;
+  out = it->dump();
+  return Status::Ok();
+}
+
+Result<NewTask> ReadNewTask(const json& j, std::string_view path) {
+  if (auto s = CheckObject(j, path); !s.ok()) return s;
+  if (auto s = CheckAllowedKeys(j, {"data", "userMetadata", "maxAttempts", "traceparent", "tracestate"}, path);
+      !s.ok()) {
+    return s;
+  }
+  if (auto s = CheckRequired(j, "data", path); !s.ok()) return s;
+  NewTask t;
+  if (auto s = ReadObjectField(j, "data", path, t.data); !s.ok()) return s;
+  if (auto s = ReadObjectField(j, "userMetadata", path, t.user_metadata); !s.ok()) return s;
+  if (auto it = j.find("maxAttempts"); it != j.end()) {
+    if (auto s = CheckIntegerAtLeast(*it, Path(path, "maxAttempts"), 1); !s.ok()) return s;
+    t.max_attempts = static_cast<int>(it->get<double>());
+  }
+  if (auto s = CheckTraceFields(j, path, t.traceparent, t.tracestate); !s.ok()) return s;
+  return t;
+}
+
+Result<NewStage> ReadNewStage(const json& j, std::string_view path, bool allow_tasks) {
+  if (auto s = CheckObject(j, path); !s.ok()) return s;
+  // The v1 stage payload does not forbid additional properties; unknown keys are ignored,
+  // except `tasks`, which is only meaningful inside an atomic job submission.
+  if (auto s = RequireAll(j, path, "type", "data"); !s.ok()) return s;
+  NewStage st;
+  if (auto s = CheckString(j["type"], Path(path, "type"), 0, kTypeMax); !s.ok()) return s;
+  st.type = j["type"].get<std::string>();
+  if (auto s = ReadObjectField(j, "data", path, st.data); !s.ok()) return s;
+  if (auto s = ReadObjectField(j, "userMetadata", path, st.user_metadata); !s.ok()) return s;
+  if (auto it = j.find("startAsWaiting"); it != j.end()) {
+    if (!it->is_boolean()) return ValidationError(fmt::format("{}/startAsWaiting must be boolean", path));
+    st.start_as_waiting = it->get<bool>();
+  }
+  if (auto s = CheckTraceFields(j, path, st.traceparent, st.tracestate); !s.ok()) return s;
+  if (auto it = j.find("tasks"); it != j.end() && allow_tasks) {
+    if (!it->is_array()) return ValidationError(fmt::format("{}/tasks must be array", path));
+    st.tasks.reserve(it->size());
+    for (std::size_t i = 0; i < it->size(); ++i) {
+      auto t = ReadNewTask((*it)[i], fmt::format("{}/tasks/{}", path, i));
+      if (!t.ok()) return t.status();
+      st.tasks.push_back(std::move(t).value());
+    }
+  }
+  return st;
+}
+
+template <typename E>
+Result<E> ParseStatusBody(std::string_view body, std::initializer_list<E> allowed) {
+  auto j = ParseJsonBody(body);
+  if (!j.ok()) return j.status();
+  const std::string_view path = "request/body";
+  if (auto s = CheckObject(*j, path); !s.ok()) return s;
+  if (auto s = CheckRequired(*j, "status", path); !s.ok()) return s;
+  const json& v = (*j)["status"];
+  std::string names;
+  for (E e : allowed) {
+    if (!names.empty()) names += ", ";
+    names += ToString(e);
+    if (v.is_string() && v.get_ref<const std::string&>() == ToString(e)) return e;
+  }
+  return ValidationError(fmt::format("request/body/status must be equal to one of the allowed values: {}", names));
+}
+
+}  // namespace
+
+void AppendJsonString(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += "\\u00";
+          out += kHex[(c >> 4) & 0xF];
+          out += kHex[c & 0xF];
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+}
+
+void AppendJson(std::string& out, const Summary& s) {
+  out += '{';
+  FieldInt(out, "pending", s.pending);
+  FieldInt(out, "inProgress", s.in_progress);
+  FieldInt(out, "completed", s.completed);
+  FieldInt(out, "failed", s.failed);
+  FieldInt(out, "created", s.created);
+  FieldInt(out, "retried", s.retried);
+  FieldInt(out, "total", s.total());
+  out += '}';
+}
+
+void AppendJson(std::string& out, const Task& t) {
+  out += '{';
+  Field(out, "id", t.id);
+  Field(out, "stageId", t.stage_id);
+  FieldRaw(out, "data", t.data);
+  FieldRaw(out, "userMetadata", t.user_metadata);
+  Field(out, "status", ToString(t.status));
+  FieldInt(out, "attempts", t.attempts);
+  FieldInt(out, "maxAttempts", t.max_attempts);
+  FieldTime(out, "creationTime", t.creation_time);
+  FieldTime(out, "updateTime", t.update_time);
+  if (t.start_time) FieldTime(out, "startTime", *t.start_time);
+  if (t.end_time) FieldTime(out, "endTime", *t.end_time);
+  Field(out, "traceparent", t.traceparent);
+  if (t.tracestate) Field(out, "tracestate", *t.tracestate);
+  out += '}';
+}
+
+void AppendJson(std::string& out, const Stage& s) {
+  out += '{';
+  Field(out, "id", s.id);
+  Field(out, "jobId", s.job_id);
+  Field(out, "type", s.type);
+  FieldRaw(out, "data", s.data);
+  FieldRaw(out, "userMetadata", s.user_metadata);
+  FieldInt(out, "order", s.order);
+  Field(out, "status", ToString(s.status));
+  FieldInt(out, "percentage", s.percentage);
+  Key(out, "summary");
+  AppendJson(out, s.summary);
+  Field(out, "traceparent", s.traceparent);
+  if (s.tracestate) Field(out, "tracestate", *s.tracestate);
+  if (s.tasks) {
+    Key(out, "tasks");
+    AppendJson(out, *s.tasks);
+  }
+  out += '}';
+}
+
+void AppendJson(std::string& out, const Job& j) {
+  out += '{';
+  Field(out, "id", j.id);
+  Field(out, "name", j.name);
+  FieldRaw(out, "data", j.data);
+  FieldRaw(out, "userMetadata", j.user_metadata);
+  Field(out, "priority", ToString(j.priority));
+  Field(out, "status", ToString(j.status));
+  FieldInt(out, "percentage", j.percentage);
+  FieldTime(out, "creationTime", j.creation_time);
+  FieldTime(out, "updateTime", j.update_time);
+  Field(out, "traceparent", j.traceparent);
+  if (j.tracestate) Field(out, "tracestate", *j.tracestate);
+  if (j.stages) {
+    Key(out, "stages");
+    AppendJson(out, *j.stages);
+  }
+  out += '}';
+}
+
+std::string ErrorBody(const Status& status) {
+  std::string out = "{";
+  Field(out, "message", status.message());
+  Field(out, "code", ToString(status.code()));
+  out += '}';
+  return out;
+}
+
+std::string CodeBody(std::string_view code) {
+  std::string out = "{";
+  Field(out, "code", code);
+  out += '}';
+  return out;
+}
+
+// ---- Decoding ----
+
+Result<Summary> DecodeSummary(const json& j) {
+  if (!j.is_object()) return DecodeError("summary is not an object");
+  Summary s;
+  if (!GetInt(j, "pending", s.pending) || !GetInt(j, "inProgress", s.in_progress) ||
+      !GetInt(j, "completed", s.completed) || !GetInt(j, "failed", s.failed) || !GetInt(j, "created", s.created) ||
+      !GetInt(j, "retried", s.retried)) {
+    return DecodeError("summary lacks a count");
+  }
+  return s;
+}
+
+Result<Task> DecodeTask(const json& j) {
+  if (!j.is_object()) return DecodeError("task is not an object");
+  Task t;
+  if (!GetString(j, "id", t.id)) return DecodeError("task.id");
+  if (!GetString(j, "stageId", t.stage_id)) return DecodeError("task.stageId");
+  if (!GetRaw(j, "data", t.data, true)) return DecodeError("task.data");
+  if (!GetRaw(j, "userMetadata", t.user_metadata, false)) return DecodeError("task.userMetadata");
+  if (!GetEnum(j, "status", t.status, ParseTaskStatus)) return DecodeError("task.status");
+  if (!GetInt(j, "attempts", t.attempts)) return DecodeError("task.attempts");
+  if (!GetInt(j, "maxAttempts", t.max_attempts)) return DecodeError("task.maxAttempts");
+  if (!GetTime(j, "creationTime", t.creation_time)) return DecodeError("task.creationTime");
+  if (!GetTime(j, "updateTime", t.update_time)) return DecodeError("task.updateTime");
+  if (!GetOptTime(j, "startTime", t.start_time)) return DecodeError("task.startTime");
+  if (!GetOptTime(j, "endTime", t.end_time)) return DecodeError("task.endTime");
+  if (!GetString(j, "traceparent", t.traceparent)) return DecodeError("task.traceparent");
+  if (!GetOptString(j, "tracestate", t.tracestate)) return DecodeError("task.tracestate");
+  return t;
+}
+
+Result<Stage> DecodeStage(const json& j) {
+  if (!j.is_object()) return DecodeError("stage is not an object");
+  Stage s;
+  if (!GetString(j, "id", s.id)) return DecodeError("stage.id");
+  if (!GetString(j, "jobId", s.job_id)) return DecodeError("stage.jobId");
+  if (!GetString(j, "type", s.type)) return DecodeError("stage.type");
+  if (!GetRaw(j, "data", s.data, true)) return DecodeError("stage.data");
+  if (!GetRaw(j, "userMetadata", s.user_metadata, false)) return DecodeError("stage.userMetadata");
+  if (!GetInt(j, "order", s.order)) return DecodeError("stage.order");
+  if (!GetEnum(j, "status", s.status, ParseStageStatus)) return DecodeError("stage.status");
+  if (!GetInt(j, "percentage", s.percentage)) return DecodeError("stage.percentage");
+  auto it = j.find("summary");
+  if (it == j.end()) return DecodeError("stage.summary");
+  auto summary = DecodeSummary(*it);
+  if (!summary.ok()) return summary.status();
+  s.summary = *summary;
+  if (!GetString(j, "traceparent", s.traceparent)) return DecodeError("stage.traceparent");
+  if (!GetOptString(j, "tracestate", s.tracestate)) return DecodeError("stage.tracestate");
+  if (auto tasks = j.find("tasks"); tasks != j.end()) {
+    if (!tasks->is_array()) return DecodeError("stage.tasks");
+    s.tasks.emplace();
+    for (const auto& tj : *tasks) {
+      auto t = DecodeTask(tj);
+      if (!t.ok()) return t.status();
+      s.tasks->push_back(std::move(t).value());
+    }
+  }
+  return s;
+}
+
+Result<Job> DecodeJob(const json& j) {
+  if (!j.is_object()) return DecodeError("job is not an object");
+  Job job;
+  if (!GetString(j, "id", job.id)) return DecodeError("job.id");
+  if (!GetString(j, "name", job.name)) return DecodeError("job.name");
+  if (!GetRaw(j, "data", job.data, true)) return DecodeError("job.data");
+  if (!GetRaw(j, "userMetadata", job.user_metadata, false)) return DecodeError("job.userMetadata");
+  if (!GetEnum(j, "priority", job.priority, ParsePriority)) return DecodeError("job.priority");
+  if (!GetEnum(j, "status", job.status, ParseJobStatus)) return DecodeError("job.status");
+  if (!GetInt(j, "percentage", job.percentage)) return DecodeError("job.percentage");
+  if (!GetTime(j, "creationTime", job.creation_time)) return DecodeError("job.creationTime");
+  if (!GetTime(j, "updateTime", job.update_time)) return DecodeError("job.updateTime");
+  if (!GetString(j, "traceparent", job.traceparent)) return DecodeError("job.traceparent");
+  if (!GetOptString(j, "tracestate", job.tracestate)) return DecodeError("job.tracestate");
+  if (auto stages = j.find("stages"); stages != j.end()) {
+    if (!stages->is_array()) return DecodeError("job.stages");
+    job.stages.emplace();
+    for (const auto& sj : *stages) {
+      auto s = DecodeStage(sj);
+      if (!s.ok()) return s.status();
+      job.stages->push_back(std::move(s).value());
+    }
+  }
+  return job;
+}
+
+// ---- Requests ----
+
+Result<json> ParseJsonBody(std::string_view body) {
+  if (body.empty()) return ValidationError("request/body is required: the request has no JSON body");
+  json j = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) {
+    // Re-parse with exceptions only on the error path, to report the position.
+    try {
+      const json ignored = json::parse(body.begin(), body.end());
+      (void)ignored;
+    } catch (const json::parse_error& e) {
+      std::string what = e.what();
+      if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
+      return ValidationError(fmt::format("request/body is not valid JSON: {}", what));
+    }
+    return ValidationError("request/body is not valid JSON");
+  }
+  return j;
+}
+
+Result<NewJob> ParseNewJob(std::string_view body) {
+  auto parsed = ParseJsonBody(body);
+  if (!parsed.ok()) return parsed.status();
+  const json& j = *parsed;
+  const std::string_view path = "request/body";
+  if (auto s = CheckObject(j, path); !s.ok()) return s;
+  if (auto s = CheckAllowedKeys(j, {"name", "data", "priority", "userMetadata", "traceparent", "tracestate", "stages"},
+                                path);
+      !s.ok()) {
+    return s;
+  }
+  if (auto s = RequireAll(j, path, "name", "data"); !s.ok()) return s;
+  NewJob job;
+  if (auto s = CheckString(j["name"], Path(path, "name"), kNameMin, kNameMax); !s.ok()) return s;
+  job.name = j["name"].get<std::string>();
+  if (auto s = ReadObjectField(j, "data", path, job.data); !s.ok()) return s;
+  if (auto s = ReadObjectField(j, "userMetadata", path, job.user_metadata); !s.ok()) return s;
+  if (auto it = j.find("priority"); it != j.end()) {
+    auto p = it->is_string() ? ParsePriority(it->get_ref<const std::string&>()) : std::nullopt;
+    if (!p) {
+      return ValidationError(
+          "request/body/priority must be equal to one of the allowed values: VERY_HIGH, HIGH, MEDIUM, LOW, VERY_LOW");
+    }
+    job.priority = *p;
+  }
+  if (auto s = CheckTraceFields(j, path, job.traceparent, job.tracestate); !s.ok()) return s;
+  if (auto it = j.find("stages"); it != j.end()) {
+    if (!it->is_array()) return ValidationError("request/body/stages must be array");
+    job.stages.emplace();
+    job.stages->reserve(it->size());
+    for (std::size_t i = 0; i < it->size(); ++i) {
+      auto st = ReadNewStage((*it)[i], fmt::format("request/body/stages/{}", i), /*allow_tasks=*/true);
+      if (!st.ok()) return st.status();
+      job.stages->push_back(std::move(st).value());
+    }
+  }
+  return job;
+}
+
+Result<NewStage> ParseNewStage(std::string_view body) {
+  auto parsed = ParseJsonBody(body);
+  if (!parsed.ok()) return parsed.status();
+  return ReadNewStage(*parsed, "request/body", /*allow_tasks=*/false);
+}
+
+Result<std::vector<NewTask>> ParseNewTasks(std::string_view body) {
+  auto parsed = ParseJsonBody(body);
+  if (!parsed.ok()) return parsed.status();
+  const json& j = *parsed;
+  if (!j.is_array()) return ValidationError("request/body must be array");
+  std::vector<NewTask> tasks;
+  tasks.reserve(j.size());
+  for (std::size_t i = 0; i < j.size(); ++i) {
+    auto t = ReadNewTask(j[i], fmt::format("request/body/{}", i));
+    if (!t.ok()) return t.status();
+    tasks.push_back(std::move(t).value());
+  }
+  return tasks;
+}
+
+Result<JobStatus> ParseJobStatusChange(std::string_view body) {
+  return ParseStatusBody<JobStatus>(body, {JobStatus::kPending, JobStatus::kAborted, JobStatus::kPaused});
+}
+Result<StageStatus> ParseStageStatusChange(std::string_view body) {
+  return ParseStatusBody<StageStatus>(body, {StageStatus::kPending});
+}
+Result<TaskStatus> ParseTaskStatusChange(std::string_view body) {
+  return ParseStatusBody<TaskStatus>(body, {TaskStatus::kCompleted, TaskStatus::kFailed});
+}
+
+Result<Priority> ParsePriorityChange(std::string_view body) {
+  auto j = ParseJsonBody(body);
+  if (!j.ok()) return j.status();
+  if (auto s = CheckObject(*j, "request/body"); !s.ok()) return s;
+  if (auto s = CheckRequired(*j, "priority", "request/body"); !s.ok()) return s;
+  const json& v = (*j)["priority"];
+  auto p = v.is_string() ? ParsePriority(v.get_ref<const std::string&>()) : std::nullopt;
+  if (!p) {
+    return ValidationError(
+        "request/body/priority must be equal to one of the allowed values: VERY_HIGH, HIGH, MEDIUM, LOW, VERY_LOW");
+  }
+  return *p;
+}
+
+Result<std::string> ParseUserMetadata(std::string_view body) {
+  auto j = ParseJsonBody(body);
+  if (!j.ok()) return j.status();
+  if (auto s = CheckObject(*j, "request/body"); !s.ok()) return s;
+  return j->dump();
+}
+
+}  // namespace jobnik::domain

@@ -1,0 +1,72 @@
+// The v1 wire JSON codec (camelCase fields, RFC 3339 UTC millisecond times,
+// optional fields omitted when unset), in both directions:
+//  - encoding entities into response bodies (appended to a string: jobnikd's hot path),
+//  - decoding entities from response bodies (the client library, jobnikctl),
+//  - parsing and validating request bodies into New* values (jobnikd).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "domain/error.h"
+#include "domain/model.h"
+
+namespace jobnik::domain {
+
+// ---- Encoding ----
+
+void AppendJson(std::string& out, const Summary& s);
+void AppendJson(std::string& out, const Task& t);
+void AppendJson(std::string& out, const Stage& s);  // includes "tasks" only when s.tasks is set
+void AppendJson(std::string& out, const Job& j);    // includes "stages" only when j.stages is set
+template <typename T>
+void AppendJson(std::string& out, const std::vector<T>& items) {
+  out += '[';
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ',';
+    AppendJson(out, items[i]);
+  }
+  out += ']';
+}
+template <typename T>
+std::string ToJson(const T& value) {
+  std::string out;
+  AppendJson(out, value);
+  return out;
+}
+
+// A JSON string literal with the quotes.
+void AppendJsonString(std::string& out, std::string_view s);
+
+// {"message":"...","code":"..."}
+std::string ErrorBody(const Status& status);
+// {"code":"JOB_MODIFIED_SUCCESSFULLY"}
+std::string CodeBody(std::string_view code);
+
+// ---- Decoding (client side). Errors name the missing or malformed field. ----
+
+Result<Summary> DecodeSummary(const nlohmann::json& j);
+Result<Task> DecodeTask(const nlohmann::json& j);
+Result<Stage> DecodeStage(const nlohmann::json& j);
+Result<Job> DecodeJob(const nlohmann::json& j);
+
+// ---- Request bodies (server side). Every violation -> VALIDATION_ERROR naming the field. ----
+
+// Parses JSON text; a syntax error becomes a VALIDATION_ERROR with position.
+Result<nlohmann::json> ParseJsonBody(std::string_view body);
+
+Result<NewJob> ParseNewJob(std::string_view body);
+Result<NewStage> ParseNewStage(std::string_view body);
+Result<std::vector<NewTask>> ParseNewTasks(std::string_view body);
+// {"status": X} restricted to the user-settable statuses of each entity.
+Result<JobStatus> ParseJobStatusChange(std::string_view body);
+Result<StageStatus> ParseStageStatusChange(std::string_view body);
+Result<TaskStatus> ParseTaskStatusChange(std::string_view body);
+Result<Priority> ParsePriorityChange(std::string_view body);
+// Any JSON object; returned as compact JSON text.
+Result<std::string> ParseUserMetadata(std::string_view body);
+
+}  // namespace jobnik::domain

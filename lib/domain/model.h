@@ -1,0 +1,143 @@
+// The entities of SPEC A.1, as plain values. No I/O.
+//
+// `data` and `user_metadata` hold the client's JSON object as compact JSON text:
+// jobnikd never interprets them, it stores and returns them verbatim, so
+// keeping them as text saves a parse and a dump on every response.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domain/status.h"
+
+namespace jobnik::domain {
+
+// Microsecond precision, like PostgreSQL's timestamptz. Always UTC.
+using Timestamp = std::chrono::sys_time<std::chrono::microseconds>;
+
+// Counts of a stage's tasks by current status. total() is always the sum.
+struct Summary {
+  std::int64_t pending = 0;
+  std::int64_t in_progress = 0;
+  std::int64_t completed = 0;
+  std::int64_t failed = 0;
+  std::int64_t created = 0;
+  std::int64_t retried = 0;
+
+  std::int64_t total() const { return pending + in_progress + completed + failed + created + retried; }
+  bool operator==(const Summary&) const = default;
+};
+
+// floor(100 * done / total), clamped to 0..100; 0 when total is 0 (SPEC A.3.5).
+int Percentage(std::int64_t done, std::int64_t total);
+
+struct Task {
+  std::string id;
+  std::string stage_id;
+  std::string data = "{}";
+  std::string user_metadata = "{}";
+  TaskStatus status = TaskStatus::kPending;
+  int attempts = 0;
+  int max_attempts = 1;
+  Timestamp creation_time{};
+  Timestamp update_time{};
+  std::optional<Timestamp> start_time;
+  std::optional<Timestamp> end_time;
+  std::string traceparent;
+  std::optional<std::string> tracestate;
+
+  bool operator==(const Task&) const = default;
+};
+
+struct Stage {
+  std::string id;
+  std::string job_id;
+  std::string type;
+  std::string data = "{}";
+  std::string user_metadata = "{}";
+  int order = 1;
+  StageStatus status = StageStatus::kCreated;
+  int percentage = 0;
+  Summary summary;
+  std::string traceparent;
+  std::optional<std::string> tracestate;
+  std::optional<std::vector<Task>> tasks;  // only when asked for
+
+  bool operator==(const Stage&) const = default;
+};
+
+struct Job {
+  std::string id;
+  std::string name;
+  std::string data = "{}";
+  std::string user_metadata = "{}";
+  Priority priority = Priority::kMedium;
+  JobStatus status = JobStatus::kPending;
+  int percentage = 0;
+  Timestamp creation_time{};
+  Timestamp update_time{};
+  std::string traceparent;
+  std::optional<std::string> tracestate;
+  std::optional<std::vector<Stage>> stages;  // only when asked for
+
+  bool operator==(const Job&) const = default;
+};
+
+// ---- Requests (already validated by the codec) ----
+
+struct NewTask {
+  std::string data;
+  std::string user_metadata = "{}";
+  int max_attempts = 1;
+  std::optional<std::string> traceparent;
+  std::optional<std::string> tracestate;
+};
+
+struct NewStage {
+  std::string type;
+  std::string data;
+  std::string user_metadata = "{}";
+  bool start_as_waiting = false;
+  std::optional<std::string> traceparent;
+  std::optional<std::string> tracestate;
+  std::vector<NewTask> tasks;  // extension: tasks created with the stage
+};
+
+struct NewJob {
+  std::string name;
+  std::string data;
+  std::string user_metadata = "{}";
+  Priority priority = Priority::kMedium;
+  std::optional<std::string> traceparent;
+  std::optional<std::string> tracestate;
+  // Extension (SPEC B): the whole tree in one request. Absent -> plain v1.
+  std::optional<std::vector<NewStage>> stages;
+};
+
+struct JobFilter {
+  std::optional<std::string> name;
+  std::optional<Priority> priority;
+  std::optional<Timestamp> from_date;
+  std::optional<Timestamp> end_date;
+  bool with_stages = false;
+};
+
+struct StageFilter {
+  std::optional<std::string> job_id;
+  std::optional<std::string> type;
+  std::optional<StageStatus> status;
+  bool with_tasks = false;
+};
+
+struct TaskFilter {
+  std::optional<std::string> stage_id;
+  std::optional<std::string> stage_type;
+  std::optional<TaskStatus> status;
+  std::optional<Timestamp> from_date;
+  std::optional<Timestamp> end_date;
+};
+
+}  // namespace jobnik::domain

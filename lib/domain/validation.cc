@@ -1,0 +1,140 @@
+#include "domain/validation.h"
+
+#include <algorithm>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace jobnik::domain {
+namespace {
+
+bool IsLowerHex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
+bool IsHex(char c) { return IsLowerHex(c) || (c >= 'A' && c <= 'F'); }
+
+bool AllLowerHex(std::string_view s) { return std::all_of(s.begin(), s.end(), IsLowerHex); }
+bool AllZero(std::string_view s) { return std::all_of(s.begin(), s.end(), [](char c) { return c == '0'; }); }
+
+bool IsKeyStart(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+bool IsKeyChar(char c) { return IsKeyStart(c) || c == '_' || c == '-' || c == '*' || c == '/'; }
+
+std::string TypeName(const nlohmann::json& v) {
+  if (v.is_number_integer() || v.is_number_unsigned()) return "integer";
+  return v.type_name();
+}
+
+}  // namespace
+
+bool IsUuid(std::string_view s) {
+  if (s.size() != 36) return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? s[i] != '-' : !IsHex(s[i])) return false;
+  }
+  return true;
+}
+
+bool IsTraceparent(std::string_view s) {
+  if (s.size() != 55 || s[2] != '-' || s[35] != '-' || s[52] != '-') return false;
+  const auto version = s.substr(0, 2), trace_id = s.substr(3, 32), parent_id = s.substr(36, 16),
+             flags = s.substr(53, 2);
+  if (!AllLowerHex(version) || !AllLowerHex(trace_id) || !AllLowerHex(parent_id) || !AllLowerHex(flags)) {
+    return false;
+  }
+  return version != "ff" && !AllZero(trace_id) && !AllZero(parent_id);
+}
+
+bool IsTracestate(std::string_view s) {
+  if (s.empty() || s.size() > 512) return false;
+  std::size_t members = 0;
+  std::size_t pos = 0;
+  while (true) {
+    const std::size_t end = std::min(s.find(',', pos), s.size());
+    const std::string_view member = s.substr(pos, end - pos);
+    const std::size_t eq = member.find('=');
+    if (eq == std::string_view::npos || eq == 0 || eq + 1 == member.size()) return false;
+    const auto key = member.substr(0, eq), value = member.substr(eq + 1);
+    if (!IsKeyStart(key[0]) || !std::all_of(key.begin(), key.end(), IsKeyChar)) return false;
+    if (value.find('=') != std::string_view::npos) return false;
+    if (++members > 32) return false;
+    if (end == s.size()) break;
+    pos = end + 1;
+  }
+  return true;
+}
+
+std::size_t Utf8Length(std::string_view s) {
+  return static_cast<std::size_t>(
+      std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
+Status CheckObject(const nlohmann::json& v, std::string_view path) {
+  if (v.is_object()) return Status::Ok();
+  return ValidationError(fmt::format("{} must be object", path));
+}
+
+Status CheckAllowedKeys(const nlohmann::json& obj, std::initializer_list<std::string_view> allowed,
+                        std::string_view path) {
+  for (const auto& item : obj.items()) {
+    if (std::find(allowed.begin(), allowed.end(), item.key()) == allowed.end()) {
+      return ValidationError(fmt::format("{} must NOT have additional properties: '{}'", path, item.key()));
+    }
+  }
+  return Status::Ok();
+}
+
+Status CheckRequired(const nlohmann::json& obj, std::string_view key, std::string_view path) {
+  if (obj.contains(key)) return Status::Ok();
+  return ValidationError(fmt::format("{} must have required property '{}'", path, key));
+}
+
+Status CheckString(const nlohmann::json& v, std::string_view path, std::size_t min_len, std::size_t max_len) {
+  if (!v.is_string()) return ValidationError(fmt::format("{} must be string, not {}", path, TypeName(v)));
+  const std::size_t len = Utf8Length(v.get_ref<const std::string&>());
+  if (len < min_len) {
+    return ValidationError(fmt::format("{} must NOT have fewer than {} characters", path, min_len));
+  }
+  if (len > max_len) {
+    return ValidationError(fmt::format("{} must NOT have more than {} characters", path, max_len));
+  }
+  return Status::Ok();
+}
+
+Status CheckTraceparent(const nlohmann::json& v, std::string_view path) {
+  if (!v.is_string()) return ValidationError(fmt::format("{} must be string, not {}", path, TypeName(v)));
+  if (IsTraceparent(v.get_ref<const std::string&>())) return Status::Ok();
+  return ValidationError(fmt::format("{} must match pattern \"{}\" (a W3C traceparent)", path, kTraceparentPattern));
+}
+
+Status CheckTracestate(const nlohmann::json& v, std::string_view path) {
+  if (!v.is_string()) return ValidationError(fmt::format("{} must be string, not {}", path, TypeName(v)));
+  if (IsTracestate(v.get_ref<const std::string&>())) return Status::Ok();
+  return ValidationError(fmt::format("{} must match pattern \"{}\" (a W3C tracestate)", path, kTracestatePattern));
+}
+
+Status CheckIntegerAtLeast(const nlohmann::json& v, std::string_view path, long long minimum) {
+  if (!v.is_number_integer()) {
+    // 3.0 is a JSON integer to a JSON schema validator.
+    if (v.is_number_float() && v.get<double>() == static_cast<double>(static_cast<long long>(v.get<double>()))) {
+      if (v.get<double>() >= static_cast<double>(minimum) && v.get<double>() <= 2147483647.0) return Status::Ok();
+    } else {
+      return ValidationError(fmt::format("{} must be integer, not {}", path, TypeName(v)));
+    }
+  } else if (v.get<long long>() >= minimum && v.get<long long>() <= 2147483647) {
+    return Status::Ok();
+  }
+  if (v.get<double>() > 2147483647.0) return ValidationError(fmt::format("{} must be <= 2147483647", path));
+  return ValidationError(fmt::format("{} must be >= {}", path, minimum));
+}
+
+Status CheckUuidParam(std::string_view value, std::string_view path) {
+  if (IsUuid(value)) return Status::Ok();
+  return ValidationError(fmt::format("{} must match format \"uuid\"", path));
+}
+
+std::optional<bool> ParseBoolParam(std::string_view value, std::string_view path, Status* error) {
+  if (value == "true") return true;
+  if (value == "false") return false;
+  *error = ValidationError(fmt::format("{} must be boolean", path));
+  return std::nullopt;
+}
+
+}  // namespace jobnik::domain

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs exactly the Debian packages Jobnik needs to build, run and test.
+# A fast no-op when they are all present (one dpkg-query call).
+#   scripts/deps.sh          build + run + test packages
+#   scripts/deps.sh --bench  also the benchmark tools
+set -euo pipefail
+
+packages=(
+  # toolchain
+  cmake g++ make pkg-config
+  # libraries (see README "Dependencies")
+  libcli11-dev libcpp-httplib-dev libpqxx-dev libpq-dev nlohmann-json3-dev
+  libspdlog-dev libfmt-dev libyaml-cpp-dev prometheus-cpp-dev libssl-dev
+  libgtest-dev libgmock-dev
+  # runtime: the embedded database and the test harness use the PostgreSQL 15 server binaries
+  postgresql-15 postgresql-client-15
+  # test tools
+  bats bats-assert bats-support bats-file jq curl bash-completion
+)
+if [[ "${1:-}" == "--bench" ]]; then
+  packages+=(postgresql-contrib)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed || missing+=("$p")
+done
+
+if (( ${#missing[@]} == 0 )); then
+  exit 0
+fi
+
+echo "deps: installing ${missing[*]}" >&2
+sudo=()
+if (( EUID != 0 )); then
+  command -v sudo >/dev/null || { echo "deps: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+  sudo=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends -o Dpkg::Options::=--force-unsafe-io "${missing[@]}"

@@ -1,0 +1,72 @@
+// jobnikd's configuration: defaults < YAML file < JOBNIK_* environment < flags.
+//
+// Every key is declared once in the table of config.cc (name, environment
+// variable, flag, parser, whether it is a secret); loading, validation,
+// --print-config and the man page's key list all follow that table.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domain/error.h"
+
+namespace jobnik {
+
+struct Config {
+  std::string listen = "127.0.0.1:8080";  // HOST:PORT
+  std::string database_url;               // empty: run the embedded database
+  std::string database_schema = "jobnik";
+  int database_pool_size = 16;
+  std::string data_dir = "./var/jobnik";
+  std::string postgres_bin_dir;           // empty: find PostgreSQL 15's binaries
+  int http_threads = 64;
+  long long http_body_limit = 1024 * 1024;
+  int http_keep_alive_timeout = 5;        // seconds
+  int shutdown_timeout = 10;              // seconds to finish in-flight requests
+  std::string log_level = "info";
+  std::string log_format = "text";
+  bool log_access = true;
+  bool sweeper_enabled = true;
+  int sweeper_interval = 60;              // seconds
+  int sweeper_stale_after = 1800;         // seconds IN_PROGRESS before a task is failed
+  int sweeper_batch = 100;
+
+  // Host and port of `listen`.
+  std::string ListenHost() const;
+  int ListenPort() const;
+};
+
+struct ConfigKey {
+  std::string name;   // YAML path, e.g. "database.url"
+  std::string env;    // JOBNIK_DATABASE_URL
+  std::string flag;   // --database-url (empty: no flag)
+  std::string help;
+  bool secret = false;
+};
+
+// All keys, in documentation order.
+const std::vector<ConfigKey>& ConfigKeys();
+
+// Where each layer comes from. `flags` maps key names to the flag values given.
+struct ConfigSources {
+  std::optional<std::string> file;             // explicit --config (must exist)
+  std::string default_file = "/etc/jobnik/jobnikd.yaml";  // read only when present
+  std::map<std::string, std::string> env;      // usually the process environment
+  std::map<std::string, std::string> flags;
+};
+
+// Errors name the key (and the file or variable it came from).
+domain::Result<Config> LoadConfig(const ConfigSources& sources);
+
+// The environment as a map (JOBNIK_* only).
+std::map<std::string, std::string> JobnikEnvironment();
+
+// The effective configuration as YAML, secrets masked.
+std::string PrintConfig(const Config& config);
+
+// postgresql://user:secret@host/db -> postgresql://user:****@host/db (also password=...).
+std::string MaskSecret(const std::string& url);
+
+}  // namespace jobnik

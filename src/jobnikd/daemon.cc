@@ -1,0 +1,268 @@
+#include "daemon.h"
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <csignal>
+#include <fmt/format.h>
+#include <map>
+#include <optional>
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+#include <thread>
+
+#include "common/logging.h"
+#include "common/version.h"
+#include "config.h"
+#include "embedded_pg.h"
+#include "http/api.h"
+#include "metrics.h"
+#include "sd_notify.h"
+#include "services/sweeper.h"
+#include "store/pg/migrator.h"
+#include "store/pg/pg_store.h"
+#include "store/pg/pool.h"
+
+namespace jobnik {
+namespace {
+
+struct Options {
+  ConfigSources sources;
+  bool print_config = false;
+  bool migrate = false;      // serve: migrate before serving
+  bool sweep_once = false;   // sweep: one sweep, then exit
+};
+
+int Fail(std::ostream& err, ExitCode code, const std::string& message) {
+  err << "jobnikd: " << message << "\n";
+  return static_cast<int>(code);
+}
+
+// Blocks SIGINT/SIGTERM in every thread (call before starting any); WaitForSignal()
+// then receives them synchronously.
+sigset_t BlockShutdownSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
+// The database the daemon uses: the configured URL, or the embedded one.
+struct Database {
+  std::optional<EmbeddedPostgres> embedded;
+  std::string url;
+};
+
+domain::Status OpenDatabase(const Config& config, Database& db) {
+  if (!config.database_url.empty()) {
+    db.url = config.database_url;
+    return domain::Status::Ok();
+  }
+  db.embedded.emplace(EmbeddedPgOptions{config.data_dir, config.postgres_bin_dir});
+  auto url = db.embedded->Start();
+  if (!url.ok()) return url.status();
+  db.url = *url;
+  return domain::Status::Ok();
+}
+
+int RunMigrate(const Config& config, std::ostream& out, std::ostream& err) {
+  Database db;
+  if (auto s = OpenDatabase(config, db); !s.ok()) return Fail(err, ExitCode::kFailure, s.message());
+  auto report = store::pg::Migrate(db.url, config.database_schema);
+  if (!report.ok()) return Fail(err, ExitCode::kFailure, report.status().message());
+  if (report->applied.empty()) {
+    out << fmt::format("schema '{}' is up to date (version {})\n", config.database_schema, report->to_version);
+  } else {
+    for (const auto& name : report->applied) out << "applied " << name << "\n";
+    out << fmt::format("schema '{}' migrated from version {} to {}\n", config.database_schema, report->from_version,
+                       report->to_version);
+  }
+  return 0;
+}
+
+int RunSweepOnce(const Config& config, std::ostream& out, std::ostream& err) {
+  Database db;
+  if (auto s = OpenDatabase(config, db); !s.ok()) return Fail(err, ExitCode::kFailure, s.message());
+  store::pg::Pool pool({db.url, config.database_schema, 2});
+  store::pg::PgStore store(pool);
+  services::Sweeper sweeper(store, nullptr,
+                            {std::chrono::seconds(config.sweeper_interval), std::chrono::seconds(config.sweeper_stale_after),
+                             config.sweeper_batch, db.url, config.database_schema});
+  int total = 0;
+  const auto now = std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
+  for (;;) {
+    auto n = sweeper.RunOnce(now);
+    if (!n.ok()) return Fail(err, ExitCode::kFailure, n.status().message());
+    total += *n;
+    if (*n < config.sweeper_batch) break;
+  }
+  out << fmt::format("failed {} stale task(s)\n", total);
+  return 0;
+}
+
+int RunServe(const Config& config, bool migrate, std::ostream& err) {
+  const sigset_t signals = BlockShutdownSignals();
+  Database db;
+  if (auto s = OpenDatabase(config, db); !s.ok()) return Fail(err, ExitCode::kFailure, s.message());
+
+  // The embedded database is ours: keep it migrated. An external one is migrated on request.
+  if (db.embedded || migrate) {
+    auto report = store::pg::Migrate(db.url, config.database_schema);
+    if (!report.ok()) return Fail(err, ExitCode::kFailure, report.status().message());
+  } else {
+    auto version = store::pg::CurrentVersion(db.url, config.database_schema);
+    if (!version.ok()) return Fail(err, ExitCode::kFailure, version.status().message());
+    if (*version < store::pg::LatestVersion()) {
+      return Fail(err, ExitCode::kFailure,
+                  fmt::format("database schema '{}' is at version {}, this jobnikd needs {}: run 'jobnikd migrate' "
+                              "(or serve with --migrate)",
+                              config.database_schema, *version, store::pg::LatestVersion()));
+    }
+    if (*version > store::pg::LatestVersion()) {
+      return Fail(err, ExitCode::kFailure,
+                  fmt::format("database schema '{}' is at version {}, newer than this jobnikd knows ({})",
+                              config.database_schema, *version, store::pg::LatestVersion()));
+    }
+  }
+
+  store::pg::Pool pool({db.url, config.database_schema, config.database_pool_size});
+  store::pg::PgStore store(pool);
+  Metrics metrics;
+  metrics.SetCollectHook([&pool](Metrics& m) {
+    const auto s = pool.Stats();
+    m.pool_gauges().Add({{"state", "size"}}).Set(s.size);
+    m.pool_gauges().Add({{"state", "open"}}).Set(s.open);
+    m.pool_gauges().Add({{"state", "in_use"}}).Set(s.in_use);
+  });
+  http::Api api(store, metrics,
+                {static_cast<std::size_t>(config.http_body_limit), config.log_access});
+  httplib::Server server;
+  const int threads = config.http_threads;
+  server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
+  server.set_keep_alive_timeout(config.http_keep_alive_timeout);
+  server.set_keep_alive_max_count(100000);
+  server.set_tcp_nodelay(true);
+  server.set_read_timeout(30, 0);
+  server.set_write_timeout(30, 0);
+  api.Register(server);
+
+  int port = config.ListenPort();
+  const std::string host = config.ListenHost();
+  if (port == 0) {
+    port = server.bind_to_any_port(host);
+  } else if (!server.bind_to_port(host, port)) {
+    port = -1;
+  }
+  if (port < 0) return Fail(err, ExitCode::kFailure, fmt::format("cannot listen on {}", config.listen));
+
+  services::Sweeper sweeper(store, &metrics,
+                            {std::chrono::seconds(config.sweeper_interval), std::chrono::seconds(config.sweeper_stale_after),
+                             config.sweeper_batch, db.url, config.database_schema});
+  if (config.sweeper_enabled) sweeper.Start();
+
+  std::thread http_thread([&server] { server.listen_after_bind(); });
+  spdlog::info("jobnikd {} listening on http://{}:{} (database {}, schema {}, {} HTTP threads, pool {})", Version(),
+               host, port, db.embedded ? "embedded" : MaskSecret(db.url), config.database_schema, threads,
+               config.database_pool_size);
+  SdNotify(fmt::format("READY=1\nSTATUS=listening on {}:{}\nMAINPID={}", host, port, getpid()));
+
+  // Wait for SIGINT/SIGTERM; feed the systemd watchdog meanwhile if asked to.
+  const long long watchdog_usec = SdWatchdogUsec();
+  int signal = 0;
+  for (;;) {
+    timespec timeout{};
+    const long long wait_usec = watchdog_usec > 0 ? watchdog_usec / 2 : 3600LL * 1000000;
+    timeout.tv_sec = static_cast<time_t>(wait_usec / 1000000);
+    timeout.tv_nsec = static_cast<long>((wait_usec % 1000000) * 1000);
+    signal = sigtimedwait(&signals, nullptr, &timeout);
+    if (signal > 0) break;
+    if (watchdog_usec > 0) SdNotify("WATCHDOG=1");
+  }
+  spdlog::info("received {}, shutting down (finishing in-flight requests, up to {} s)", strsignal(signal),
+               config.shutdown_timeout);
+  SdNotify("STOPPING=1");
+  api.SetDraining(true);
+
+  // listen_after_bind() returns once in-flight requests are done; bound that wait.
+  std::atomic<bool> drained{false};
+  std::thread deadline([&] {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(config.shutdown_timeout);
+    while (!drained && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (!drained) {
+      spdlog::error("in-flight requests did not finish within {} s; exiting", config.shutdown_timeout);
+      if (db.embedded) db.embedded->Stop();
+      std::_Exit(static_cast<int>(ExitCode::kFailure));
+    }
+  });
+  server.stop();
+  http_thread.join();
+  drained = true;
+  deadline.join();
+  sweeper.Stop();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
+  CLI::App app{"jobnikd: the Jobnik job-management daemon (REST API v1 on PostgreSQL)", "jobnikd"};
+  app.set_version_flag("-V,--version", fmt::format("jobnikd {}", Version()));
+  app.footer(
+      "Configuration precedence: flags > JOBNIK_* environment > YAML file > defaults.\n"
+      "Without a database URL, jobnikd runs its own PostgreSQL under --data-dir.\n"
+      "See jobnikd(8) and jobnikd.yaml(5).");
+
+  Options opt;
+  std::string config_file;
+  app.add_option("-c,--config", config_file, "YAML configuration file (default: /etc/jobnik/jobnikd.yaml if present)");
+  app.add_flag("--print-config", opt.print_config, "print the effective configuration (secrets masked) and exit");
+
+  // One flag per configuration key, from the key table.
+  std::map<std::string, std::string> flag_values;
+  std::vector<std::pair<std::string, CLI::Option*>> key_options;
+  for (const auto& key : ConfigKeys()) {
+    if (key.flag.empty()) continue;
+    auto* o = app.add_option(key.flag, flag_values[key.name], key.help + " [" + key.name + ", " + key.env + "]");
+    key_options.emplace_back(key.name, o);
+  }
+  auto* serve = app.add_subcommand("serve", "serve the API (the default)");
+  serve->add_flag("--migrate", opt.migrate, "apply pending migrations to the database before serving");
+  auto* migrate = app.add_subcommand("migrate", "apply pending schema migrations and exit");
+  auto* sweep = app.add_subcommand("sweep", "fail stale IN_PROGRESS tasks (for cron)");
+  sweep->add_flag("--once", opt.sweep_once, "sweep once and exit (required)")->required();
+  app.require_subcommand(0, 1);
+  // Flags may come after the subcommand too.
+  for (auto* sub : {serve, migrate, sweep}) sub->fallthrough();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e, out, err);
+  }
+
+  if (!config_file.empty()) opt.sources.file = config_file;
+  opt.sources.env = JobnikEnvironment();
+  for (const auto& [name, option] : key_options) {
+    if (option->count() > 0) opt.sources.flags[name] = flag_values[name];
+  }
+  auto config = LoadConfig(opt.sources);
+  if (!config.ok()) return Fail(err, ExitCode::kUsage, config.status().message());
+  if (opt.print_config) {
+    out << PrintConfig(*config);
+    return 0;
+  }
+  logging::Setup("jobnikd", logging::ParseFormat(config->log_format).value(), config->log_level);
+
+  try {
+    if (*migrate) return RunMigrate(*config, out, err);
+    if (*sweep) return RunSweepOnce(*config, out, err);
+    return RunServe(*config, opt.migrate, err);
+  } catch (const std::exception& e) {
+    spdlog::critical("fatal: {}", e.what());
+    return Fail(err, ExitCode::kFailure, e.what());
+  }
+}
+
+}  // namespace jobnik

@@ -1,0 +1,548 @@
+#include "http/api.h"
+
+#include <chrono>
+#include <fmt/format.h>
+#include <functional>
+#include <spdlog/spdlog.h>
+#include <utility>
+#include <vector>
+
+#include "common/embedded.h"
+#include "common/trace_context.h"
+#include "domain/codec.h"
+#include "domain/time.h"
+#include "domain/validation.h"
+
+namespace jobnik::http {
+namespace {
+
+using domain::ErrorCode;
+using domain::Result;
+using domain::Status;
+
+constexpr const char* kJson = "application/json";
+
+// What a handler produces.
+struct Reply {
+  int status = 200;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+Reply ErrorReply(const Status& s) { return {HttpStatusOf(s), domain::ErrorBody(s), {}}; }
+
+template <typename T>
+Reply JsonReply(int status, const T& value) {
+  return {status, domain::ToJson(value), {}};
+}
+
+Reply CodeReply(std::string_view code) { return {200, domain::CodeBody(code), {}}; }
+
+// Per-request context handed to handlers.
+struct Call {
+  const httplib::Request& req;
+  tracing::TraceContext span;       // this request's server span
+  store::TraceDefaults trace;       // for entities created without their own context
+};
+
+// ---- query parameters ----
+
+class Query {
+ public:
+  // Only the URL's query string counts: httplib also merges a form-encoded body into
+  // req.params, and a JSON body sent as curl's default form type must not show up here.
+  Query(const httplib::Request& req, std::initializer_list<std::string_view> allowed) {
+    if (const auto q = req.target.find('?'); q != std::string::npos) {
+      httplib::detail::parse_query_text(req.target.substr(q + 1), params_);
+    }
+    for (const auto& [name, value] : params_) {
+      if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
+        Fail(domain::ValidationError(fmt::format("Unknown query parameter '{}'", name)));
+      }
+    }
+  }
+
+  std::optional<std::string> String(const char* name, std::size_t min_len, std::size_t max_len) {
+    auto v = Get(name);
+    if (!v) return std::nullopt;
+    const auto len = domain::Utf8Length(*v);
+    if (len < min_len) {
+      Fail(domain::ValidationError(fmt::format("request/query/{} must NOT have fewer than {} characters", name, min_len)));
+    } else if (len > max_len) {
+      Fail(domain::ValidationError(fmt::format("request/query/{} must NOT have more than {} characters", name, max_len)));
+    }
+    return v;
+  }
+  std::optional<std::string> Uuid(const char* name) {
+    auto v = Get(name);
+    if (v) Fail(domain::CheckUuidParam(*v, fmt::format("request/query/{}", name)));
+    return v;
+  }
+  bool Bool(const char* name) {
+    auto v = Get(name);
+    if (!v) return false;
+    Status error;
+    auto b = domain::ParseBoolParam(*v, fmt::format("request/query/{}", name), &error);
+    Fail(error);
+    return b.value_or(false);
+  }
+  std::optional<domain::Timestamp> Time(const char* name) {
+    auto v = Get(name);
+    if (!v) return std::nullopt;
+    auto t = domain::ParseTime(*v);
+    if (!t) Fail(domain::ValidationError(fmt::format("request/query/{} must match format \"date-time\"", name)));
+    return t;
+  }
+  template <typename E>
+  std::optional<E> Enum(const char* name, std::optional<E> (*parse)(std::string_view),
+                        std::initializer_list<E> values) {
+    auto v = Get(name);
+    if (!v) return std::nullopt;
+    auto e = parse(*v);
+    if (!e) {
+      std::string names;
+      for (E x : values) names += (names.empty() ? "" : ", ") + std::string(domain::ToString(x));
+      Fail(domain::ValidationError(
+          fmt::format("request/query/{} must be equal to one of the allowed values: {}", name, names)));
+    }
+    return e;
+  }
+
+  const Status& status() const { return status_; }
+
+ private:
+  std::optional<std::string> Get(const char* name) {
+    const auto [first, last] = params_.equal_range(name);
+    if (first == last) return std::nullopt;
+    if (std::next(first) != last) {
+      Fail(domain::ValidationError(fmt::format("request/query/{} must be given once", name)));
+    }
+    return first->second;
+  }
+  void Fail(Status s) {
+    if (status_.ok() && !s.ok()) status_ = std::move(s);
+  }
+  httplib::Params params_;
+  Status status_;
+};
+
+// ---- path parameters ----
+
+Status UuidParam(const httplib::Request& req, std::string_view name, std::string& out) {
+  out = req.matches[1].str();
+  return domain::CheckUuidParam(out, fmt::format("request/params/{}", name));
+}
+
+}  // namespace
+
+int HttpStatusOf(const Status& s) {
+  switch (s.code()) {
+    case ErrorCode::kOk: return 200;
+    case ErrorCode::kValidation:
+    case ErrorCode::kJobNotInFiniteState:
+    case ErrorCode::kJobInFiniteState:
+    case ErrorCode::kStageInFiniteState:
+    case ErrorCode::kNotAllowedToAddTasksToInProgressStage:
+    case ErrorCode::kIllegalJobStatusTransition:
+    case ErrorCode::kIllegalStageStatusTransition:
+    case ErrorCode::kIllegalTaskStatusTransition: return 400;
+    case ErrorCode::kJobNotFound:
+    case ErrorCode::kStageNotFound:
+    case ErrorCode::kTaskNotFound:
+    case ErrorCode::kRouteNotFound: return 404;
+    case ErrorCode::kMethodNotAllowed: return 405;
+    case ErrorCode::kTaskStatusUpdateFailed: return 409;
+    case ErrorCode::kPayloadTooLarge: return 413;
+    case ErrorCode::kUnavailable: return 503;
+    case ErrorCode::kDatabase:
+    case ErrorCode::kUnknown: return 500;
+  }
+  return 500;
+}
+
+Api::Api(store::Store& store, Metrics& metrics, ApiOptions options)
+    : store_(store), metrics_(metrics), options_(options) {}
+
+void Api::Register(httplib::Server& server) {
+  using Handler = std::function<Reply(Call&)>;
+  struct Route {
+    std::string method;
+    std::string pattern;   // regex on the decoded path
+    std::string template_; // for logs and metrics
+    Handler handler;
+  };
+  auto& st = store_;
+  auto& m = metrics_;
+  std::vector<Route> routes;
+  auto add = [&](const char* method, const char* pattern, const char* tmpl, Handler h) {
+    routes.push_back({method, pattern, tmpl, std::move(h)});
+  };
+
+  // ------------------------------------------------------------------ jobs
+  add("GET", "/v1/jobs", "/v1/jobs", [&st](Call& c) -> Reply {
+    Query q(c.req, {"job_name", "priority", "from_date", "end_date", "should_return_stages"});
+    domain::JobFilter f;
+    f.name = q.String("job_name", 2, 50);
+    f.priority = q.Enum<domain::Priority>("priority", domain::ParsePriority,
+                                          {domain::Priority::kVeryHigh, domain::Priority::kHigh,
+                                           domain::Priority::kMedium, domain::Priority::kLow,
+                                           domain::Priority::kVeryLow});
+    f.from_date = q.Time("from_date");
+    f.end_date = q.Time("end_date");
+    f.with_stages = q.Bool("should_return_stages");
+    if (!q.status().ok()) return ErrorReply(q.status());
+    auto jobs = st.FindJobs(f);
+    return jobs.ok() ? JsonReply(200, *jobs) : ErrorReply(jobs.status());
+  });
+  add("POST", "/v1/jobs", "/v1/jobs", [&st, &m](Call& c) -> Reply {
+    Query q(c.req, {});
+    if (!q.status().ok()) return ErrorReply(q.status());
+    auto job = domain::ParseNewJob(c.req.body);
+    if (!job.ok()) return ErrorReply(job.status());
+    auto created = st.CreateJob(*job, c.trace);
+    if (!created.ok()) return ErrorReply(created.status());
+    m.jobs_created.Increment();
+    if (job->stages) {
+      for (const auto& s : *job->stages) {
+        m.stages_created.Increment();
+        m.tasks_created.Increment(static_cast<double>(s.tasks.size()));
+      }
+    }
+    spdlog::info("job {} created (name {}, {} stages)", created->id, created->name,
+                 created->stages ? created->stages->size() : 0);
+    return JsonReply(201, *created);
+  });
+  add("GET", "/v1/jobs/([^/]+)", "/v1/jobs/{jobId}", [&st](Call& c) -> Reply {
+    std::string id;
+    if (auto s = UuidParam(c.req, "jobId", id); !s.ok()) return ErrorReply(s);
+    Query q(c.req, {"should_return_stages"});
+    const bool with_stages = q.Bool("should_return_stages");
+    if (!q.status().ok()) return ErrorReply(q.status());
+    auto job = st.GetJob(id, with_stages);
+    return job.ok() ? JsonReply(200, *job) : ErrorReply(job.status());
+  });
+  add("DELETE", "/v1/jobs/([^/]+)", "/v1/jobs/{jobId}", [&st](Call& c) -> Reply {
+    std::string id;
+    if (auto s = UuidParam(c.req, "jobId", id); !s.ok()) return ErrorReply(s);
+    if (auto s = st.DeleteJob(id); !s.ok()) return ErrorReply(s);
+    spdlog::info("job {} deleted", id);
+    return CodeReply("JOB_DELETED_SUCCESSFULLY");
+  });
+  add("PATCH", "/v1/jobs/([^/]+)/user-metadata", "/v1/jobs/{jobId}/user-metadata", [&st](Call& c) -> Reply {
+    std::string id;
+    if (auto s = UuidParam(c.req, "jobId", id); !s.ok()) return ErrorReply(s);
+    auto md = domain::ParseUserMetadata(c.req.body);
+    if (!md.ok()) return ErrorReply(md.status());
+    if (auto s = st.SetJobUserMetadata(id, *md); !s.ok()) return ErrorReply(s);
+    return CodeReply("JOB_MODIFIED_SUCCESSFULLY");
+  });
+  add("PATCH", "/v1/jobs/([^/]+)/priority", "/v1/jobs/{jobId}/priority", [&st](Call& c) -> Reply {
+    std::string id;
+    if (auto s = UuidParam(c.req, "jobId", id); !s.ok()) return ErrorReply(s);
+    auto p = domain::ParsePriorityChange(c.req.body);
+    if (!p.ok()) return ErrorReply(p.status());
+    auto changed = st.SetJobPriority(id, *p);
+    if (!changed.ok()) return ErrorReply(changed.status());
+    if (!*changed) return {204, "", {{"Reason", "Priority cannot be updated to the same value."}}};
+    spdlog::info("job {} priority set to {}", id, domain::ToString(*p));
+    return CodeReply("JOB_MODIFIED_SUCCESSFULLY");
+  });
+  add("PUT", "/v1/jobs/([^/]+)/status", "/v1/jobs/{jobId}/status", [&st](Call& c) -> Reply {
+    std::string id;
+    if (auto s = UuidParam(c.req, "jobId", id); !s.ok()) return ErrorReply(s);
+    auto status = domain::ParseJobStatusChange(c.req.body);
+    if (!status.ok()) return ErrorReply(status.status());
+    if (auto s = st.SetJobStatus(id, *status); !s.ok()) return ErrorReply(s);
+    spdlog::info("job {} status set to {}", id, domain::ToString(*status));
+    return CodeReply("JOB_MODIFIED_SUCCESSFULLY");
+  });
+  add("GET", "/v1/jobs/([^/]+)/stages", "/v1/jobs/{jobId}/stages", [&st](Call& c) -> Reply {
+    std::string id;
+    if (auto s = UuidParam(c.req, "jobId", id); !s.ok()) return ErrorReply(s);
+    Query q(c.req, {"should_return_tasks"});
+    const bool with_tasks = q.Bool("should_return_tasks");
+    if (!q.status().ok()) return ErrorReply(q.status());
+    auto stages = st.GetStagesOfJob(id, with_tasks);
+    return stages.ok() ? JsonReply(200, *stages) : ErrorReply(stages.status());
+  });
+  add("POST", "/v1/jobs/([^/]+)/stage", "/v1/jobs/{jobId}/stage", [&st, &m](Call& c) -> Reply {
+    std::string id;
+    if (auto s = UuidParam(c.req, "jobId", id); !s.ok()) return ErrorReply(s);
+    auto stage = domain::ParseNewStage(c.req.body);
+    if (!stage.ok()) return ErrorReply(stage.status());
+    auto created = st.AddStage(id, *stage, c.trace);
+    if (!created.ok()) return ErrorReply(created.status());
+    m.stages_created.Increment();
+    spdlog::info("stage {} added to job {} (type {}, order {}, {})", created->id, id, created->type, created->order,
+                 domain::ToString(created->status));
+    return JsonReply(201, *created);
+  });
+
+  // ------------------------------------------------------------------ stages
+  add("GET", "/v1/stages", "/v1/stages", [&st](Call& c) -> Reply {
+    Query q(c.req, {"job_id", "stage_type", "stage_operation_status", "should_return_tasks"});
+    domain::StageFilter f;
+    f.job_id = q.Uuid("job_id");
+    f.type = q.String("stage_type", 0, 50);
+    f.status = q.Enum<domain::StageStatus>(
+        "stage_operation_status", domain::ParseStageStatus,
+        {domain::StageStatus::kPending, domain::StageStatus::kInProgress, domain::StageStatus::kCompleted,
+         domain::StageStatus::kFailed, domain::StageStatus::kAborted, domain::StageStatus::kWaiting,
+         domain::StageStatus::kCreated});
+    f.with_tasks = q.Bool("should_return_tasks");
+    if (!q.status().ok()) return ErrorReply(q.status());
+    auto stages = st.FindStages(f);
+    return stages.ok() ? JsonReply(200, *stages) : ErrorReply(stages.status());
+  });
+  add("GET", "/v1/stages/([^/]+)", "/v1/stages/{stageId}", [&st](Call& c) -> Reply {
+    std::string id;
+    if (auto s = UuidParam(c.req, "stageId", id); !s.ok()) return ErrorReply(s);
+    Query q(c.req, {"should_return_tasks"});
+    const bool with_tasks = q.Bool("should_return_tasks");
+    if (!q.status().ok()) return ErrorReply(q.status());
+    auto stage = st.GetStage(id, with_tasks);
+    return stage.ok() ? JsonReply(200, *stage) : ErrorReply(stage.status());
+  });
+  add("GET", "/v1/stages/([^/]+)/summary", "/v1/stages/{stageId}/summary", [&st](Call& c) -> Reply {
+    std::string id;
+    if (auto s = UuidParam(c.req, "stageId", id); !s.ok()) return ErrorReply(s);
+    auto summary = st.GetStageSummary(id);
+    return summary.ok() ? JsonReply(200, *summary) : ErrorReply(summary.status());
+  });
+  add("PATCH", "/v1/stages/([^/]+)/user-metadata", "/v1/stages/{stageId}/user-metadata", [&st](Call& c) -> Reply {
+    std::string id;
+    if (auto s = UuidParam(c.req, "stageId", id); !s.ok()) return ErrorReply(s);
+    auto md = domain::ParseUserMetadata(c.req.body);
+    if (!md.ok()) return ErrorReply(md.status());
+    if (auto s = st.SetStageUserMetadata(id, *md); !s.ok()) return ErrorReply(s);
+    return CodeReply("STAGE_MODIFIED_SUCCESSFULLY");
+  });
+  add("PUT", "/v1/stages/([^/]+)/status", "/v1/stages/{stageId}/status", [&st](Call& c) -> Reply {
+    std::string id;
+    if (auto s = UuidParam(c.req, "stageId", id); !s.ok()) return ErrorReply(s);
+    auto status = domain::ParseStageStatusChange(c.req.body);
+    if (!status.ok()) return ErrorReply(status.status());
+    if (auto s = st.SetStageStatus(id, *status); !s.ok()) return ErrorReply(s);
+    spdlog::info("stage {} status set to {}", id, domain::ToString(*status));
+    return CodeReply("STAGE_MODIFIED_SUCCESSFULLY");
+  });
+  add("GET", "/v1/stages/([^/]+)/tasks", "/v1/stages/{stageId}/tasks", [&st](Call& c) -> Reply {
+    std::string id;
+    if (auto s = UuidParam(c.req, "stageId", id); !s.ok()) return ErrorReply(s);
+    auto tasks = st.GetTasksOfStage(id);
+    return tasks.ok() ? JsonReply(200, *tasks) : ErrorReply(tasks.status());
+  });
+  add("POST", "/v1/stages/([^/]+)/tasks", "/v1/stages/{stageId}/tasks", [&st, &m](Call& c) -> Reply {
+    std::string id;
+    if (auto s = UuidParam(c.req, "stageId", id); !s.ok()) return ErrorReply(s);
+    auto tasks = domain::ParseNewTasks(c.req.body);
+    if (!tasks.ok()) return ErrorReply(tasks.status());
+    auto created = st.AddTasks(id, *tasks, c.trace);
+    if (!created.ok()) return ErrorReply(created.status());
+    m.tasks_created.Increment(static_cast<double>(created->size()));
+    spdlog::info("{} tasks added to stage {}", created->size(), id);
+    return JsonReply(201, *created);
+  });
+  add("PATCH", "/v1/stages/([^/]+)/tasks/dequeue", "/v1/stages/{stageType}/tasks/dequeue", [&st, &m](Call& c) -> Reply {
+    const std::string type = c.req.matches[1].str();
+    if (domain::Utf8Length(type) > 50) {
+      return ErrorReply(domain::ValidationError("request/params/stageType must NOT have more than 50 characters"));
+    }
+    auto d = st.Dequeue(type);
+    if (!d.ok()) {
+      if (d.status().code() == ErrorCode::kTaskNotFound) m.dequeue_misses.Increment();
+      return ErrorReply(d.status());
+    }
+    m.tasks_dequeued.Increment();
+    spdlog::debug("task {} of stage {} (job {}) dequeued", d->task.id, d->task.stage_id, d->job_id);
+    return JsonReply(200, d->task);
+  });
+
+  // ------------------------------------------------------------------ tasks
+  add("GET", "/v1/tasks", "/v1/tasks", [&st](Call& c) -> Reply {
+    Query q(c.req, {"stage_id", "stage_type", "status", "from_date", "end_date"});
+    domain::TaskFilter f;
+    f.stage_id = q.Uuid("stage_id");
+    f.stage_type = q.String("stage_type", 0, 50);
+    f.status = q.Enum<domain::TaskStatus>(
+        "status", domain::ParseTaskStatus,
+        {domain::TaskStatus::kPending, domain::TaskStatus::kInProgress, domain::TaskStatus::kCompleted,
+         domain::TaskStatus::kFailed, domain::TaskStatus::kCreated, domain::TaskStatus::kRetried});
+    f.from_date = q.Time("from_date");
+    f.end_date = q.Time("end_date");
+    if (!q.status().ok()) return ErrorReply(q.status());
+    auto tasks = st.FindTasks(f);
+    return tasks.ok() ? JsonReply(200, *tasks) : ErrorReply(tasks.status());
+  });
+  add("GET", "/v1/tasks/([^/]+)", "/v1/tasks/{taskId}", [&st](Call& c) -> Reply {
+    std::string id;
+    if (auto s = UuidParam(c.req, "taskId", id); !s.ok()) return ErrorReply(s);
+    auto task = st.GetTask(id);
+    return task.ok() ? JsonReply(200, *task) : ErrorReply(task.status());
+  });
+  add("PATCH", "/v1/tasks/([^/]+)/user-metadata", "/v1/tasks/{taskId}/user-metadata", [&st](Call& c) -> Reply {
+    std::string id;
+    if (auto s = UuidParam(c.req, "taskId", id); !s.ok()) return ErrorReply(s);
+    auto md = domain::ParseUserMetadata(c.req.body);
+    if (!md.ok()) return ErrorReply(md.status());
+    if (auto s = st.SetTaskUserMetadata(id, *md); !s.ok()) return ErrorReply(s);
+    return CodeReply("TASK_MODIFIED_SUCCESSFULLY");
+  });
+  add("PUT", "/v1/tasks/([^/]+)/status", "/v1/tasks/{taskId}/status", [&st, &m](Call& c) -> Reply {
+    std::string id;
+    if (auto s = UuidParam(c.req, "taskId", id); !s.ok()) return ErrorReply(s);
+    auto status = domain::ParseTaskStatusChange(c.req.body);
+    if (!status.ok()) return ErrorReply(status.status());
+    auto r = st.ReportTask(id, *status);
+    if (!r.ok()) return ErrorReply(r.status());
+    switch (r->task.status) {
+      case domain::TaskStatus::kCompleted: m.tasks_completed.Increment(); break;
+      case domain::TaskStatus::kFailed: m.tasks_failed.Increment(); break;
+      case domain::TaskStatus::kRetried: m.tasks_retried.Increment(); break;
+      default: break;
+    }
+    if (r->task.status != domain::TaskStatus::kCompleted) {
+      spdlog::info("task {} of stage {} (job {}) reported FAILED -> {} (attempt {}/{})", id, r->task.stage_id,
+                   r->job_id, domain::ToString(r->task.status), r->task.attempts, r->task.max_attempts);
+    }
+    if (r->stage_completed) spdlog::info("stage {} of job {} completed", r->task.stage_id, r->job_id);
+    if (r->stage_failed) spdlog::warn("stage {} of job {} failed (task {})", r->task.stage_id, r->job_id, id);
+    if (r->next_stage_started) spdlog::info("stage {} of job {} started", *r->next_stage_started, r->job_id);
+    if (r->job_completed) spdlog::info("job {} completed", r->job_id);
+    if (r->job_failed) spdlog::warn("job {} failed", r->job_id);
+    return JsonReply(200, r->task);
+  });
+
+  // ------------------------------------------------------------------ operational
+  add("GET", "/liveness", "/liveness", [](Call&) -> Reply { return {200, R"({"status":"ok"})", {}}; });
+  add("GET", "/readiness", "/readiness", [this, &st](Call&) -> Reply {
+    if (draining_) return {503, R"({"status":"draining"})", {}};
+    if (auto s = st.Ping(); !s.ok()) return {503, R"({"status":"database unavailable"})", {}};
+    return {200, R"({"status":"ok"})", {}};
+  });
+  add("GET", "/metrics", "/metrics", [&m](Call&) -> Reply {
+    return {200, m.Expose(), {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"}}};
+  });
+  add("GET", "/openapi.yaml", "/openapi.yaml", [](Call&) -> Reply {
+    for (const auto& f : embedded::docs::Files()) {
+      if (f.name == "openapi.yaml") return {200, std::string(f.content), {{"Content-Type", "application/yaml"}}};
+    }
+    return ErrorReply({ErrorCode::kRouteNotFound, "No API description is built in"});
+  });
+
+  // ---- wire each route with the common envelope ----
+  // Path patterns with their allowed methods, for 405 answers.
+  std::vector<std::pair<std::string, std::string>> allowed;  // pattern -> "GET, POST"
+  for (const auto& r : routes) {
+    auto it = std::find_if(allowed.begin(), allowed.end(), [&](const auto& a) { return a.first == r.pattern; });
+    if (it == allowed.end()) {
+      allowed.emplace_back(r.pattern, r.method);
+    } else {
+      it->second += ", " + r.method;
+    }
+  }
+
+  for (const auto& r : routes) {
+    auto envelope = [this, handler = r.handler, tmpl = r.template_](const httplib::Request& req,
+                                                                     httplib::Response& res) {
+      const auto start = std::chrono::steady_clock::now();
+      std::optional<tracing::TraceContext> parent;
+      if (req.has_header("traceparent")) parent = tracing::ParseTraceparent(req.get_header_value("traceparent"));
+      Call call{req, tracing::ChildOf(parent), {}};
+      call.trace.traceparent = call.span.Traceparent();
+      if (parent && req.has_header("tracestate") && domain::IsTracestate(req.get_header_value("tracestate"))) {
+        call.trace.tracestate = req.get_header_value("tracestate");
+      }
+      Reply reply;
+      try {
+        reply = handler(call);
+      } catch (const std::exception& e) {
+        spdlog::error("{} {}: unexpected error: {}", req.method, tmpl, e.what());
+        reply = ErrorReply({ErrorCode::kUnknown, "An unexpected error occurred"});
+      }
+      res.status = reply.status;
+      bool content_type_set = false;
+      for (auto& [k, v] : reply.headers) {
+        if (k == "Content-Type") {
+          res.set_content(std::move(reply.body), v.c_str());
+          content_type_set = true;
+        } else {
+          res.set_header(k.c_str(), v);
+        }
+      }
+      if (!content_type_set && reply.status != 204) res.set_content(std::move(reply.body), kJson);
+      res.set_header("traceparent", call.span.Traceparent());
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      metrics_.ObserveRequest(tmpl, req.method, res.status, seconds);
+      if (options_.access_log) {
+        spdlog::info("access method={} route={} status={} duration_ms={:.2f} trace_id={} remote={}", req.method, tmpl,
+                     res.status, seconds * 1000, call.span.trace_id, req.remote_addr);
+      }
+    };
+    if (r.method == "GET") server.Get(r.pattern, envelope);
+    else if (r.method == "POST") server.Post(r.pattern, envelope);
+    else if (r.method == "PUT") server.Put(r.pattern, envelope);
+    else if (r.method == "PATCH") server.Patch(r.pattern, envelope);
+    else if (r.method == "DELETE") server.Delete(r.pattern, envelope);
+  }
+
+  // A known path with another method: 405 with Allow.
+  for (const auto& [pattern, methods] : allowed) {
+    auto not_allowed = [methods = methods](const httplib::Request& req, httplib::Response& res) {
+      res.status = 405;
+      res.set_header("Allow", methods);
+      res.set_content(domain::ErrorBody({ErrorCode::kMethodNotAllowed,
+                                         fmt::format("Method {} is not allowed on {}; allowed: {}", req.method,
+                                                     req.path, methods)}),
+                      kJson);
+    };
+    for (const char* method : {"GET", "POST", "PUT", "PATCH", "DELETE"}) {
+      if (methods.find(method) != std::string::npos) continue;
+      // "PATCH" contains no other method name, and "GET"/"PUT"/"POST" are not substrings of each other.
+      if (std::string_view(method) == "GET") server.Get(pattern, not_allowed);
+      else if (std::string_view(method) == "POST") server.Post(pattern, not_allowed);
+      else if (std::string_view(method) == "PUT") server.Put(pattern, not_allowed);
+      else if (std::string_view(method) == "PATCH") server.Patch(pattern, not_allowed);
+      else server.Delete(pattern, not_allowed);
+    }
+  }
+
+  server.set_payload_max_length(options_.body_limit);
+  // HTTP/1.1 (RFC 9112 6.3): a request with neither Content-Length nor Transfer-Encoding
+  // has no body. httplib would instead read a PATCH/POST/PUT/DELETE body until the
+  // connection closes, so `curl -X PATCH .../dequeue` would hang until the read timeout.
+  server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
+    if (!req.has_header("Content-Length") && !req.has_header("Transfer-Encoding")) {
+      const_cast<httplib::Request&>(req).headers.emplace("Content-Length", "0");
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  // Anything httplib answers on its own (unknown route, oversized body, bad request line)
+  // still gets a JSON error body.
+  server.set_error_handler(httplib::Server::HandlerWithResponse(
+      [limit = options_.body_limit](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    Status s;
+    switch (res.status) {
+      case 404: s = {ErrorCode::kRouteNotFound, fmt::format("No route for {} {}", req.method, req.path)}; break;
+      case 413: s = {ErrorCode::kPayloadTooLarge, fmt::format("Request body is larger than the limit of {} bytes", limit)}; break;
+      case 400: s = domain::ValidationError("Malformed HTTP request"); break;
+      default: s = {ErrorCode::kUnknown, fmt::format("HTTP error {}", res.status)}; break;
+    }
+    res.set_content(domain::ErrorBody(s), kJson);
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+  server.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+    try {
+      if (ep) std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      spdlog::error("{} {}: unhandled error: {}", req.method, req.path, e.what());
+    } catch (...) {
+      spdlog::error("{} {}: unhandled error", req.method, req.path);
+    }
+    res.status = 500;
+    res.set_content(domain::ErrorBody({ErrorCode::kUnknown, "An unexpected error occurred"}), kJson);
+  });
+}
+
+}  // namespace jobnik::http

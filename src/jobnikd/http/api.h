@@ -1,0 +1,46 @@
+// The REST API: the 21 v1 operations under /v1, plus /liveness, /readiness,
+// /metrics and /openapi.yaml, on a cpp-httplib server.
+//
+// Every request: validated (path, query, body) before the store runs, one store call
+// (one transaction), errors mapped to the SPEC A.5 bodies, a W3C traceparent on the
+// response, one access-log line, request metrics.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <string>
+
+#include <httplib.h>
+
+#include "metrics.h"
+#include "store/store.h"
+
+namespace jobnik::http {
+
+struct ApiOptions {
+  std::size_t body_limit = 1024 * 1024;  // bytes; larger bodies get 413
+  bool access_log = true;                // one info line per request
+};
+
+class Api {
+ public:
+  // `store` and `metrics` must outlive the Api.
+  Api(store::Store& store, Metrics& metrics, ApiOptions options);
+
+  // Installs routes and handlers on `server`.
+  void Register(httplib::Server& server);
+
+  // While draining, /readiness answers 503 so load balancers stop sending work.
+  void SetDraining(bool draining) { draining_ = draining; }
+
+ private:
+  store::Store& store_;
+  Metrics& metrics_;
+  ApiOptions options_;
+  std::atomic<bool> draining_{false};
+};
+
+// Status -> HTTP status code (the only place this mapping lives).
+int HttpStatusOf(const domain::Status& status);
+
+}  // namespace jobnik::http

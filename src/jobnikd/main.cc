@@ -1,0 +1,5 @@
+#include <iostream>
+
+#include "daemon.h"
+
+int main(int argc, char** argv) { return jobnik::Main(argc, argv, std::cout, std::cerr); }

@@ -1,0 +1,557 @@
+#include "store/pg/pg_store.h"
+
+#include <fmt/format.h>
+#include <map>
+#include <spdlog/spdlog.h>
+
+#include "domain/codec.h"
+#include "domain/time.h"
+#include "store/pg/rows.h"
+#include "store/pg/transaction.h"
+
+namespace jobnik::store::pg {
+namespace {
+
+using domain::ErrorCode;
+using domain::JobStatus;
+using domain::StageStatus;
+using domain::TaskStatus;
+
+Status JobNotFound(const std::string& id) { return {ErrorCode::kJobNotFound, fmt::format("Job {} not found", id)}; }
+Status StageNotFound(const std::string& id) {
+  return {ErrorCode::kStageNotFound, fmt::format("Stage {} not found", id)};
+}
+Status TaskNotFound(const std::string& id) {
+  return {ErrorCode::kTaskNotFound, fmt::format("Task {} not found", id)};
+}
+template <typename S>
+Status Illegal(ErrorCode code, S from, S to) {
+  return {code, fmt::format("Illegal status transition from {} to {}", domain::ToString(from), domain::ToString(to))};
+}
+
+int PriorityValue(domain::Priority p) { return static_cast<int>(p); }
+
+std::optional<std::string> OptTimeParam(const std::optional<domain::Timestamp>& t) {
+  if (!t) return std::nullopt;
+  return domain::FormatTime(*t);
+}
+
+// "{a,b,c}" for a $n::uuid[] parameter (ids are validated uuids or come from the database).
+std::string UuidArray(const std::vector<std::string>& ids) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (i) out += ',';
+    out += ids[i];
+  }
+  out += '}';
+  return out;
+}
+
+// The JSON array TaskInsertBatch reads.
+std::string TaskBatchJson(const std::vector<domain::NewTask>& tasks, const TraceDefaults& trace) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    const auto& t = tasks[i];
+    if (i) out += ',';
+    out += R"({"data":)";
+    out += t.data;
+    out += R"(,"userMetadata":)";
+    out += t.user_metadata;
+    out += R"(,"maxAttempts":)";
+    out += std::to_string(t.max_attempts);
+    out += R"(,"traceparent":)";
+    domain::AppendJsonString(out, t.traceparent ? *t.traceparent : trace.traceparent);
+    const auto& state = t.traceparent ? t.tracestate : (t.tracestate ? t.tracestate : trace.tracestate);
+    if (state) {
+      out += R"(,"tracestate":)";
+      domain::AppendJsonString(out, *state);
+    }
+    out += '}';
+  }
+  out += ']';
+  return out;
+}
+
+std::optional<domain::Job> LoadJob(pqxx::work& tx, const char* statement, const std::string& id) {
+  auto r = tx.exec_prepared(statement, id);
+  if (r.empty()) return std::nullopt;
+  return ReadJob(r[0]);
+}
+
+std::optional<domain::Stage> LoadStage(pqxx::work& tx, const char* statement, const std::string& id) {
+  auto r = tx.exec_prepared(statement, id);
+  if (r.empty()) return std::nullopt;
+  return ReadStage(r[0]);
+}
+
+// Attaches tasks to stages (one query for all of them).
+void AttachTasks(pqxx::work& tx, std::vector<domain::Stage>& stages) {
+  std::vector<std::string> ids;
+  std::map<std::string, domain::Stage*> by_id;
+  for (auto& s : stages) {
+    ids.push_back(s.id);
+    by_id[s.id] = &s;
+    s.tasks.emplace();
+  }
+  if (ids.empty()) return;
+  for (const auto& row : tx.exec_prepared("TaskListForStages", UuidArray(ids))) {
+    auto task = ReadTask(row);
+    by_id.at(task.stage_id)->tasks->push_back(std::move(task));
+  }
+}
+
+// Attaches stages to jobs (one query for all of them).
+void AttachStages(pqxx::work& tx, std::vector<domain::Job>& jobs) {
+  std::vector<std::string> ids;
+  std::map<std::string, domain::Job*> by_id;
+  for (auto& j : jobs) {
+    ids.push_back(j.id);
+    by_id[j.id] = &j;
+    j.stages.emplace();
+  }
+  if (ids.empty()) return;
+  for (const auto& row : tx.exec_prepared("StageListForJobs", UuidArray(ids))) {
+    auto stage = ReadStage(row);
+    by_id.at(stage.job_id)->stages->push_back(std::move(stage));
+  }
+}
+
+// Inserts a stage (and, for a job submission, its tasks) under a locked, active job.
+domain::Stage InsertStage(pqxx::work& tx, const domain::Job& job, const domain::NewStage& stage,
+                          const TraceDefaults& trace, bool quiet_tasks) {
+  auto last = tx.exec_prepared("StageGetLast", job.id);
+  const int order = last.empty() ? 1 : last[0][0].as<int>() + 1;
+  // SPEC A.3.2: the first stage starts PENDING, later ones CREATED (a stage after an
+  // already completed one is started at once), WAITING when asked.
+  StageStatus status = StageStatus::kCreated;
+  if (stage.start_as_waiting) {
+    status = StageStatus::kWaiting;
+  } else if (last.empty() || last[0][1].as<std::string>() == "COMPLETED") {
+    status = StageStatus::kPending;
+  }
+  const auto& traceparent = stage.traceparent ? *stage.traceparent : trace.traceparent;
+  const auto& tracestate = stage.traceparent ? stage.tracestate : (stage.tracestate ? stage.tracestate : trace.tracestate);
+  auto row = tx.exec_prepared1("StageInsert", job.id, stage.type, stage.data, stage.user_metadata,
+                               std::string(domain::ToString(status)), traceparent, tracestate, order);
+  domain::Stage created = ReadStage(row);
+  if (!stage.tasks.empty()) {
+    const bool ready = domain::IsActive(status) && domain::IsActive(job.status);
+    tx.exec_prepared(quiet_tasks ? "TaskInsertBatchQuiet" : "TaskInsertBatch", created.id, stage.type,
+                      PriorityValue(job.priority), ready, TaskBatchJson(stage.tasks, trace));
+    tx.exec_prepared0("StageAddTotal", created.id, static_cast<std::int64_t>(stage.tasks.size()));
+    created.summary.pending = static_cast<std::int64_t>(stage.tasks.size());
+  }
+  return created;
+}
+
+// The body of a task report, shared by workers' reports and the sweeper.
+Result<TaskReport> ReportTaskInTx(pqxx::work& tx, const std::string& id, TaskStatus requested) {
+  auto current_rows = tx.exec_prepared("TaskGet", id);
+  if (current_rows.empty()) return TaskNotFound(id);
+  const domain::Task current = ReadTask(current_rows[0]);
+
+  // FAILED with attempts left becomes RETRIED (SPEC A.3.5).
+  int attempts = current.attempts;
+  TaskStatus target = requested;
+  if (requested == TaskStatus::kFailed) {
+    ++attempts;
+    if (attempts < current.max_attempts) target = TaskStatus::kRetried;
+  }
+  if (!domain::CanTransition(current.status, target)) {
+    return Illegal(ErrorCode::kIllegalTaskStatusTransition, current.status, requested);
+  }
+  auto updated = tx.exec_prepared("TaskFinish", id, current.attempts, std::string(domain::ToString(target)), attempts);
+  if (updated.empty()) {
+    return Status(ErrorCode::kTaskStatusUpdateFailed,
+                  fmt::format("Task {} was changed by another request; its status was not updated", id));
+  }
+  TaskReport report;
+  report.task = ReadTask(updated[0]);
+
+  if (target == TaskStatus::kRetried) {
+    auto stage = tx.exec_prepared1("StageGet", report.task.stage_id);
+    report.job_id = stage[1].as<std::string>();
+    return report;
+  }
+
+  const bool completed = target == TaskStatus::kCompleted;
+  auto stage_row = tx.exec_prepared1(completed ? "StageTaskCompleted" : "StageTaskFailed", report.task.stage_id);
+  report.job_id = stage_row[0].as<std::string>();
+  const int order = stage_row[1].as<int>();
+  const auto stage_status = domain::ParseStageStatus(stage_row[2].c_str()).value();
+
+  if (completed && stage_status == StageStatus::kCompleted) {
+    report.stage_completed = true;
+    // The next stage starts, if it was waiting for this one.
+    auto next = tx.exec_prepared("StageActivateNext", report.job_id, order);
+    auto job = LoadJob(tx, "JobGetForUpdate", report.job_id).value();
+    if (!next.empty()) {
+      report.next_stage_started = next[0][0].as<std::string>();
+      if (domain::IsActive(job.status)) tx.exec_prepared0("TaskSetReadyForStage", *report.next_stage_started);
+    }
+    auto counts = tx.exec_prepared1("JobRefreshPercentage", report.job_id);
+    if (counts[0].as<std::int64_t>() == counts[1].as<std::int64_t>() &&
+        domain::CanTransition(job.status, JobStatus::kCompleted)) {
+      tx.exec_prepared0("JobSetStatus", report.job_id, std::string(domain::ToString(job.status)), "COMPLETED");
+      report.job_completed = true;
+    }
+  } else if (!completed && stage_status == StageStatus::kFailed) {
+    report.stage_failed = true;
+    auto job = LoadJob(tx, "JobGetForUpdate", report.job_id).value();
+    if (domain::CanTransition(job.status, JobStatus::kFailed)) {
+      tx.exec_prepared0("JobSetStatus", report.job_id, std::string(domain::ToString(job.status)), "FAILED");
+      tx.exec_prepared0("TaskClearReadyForJob", report.job_id);
+      report.job_failed = true;
+    }
+  }
+  return report;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- jobs
+
+Result<domain::Job> PgStore::CreateJob(const domain::NewJob& job, const TraceDefaults& trace) {
+  return RunTransaction<domain::Job>(pool_, "CreateJob", [&](pqxx::work& tx) -> Result<domain::Job> {
+    const auto& traceparent = job.traceparent ? *job.traceparent : trace.traceparent;
+    const auto& tracestate = job.traceparent ? job.tracestate : (job.tracestate ? job.tracestate : trace.tracestate);
+    auto created = ReadJob(tx.exec_prepared1("JobInsert", job.name, job.data, job.user_metadata,
+                                             PriorityValue(job.priority), traceparent, tracestate));
+    if (job.stages) {
+      created.stages.emplace();
+      for (const auto& stage : *job.stages) {
+        created.stages->push_back(InsertStage(tx, created, stage, trace, /*quiet_tasks=*/true));
+      }
+    }
+    return created;
+  });
+}
+
+Result<std::vector<domain::Job>> PgStore::FindJobs(const domain::JobFilter& f) {
+  return RunTransaction<std::vector<domain::Job>>(pool_, "FindJobs", [&](pqxx::work& tx) -> Result<std::vector<domain::Job>> {
+    std::optional<int> priority;
+    if (f.priority) priority = PriorityValue(*f.priority);
+    std::vector<domain::Job> jobs;
+    for (const auto& row : tx.exec_prepared("JobFind", f.name, priority, OptTimeParam(f.from_date),
+                                            OptTimeParam(f.end_date))) {
+      jobs.push_back(ReadJob(row));
+    }
+    if (f.with_stages) AttachStages(tx, jobs);
+    return jobs;
+  });
+}
+
+Result<domain::Job> PgStore::GetJob(const std::string& id, bool with_stages) {
+  return RunTransaction<domain::Job>(pool_, "GetJob", [&](pqxx::work& tx) -> Result<domain::Job> {
+    auto job = LoadJob(tx, "JobGet", id);
+    if (!job) return JobNotFound(id);
+    if (with_stages) {
+      std::vector<domain::Job> one{std::move(*job)};
+      AttachStages(tx, one);
+      return std::move(one[0]);
+    }
+    return std::move(*job);
+  });
+}
+
+Status PgStore::DeleteJob(const std::string& id) {
+  return RunTransaction<bool>(pool_, "DeleteJob", [&](pqxx::work& tx) -> Result<bool> {
+           auto job = LoadJob(tx, "JobGetForUpdate", id);
+           if (!job) return JobNotFound(id);
+           if (!domain::IsFinal(job->status)) {
+             return Status(ErrorCode::kJobNotInFiniteState,
+                           fmt::format("Job {} is {}; only a COMPLETED, FAILED or ABORTED job can be deleted", id,
+                                       domain::ToString(job->status)));
+           }
+           tx.exec_prepared0("JobDelete", id);
+           return true;
+         })
+      .status();
+}
+
+Status PgStore::SetJobUserMetadata(const std::string& id, const std::string& metadata_json) {
+  return RunTransaction<bool>(pool_, "SetJobUserMetadata", [&](pqxx::work& tx) -> Result<bool> {
+           if (tx.exec_prepared("JobSetUserMetadata", id, metadata_json).affected_rows() == 0) return JobNotFound(id);
+           return true;
+         })
+      .status();
+}
+
+Result<bool> PgStore::SetJobPriority(const std::string& id, domain::Priority priority) {
+  return RunTransaction<bool>(pool_, "SetJobPriority", [&](pqxx::work& tx) -> Result<bool> {
+    auto job = LoadJob(tx, "JobGetForUpdate", id);
+    if (!job) return JobNotFound(id);
+    if (job->priority == priority) return false;
+    tx.exec_prepared0("JobSetPriority", id, PriorityValue(priority));
+    tx.exec_prepared0("TaskSetPriorityForJob", id, PriorityValue(priority));
+    return true;
+  });
+}
+
+Status PgStore::SetJobStatus(const std::string& id, JobStatus status) {
+  return RunTransaction<bool>(pool_, "SetJobStatus", [&](pqxx::work& tx) -> Result<bool> {
+           auto job = LoadJob(tx, "JobGetForUpdate", id);
+           if (!job) return JobNotFound(id);
+           if (!domain::CanTransition(job->status, status)) {
+             return Illegal(ErrorCode::kIllegalJobStatusTransition, job->status, status);
+           }
+           tx.exec_prepared0("JobSetStatus", id, std::string(domain::ToString(job->status)),
+                             std::string(domain::ToString(status)));
+           if (status == JobStatus::kAborted) tx.exec_prepared0("StageAbortForJob", id);
+           if (domain::IsActive(status)) {
+             tx.exec_prepared0("TaskSetReadyForJob", id);
+           } else {
+             tx.exec_prepared0("TaskClearReadyForJob", id);
+           }
+           return true;
+         })
+      .status();
+}
+
+// ---------------------------------------------------------------- stages
+
+Result<domain::Stage> PgStore::AddStage(const std::string& job_id, const domain::NewStage& stage,
+                                        const TraceDefaults& trace) {
+  return RunTransaction<domain::Stage>(pool_, "AddStage", [&](pqxx::work& tx) -> Result<domain::Stage> {
+    auto job = LoadJob(tx, "JobGetForUpdate", job_id);
+    if (!job) return JobNotFound(job_id);
+    if (domain::IsFinal(job->status)) {
+      return Status(ErrorCode::kJobInFiniteState,
+                    fmt::format("Job {} is {}; stages cannot be added to a finished job", job_id,
+                                domain::ToString(job->status)));
+    }
+    auto created = InsertStage(tx, *job, stage, trace, /*quiet_tasks=*/false);
+    tx.exec_prepared("JobRefreshPercentage", job_id);
+    return created;
+  });
+}
+
+Result<std::vector<domain::Stage>> PgStore::GetStagesOfJob(const std::string& job_id, bool with_tasks) {
+  using Stages = std::vector<domain::Stage>;
+  return RunTransaction<Stages>(pool_, "GetStagesOfJob", [&](pqxx::work& tx) -> Result<Stages> {
+    if (!LoadJob(tx, "JobGet", job_id)) return JobNotFound(job_id);
+    Stages stages;
+    for (const auto& row : tx.exec_prepared("StageListForJobs", UuidArray({job_id}))) stages.push_back(ReadStage(row));
+    if (with_tasks) AttachTasks(tx, stages);
+    return stages;
+  });
+}
+
+Result<std::vector<domain::Stage>> PgStore::FindStages(const domain::StageFilter& f) {
+  using Stages = std::vector<domain::Stage>;
+  return RunTransaction<Stages>(pool_, "FindStages", [&](pqxx::work& tx) -> Result<Stages> {
+    std::optional<std::string> status;
+    if (f.status) status = std::string(domain::ToString(*f.status));
+    Stages stages;
+    for (const auto& row : tx.exec_prepared("StageFind", f.job_id, f.type, status)) stages.push_back(ReadStage(row));
+    if (f.with_tasks) AttachTasks(tx, stages);
+    return stages;
+  });
+}
+
+Result<domain::Stage> PgStore::GetStage(const std::string& id, bool with_tasks) {
+  return RunTransaction<domain::Stage>(pool_, "GetStage", [&](pqxx::work& tx) -> Result<domain::Stage> {
+    auto stage = LoadStage(tx, "StageGet", id);
+    if (!stage) return StageNotFound(id);
+    if (with_tasks) {
+      std::vector<domain::Stage> one{std::move(*stage)};
+      AttachTasks(tx, one);
+      return std::move(one[0]);
+    }
+    return std::move(*stage);
+  });
+}
+
+Result<domain::Summary> PgStore::GetStageSummary(const std::string& id) {
+  auto stage = GetStage(id, false);
+  if (!stage.ok()) return stage.status();
+  return stage->summary;
+}
+
+Status PgStore::SetStageUserMetadata(const std::string& id, const std::string& metadata_json) {
+  return RunTransaction<bool>(pool_, "SetStageUserMetadata", [&](pqxx::work& tx) -> Result<bool> {
+           if (tx.exec_prepared("StageSetUserMetadata", id, metadata_json).affected_rows() == 0) {
+             return StageNotFound(id);
+           }
+           return true;
+         })
+      .status();
+}
+
+Status PgStore::SetStageStatus(const std::string& id, StageStatus status) {
+  return RunTransaction<bool>(pool_, "SetStageStatus", [&](pqxx::work& tx) -> Result<bool> {
+           auto peek = LoadStage(tx, "StageGet", id);
+           if (!peek) return StageNotFound(id);
+           // Lock order everywhere: job, then stage, then task.
+           auto job = LoadJob(tx, "JobGetForShare", peek->job_id);
+           auto stage = LoadStage(tx, "StageGetForUpdate", id);
+           if (!job || !stage) return StageNotFound(id);
+           if (stage->status == status) return true;  // SPEC A.3.7: same status is a no-op
+           if (!domain::CanTransition(stage->status, status)) {
+             return Illegal(ErrorCode::kIllegalStageStatusTransition, stage->status, status);
+           }
+           if (stage->order > 1) {
+             auto previous = tx.exec_prepared("StageGetPrevious", stage->job_id, stage->order);
+             if (!previous.empty() && previous[0][0].as<std::string>() != "COMPLETED") {
+               return Status(ErrorCode::kIllegalStageStatusTransition,
+                             fmt::format("Illegal status transition from {} to {}: the previous stage (order {}) is "
+                                         "{}, not COMPLETED",
+                                         domain::ToString(stage->status), domain::ToString(status), stage->order - 1,
+                                         previous[0][0].as<std::string>()));
+             }
+           }
+           tx.exec_prepared0("StageSetStatus", id, std::string(domain::ToString(stage->status)),
+                             std::string(domain::ToString(status)));
+           if (domain::IsActive(status) && domain::IsActive(job->status)) {
+             tx.exec_prepared0("TaskSetReadyForStage", id);
+           }
+           return true;
+         })
+      .status();
+}
+
+// ---------------------------------------------------------------- tasks
+
+Result<std::vector<domain::Task>> PgStore::GetTasksOfStage(const std::string& stage_id) {
+  using Tasks = std::vector<domain::Task>;
+  return RunTransaction<Tasks>(pool_, "GetTasksOfStage", [&](pqxx::work& tx) -> Result<Tasks> {
+    if (tx.exec_prepared("StageGetForUpdate", stage_id).empty()) return StageNotFound(stage_id);
+    Tasks tasks;
+    for (const auto& row : tx.exec_prepared("TaskListForStages", UuidArray({stage_id}))) tasks.push_back(ReadTask(row));
+    return tasks;
+  });
+}
+
+Result<std::vector<domain::Task>> PgStore::AddTasks(const std::string& stage_id,
+                                                    const std::vector<domain::NewTask>& tasks,
+                                                    const TraceDefaults& trace) {
+  using Tasks = std::vector<domain::Task>;
+  return RunTransaction<Tasks>(pool_, "AddTasks", [&](pqxx::work& tx) -> Result<Tasks> {
+    auto peek = LoadStage(tx, "StageGet", stage_id);
+    if (!peek) return StageNotFound(stage_id);
+    auto job = LoadJob(tx, "JobGetForShare", peek->job_id);
+    auto stage = LoadStage(tx, "StageGetForUpdate", stage_id);
+    if (!job || !stage) return StageNotFound(stage_id);
+    if (domain::IsFinal(stage->status)) {
+      return Status(ErrorCode::kStageInFiniteState,
+                    fmt::format("Stage {} is {}; tasks cannot be added to a finished stage", stage_id,
+                                domain::ToString(stage->status)));
+    }
+    if (stage->status == StageStatus::kInProgress) {
+      return Status(ErrorCode::kNotAllowedToAddTasksToInProgressStage,
+                    fmt::format("Stage {} is IN_PROGRESS; tasks cannot be added to a stage in progress", stage_id));
+    }
+    Tasks created;
+    if (tasks.empty()) return created;
+    const bool ready = domain::IsActive(stage->status) && domain::IsActive(job->status);
+    auto rows = tx.exec_prepared("TaskInsertBatch", stage_id, stage->type, PriorityValue(job->priority), ready,
+                                 TaskBatchJson(tasks, trace));
+    created.reserve(rows.size());
+    std::vector<std::pair<std::int64_t, std::size_t>> order;
+    for (const auto& row : rows) {
+      order.emplace_back(row[13].as<std::int64_t>(), created.size());
+      created.push_back(ReadTask(row));
+    }
+    tx.exec_prepared0("StageAddTotal", stage_id, static_cast<std::int64_t>(tasks.size()));
+    // RETURNING does not promise an order: put the tasks back in the request's order.
+    std::sort(order.begin(), order.end());
+    Tasks sorted;
+    sorted.reserve(created.size());
+    for (const auto& [seq, index] : order) sorted.push_back(std::move(created[index]));
+    return sorted;
+  });
+}
+
+Result<std::vector<domain::Task>> PgStore::FindTasks(const domain::TaskFilter& f) {
+  using Tasks = std::vector<domain::Task>;
+  return RunTransaction<Tasks>(pool_, "FindTasks", [&](pqxx::work& tx) -> Result<Tasks> {
+    std::optional<std::string> status;
+    if (f.status) status = std::string(domain::ToString(*f.status));
+    Tasks tasks;
+    for (const auto& row : tx.exec_prepared("TaskFind", f.stage_id, f.stage_type, status, OptTimeParam(f.from_date),
+                                            OptTimeParam(f.end_date))) {
+      tasks.push_back(ReadTask(row));
+    }
+    return tasks;
+  });
+}
+
+Result<domain::Task> PgStore::GetTask(const std::string& id) {
+  return RunTransaction<domain::Task>(pool_, "GetTask", [&](pqxx::work& tx) -> Result<domain::Task> {
+    auto r = tx.exec_prepared("TaskGet", id);
+    if (r.empty()) return TaskNotFound(id);
+    return ReadTask(r[0]);
+  });
+}
+
+Status PgStore::SetTaskUserMetadata(const std::string& id, const std::string& metadata_json) {
+  return RunTransaction<bool>(pool_, "SetTaskUserMetadata", [&](pqxx::work& tx) -> Result<bool> {
+           if (tx.exec_prepared("TaskSetUserMetadata", id, metadata_json).affected_rows() == 0) return TaskNotFound(id);
+           return true;
+         })
+      .status();
+}
+
+Result<Dequeued> PgStore::Dequeue(const std::string& stage_type) {
+  return RunTransaction<Dequeued>(pool_, "Dequeue", [&](pqxx::work& tx) -> Result<Dequeued> {
+    auto r = tx.exec_prepared("TaskDequeue", stage_type);
+    if (r.empty()) {
+      return Status(ErrorCode::kTaskNotFound, fmt::format("No claimable task of stage type '{}'", stage_type));
+    }
+    Dequeued d;
+    d.task = ReadTask(r[0]);
+    const auto stage_status = domain::ParseStageStatus(r[0][13].c_str()).value();
+    d.job_id = r[0][14].as<std::string>();
+    const auto job_status = domain::ParseJobStatus(r[0][15].c_str()).value();
+    // The first claim starts the stage and the job (SPEC A.3.4).
+    if (stage_status == StageStatus::kPending && domain::CanTransition(stage_status, StageStatus::kInProgress)) {
+      d.stage_started =
+          tx.exec_prepared("StageSetStatus", d.task.stage_id, "PENDING", "IN_PROGRESS").affected_rows() > 0;
+    }
+    if (job_status == JobStatus::kPending && domain::CanTransition(job_status, JobStatus::kInProgress)) {
+      d.job_started = tx.exec_prepared("JobSetStatus", d.job_id, "PENDING", "IN_PROGRESS").affected_rows() > 0;
+    }
+    return d;
+  });
+}
+
+Result<TaskReport> PgStore::ReportTask(const std::string& id, TaskStatus status) {
+  return RunTransaction<TaskReport>(pool_, "ReportTask",
+                                    [&](pqxx::work& tx) -> Result<TaskReport> { return ReportTaskInTx(tx, id, status); });
+}
+
+Result<std::vector<TaskReport>> PgStore::FailStaleTasks(domain::Timestamp cutoff, int limit) {
+  using Ids = std::vector<std::string>;
+  auto stale = RunTransaction<Ids>(pool_, "FindStaleTasks", [&](pqxx::work& tx) -> Result<Ids> {
+    Ids ids;
+    for (const auto& row : tx.exec_prepared("TaskFindStale", domain::FormatTime(cutoff), limit)) {
+      ids.push_back(row[0].as<std::string>());
+    }
+    return ids;
+  });
+  if (!stale.ok()) return stale.status();
+  std::vector<TaskReport> reports;
+  for (const auto& id : *stale) {
+    // Exactly the path of a worker's FAILED report, one transaction per task. A task
+    // reported on meanwhile is simply no longer IN_PROGRESS: skip it.
+    auto report = ReportTask(id, TaskStatus::kFailed);
+    if (report.ok()) {
+      reports.push_back(std::move(report).value());
+    } else if (report.status().code() != ErrorCode::kTaskStatusUpdateFailed &&
+               report.status().code() != ErrorCode::kIllegalTaskStatusTransition &&
+               report.status().code() != ErrorCode::kTaskNotFound) {
+      return report.status();
+    }
+  }
+  return reports;
+}
+
+Status PgStore::Ping() {
+  return RunTransaction<bool>(pool_, "Ping", [&](pqxx::work& tx) -> Result<bool> {
+           tx.exec1("SELECT 1");
+           return true;
+         })
+      .status();
+}
+
+}  // namespace jobnik::store::pg

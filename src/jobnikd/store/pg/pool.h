@@ -1,0 +1,87 @@
+// A fixed-size pool of libpqxx connections.
+//
+// Connections are opened lazily, up to `size`. Each gets `SET search_path` to the
+// configured schema, UTC/ISO time output, and every named statement of
+// store/pg/queries prepared. A connection that reported broken_connection is
+// destroyed, never reused (libpqxx 6.4 would otherwise silently reconnect and lose
+// its prepared statements). Thread-safe.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <pqxx/pqxx>
+
+#include "domain/error.h"
+
+namespace jobnik::store::pg {
+
+struct PoolOptions {
+  std::string url;                                   // libpq URL or key=value string
+  std::string schema = "jobnik";                     // search_path of every connection
+  int size = 16;                                     // maximum open connections
+  std::chrono::milliseconds acquire_timeout{5000};   // waiting for a free connection
+  bool prepare_statements = true;
+};
+
+struct PoolStats {
+  int size = 0;       // configured maximum
+  int open = 0;       // connections currently open
+  int in_use = 0;     // leased right now
+  std::uint64_t waits = 0;          // acquisitions that had to wait
+  std::uint64_t timeouts = 0;       // acquisitions that gave up
+  std::uint64_t broken = 0;         // connections discarded as broken
+};
+
+class Pool {
+ public:
+  explicit Pool(PoolOptions options);
+  ~Pool();
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
+  class Lease {
+   public:
+    Lease(Lease&& other) noexcept;
+    Lease& operator=(Lease&&) = delete;
+    ~Lease();
+    pqxx::connection& operator*() const { return *conn_; }
+    pqxx::connection* operator->() const { return conn_.get(); }
+    // The connection is dropped instead of returned.
+    void MarkBroken() { broken_ = true; }
+
+   private:
+    friend class Pool;
+    Lease(Pool* pool, std::unique_ptr<pqxx::connection> conn) : pool_(pool), conn_(std::move(conn)) {}
+    Pool* pool_;
+    std::unique_ptr<pqxx::connection> conn_;
+    bool broken_ = false;
+  };
+
+  // A connection, opening one if none is idle and the pool is not full. Errors:
+  // kUnavailable when none frees up within acquire_timeout or the database cannot
+  // be reached (the message is safe for clients; details are logged).
+  domain::Result<Lease> Acquire();
+
+  PoolStats Stats() const;
+  const PoolOptions& options() const { return options_; }
+
+ private:
+  void Release(std::unique_ptr<pqxx::connection> conn, bool broken);
+  std::unique_ptr<pqxx::connection> Open();
+
+  const PoolOptions options_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<pqxx::connection>> idle_;
+  int open_ = 0;
+  int in_use_ = 0;
+  std::uint64_t waits_ = 0, timeouts_ = 0, broken_ = 0;
+};
+
+}  // namespace jobnik::store::pg

@@ -1,0 +1,92 @@
+-- Queries on the stage table. Reads go through the stage_summary view.
+-- Column order of a stage row: id, job_id, type, data, user_metadata, order, status,
+-- percentage, task_total, task_completed, task_failed, in_progress, retried, pending,
+-- traceparent, tracestate.
+
+-- The caller holds the job's lock and passes the next order ($8).
+-- name: StageInsert
+INSERT INTO stage (id, job_id, "order", type, data, user_metadata, status, percentage,
+                   creation_time, update_time, traceparent, tracestate)
+VALUES (gen_random_uuid(), $1::uuid, $8, $2, $3::jsonb, $4::jsonb, $5, 0, now(), now(), $6, $7)
+RETURNING id::text, job_id::text, type, data::text, user_metadata::text, "order", status, percentage,
+          task_total, task_completed, task_failed, 0::bigint, 0::bigint, 0::bigint, traceparent, tracestate;
+
+-- name: StageGet
+SELECT id::text, job_id::text, type, data::text, user_metadata::text, "order", status, percentage,
+       task_total, task_completed, task_failed, in_progress, retried, pending, traceparent, tracestate
+FROM stage_summary WHERE id = $1::uuid;
+
+-- name: StageGetForUpdate
+SELECT id::text, job_id::text, type, data::text, user_metadata::text, "order", status, percentage,
+       task_total, task_completed, task_failed, 0::bigint, 0::bigint, 0::bigint, traceparent, tracestate
+FROM stage WHERE id = $1::uuid FOR UPDATE;
+
+-- name: StageListForJobs
+SELECT id::text, job_id::text, type, data::text, user_metadata::text, "order", status, percentage,
+       task_total, task_completed, task_failed, in_progress, retried, pending, traceparent, tracestate
+FROM stage_summary WHERE job_id = ANY ($1::uuid[])
+ORDER BY job_id, "order";
+
+-- name: StageFind
+SELECT id::text, job_id::text, type, data::text, user_metadata::text, "order", status, percentage,
+       task_total, task_completed, task_failed, in_progress, retried, pending, traceparent, tracestate
+FROM stage_summary
+WHERE ($1::uuid IS NULL OR job_id = $1)
+  AND ($2::text IS NULL OR type = $2)
+  AND ($3::text IS NULL OR status = $3)
+ORDER BY creation_time, job_id, "order";
+
+-- The last stage of a job (its order and status); no row for a job without stages.
+-- name: StageGetLast
+SELECT "order", status FROM stage WHERE job_id = $1::uuid ORDER BY "order" DESC LIMIT 1;
+
+-- The stage before `order` in the same job (none for the first stage).
+-- name: StageGetPrevious
+SELECT status FROM stage WHERE job_id = $1::uuid AND "order" = $2 - 1;
+
+-- name: StageSetUserMetadata
+UPDATE stage SET user_metadata = $2::jsonb, update_time = now() WHERE id = $1::uuid;
+
+-- Guarded by the expected current status: no row means another change won.
+-- name: StageSetStatus
+UPDATE stage SET status = $3, update_time = now()
+WHERE id = $1::uuid AND status = $2;
+
+-- Adding tasks: the stored total grows, the percentage follows.
+-- name: StageAddTotal
+UPDATE stage SET task_total = task_total + $2,
+                 percentage = CASE WHEN task_total + $2 = 0 THEN 0
+                                   ELSE (100 * task_completed / (task_total + $2)) END,
+                 update_time = now()
+WHERE id = $1::uuid;
+
+-- A task of the stage completed. Completes the stage when it was the last one
+-- (IN_PROGRESS -> COMPLETED, SPEC A.2); returns what the caller needs to cascade.
+-- This is the only statement on the completion path that writes the stage row, and
+-- it is the last one before commit, so the row lock is held as briefly as possible.
+-- name: StageTaskCompleted
+UPDATE stage SET task_completed = task_completed + 1,
+                 percentage = (100 * (task_completed + 1) / task_total),
+                 status = CASE WHEN task_completed + 1 = task_total AND status = 'IN_PROGRESS'
+                               THEN 'COMPLETED' ELSE status END,
+                 update_time = now()
+WHERE id = $1::uuid
+RETURNING job_id::text, "order", status;
+
+-- A task of the stage failed for good: the stage fails (IN_PROGRESS -> FAILED).
+-- name: StageTaskFailed
+UPDATE stage SET task_failed = task_failed + 1,
+                 status = CASE WHEN status = 'IN_PROGRESS' THEN 'FAILED' ELSE status END,
+                 update_time = now()
+WHERE id = $1::uuid
+RETURNING job_id::text, "order", status;
+
+-- Starts the next stage when it is waiting for its predecessor (CREATED -> PENDING).
+-- name: StageActivateNext
+UPDATE stage SET status = 'PENDING', update_time = now()
+WHERE job_id = $1::uuid AND "order" = $2 + 1 AND status = 'CREATED'
+RETURNING id::text;
+
+-- name: TaskSetReadyForStage
+UPDATE task SET ready = true
+WHERE stage_id = $1::uuid AND NOT ready AND status IN ('PENDING', 'RETRIED');

@@ -1,0 +1,100 @@
+-- Queries on the task table.
+-- Column order of a task row: id, stage_id, data, user_metadata, status, attempts,
+-- max_attempts, creation_time, update_time, start_time, end_time, traceparent, tracestate.
+
+-- Inserts a batch of tasks from one JSON array ($5), keeping the array's order.
+-- Each element: {"data":{},"userMetadata":{},"maxAttempts":n,"traceparent":"..","tracestate":".."}.
+-- name: TaskInsertBatch
+INSERT INTO task (id, stage_id, stage_type, priority, ready, status, data, user_metadata,
+                  max_attempts, creation_time, update_time, traceparent, tracestate)
+SELECT gen_random_uuid(), $1::uuid, $2, $3, $4, 'PENDING', e -> 'data',
+       coalesce(e -> 'userMetadata', '{}'::jsonb), (e ->> 'maxAttempts')::int, now(), now(),
+       e ->> 'traceparent', e ->> 'tracestate'
+FROM jsonb_array_elements($5::jsonb) WITH ORDINALITY AS x(e, n)
+ORDER BY n
+RETURNING id::text, stage_id::text, data::text, user_metadata::text, status, attempts, max_attempts,
+          creation_time, update_time, start_time, end_time, traceparent, tracestate, seq;
+
+-- The same for a job submission, which does not return its tasks.
+-- name: TaskInsertBatchQuiet
+INSERT INTO task (id, stage_id, stage_type, priority, ready, status, data, user_metadata,
+                  max_attempts, creation_time, update_time, traceparent, tracestate)
+SELECT gen_random_uuid(), $1::uuid, $2, $3, $4, 'PENDING', e -> 'data',
+       coalesce(e -> 'userMetadata', '{}'::jsonb), (e ->> 'maxAttempts')::int, now(), now(),
+       e ->> 'traceparent', e ->> 'tracestate'
+FROM jsonb_array_elements($5::jsonb) WITH ORDINALITY AS x(e, n)
+ORDER BY n;
+
+-- name: TaskGet
+SELECT id::text, stage_id::text, data::text, user_metadata::text, status, attempts, max_attempts,
+       creation_time, update_time, start_time, end_time, traceparent, tracestate
+FROM task WHERE id = $1::uuid;
+
+-- name: TaskListForStages
+SELECT id::text, stage_id::text, data::text, user_metadata::text, status, attempts, max_attempts,
+       creation_time, update_time, start_time, end_time, traceparent, tracestate
+FROM task WHERE stage_id = ANY ($1::uuid[])
+ORDER BY stage_id, seq;
+
+-- name: TaskFind
+SELECT id::text, stage_id::text, data::text, user_metadata::text, status, attempts, max_attempts,
+       creation_time, update_time, start_time, end_time, traceparent, tracestate
+FROM task
+WHERE ($1::uuid IS NULL OR stage_id = $1)
+  AND ($2::text IS NULL OR stage_type = $2)
+  AND ($3::text IS NULL OR status = $3)
+  AND ($4::timestamptz IS NULL OR creation_time >= $4)
+  AND ($5::timestamptz IS NULL OR creation_time <= $5)
+ORDER BY seq;
+
+-- Claims the next task of a stage type: highest job priority first, oldest first.
+-- Served by task_claim (equality on stage_type, then its exact sort order); SKIP LOCKED
+-- lets concurrent claims pass each other. The joins re-check that the stage and job are
+-- active, so a stale `ready` flag can never hand out a task of a paused job.
+-- Returns the claimed task, then its stage's and job's status before the claim.
+-- name: TaskDequeue
+WITH candidate AS (
+  SELECT t.id, s.status AS stage_status, j.id AS job_id, j.status AS job_status
+  FROM task t
+  JOIN stage s ON s.id = t.stage_id
+  JOIN job j ON j.id = s.job_id
+  WHERE t.stage_type = $1 AND t.ready AND t.status IN ('PENDING', 'RETRIED')
+    AND s.status IN ('PENDING', 'IN_PROGRESS') AND j.status IN ('PENDING', 'IN_PROGRESS')
+  ORDER BY t.priority, t.seq
+  LIMIT 1
+  FOR UPDATE OF t SKIP LOCKED
+)
+UPDATE task t SET status = 'IN_PROGRESS', start_time = now(), update_time = now()
+FROM candidate c
+WHERE t.id = c.id
+RETURNING t.id::text, t.stage_id::text, t.data::text, t.user_metadata::text, t.status, t.attempts,
+          t.max_attempts, t.creation_time, t.update_time, t.start_time, t.end_time, t.traceparent,
+          t.tracestate, c.stage_status, c.job_id::text, c.job_status;
+
+-- A worker's (or the sweeper's) report on an IN_PROGRESS task. Guarded by the status and
+-- attempts read just before, so a concurrent report makes this match no row (409).
+-- $3: new status, $4: new attempts. A RETRIED task is claimable again if its stage and
+-- job are still active.
+-- name: TaskFinish
+UPDATE task t SET status = $3::text, attempts = $4, update_time = now(),
+                  end_time = CASE WHEN $3::text IN ('COMPLETED', 'FAILED') THEN now() ELSE t.end_time END,
+                  ready = CASE WHEN $3::text = 'RETRIED' THEN EXISTS (
+                            SELECT 1 FROM stage s JOIN job j ON j.id = s.job_id
+                            WHERE s.id = t.stage_id AND s.status IN ('PENDING', 'IN_PROGRESS')
+                              AND j.status IN ('PENDING', 'IN_PROGRESS'))
+                          ELSE t.ready END
+WHERE t.id = $1::uuid AND t.status = 'IN_PROGRESS' AND t.attempts = $2
+RETURNING t.id::text, t.stage_id::text, t.data::text, t.user_metadata::text, t.status, t.attempts,
+          t.max_attempts, t.creation_time, t.update_time, t.start_time, t.end_time, t.traceparent,
+          t.tracestate;
+
+-- name: TaskSetUserMetadata
+UPDATE task SET user_metadata = $2::jsonb, update_time = now() WHERE id = $1::uuid;
+
+-- The stale-task sweeper's batch: tasks in progress since before the cutoff, oldest first,
+-- skipping ones a worker is reporting on right now.
+-- name: TaskFindStale
+SELECT id::text, attempts FROM task
+WHERE status = 'IN_PROGRESS' AND start_time < $1::timestamptz
+ORDER BY start_time
+LIMIT $2;

@@ -1,0 +1,62 @@
+// Runs one unit of work in one database transaction, with the retry and error
+// mapping policy of the whole store:
+//  - the body returns a Result; an error Result rolls the transaction back, an ok
+//    one commits it, so nothing of a failed request is left behind;
+//  - serialization failures and deadlocks are retried from the start (a fresh
+//    transaction), a few times;
+//  - a broken connection is discarded and the work retried once on a new one (the
+//    server rolled the transaction back, so this is safe) unless the break happened
+//    during COMMIT, when the outcome is unknown and the client is told so;
+//  - any other database error becomes DATABASE_RELATED_ERROR with a message that
+//    names no SQL; the details go to the log with the operation's name.
+#pragma once
+
+#include <string_view>
+
+#include <pqxx/pqxx>
+#include <spdlog/spdlog.h>
+
+#include "domain/error.h"
+#include "store/pg/pool.h"
+
+namespace jobnik::store::pg {
+
+domain::Status MapDatabaseError(std::string_view operation, const std::exception& e);
+
+template <typename T, typename Body>
+domain::Result<T> RunTransaction(Pool& pool, std::string_view operation, Body&& body) {
+  constexpr int kMaxAttempts = 5;
+  bool retried_broken = false;
+  for (int attempt = 1;; ++attempt) {
+    auto lease = pool.Acquire();
+    if (!lease.ok()) return lease.status();
+    bool committing = false;
+    try {
+      pqxx::work tx(**lease);
+      domain::Result<T> result = body(tx);
+      if (result.ok()) {
+        committing = true;
+        tx.commit();
+      }  // else: the destructor rolls back
+      return result;
+    } catch (const pqxx::in_doubt_error& e) {
+      lease->MarkBroken();
+      return MapDatabaseError(operation, e);
+    } catch (const pqxx::broken_connection& e) {
+      lease->MarkBroken();
+      if (committing || retried_broken) return MapDatabaseError(operation, e);
+      retried_broken = true;
+      spdlog::warn("{}: database connection lost, retrying on a new connection", operation);
+    } catch (const pqxx::serialization_failure& e) {
+      if (attempt >= kMaxAttempts) return MapDatabaseError(operation, e);
+      spdlog::debug("{}: serialization failure, retrying ({})", operation, attempt);
+    } catch (const pqxx::deadlock_detected& e) {
+      if (attempt >= kMaxAttempts) return MapDatabaseError(operation, e);
+      spdlog::info("{}: deadlock detected, retrying ({})", operation, attempt);
+    } catch (const std::exception& e) {
+      return MapDatabaseError(operation, e);
+    }
+  }
+}
+
+}  // namespace jobnik::store::pg

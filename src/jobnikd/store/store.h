@@ -1,0 +1,101 @@
+// The store: every operation of SPEC A as one transaction, in domain terms.
+//
+// Each method either applies its whole change and returns the result, or returns an
+// error Status and changes nothing. Errors use the codes of SPEC A.5; messages are
+// safe to show to clients. All methods are thread-safe.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domain/error.h"
+#include "domain/model.h"
+
+namespace jobnik::store {
+
+using domain::Result;
+using domain::Status;
+
+// Trace context given to created entities that carry none of their own.
+struct TraceDefaults {
+  std::string traceparent;
+  std::optional<std::string> tracestate;
+};
+
+// What a dequeue did besides claiming, for metrics and logs.
+struct Dequeued {
+  domain::Task task;
+  std::string job_id;
+  bool stage_started = false;  // its stage went PENDING -> IN_PROGRESS
+  bool job_started = false;    // its job went PENDING -> IN_PROGRESS
+};
+
+// What a task status report did, for metrics and logs.
+struct TaskReport {
+  domain::Task task;             // after the change (status RETRIED when it will be retried)
+  std::string job_id;
+  bool stage_completed = false;
+  bool stage_failed = false;
+  bool job_completed = false;
+  bool job_failed = false;
+  std::optional<std::string> next_stage_started;  // id
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // ---- jobs ----
+  // PENDING job; with new_job.stages (extension) the whole tree in one transaction.
+  virtual Result<domain::Job> CreateJob(const domain::NewJob& job, const TraceDefaults& trace) = 0;
+  virtual Result<std::vector<domain::Job>> FindJobs(const domain::JobFilter& filter) = 0;
+  virtual Result<domain::Job> GetJob(const std::string& id, bool with_stages) = 0;
+  // JOB_NOT_FOUND, JOB_NOT_IN_FINITE_STATE.
+  virtual Status DeleteJob(const std::string& id) = 0;
+  virtual Status SetJobUserMetadata(const std::string& id, const std::string& metadata_json) = 0;
+  // true when changed, false when it already had that priority.
+  virtual Result<bool> SetJobPriority(const std::string& id, domain::Priority priority) = 0;
+  // PENDING (resume), PAUSED, ABORTED. ILLEGAL_JOB_STATUS_TRANSITION.
+  virtual Status SetJobStatus(const std::string& id, domain::JobStatus status) = 0;
+
+  // ---- stages ----
+  // JOB_NOT_FOUND, JOB_IN_FINITE_STATE.
+  virtual Result<domain::Stage> AddStage(const std::string& job_id, const domain::NewStage& stage,
+                                         const TraceDefaults& trace) = 0;
+  // JOB_NOT_FOUND.
+  virtual Result<std::vector<domain::Stage>> GetStagesOfJob(const std::string& job_id, bool with_tasks) = 0;
+  virtual Result<std::vector<domain::Stage>> FindStages(const domain::StageFilter& filter) = 0;
+  virtual Result<domain::Stage> GetStage(const std::string& id, bool with_tasks) = 0;
+  virtual Result<domain::Summary> GetStageSummary(const std::string& id) = 0;
+  virtual Status SetStageUserMetadata(const std::string& id, const std::string& metadata_json) = 0;
+  // Only PENDING (release a WAITING stage). ILLEGAL_STAGE_STATUS_TRANSITION.
+  virtual Status SetStageStatus(const std::string& id, domain::StageStatus status) = 0;
+
+  // ---- tasks ----
+  // STAGE_NOT_FOUND.
+  virtual Result<std::vector<domain::Task>> GetTasksOfStage(const std::string& stage_id) = 0;
+  // All or nothing. STAGE_NOT_FOUND, STAGE_IN_FINITE_STATE,
+  // NOT_ALLOWED_TO_ADD_TASKS_TO_IN_PROGRESS_STAGE.
+  virtual Result<std::vector<domain::Task>> AddTasks(const std::string& stage_id,
+                                                     const std::vector<domain::NewTask>& tasks,
+                                                     const TraceDefaults& trace) = 0;
+  virtual Result<std::vector<domain::Task>> FindTasks(const domain::TaskFilter& filter) = 0;
+  virtual Result<domain::Task> GetTask(const std::string& id) = 0;
+  virtual Status SetTaskUserMetadata(const std::string& id, const std::string& metadata_json) = 0;
+  // TASK_NOT_FOUND when nothing is claimable.
+  virtual Result<Dequeued> Dequeue(const std::string& stage_type) = 0;
+  // COMPLETED or FAILED, from IN_PROGRESS only, with every cascade of SPEC A.3.5.
+  // TASK_NOT_FOUND, ILLEGAL_TASK_STATUS_TRANSITION, TASK_STATUS_UPDATE_FAILED (409).
+  virtual Result<TaskReport> ReportTask(const std::string& id, domain::TaskStatus status) = 0;
+
+  // ---- maintenance ----
+  // Fails (as a worker's FAILED report would) up to `limit` tasks IN_PROGRESS since
+  // before `cutoff`. Returns the reports of those it failed.
+  virtual Result<std::vector<TaskReport>> FailStaleTasks(domain::Timestamp cutoff, int limit) = 0;
+  // The database answers.
+  virtual Status Ping() = 0;
+};
+
+}  // namespace jobnik::store
