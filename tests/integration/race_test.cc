@@ -1,0 +1,176 @@
+// Concurrency: many threads dequeue and complete the same stage; every task is
+// claimed exactly as often as it should be, and the counts agree at the end.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "fixtures.h"
+#include "pg_test_env.h"
+
+namespace jobnik::testing {
+namespace {
+
+using domain::ErrorCode;
+using domain::TaskStatus;
+
+class RaceTest : public DbTest {
+ protected:
+  void SetUp() override {
+    pool_size_ = 24;
+    DbTest::SetUp();
+  }
+};
+
+TEST_F(RaceTest, ManyWorkersClaimEveryTaskExactlyOnceAndCountsAgree) {
+  constexpr int kTasks = 3000;
+  constexpr int kWorkers = 16;
+  auto job = store_->CreateJob(AJob("race"), ATrace());
+  JOBNIK_ASSERT_OK(job);
+  auto stage = store_->AddStage(job->id, AStage("race"), ATrace());
+  JOBNIK_ASSERT_OK(stage);
+  // Every 10th task fails on its first attempt and is retried once.
+  auto tasks = SomeTasks(kTasks, /*max_attempts=*/2);
+  JOBNIK_ASSERT_OK(store_->AddTasks(stage->id, tasks, ATrace()));
+
+  std::mutex mu;
+  std::map<std::string, int> claims;     // task id -> times claimed
+  std::map<std::string, bool> fails_once;
+  std::atomic<int> errors{0};
+  std::atomic<int> completed{0};
+  std::vector<std::thread> workers;
+  for (int w = 0; w < kWorkers; ++w) {
+    workers.emplace_back([&] {
+      while (completed.load() < kTasks) {
+        auto d = store_->Dequeue("race");
+        if (!d.ok()) {
+          if (d.status().code() != ErrorCode::kTaskNotFound) ++errors;
+          if (completed.load() >= kTasks) break;
+          std::this_thread::yield();
+          continue;
+        }
+        bool fail = false;
+        {
+          std::lock_guard lock(mu);
+          const int n = ++claims[d->task.id];
+          const bool tenth = d->task.data.find("0}") != std::string::npos;  // i % 10 == 0
+          fails_once[d->task.id] = tenth;
+          fail = tenth && n == 1;
+        }
+        auto r = store_->ReportTask(d->task.id, fail ? TaskStatus::kFailed : TaskStatus::kCompleted);
+        if (!r.ok()) {
+          ++errors;
+          continue;
+        }
+        if (!fail) ++completed;
+      }
+    });
+  }
+  for (auto& t : workers) t.join();
+
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(completed.load(), kTasks);
+  ASSERT_EQ(claims.size(), static_cast<std::size_t>(kTasks));
+  int retried = 0;
+  for (const auto& [id, n] : claims) {
+    const int expected = fails_once[id] ? 2 : 1;
+    EXPECT_EQ(n, expected) << "task " << id << " claimed " << n << " times";
+    retried += fails_once[id] ? 1 : 0;
+  }
+  EXPECT_EQ(retried, kTasks / 10);
+
+  auto s = store_->GetStage(stage->id, false);
+  JOBNIK_ASSERT_OK(s);
+  EXPECT_EQ(s->status, domain::StageStatus::kCompleted);
+  EXPECT_EQ(s->percentage, 100);
+  EXPECT_EQ(s->summary.completed, kTasks);
+  EXPECT_EQ(s->summary.total(), kTasks);
+  EXPECT_EQ(s->summary.pending + s->summary.in_progress + s->summary.retried + s->summary.failed, 0);
+  auto j = store_->GetJob(job->id, false);
+  JOBNIK_ASSERT_OK(j);
+  EXPECT_EQ(j->status, domain::JobStatus::kCompleted);
+  EXPECT_EQ(j->percentage, 100);
+  // Cross-check the stored counts against the rows themselves.
+  EXPECT_EQ(Query1("SELECT count(*) FROM task WHERE status = 'COMPLETED'"), std::to_string(kTasks));
+  EXPECT_EQ(Query1("SELECT sum(attempts) FROM task"), std::to_string(kTasks / 10));
+}
+
+TEST_F(RaceTest, ConcurrentReportsOnOneTaskLetExactlyOneWin) {
+  constexpr int kRounds = 20;
+  constexpr int kReporters = 8;
+  auto job = store_->CreateJob(AJob("reports"), ATrace());
+  JOBNIK_ASSERT_OK(job);
+  auto stage = store_->AddStage(job->id, AStage("reports"), ATrace());
+  JOBNIK_ASSERT_OK(stage);
+  // Enough attempts that a FAILED report retries the task instead of failing the stage.
+  JOBNIK_ASSERT_OK(store_->AddTasks(stage->id, SomeTasks(kRounds, /*max_attempts=*/1000), ATrace()));
+  for (int round = 0; round < kRounds; ++round) {
+    auto d = store_->Dequeue("reports");
+    JOBNIK_ASSERT_OK(d);
+    std::atomic<int> wins{0}, conflicts{0}, other{0};
+    std::vector<std::thread> reporters;
+    for (int i = 0; i < kReporters; ++i) {
+      reporters.emplace_back([&, i] {
+        auto r = store_->ReportTask(d->task.id, i % 2 ? TaskStatus::kCompleted : TaskStatus::kFailed);
+        if (r.ok()) {
+          ++wins;
+        } else if (r.status().code() == ErrorCode::kTaskStatusUpdateFailed ||
+                   r.status().code() == ErrorCode::kIllegalTaskStatusTransition) {
+          ++conflicts;
+        } else {
+          ++other;
+        }
+      });
+    }
+    for (auto& t : reporters) t.join();
+    EXPECT_EQ(wins.load(), 1) << "round " << round;
+    EXPECT_EQ(conflicts.load(), kReporters - 1);
+    EXPECT_EQ(other.load(), 0);
+  }
+  auto s = store_->GetStage(stage->id, false);
+  JOBNIK_ASSERT_OK(s);
+  EXPECT_EQ(std::to_string(s->summary.completed), Query1("SELECT count(*) FROM task WHERE status = 'COMPLETED'"));
+  EXPECT_EQ(std::to_string(s->summary.retried), Query1("SELECT count(*) FROM task WHERE status = 'RETRIED'"));
+  EXPECT_EQ(s->summary.in_progress, 0);
+}
+
+TEST_F(RaceTest, PauseRacingClaimsNeverHandsOutTasksOfAPausedJob) {
+  constexpr int kTasks = 400;
+  auto job = store_->CreateJob(AJob("pause-race"), ATrace());
+  JOBNIK_ASSERT_OK(job);
+  auto stage = store_->AddStage(job->id, AStage("pause-race"), ATrace());
+  JOBNIK_ASSERT_OK(stage);
+  JOBNIK_ASSERT_OK(store_->AddTasks(stage->id, SomeTasks(kTasks), ATrace()));
+  std::atomic<bool> stop{false};
+  std::atomic<int> errors{0};
+  std::vector<std::thread> workers;
+  for (int w = 0; w < 8; ++w) {
+    workers.emplace_back([&] {
+      while (!stop) {
+        auto d = store_->Dequeue("pause-race");
+        if (!d.ok()) {
+          if (d.status().code() != ErrorCode::kTaskNotFound) ++errors;
+          continue;
+        }
+        if (!store_->ReportTask(d->task.id, TaskStatus::kCompleted).ok()) ++errors;
+      }
+    });
+  }
+  // Pause while workers are claiming, then check no claim happens while paused.
+  while (std::stoi(Query1("SELECT count(*) FROM task WHERE status = 'COMPLETED'")) < 50) std::this_thread::yield();
+  ASSERT_TRUE(store_->SetJobStatus(job->id, domain::JobStatus::kPaused).ok());
+  const std::string claimed_at_pause = Query1("SELECT count(*) FROM task WHERE start_time IS NOT NULL");
+  // Give the workers many chances to (wrongly) claim: poll the queue repeatedly.
+  for (int i = 0; i < 200; ++i) EXPECT_EQ(store_->Dequeue("pause-race").status().code(), ErrorCode::kTaskNotFound);
+  EXPECT_EQ(Query1("SELECT count(*) FROM task WHERE start_time IS NOT NULL"), claimed_at_pause);
+  stop = true;
+  for (auto& t : workers) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(Query1("SELECT count(*) FROM task WHERE status = 'IN_PROGRESS'"), "0");
+}
+
+}  // namespace
+}  // namespace jobnik::testing

@@ -1,0 +1,546 @@
+// The store against a real PostgreSQL: every operation and cascade of SPEC A.3.
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include "fixtures.h"
+#include "pg_test_env.h"
+
+namespace jobnik::testing {
+namespace {
+
+using domain::ErrorCode;
+using domain::JobStatus;
+using domain::Priority;
+using domain::StageStatus;
+using domain::TaskStatus;
+
+class StoreTest : public DbTest {
+ protected:
+  domain::Job NewJob(Priority p = Priority::kMedium, const std::string& name = "test-job") {
+    auto j = store_->CreateJob(AJob(name, p), ATrace());
+    EXPECT_TRUE(j.ok()) << Describe(j.status());
+    return j.ok() ? *j : domain::Job{};
+  }
+  domain::Stage NewStage(const std::string& job_id, const std::string& type, bool waiting = false) {
+    auto s = store_->AddStage(job_id, AStage(type, waiting), ATrace());
+    EXPECT_TRUE(s.ok()) << Describe(s.status());
+    return s.ok() ? *s : domain::Stage{};
+  }
+  std::vector<domain::Task> NewTasks(const std::string& stage_id, int n, int max_attempts = 1) {
+    auto t = store_->AddTasks(stage_id, SomeTasks(n, max_attempts), ATrace());
+    EXPECT_TRUE(t.ok()) << Describe(t.status());
+    return t.ok() ? *t : std::vector<domain::Task>{};
+  }
+  domain::Task Claim(const std::string& type) {
+    auto d = store_->Dequeue(type);
+    EXPECT_TRUE(d.ok()) << Describe(d.status());
+    return d.ok() ? d->task : domain::Task{};
+  }
+  domain::Job JobNow(const std::string& id) { return store_->GetJob(id, false).value(); }
+  domain::Stage StageNow(const std::string& id) { return store_->GetStage(id, false).value(); }
+};
+
+// ---------------------------------------------------------------- jobs
+
+TEST_F(StoreTest, CreatedJobIsPendingWithZeroPercentAndTheGivenFields) {
+  auto job = NewJob(Priority::kHigh, "nightly");
+  EXPECT_EQ(job.status, JobStatus::kPending);
+  EXPECT_EQ(job.percentage, 0);
+  EXPECT_EQ(job.name, "nightly");
+  EXPECT_EQ(job.priority, Priority::kHigh);
+  EXPECT_EQ(job.traceparent, ATrace().traceparent);
+  EXPECT_EQ(job.creation_time, job.update_time);
+  auto again = store_->GetJob(job.id, false);
+  JOBNIK_ASSERT_OK(again);
+  EXPECT_EQ(*again, job);
+}
+
+TEST_F(StoreTest, JobKeepsItsOwnTraceContext) {
+  auto nj = AJob();
+  nj.traceparent = "00-11111111111111111111111111111111-2222222222222222-01";
+  nj.tracestate = "k=v";
+  auto job = store_->CreateJob(nj, ATrace());
+  JOBNIK_ASSERT_OK(job);
+  EXPECT_EQ(job->traceparent, *nj.traceparent);
+  EXPECT_EQ(job->tracestate, std::optional<std::string>("k=v"));
+}
+
+TEST_F(StoreTest, UnknownIdsAreNotFound) {
+  const std::string id = "6a13d6fe-76b6-4c83-b62d-1a2d4d3a4a11";
+  EXPECT_EQ(store_->GetJob(id, false).status().code(), ErrorCode::kJobNotFound);
+  EXPECT_EQ(store_->GetStage(id, false).status().code(), ErrorCode::kStageNotFound);
+  EXPECT_EQ(store_->GetTask(id).status().code(), ErrorCode::kTaskNotFound);
+  EXPECT_EQ(store_->DeleteJob(id).code(), ErrorCode::kJobNotFound);
+  EXPECT_EQ(store_->SetJobUserMetadata(id, "{}").code(), ErrorCode::kJobNotFound);
+  EXPECT_EQ(store_->SetStageUserMetadata(id, "{}").code(), ErrorCode::kStageNotFound);
+  EXPECT_EQ(store_->SetTaskUserMetadata(id, "{}").code(), ErrorCode::kTaskNotFound);
+  EXPECT_EQ(store_->SetJobPriority(id, Priority::kLow).status().code(), ErrorCode::kJobNotFound);
+  EXPECT_EQ(store_->SetJobStatus(id, JobStatus::kPaused).code(), ErrorCode::kJobNotFound);
+  EXPECT_EQ(store_->SetStageStatus(id, StageStatus::kPending).code(), ErrorCode::kStageNotFound);
+  EXPECT_EQ(store_->AddStage(id, AStage("x"), ATrace()).status().code(), ErrorCode::kJobNotFound);
+  EXPECT_EQ(store_->AddTasks(id, SomeTasks(1), ATrace()).status().code(), ErrorCode::kStageNotFound);
+  EXPECT_EQ(store_->GetStagesOfJob(id, false).status().code(), ErrorCode::kJobNotFound);
+  EXPECT_EQ(store_->GetTasksOfStage(id).status().code(), ErrorCode::kStageNotFound);
+  EXPECT_EQ(store_->ReportTask(id, TaskStatus::kCompleted).status().code(), ErrorCode::kTaskNotFound);
+}
+
+TEST_F(StoreTest, FindJobsFiltersByNamePriorityAndCreationTime) {
+  auto a = NewJob(Priority::kHigh, "alpha");
+  auto b = NewJob(Priority::kLow, "beta");
+  NewStage(b.id, "t");
+  domain::JobFilter by_name;
+  by_name.name = "alpha";
+  auto r = store_->FindJobs(by_name);
+  JOBNIK_ASSERT_OK(r);
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ((*r)[0].id, a.id);
+  EXPECT_FALSE((*r)[0].stages.has_value());
+
+  domain::JobFilter by_priority;
+  by_priority.priority = Priority::kLow;
+  by_priority.with_stages = true;
+  r = store_->FindJobs(by_priority);
+  JOBNIK_ASSERT_OK(r);
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ((*r)[0].id, b.id);
+  ASSERT_TRUE((*r)[0].stages.has_value());
+  EXPECT_EQ((*r)[0].stages->size(), 1u);
+
+  domain::JobFilter future;
+  future.from_date = a.creation_time + std::chrono::hours(1);
+  r = store_->FindJobs(future);
+  JOBNIK_ASSERT_OK(r);
+  EXPECT_TRUE(r->empty());
+  domain::JobFilter all;
+  all.end_date = a.creation_time + std::chrono::hours(1);
+  r = store_->FindJobs(all);
+  JOBNIK_ASSERT_OK(r);
+  EXPECT_EQ(r->size(), 2u);
+}
+
+TEST_F(StoreTest, UserMetadataIsReplaced) {
+  auto job = NewJob();
+  ASSERT_TRUE(store_->SetJobUserMetadata(job.id, R"({"owner":"me"})").ok());
+  EXPECT_EQ(JobNow(job.id).user_metadata, R"({"owner": "me"})");
+  auto stage = NewStage(job.id, "t");
+  ASSERT_TRUE(store_->SetStageUserMetadata(stage.id, R"({"k":1})").ok());
+  EXPECT_EQ(StageNow(stage.id).user_metadata, R"({"k": 1})");
+  auto task = NewTasks(stage.id, 1)[0];
+  ASSERT_TRUE(store_->SetTaskUserMetadata(task.id, R"({"t":true})").ok());
+  EXPECT_EQ(store_->GetTask(task.id)->user_metadata, R"({"t": true})");
+}
+
+TEST_F(StoreTest, PriorityChangeReportsWhetherItChanged) {
+  auto job = NewJob(Priority::kMedium);
+  auto same = store_->SetJobPriority(job.id, Priority::kMedium);
+  JOBNIK_ASSERT_OK(same);
+  EXPECT_FALSE(*same);
+  auto changed = store_->SetJobPriority(job.id, Priority::kVeryHigh);
+  JOBNIK_ASSERT_OK(changed);
+  EXPECT_TRUE(*changed);
+  EXPECT_EQ(JobNow(job.id).priority, Priority::kVeryHigh);
+}
+
+TEST_F(StoreTest, PriorityChangeReordersPendingTasks) {
+  auto low = NewJob(Priority::kLow);
+  auto low_stage = NewStage(low.id, "reorder");
+  auto low_task = NewTasks(low_stage.id, 1)[0];
+  auto medium = NewJob(Priority::kMedium);
+  NewTasks(NewStage(medium.id, "reorder").id, 1);
+  ASSERT_TRUE(store_->SetJobPriority(low.id, Priority::kVeryHigh).ok());
+  EXPECT_EQ(Claim("reorder").id, low_task.id);
+}
+
+TEST_F(StoreTest, DeleteOnlyFinishedJobsAndCascades) {
+  auto job = NewJob();
+  auto stage = NewStage(job.id, "t");
+  NewTasks(stage.id, 3);
+  auto s = store_->DeleteJob(job.id);
+  EXPECT_EQ(s.code(), ErrorCode::kJobNotInFiniteState);
+  EXPECT_NE(s.message().find("PENDING"), std::string::npos);
+  ASSERT_TRUE(store_->SetJobStatus(job.id, JobStatus::kAborted).ok());
+  ASSERT_TRUE(store_->DeleteJob(job.id).ok());
+  EXPECT_EQ(store_->GetJob(job.id, false).status().code(), ErrorCode::kJobNotFound);
+  EXPECT_EQ(Query1("SELECT count(*) FROM stage"), "0");
+  EXPECT_EQ(Query1("SELECT count(*) FROM task"), "0");
+}
+
+// ---------------------------------------------------------------- job status
+
+TEST_F(StoreTest, IllegalJobTransitionsAreRejectedWithTheirNames) {
+  auto job = NewJob();
+  ASSERT_TRUE(store_->SetJobStatus(job.id, JobStatus::kAborted).ok());
+  auto s = store_->SetJobStatus(job.id, JobStatus::kPending);
+  EXPECT_EQ(s.code(), ErrorCode::kIllegalJobStatusTransition);
+  EXPECT_EQ(s.message(), "Illegal status transition from ABORTED to PENDING");
+  EXPECT_EQ(JobNow(job.id).status, JobStatus::kAborted);
+}
+
+TEST_F(StoreTest, PausedJobIsNotClaimableUntilResumed) {
+  auto job = NewJob();
+  auto stage = NewStage(job.id, "pause");
+  NewTasks(stage.id, 2);
+  ASSERT_TRUE(store_->SetJobStatus(job.id, JobStatus::kPaused).ok());
+  EXPECT_EQ(store_->Dequeue("pause").status().code(), ErrorCode::kTaskNotFound);
+  ASSERT_TRUE(store_->SetJobStatus(job.id, JobStatus::kPending).ok());
+  auto t = Claim("pause");
+  EXPECT_EQ(t.stage_id, stage.id);
+  EXPECT_EQ(JobNow(job.id).status, JobStatus::kInProgress);
+}
+
+TEST_F(StoreTest, AbortedJobAbortsItsUnfinishedStagesAndStopsClaims) {
+  auto job = NewJob();
+  auto first = NewStage(job.id, "abort");
+  auto second = NewStage(job.id, "abort");
+  NewTasks(first.id, 2);
+  ASSERT_TRUE(store_->SetJobStatus(job.id, JobStatus::kAborted).ok());
+  EXPECT_EQ(StageNow(first.id).status, StageStatus::kAborted);
+  EXPECT_EQ(StageNow(second.id).status, StageStatus::kAborted);
+  EXPECT_EQ(store_->Dequeue("abort").status().code(), ErrorCode::kTaskNotFound);
+  EXPECT_EQ(store_->AddStage(job.id, AStage("x"), ATrace()).status().code(), ErrorCode::kJobInFiniteState);
+}
+
+// ---------------------------------------------------------------- stages
+
+TEST_F(StoreTest, FirstStageIsPendingLaterOnesCreatedOrWaiting) {
+  auto job = NewJob();
+  auto first = NewStage(job.id, "a");
+  auto second = NewStage(job.id, "b");
+  auto third = NewStage(job.id, "c", /*waiting=*/true);
+  EXPECT_EQ(first.status, StageStatus::kPending);
+  EXPECT_EQ(first.order, 1);
+  EXPECT_EQ(second.status, StageStatus::kCreated);
+  EXPECT_EQ(second.order, 2);
+  EXPECT_EQ(third.status, StageStatus::kWaiting);
+  EXPECT_EQ(third.order, 3);
+  auto stages = store_->GetStagesOfJob(job.id, false);
+  JOBNIK_ASSERT_OK(stages);
+  ASSERT_EQ(stages->size(), 3u);
+  EXPECT_EQ((*stages)[0].id, first.id);
+  EXPECT_EQ((*stages)[2].id, third.id);
+}
+
+TEST_F(StoreTest, FindStagesFiltersByJobTypeAndStatus) {
+  auto job = NewJob();
+  auto a = NewStage(job.id, "find-a");
+  NewStage(job.id, "find-b");
+  NewTasks(a.id, 2);
+  domain::StageFilter f;
+  f.type = "find-a";
+  f.with_tasks = true;
+  auto r = store_->FindStages(f);
+  JOBNIK_ASSERT_OK(r);
+  ASSERT_EQ(r->size(), 1u);
+  ASSERT_TRUE((*r)[0].tasks.has_value());
+  EXPECT_EQ((*r)[0].tasks->size(), 2u);
+  domain::StageFilter created;
+  created.job_id = job.id;
+  created.status = StageStatus::kCreated;
+  r = store_->FindStages(created);
+  JOBNIK_ASSERT_OK(r);
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ((*r)[0].type, "find-b");
+}
+
+TEST_F(StoreTest, WaitingStageIsReleasedOnlyAfterItsPredecessorCompleted) {
+  auto job = NewJob();
+  auto first = NewStage(job.id, "w1");
+  auto second = NewStage(job.id, "w2", /*waiting=*/true);
+  NewTasks(first.id, 1);
+  NewTasks(second.id, 1);
+  auto s = store_->SetStageStatus(second.id, StageStatus::kPending);
+  EXPECT_EQ(s.code(), ErrorCode::kIllegalStageStatusTransition);
+  EXPECT_EQ(store_->Dequeue("w2").status().code(), ErrorCode::kTaskNotFound);
+  auto t = Claim("w1");
+  JOBNIK_ASSERT_OK(store_->ReportTask(t.id, TaskStatus::kCompleted));
+  EXPECT_EQ(StageNow(second.id).status, StageStatus::kWaiting);  // not started by the completion
+  ASSERT_TRUE(store_->SetStageStatus(second.id, StageStatus::kPending).ok());
+  EXPECT_TRUE(store_->SetStageStatus(second.id, StageStatus::kPending).ok());  // same status: no-op
+  EXPECT_EQ(Claim("w2").stage_id, second.id);
+}
+
+TEST_F(StoreTest, IllegalStageTransitionIsRejected) {
+  auto job = NewJob();
+  auto stage = NewStage(job.id, "ill");
+  NewTasks(stage.id, 1);
+  auto t = Claim("ill");
+  JOBNIK_ASSERT_OK(store_->ReportTask(t.id, TaskStatus::kCompleted));
+  auto s = store_->SetStageStatus(stage.id, StageStatus::kPending);
+  EXPECT_EQ(s.code(), ErrorCode::kIllegalStageStatusTransition);
+  EXPECT_EQ(s.message(), "Illegal status transition from COMPLETED to PENDING");
+}
+
+// ---------------------------------------------------------------- tasks
+
+TEST_F(StoreTest, AddedTasksArePendingInOrderAndCounted) {
+  auto job = NewJob();
+  auto stage = NewStage(job.id, "add");
+  auto tasks = NewTasks(stage.id, 5, 3);
+  ASSERT_EQ(tasks.size(), 5u);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(tasks[i].data, fmt::format(R"({{"i": {}}})", i));
+    EXPECT_EQ(tasks[i].status, TaskStatus::kPending);
+    EXPECT_EQ(tasks[i].attempts, 0);
+    EXPECT_EQ(tasks[i].max_attempts, 3);
+    EXPECT_FALSE(tasks[i].start_time.has_value());
+    EXPECT_EQ(tasks[i].stage_id, stage.id);
+  }
+  auto summary = store_->GetStageSummary(stage.id);
+  JOBNIK_ASSERT_OK(summary);
+  EXPECT_EQ(summary->pending, 5);
+  EXPECT_EQ(summary->total(), 5);
+  auto listed = store_->GetTasksOfStage(stage.id);
+  JOBNIK_ASSERT_OK(listed);
+  EXPECT_EQ(*listed, tasks);
+}
+
+TEST_F(StoreTest, TasksCannotBeAddedToAStageInProgressOrFinished) {
+  auto job = NewJob();
+  auto stage = NewStage(job.id, "closed");
+  NewTasks(stage.id, 1);
+  auto t = Claim("closed");
+  EXPECT_EQ(store_->AddTasks(stage.id, SomeTasks(1), ATrace()).status().code(),
+            ErrorCode::kNotAllowedToAddTasksToInProgressStage);
+  JOBNIK_ASSERT_OK(store_->ReportTask(t.id, TaskStatus::kCompleted));
+  EXPECT_EQ(store_->AddTasks(stage.id, SomeTasks(1), ATrace()).status().code(), ErrorCode::kStageInFiniteState);
+  EXPECT_EQ(StageNow(stage.id).summary.total(), 1);
+}
+
+TEST_F(StoreTest, DequeueTakesHighestPriorityThenOldest) {
+  auto low = NewJob(Priority::kLow);
+  auto low_tasks = NewTasks(NewStage(low.id, "order").id, 2);
+  auto high = NewJob(Priority::kHigh);
+  auto high_tasks = NewTasks(NewStage(high.id, "order").id, 2);
+  auto other = NewJob(Priority::kVeryHigh);
+  NewTasks(NewStage(other.id, "other-type").id, 2);
+  EXPECT_EQ(Claim("order").id, high_tasks[0].id);
+  EXPECT_EQ(Claim("order").id, high_tasks[1].id);
+  EXPECT_EQ(Claim("order").id, low_tasks[0].id);
+  EXPECT_EQ(Claim("order").id, low_tasks[1].id);
+  EXPECT_EQ(store_->Dequeue("order").status().code(), ErrorCode::kTaskNotFound);
+}
+
+TEST_F(StoreTest, FirstClaimStartsStageAndJob) {
+  auto job = NewJob();
+  auto stage = NewStage(job.id, "start");
+  NewTasks(stage.id, 2);
+  auto d = store_->Dequeue("start");
+  JOBNIK_ASSERT_OK(d);
+  EXPECT_TRUE(d->stage_started);
+  EXPECT_TRUE(d->job_started);
+  EXPECT_EQ(d->task.status, TaskStatus::kInProgress);
+  EXPECT_TRUE(d->task.start_time.has_value());
+  EXPECT_EQ(StageNow(stage.id).status, StageStatus::kInProgress);
+  EXPECT_EQ(JobNow(job.id).status, JobStatus::kInProgress);
+  auto summary = StageNow(stage.id).summary;
+  EXPECT_EQ(summary.pending, 1);
+  EXPECT_EQ(summary.in_progress, 1);
+  auto second = store_->Dequeue("start");
+  JOBNIK_ASSERT_OK(second);
+  EXPECT_FALSE(second->stage_started);
+  EXPECT_FALSE(second->job_started);
+}
+
+TEST_F(StoreTest, TasksOfACreatedStageAreNotClaimableUntilItStarts) {
+  auto job = NewJob();
+  auto first = NewStage(job.id, "seq-1");
+  auto second = NewStage(job.id, "seq-2");
+  NewTasks(first.id, 1);
+  NewTasks(second.id, 2);
+  EXPECT_EQ(store_->Dequeue("seq-2").status().code(), ErrorCode::kTaskNotFound);
+  auto t = Claim("seq-1");
+  auto report = store_->ReportTask(t.id, TaskStatus::kCompleted);
+  JOBNIK_ASSERT_OK(report);
+  EXPECT_TRUE(report->stage_completed);
+  EXPECT_EQ(report->next_stage_started, std::optional<std::string>(second.id));
+  EXPECT_EQ(StageNow(second.id).status, StageStatus::kPending);
+  EXPECT_EQ(JobNow(job.id).percentage, 50);
+  EXPECT_EQ(Claim("seq-2").stage_id, second.id);
+}
+
+TEST_F(StoreTest, CompletionsMovePercentagesAndCompleteStageAndJob) {
+  auto job = NewJob();
+  auto stage = NewStage(job.id, "pct");
+  NewTasks(stage.id, 3);
+  std::vector<domain::Task> claimed = {Claim("pct"), Claim("pct"), Claim("pct")};
+  JOBNIK_ASSERT_OK(store_->ReportTask(claimed[0].id, TaskStatus::kCompleted));
+  EXPECT_EQ(StageNow(stage.id).percentage, 33);
+  JOBNIK_ASSERT_OK(store_->ReportTask(claimed[1].id, TaskStatus::kCompleted));
+  EXPECT_EQ(StageNow(stage.id).percentage, 66);
+  EXPECT_EQ(JobNow(job.id).percentage, 0);
+  auto last = store_->ReportTask(claimed[2].id, TaskStatus::kCompleted);
+  JOBNIK_ASSERT_OK(last);
+  EXPECT_TRUE(last->job_completed);
+  EXPECT_TRUE(last->task.end_time.has_value());
+  auto done = StageNow(stage.id);
+  EXPECT_EQ(done.status, StageStatus::kCompleted);
+  EXPECT_EQ(done.percentage, 100);
+  EXPECT_EQ(done.summary.completed, 3);
+  EXPECT_EQ(done.summary.total(), 3);
+  EXPECT_EQ(JobNow(job.id).status, JobStatus::kCompleted);
+  EXPECT_EQ(JobNow(job.id).percentage, 100);
+}
+
+TEST_F(StoreTest, FailureWithAttemptsLeftRetriesThenFailsStageAndJob) {
+  auto job = NewJob();
+  auto stage = NewStage(job.id, "retry");
+  auto task = NewTasks(stage.id, 1, /*max_attempts=*/2)[0];
+  NewTasks(stage.id, 1);  // a second task stays pending
+  ASSERT_EQ(Claim("retry").id, task.id);
+  auto first = store_->ReportTask(task.id, TaskStatus::kFailed);
+  JOBNIK_ASSERT_OK(first);
+  EXPECT_EQ(first->task.status, TaskStatus::kRetried);
+  EXPECT_EQ(first->task.attempts, 1);
+  EXPECT_FALSE(first->task.end_time.has_value());
+  EXPECT_EQ(StageNow(stage.id).summary.retried, 1);
+  ASSERT_EQ(Claim("retry").id, task.id);  // retried tasks are claimable, and older
+  auto second = store_->ReportTask(task.id, TaskStatus::kFailed);
+  JOBNIK_ASSERT_OK(second);
+  EXPECT_EQ(second->task.status, TaskStatus::kFailed);
+  EXPECT_EQ(second->task.attempts, 2);
+  EXPECT_TRUE(second->task.end_time.has_value());
+  EXPECT_TRUE(second->stage_failed);
+  EXPECT_TRUE(second->job_failed);
+  EXPECT_EQ(StageNow(stage.id).status, StageStatus::kFailed);
+  EXPECT_EQ(StageNow(stage.id).summary.failed, 1);
+  EXPECT_EQ(JobNow(job.id).status, JobStatus::kFailed);
+  EXPECT_EQ(store_->Dequeue("retry").status().code(), ErrorCode::kTaskNotFound);
+}
+
+TEST_F(StoreTest, ReportsOnlyFromInProgress) {
+  auto job = NewJob();
+  auto stage = NewStage(job.id, "rep");
+  auto task = NewTasks(stage.id, 1)[0];
+  auto s = store_->ReportTask(task.id, TaskStatus::kCompleted);
+  EXPECT_EQ(s.status().code(), ErrorCode::kIllegalTaskStatusTransition);
+  EXPECT_EQ(s.status().message(), "Illegal status transition from PENDING to COMPLETED");
+  Claim("rep");
+  JOBNIK_ASSERT_OK(store_->ReportTask(task.id, TaskStatus::kCompleted));
+  EXPECT_EQ(store_->ReportTask(task.id, TaskStatus::kFailed).status().code(),
+            ErrorCode::kIllegalTaskStatusTransition);
+}
+
+TEST_F(StoreTest, FindTasksFiltersByStageTypeAndStatus) {
+  auto job = NewJob();
+  auto stage = NewStage(job.id, "ft");
+  NewTasks(stage.id, 3);
+  Claim("ft");
+  domain::TaskFilter f;
+  f.stage_type = "ft";
+  f.status = TaskStatus::kPending;
+  auto r = store_->FindTasks(f);
+  JOBNIK_ASSERT_OK(r);
+  EXPECT_EQ(r->size(), 2u);
+  domain::TaskFilter by_stage;
+  by_stage.stage_id = stage.id;
+  r = store_->FindTasks(by_stage);
+  JOBNIK_ASSERT_OK(r);
+  EXPECT_EQ(r->size(), 3u);
+}
+
+// ---------------------------------------------------------------- atomic submission
+
+TEST_F(StoreTest, JobSubmissionCreatesTheWholeTree) {
+  auto nj = AJob();
+  nj.stages.emplace();
+  auto s1 = AStage("tree-1");
+  s1.tasks = SomeTasks(3);
+  auto s2 = AStage("tree-2");
+  s2.tasks = SomeTasks(2);
+  nj.stages->push_back(s1);
+  nj.stages->push_back(s2);
+  auto job = store_->CreateJob(nj, ATrace());
+  JOBNIK_ASSERT_OK(job);
+  ASSERT_TRUE(job->stages.has_value());
+  ASSERT_EQ(job->stages->size(), 2u);
+  EXPECT_EQ((*job->stages)[0].status, StageStatus::kPending);
+  EXPECT_EQ((*job->stages)[0].summary.pending, 3);
+  EXPECT_EQ((*job->stages)[1].status, StageStatus::kCreated);
+  EXPECT_EQ(StageNow((*job->stages)[1].id).summary.total(), 2);
+  EXPECT_EQ(Claim("tree-1").stage_id, (*job->stages)[0].id);
+  EXPECT_EQ(store_->Dequeue("tree-2").status().code(), ErrorCode::kTaskNotFound);
+}
+
+// ---------------------------------------------------------------- failure atomicity
+
+TEST_F(StoreTest, AnErrorInTheMiddleOfACascadeLeavesNothingBehind) {
+  auto job = NewJob();
+  auto stage = NewStage(job.id, "atomic");
+  auto task = NewTasks(stage.id, 1)[0];
+  Claim("atomic");
+  // Make the last step of the cascade (job -> COMPLETED) fail inside the database.
+  Exec(R"sql(
+    CREATE FUNCTION refuse_completion() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NEW.status = 'COMPLETED' THEN RAISE EXCEPTION 'injected failure'; END IF;
+      RETURN NEW;
+    END $$;
+    CREATE TRIGGER refuse_completion BEFORE UPDATE ON job FOR EACH ROW EXECUTE FUNCTION refuse_completion();
+  )sql");
+  auto r = store_->ReportTask(task.id, TaskStatus::kCompleted);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kDatabase);
+  EXPECT_EQ(r.status().message().find("injected"), std::string::npos) << "internals leaked: " << r.status().message();
+  // The task, its stage and the job are exactly as before the request.
+  EXPECT_EQ(store_->GetTask(task.id)->status, TaskStatus::kInProgress);
+  auto s = StageNow(stage.id);
+  EXPECT_EQ(s.status, StageStatus::kInProgress);
+  EXPECT_EQ(s.summary.completed, 0);
+  EXPECT_EQ(s.summary.in_progress, 1);
+  EXPECT_EQ(s.percentage, 0);
+  EXPECT_EQ(JobNow(job.id).status, JobStatus::kInProgress);
+  Exec("DROP TRIGGER refuse_completion ON job");
+  JOBNIK_ASSERT_OK(store_->ReportTask(task.id, TaskStatus::kCompleted));
+  EXPECT_EQ(JobNow(job.id).status, JobStatus::kCompleted);
+}
+
+TEST_F(StoreTest, AFailedSubmissionCreatesNothing) {
+  Exec(R"sql(
+    CREATE FUNCTION refuse_task() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NEW.data ? 'boom' THEN RAISE EXCEPTION 'injected failure'; END IF;
+      RETURN NEW;
+    END $$;
+    CREATE TRIGGER refuse_task BEFORE INSERT ON task FOR EACH ROW EXECUTE FUNCTION refuse_task();
+  )sql");
+  auto nj = AJob();
+  nj.stages.emplace();
+  auto s1 = AStage("fine");
+  s1.tasks = SomeTasks(2);
+  auto s2 = AStage("boom");
+  s2.tasks = SomeTasks(1);
+  s2.tasks[0].data = R"({"boom":true})";
+  nj.stages->push_back(s1);
+  nj.stages->push_back(s2);
+  EXPECT_FALSE(store_->CreateJob(nj, ATrace()).ok());
+  EXPECT_EQ(Query1("SELECT count(*) FROM job"), "0");
+  EXPECT_EQ(Query1("SELECT count(*) FROM stage"), "0");
+  EXPECT_EQ(Query1("SELECT count(*) FROM task"), "0");
+}
+
+// ---------------------------------------------------------------- sweeper path
+
+TEST_F(StoreTest, StaleTasksAreFailedLikeAWorkerReport) {
+  auto job = NewJob();
+  auto stage = NewStage(job.id, "stale");
+  auto retrying = NewTasks(stage.id, 1, /*max_attempts=*/2)[0];
+  auto fresh = NewTasks(stage.id, 1)[0];
+  Claim("stale");
+  Claim("stale");
+  // Back-date one claim instead of sleeping.
+  Exec("UPDATE task SET start_time = now() - interval '2 hours' WHERE id = '" + retrying.id + "'");
+  const auto now = std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
+  auto swept = store_->FailStaleTasks(now - std::chrono::minutes(30), 10);
+  JOBNIK_ASSERT_OK(swept);
+  ASSERT_EQ(swept->size(), 1u);
+  EXPECT_EQ((*swept)[0].task.id, retrying.id);
+  EXPECT_EQ((*swept)[0].task.status, TaskStatus::kRetried);
+  EXPECT_EQ(store_->GetTask(fresh.id)->status, TaskStatus::kInProgress);
+  auto again = store_->FailStaleTasks(now - std::chrono::minutes(30), 10);
+  JOBNIK_ASSERT_OK(again);
+  EXPECT_TRUE(again->empty());
+}
+
+}  // namespace
+}  // namespace jobnik::testing
