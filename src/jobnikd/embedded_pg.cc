@@ -11,6 +11,7 @@
 #include <pwd.h>
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -58,6 +59,25 @@ void Chown(const fs::path& path, const RunAs& as) {
   }
 }
 
+// As root, the server runs as `postgres`, which must be able to reach the data
+// directory through every parent. Checked up front for a clear message.
+void CheckReachable(const fs::path& dir, const RunAs& as) {
+  if (!as.drop) return;
+  for (fs::path p = dir; !p.empty(); p = p.parent_path()) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) == 0) {
+      const mode_t need = st.st_uid == as.uid ? S_IXUSR : st.st_gid == as.gid ? S_IXGRP : S_IXOTH;
+      if ((st.st_mode & need) == 0) {
+        throw std::runtime_error(fmt::format(
+            "the postgres user cannot reach {} ({} is not searchable for it); as root the embedded database runs "
+            "as 'postgres': choose a --data-dir under searchable directories, or run jobnikd as another user",
+            dir.string(), p.string()));
+      }
+    }
+    if (p == p.root_path()) break;
+  }
+}
+
 // fork + exec `argv`, as `as`, stdout/stderr to `log`. In the child, dies with the parent.
 pid_t Spawn(const std::vector<std::string>& argv, const RunAs& as, const std::string& log, bool bind_to_parent) {
   std::vector<char*> args;
@@ -67,10 +87,6 @@ pid_t Spawn(const std::vector<std::string>& argv, const RunAs& as, const std::st
   const pid_t pid = fork();
   if (pid != 0) return pid;
   // Child: only async-signal-safe calls from here on.
-  if (bind_to_parent) {
-    prctl(PR_SET_PDEATHSIG, SIGINT);  // fast shutdown when jobnikd dies
-    if (getppid() != parent) _exit(1);
-  }
   setsid();
   const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
   if (fd >= 0) {
@@ -81,6 +97,11 @@ pid_t Spawn(const std::vector<std::string>& argv, const RunAs& as, const std::st
   const int devnull = open("/dev/null", O_RDONLY);
   if (devnull >= 0) dup2(devnull, STDIN_FILENO);
   if (as.drop && (setgid(as.gid) != 0 || setuid(as.uid) != 0)) _exit(126);
+  // After setuid: a credential change clears the parent-death signal.
+  if (bind_to_parent) {
+    prctl(PR_SET_PDEATHSIG, SIGINT);  // fast shutdown when jobnikd dies
+    if (getppid() != parent) _exit(1);
+  }
   execv(args[0], args.data());
   _exit(127);
 }
@@ -129,9 +150,10 @@ domain::Result<std::string> EmbeddedPostgres::Start() {
     }
     auto as = ServerUser();
     if (!as.ok()) return as.status();
-    const fs::path data_dir = fs::absolute(options_.data_dir);
+    const fs::path data_dir = fs::absolute(options_.data_dir).lexically_normal();
     fs::create_directories(data_dir);
     Chown(data_dir, *as);
+    CheckReachable(data_dir, *as);
     const std::string cluster = (data_dir / "postgres").string();
     if (!fs::exists(fs::path(cluster) / "PG_VERSION")) {
       if (auto s = InitDb(bin_dir, cluster); !s.ok()) return s;

@@ -1,0 +1,67 @@
+#!/usr/bin/env bats
+# The programs' command lines: version, help, configuration layering and validation.
+
+load helpers
+
+@test "every program answers --version and --help" {
+  for prog in "$JOBNIKD" "$JOBNIKCTL" "$JOBNIK_WORKER"; do
+    run "$prog" --version
+    assert_success
+    assert_output --regexp "^$(basename "$prog") [0-9]+\.[0-9]+\.[0-9]+$"
+    run "$prog" --help
+    assert_success
+    assert_output --partial "Usage"
+  done
+}
+
+@test "jobnikd --help lists the configuration flags and subcommands" {
+  run "$JOBNIKD" --help
+  assert_success
+  for word in --listen --database-url --data-dir --pool-size --log-format --print-config migrate serve sweep; do
+    assert_output --partial -- "$word"
+  done
+}
+
+@test "print-config shows defaults and masks the database password" {
+  run env -u JOBNIK_DATABASE_URL "$JOBNIKD" --print-config --database-url 'postgresql://app:s3cret@db/jobs'
+  assert_success
+  assert_output --partial "listen: 127.0.0.1:8080"
+  assert_output --partial "postgresql://app:****@db/jobs"
+  refute_output --partial "s3cret"
+}
+
+@test "configuration precedence is flags over environment over file" {
+  cfg="$BATS_TEST_TMPDIR/jobnikd.yaml"
+  printf 'listen: 127.0.0.1:1111\ndatabase:\n  pool_size: 3\nlog:\n  level: debug\n' >"$cfg"
+  run "$JOBNIKD" --config "$cfg" --print-config
+  assert_success
+  assert_output --partial "listen: 127.0.0.1:1111"
+  assert_output --partial "pool_size: 3"
+  JOBNIK_LISTEN=127.0.0.1:2222 run "$JOBNIKD" --config "$cfg" --print-config
+  assert_output --partial "listen: 127.0.0.1:2222"
+  JOBNIK_LISTEN=127.0.0.1:2222 run "$JOBNIKD" --config "$cfg" --listen 127.0.0.1:3333 --print-config
+  assert_output --partial "listen: 127.0.0.1:3333"
+  assert_output --partial "level: debug"
+}
+
+@test "invalid configuration is rejected naming the key, exit 2" {
+  run "$JOBNIKD" --pool-size zero --print-config
+  assert_failure 2
+  assert_output --partial "database.pool_size"
+  printf 'database:\n  poolsize: 3\n' >"$BATS_TEST_TMPDIR/bad.yaml"
+  run "$JOBNIKD" --config "$BATS_TEST_TMPDIR/bad.yaml" --print-config
+  assert_failure 2
+  assert_output --partial "unknown configuration key 'database.poolsize'"
+  JOBNIK_LOG_FORMAT=xml run "$JOBNIKD" --print-config
+  assert_failure 2
+  assert_output --partial "JOBNIK_LOG_FORMAT"
+  run "$JOBNIKD" --config "$BATS_TEST_TMPDIR/missing.yaml" --print-config
+  assert_failure 2
+  assert_output --partial "cannot read configuration file"
+}
+
+@test "an unknown flag is a usage error" {
+  run "$JOBNIKD" --no-such-flag
+  assert_failure
+  assert_output --partial "no-such-flag"
+}

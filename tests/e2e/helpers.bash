@@ -1,0 +1,97 @@
+# Shared helpers for the end-to-end suites. Binaries come from $JOBNIK_BIN_DIR
+# (set by CTest), the shared test cluster's URL from $JOBNIK_TEST_PG_DIR/url.
+bats_load_library bats-support
+bats_load_library bats-assert
+
+: "${JOBNIK_BIN_DIR:=$BATS_TEST_DIRNAME/../../build/src}"
+JOBNIKD="$JOBNIK_BIN_DIR/jobnikd"
+JOBNIKCTL="$JOBNIK_BIN_DIR/jobnikctl"
+JOBNIK_WORKER="$JOBNIK_BIN_DIR/jobnik-worker"
+
+test_database_url() {
+  if [[ -n "${JOBNIK_TEST_DATABASE_URL:-}" ]]; then
+    echo "$JOBNIK_TEST_DATABASE_URL"
+  elif [[ -n "${JOBNIK_TEST_PG_DIR:-}" && -f "$JOBNIK_TEST_PG_DIR/url" ]]; then
+    cat "$JOBNIK_TEST_PG_DIR/url"
+  else
+    skip "no test database (run through ctest)"
+  fi
+}
+
+# A schema no other test uses.
+unique_schema() { echo "e2e_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"; }
+
+# start_jobnikd LOG ARGS...: starts jobnikd on a free port in the background and waits
+# until it is ready. Sets JOBNIKD_PID and JOBNIK_URL.
+start_jobnikd() {
+  local log="$1"
+  shift
+  "$JOBNIKD" --listen 127.0.0.1:0 --sweeper false "$@" >"$log" 2>&1 &
+  JOBNIKD_PID=$!
+  local port="" i
+  for ((i = 0; i < 600; i++)); do
+    port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\).*|\1|p' "$log" | head -n1)
+    [[ -n "$port" ]] && break
+    if ! kill -0 "$JOBNIKD_PID" 2>/dev/null; then
+      echo "jobnikd exited early:" >&2
+      cat "$log" >&2
+      return 1
+    fi
+    sleep 0.1
+  done
+  [[ -n "$port" ]] || { cat "$log" >&2; return 1; }
+  JOBNIK_URL="http://127.0.0.1:$port"
+  for ((i = 0; i < 100; i++)); do
+    curl -sf "$JOBNIK_URL/readiness" >/dev/null && return 0
+    sleep 0.1
+  done
+  cat "$log" >&2
+  return 1
+}
+
+# stop_jobnikd [SIGNAL]: signals jobnikd and waits for it; sets STOP_STATUS to its exit
+# status. (Not for $(...): only this shell can wait for its child.)
+stop_jobnikd() {
+  local sig="${1:-TERM}"
+  STOP_STATUS=0
+  [[ -n "${JOBNIKD_PID:-}" ]] || return 0
+  kill -"$sig" "$JOBNIKD_PID" 2>/dev/null || true
+  wait "$JOBNIKD_PID" || STOP_STATUS=$?
+  JOBNIKD_PID=""
+}
+
+# api METHOD PATH [BODY]: curl against the running jobnikd; prints the body. The HTTP
+# status goes to a file (so it survives $(...)): read it with last_status.
+api() {
+  local method="$1" path="$2" body="${3:-}" out status
+  out=$(mktemp)
+  if [[ -n "$body" ]]; then
+    status=$(curl -s -o "$out" -w '%{http_code}' -X "$method" -H 'Content-Type: application/json' \
+      --data "$body" "$JOBNIK_URL$path")
+  else
+    status=$(curl -s -o "$out" -w '%{http_code}' -X "$method" "$JOBNIK_URL$path")
+  fi
+  echo "$status" >"$BATS_TEST_TMPDIR/last_status"
+  cat "$out"
+  rm -f "$out"
+}
+last_status() { cat "$BATS_TEST_TMPDIR/last_status"; }
+
+# A data directory the embedded database can use: as root it runs as `postgres`, which
+# must be able to reach it (bats' own temp dirs are private to root).
+make_data_dir() {
+  local dir
+  dir=$(mktemp -d /tmp/jobnik-e2e.XXXXXX)
+  chmod 755 "$dir"
+  echo "$dir"
+}
+
+# Wait (bounded) until no process runs with this data dir in its command line.
+wait_no_postgres_for() {
+  local dir="$1" i
+  for ((i = 0; i < 100; i++)); do
+    pgrep -f -- "-D $dir/postgres" >/dev/null || return 0
+    sleep 0.1
+  done
+  return 1
+}

@@ -1,0 +1,120 @@
+#!/usr/bin/env bats
+# jobnikd as a user runs it: embedded database, external database, signals.
+
+load helpers
+
+setup() {
+  DATA="$(make_data_dir)/data"
+  LOG="$BATS_TEST_TMPDIR/jobnikd.log"
+}
+
+teardown() {
+  [[ -n "${JOBNIKD_PID:-}" ]] && stop_jobnikd KILL
+  wait_no_postgres_for "$DATA" || true
+  rm -rf "$(dirname "$DATA")"
+}
+
+@test "embedded mode: a job runs end to end, SIGTERM stops cleanly, state survives a restart" {
+  start_jobnikd "$LOG" --data-dir "$DATA"
+  job=$(api POST /v1/jobs '{"name":"smoke","data":{"n":1}}')
+  assert_equal "$(last_status)" 201
+  job_id=$(jq -r .id <<<"$job")
+  stage_id=$(api POST "/v1/jobs/$job_id/stage" '{"type":"smoke","data":{}}' | jq -r .id)
+  assert_equal "$(last_status)" 201
+  api POST "/v1/stages/$stage_id/tasks" '[{"data":{"i":1}},{"data":{"i":2}}]' >/dev/null
+  assert_equal "$(last_status)" 201
+  for _ in 1 2; do
+    task_id=$(api PATCH /v1/stages/smoke/tasks/dequeue | jq -r .id)
+    assert_equal "$(last_status)" 200
+    api PUT "/v1/tasks/$task_id/status" '{"status":"COMPLETED"}' >/dev/null
+    assert_equal "$(last_status)" 200
+  done
+  job=$(api GET "/v1/jobs/$job_id")
+  assert_equal "$(jq -r '.status + " " + (.percentage|tostring)' <<<"$job")" "COMPLETED 100"
+
+  stop_jobnikd TERM
+  assert_equal "$STOP_STATUS" 0
+  run grep -c "stopped" "$LOG"
+  assert_success
+  wait_no_postgres_for "$DATA"
+
+  start_jobnikd "$LOG.2" --data-dir "$DATA"
+  job=$(api GET "/v1/jobs/$job_id")
+  assert_equal "$(last_status)" 200
+  assert_equal "$(jq -r .status <<<"$job")" "COMPLETED"
+}
+
+@test "embedded mode as root: a data directory the postgres user cannot reach is refused clearly" {
+  [[ $EUID -eq 0 ]] || skip "only root hands the database to the postgres user"
+  private="$BATS_TEST_TMPDIR/private"
+  mkdir -p "$private"
+  chmod 700 "$private"
+  run "$JOBNIKD" --listen 127.0.0.1:0 --data-dir "$private/data"
+  assert_failure 1
+  assert_output --partial "cannot reach"
+}
+
+@test "embedded mode: a killed jobnikd takes its database with it and the next start recovers" {
+  start_jobnikd "$LOG" --data-dir "$DATA"
+  api POST /v1/jobs '{"name":"crash","data":{}}' >/dev/null
+  assert_equal "$(last_status)" 201
+  stop_jobnikd KILL
+  run wait_no_postgres_for "$DATA"
+  assert_success
+  start_jobnikd "$LOG.2" --data-dir "$DATA"
+  jobs=$(api GET "/v1/jobs?job_name=crash")
+  assert_equal "$(last_status)" 200
+  assert_equal "$(jq length <<<"$jobs")" 1
+}
+
+@test "external database: serve refuses an unmigrated schema, migrate fixes it" {
+  url=$(test_database_url)
+  schema=$(unique_schema)
+  run "$JOBNIKD" --database-url "$url" --database-schema "$schema" serve
+  assert_failure 1
+  assert_output --partial "jobnikd migrate"
+  run "$JOBNIKD" --database-url "$url" --database-schema "$schema" migrate
+  assert_success
+  assert_output --partial "applied 0001_init.sql"
+  run "$JOBNIKD" --database-url "$url" --database-schema "$schema" migrate
+  assert_success
+  assert_output --partial "up to date"
+  start_jobnikd "$LOG" --database-url "$url" --database-schema "$schema"
+  jobs=$(api GET /v1/jobs)
+  assert_equal "$(last_status)" 200
+  assert_equal "$jobs" "[]"
+}
+
+@test "external database: serve --migrate migrates first; readiness and metrics answer" {
+  url=$(test_database_url)
+  start_jobnikd "$LOG" --database-url "$url" --database-schema "$(unique_schema)" serve --migrate
+  run curl -sf "$JOBNIK_URL/readiness"
+  assert_success
+  run curl -sf "$JOBNIK_URL/metrics"
+  assert_success
+  assert_output --partial "jobnik_build_info"
+  run curl -sf "$JOBNIK_URL/openapi.yaml"
+  assert_success
+  assert_output --partial "openapi:"
+}
+
+@test "a daemon that cannot reach its database says so and exits 1" {
+  run "$JOBNIKD" --listen 127.0.0.1:0 --database-url "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2" serve
+  assert_failure 1
+  assert_output --partial "jobnikd:"
+}
+
+@test "bad input never crashes the daemon" {
+  url=$(test_database_url)
+  start_jobnikd "$LOG" --database-url "$url" --database-schema "$(unique_schema)" serve --migrate
+  for body in '' '{' '[]' 'null' '{"name":1,"data":{}}' "$(head -c 3000 /dev/urandom | base64 -w0)"; do
+    api POST /v1/jobs "$body" >/dev/null
+    assert_equal "$(last_status)" 400
+  done
+  api PATCH "/v1/stages/%00%ff/tasks/dequeue" >/dev/null
+  api GET "/v1/jobs?from_date=%ZZ" >/dev/null
+  printf 'GARBAGE / HTTP/9\r\n\r\n' | timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/${JOBNIK_URL##*:}; cat >&3; cat <&3" >/dev/null || true
+  run curl -sf "$JOBNIK_URL/liveness"
+  assert_success
+  kill -0 "$JOBNIKD_PID"
+}
