@@ -29,6 +29,8 @@ CREATE TABLE job (
 );
 CREATE INDEX job_creation_time ON job (creation_time);
 CREATE INDEX job_name ON job (name);
+-- Jobs not yet finished, by status: the metrics' queue gauges count only these.
+CREATE INDEX job_unfinished_status ON job (status) WHERE status IN ('CREATED', 'PENDING', 'IN_PROGRESS', 'PAUSED');
 
 CREATE TABLE stage (
   id             uuid        PRIMARY KEY,

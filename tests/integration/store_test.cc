@@ -544,3 +544,25 @@ TEST_F(StoreTest, StaleTasksAreFailedLikeAWorkerReport) {
 
 }  // namespace
 }  // namespace jobnik::testing
+
+namespace jobnik::testing {
+namespace {
+
+TEST_F(DbTest, BrokenConnectionsAreReplacedNotReused) {
+  auto job = store_->CreateJob(AJob("survivor"), ATrace());
+  JOBNIK_ASSERT_OK(job);
+  const auto before = pool_->Stats();
+  EXPECT_GE(before.open, 1);
+  // Kill every connection the pool holds, as a database restart or failover would.
+  Exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+       "WHERE application_name = 'jobnikd' AND pid <> pg_backend_pid()");
+  for (int i = 0; i < 3 * pool_size_; ++i) {
+    auto again = store_->GetJob(job->id, false);
+    ASSERT_TRUE(again.ok()) << Describe(again.status()) << " on attempt " << i;
+    EXPECT_EQ(again->name, "survivor");
+  }
+  EXPECT_GT(pool_->Stats().broken, before.broken);
+}
+
+}  // namespace
+}  // namespace jobnik::testing

@@ -6,6 +6,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <utility>
 #include <optional>
 #include <string>
 #include <vector>
@@ -41,6 +43,16 @@ struct TaskReport {
   bool job_completed = false;
   bool job_failed = false;
   std::optional<std::string> next_stage_started;  // id
+};
+
+// Unfinished work, for the metrics' queue gauges.
+struct QueueStats {
+  struct TypeCounts {
+    std::string stage_type;
+    std::int64_t pending = 0, in_progress = 0, retried = 0;
+  };
+  std::vector<TypeCounts> tasks;                                     // by stage type
+  std::vector<std::pair<domain::JobStatus, std::int64_t>> jobs;      // unfinished jobs by status
 };
 
 class Store {
@@ -94,6 +106,8 @@ class Store {
   // Fails (as a worker's FAILED report would) up to `limit` tasks IN_PROGRESS since
   // before `cutoff`. Returns the reports of those it failed.
   virtual Result<std::vector<TaskReport>> FailStaleTasks(domain::Timestamp cutoff, int limit) = 0;
+  // Counts of unfinished work; cost bounded by unfinished stages and jobs.
+  virtual Result<QueueStats> GetQueueStats() = 0;
   // The database answers.
   virtual Status Ping() = 0;
 };

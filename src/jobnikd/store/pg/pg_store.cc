@@ -546,6 +546,20 @@ Result<std::vector<TaskReport>> PgStore::FailStaleTasks(domain::Timestamp cutoff
   return reports;
 }
 
+Result<QueueStats> PgStore::GetQueueStats() {
+  return RunTransaction<QueueStats>(pool_, "GetQueueStats", [&](pqxx::work& tx) -> Result<QueueStats> {
+    QueueStats stats;
+    for (const auto& row : tx.exec_prepared("QueueTaskCounts")) {
+      stats.tasks.push_back({row[0].as<std::string>(), row[1].as<std::int64_t>(), row[2].as<std::int64_t>(),
+                             row[3].as<std::int64_t>()});
+    }
+    for (const auto& row : tx.exec_prepared("QueueJobCounts")) {
+      stats.jobs.emplace_back(domain::ParseJobStatus(row[0].c_str()).value(), row[1].as<std::int64_t>());
+    }
+    return stats;
+  });
+}
+
 Status PgStore::Ping() {
   return RunTransaction<bool>(pool_, "Ping", [&](pqxx::work& tx) -> Result<bool> {
            tx.exec1("SELECT 1");

@@ -90,3 +90,16 @@ RETURNING id::text;
 -- name: TaskSetReadyForStage
 UPDATE task SET ready = true
 WHERE stage_id = $1::uuid AND NOT ready AND status IN ('PENDING', 'RETRIED');
+
+-- Queue gauges: unfinished work by stage type. Reads only unfinished stages (bounded by
+-- the work in flight, not by history) through stage_type_status.
+-- name: QueueTaskCounts
+SELECT type, sum(pending)::bigint, sum(in_progress)::bigint, sum(retried)::bigint
+FROM stage_summary
+WHERE status IN ('CREATED', 'PENDING', 'IN_PROGRESS', 'WAITING')
+GROUP BY type;
+
+-- name: QueueJobCounts
+SELECT status, count(*) FROM job
+WHERE status IN ('CREATED', 'PENDING', 'IN_PROGRESS', 'PAUSED')
+GROUP BY status;
