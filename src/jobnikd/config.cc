@@ -139,6 +139,19 @@ const std::vector<KeyDef>& Defs() {
              &Config::sweeper_stale_after, 1, 30 * 86400),
       IntKey({"sweeper.batch", "JOBNIK_SWEEPER_BATCH", "--sweeper-batch", "tasks failed per sweep at most"},
              &Config::sweeper_batch, 1, 100000),
+      StringKey({"tracing.otlp_endpoint", "JOBNIK_TRACING_OTLP_ENDPOINT", "--otlp-endpoint",
+                 "OTLP/HTTP collector base URL (spans POSTed to /v1/traces); empty: tracing off"},
+                &Config::tracing_endpoint,
+                [](const std::string& v) {
+                  if (v.empty() || v.rfind("http://", 0) == 0 || v.rfind("https://", 0) == 0) return Status::Ok();
+                  return ValidationError(fmt::format("must be an http:// or https:// URL, not '{}'", v));
+                }),
+      StringKey({"tracing.service_name", "JOBNIK_TRACING_SERVICE_NAME", "--service-name",
+                 "service.name of exported spans"},
+                &Config::tracing_service_name, CheckNotEmpty),
+      IntKey({"tracing.queue_size", "JOBNIK_TRACING_QUEUE_SIZE", "--tracing-queue-size",
+              "spans buffered for export at most (more are dropped and counted)"},
+             &Config::tracing_queue_size, 16, 1000000),
   };
   return defs;
 }

@@ -32,6 +32,9 @@ struct Config {
   int sweeper_interval = 60;              // seconds
   int sweeper_stale_after = 1800;         // seconds IN_PROGRESS before a task is failed
   int sweeper_batch = 100;
+  std::string tracing_endpoint;           // OTLP/HTTP collector; empty: tracing off
+  std::string tracing_service_name = "jobnikd";
+  int tracing_queue_size = 4096;
 
   // Host and port of `listen`.
   std::string ListenHost() const;

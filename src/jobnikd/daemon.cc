@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/logging.h"
+#include "common/tracer.h"
 #include "common/version.h"
 #include "config.h"
 #include "embedded_pg.h"
@@ -130,11 +131,14 @@ int RunServe(const Config& config, bool migrate, std::ostream& err) {
   store::pg::Pool pool({db.url, config.database_schema, config.database_pool_size});
   store::pg::PgStore store(pool);
   Metrics metrics;
+  tracing::Tracer tracer({config.tracing_endpoint, config.tracing_service_name,
+                          static_cast<std::size_t>(config.tracing_queue_size)});
   // Pool gauges are read on every scrape; queue gauges at most every 5 s (one grouped
   // query over unfinished stages and jobs).
   std::chrono::steady_clock::time_point queue_refreshed{};
   std::set<std::string> seen_types;  // so a type whose work is done drops to zero
-  metrics.SetCollectHook([&pool, &store, &queue_refreshed, &seen_types](Metrics& m) {
+  metrics.SetCollectHook([&pool, &store, &queue_refreshed, &seen_types, &tracer](Metrics& m) {
+    m.spans_dropped.Increment(static_cast<double>(tracer.Dropped()) - m.spans_dropped.Value());
     const auto s = pool.Stats();
     m.pool_gauges().Add({{"state", "size"}}).Set(s.size);
     m.pool_gauges().Add({{"state", "open"}}).Set(s.open);
@@ -169,8 +173,7 @@ int RunServe(const Config& config, bool migrate, std::ostream& err) {
       m.job_gauges().Add({{"status", std::string(domain::ToString(status))}}).Set(static_cast<double>(n));
     }
   });
-  http::Api api(store, metrics,
-                {static_cast<std::size_t>(config.http_body_limit), config.log_access});
+  http::Api api(store, metrics, {static_cast<std::size_t>(config.http_body_limit), config.log_access}, &tracer);
   httplib::Server server;
   const int threads = config.http_threads;
   server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
@@ -258,7 +261,8 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   std::vector<std::pair<std::string, CLI::Option*>> key_options;
   for (const auto& key : ConfigKeys()) {
     if (key.flag.empty()) continue;
-    auto* o = app.add_option(key.flag, flag_values[key.name], key.help + " [" + key.name + ", " + key.env + "]");
+    auto* o = app.add_option(key.flag, flag_values[key.name], key.help + " [" + key.name + ", " + key.env + "]")
+                  ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // a later flag wins
     key_options.emplace_back(key.name, o);
   }
   auto* serve = app.add_subcommand("serve", "serve the API (the default)");

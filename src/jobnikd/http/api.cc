@@ -126,11 +126,22 @@ class Query {
   Status status_;
 };
 
+// Adds an attribute to the current request's span (entity ids, stage type).
+void Tag(std::string key, std::string value) {
+  if (auto* span = tracing::CurrentSpan().span) span->attributes.emplace_back(std::move(key), std::move(value));
+}
+
 // ---- path parameters ----
 
 Status UuidParam(const httplib::Request& req, std::string_view name, std::string& out) {
   out = req.matches[1].str();
-  return domain::CheckUuidParam(out, fmt::format("request/params/{}", name));
+  auto s = domain::CheckUuidParam(out, fmt::format("request/params/{}", name));
+  if (s.ok()) {
+    if (name == "jobId") Tag("jobnik.job.id", out);
+    else if (name == "stageId") Tag("jobnik.stage.id", out);
+    else if (name == "taskId") Tag("jobnik.task.id", out);
+  }
+  return s;
 }
 
 }  // namespace
@@ -160,8 +171,8 @@ int HttpStatusOf(const Status& s) {
   return 500;
 }
 
-Api::Api(store::Store& store, Metrics& metrics, ApiOptions options)
-    : store_(store), metrics_(metrics), options_(options) {}
+Api::Api(store::Store& store, Metrics& metrics, ApiOptions options, tracing::Tracer* tracer)
+    : store_(store), metrics_(metrics), options_(options), tracer_(tracer) {}
 
 void Api::Register(httplib::Server& server) {
   using Handler = std::function<Reply(Call&)>;
@@ -202,6 +213,7 @@ void Api::Register(httplib::Server& server) {
     auto created = st.CreateJob(*job, c.trace);
     if (!created.ok()) return ErrorReply(created.status());
     m.jobs_created.Increment();
+    Tag("jobnik.job.id", created->id);
     if (job->stages) {
       for (const auto& s : *job->stages) {
         m.stages_created.Increment();
@@ -273,6 +285,8 @@ void Api::Register(httplib::Server& server) {
     auto created = st.AddStage(id, *stage, c.trace);
     if (!created.ok()) return ErrorReply(created.status());
     m.stages_created.Increment();
+    Tag("jobnik.stage.id", created->id);
+    Tag("jobnik.stage.type", created->type);
     spdlog::info("stage {} added to job {} (type {}, order {}, {})", created->id, id, created->type, created->order,
                  domain::ToString(created->status));
     return JsonReply(201, *created);
@@ -345,6 +359,7 @@ void Api::Register(httplib::Server& server) {
   });
   add("PATCH", "/v1/stages/([^/]+)/tasks/dequeue", "/v1/stages/{stageType}/tasks/dequeue", [&st, &m](Call& c) -> Reply {
     const std::string type = c.req.matches[1].str();
+    Tag("jobnik.stage.type", type);
     if (domain::Utf8Length(type) > 50) {
       return ErrorReply(domain::ValidationError("request/params/stageType must NOT have more than 50 characters"));
     }
@@ -354,6 +369,9 @@ void Api::Register(httplib::Server& server) {
       return ErrorReply(d.status());
     }
     m.tasks_dequeued.Increment();
+    Tag("jobnik.task.id", d->task.id);
+    Tag("jobnik.stage.id", d->task.stage_id);
+    Tag("jobnik.job.id", d->job_id);
     spdlog::debug("task {} of stage {} (job {}) dequeued", d->task.id, d->task.stage_id, d->job_id);
     return JsonReply(200, d->task);
   });
@@ -395,6 +413,8 @@ void Api::Register(httplib::Server& server) {
     if (!status.ok()) return ErrorReply(status.status());
     auto r = st.ReportTask(id, *status);
     if (!r.ok()) return ErrorReply(r.status());
+    Tag("jobnik.stage.id", r->task.stage_id);
+    Tag("jobnik.job.id", r->job_id);
     switch (r->task.status) {
       case domain::TaskStatus::kCompleted: m.tasks_completed.Increment(); break;
       case domain::TaskStatus::kFailed: m.tasks_failed.Increment(); break;
@@ -453,6 +473,14 @@ void Api::Register(httplib::Server& server) {
       if (parent && req.has_header("tracestate") && domain::IsTracestate(req.get_header_value("tracestate"))) {
         call.trace.tracestate = req.get_header_value("tracestate");
       }
+      tracing::Span server_span;
+      server_span.trace_id = call.span.trace_id;
+      server_span.span_id = call.span.span_id;
+      if (parent) server_span.parent_span_id = parent->span_id;
+      server_span.name = req.method + " " + tmpl;
+      server_span.kind = tracing::SpanKind::kServer;
+      server_span.attributes = {{"http.request.method", req.method}, {"http.route", tmpl}, {"url.path", req.path}};
+      tracing::ScopedSpan scoped(tracer_, std::move(server_span));
       Reply reply;
       try {
         reply = handler(call);
@@ -460,6 +488,8 @@ void Api::Register(httplib::Server& server) {
         spdlog::error("{} {}: unexpected error: {}", req.method, tmpl, e.what());
         reply = ErrorReply({ErrorCode::kUnknown, "An unexpected error occurred"});
       }
+      scoped.span().int_attributes.emplace_back("http.response.status_code", reply.status);
+      scoped.span().error = reply.status >= 500;
       res.status = reply.status;
       bool content_type_set = false;
       for (auto& [k, v] : reply.headers) {

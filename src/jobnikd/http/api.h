@@ -12,6 +12,7 @@
 
 #include <httplib.h>
 
+#include "common/tracer.h"
 #include "metrics.h"
 #include "store/store.h"
 
@@ -24,8 +25,8 @@ struct ApiOptions {
 
 class Api {
  public:
-  // `store` and `metrics` must outlive the Api.
-  Api(store::Store& store, Metrics& metrics, ApiOptions options);
+  // `store`, `metrics` and `tracer` (may be null: no spans) must outlive the Api.
+  Api(store::Store& store, Metrics& metrics, ApiOptions options, tracing::Tracer* tracer = nullptr);
 
   // Installs routes and handlers on `server`.
   void Register(httplib::Server& server);
@@ -37,6 +38,7 @@ class Api {
   store::Store& store_;
   Metrics& metrics_;
   ApiOptions options_;
+  tracing::Tracer* tracer_;
   std::atomic<bool> draining_{false};
 };
 

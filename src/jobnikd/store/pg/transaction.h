@@ -16,6 +16,7 @@
 #include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
 
+#include "common/tracer.h"
 #include "domain/error.h"
 #include "store/pg/pool.h"
 
@@ -27,6 +28,10 @@ template <typename T, typename Body>
 domain::Result<T> RunTransaction(Pool& pool, std::string_view operation, Body&& body) {
   constexpr int kMaxAttempts = 5;
   bool retried_broken = false;
+  // A child of the request's span (a no-op when tracing is off).
+  tracing::ChildSpan span("db.transaction " + std::string(operation), tracing::SpanKind::kClient);
+  span.SetAttribute("db.system", "postgresql");
+  span.SetAttribute("db.operation", std::string(operation));
   for (int attempt = 1;; ++attempt) {
     auto lease = pool.Acquire();
     if (!lease.ok()) return lease.status();
@@ -41,10 +46,14 @@ domain::Result<T> RunTransaction(Pool& pool, std::string_view operation, Body&& 
       return result;
     } catch (const pqxx::in_doubt_error& e) {
       lease->MarkBroken();
+      span.SetError();
       return MapDatabaseError(operation, e);
     } catch (const pqxx::broken_connection& e) {
       lease->MarkBroken();
-      if (committing || retried_broken) return MapDatabaseError(operation, e);
+      if (committing || retried_broken) {
+        span.SetError();
+        return MapDatabaseError(operation, e);
+      }
       retried_broken = true;
       spdlog::warn("{}: database connection lost, retrying on a new connection", operation);
     } catch (const pqxx::serialization_failure& e) {
@@ -54,6 +63,7 @@ domain::Result<T> RunTransaction(Pool& pool, std::string_view operation, Body&& 
       if (attempt >= kMaxAttempts) return MapDatabaseError(operation, e);
       spdlog::info("{}: deadlock detected, retrying ({})", operation, attempt);
     } catch (const std::exception& e) {
+      span.SetError();
       return MapDatabaseError(operation, e);
     }
   }
