@@ -493,26 +493,25 @@ Status PgStore::SetTaskUserMetadata(const std::string& id, const std::string& me
 }
 
 Result<Dequeued> PgStore::Dequeue(const std::string& stage_type) {
-  return RunTransaction<Dequeued>(pool_, "Dequeue", [&](pqxx::work& tx) -> Result<Dequeued> {
-    auto r = tx.exec_prepared("TaskDequeue", stage_type);
-    if (r.empty()) {
-      return Status(ErrorCode::kTaskNotFound, fmt::format("No claimable task of stage type '{}'", stage_type));
-    }
-    Dequeued d;
-    d.task = ReadTask(r[0]);
-    const auto stage_status = domain::ParseStageStatus(r[0][13].c_str()).value();
-    d.job_id = r[0][14].as<std::string>();
-    const auto job_status = domain::ParseJobStatus(r[0][15].c_str()).value();
-    // The first claim starts the stage and the job (SPEC A.3.4).
-    if (stage_status == StageStatus::kPending && domain::CanTransition(stage_status, StageStatus::kInProgress)) {
-      d.stage_started =
-          tx.exec_prepared("StageSetStatus", d.task.stage_id, "PENDING", "IN_PROGRESS").affected_rows() > 0;
-    }
-    if (job_status == JobStatus::kPending && domain::CanTransition(job_status, JobStatus::kInProgress)) {
-      d.job_started = tx.exec_prepared("JobSetStatus", d.job_id, "PENDING", "IN_PROGRESS").affected_rows() > 0;
-    }
-    return d;
-  });
+  // The claim's only status changes are these edges of SPEC A.2; TaskDequeue guards them.
+  static const bool kEdges = domain::CanTransition(TaskStatus::kPending, TaskStatus::kInProgress) &&
+                             domain::CanTransition(TaskStatus::kRetried, TaskStatus::kInProgress) &&
+                             domain::CanTransition(StageStatus::kPending, StageStatus::kInProgress) &&
+                             domain::CanTransition(JobStatus::kPending, JobStatus::kInProgress);
+  if (!kEdges) return Status(ErrorCode::kUnknown, "state machine does not allow a claim");
+  return RunTransaction<Dequeued, pqxx::nontransaction>(
+      pool_, "Dequeue", [&](pqxx::nontransaction& tx) -> Result<Dequeued> {
+        auto r = tx.exec_prepared("TaskDequeue", stage_type);
+        if (r.empty()) {
+          return Status(ErrorCode::kTaskNotFound, fmt::format("No claimable task of stage type '{}'", stage_type));
+        }
+        Dequeued d;
+        d.task = ReadTask(r[0]);
+        d.job_id = r[0][13].as<std::string>();
+        d.stage_started = r[0][14].as<bool>();
+        d.job_started = r[0][15].as<bool>();
+        return d;
+      });
 }
 
 Result<TaskReport> PgStore::ReportTask(const std::string& id, TaskStatus status) {

@@ -24,7 +24,9 @@ namespace jobnik::store::pg {
 
 domain::Status MapDatabaseError(std::string_view operation, const std::exception& e);
 
-template <typename T, typename Body>
+// Tx is pqxx::work (the default) or pqxx::nontransaction for a single statement in
+// autocommit mode (one round trip instead of BEGIN, statement, COMMIT).
+template <typename T, typename Tx = pqxx::work, typename Body>
 domain::Result<T> RunTransaction(Pool& pool, std::string_view operation, Body&& body) {
   constexpr int kMaxAttempts = 5;
   bool retried_broken = false;
@@ -37,7 +39,7 @@ domain::Result<T> RunTransaction(Pool& pool, std::string_view operation, Body&& 
     if (!lease.ok()) return lease.status();
     bool committing = false;
     try {
-      pqxx::work tx(**lease);
+      Tx tx(**lease);
       domain::Result<T> result = body(tx);
       if (result.ok()) {
         committing = true;

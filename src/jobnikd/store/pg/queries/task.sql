@@ -51,10 +51,13 @@ ORDER BY seq;
 -- Served by task_claim (equality on stage_type, then its exact sort order); SKIP LOCKED
 -- lets concurrent claims pass each other. The joins re-check that the stage and job are
 -- active, so a stale `ready` flag can never hand out a task of a paused job.
--- Returns the claimed task, then its stage's and job's status before the claim.
+-- One statement, run in autocommit (one round trip): the first claim of a stage or job
+-- also starts it (PENDING -> IN_PROGRESS, SPEC A.3.4), guarded by the current status so
+-- concurrent first claims start it once. Data-modifying CTEs always run to completion.
+-- Returns the claimed task, its job id, and whether the stage and the job were started.
 -- name: TaskDequeue
 WITH candidate AS (
-  SELECT t.id, s.status AS stage_status, j.id AS job_id, j.status AS job_status
+  SELECT t.id, t.stage_id, s.status AS stage_status, j.id AS job_id, j.status AS job_status
   FROM task t
   JOIN stage s ON s.id = t.stage_id
   JOIN job j ON j.id = s.job_id
@@ -63,13 +66,26 @@ WITH candidate AS (
   ORDER BY t.priority, t.seq
   LIMIT 1
   FOR UPDATE OF t SKIP LOCKED
+), claimed AS (
+  UPDATE task t SET status = 'IN_PROGRESS', start_time = now(), update_time = now()
+  FROM candidate c
+  WHERE t.id = c.id
+  RETURNING t.id::text, t.stage_id::text, t.data::text, t.user_metadata::text, t.status, t.attempts,
+            t.max_attempts, t.creation_time, t.update_time, t.start_time, t.end_time, t.traceparent,
+            t.tracestate
+), stage_started AS (
+  UPDATE stage s SET status = 'IN_PROGRESS', update_time = now()
+  FROM candidate c
+  WHERE s.id = c.stage_id AND c.stage_status = 'PENDING' AND s.status = 'PENDING'
+  RETURNING s.id
+), job_started AS (
+  UPDATE job j SET status = 'IN_PROGRESS', update_time = now()
+  FROM candidate c
+  WHERE j.id = c.job_id AND c.job_status = 'PENDING' AND j.status = 'PENDING'
+  RETURNING j.id
 )
-UPDATE task t SET status = 'IN_PROGRESS', start_time = now(), update_time = now()
-FROM candidate c
-WHERE t.id = c.id
-RETURNING t.id::text, t.stage_id::text, t.data::text, t.user_metadata::text, t.status, t.attempts,
-          t.max_attempts, t.creation_time, t.update_time, t.start_time, t.end_time, t.traceparent,
-          t.tracestate, c.stage_status, c.job_id::text, c.job_status;
+SELECT claimed.*, c.job_id::text, EXISTS (SELECT 1 FROM stage_started), EXISTS (SELECT 1 FROM job_started)
+FROM claimed, candidate c;
 
 -- A worker's (or the sweeper's) report on an IN_PROGRESS task. Guarded by the status and
 -- attempts read just before, so a concurrent report makes this match no row (409).
