@@ -156,8 +156,9 @@ Result<NewTask> ReadNewTask(const json& j, std::string_view path) {
 
 Result<NewStage> ReadNewStage(const json& j, std::string_view path, bool allow_tasks) {
   if (auto s = CheckObject(j, path); !s.ok()) return s;
-  // The v1 stage payload does not forbid additional properties; unknown keys are ignored,
-  // except `tasks`, which is only meaningful inside an atomic job submission.
+  // The v1 stage payload does not forbid additional properties: unknown keys are ignored.
+  // `tasks` is read only inside an atomic job submission (allow_tasks); on the v1
+  // add-stage call it is just another ignored key.
   if (auto s = RequireAll(j, path, "type", "data"); !s.ok()) return s;
   NewStage st;
   if (auto s = CheckString(j["type"], Path(path, "type"), 0, kTypeMax); !s.ok()) return s;

@@ -1,8 +1,9 @@
 // The entities of SPEC A.1, as plain values. No I/O.
 //
-// `data` and `user_metadata` hold the client's JSON object as compact JSON text:
-// jobnikd never interprets them, it stores and returns them verbatim, so
-// keeping them as text saves a parse and a dump on every response.
+// `data` and `user_metadata` hold the client's JSON object as JSON text: jobnikd
+// never interprets them, so keeping them as text saves a parse and a dump on every
+// response. The object is preserved, not its spelling: key order and spacing are
+// normalised (by the request parser and by PostgreSQL's jsonb).
 #pragma once
 
 #include <chrono>

@@ -1,6 +1,7 @@
 #include "domain/validation.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -111,18 +112,17 @@ Status CheckTracestate(const nlohmann::json& v, std::string_view path) {
 }
 
 Status CheckIntegerAtLeast(const nlohmann::json& v, std::string_view path, long long minimum) {
-  if (!v.is_number_integer()) {
-    // 3.0 is a JSON integer to a JSON schema validator.
-    if (v.is_number_float() && v.get<double>() == static_cast<double>(static_cast<long long>(v.get<double>()))) {
-      if (v.get<double>() >= static_cast<double>(minimum) && v.get<double>() <= 2147483647.0) return Status::Ok();
-    } else {
-      return ValidationError(fmt::format("{} must be integer, not {}", path, TypeName(v)));
-    }
-  } else if (v.get<long long>() >= minimum && v.get<long long>() <= 2147483647) {
-    return Status::Ok();
+  constexpr double kMax = 2147483647.0;  // stored as a PostgreSQL integer
+  if (!v.is_number()) return ValidationError(fmt::format("{} must be integer, not {}", path, TypeName(v)));
+  // Compare as doubles first: casting an out-of-range double to an integer is undefined.
+  // 3.0 is an integer to a JSON schema validator; 3.5 is not.
+  const double d = v.get<double>();
+  if (v.is_number_float() && std::trunc(d) != d) {
+    return ValidationError(fmt::format("{} must be integer, not number", path));
   }
-  if (v.get<double>() > 2147483647.0) return ValidationError(fmt::format("{} must be <= 2147483647", path));
-  return ValidationError(fmt::format("{} must be >= {}", path, minimum));
+  if (d > kMax) return ValidationError(fmt::format("{} must be <= 2147483647", path));
+  if (d < static_cast<double>(minimum)) return ValidationError(fmt::format("{} must be >= {}", path, minimum));
+  return Status::Ok();
 }
 
 Status CheckUuidParam(std::string_view value, std::string_view path) {
