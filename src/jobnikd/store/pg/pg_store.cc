@@ -144,6 +144,11 @@ domain::Stage InsertStage(pqxx::work& tx, const domain::Job& job, const domain::
   return created;
 }
 
+Status Conflict(const std::string& id) {
+  return {ErrorCode::kTaskStatusUpdateFailed,
+          fmt::format("Task {} was changed by another request; its status was not updated", id)};
+}
+
 // The body of a task report, shared by workers' reports and the sweeper.
 Result<TaskReport> ReportTaskInTx(pqxx::work& tx, const std::string& id, TaskStatus requested) {
   auto current_rows = tx.exec_prepared("TaskGet", id);
@@ -160,25 +165,23 @@ Result<TaskReport> ReportTaskInTx(pqxx::work& tx, const std::string& id, TaskSta
   if (!domain::CanTransition(current.status, target)) {
     return Illegal(ErrorCode::kIllegalTaskStatusTransition, current.status, requested);
   }
-  auto updated = tx.exec_prepared("TaskFinish", id, current.attempts, std::string(domain::ToString(target)), attempts);
-  if (updated.empty()) {
-    return Status(ErrorCode::kTaskStatusUpdateFailed,
-                  fmt::format("Task {} was changed by another request; its status was not updated", id));
-  }
-  TaskReport report;
-  report.task = ReadTask(updated[0]);
-
+  const std::string target_name(domain::ToString(target));
   if (target == TaskStatus::kRetried) {
-    auto stage = tx.exec_prepared1("StageGet", report.task.stage_id);
-    report.job_id = stage[1].as<std::string>();
+    auto updated = tx.exec_prepared("TaskFinish", id, current.attempts, target_name, attempts);
+    if (updated.empty()) return Conflict(id);
+    TaskReport report;
+    report.task = ReadTask(updated[0]);
+    report.job_id = tx.exec_prepared1("StageJobId", report.task.stage_id)[0].as<std::string>();
     return report;
   }
-
+  auto updated = tx.exec_prepared("TaskFinishCounted", id, current.attempts, target_name, attempts);
+  if (updated.empty()) return Conflict(id);
+  TaskReport report;
+  report.task = ReadTask(updated[0]);
+  report.job_id = updated[0][13].as<std::string>();
+  const int order = updated[0][14].as<int>();
+  const auto stage_status = domain::ParseStageStatus(updated[0][15].c_str()).value();
   const bool completed = target == TaskStatus::kCompleted;
-  auto stage_row = tx.exec_prepared1(completed ? "StageTaskCompleted" : "StageTaskFailed", report.task.stage_id);
-  report.job_id = stage_row[0].as<std::string>();
-  const int order = stage_row[1].as<int>();
-  const auto stage_status = domain::ParseStageStatus(stage_row[2].c_str()).value();
 
   if (completed && stage_status == StageStatus::kCompleted) {
     report.stage_completed = true;

@@ -16,6 +16,9 @@ SELECT id::text, job_id::text, type, data::text, user_metadata::text, "order", s
        task_total, task_completed, task_failed, in_progress, retried, pending, traceparent, tracestate
 FROM stage_summary WHERE id = $1::uuid;
 
+-- name: StageJobId
+SELECT job_id::text FROM stage WHERE id = $1::uuid;
+
 -- name: StageGetForUpdate
 SELECT id::text, job_id::text, type, data::text, user_metadata::text, "order", status, percentage,
        task_total, task_completed, task_failed, 0::bigint, 0::bigint, 0::bigint, traceparent, tracestate
@@ -59,27 +62,6 @@ UPDATE stage SET task_total = task_total + $2,
                                    ELSE (100 * task_completed / (task_total + $2)) END,
                  update_time = now()
 WHERE id = $1::uuid;
-
--- A task of the stage completed. Completes the stage when it was the last one
--- (IN_PROGRESS -> COMPLETED, SPEC A.2); returns what the caller needs to cascade.
--- This is the only statement on the completion path that writes the stage row, and
--- it is the last one before commit, so the row lock is held as briefly as possible.
--- name: StageTaskCompleted
-UPDATE stage SET task_completed = task_completed + 1,
-                 percentage = (100 * (task_completed + 1) / task_total),
-                 status = CASE WHEN task_completed + 1 = task_total AND status = 'IN_PROGRESS'
-                               THEN 'COMPLETED' ELSE status END,
-                 update_time = now()
-WHERE id = $1::uuid
-RETURNING job_id::text, "order", status;
-
--- A task of the stage failed for good: the stage fails (IN_PROGRESS -> FAILED).
--- name: StageTaskFailed
-UPDATE stage SET task_failed = task_failed + 1,
-                 status = CASE WHEN status = 'IN_PROGRESS' THEN 'FAILED' ELSE status END,
-                 update_time = now()
-WHERE id = $1::uuid
-RETURNING job_id::text, "order", status;
 
 -- Starts the next stage when it is waiting for its predecessor (CREATED -> PENDING).
 -- name: StageActivateNext

@@ -104,6 +104,40 @@ RETURNING t.id::text, t.stage_id::text, t.data::text, t.user_metadata::text, t.s
           t.max_attempts, t.creation_time, t.update_time, t.start_time, t.end_time, t.traceparent,
           t.tracestate;
 
+-- A report that reaches a final status (COMPLETED, or FAILED with no attempts left):
+-- TaskFinish and the stage's counters in one statement. The stage row is the hot row of
+-- the completion path; this is the only statement that writes it, and the last one
+-- before commit unless the stage just finished. The stage completes when this was its
+-- last task (IN_PROGRESS -> COMPLETED) and fails with its first final failure
+-- (IN_PROGRESS -> FAILED), SPEC A.3.5. No row: another report won (409).
+-- name: TaskFinishCounted
+WITH done AS (
+  UPDATE task t SET status = $3::text, attempts = $4, update_time = now(), end_time = now()
+  WHERE t.id = $1::uuid AND t.status = 'IN_PROGRESS' AND t.attempts = $2
+  RETURNING t.id::text, t.stage_id::text, t.data::text, t.user_metadata::text, t.status, t.attempts,
+            t.max_attempts, t.creation_time, t.update_time, t.start_time, t.end_time, t.traceparent,
+            t.tracestate, t.stage_id AS stage_uuid
+), counted AS (
+  UPDATE stage s
+  SET task_completed = s.task_completed + CASE WHEN $3::text = 'COMPLETED' THEN 1 ELSE 0 END,
+      task_failed = s.task_failed + CASE WHEN $3::text = 'FAILED' THEN 1 ELSE 0 END,
+      percentage = 100 * (s.task_completed + CASE WHEN $3::text = 'COMPLETED' THEN 1 ELSE 0 END) / s.task_total,
+      status = CASE
+                 WHEN s.status <> 'IN_PROGRESS' THEN s.status
+                 WHEN $3::text = 'FAILED' THEN 'FAILED'
+                 WHEN s.task_completed + 1 = s.task_total THEN 'COMPLETED'
+                 ELSE s.status
+               END,
+      update_time = now()
+  FROM done
+  WHERE s.id = done.stage_uuid
+  RETURNING s.job_id::text, s."order", s.status
+)
+SELECT done.id, done.stage_id, done.data, done.user_metadata, done.status, done.attempts, done.max_attempts,
+       done.creation_time, done.update_time, done.start_time, done.end_time, done.traceparent, done.tracestate,
+       counted.job_id, counted."order", counted.status
+FROM done, counted;
+
 -- name: TaskSetUserMetadata
 UPDATE task SET user_metadata = $2::jsonb, update_time = now() WHERE id = $1::uuid;
 
