@@ -566,3 +566,40 @@ TEST_F(DbTest, BrokenConnectionsAreReplacedNotReused) {
 
 }  // namespace
 }  // namespace jobnik::testing
+
+namespace jobnik::testing {
+namespace {
+
+TEST_F(DbTest, SweeperSkipsATaskClaimedAgainSinceItWasFoundStale) {
+  auto job = store_->CreateJob(AJob("reclaimed"), ATrace());
+  JOBNIK_ASSERT_OK(job);
+  auto stage = store_->AddStage(job->id, AStage("reclaimed"), ATrace());
+  JOBNIK_ASSERT_OK(stage);
+  JOBNIK_ASSERT_OK(store_->AddTasks(stage->id, SomeTasks(1, /*max_attempts=*/3), ATrace()));
+  auto first = store_->Dequeue("reclaimed");
+  JOBNIK_ASSERT_OK(first);
+  const auto id = first->task.id;
+  // The sweeper lists the claim as stale (back-dated an hour)...
+  Exec("UPDATE task SET start_time = now() - interval '1 hour' WHERE id = '" + id + "'");
+  const auto cutoff = std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now()) -
+                      std::chrono::minutes(30);
+  // ...but before it fails it, the worker reports FAILED and another worker claims it again.
+  JOBNIK_ASSERT_OK(store_->ReportTask(id, domain::TaskStatus::kFailed));
+  JOBNIK_ASSERT_OK(store_->Dequeue("reclaimed"));
+  auto step = store_->FailStaleTask(id, cutoff);
+  JOBNIK_ASSERT_OK(step);
+  EXPECT_FALSE(step->has_value()) << "the fresh claim was failed";
+  auto task = store_->GetTask(id);
+  EXPECT_EQ(task->status, domain::TaskStatus::kInProgress);
+  EXPECT_EQ(task->attempts, 1);
+  // The stale claim itself would have been failed.
+  Exec("UPDATE task SET start_time = now() - interval '1 hour' WHERE id = '" + id + "'");
+  step = store_->FailStaleTask(id, cutoff);
+  JOBNIK_ASSERT_OK(step);
+  ASSERT_TRUE(step->has_value());
+  EXPECT_EQ((*step)->task.status, domain::TaskStatus::kRetried);
+  EXPECT_EQ((*step)->task.attempts, 2);
+}
+
+}  // namespace
+}  // namespace jobnik::testing

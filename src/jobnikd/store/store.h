@@ -106,6 +106,10 @@ class Store {
   // Fails (as a worker's FAILED report would) up to `limit` tasks IN_PROGRESS since
   // before `cutoff`. Returns the reports of those it failed.
   virtual Result<std::vector<TaskReport>> FailStaleTasks(domain::Timestamp cutoff, int limit) = 0;
+  // One step of that: fails task `id` only if it is still IN_PROGRESS since before
+  // `cutoff` (it may have been reported on, and claimed again, since it was listed).
+  // std::nullopt when it was skipped for that reason.
+  virtual Result<std::optional<TaskReport>> FailStaleTask(const std::string& id, domain::Timestamp cutoff) = 0;
   // Counts of unfinished work; cost bounded by unfinished stages and jobs.
   virtual Result<QueueStats> GetQueueStats() = 0;
   // The database answers.

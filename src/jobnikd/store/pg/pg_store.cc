@@ -149,11 +149,18 @@ Status Conflict(const std::string& id) {
           fmt::format("Task {} was changed by another request; its status was not updated", id)};
 }
 
-// The body of a task report, shared by workers' reports and the sweeper.
-Result<TaskReport> ReportTaskInTx(pqxx::work& tx, const std::string& id, TaskStatus requested) {
+// The body of a task report, shared by workers' reports and the sweeper. The sweeper
+// passes `started_before`: the task is failed only if it is still the claim it found
+// stale (a report and a new claim may have happened since it listed the task).
+Result<TaskReport> ReportTaskInTx(pqxx::work& tx, const std::string& id, TaskStatus requested,
+                                  std::optional<domain::Timestamp> started_before = std::nullopt) {
   auto current_rows = tx.exec_prepared("TaskGet", id);
   if (current_rows.empty()) return TaskNotFound(id);
   const domain::Task current = ReadTask(current_rows[0]);
+  if (started_before && (current.status != TaskStatus::kInProgress || !current.start_time ||
+                         *current.start_time >= *started_before)) {
+    return Conflict(id);
+  }
 
   // FAILED with attempts left becomes RETRIED (SPEC A.3.5).
   int attempts = current.attempts;
@@ -534,18 +541,26 @@ Result<std::vector<TaskReport>> PgStore::FailStaleTasks(domain::Timestamp cutoff
   if (!stale.ok()) return stale.status();
   std::vector<TaskReport> reports;
   for (const auto& id : *stale) {
-    // Exactly the path of a worker's FAILED report, one transaction per task. A task
-    // reported on meanwhile is simply no longer IN_PROGRESS: skip it.
-    auto report = ReportTask(id, TaskStatus::kFailed);
-    if (report.ok()) {
-      reports.push_back(std::move(report).value());
-    } else if (report.status().code() != ErrorCode::kTaskStatusUpdateFailed &&
-               report.status().code() != ErrorCode::kIllegalTaskStatusTransition &&
-               report.status().code() != ErrorCode::kTaskNotFound) {
-      return report.status();
-    }
+    auto report = FailStaleTask(id, cutoff);
+    if (!report.ok()) return report.status();
+    if (*report) reports.push_back(std::move(**report));
   }
   return reports;
+}
+
+Result<std::optional<TaskReport>> PgStore::FailStaleTask(const std::string& id, domain::Timestamp cutoff) {
+  // Exactly the path of a worker's FAILED report, one transaction per task, guarded so
+  // that a task reported on (and perhaps claimed again) since it was listed is skipped.
+  auto report = RunTransaction<TaskReport>(pool_, "FailStaleTask", [&](pqxx::work& tx) -> Result<TaskReport> {
+    return ReportTaskInTx(tx, id, TaskStatus::kFailed, cutoff);
+  });
+  if (report.ok()) return std::optional<TaskReport>(std::move(report).value());
+  switch (report.status().code()) {
+    case ErrorCode::kTaskStatusUpdateFailed:
+    case ErrorCode::kIllegalTaskStatusTransition:
+    case ErrorCode::kTaskNotFound: return std::optional<TaskReport>{};
+    default: return report.status();
+  }
 }
 
 Result<QueueStats> PgStore::GetQueueStats() {

@@ -39,6 +39,7 @@ class PgStore final : public Store {
   Result<TaskReport> ReportTask(const std::string& id, domain::TaskStatus status) override;
 
   Result<std::vector<TaskReport>> FailStaleTasks(domain::Timestamp cutoff, int limit) override;
+  Result<std::optional<TaskReport>> FailStaleTask(const std::string& id, domain::Timestamp cutoff) override;
   Result<QueueStats> GetQueueStats() override;
   Status Ping() override;
 
