@@ -1,0 +1,124 @@
+# bash completion for jobnikd(8), the Jobnik daemon.
+#
+# Completes the commands (serve, migrate, sweep), every option, and the values of
+# options where they are known: file names after --config, directories after
+# --data-dir and --postgres-bin-dir, formats, levels and booleans. Works with or
+# without the bash-completion package; with it, file names are completed by _filedir.
+
+# Offers the words of $1 that start with $cur (both locals of _jobnikd).
+_jobnikd_reply()
+{
+    mapfile -t COMPREPLY < <(compgen -W "$1" -- "$cur")
+    if [[ -n $value_prefix ]]; then
+        COMPREPLY=("${COMPREPLY[@]/#/$value_prefix}")
+    fi
+}
+
+_jobnikd()
+{
+    local cur=${COMP_WORDS[COMP_CWORD]}
+    local prev=
+    ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
+    local value_prefix=
+
+    # --option=value: with '=' in COMP_WORDBREAKS the line is split into
+    # "--option" "=" "value"; without it, "--option=value" is one word.
+    if [[ $cur == = ]]; then
+        cur=
+    elif [[ $prev == = ]] && ((COMP_CWORD > 1)); then
+        prev=${COMP_WORDS[COMP_CWORD - 2]}
+    elif [[ $cur == --*=* ]]; then
+        prev=${cur%%=*}
+        value_prefix=$prev=
+        cur=${cur#*=}
+    fi
+
+    # Options that take a value (one per configuration key, plus --config).
+    local value_opts='-c --config --listen --database-url --database-schema --pool-size
+        --data-dir --postgres-bin-dir --http-threads --body-limit --keep-alive-timeout
+        --shutdown-timeout --log-level --log-format --access-log --sweeper
+        --sweeper-interval --stale-after --sweeper-batch --otlp-endpoint --service-name
+        --tracing-queue-size'
+    local global_opts="-h --help -V --version --print-config $value_opts"
+
+    case $prev in
+        -c | --config)
+            if [[ -z $value_prefix ]] && declare -F _filedir >/dev/null; then
+                _filedir
+            else
+                compopt -o filenames 2>/dev/null
+                mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+                COMPREPLY=("${COMPREPLY[@]/#/$value_prefix}")
+            fi
+            return
+            ;;
+        --data-dir | --postgres-bin-dir)
+            if [[ -z $value_prefix ]] && declare -F _filedir >/dev/null; then
+                _filedir -d
+            else
+                compopt -o filenames 2>/dev/null
+                mapfile -t COMPREPLY < <(compgen -d -- "$cur")
+                COMPREPLY=("${COMPREPLY[@]/#/$value_prefix}")
+            fi
+            return
+            ;;
+        --log-format)
+            _jobnikd_reply 'text json'
+            return
+            ;;
+        --log-level)
+            _jobnikd_reply 'trace debug info warn error critical off'
+            return
+            ;;
+        --access-log | --sweeper)
+            _jobnikd_reply 'true false'
+            return
+            ;;
+        --listen | --database-url | --database-schema | --pool-size | --http-threads | \
+            --body-limit | --keep-alive-timeout | --shutdown-timeout | --sweeper-interval | \
+            --stale-after | --sweeper-batch | --otlp-endpoint | --service-name | \
+            --tracing-queue-size)
+            # A free-form value: nothing to offer.
+            COMPREPLY=()
+            return
+            ;;
+        -h | --help | -V | --version)
+            COMPREPLY=()
+            return
+            ;;
+    esac
+
+    # The command given so far, skipping the values of options.
+    local i word command=
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        word=${COMP_WORDS[i]}
+        case $word in
+            serve | migrate | sweep)
+                command=$word
+                break
+                ;;
+            --*=*) ;;
+            -*)
+                if [[ " ${value_opts//[[:space:]]/ } " == *" $word "* ]]; then
+                    # Skip the value, also when written as "--option" "=" "value".
+                    ((i++))
+                    [[ ${COMP_WORDS[i]-} == = ]] && ((i++))
+                fi
+                ;;
+        esac
+    done
+
+    if [[ $cur == -* ]]; then
+        local opts=$global_opts
+        case $command in
+            serve) opts+=' --migrate' ;;
+            sweep) opts+=' --once' ;;
+        esac
+        _jobnikd_reply "$opts"
+    elif [[ -z $command ]]; then
+        _jobnikd_reply 'serve migrate sweep'
+    else
+        COMPREPLY=()
+    fi
+} &&
+    complete -F _jobnikd jobnikd
