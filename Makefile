@@ -56,7 +56,7 @@ install: build
 
 uninstall:
 	@test -f $(BUILD_DIR)/install_manifest.txt || { echo "nothing installed from $(BUILD_DIR)"; exit 0; }
-	xargs -r rm -fv < $(BUILD_DIR)/install_manifest.txt
+	sed 's|^|$(DESTDIR)|' $(BUILD_DIR)/install_manifest.txt | xargs -r rm -fv
 
 format:
 	find lib src tests bench -name '*.h' -o -name '*.cc' | xargs clang-format -i
