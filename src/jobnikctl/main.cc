@@ -13,7 +13,11 @@ int main(int argc, char** argv) {
   app.add_option("--url", url, "jobnikd base URL")->envname("JOBNIK_URL");
   auto* ping = app.add_subcommand("ping", "check that jobnikd is up and its database reachable");
   app.require_subcommand(1);
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // usage error
+  }
   if (*ping) {
     jobnik::client::Client client({url});
     auto r = client.Request("GET", "/readiness");

@@ -173,7 +173,10 @@ Status Flatten(const YAML::Node& node, const std::string& prefix, std::map<std::
     } else if (item.second.IsScalar()) {
       out[key] = item.second.as<std::string>();
     } else if (item.second.IsNull()) {
-      out[key] = "";
+      // `database:` with nothing under it is an empty group, not a key.
+      const bool group = std::any_of(Defs().begin(), Defs().end(),
+                                     [&](const KeyDef& d) { return d.key.name.rfind(key + ".", 0) == 0; });
+      if (!group) out[key] = "";
     } else {
       return ValidationError(fmt::format("{}: key '{}' must be a scalar value", file, key));
     }

@@ -277,7 +277,8 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e, out, err);
+    // --help and --version exit 0; any real command-line error is a usage error.
+    return app.exit(e, out, err) == 0 ? 0 : static_cast<int>(ExitCode::kUsage);
   }
 
   if (!config_file.empty()) opt.sources.file = config_file;

@@ -62,6 +62,22 @@ load helpers
 
 @test "an unknown flag is a usage error" {
   run "$JOBNIKD" --no-such-flag
-  assert_failure
+  assert_failure 2
   assert_output --partial "no-such-flag"
+}
+
+@test "command-line errors exit 2 (usage), like configuration errors" {
+  run "$JOBNIKD" sweep
+  assert_failure 2
+  run "$JOBNIKCTL" --bogus
+  assert_failure 2
+  run "$JOBNIK_WORKER" --bogus
+  assert_failure 2
+}
+
+@test "an empty configuration group is accepted" {
+  printf 'database:\nlog:\n  level: warn\n' >"$BATS_TEST_TMPDIR/empty.yaml"
+  run "$JOBNIKD" --config "$BATS_TEST_TMPDIR/empty.yaml" --print-config
+  assert_success
+  assert_output --partial "level: warn"
 }

@@ -311,3 +311,36 @@ TEST_F(HttpTest, OperationalEndpoints) {
 
 }  // namespace
 }  // namespace jobnik::testing
+
+namespace jobnik::testing {
+namespace {
+
+TEST_F(HttpTest, EveryRouteRejectsUnknownQueryParameters) {
+  const auto job = CreateJob();
+  for (const auto& [method, path] : std::vector<std::pair<std::string, std::string>>{
+           {"GET", "/v1/jobs/" + job + "?x=1"},
+           {"GET", "/v1/jobs/" + job + "/stages?should_return_stages=true"},
+           {"PATCH", "/v1/stages/t/tasks/dequeue?limit=5"},
+           {"GET", "/v1/tasks/" + std::string(kNoSuchId) + "?verbose=1"},
+           {"POST", "/v1/jobs?dry_run=true"}}) {
+    auto m = ExpectError(Call(method, path, method == "POST" ? R"({"name":"nn","data":{}})" : ""), 400,
+                         "VALIDATION_ERROR");
+    EXPECT_NE(m.find("Unknown query parameter"), std::string::npos) << method << " " << path << ": " << m;
+  }
+  EXPECT_EQ(Query1("SELECT count(*) FROM job"), "1");
+}
+
+TEST_F(HttpTest, TransportErrorsCarryATraceparentToo) {
+  httplib::Client c("127.0.0.1", port_);
+  auto not_found = c.Get("/nowhere");
+  ASSERT_TRUE(not_found);
+  EXPECT_EQ(not_found->status, 404);
+  EXPECT_TRUE(not_found->has_header("traceparent"));
+  auto not_allowed = c.Options("/v1/jobs");
+  ASSERT_TRUE(not_allowed);
+  EXPECT_EQ(not_allowed->status, 405);
+  EXPECT_TRUE(not_allowed->has_header("traceparent"));
+}
+
+}  // namespace
+}  // namespace jobnik::testing

@@ -1,9 +1,9 @@
 #include "http/api.h"
 
-#include <chrono>
 #include <fmt/format.h>
-#include <functional>
 #include <spdlog/spdlog.h>
+#include <chrono>
+#include <functional>
 #include <utility>
 #include <vector>
 
@@ -29,47 +29,62 @@ struct Reply {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
-Reply ErrorReply(const Status& s) { return {HttpStatusOf(s), domain::ErrorBody(s), {}}; }
+Reply ErrorReply(const Status& s) {
+  return {HttpStatusOf(s), domain::ErrorBody(s), {}};
+}
 
 template <typename T>
 Reply JsonReply(int status, const T& value) {
   return {status, domain::ToJson(value), {}};
 }
 
-Reply CodeReply(std::string_view code) { return {200, domain::CodeBody(code), {}}; }
+Reply CodeReply(std::string_view code) {
+  return {200, domain::CodeBody(code), {}};
+}
 
 // Per-request context handed to handlers.
 struct Call {
   const httplib::Request& req;
-  tracing::TraceContext span;       // this request's server span
-  store::TraceDefaults trace;       // for entities created without their own context
+  tracing::TraceContext span;  // this request's server span
+  store::TraceDefaults trace;  // for entities created without their own context
 };
 
 // ---- query parameters ----
+
+httplib::Params UrlQuery(const httplib::Request& req) {
+  httplib::Params params;
+  if (const auto q = req.target.find('?'); q != std::string::npos) {
+    httplib::detail::parse_query_text(req.target.substr(q + 1), params);
+  }
+  return params;
+}
+
+// Every route names the query parameters it takes; anything else is a 400.
+Status CheckQueryNames(const httplib::Request& req, const std::vector<std::string>& allowed) {
+  for (const auto& [name, value] : UrlQuery(req)) {
+    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
+      return domain::ValidationError(fmt::format("Unknown query parameter '{}'", name));
+    }
+  }
+  return Status::Ok();
+}
 
 class Query {
  public:
   // Only the URL's query string counts: httplib also merges a form-encoded body into
   // req.params, and a JSON body sent as curl's default form type must not show up here.
-  Query(const httplib::Request& req, std::initializer_list<std::string_view> allowed) {
-    if (const auto q = req.target.find('?'); q != std::string::npos) {
-      httplib::detail::parse_query_text(req.target.substr(q + 1), params_);
-    }
-    for (const auto& [name, value] : params_) {
-      if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
-        Fail(domain::ValidationError(fmt::format("Unknown query parameter '{}'", name)));
-      }
-    }
-  }
+  explicit Query(const httplib::Request& req) : params_(UrlQuery(req)) {}
 
   std::optional<std::string> String(const char* name, std::size_t min_len, std::size_t max_len) {
     auto v = Get(name);
     if (!v) return std::nullopt;
     const auto len = domain::Utf8Length(*v);
     if (len < min_len) {
-      Fail(domain::ValidationError(fmt::format("request/query/{} must NOT have fewer than {} characters", name, min_len)));
+      Fail(domain::ValidationError(
+          fmt::format("request/query/{} must NOT have fewer than {} characters", name, min_len)));
     } else if (len > max_len) {
-      Fail(domain::ValidationError(fmt::format("request/query/{} must NOT have more than {} characters", name, max_len)));
+      Fail(domain::ValidationError(
+          fmt::format("request/query/{} must NOT have more than {} characters", name, max_len)));
     }
     return v;
   }
@@ -137,9 +152,12 @@ Status UuidParam(const httplib::Request& req, std::string_view name, std::string
   out = req.matches[1].str();
   auto s = domain::CheckUuidParam(out, fmt::format("request/params/{}", name));
   if (s.ok()) {
-    if (name == "jobId") Tag("jobnik.job.id", out);
-    else if (name == "stageId") Tag("jobnik.stage.id", out);
-    else if (name == "taskId") Tag("jobnik.task.id", out);
+    if (name == "jobId")
+      Tag("jobnik.job.id", out);
+    else if (name == "stageId")
+      Tag("jobnik.stage.id", out);
+    else if (name == "taskId")
+      Tag("jobnik.task.id", out);
   }
   return s;
 }
@@ -148,7 +166,8 @@ Status UuidParam(const httplib::Request& req, std::string_view name, std::string
 
 int HttpStatusOf(const Status& s) {
   switch (s.code()) {
-    case ErrorCode::kOk: return 200;
+    case ErrorCode::kOk:
+      return 200;
     case ErrorCode::kValidation:
     case ErrorCode::kJobNotInFiniteState:
     case ErrorCode::kJobInFiniteState:
@@ -156,17 +175,24 @@ int HttpStatusOf(const Status& s) {
     case ErrorCode::kNotAllowedToAddTasksToInProgressStage:
     case ErrorCode::kIllegalJobStatusTransition:
     case ErrorCode::kIllegalStageStatusTransition:
-    case ErrorCode::kIllegalTaskStatusTransition: return 400;
+    case ErrorCode::kIllegalTaskStatusTransition:
+      return 400;
     case ErrorCode::kJobNotFound:
     case ErrorCode::kStageNotFound:
     case ErrorCode::kTaskNotFound:
-    case ErrorCode::kRouteNotFound: return 404;
-    case ErrorCode::kMethodNotAllowed: return 405;
-    case ErrorCode::kTaskStatusUpdateFailed: return 409;
-    case ErrorCode::kPayloadTooLarge: return 413;
-    case ErrorCode::kUnavailable: return 503;
+    case ErrorCode::kRouteNotFound:
+      return 404;
+    case ErrorCode::kMethodNotAllowed:
+      return 405;
+    case ErrorCode::kTaskStatusUpdateFailed:
+      return 409;
+    case ErrorCode::kPayloadTooLarge:
+      return 413;
+    case ErrorCode::kUnavailable:
+      return 503;
     case ErrorCode::kDatabase:
-    case ErrorCode::kUnknown: return 500;
+    case ErrorCode::kUnknown:
+      return 500;
   }
   return 500;
 }
@@ -178,36 +204,36 @@ void Api::Register(httplib::Server& server) {
   using Handler = std::function<Reply(Call&)>;
   struct Route {
     std::string method;
-    std::string pattern;   // regex on the decoded path
-    std::string template_; // for logs and metrics
+    std::string pattern;             // regex on the decoded path
+    std::string template_;           // for logs and metrics
+    std::vector<std::string> query;  // the query parameters it takes; others are a 400
     Handler handler;
   };
   auto& st = store_;
   auto& m = metrics_;
   std::vector<Route> routes;
-  auto add = [&](const char* method, const char* pattern, const char* tmpl, Handler h) {
-    routes.push_back({method, pattern, tmpl, std::move(h)});
+  auto add = [&](const char* method, const char* pattern, const char* tmpl, std::vector<std::string> query, Handler h) {
+    routes.push_back({method, pattern, tmpl, std::move(query), std::move(h)});
   };
 
   // ------------------------------------------------------------------ jobs
-  add("GET", "/v1/jobs", "/v1/jobs", [&st](Call& c) -> Reply {
-    Query q(c.req, {"job_name", "priority", "from_date", "end_date", "should_return_stages"});
-    domain::JobFilter f;
-    f.name = q.String("job_name", 2, 50);
-    f.priority = q.Enum<domain::Priority>("priority", domain::ParsePriority,
-                                          {domain::Priority::kVeryHigh, domain::Priority::kHigh,
-                                           domain::Priority::kMedium, domain::Priority::kLow,
-                                           domain::Priority::kVeryLow});
-    f.from_date = q.Time("from_date");
-    f.end_date = q.Time("end_date");
-    f.with_stages = q.Bool("should_return_stages");
-    if (!q.status().ok()) return ErrorReply(q.status());
-    auto jobs = st.FindJobs(f);
-    return jobs.ok() ? JsonReply(200, *jobs) : ErrorReply(jobs.status());
-  });
-  add("POST", "/v1/jobs", "/v1/jobs", [&st, &m](Call& c) -> Reply {
-    Query q(c.req, {});
-    if (!q.status().ok()) return ErrorReply(q.status());
+  add("GET", "/v1/jobs", "/v1/jobs", {"job_name", "priority", "from_date", "end_date", "should_return_stages"},
+      [&st](Call& c) -> Reply {
+        Query q(c.req);
+        domain::JobFilter f;
+        f.name = q.String("job_name", 2, 50);
+        f.priority =
+            q.Enum<domain::Priority>("priority", domain::ParsePriority,
+                                     {domain::Priority::kVeryHigh, domain::Priority::kHigh, domain::Priority::kMedium,
+                                      domain::Priority::kLow, domain::Priority::kVeryLow});
+        f.from_date = q.Time("from_date");
+        f.end_date = q.Time("end_date");
+        f.with_stages = q.Bool("should_return_stages");
+        if (!q.status().ok()) return ErrorReply(q.status());
+        auto jobs = st.FindJobs(f);
+        return jobs.ok() ? JsonReply(200, *jobs) : ErrorReply(jobs.status());
+      });
+  add("POST", "/v1/jobs", "/v1/jobs", {}, [&st, &m](Call& c) -> Reply {
     auto job = domain::ParseNewJob(c.req.body);
     if (!job.ok()) return ErrorReply(job.status());
     auto created = st.CreateJob(*job, c.trace);
@@ -224,23 +250,23 @@ void Api::Register(httplib::Server& server) {
                  created->stages ? created->stages->size() : 0);
     return JsonReply(201, *created);
   });
-  add("GET", "/v1/jobs/([^/]+)", "/v1/jobs/{jobId}", [&st](Call& c) -> Reply {
+  add("GET", "/v1/jobs/([^/]+)", "/v1/jobs/{jobId}", {"should_return_stages"}, [&st](Call& c) -> Reply {
     std::string id;
     if (auto s = UuidParam(c.req, "jobId", id); !s.ok()) return ErrorReply(s);
-    Query q(c.req, {"should_return_stages"});
+    Query q(c.req);
     const bool with_stages = q.Bool("should_return_stages");
     if (!q.status().ok()) return ErrorReply(q.status());
     auto job = st.GetJob(id, with_stages);
     return job.ok() ? JsonReply(200, *job) : ErrorReply(job.status());
   });
-  add("DELETE", "/v1/jobs/([^/]+)", "/v1/jobs/{jobId}", [&st](Call& c) -> Reply {
+  add("DELETE", "/v1/jobs/([^/]+)", "/v1/jobs/{jobId}", {}, [&st](Call& c) -> Reply {
     std::string id;
     if (auto s = UuidParam(c.req, "jobId", id); !s.ok()) return ErrorReply(s);
     if (auto s = st.DeleteJob(id); !s.ok()) return ErrorReply(s);
     spdlog::info("job {} deleted", id);
     return CodeReply("JOB_DELETED_SUCCESSFULLY");
   });
-  add("PATCH", "/v1/jobs/([^/]+)/user-metadata", "/v1/jobs/{jobId}/user-metadata", [&st](Call& c) -> Reply {
+  add("PATCH", "/v1/jobs/([^/]+)/user-metadata", "/v1/jobs/{jobId}/user-metadata", {}, [&st](Call& c) -> Reply {
     std::string id;
     if (auto s = UuidParam(c.req, "jobId", id); !s.ok()) return ErrorReply(s);
     auto md = domain::ParseUserMetadata(c.req.body);
@@ -248,7 +274,7 @@ void Api::Register(httplib::Server& server) {
     if (auto s = st.SetJobUserMetadata(id, *md); !s.ok()) return ErrorReply(s);
     return CodeReply("JOB_MODIFIED_SUCCESSFULLY");
   });
-  add("PATCH", "/v1/jobs/([^/]+)/priority", "/v1/jobs/{jobId}/priority", [&st](Call& c) -> Reply {
+  add("PATCH", "/v1/jobs/([^/]+)/priority", "/v1/jobs/{jobId}/priority", {}, [&st](Call& c) -> Reply {
     std::string id;
     if (auto s = UuidParam(c.req, "jobId", id); !s.ok()) return ErrorReply(s);
     auto p = domain::ParsePriorityChange(c.req.body);
@@ -259,7 +285,7 @@ void Api::Register(httplib::Server& server) {
     spdlog::info("job {} priority set to {}", id, domain::ToString(*p));
     return CodeReply("JOB_MODIFIED_SUCCESSFULLY");
   });
-  add("PUT", "/v1/jobs/([^/]+)/status", "/v1/jobs/{jobId}/status", [&st](Call& c) -> Reply {
+  add("PUT", "/v1/jobs/([^/]+)/status", "/v1/jobs/{jobId}/status", {}, [&st](Call& c) -> Reply {
     std::string id;
     if (auto s = UuidParam(c.req, "jobId", id); !s.ok()) return ErrorReply(s);
     auto status = domain::ParseJobStatusChange(c.req.body);
@@ -268,16 +294,16 @@ void Api::Register(httplib::Server& server) {
     spdlog::info("job {} status set to {}", id, domain::ToString(*status));
     return CodeReply("JOB_MODIFIED_SUCCESSFULLY");
   });
-  add("GET", "/v1/jobs/([^/]+)/stages", "/v1/jobs/{jobId}/stages", [&st](Call& c) -> Reply {
+  add("GET", "/v1/jobs/([^/]+)/stages", "/v1/jobs/{jobId}/stages", {"should_return_tasks"}, [&st](Call& c) -> Reply {
     std::string id;
     if (auto s = UuidParam(c.req, "jobId", id); !s.ok()) return ErrorReply(s);
-    Query q(c.req, {"should_return_tasks"});
+    Query q(c.req);
     const bool with_tasks = q.Bool("should_return_tasks");
     if (!q.status().ok()) return ErrorReply(q.status());
     auto stages = st.GetStagesOfJob(id, with_tasks);
     return stages.ok() ? JsonReply(200, *stages) : ErrorReply(stages.status());
   });
-  add("POST", "/v1/jobs/([^/]+)/stage", "/v1/jobs/{jobId}/stage", [&st, &m](Call& c) -> Reply {
+  add("POST", "/v1/jobs/([^/]+)/stage", "/v1/jobs/{jobId}/stage", {}, [&st, &m](Call& c) -> Reply {
     std::string id;
     if (auto s = UuidParam(c.req, "jobId", id); !s.ok()) return ErrorReply(s);
     auto stage = domain::ParseNewStage(c.req.body);
@@ -293,37 +319,38 @@ void Api::Register(httplib::Server& server) {
   });
 
   // ------------------------------------------------------------------ stages
-  add("GET", "/v1/stages", "/v1/stages", [&st](Call& c) -> Reply {
-    Query q(c.req, {"job_id", "stage_type", "stage_operation_status", "should_return_tasks"});
-    domain::StageFilter f;
-    f.job_id = q.Uuid("job_id");
-    f.type = q.String("stage_type", 0, 50);
-    f.status = q.Enum<domain::StageStatus>(
-        "stage_operation_status", domain::ParseStageStatus,
-        {domain::StageStatus::kPending, domain::StageStatus::kInProgress, domain::StageStatus::kCompleted,
-         domain::StageStatus::kFailed, domain::StageStatus::kAborted, domain::StageStatus::kWaiting,
-         domain::StageStatus::kCreated});
-    f.with_tasks = q.Bool("should_return_tasks");
-    if (!q.status().ok()) return ErrorReply(q.status());
-    auto stages = st.FindStages(f);
-    return stages.ok() ? JsonReply(200, *stages) : ErrorReply(stages.status());
-  });
-  add("GET", "/v1/stages/([^/]+)", "/v1/stages/{stageId}", [&st](Call& c) -> Reply {
+  add("GET", "/v1/stages", "/v1/stages", {"job_id", "stage_type", "stage_operation_status", "should_return_tasks"},
+      [&st](Call& c) -> Reply {
+        Query q(c.req);
+        domain::StageFilter f;
+        f.job_id = q.Uuid("job_id");
+        f.type = q.String("stage_type", 0, 50);
+        f.status = q.Enum<domain::StageStatus>(
+            "stage_operation_status", domain::ParseStageStatus,
+            {domain::StageStatus::kPending, domain::StageStatus::kInProgress, domain::StageStatus::kCompleted,
+             domain::StageStatus::kFailed, domain::StageStatus::kAborted, domain::StageStatus::kWaiting,
+             domain::StageStatus::kCreated});
+        f.with_tasks = q.Bool("should_return_tasks");
+        if (!q.status().ok()) return ErrorReply(q.status());
+        auto stages = st.FindStages(f);
+        return stages.ok() ? JsonReply(200, *stages) : ErrorReply(stages.status());
+      });
+  add("GET", "/v1/stages/([^/]+)", "/v1/stages/{stageId}", {"should_return_tasks"}, [&st](Call& c) -> Reply {
     std::string id;
     if (auto s = UuidParam(c.req, "stageId", id); !s.ok()) return ErrorReply(s);
-    Query q(c.req, {"should_return_tasks"});
+    Query q(c.req);
     const bool with_tasks = q.Bool("should_return_tasks");
     if (!q.status().ok()) return ErrorReply(q.status());
     auto stage = st.GetStage(id, with_tasks);
     return stage.ok() ? JsonReply(200, *stage) : ErrorReply(stage.status());
   });
-  add("GET", "/v1/stages/([^/]+)/summary", "/v1/stages/{stageId}/summary", [&st](Call& c) -> Reply {
+  add("GET", "/v1/stages/([^/]+)/summary", "/v1/stages/{stageId}/summary", {}, [&st](Call& c) -> Reply {
     std::string id;
     if (auto s = UuidParam(c.req, "stageId", id); !s.ok()) return ErrorReply(s);
     auto summary = st.GetStageSummary(id);
     return summary.ok() ? JsonReply(200, *summary) : ErrorReply(summary.status());
   });
-  add("PATCH", "/v1/stages/([^/]+)/user-metadata", "/v1/stages/{stageId}/user-metadata", [&st](Call& c) -> Reply {
+  add("PATCH", "/v1/stages/([^/]+)/user-metadata", "/v1/stages/{stageId}/user-metadata", {}, [&st](Call& c) -> Reply {
     std::string id;
     if (auto s = UuidParam(c.req, "stageId", id); !s.ok()) return ErrorReply(s);
     auto md = domain::ParseUserMetadata(c.req.body);
@@ -331,7 +358,7 @@ void Api::Register(httplib::Server& server) {
     if (auto s = st.SetStageUserMetadata(id, *md); !s.ok()) return ErrorReply(s);
     return CodeReply("STAGE_MODIFIED_SUCCESSFULLY");
   });
-  add("PUT", "/v1/stages/([^/]+)/status", "/v1/stages/{stageId}/status", [&st](Call& c) -> Reply {
+  add("PUT", "/v1/stages/([^/]+)/status", "/v1/stages/{stageId}/status", {}, [&st](Call& c) -> Reply {
     std::string id;
     if (auto s = UuidParam(c.req, "stageId", id); !s.ok()) return ErrorReply(s);
     auto status = domain::ParseStageStatusChange(c.req.body);
@@ -340,13 +367,13 @@ void Api::Register(httplib::Server& server) {
     spdlog::info("stage {} status set to {}", id, domain::ToString(*status));
     return CodeReply("STAGE_MODIFIED_SUCCESSFULLY");
   });
-  add("GET", "/v1/stages/([^/]+)/tasks", "/v1/stages/{stageId}/tasks", [&st](Call& c) -> Reply {
+  add("GET", "/v1/stages/([^/]+)/tasks", "/v1/stages/{stageId}/tasks", {}, [&st](Call& c) -> Reply {
     std::string id;
     if (auto s = UuidParam(c.req, "stageId", id); !s.ok()) return ErrorReply(s);
     auto tasks = st.GetTasksOfStage(id);
     return tasks.ok() ? JsonReply(200, *tasks) : ErrorReply(tasks.status());
   });
-  add("POST", "/v1/stages/([^/]+)/tasks", "/v1/stages/{stageId}/tasks", [&st, &m](Call& c) -> Reply {
+  add("POST", "/v1/stages/([^/]+)/tasks", "/v1/stages/{stageId}/tasks", {}, [&st, &m](Call& c) -> Reply {
     std::string id;
     if (auto s = UuidParam(c.req, "stageId", id); !s.ok()) return ErrorReply(s);
     auto tasks = domain::ParseNewTasks(c.req.body);
@@ -357,48 +384,50 @@ void Api::Register(httplib::Server& server) {
     spdlog::info("{} tasks added to stage {}", created->size(), id);
     return JsonReply(201, *created);
   });
-  add("PATCH", "/v1/stages/([^/]+)/tasks/dequeue", "/v1/stages/{stageType}/tasks/dequeue", [&st, &m](Call& c) -> Reply {
-    const std::string type = c.req.matches[1].str();
-    Tag("jobnik.stage.type", type);
-    if (domain::Utf8Length(type) > 50) {
-      return ErrorReply(domain::ValidationError("request/params/stageType must NOT have more than 50 characters"));
-    }
-    auto d = st.Dequeue(type);
-    if (!d.ok()) {
-      if (d.status().code() == ErrorCode::kTaskNotFound) m.dequeue_misses.Increment();
-      return ErrorReply(d.status());
-    }
-    m.tasks_dequeued.Increment();
-    Tag("jobnik.task.id", d->task.id);
-    Tag("jobnik.stage.id", d->task.stage_id);
-    Tag("jobnik.job.id", d->job_id);
-    spdlog::debug("task {} of stage {} (job {}) dequeued", d->task.id, d->task.stage_id, d->job_id);
-    return JsonReply(200, d->task);
-  });
+  add("PATCH", "/v1/stages/([^/]+)/tasks/dequeue", "/v1/stages/{stageType}/tasks/dequeue", {},
+      [&st, &m](Call& c) -> Reply {
+        const std::string type = c.req.matches[1].str();
+        Tag("jobnik.stage.type", type);
+        if (domain::Utf8Length(type) > 50) {
+          return ErrorReply(domain::ValidationError("request/params/stageType must NOT have more than 50 characters"));
+        }
+        auto d = st.Dequeue(type);
+        if (!d.ok()) {
+          if (d.status().code() == ErrorCode::kTaskNotFound) m.dequeue_misses.Increment();
+          return ErrorReply(d.status());
+        }
+        m.tasks_dequeued.Increment();
+        Tag("jobnik.task.id", d->task.id);
+        Tag("jobnik.stage.id", d->task.stage_id);
+        Tag("jobnik.job.id", d->job_id);
+        spdlog::debug("task {} of stage {} (job {}) dequeued", d->task.id, d->task.stage_id, d->job_id);
+        return JsonReply(200, d->task);
+      });
 
   // ------------------------------------------------------------------ tasks
-  add("GET", "/v1/tasks", "/v1/tasks", [&st](Call& c) -> Reply {
-    Query q(c.req, {"stage_id", "stage_type", "status", "from_date", "end_date"});
-    domain::TaskFilter f;
-    f.stage_id = q.Uuid("stage_id");
-    f.stage_type = q.String("stage_type", 0, 50);
-    f.status = q.Enum<domain::TaskStatus>(
-        "status", domain::ParseTaskStatus,
-        {domain::TaskStatus::kPending, domain::TaskStatus::kInProgress, domain::TaskStatus::kCompleted,
-         domain::TaskStatus::kFailed, domain::TaskStatus::kCreated, domain::TaskStatus::kRetried});
-    f.from_date = q.Time("from_date");
-    f.end_date = q.Time("end_date");
-    if (!q.status().ok()) return ErrorReply(q.status());
-    auto tasks = st.FindTasks(f);
-    return tasks.ok() ? JsonReply(200, *tasks) : ErrorReply(tasks.status());
-  });
-  add("GET", "/v1/tasks/([^/]+)", "/v1/tasks/{taskId}", [&st](Call& c) -> Reply {
+  add("GET", "/v1/tasks", "/v1/tasks", {"stage_id", "stage_type", "status", "from_date", "end_date"},
+      [&st](Call& c) -> Reply {
+        Query q(c.req);
+        domain::TaskFilter f;
+        f.stage_id = q.Uuid("stage_id");
+        f.stage_type = q.String("stage_type", 0, 50);
+        f.status = q.Enum<domain::TaskStatus>(
+            "status", domain::ParseTaskStatus,
+            {domain::TaskStatus::kPending, domain::TaskStatus::kInProgress, domain::TaskStatus::kCompleted,
+             domain::TaskStatus::kFailed, domain::TaskStatus::kCreated, domain::TaskStatus::kRetried});
+        f.from_date = q.Time("from_date");
+        f.end_date = q.Time("end_date");
+        if (!q.status().ok()) return ErrorReply(q.status());
+        auto tasks = st.FindTasks(f);
+        return tasks.ok() ? JsonReply(200, *tasks) : ErrorReply(tasks.status());
+      });
+  add("GET", "/v1/tasks/([^/]+)", "/v1/tasks/{taskId}", {}, [&st](Call& c) -> Reply {
     std::string id;
     if (auto s = UuidParam(c.req, "taskId", id); !s.ok()) return ErrorReply(s);
     auto task = st.GetTask(id);
     return task.ok() ? JsonReply(200, *task) : ErrorReply(task.status());
   });
-  add("PATCH", "/v1/tasks/([^/]+)/user-metadata", "/v1/tasks/{taskId}/user-metadata", [&st](Call& c) -> Reply {
+  add("PATCH", "/v1/tasks/([^/]+)/user-metadata", "/v1/tasks/{taskId}/user-metadata", {}, [&st](Call& c) -> Reply {
     std::string id;
     if (auto s = UuidParam(c.req, "taskId", id); !s.ok()) return ErrorReply(s);
     auto md = domain::ParseUserMetadata(c.req.body);
@@ -406,7 +435,7 @@ void Api::Register(httplib::Server& server) {
     if (auto s = st.SetTaskUserMetadata(id, *md); !s.ok()) return ErrorReply(s);
     return CodeReply("TASK_MODIFIED_SUCCESSFULLY");
   });
-  add("PUT", "/v1/tasks/([^/]+)/status", "/v1/tasks/{taskId}/status", [&st, &m](Call& c) -> Reply {
+  add("PUT", "/v1/tasks/([^/]+)/status", "/v1/tasks/{taskId}/status", {}, [&st, &m](Call& c) -> Reply {
     std::string id;
     if (auto s = UuidParam(c.req, "taskId", id); !s.ok()) return ErrorReply(s);
     auto status = domain::ParseTaskStatusChange(c.req.body);
@@ -416,10 +445,17 @@ void Api::Register(httplib::Server& server) {
     Tag("jobnik.stage.id", r->task.stage_id);
     Tag("jobnik.job.id", r->job_id);
     switch (r->task.status) {
-      case domain::TaskStatus::kCompleted: m.tasks_completed.Increment(); break;
-      case domain::TaskStatus::kFailed: m.tasks_failed.Increment(); break;
-      case domain::TaskStatus::kRetried: m.tasks_retried.Increment(); break;
-      default: break;
+      case domain::TaskStatus::kCompleted:
+        m.tasks_completed.Increment();
+        break;
+      case domain::TaskStatus::kFailed:
+        m.tasks_failed.Increment();
+        break;
+      case domain::TaskStatus::kRetried:
+        m.tasks_retried.Increment();
+        break;
+      default:
+        break;
     }
     if (r->task.status != domain::TaskStatus::kCompleted) {
       spdlog::info("task {} of stage {} (job {}) reported FAILED -> {} (attempt {}/{})", id, r->task.stage_id,
@@ -434,16 +470,16 @@ void Api::Register(httplib::Server& server) {
   });
 
   // ------------------------------------------------------------------ operational
-  add("GET", "/liveness", "/liveness", [](Call&) -> Reply { return {200, R"({"status":"ok"})", {}}; });
-  add("GET", "/readiness", "/readiness", [this, &st](Call&) -> Reply {
+  add("GET", "/liveness", "/liveness", {}, [](Call&) -> Reply { return {200, R"({"status":"ok"})", {}}; });
+  add("GET", "/readiness", "/readiness", {}, [this, &st](Call&) -> Reply {
     if (draining_) return {503, R"({"status":"draining"})", {}};
     if (auto s = st.Ping(); !s.ok()) return {503, R"({"status":"database unavailable"})", {}};
     return {200, R"({"status":"ok"})", {}};
   });
-  add("GET", "/metrics", "/metrics", [&m](Call&) -> Reply {
+  add("GET", "/metrics", "/metrics", {}, [&m](Call&) -> Reply {
     return {200, m.Expose(), {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"}}};
   });
-  add("GET", "/openapi.yaml", "/openapi.yaml", [](Call&) -> Reply {
+  add("GET", "/openapi.yaml", "/openapi.yaml", {}, [](Call&) -> Reply {
     for (const auto& f : embedded::docs::Files()) {
       if (f.name == "openapi.yaml") return {200, std::string(f.content), {{"Content-Type", "application/yaml"}}};
     }
@@ -463,8 +499,8 @@ void Api::Register(httplib::Server& server) {
   }
 
   for (const auto& r : routes) {
-    auto envelope = [this, handler = r.handler, tmpl = r.template_](const httplib::Request& req,
-                                                                     httplib::Response& res) {
+    auto envelope = [this, handler = r.handler, tmpl = r.template_, query_names = r.query](const httplib::Request& req,
+                                                                                           httplib::Response& res) {
       const auto start = std::chrono::steady_clock::now();
       std::optional<tracing::TraceContext> parent;
       if (req.has_header("traceparent")) parent = tracing::ParseTraceparent(req.get_header_value("traceparent"));
@@ -483,7 +519,8 @@ void Api::Register(httplib::Server& server) {
       tracing::ScopedSpan scoped(tracer_, std::move(server_span));
       Reply reply;
       try {
-        reply = handler(call);
+        const Status query = CheckQueryNames(req, query_names);
+        reply = query.ok() ? handler(call) : ErrorReply(query);
       } catch (const std::exception& e) {
         spdlog::error("{} {}: unexpected error: {}", req.method, tmpl, e.what());
         reply = ErrorReply({ErrorCode::kUnknown, "An unexpected error occurred"});
@@ -509,11 +546,16 @@ void Api::Register(httplib::Server& server) {
                      res.status, seconds * 1000, call.span.trace_id, req.remote_addr);
       }
     };
-    if (r.method == "GET") server.Get(r.pattern, envelope);
-    else if (r.method == "POST") server.Post(r.pattern, envelope);
-    else if (r.method == "PUT") server.Put(r.pattern, envelope);
-    else if (r.method == "PATCH") server.Patch(r.pattern, envelope);
-    else if (r.method == "DELETE") server.Delete(r.pattern, envelope);
+    if (r.method == "GET")
+      server.Get(r.pattern, envelope);
+    else if (r.method == "POST")
+      server.Post(r.pattern, envelope);
+    else if (r.method == "PUT")
+      server.Put(r.pattern, envelope);
+    else if (r.method == "PATCH")
+      server.Patch(r.pattern, envelope);
+    else if (r.method == "DELETE")
+      server.Delete(r.pattern, envelope);
   }
 
   // A known path with another method: 405 with Allow.
@@ -521,20 +563,27 @@ void Api::Register(httplib::Server& server) {
     auto not_allowed = [methods = methods](const httplib::Request& req, httplib::Response& res) {
       res.status = 405;
       res.set_header("Allow", methods);
-      res.set_content(domain::ErrorBody({ErrorCode::kMethodNotAllowed,
-                                         fmt::format("Method {} is not allowed on {}; allowed: {}", req.method,
-                                                     req.path, methods)}),
-                      kJson);
+      res.set_header("traceparent", tracing::ChildOf(std::nullopt).Traceparent());
+      res.set_content(
+          domain::ErrorBody({ErrorCode::kMethodNotAllowed, fmt::format("Method {} is not allowed on {}; allowed: {}",
+                                                                       req.method, req.path, methods)}),
+          kJson);
     };
     for (const char* method : {"GET", "POST", "PUT", "PATCH", "DELETE"}) {
       if (methods.find(method) != std::string::npos) continue;
-      // "PATCH" contains no other method name, and "GET"/"PUT"/"POST" are not substrings of each other.
-      if (std::string_view(method) == "GET") server.Get(pattern, not_allowed);
-      else if (std::string_view(method) == "POST") server.Post(pattern, not_allowed);
-      else if (std::string_view(method) == "PUT") server.Put(pattern, not_allowed);
-      else if (std::string_view(method) == "PATCH") server.Patch(pattern, not_allowed);
-      else server.Delete(pattern, not_allowed);
+      // No method name is a substring of another, so find() is an exact test here.
+      if (std::string_view(method) == "GET")
+        server.Get(pattern, not_allowed);
+      else if (std::string_view(method) == "POST")
+        server.Post(pattern, not_allowed);
+      else if (std::string_view(method) == "PUT")
+        server.Put(pattern, not_allowed);
+      else if (std::string_view(method) == "PATCH")
+        server.Patch(pattern, not_allowed);
+      else
+        server.Delete(pattern, not_allowed);
     }
+    server.Options(pattern, not_allowed);
   }
 
   server.set_payload_max_length(options_.body_limit);
@@ -551,17 +600,26 @@ void Api::Register(httplib::Server& server) {
   // still gets a JSON error body.
   server.set_error_handler(httplib::Server::HandlerWithResponse(
       [limit = options_.body_limit](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    Status s;
-    switch (res.status) {
-      case 404: s = {ErrorCode::kRouteNotFound, fmt::format("No route for {} {}", req.method, req.path)}; break;
-      case 413: s = {ErrorCode::kPayloadTooLarge, fmt::format("Request body is larger than the limit of {} bytes", limit)}; break;
-      case 400: s = domain::ValidationError("Malformed HTTP request"); break;
-      default: s = {ErrorCode::kUnknown, fmt::format("HTTP error {}", res.status)}; break;
-    }
-    res.set_content(domain::ErrorBody(s), kJson);
-    return httplib::Server::HandlerResponse::Handled;
-  }));
+        if (!res.has_header("traceparent")) res.set_header("traceparent", tracing::ChildOf(std::nullopt).Traceparent());
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        Status s;
+        switch (res.status) {
+          case 404:
+            s = {ErrorCode::kRouteNotFound, fmt::format("No route for {} {}", req.method, req.path)};
+            break;
+          case 413:
+            s = {ErrorCode::kPayloadTooLarge, fmt::format("Request body is larger than the limit of {} bytes", limit)};
+            break;
+          case 400:
+            s = domain::ValidationError("Malformed HTTP request");
+            break;
+          default:
+            s = {ErrorCode::kUnknown, fmt::format("HTTP error {}", res.status)};
+            break;
+        }
+        res.set_content(domain::ErrorBody(s), kJson);
+        return httplib::Server::HandlerResponse::Handled;
+      }));
   server.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
     try {
       if (ep) std::rethrow_exception(ep);

@@ -425,7 +425,7 @@ Status PgStore::SetStageStatus(const std::string& id, StageStatus status) {
 Result<std::vector<domain::Task>> PgStore::GetTasksOfStage(const std::string& stage_id) {
   using Tasks = std::vector<domain::Task>;
   return RunTransaction<Tasks>(pool_, "GetTasksOfStage", [&](pqxx::work& tx) -> Result<Tasks> {
-    if (tx.exec_prepared("StageGetForUpdate", stage_id).empty()) return StageNotFound(stage_id);
+    if (tx.exec_prepared("StageJobId", stage_id).empty()) return StageNotFound(stage_id);
     Tasks tasks;
     for (const auto& row : tx.exec_prepared("TaskListForStages", UuidArray({stage_id}))) tasks.push_back(ReadTask(row));
     return tasks;
