@@ -118,3 +118,22 @@ teardown() {
   assert_success
   kill -0 "$JOBNIKD_PID"
 }
+
+@test "JSON logs: every line is a JSON object, one access line per request with its request id" {
+  url=$(test_database_url)
+  start_jobnikd "$LOG" --database-url "$url" --database-schema "$(unique_schema)" --log-format json serve --migrate
+  run curl -s -D - -o /dev/null -H 'X-Request-Id: req-42' "$JOBNIK_URL/v1/jobs"
+  assert_output --partial "X-Request-Id: req-42"
+  api POST /v1/jobs '{"name":"logged","data":{}}' >/dev/null
+  stop_jobnikd TERM
+  assert_equal "$STOP_STATUS" 0
+  run jq -e -s 'all(.[]; has("ts") and has("level") and has("msg"))' "$LOG"
+  assert_success
+  run jq -r 'select(.msg | startswith("access ")) | .msg' "$LOG"
+  assert_output --partial "route=/v1/jobs status=200"
+  assert_output --partial "request_id=req-42"
+  assert_output --partial "method=POST route=/v1/jobs status=201"
+  run jq -r 'select(.msg | contains("created")) | .msg' "$LOG"
+  assert_output --partial "job "
+  assert_output --regexp "job [0-9a-f-]{36} created"
+}

@@ -541,9 +541,16 @@ void Api::Register(httplib::Server& server) {
       res.set_header("traceparent", call.span.Traceparent());
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       metrics_.ObserveRequest(tmpl, req.method, res.status, seconds);
+      // The request id: the caller's X-Request-Id when it sent a sane one, else this span's id.
+      std::string request_id = req.get_header_value("X-Request-Id");
+      if (request_id.empty() || request_id.size() > 128 ||
+          !std::all_of(request_id.begin(), request_id.end(), [](char ch) { return ch > ' ' && ch < 127; })) {
+        request_id = call.span.span_id;
+      }
+      res.set_header("X-Request-Id", request_id);
       if (options_.access_log) {
-        spdlog::info("access method={} route={} status={} duration_ms={:.2f} trace_id={} remote={}", req.method, tmpl,
-                     res.status, seconds * 1000, call.span.trace_id, req.remote_addr);
+        spdlog::info("access method={} route={} status={} duration_ms={:.2f} request_id={} trace_id={} remote={}",
+                     req.method, tmpl, res.status, seconds * 1000, request_id, call.span.trace_id, req.remote_addr);
       }
     };
     if (r.method == "GET")
