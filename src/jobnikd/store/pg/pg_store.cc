@@ -84,6 +84,13 @@ std::optional<domain::Stage> LoadStage(pqxx::work& tx, const char* statement, co
   return ReadStage(r[0]);
 }
 
+// The job of a stage, without locking or summarising it.
+std::optional<std::string> StageJobId(pqxx::work& tx, const std::string& stage_id) {
+  auto r = tx.exec_prepared("StageJobId", stage_id);
+  if (r.empty()) return std::nullopt;
+  return r[0][0].as<std::string>();
+}
+
 // Attaches tasks to stages (one query for all of them).
 void AttachTasks(pqxx::work& tx, std::vector<domain::Stage>& stages) {
   std::vector<std::string> ids;
@@ -178,7 +185,7 @@ Result<TaskReport> ReportTaskInTx(pqxx::work& tx, const std::string& id, TaskSta
     if (updated.empty()) return Conflict(id);
     TaskReport report;
     report.task = ReadTask(updated[0]);
-    report.job_id = tx.exec_prepared1("StageJobId", report.task.stage_id)[0].as<std::string>();
+    report.job_id = StageJobId(tx, report.task.stage_id).value();
     return report;
   }
   auto updated = tx.exec_prepared("TaskFinishCounted", id, current.attempts, target_name, attempts);
@@ -390,10 +397,10 @@ Status PgStore::SetStageUserMetadata(const std::string& id, const std::string& m
 
 Status PgStore::SetStageStatus(const std::string& id, StageStatus status) {
   return RunTransaction<bool>(pool_, "SetStageStatus", [&](pqxx::work& tx) -> Result<bool> {
-           auto peek = LoadStage(tx, "StageGet", id);
-           if (!peek) return StageNotFound(id);
            // Lock order everywhere: job, then stage, then task.
-           auto job = LoadJob(tx, "JobGetForShare", peek->job_id);
+           auto job_id = StageJobId(tx, id);
+           if (!job_id) return StageNotFound(id);
+           auto job = LoadJob(tx, "JobGetForShare", *job_id);
            auto stage = LoadStage(tx, "StageGetForUpdate", id);
            if (!job || !stage) return StageNotFound(id);
            if (stage->status == status) return true;  // SPEC A.3.7: same status is a no-op
@@ -425,7 +432,7 @@ Status PgStore::SetStageStatus(const std::string& id, StageStatus status) {
 Result<std::vector<domain::Task>> PgStore::GetTasksOfStage(const std::string& stage_id) {
   using Tasks = std::vector<domain::Task>;
   return RunTransaction<Tasks>(pool_, "GetTasksOfStage", [&](pqxx::work& tx) -> Result<Tasks> {
-    if (tx.exec_prepared("StageJobId", stage_id).empty()) return StageNotFound(stage_id);
+    if (!StageJobId(tx, stage_id)) return StageNotFound(stage_id);
     Tasks tasks;
     for (const auto& row : tx.exec_prepared("TaskListForStages", UuidArray({stage_id}))) tasks.push_back(ReadTask(row));
     return tasks;
@@ -437,9 +444,10 @@ Result<std::vector<domain::Task>> PgStore::AddTasks(const std::string& stage_id,
                                                     const TraceDefaults& trace) {
   using Tasks = std::vector<domain::Task>;
   return RunTransaction<Tasks>(pool_, "AddTasks", [&](pqxx::work& tx) -> Result<Tasks> {
-    auto peek = LoadStage(tx, "StageGet", stage_id);
-    if (!peek) return StageNotFound(stage_id);
-    auto job = LoadJob(tx, "JobGetForShare", peek->job_id);
+    // Lock order everywhere: job, then stage, then task.
+    auto job_id = StageJobId(tx, stage_id);
+    if (!job_id) return StageNotFound(stage_id);
+    auto job = LoadJob(tx, "JobGetForShare", *job_id);
     auto stage = LoadStage(tx, "StageGetForUpdate", stage_id);
     if (!job || !stage) return StageNotFound(stage_id);
     if (domain::IsFinal(stage->status)) {
