@@ -159,8 +159,64 @@ Status Conflict(const std::string& id) {
 // The body of a task report, shared by workers' reports and the sweeper. The sweeper
 // passes `started_before`: the task is failed only if it is still the claim it found
 // stale (a report and a new claim may have happened since it listed the task).
+// What follows a task's final status (a TaskFinishCounted row), SPEC A.3.5: when it
+// completed its stage, the next stage starts and the job's percentage (and status)
+// follow; when it failed its stage, the job fails.
+Result<TaskReport> Cascade(pqxx::work& tx, const pqxx::row& row, TaskStatus target) {
+  TaskReport report;
+  report.task = ReadTask(row);
+  report.job_id = row[13].as<std::string>();
+  const int order = row[14].as<int>();
+  const auto stage_status = domain::ParseStageStatus(row[15].c_str()).value();
+  const bool completed = target == TaskStatus::kCompleted;
+
+  if (completed && stage_status == StageStatus::kCompleted) {
+    report.stage_completed = true;
+    // The next stage starts, if it was waiting for this one.
+    auto next = tx.exec_prepared("StageActivateNext", report.job_id, order);
+    auto job = LoadJob(tx, "JobGetForUpdate", report.job_id).value();
+    if (!next.empty()) {
+      report.next_stage_started = next[0][0].as<std::string>();
+      if (domain::IsActive(job.status)) tx.exec_prepared0("TaskSetReadyForStage", *report.next_stage_started);
+    }
+    auto counts = tx.exec_prepared1("JobRefreshPercentage", report.job_id);
+    if (counts[0].as<std::int64_t>() == counts[1].as<std::int64_t>() &&
+        domain::CanTransition(job.status, JobStatus::kCompleted)) {
+      tx.exec_prepared0("JobSetStatus", report.job_id, std::string(domain::ToString(job.status)), "COMPLETED");
+      report.job_completed = true;
+    }
+  } else if (!completed && stage_status == StageStatus::kFailed) {
+    report.stage_failed = true;
+    auto job = LoadJob(tx, "JobGetForUpdate", report.job_id).value();
+    if (domain::CanTransition(job.status, JobStatus::kFailed)) {
+      tx.exec_prepared0("JobSetStatus", report.job_id, std::string(domain::ToString(job.status)), "FAILED");
+      tx.exec_prepared0("TaskClearReadyForJob", report.job_id);
+      report.job_failed = true;
+    }
+  }
+  return report;
+}
+
+// Why a guarded update matched no row: the task is gone (404), was not IN_PROGRESS
+// (400), or changed between our read and our update (409).
+Status WhyNotUpdated(pqxx::work& tx, const std::string& id, TaskStatus requested) {
+  auto rows = tx.exec_prepared("TaskGet", id);
+  if (rows.empty()) return TaskNotFound(id);
+  const auto status = ReadTask(rows[0]).status;
+  if (status != TaskStatus::kInProgress) return Illegal(ErrorCode::kIllegalTaskStatusTransition, status, requested);
+  return Conflict(id);
+}
+
 Result<TaskReport> ReportTaskInTx(pqxx::work& tx, const std::string& id, TaskStatus requested,
                                   std::optional<domain::Timestamp> started_before = std::nullopt) {
+  // The common case, a worker's COMPLETED, needs no read first: IN_PROGRESS -> COMPLETED
+  // changes no attempts, so the status guard of the update is the whole check.
+  if (requested == TaskStatus::kCompleted && !started_before) {
+    const std::optional<int> any;  // NULL: no attempts guard, attempts unchanged
+    auto updated = tx.exec_prepared("TaskFinishCounted", id, any, "COMPLETED", any);
+    if (updated.empty()) return WhyNotUpdated(tx, id, requested);
+    return Cascade(tx, updated[0], TaskStatus::kCompleted);
+  }
   auto current_rows = tx.exec_prepared("TaskGet", id);
   if (current_rows.empty()) return TaskNotFound(id);
   const domain::Task current = ReadTask(current_rows[0]);
@@ -190,38 +246,7 @@ Result<TaskReport> ReportTaskInTx(pqxx::work& tx, const std::string& id, TaskSta
   }
   auto updated = tx.exec_prepared("TaskFinishCounted", id, current.attempts, target_name, attempts);
   if (updated.empty()) return Conflict(id);
-  TaskReport report;
-  report.task = ReadTask(updated[0]);
-  report.job_id = updated[0][13].as<std::string>();
-  const int order = updated[0][14].as<int>();
-  const auto stage_status = domain::ParseStageStatus(updated[0][15].c_str()).value();
-  const bool completed = target == TaskStatus::kCompleted;
-
-  if (completed && stage_status == StageStatus::kCompleted) {
-    report.stage_completed = true;
-    // The next stage starts, if it was waiting for this one.
-    auto next = tx.exec_prepared("StageActivateNext", report.job_id, order);
-    auto job = LoadJob(tx, "JobGetForUpdate", report.job_id).value();
-    if (!next.empty()) {
-      report.next_stage_started = next[0][0].as<std::string>();
-      if (domain::IsActive(job.status)) tx.exec_prepared0("TaskSetReadyForStage", *report.next_stage_started);
-    }
-    auto counts = tx.exec_prepared1("JobRefreshPercentage", report.job_id);
-    if (counts[0].as<std::int64_t>() == counts[1].as<std::int64_t>() &&
-        domain::CanTransition(job.status, JobStatus::kCompleted)) {
-      tx.exec_prepared0("JobSetStatus", report.job_id, std::string(domain::ToString(job.status)), "COMPLETED");
-      report.job_completed = true;
-    }
-  } else if (!completed && stage_status == StageStatus::kFailed) {
-    report.stage_failed = true;
-    auto job = LoadJob(tx, "JobGetForUpdate", report.job_id).value();
-    if (domain::CanTransition(job.status, JobStatus::kFailed)) {
-      tx.exec_prepared0("JobSetStatus", report.job_id, std::string(domain::ToString(job.status)), "FAILED");
-      tx.exec_prepared0("TaskClearReadyForJob", report.job_id);
-      report.job_failed = true;
-    }
-  }
-  return report;
+  return Cascade(tx, updated[0], target);
 }
 
 }  // namespace
