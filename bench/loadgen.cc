@@ -1,0 +1,653 @@
+// jobnik-loadgen: the end-to-end load generator of `make bench` (bench/run.sh).
+//
+//   submit        one atomic POST /v1/jobs per job (stages and tasks inline), timed
+//   work          W worker threads claim (dequeue) and complete tasks until N are done,
+//                 then verify every stage's summary through the API
+//   seed-history  bulk-load finished and pending tasks straight into jobnikd's schema
+//                 (bench/seed-history.sql through psql: the API is far too slow for 2M rows)
+//   ready         wait until jobnikd answers GET /readiness with 200
+//
+// Every mode prints one JSON object on stdout (progress and errors go to stderr) and
+// exits 0 only when everything it did succeeded; 1 on a failed request, a lost or
+// double task, a failed verification or a timeout; CLI11's codes on a usage error.
+//
+// One jobnik::client::Client is one keep-alive connection: every thread has its own.
+#include <CLI/CLI.hpp>
+
+#include <fmt/format.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <latch>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "client/client.h"
+#include "domain/model.h"
+
+extern char** environ;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using jobnik::client::Client;
+using jobnik::client::ClientOptions;
+// Ordered: the printed objects keep the order written here.
+using json = nlohmann::ordered_json;
+
+double Seconds(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+double Round(double v, int digits) {
+  const double f = std::pow(10.0, digits);
+  return std::round(v * f) / f;
+}
+
+ClientOptions Options(const std::string& url, int read_timeout_s) {
+  ClientOptions o;
+  o.base_url = url;
+  o.read_timeout_ms = read_timeout_s * 1000;
+  return o;
+}
+
+// "T" or, with K types, "T-0" ... "T-(K-1)".
+std::vector<std::string> TypeNames(const std::string& type, int types) {
+  if (types <= 0) return {type};
+  std::vector<std::string> out;
+  for (int i = 0; i < types; ++i) out.push_back(fmt::format("{}-{}", type, i));
+  return out;
+}
+
+// The "code" of an error body, or "" when there is none.
+std::string ErrorCodeOf(const std::string& body) {
+  auto j = json::parse(body, nullptr, false);
+  if (j.is_object() && j.contains("code") && j["code"].is_string()) return j["code"].get<std::string>();
+  return "";
+}
+
+std::string Snippet(const std::string& s) {
+  return s.size() <= 300 ? s : s.substr(0, 300) + "...";
+}
+
+// Latency percentiles (milliseconds) of samples in microseconds.
+json Percentiles(std::vector<float>& us) {
+  json out = json::object();
+  out["count"] = us.size();
+  if (us.empty()) return out;
+  std::sort(us.begin(), us.end());
+  auto at = [&us](double q) {
+    // Nearest rank.
+    auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(us.size())));
+    rank = std::clamp<std::size_t>(rank, 1, us.size());
+    return Round(us[rank - 1] / 1000.0, 3);
+  };
+  double sum = 0;
+  for (float v : us) sum += v;
+  out["mean"] = Round(sum / static_cast<double>(us.size()) / 1000.0, 3);
+  out["p50"] = at(0.50);
+  out["p90"] = at(0.90);
+  out["p99"] = at(0.99);
+  out["p999"] = at(0.999);
+  out["max"] = Round(us.back() / 1000.0, 3);
+  return out;
+}
+
+// CPU time (user + system) of this process so far.
+double CpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto sec = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  return sec(u.ru_utime) + sec(u.ru_stime);
+}
+
+void Print(const json& j) {
+  std::cout << j.dump(2) << std::endl;
+}
+
+// ------------------------------------------------------------------ submit
+
+struct SubmitArgs {
+  std::string url;
+  long long tasks = 0;
+  int stages = 1;
+  std::string type = "bench";
+  int types = 0;  // 0: one job of type `type`; K: K jobs, job k of type "type-k"
+  int timeout_s = 600;
+};
+
+int RunSubmit(const SubmitArgs& a) {
+  const auto type_names = TypeNames(a.type, a.types);
+  const long long jobs = static_cast<long long>(type_names.size());
+  const long long per_stage = a.tasks / (jobs * a.stages);
+  if (per_stage < 1 || per_stage * jobs * a.stages != a.tasks) {
+    std::cerr << fmt::format("submit: --tasks {} must be a positive multiple of jobs ({}) x stages ({})\n", a.tasks,
+                             jobs, a.stages);
+    return 2;
+  }
+  // Build every body first: the client's JSON building is not what is measured.
+  std::vector<std::string> bodies;
+  std::size_t body_bytes = 0;
+  long long i = 0;
+  for (const auto& type : type_names) {
+    jobnik::domain::NewJob job;
+    job.name = fmt::format("bench-{}", type);
+    job.data = R"({"bench":true})";
+    job.stages.emplace();
+    for (int s = 0; s < a.stages; ++s) {
+      jobnik::domain::NewStage stage;
+      stage.type = type;
+      stage.data = fmt::format(R"({{"stage":{}}})", s);
+      stage.tasks.reserve(static_cast<std::size_t>(per_stage));
+      for (long long t = 0; t < per_stage; ++t) {
+        jobnik::domain::NewTask task;
+        task.data = fmt::format(R"({{"i":{}}})", i++);
+        stage.tasks.push_back(std::move(task));
+      }
+      job.stages->push_back(std::move(stage));
+    }
+    bodies.push_back(jobnik::client::NewJobJson(job));
+    body_bytes += bodies.back().size();
+  }
+
+  Client client(Options(a.url, a.timeout_s));
+  json job_ids = json::array();
+  std::vector<float> request_us;
+  const auto start = Clock::now();
+  for (const auto& body : bodies) {
+    const auto t0 = Clock::now();
+    auto raw = client.Request("POST", "/v1/jobs", body);
+    request_us.push_back(static_cast<float>(std::chrono::duration<double, std::micro>(Clock::now() - t0).count()));
+    if (!raw.ok() || raw->status != 201) {
+      const std::string why =
+          raw.ok() ? fmt::format("HTTP {}: {}", raw->status, Snippet(raw->body)) : raw.status().message();
+      std::cerr << "submit: POST /v1/jobs failed: " << why << "\n";
+      Print({{"mode", "submit"}, {"ok", false}, {"error", why}});
+      return 1;
+    }
+    auto j = json::parse(raw->body, nullptr, false);
+    if (j.is_object() && j.contains("id")) job_ids.push_back(j["id"]);
+  }
+  const double wall = Seconds(Clock::now() - start);
+  Print({{"mode", "submit"},
+         {"ok", true},
+         {"jobs", jobs},
+         {"stages_per_job", a.stages},
+         {"tasks", a.tasks},
+         {"body_bytes", body_bytes},
+         {"wall_s", Round(wall, 4)},
+         {"tasks_per_s", Round(static_cast<double>(a.tasks) / wall, 1)},
+         {"request_ms", Percentiles(request_us)},
+         {"job_ids", job_ids}});
+  return 0;
+}
+
+// ------------------------------------------------------------------ work
+
+struct WorkArgs {
+  std::string url;
+  std::string type = "bench";
+  int types = 0;
+  int workers = 1;
+  long long expect = 0;
+  int timeout_s = 120;
+  long long max_errors = 0;
+  bool verify = true;
+};
+
+struct Shared {
+  long long expect = 0;
+  std::atomic<long long> completed{0};
+  std::atomic<long long> errors{0};
+  std::atomic<bool> stop{false};
+  explicit Shared(int workers) : ready(workers) {}
+  std::latch ready;  // every worker connected
+  std::latch go{1};  // the clock started
+  Clock::time_point start;
+  std::atomic<Clock::rep> end{0};  // steady_clock ticks when `completed` reached `expect`
+  std::mutex mu;
+  std::vector<std::string> error_samples;
+};
+
+struct WorkerStats {
+  std::vector<float> dequeue_us;   // 200 claims
+  std::vector<float> miss_us;      // 404 TASK_NOT_FOUND
+  std::vector<float> complete_us;  // 200 reports
+  std::vector<std::string> ids;    // claimed task ids
+  float connect_us = 0;            // the warm-up request (TCP connect included)
+  long long claimed = 0;
+  long long completed = 0;
+  long long misses = 0;
+  long long conflicts = 0;  // 409s (dequeue or report)
+  long long errors = 0;
+};
+
+void RecordError(Shared& sh, WorkerStats& st, long long max_errors, const std::string& what) {
+  ++st.errors;
+  const long long n = ++sh.errors;
+  {
+    std::lock_guard lock(sh.mu);
+    if (sh.error_samples.size() < 10) sh.error_samples.push_back(what);
+  }
+  if (n == 1) std::cerr << "work: " << what << "\n";
+  if (n > max_errors) sh.stop = true;
+}
+
+// The id of a task JSON object, or "".
+std::string TaskId(const std::string& body) {
+  auto j = json::parse(body, nullptr, false);
+  if (j.is_object() && j.contains("id") && j["id"].is_string()) return j["id"].get<std::string>();
+  return "";
+}
+
+void Worker(int index, const WorkArgs& a, const std::vector<std::string>& types, Shared& sh, WorkerStats& st) {
+  Client client(Options(a.url, 60));
+  std::vector<std::string> paths;
+  for (const auto& t : types) paths.push_back("/v1/stages/" + t + "/tasks/dequeue");
+  const auto reserve = static_cast<std::size_t>(a.expect / a.workers + a.expect / 10 + 16);
+  st.dequeue_us.reserve(reserve);
+  st.complete_us.reserve(reserve);
+  st.ids.reserve(reserve);
+  const std::string done_body = R"({"status":"COMPLETED"})";
+  const std::size_t k = types.size();
+  std::size_t cur = static_cast<std::size_t>(index) % k;  // the thread's home type first
+  std::size_t empty_in_a_row = 0;                         // 404s since the last claim
+
+  // Open the connection before the clock starts (workers are long-lived): connection
+  // set-up is recorded on its own, as connect_ms.
+  {
+    const auto t0 = Clock::now();
+    auto r = client.Request("GET", "/liveness");
+    st.connect_us = static_cast<float>(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+    if (!r.ok() || r->status != 200) {
+      RecordError(sh, st, a.max_errors,
+                  "GET /liveness: " + (r.ok() ? fmt::format("HTTP {}", r->status) : r.status().message()));
+    }
+  }
+  sh.ready.count_down();
+  sh.go.wait();
+
+  while (!sh.stop.load(std::memory_order_relaxed) && sh.completed.load(std::memory_order_relaxed) < sh.expect) {
+    auto t0 = Clock::now();
+    auto deq = client.Request("PATCH", paths[cur]);
+    auto us = static_cast<float>(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+    if (!deq.ok()) {
+      RecordError(sh, st, a.max_errors, "dequeue " + types[cur] + ": " + deq.status().message());
+      continue;
+    }
+    if (deq->status == 404 && ErrorCodeOf(deq->body) == "TASK_NOT_FOUND") {
+      // Nothing claimable of this type now: try the next type; after a full round of
+      // misses pause briefly (tasks may still be in flight, or a next stage starting).
+      ++st.misses;
+      st.miss_us.push_back(us);
+      cur = (cur + 1) % k;
+      if (++empty_in_a_row >= k) {
+        empty_in_a_row = 0;
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      }
+      continue;
+    }
+    if (deq->status != 200) {
+      if (deq->status == 409) ++st.conflicts;
+      RecordError(sh, st, a.max_errors,
+                  fmt::format("dequeue {}: HTTP {}: {}", types[cur], deq->status, Snippet(deq->body)));
+      continue;
+    }
+    empty_in_a_row = 0;
+    st.dequeue_us.push_back(us);
+    ++st.claimed;
+    std::string id = TaskId(deq->body);
+    if (id.empty()) {
+      RecordError(sh, st, a.max_errors, "dequeue returned a task without an id: " + Snippet(deq->body));
+      continue;
+    }
+    t0 = Clock::now();
+    auto rep = client.Request("PUT", "/v1/tasks/" + id + "/status", done_body);
+    us = static_cast<float>(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+    st.ids.push_back(std::move(id));
+    if (!rep.ok()) {
+      RecordError(sh, st, a.max_errors, "complete " + st.ids.back() + ": " + rep.status().message());
+      continue;
+    }
+    if (rep->status != 200) {
+      if (rep->status == 409) ++st.conflicts;
+      RecordError(sh, st, a.max_errors,
+                  fmt::format("complete {}: HTTP {}: {}", st.ids.back(), rep->status, Snippet(rep->body)));
+      continue;
+    }
+    st.complete_us.push_back(us);
+    ++st.completed;
+    if (sh.completed.fetch_add(1) + 1 == sh.expect) {
+      sh.end.store(Clock::now().time_since_epoch().count());
+    }
+  }
+}
+
+// Checks through the API that every stage of the types is fully completed and that the
+// totals add up; returns the verification report.
+json Verify(const WorkArgs& a, const std::vector<std::string>& types, long long duplicates, bool& ok) {
+  Client client(Options(a.url, 60));
+  json problems = json::array();
+  long long total = 0, completed = 0, stages = 0;
+  std::set<std::string> job_ids;
+  auto problem = [&problems, &ok](std::string p) {
+    ok = false;
+    if (problems.size() < 20) problems.push_back(std::move(p));
+  };
+  for (const auto& type : types) {
+    auto raw = client.Request("GET", "/v1/stages?stage_type=" + type);
+    if (!raw.ok() || raw->status != 200) {
+      problem(fmt::format("GET /v1/stages?stage_type={}: {}", type,
+                          raw.ok() ? fmt::format("HTTP {}", raw->status) : raw.status().message()));
+      continue;
+    }
+    auto list = json::parse(raw->body, nullptr, false);
+    if (!list.is_array()) {
+      problem("GET /v1/stages: not an array");
+      continue;
+    }
+    for (const auto& s : list) {
+      const std::string id = s.value("id", "");
+      job_ids.insert(s.value("jobId", ""));
+      ++stages;
+      auto sum = client.Request("GET", "/v1/stages/" + id + "/summary");
+      if (!sum.ok() || sum->status != 200) {
+        problem(fmt::format("GET /v1/stages/{}/summary: {}", id,
+                            sum.ok() ? fmt::format("HTTP {}", sum->status) : sum.status().message()));
+        continue;
+      }
+      auto j = json::parse(sum->body, nullptr, false);
+      const long long t = j.value("total", -1LL), c = j.value("completed", -1LL);
+      total += t;
+      completed += c;
+      if (t != c) problem(fmt::format("stage {} ({}): completed {} of {}: {}", id, type, c, t, sum->body));
+    }
+  }
+  for (const auto& id : job_ids) {
+    auto raw = client.Request("GET", "/v1/jobs/" + id);
+    if (!raw.ok() || raw->status != 200) {
+      problem(fmt::format("GET /v1/jobs/{}: {}", id,
+                          raw.ok() ? fmt::format("HTTP {}", raw->status) : raw.status().message()));
+      continue;
+    }
+    auto j = json::parse(raw->body, nullptr, false);
+    const std::string status = j.is_object() ? j.value("status", "") : "";
+    if (status != "COMPLETED") problem(fmt::format("job {} is {}, not COMPLETED", id, status));
+  }
+  if (total != a.expect) problem(fmt::format("the stages hold {} tasks, expected {}", total, a.expect));
+  if (completed != a.expect) problem(fmt::format("the summaries count {} completed, expected {}", completed, a.expect));
+  if (duplicates != 0) problem(fmt::format("{} task(s) were handed out more than once", duplicates));
+  return {{"ok", ok},
+          {"stages", stages},
+          {"jobs", job_ids.size()},
+          {"total", total},
+          {"completed", completed},
+          {"duplicates", duplicates},
+          {"problems", problems}};
+}
+
+int RunWork(const WorkArgs& a) {
+  const auto types = TypeNames(a.type, a.types);
+  Shared sh(a.workers);
+  sh.expect = a.expect;
+  std::vector<WorkerStats> stats(static_cast<std::size_t>(a.workers));
+  std::vector<std::thread> threads;
+  for (int i = 0; i < a.workers; ++i) {
+    threads.emplace_back(Worker, i, std::cref(a), std::cref(types), std::ref(sh),
+                         std::ref(stats[static_cast<std::size_t>(i)]));
+  }
+  sh.ready.wait();
+  const double cpu_start = CpuSeconds();
+  sh.start = Clock::now();
+  sh.go.count_down();
+
+  // Wait for the workers, the deadline, or a fatal error.
+  const auto deadline = sh.start + std::chrono::seconds(a.timeout_s);
+  bool timed_out = false;
+  auto last_report = sh.start;
+  while (sh.completed.load() < a.expect && !sh.stop.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    const auto now = Clock::now();
+    if (now >= deadline) {
+      timed_out = true;
+      sh.stop = true;
+      std::cerr << fmt::format("work: timed out after {} s with {} of {} tasks completed\n", a.timeout_s,
+                               sh.completed.load(), a.expect);
+      break;
+    }
+    if (now - last_report >= std::chrono::seconds(10)) {
+      last_report = now;
+      std::cerr << fmt::format("work: {} of {} completed after {:.0f} s\n", sh.completed.load(), a.expect,
+                               Seconds(now - sh.start));
+    }
+  }
+  for (auto& t : threads) t.join();
+  const double cpu = CpuSeconds() - cpu_start;
+  const auto end_ticks = sh.end.load();
+  const auto end = end_ticks != 0 ? Clock::time_point(Clock::duration(end_ticks)) : Clock::now();
+  const double wall = Seconds(end - sh.start);
+
+  WorkerStats all;
+  std::vector<std::string> ids;
+  std::vector<float> connect_us;
+  for (auto& s : stats) {
+    connect_us.push_back(s.connect_us);
+    all.dequeue_us.insert(all.dequeue_us.end(), s.dequeue_us.begin(), s.dequeue_us.end());
+    all.miss_us.insert(all.miss_us.end(), s.miss_us.begin(), s.miss_us.end());
+    all.complete_us.insert(all.complete_us.end(), s.complete_us.begin(), s.complete_us.end());
+    ids.insert(ids.end(), std::make_move_iterator(s.ids.begin()), std::make_move_iterator(s.ids.end()));
+    all.claimed += s.claimed;
+    all.completed += s.completed;
+    all.misses += s.misses;
+    all.conflicts += s.conflicts;
+    all.errors += s.errors;
+  }
+  std::sort(ids.begin(), ids.end());
+  const auto unique = static_cast<long long>(std::unique(ids.begin(), ids.end()) - ids.begin());
+  const long long duplicates = static_cast<long long>(ids.size()) - unique;
+
+  bool ok = all.errors == 0 && !timed_out && all.completed == a.expect;
+  json verify = nullptr;
+  if (a.verify)
+    verify = Verify(a, types, duplicates, ok);
+  else if (duplicates != 0)
+    ok = false;
+
+  json out = {{"mode", "work"},
+              {"ok", ok},
+              {"type", a.type},
+              {"types", types.size()},
+              {"workers", a.workers},
+              {"expected", a.expect},
+              {"claimed", all.claimed},
+              {"completed", all.completed},
+              {"wall_s", Round(wall, 4)},
+              {"tasks_per_s", wall > 0 ? Round(static_cast<double>(all.completed) / wall, 1) : 0.0},
+              {"dequeue_ms", Percentiles(all.dequeue_us)},
+              {"complete_ms", Percentiles(all.complete_us)},
+              {"dequeue_miss_ms", Percentiles(all.miss_us)},
+              {"connect_ms", Percentiles(connect_us)},
+              {"loadgen_cpu_s", Round(cpu, 3)},
+              {"dequeue_misses", all.misses},
+              {"conflicts_409", all.conflicts},
+              {"errors", all.errors},
+              {"error_samples", sh.error_samples},
+              {"timed_out", timed_out},
+              {"verify", verify}};
+  Print(out);
+  if (!ok) {
+    std::cerr << fmt::format("work: FAILED: {} of {} completed, {} error(s), {} 409(s){}{}\n", all.completed, a.expect,
+                             all.errors, all.conflicts, timed_out ? ", timed out" : "",
+                             verify.is_object() && !verify["ok"].get<bool>() ? ", verification failed" : "");
+    if (verify.is_object()) {
+      for (const auto& p : verify["problems"]) std::cerr << "  " << p.get<std::string>() << "\n";
+    }
+  }
+  return ok ? 0 : 1;
+}
+
+// ------------------------------------------------------------------ seed-history
+
+struct SeedArgs {
+  std::string database_url;
+  std::string schema = "jobnik";
+  long long completed = 1000000;
+  long long pending = 1000000;
+  long long tasks_per_stage = 1000;
+  int history_types = 16;
+  int pending_types = 16;
+  std::string sql = std::string(JOBNIK_BENCH_DIR) + "/seed-history.sql";
+  std::string psql = "psql";
+};
+
+int RunSeed(const SeedArgs& a) {
+  std::vector<std::string> args = {a.psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", a.database_url};
+  auto var = [&args](const std::string& name, const std::string& value) {
+    args.push_back("-v");
+    args.push_back(name + "=" + value);
+  };
+  var("schema", a.schema);
+  var("completed", std::to_string(a.completed));
+  var("pending", std::to_string(a.pending));
+  var("per_stage", std::to_string(a.tasks_per_stage));
+  var("history_types", std::to_string(a.history_types));
+  var("pending_types", std::to_string(a.pending_types));
+  args.push_back("-f");
+  args.push_back(a.sql);
+  std::vector<char*> argv;
+  for (auto& s : args) argv.push_back(s.data());
+  argv.push_back(nullptr);
+
+  // psql's notices go to stderr; its stdout (query results, none expected) too.
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, 2, 1);
+  const auto start = Clock::now();
+  pid_t pid = 0;
+  const int rc = posix_spawnp(&pid, a.psql.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) {
+    std::cerr << "seed-history: cannot run " << a.psql << ": " << std::strerror(rc) << "\n";
+    return 1;
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) {
+      std::cerr << "seed-history: waitpid: " << std::strerror(errno) << "\n";
+      return 1;
+    }
+  }
+  const double wall = Seconds(Clock::now() - start);
+  const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  const long long rows = a.completed + a.pending;
+  Print({{"mode", "seed-history"},
+         {"ok", ok},
+         {"completed_tasks", a.completed},
+         {"pending_tasks", a.pending},
+         {"tasks_per_stage", a.tasks_per_stage},
+         {"wall_s", Round(wall, 3)},
+         {"tasks_per_s", wall > 0 ? Round(static_cast<double>(rows) / wall, 1) : 0.0}});
+  if (!ok) std::cerr << "seed-history: psql failed (status " << status << ")\n";
+  return ok ? 0 : 1;
+}
+
+// ------------------------------------------------------------------ ready
+
+int RunReady(const std::string& url, int timeout_s) {
+  const auto deadline = Clock::now() + std::chrono::seconds(timeout_s);
+  std::string last = "no answer";
+  for (;;) {
+    {
+      ClientOptions o = Options(url, 5);
+      o.connect_timeout_ms = 500;
+      Client client(o);
+      auto raw = client.Request("GET", "/readiness");
+      if (raw.ok() && raw->status == 200) return 0;
+      last = raw.ok() ? fmt::format("HTTP {}: {}", raw->status, Snippet(raw->body)) : raw.status().message();
+    }
+    if (Clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::cerr << fmt::format("ready: {} not ready after {} s ({})\n", url, timeout_s, last);
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"jobnik-loadgen: end-to-end load generator for jobnikd (see bench/README.md)", "jobnik-loadgen"};
+  app.require_subcommand(1);
+
+  SubmitArgs submit;
+  auto* sub = app.add_subcommand("submit", "submit tasks through atomic job submissions (POST /v1/jobs), timed");
+  sub->add_option("--url", submit.url, "jobnikd base URL, e.g. http://127.0.0.1:8080")->required();
+  sub->add_option("--tasks", submit.tasks, "tasks in total")->required()->check(CLI::PositiveNumber);
+  sub->add_option("--stages", submit.stages, "stages per job (the tasks are split evenly)")->check(CLI::PositiveNumber);
+  sub->add_option("--type", submit.type, "stage type")->capture_default_str();
+  sub->add_option("--types", submit.types, "K > 0: K jobs, job k's stages of type TYPE-k")
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--timeout-s", submit.timeout_s, "read timeout of a submission")->capture_default_str();
+
+  WorkArgs work;
+  auto* wrk = app.add_subcommand("work", "claim and complete tasks with W threads until N are done, then verify");
+  wrk->add_option("--url", work.url, "jobnikd base URL")->required();
+  wrk->add_option("--type", work.type, "stage type")->capture_default_str();
+  wrk->add_option("--types", work.types,
+                  "K > 0: types TYPE-0..TYPE-(K-1); thread i starts on TYPE-(i%K) and moves on when it is empty")
+      ->check(CLI::NonNegativeNumber);
+  wrk->add_option("--workers", work.workers, "worker threads (one connection each)")->check(CLI::PositiveNumber);
+  wrk->add_option("--expect", work.expect, "tasks to complete")->required()->check(CLI::PositiveNumber);
+  wrk->add_option("--timeout-s", work.timeout_s, "give up after this many seconds")->capture_default_str();
+  wrk->add_option("--max-errors", work.max_errors, "stop after more failed requests than this")->capture_default_str();
+  bool no_verify = false;
+  wrk->add_flag("--no-verify", no_verify, "skip the verification of the stage summaries");
+
+  SeedArgs seed;
+  auto* sd = app.add_subcommand("seed-history",
+                                "bulk-load COMPLETED history and PENDING tasks of other stage types (psql + SQL file)");
+  sd->add_option("--database-url", seed.database_url, "libpq URL of jobnikd's database")->required();
+  sd->add_option("--schema", seed.schema, "jobnikd's schema (already migrated)")->capture_default_str();
+  sd->add_option("--completed", seed.completed, "COMPLETED tasks (types history-*)")->capture_default_str();
+  sd->add_option("--pending", seed.pending, "PENDING tasks (types other-*)")->capture_default_str();
+  sd->add_option("--tasks-per-stage", seed.tasks_per_stage, "tasks per seeded stage (one stage per job)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  sd->add_option("--history-types", seed.history_types, "stage types of the history")->capture_default_str();
+  sd->add_option("--pending-types", seed.pending_types, "stage types of the pending tasks")->capture_default_str();
+  sd->add_option("--sql", seed.sql, "the seeding SQL")->capture_default_str();
+  sd->add_option("--psql", seed.psql, "psql binary")->capture_default_str();
+
+  std::string ready_url;
+  int ready_timeout = 30;
+  auto* rdy = app.add_subcommand("ready", "wait until GET /readiness answers 200");
+  rdy->add_option("--url", ready_url, "jobnikd base URL")->required();
+  rdy->add_option("--timeout-s", ready_timeout, "give up after this many seconds")->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (*sub) return RunSubmit(submit);
+  if (*wrk) {
+    work.verify = !no_verify;
+    return RunWork(work);
+  }
+  if (*sd) return RunSeed(seed);
+  return RunReady(ready_url, ready_timeout);
+}

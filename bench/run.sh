@@ -1,0 +1,521 @@
+#!/usr/bin/env bash
+# bench/run.sh BUILD_DIR - Jobnik's end-to-end benchmark (`make bench`).
+#
+# Starts a private, durable PostgreSQL (tests/harness/pg-harness.sh, fsync on), runs
+# the PostgreSQL baseline (bench/baseline/run-baseline.sh), then for every run of
+# every scenario a fresh jobnikd from BUILD_DIR on a fresh schema, seeds it, drives
+# it with BUILD_DIR/bench/jobnik-loadgen, stops it and records its peak RSS.
+#
+#   a  one job, one stage of A tasks; 1, 4, 16, 64 workers
+#   b  16 jobs of one stage each (types bench-0..15), B tasks per stage; 1, 4, 16, 64 workers
+#   c  submission of one job with C tasks in one atomic POST /v1/jobs
+#   d  b at 16 workers with a large history: D_COMPLETED COMPLETED tasks and D_PENDING
+#      PENDING tasks of other stage types (bench/seed-history.sql)
+#
+# Prints a table and writes bench/results/latest.json (+ logs in bench/results/logs/).
+# Targets are informational: a miss does not fail the run. Exit status: 0 ok; 1 when a
+# request failed, a task was lost or handed out twice, a verification failed, or a
+# daemon/baseline failed; 2 usage.
+#
+# Environment (defaults: full run / BENCH_QUICK=1):
+#   BENCH_QUICK=1             a ~1-2 minute smoke run with small sizes
+#   BENCH_WORKERS             worker counts of a and b          "1 4 16 64"
+#   BENCH_A_TASKS             tasks of a's stage                 20000 / 1000
+#   BENCH_B_TASKS_PER_STAGE   tasks of each of b's 16 stages     1250 / 50
+#   BENCH_TASKS_PER_WORKER    cap for a and b: a run of W workers does at most
+#                             W x this many tasks (keeps the slow 1-worker runs
+#                             short; 0: no cap)                  5000 / 250
+#   BENCH_C_TASKS             tasks of c's job                   100000 / 10000
+#   BENCH_D_COMPLETED         d's COMPLETED history tasks        1000000 / 200000
+#   BENCH_D_PENDING           d's PENDING other-type tasks       1000000 / 200000
+#   BENCH_SECONDS             seconds per pgbench run of the baseline  10 / 2
+#   BENCH_WORK_TIMEOUT        seconds before a work run gives up 120
+#   BENCH_BASELINE_JSON       reuse this baseline result instead of running pgbench
+#   BENCH_SCENARIOS           which scenarios to run             "a b c d"
+#   BENCH_RESULTS             results directory                  bench/results
+set -euo pipefail
+shopt -s inherit_errexit
+
+usage() {
+  echo "usage: $0 BUILD_DIR   (a Release build; see bench/README.md)" >&2
+  exit 2
+}
+[[ $# -eq 1 ]] || usage
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/.." && pwd)
+build=$(cd "$1" 2>/dev/null && pwd) || { echo "$0: no such build directory: $1" >&2; exit 2; }
+jobnikd=$build/src/jobnikd
+loadgen=$build/bench/jobnik-loadgen
+harness=$root/tests/harness/pg-harness.sh
+baseline=$here/baseline/run-baseline.sh
+for f in "$jobnikd" "$loadgen"; do
+  [[ -x $f ]] || { echo "$0: $f not found: build first (make bench)" >&2; exit 2; }
+done
+[[ -x $harness ]] || { echo "$0: $harness not found" >&2; exit 2; }
+command -v jq >/dev/null || { echo "$0: jq not found (apt-get install jq)" >&2; exit 2; }
+
+is_true() { [[ ${1,,} =~ ^(1|true|yes|on)$ ]]; }
+quick=false
+if is_true "${BENCH_QUICK:-0}"; then quick=true; fi
+pick() { if [[ $quick == true ]]; then echo "$2"; else echo "$1"; fi; }
+
+read -r -a workers_list <<<"${BENCH_WORKERS:-1 4 16 64}"
+a_tasks=${BENCH_A_TASKS:-$(pick 20000 1000)}
+b_types=16
+b_per_stage=${BENCH_B_TASKS_PER_STAGE:-$(pick 1250 50)}
+per_worker=${BENCH_TASKS_PER_WORKER:-$(pick 5000 250)}
+c_tasks=${BENCH_C_TASKS:-$(pick 100000 10000)}
+d_completed=${BENCH_D_COMPLETED:-$(pick 1000000 200000)}
+d_pending=${BENCH_D_PENDING:-$(pick 1000000 200000)}
+d_workers=16
+baseline_seconds=${BENCH_SECONDS:-$(pick 10 2)}
+work_timeout=${BENCH_WORK_TIMEOUT:-120}
+read -r -a scenarios <<<"${BENCH_SCENARIOS:-a b c d}"
+results=${BENCH_RESULTS:-$root/bench/results}
+
+for v in a_tasks b_per_stage per_worker c_tasks d_completed d_pending baseline_seconds work_timeout; do
+  [[ ${!v} =~ ^[0-9]+$ ]] || { echo "$0: $v must be a non-negative integer, got '${!v}'" >&2; exit 2; }
+done
+for w in "${workers_list[@]}"; do
+  [[ $w =~ ^[1-9][0-9]*$ ]] || { echo "$0: BENCH_WORKERS: '$w' is not a positive integer" >&2; exit 2; }
+done
+for s in "${scenarios[@]}"; do
+  [[ $s =~ ^[abcd]$ ]] || { echo "$0: BENCH_SCENARIOS: unknown scenario '$s'" >&2; exit 2; }
+done
+
+# jobnikd's flags for every run (the database URL and schema are added per run).
+jobnikd_flags=(--access-log false --log-level warn --http-threads 96 --pool-size 32
+  --body-limit 67108864 --sweeper false)
+
+find_bin() {
+  if command -v "$1" >/dev/null 2>&1; then
+    command -v "$1"
+  elif [[ -x /usr/lib/postgresql/15/bin/$1 ]]; then
+    echo "/usr/lib/postgresql/15/bin/$1"
+  else
+    echo "$0: $1 not found" >&2
+    exit 2
+  fi
+}
+psql_bin=$(find_bin psql)
+
+log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+
+# ---------------------------------------------------------------- state and cleanup
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/jobnik-bench.XXXXXXXX")
+pgdir=$(mktemp -d "${TMPDIR:-/tmp}/jobnik-bench-pg.XXXXXXXX")
+pg_started=false
+jd_pid=
+jd_url=
+jd_schema=
+jd_log=
+jd_rss_kb=0
+failures=()
+mkdir -p "$work/runs" "$work/logs"
+
+stop_pid() {  # PID SECONDS: SIGTERM, wait (bounded), SIGKILL. Prints nothing.
+  local pid=$1 budget=$2 i
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < budget * 10; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "jobnikd $pid did not stop within ${budget}s: SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [[ -n $jd_pid ]]; then
+    stop_pid "$jd_pid" 15
+    jd_pid=
+  fi
+  if [[ $pg_started == true ]] || [[ -e $pgdir ]]; then
+    "$harness" stop "$pgdir" >/dev/null 2>&1 || log "warning: stopping PostgreSQL in $pgdir failed"
+  fi
+  rm -rf "$work"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+fail() {  # records a failure; the run goes on, the exit status will be 1
+  log "FAILURE: $*"
+  failures+=("$*")
+}
+
+psql_run() { "$psql_bin" -X -q -v ON_ERROR_STOP=1 -d "$pg_url" "$@"; }
+
+# ---------------------------------------------------------------- jobnikd
+
+port_in_use() {
+  if command -v ss >/dev/null 2>&1; then
+    [[ -n $(ss -Hltn "sport = :$1" 2>/dev/null) ]]
+  else
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+  fi
+}
+
+free_port() {
+  local i p
+  for ((i = 0; i < 200; i++)); do
+    p=$((20000 + ((RANDOM << 15) | RANDOM) % 40000))
+    port_in_use "$p" || { echo "$p"; return 0; }
+  done
+  return 1
+}
+
+# start_jobnikd NAME: a fresh schema bench_NAME, jobnikd serve --migrate on a free port.
+# Sets jd_pid, jd_url, jd_schema, jd_log. Returns 1 (logged) when it does not come up.
+start_jobnikd() {
+  local name=$1 attempt port
+  jd_schema="bench_$name"
+  jd_log="$work/logs/$name.jobnikd.log"
+  psql_run -c 'SET client_min_messages = warning' -c "DROP SCHEMA IF EXISTS $jd_schema CASCADE" >/dev/null
+  for attempt in 1 2 3 4 5; do
+    port=$(free_port) || { fail "$name: no free port"; return 1; }
+    "$jobnikd" serve --migrate --listen "127.0.0.1:$port" --database-url "$pg_url" \
+      --database-schema "$jd_schema" "${jobnikd_flags[@]}" >>"$jd_log" 2>&1 &
+    jd_pid=$!
+    jd_url="http://127.0.0.1:$port"
+    if "$loadgen" ready --url "$jd_url" --timeout-s 30 2>>"$jd_log"; then
+      if kill -0 "$jd_pid" 2>/dev/null; then return 0; fi
+    fi
+    stop_pid "$jd_pid" 5
+    jd_pid=
+    if ! grep -q 'cannot listen' "$jd_log"; then break; fi
+    log "$name: port $port taken, retrying (attempt $attempt)"
+  done
+  fail "$name: jobnikd did not start (see its log below)"
+  tail -n 20 "$jd_log" >&2 || true
+  return 1
+}
+
+# stop_jobnikd NAME: records VmHWM (kB) in jd_rss_kb, SIGTERM, waits; drops the schema.
+stop_jobnikd() {
+  local name=$1 rc=0 i
+  jd_rss_kb=0
+  [[ -n $jd_pid ]] || return 0
+  if ! kill -0 "$jd_pid" 2>/dev/null; then
+    wait "$jd_pid" || rc=$?
+    fail "$name: jobnikd exited during the run (status $rc)"
+    jd_pid=
+    return 0
+  fi
+  jd_rss_kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$jd_pid/status" 2>/dev/null || echo 0)
+  kill -TERM "$jd_pid"
+  for ((i = 0; i < 300; i++)); do
+    kill -0 "$jd_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$jd_pid" 2>/dev/null; then
+    kill -KILL "$jd_pid" 2>/dev/null || true
+    fail "$name: jobnikd did not stop within 30 s of SIGTERM"
+  fi
+  wait "$jd_pid" || rc=$?
+  [[ $rc == 0 ]] || fail "$name: jobnikd exited with status $rc after SIGTERM"
+  jd_pid=
+  psql_run -c 'SET client_min_messages = warning' -c "DROP SCHEMA IF EXISTS $jd_schema CASCADE" >/dev/null ||
+    log "warning: could not drop schema $jd_schema"
+}
+
+checkpoint() { psql_run -c 'CHECKPOINT' >/dev/null; }
+
+clk_tck=$(getconf CLK_TCK)
+
+# CPU time so far, in clock ticks, of jobnikd and of our PostgreSQL (the postmaster
+# and its children: backends, walwriter, checkpointer...): prints "JOBNIKD POSTGRES".
+cpu_snapshot() {
+  local f pid stat pm jd=0 pg=0
+  local -a fields
+  pm=$(head -n 1 "$pgdir/data/postmaster.pid" 2>/dev/null) || pm=
+  for f in /proc/[0-9]*/stat; do
+    # (not stat=$(<"$f"): in bash 5.2 a vanished file makes that fatal under set -e)
+    read -r stat 2>/dev/null <"$f" || continue
+    [[ $stat == *') '* ]] || continue
+    pid=${f#/proc/}
+    pid=${pid%/stat}
+    read -r -a fields <<<"${stat##*) }"
+    [[ ${fields[11]:-} =~ ^[0-9]+$ && ${fields[12]:-} =~ ^[0-9]+$ ]] || continue
+    if [[ $pid == "$jd_pid" ]]; then
+      jd=$((fields[11] + fields[12]))
+    elif [[ -n $pm && ($pid == "$pm" || ${fields[1]} == "$pm") ]]; then
+      pg=$((pg + fields[11] + fields[12]))
+    fi
+  done
+  echo "$jd $pg"
+}
+
+# cpu_json PHASE BEFORE_JD BEFORE_PG: {"cpu_PHASE": {jobnikd_s, postgres_s}} since BEFORE.
+cpu_json() {
+  local phase=$1 jd0=$2 pg0=$3 jd1 pg1
+  read -r jd1 pg1 < <(cpu_snapshot) || { jd1=0 pg1=0; }
+  jq -n --arg p "$phase" --argjson jd $((jd1 - jd0)) --argjson pg $((pg1 - pg0)) --argjson t "$clk_tck" \
+    '{("cpu_" + $p): {jobnikd_s: ($jd / $t), postgres_s: ($pg / $t)}}'
+}
+
+# record NAME JSON...: merges the JSON objects (later keys win) into runs/NAME.json.
+record() {
+  local name=$1
+  shift
+  jq -s 'add' "$@" >"$work/runs/$name.json"
+}
+
+# ---------------------------------------------------------------- one run
+
+# run_work NAME SCENARIO WORKERS SUBMIT_ARGS... -- WORK_ARGS...
+# Fresh jobnikd, submission, checkpoint, workers, stop; optional seeding via SEED_ARGS.
+seed_args=()
+run_work() {
+  local name=$1 scenario=$2 workers=$3
+  shift 3
+  local submit_args=() work_args=()
+  while (($#)) && [[ $1 != -- ]]; do submit_args+=("$1"); shift; done
+  (($#)) && shift
+  work_args=("$@")
+  local meta="$work/$name.meta.json" seedj="$work/$name.seed.json" subj="$work/$name.submit.json"
+  local workj="$work/$name.work.json" rssj="$work/$name.rss.json" ok=true
+  local cpusj="$work/$name.cpus.json" cpuwj="$work/$name.cpuw.json" out rc jd0 pg0
+  printf '{}' >"$cpusj"
+  printf '{}' >"$cpuwj"
+  printf '{}' >"$seedj"
+  printf '{}' >"$subj"
+  printf '{}' >"$workj"
+  jq -n --arg name "$name" --arg s "$scenario" --argjson w "$workers" \
+    '{name: $name, scenario: $s, workers: $w}' >"$meta"
+
+  log "$name: starting jobnikd"
+  if ! start_jobnikd "$name"; then
+    jq -n '{ok: false, error: "jobnikd did not start"}' >"$workj"
+    record "$name" "$meta" "$workj"
+    return 0
+  fi
+  if ((${#seed_args[@]})); then
+    log "$name: seeding history (${seed_args[*]})"
+    local sj
+    if sj=$("$loadgen" seed-history --database-url "$pg_url" --schema "$jd_schema" --psql "$psql_bin" \
+      "${seed_args[@]}" 2>>"$jd_log"); then
+      jq '{seed: .}' <<<"$sj" >"$seedj" || printf '{}' >"$seedj"
+    else
+      fail "$name: seeding failed (see $name.jobnikd.log)"
+      ok=false
+    fi
+  fi
+  if [[ $ok == true ]]; then
+    log "$name: submitting (${submit_args[*]})"
+    rc=0
+    read -r jd0 pg0 < <(cpu_snapshot) || { jd0=0 pg0=0; }
+    out=$("$loadgen" submit --url "$jd_url" "${submit_args[@]}") || rc=$?
+    if [[ -n $out ]]; then jq '{submit: .}' <<<"$out" >"$subj" || printf '{}' >"$subj"; fi
+    cpu_json submit "$jd0" "$pg0" >"$cpusj"
+    if ((rc != 0)); then
+      fail "$name: submission failed (loadgen exit $rc)"
+      ok=false
+    fi
+  fi
+  if [[ $ok == true ]] && ((${#work_args[@]})); then
+    checkpoint
+    log "$name: working (${work_args[*]})"
+    rc=0
+    read -r jd0 pg0 < <(cpu_snapshot) || { jd0=0 pg0=0; }
+    out=$("$loadgen" work --url "$jd_url" --workers "$workers" --timeout-s "$work_timeout" "${work_args[@]}") || rc=$?
+    cpu_json work "$jd0" "$pg0" >"$cpuwj"
+    if [[ -n $out ]]; then jq '{work: .}' <<<"$out" >"$workj" || printf '{}' >"$workj"; fi
+    if ((rc != 0)); then fail "$name: work failed (loadgen exit $rc): $(jq -c '.work | {completed, expected, errors, conflicts_409, timed_out, error_samples, problems: .verify.problems}' "$workj" 2>/dev/null)"; fi
+  fi
+  stop_jobnikd "$name"
+  [[ $jd_rss_kb =~ ^[0-9]+$ ]] || jd_rss_kb=0
+  jq -n --argjson kb "$jd_rss_kb" --argjson w "$(grep -ciE '\b(warn|warning|error|critical)\b' "$jd_log" || true)" \
+    '{peak_rss_kb: $kb, peak_rss_mb: ($kb / 1024 * 10 | round / 10), jobnikd_log_problem_lines: $w}' >"$rssj"
+  record "$name" "$meta" "$seedj" "$subj" "$workj" "$rssj" "$cpusj" "$cpuwj"
+  log "$name: $(jq -r '[(if .work.tasks_per_s then "\(.work.tasks_per_s) tasks/s" else empty end),
+      (if .submit.tasks_per_s and (.work.tasks_per_s | not) then "submit \(.submit.tasks_per_s) tasks/s" else empty end),
+      "peak RSS \(.peak_rss_mb) MB"] | join(", ")' "$work/runs/$name.json")"
+}
+
+# capped TOTAL W M: min(TOTAL, per_worker x W) (TOTAL when per_worker is 0), rounded
+# down to a multiple of M, at least M.
+capped() {
+  local total=$1 w=$2 m=$3 n
+  n=$total
+  if ((per_worker > 0 && per_worker * w < n)); then n=$((per_worker * w)); fi
+  n=$((n / m * m))
+  if ((n < m)); then n=$m; fi
+  echo "$n"
+}
+
+# ---------------------------------------------------------------- main
+
+log "build $build, quick=$quick, scenarios: ${scenarios[*]}, workers: ${workers_list[*]}"
+log "starting PostgreSQL (durable: fsync on) in $pgdir"
+pg_url=$(PG_HARNESS_DURABLE=1 "$harness" start --owner "$$" "$pgdir")
+pg_started=true
+pg_version=$(psql_run -At -c 'SHOW server_version')
+log "PostgreSQL $pg_version at $pg_url"
+
+baseline_json=$work/baseline.json
+if [[ -n ${BENCH_BASELINE_JSON:-} ]]; then
+  log "baseline: reusing $BENCH_BASELINE_JSON"
+  cp -- "$BENCH_BASELINE_JSON" "$baseline_json"
+elif [[ -x $baseline ]]; then
+  log "baseline: pgbench, ${baseline_seconds}s per run"
+  if ! BENCH_SECONDS=$baseline_seconds "$baseline" "$pg_url" "$baseline_json" >"$work/logs/baseline.txt" \
+    2>"$work/logs/baseline.log"; then
+    tail -n 20 "$work/logs/baseline.log" >&2 || true
+    fail "baseline: $baseline failed"
+    printf '{}' >"$baseline_json"
+  fi
+else
+  fail "baseline: $baseline not found"
+  printf '{}' >"$baseline_json"
+fi
+
+for s in "${scenarios[@]}"; do
+  case $s in
+    a)
+      for w in "${workers_list[@]}"; do
+        n=$(capped "$a_tasks" "$w" 1)
+        run_work "a_w$w" a "$w" --tasks "$n" --stages 1 --type bench -- --type bench --expect "$n"
+      done
+      ;;
+    b)
+      for w in "${workers_list[@]}"; do
+        n=$(capped $((b_per_stage * b_types)) "$w" "$b_types")
+        run_work "b_w$w" b "$w" --tasks "$n" --stages 1 --type bench --types "$b_types" -- \
+          --type bench --types "$b_types" --expect "$n"
+      done
+      ;;
+    c)
+      run_work c c null --tasks "$c_tasks" --stages 1 --type bench --timeout-s 600 --
+      ;;
+    d)
+      n=$((b_per_stage * b_types))
+      seed_args=(--completed "$d_completed" --pending "$d_pending")
+      run_work "d_w$d_workers" d "$d_workers" --tasks "$n" --stages 1 --type bench --types "$b_types" -- \
+        --type bench --types "$b_types" --expect "$n"
+      seed_args=()
+      ;;
+  esac
+done
+
+# ---------------------------------------------------------------- results
+
+mkdir -p "$results"
+rm -rf "$results/logs"
+cp -r "$work/logs" "$results/logs"
+failures_json=$(printf '%s\n' "${failures[@]+"${failures[@]}"}" | jq -R 'select(length > 0)' | jq -s .)
+out=$results/latest.json
+jq -n \
+  --slurpfile baseline "$baseline_json" \
+  --argjson runs "$(jq -s 'map({(.name): .}) | add // {}' "$work"/runs/*.json 2>/dev/null || echo '{}')" \
+  --argjson failures "$failures_json" \
+  --arg pg "$pg_version" --arg started "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --argjson quick "$quick" \
+  --argjson nproc "$(nproc)" --arg kernel "$(uname -r)" \
+  --argjson cfg "$(jq -n --argjson a "$a_tasks" --argjson pw "$per_worker" --argjson b "$b_per_stage" \
+    --argjson c "$c_tasks" --argjson dc "$d_completed" --argjson dp "$d_pending" \
+    --argjson bs "$baseline_seconds" --argjson to "$work_timeout" --arg flags "${jobnikd_flags[*]}" \
+    --arg workers "${workers_list[*]}" \
+    '{a_tasks: $a, b_types: 16, b_tasks_per_stage: $b, tasks_per_worker_cap: $pw,
+      c_tasks: $c, d_completed: $dc, d_pending: $dp, d_workers: 16, baseline_seconds: $bs,
+      work_timeout_s: $to, jobnikd_flags: $flags, workers: ($workers | split(" ") | map(tonumber))}')" \
+  -f /dev/stdin >"$out" <<'JQ'
+def r3: if . == null then null else . * 1000 | round / 1000 end;
+def div($a; $b): if $a == null or $b == null or $b == 0 then null else ($a / $b | r3) end;
+def tps($name): $runs[$name].work.tasks_per_s;
+def target($name; $value; $op; $threshold; $unit):
+  {name: $name, value: $value, op: $op, threshold: $threshold, unit: $unit,
+   met: (if $value == null then null
+         elif $op == ">=" then $value >= $threshold
+         else $value < $threshold end)};
+($baseline[0] // {}) as $b
+| ($cfg.workers | map(tostring)) as $ws
+| {
+    one_stage_vs_pgbench: ($ws | map({(.): div(tps("a_w" + .); $b.claim_done_pairs_per_s[.])}) | add // {}),
+    sixteen_stages_vs_pgbench_16types: {"16": div(tps("b_w16"); $b.claim_done_16types_pairs_per_s)},
+    sixteen_stages_vs_pgbench_one_type: ($ws | map({(.): div(tps("b_w" + .); $b.claim_done_pairs_per_s[.])}) | add // {}),
+    large_history_vs_fresh: div(tps("d_w16"); tps("b_w16")),
+    submission_vs_bulk_insert: div($runs.c.submit.tasks_per_s; $b.bulk_insert_rows_per_s)
+  } as $ratios
+| [ ($ws[] as $w | target("e2e/pgbench claim+done, one stage, W=\($w)"; $ratios.one_stage_vs_pgbench[$w]; ">="; 0.5; "ratio")),
+    target("e2e/pgbench claim+done, 16 stages, W=16 (pgbench 16 types)"; $ratios.sixteen_stages_vs_pgbench_16types["16"]; ">="; 0.5; "ratio"),
+    target("large history / fresh, 16 stages, W=16"; $ratios.large_history_vs_fresh; ">="; 0.35; "ratio"),
+    target("submission / pgbench bulk insert"; $ratios.submission_vs_bulk_insert; ">="; 0.8; "ratio"),
+    target("submission throughput"; $runs.c.submit.tasks_per_s; ">="; 20000; "tasks/s"),
+    target("p99 dequeue, one stage, W=16"; $runs.a_w16.work.dequeue_ms.p99; "<"; 20; "ms"),
+    target("p99 dequeue, 16 stages, W=16"; $runs.b_w16.work.dequeue_ms.p99; "<"; 20; "ms"),
+    target("peak RSS, one stage, W=64"; $runs.a_w64.peak_rss_mb; "<"; 100; "MB"),
+    target("peak RSS, 16 stages, W=64"; $runs.b_w64.peak_rss_mb; "<"; 100; "MB")
+  ] as $targets
+| ($runs | map_values(. + (if .work.completed > 0 and .cpu_work then
+      {cpu_ms_per_task: {jobnikd: (.cpu_work.jobnikd_s * 1000 / .work.completed | r3),
+                         postgres: (.cpu_work.postgres_s * 1000 / .work.completed | r3),
+                         loadgen: ((.work.loadgen_cpu_s // 0) * 1000 / .work.completed | r3)}}
+    else {} end))) as $runs
+| {
+    generated_at: $started, quick: $quick, ok: ($failures | length == 0), failures: $failures,
+    host: {nproc: $nproc, kernel: $kernel, postgres: $pg},
+    config: $cfg,
+    baseline: $b,
+    runs: $runs,
+    ratios: $ratios,
+    targets: $targets,
+    targets_met: ($targets | map(select(.met == true)) | length),
+    targets_missed: ($targets | map(select(.met == false)) | length)
+  }
+JQ
+
+# The table.
+jq -r '
+  def f($x): if $x == null then "-" else ($x | tostring) end;
+  def pad($n): tostring | if length >= $n then . else . + (" " * ($n - length)) end;
+  def lpad($n): tostring | if length >= $n then . else (" " * ($n - length)) + . end;
+  def row($r; $lbl; $base; $ratio):
+    [($lbl | pad(26)), (f($r.workers) | lpad(4)), (f($r.work.completed // $r.submit.tasks) | lpad(8)),
+     (f($r.work.tasks_per_s // $r.submit.tasks_per_s) | lpad(10)), (f($base) | lpad(10)), (f($ratio) | lpad(6)),
+     ((f($r.work.dequeue_ms.p50) + "/" + f($r.work.dequeue_ms.p99)) | lpad(14)),
+     ((f($r.work.complete_ms.p50) + "/" + f($r.work.complete_ms.p99)) | lpad(14)),
+     (f($r.work.conflicts_409) | lpad(4)), (f($r.work.errors) | lpad(4)), (f($r.peak_rss_mb) | lpad(7))]
+    + (if ($r.work.ok // $r.submit.ok) == false then ["FAIL"] else [] end) | join(" ");
+  . as $all
+  | "",
+    "Jobnik end-to-end benchmark\(if .quick then " (BENCH_QUICK: small sizes)" else "" end), \(.generated_at), \(.host.nproc) CPUs, PostgreSQL \(.host.postgres) (fsync on)",
+    "",
+    "pgbench baseline: claim+done pairs/s 1/4/16/64 clients: \(f(.baseline.claim_done_pairs_per_s["1"]))/\(f(.baseline.claim_done_pairs_per_s["4"]))/\(f(.baseline.claim_done_pairs_per_s["16"]))/\(f(.baseline.claim_done_pairs_per_s["64"])); 16 types @16: \(f(.baseline.claim_done_16types_pairs_per_s)); bulk insert rows/s: \(f(.baseline.bulk_insert_rows_per_s))",
+    "",
+    ([("scenario" | pad(26)), ("W" | lpad(4)), ("tasks" | lpad(8)), ("tasks/s" | lpad(10)), ("pgbench" | lpad(10)),
+      ("ratio" | lpad(6)), ("deq p50/p99ms" | lpad(14)), ("done p50/p99ms" | lpad(14)), ("409" | lpad(4)),
+      ("err" | lpad(4)), ("RSS MB" | lpad(7))] | join(" ")),
+    (.runs | to_entries | map(select(.key | startswith("a_"))) | sort_by(.value.workers) | .[]
+      | row(.value; "a  one stage"; $all.baseline.claim_done_pairs_per_s[.value.workers | tostring];
+            $all.ratios.one_stage_vs_pgbench[.value.workers | tostring])),
+    (.runs | to_entries | map(select(.key | startswith("b_"))) | sort_by(.value.workers) | .[]
+      | row(.value; "b  16 stages"; (if .value.workers == 16 then $all.baseline.claim_done_16types_pairs_per_s else null end);
+            (if .value.workers == 16 then $all.ratios.sixteen_stages_vs_pgbench_16types["16"] else null end))),
+    (if .runs.c then row(.runs.c; "c  submit one job"; .baseline.bulk_insert_rows_per_s; .ratios.submission_vs_bulk_insert) else empty end),
+    (if .runs.d_w16 then row(.runs.d_w16; "d  16 stages + history"; .runs.b_w16.work.tasks_per_s; .ratios.large_history_vs_fresh) else empty end),
+    (if .runs.d_w16.seed then "   (d: seeded \(.runs.d_w16.seed.completed_tasks) COMPLETED + \(.runs.d_w16.seed.pending_tasks) PENDING tasks in \(.runs.d_w16.seed.wall_s) s; ratio = d / b at 16 workers)" else empty end),
+    "",
+    "CPU per completed task (ms): jobnikd / PostgreSQL / loadgen",
+    (.runs | to_entries | map(select(.value.cpu_ms_per_task)) | sort_by(.value.scenario, .value.workers) | .[]
+      | "  \(.key | pad(8)) \(.value.cpu_ms_per_task.jobnikd) / \(.value.cpu_ms_per_task.postgres) / \(.value.cpu_ms_per_task.loadgen)"),
+    (if .runs.c.cpu_submit then "  c        submission: jobnikd \(.runs.c.cpu_submit.jobnikd_s) s, PostgreSQL \(.runs.c.cpu_submit.postgres_s) s CPU for \(.runs.c.submit.tasks) tasks (\(.runs.c.submit.body_bytes) bytes)" else empty end),
+    "",
+    "Targets (informational):",
+    (.targets[] | "  [\(if .met == true then "met" elif .met == false then "MISSED" else "n/a" end)]"
+      + (" " * (if .met == true then 4 elif .met == false then 1 else 4 end))
+      + "\(.name): \(f(.value)) \(.unit) (target \(.op) \(.threshold))"),
+    "",
+    (if .ok then "OK: no errors, no lost or duplicated tasks." else "FAILED:", (.failures[] | "  " + .) end),
+    "Results: \($out)"
+' --arg out "$out" "$out"
+
+if ((${#failures[@]})); then exit 1; fi
+exit 0
