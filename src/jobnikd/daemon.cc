@@ -2,7 +2,12 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <arpa/inet.h>
+#include <cerrno>
 #include <csignal>
+#include <cstring>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <fmt/format.h>
 #include <map>
 #include <optional>
@@ -48,6 +53,26 @@ sigset_t BlockShutdownSignals() {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   return set;
+}
+
+// cpp-httplib 0.11 listens with a compiled-in backlog of 5, so a burst of connects (many
+// workers starting at once) overflows the accept queue and clients wait for SYN retries.
+// Linux lets listen() be called again on the bound socket: find it and raise the backlog.
+void RaiseListenBacklog(int port) {
+  for (int fd = 3; fd < 1024; ++fd) {
+    int accepting = 0;
+    socklen_t len = sizeof accepting;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) != 0 || !accepting) continue;
+    sockaddr_storage addr{};
+    socklen_t addr_len = sizeof addr;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &addr_len) != 0) continue;
+    int bound = -1;
+    if (addr.ss_family == AF_INET) bound = ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+    if (addr.ss_family == AF_INET6) bound = ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
+    if (bound == port && ::listen(fd, SOMAXCONN) != 0) {
+      spdlog::warn("could not raise the listen backlog: {}", std::strerror(errno));
+    }
+  }
 }
 
 // The database the daemon uses: the configured URL, or the embedded one.
@@ -192,6 +217,7 @@ int RunServe(const Config& config, bool migrate, std::ostream& err) {
     port = -1;
   }
   if (port < 0) return Fail(err, ExitCode::kFailure, fmt::format("cannot listen on {}", config.listen));
+  RaiseListenBacklog(port);
 
   services::Sweeper sweeper(store, &metrics,
                             {std::chrono::seconds(config.sweeper_interval), std::chrono::seconds(config.sweeper_stale_after),

@@ -137,3 +137,13 @@ teardown() {
   assert_output --partial "job "
   assert_output --regexp "job [0-9a-f-]{36} created"
 }
+
+@test "the listen backlog is raised above cpp-httplib's built-in 5" {
+  command -v ss >/dev/null || skip "ss (iproute2) is not installed"
+  url=$(test_database_url)
+  start_jobnikd "$LOG" --database-url "$url" --database-schema "$(unique_schema)" serve --migrate
+  port=${JOBNIK_URL##*:}
+  backlog=$(ss -Hltn "sport = :$port" | awk '{print $3}' | head -n1)
+  [[ -n "$backlog" ]]
+  (( backlog > 5 ))
+}
