@@ -174,3 +174,91 @@ TEST_F(RaceTest, PauseRacingClaimsNeverHandsOutTasksOfAPausedJob) {
 
 }  // namespace
 }  // namespace jobnik::testing
+
+namespace jobnik::testing {
+namespace {
+
+TEST_F(RaceTest, GroupedCompletionsAcrossManyStagesKeepEveryCascadeRight) {
+  // 12 jobs x 2 stages x 60 tasks, one stage type: completions of different stages and
+  // jobs land in the same batches, and each first stage's last completion must start
+  // its second stage; each job must end COMPLETED at 100%.
+  constexpr int kJobs = 12, kTasksPerStage = 60, kWorkers = 16;
+  std::vector<std::string> jobs;
+  for (int j = 0; j < kJobs; ++j) {
+    auto job = store_->CreateJob(AJob("grouped"), ATrace());
+    JOBNIK_ASSERT_OK(job);
+    for (int s = 0; s < 2; ++s) {
+      auto stage = store_->AddStage(job->id, AStage("grouped"), ATrace());
+      JOBNIK_ASSERT_OK(stage);
+      JOBNIK_ASSERT_OK(store_->AddTasks(stage->id, SomeTasks(kTasksPerStage), ATrace()));
+    }
+    jobs.push_back(job->id);
+  }
+  const int total = kJobs * 2 * kTasksPerStage;
+  std::atomic<int> completed{0}, errors{0};
+  std::vector<std::thread> workers;
+  for (int w = 0; w < kWorkers; ++w) {
+    workers.emplace_back([&] {
+      while (completed.load() < total) {
+        auto d = store_->Dequeue("grouped");
+        if (!d.ok()) {
+          if (d.status().code() != ErrorCode::kTaskNotFound) ++errors;
+          std::this_thread::yield();
+          continue;
+        }
+        auto r = store_->ReportTask(d->task.id, TaskStatus::kCompleted);
+        if (r.ok()) {
+          ++completed;
+        } else {
+          ++errors;
+        }
+      }
+    });
+  }
+  for (auto& t : workers) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(completed.load(), total);
+  for (const auto& id : jobs) {
+    auto job = store_->GetJob(id, /*with_stages=*/true);
+    JOBNIK_ASSERT_OK(job);
+    EXPECT_EQ(job->status, domain::JobStatus::kCompleted) << id;
+    EXPECT_EQ(job->percentage, 100);
+    for (const auto& stage : *job->stages) {
+      EXPECT_EQ(stage.status, domain::StageStatus::kCompleted);
+      EXPECT_EQ(stage.summary.completed, kTasksPerStage);
+      EXPECT_EQ(stage.percentage, 100);
+    }
+  }
+  EXPECT_EQ(Query1("SELECT count(*) FROM task WHERE status <> 'COMPLETED'"), "0");
+  EXPECT_EQ(Query1("SELECT sum(task_completed) FROM stage"), std::to_string(total));
+}
+
+TEST_F(RaceTest, AFailingBatchFailsEveryReportInItAndLeavesNothingBehind) {
+  auto job = store_->CreateJob(AJob("doomed"), ATrace());
+  JOBNIK_ASSERT_OK(job);
+  auto stage = store_->AddStage(job->id, AStage("doomed"), ATrace());
+  JOBNIK_ASSERT_OK(stage);
+  JOBNIK_ASSERT_OK(store_->AddTasks(stage->id, SomeTasks(8), ATrace()));
+  std::vector<std::string> claimed;
+  for (int i = 0; i < 8; ++i) claimed.push_back(store_->Dequeue("doomed")->task.id);
+  Exec(R"sql(
+    CREATE FUNCTION refuse_counting() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION 'injected failure'; END $$;
+    CREATE TRIGGER refuse_counting BEFORE UPDATE OF task_completed ON stage
+      FOR EACH ROW EXECUTE FUNCTION refuse_counting();
+  )sql");
+  std::vector<std::thread> reporters;
+  std::atomic<int> failed{0};
+  for (const auto& id : claimed) {
+    reporters.emplace_back([&, id] {
+      if (store_->ReportTask(id, TaskStatus::kCompleted).status().code() == ErrorCode::kDatabase) ++failed;
+    });
+  }
+  for (auto& t : reporters) t.join();
+  EXPECT_EQ(failed.load(), 8);
+  EXPECT_EQ(Query1("SELECT count(*) FROM task WHERE status = 'IN_PROGRESS'"), "8");
+  EXPECT_EQ(Query1("SELECT task_completed FROM stage"), "0");
+}
+
+}  // namespace
+}  // namespace jobnik::testing

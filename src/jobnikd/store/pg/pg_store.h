@@ -2,15 +2,27 @@
 // See docs/design.md for the dequeue, cascade and locking design.
 #pragma once
 
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+
 #include "store/pg/pool.h"
 #include "store/store.h"
 
 namespace jobnik::store::pg {
 
+struct PgStoreOptions {
+  // Group commit of COMPLETED reports: reports that arrive while a batch is being
+  // committed go into the next one, up to this many per transaction...
+  std::size_t completion_batch_max = 64;
+  // ...with at most this many batches being committed at once (per store).
+  int completion_batches_in_flight = 2;
+};
+
 class PgStore final : public Store {
  public:
   // `pool` must outlive the store.
-  explicit PgStore(Pool& pool) : pool_(pool) {}
+  explicit PgStore(Pool& pool, PgStoreOptions options = {}) : pool_(pool), options_(options) {}
 
   Result<domain::Job> CreateJob(const domain::NewJob& job, const TraceDefaults& trace) override;
   Result<std::vector<domain::Job>> FindJobs(const domain::JobFilter& filter) override;
@@ -44,7 +56,18 @@ class PgStore final : public Store {
   Status Ping() override;
 
  private:
+  struct PendingCompletion;
+  // One COMPLETED report, committed together with whatever others are waiting.
+  Result<TaskReport> CompleteGrouped(const std::string& id);
+  // One transaction completing `ids`; a result per id, in order.
+  std::vector<Result<TaskReport>> CompleteBatch(const std::vector<std::string>& ids);
+
   Pool& pool_;
+  const PgStoreOptions options_;
+  std::mutex batch_mu_;
+  std::condition_variable batch_cv_;
+  std::deque<PendingCompletion*> batch_queue_;
+  int batches_in_flight_ = 0;
 };
 
 }  // namespace jobnik::store::pg

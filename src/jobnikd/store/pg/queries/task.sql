@@ -141,6 +141,16 @@ SELECT done.id, done.stage_id, done.data, done.user_metadata, done.status, done.
        counted.job_id, counted."order", counted.status
 FROM done, counted;
 
+-- Group commit of completions: the COMPLETED reports that arrived together, in one
+-- statement. Rows are locked in index (id) order, the same for every batch. A task that
+-- is no longer IN_PROGRESS is simply not returned (its report gets 400 or 409).
+-- name: TaskCompleteBatch
+UPDATE task t SET status = 'COMPLETED', update_time = now(), end_time = now()
+WHERE t.id = ANY ($1::uuid[]) AND t.status = 'IN_PROGRESS'
+RETURNING t.id::text, t.stage_id::text, t.data::text, t.user_metadata::text, t.status, t.attempts,
+          t.max_attempts, t.creation_time, t.update_time, t.start_time, t.end_time, t.traceparent,
+          t.tracestate;
+
 -- name: TaskSetUserMetadata
 UPDATE task SET user_metadata = $2::jsonb, update_time = now() WHERE id = $1::uuid;
 
