@@ -21,6 +21,42 @@ test_database_url() {
 # A schema no other test uses.
 unique_schema() { echo "e2e_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"; }
 
+# poll SECONDS CMD...: runs CMD every 0.1 s until it succeeds; fails after SECONDS.
+poll() {
+  local seconds=$1 i
+  shift
+  for ((i = 0; i < seconds * 10; i++)); do
+    "$@" && return 0
+    sleep 0.1
+  done
+  echo "poll: gave up after ${seconds}s waiting for: $*" >&2
+  return 1
+}
+
+# wait_for_jobnikd LOG PID: waits (bounded) until the jobnikd writing LOG listens and is
+# ready; prints its base URL. Fails, showing the log, if it exits or never gets ready.
+wait_for_jobnikd() {
+  local log="$1" pid="$2" port="" url i
+  for ((i = 0; i < 600; i++)); do
+    port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\).*|\1|p' "$log" | head -n1)
+    [[ -n "$port" ]] && break
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "jobnikd exited early:" >&2
+      cat "$log" >&2
+      return 1
+    fi
+    sleep 0.1
+  done
+  [[ -n "$port" ]] || { echo "jobnikd never listened:" >&2; cat "$log" >&2; return 1; }
+  url="http://127.0.0.1:$port"
+  if ! poll 10 curl -sf "$url/readiness" -o /dev/null; then
+    echo "jobnikd never became ready:" >&2
+    cat "$log" >&2
+    return 1
+  fi
+  echo "$url"
+}
+
 # start_jobnikd LOG ARGS...: starts jobnikd on a free port in the background and waits
 # until it is ready. Sets JOBNIKD_PID and JOBNIK_URL.
 start_jobnikd() {
@@ -28,25 +64,7 @@ start_jobnikd() {
   shift
   "$JOBNIKD" --listen 127.0.0.1:0 --sweeper false "$@" >"$log" 2>&1 &
   JOBNIKD_PID=$!
-  local port="" i
-  for ((i = 0; i < 600; i++)); do
-    port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\).*|\1|p' "$log" | head -n1)
-    [[ -n "$port" ]] && break
-    if ! kill -0 "$JOBNIKD_PID" 2>/dev/null; then
-      echo "jobnikd exited early:" >&2
-      cat "$log" >&2
-      return 1
-    fi
-    sleep 0.1
-  done
-  [[ -n "$port" ]] || { cat "$log" >&2; return 1; }
-  JOBNIK_URL="http://127.0.0.1:$port"
-  for ((i = 0; i < 100; i++)); do
-    curl -sf "$JOBNIK_URL/readiness" >/dev/null && return 0
-    sleep 0.1
-  done
-  cat "$log" >&2
-  return 1
+  JOBNIK_URL=$(wait_for_jobnikd "$log" "$JOBNIKD_PID")
 }
 
 # stop_jobnikd [SIGNAL]: signals jobnikd and waits for it; sets STOP_STATUS to its exit

@@ -39,17 +39,6 @@ teardown() {
 # sql QUERY: runs QUERY against the test database (unaligned, tuples only).
 sql() { psql "$URL" -X -v ON_ERROR_STOP=1 -qAtc "$1"; }
 
-# poll SECONDS CMD...: runs CMD every 0.1 s until it succeeds; fails after SECONDS.
-poll() {
-  local seconds=$1 i
-  shift
-  for ((i = 0; i < seconds * 10; i++)); do
-    "$@" && return 0
-    sleep 0.1
-  done
-  echo "poll: gave up after ${seconds}s waiting for: $*" >&2
-  return 1
-}
 
 log_of() { echo "$BATS_TEST_TMPDIR/$1.log"; }
 
@@ -73,27 +62,7 @@ launch_jobnikd() {
 
 # wait_ready NAME: waits (bounded) until jobnikd NAME listens and is ready; sets URLS[NAME].
 wait_ready() {
-  local name=$1 log port="" i
-  log=$(log_of "$name")
-  for ((i = 0; i < 600; i++)); do
-    port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\).*|\1|p' "$log" | head -n1)
-    [[ -n "$port" ]] && break
-    if ! kill -0 "${PIDS[$name]}" 2>/dev/null; then
-      echo "jobnikd $name exited early:" >&2
-      cat "$log" >&2
-      return 1
-    fi
-    sleep 0.1
-  done
-  [[ -n "$port" ]] || { echo "jobnikd $name never listened:" >&2; cat "$log" >&2; return 1; }
-  URLS[$name]="http://127.0.0.1:$port"
-  for ((i = 0; i < 100; i++)); do
-    curl -sf "${URLS[$name]}/readiness" >/dev/null && return 0
-    sleep 0.1
-  done
-  echo "jobnikd $name never became ready:" >&2
-  cat "$log" >&2
-  return 1
+  URLS[$1]=$(wait_for_jobnikd "$(log_of "$1")" "${PIDS[$1]}")
 }
 
 # start_instance NAME ARGS...: launch_jobnikd and wait_ready.

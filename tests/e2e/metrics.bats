@@ -20,17 +20,6 @@ teardown() {
   psql "$URL" -qAtc "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null 2>&1 || true
 }
 
-# poll SECONDS CMD...: runs CMD every 0.1 s until it succeeds; fails after SECONDS.
-poll() {
-  local seconds=$1 i
-  shift
-  for ((i = 0; i < seconds * 10; i++)); do
-    "$@" && return 0
-    sleep 0.1
-  done
-  echo "poll: gave up after ${seconds}s waiting for: $*" >&2
-  return 1
-}
 
 scrape() { curl -sf "$JOBNIK_URL/metrics"; }
 

@@ -18,6 +18,7 @@
 
 #include "domain/codec.h"
 #include "domain/error.h"
+#include "matchers.h"
 #include "domain/model.h"
 #include "domain/status.h"
 #include "domain/time.h"
@@ -119,29 +120,6 @@ std::set<std::string> Keys(const json& j) {
   std::set<std::string> keys;
   for (const auto& item : j.items()) keys.insert(item.key());
   return keys;
-}
-
-template <typename T>
-::testing::AssertionResult IsOk(const Result<T>& r) {
-  if (r.ok()) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << ToString(r.status().code()) << ": " << r.status().message();
-}
-
-// A VALIDATION_ERROR whose message contains every fragment.
-template <typename T>
-::testing::AssertionResult IsValidationError(const Result<T>& r, std::initializer_list<std::string_view> fragments) {
-  if (r.ok()) return ::testing::AssertionFailure() << "expected VALIDATION_ERROR, got a value";
-  const Status s = r.status();
-  if (s.code() != ErrorCode::kValidation) {
-    return ::testing::AssertionFailure() << "expected VALIDATION_ERROR, got " << ToString(s.code()) << ": "
-                                         << s.message();
-  }
-  for (std::string_view f : fragments) {
-    if (s.message().find(f) == std::string::npos) {
-      return ::testing::AssertionFailure() << "message \"" << s.message() << "\" does not contain \"" << f << "\"";
-    }
-  }
-  return ::testing::AssertionSuccess() << s.message();
 }
 
 // DecodeX(json::parse(ToJson(x))) == x.

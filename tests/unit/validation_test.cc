@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "domain/error.h"
+#include "matchers.h"
 #include "domain/validation.h"
 
 namespace jobnik::domain {
@@ -17,25 +18,6 @@ namespace {
 
 using nlohmann::json;
 
-::testing::AssertionResult IsOk(const Status& s) {
-  if (s.ok()) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << ToString(s.code()) << ": " << s.message();
-}
-
-// A VALIDATION_ERROR whose message contains every fragment.
-::testing::AssertionResult IsValidationError(const Status& s, std::initializer_list<std::string_view> fragments) {
-  if (s.ok()) return ::testing::AssertionFailure() << "expected VALIDATION_ERROR, got OK";
-  if (s.code() != ErrorCode::kValidation) {
-    return ::testing::AssertionFailure() << "expected VALIDATION_ERROR, got " << ToString(s.code()) << ": "
-                                         << s.message();
-  }
-  for (std::string_view f : fragments) {
-    if (s.message().find(f) == std::string::npos) {
-      return ::testing::AssertionFailure() << "message \"" << s.message() << "\" does not contain \"" << f << "\"";
-    }
-  }
-  return ::testing::AssertionSuccess() << s.message();
-}
 
 constexpr std::string_view kTraceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 constexpr std::string_view kUuid = "123e4567-e89b-12d3-a456-426614174000";
