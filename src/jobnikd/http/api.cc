@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <array>
 #include <chrono>
 #include <functional>
 #include <utility>
@@ -108,9 +109,9 @@ class Query {
     if (!t) Fail(domain::ValidationError(fmt::format("request/query/{} must match format \"date-time\"", name)));
     return t;
   }
-  template <typename E>
-  std::optional<E> Enum(const char* name, std::optional<E> (*parse)(std::string_view),
-                        std::initializer_list<E> values) {
+  // One of `values` (the domain's kAll* lists), by wire name.
+  template <typename E, std::size_t N>
+  std::optional<E> Enum(const char* name, std::optional<E> (*parse)(std::string_view), const std::array<E, N>& values) {
     auto v = Get(name);
     if (!v) return std::nullopt;
     auto e = parse(*v);
@@ -222,10 +223,7 @@ void Api::Register(httplib::Server& server) {
         Query q(c.req);
         domain::JobFilter f;
         f.name = q.String("job_name", 2, 50);
-        f.priority =
-            q.Enum<domain::Priority>("priority", domain::ParsePriority,
-                                     {domain::Priority::kVeryHigh, domain::Priority::kHigh, domain::Priority::kMedium,
-                                      domain::Priority::kLow, domain::Priority::kVeryLow});
+        f.priority = q.Enum("priority", domain::ParsePriority, domain::kAllPriorities);
         f.from_date = q.Time("from_date");
         f.end_date = q.Time("end_date");
         f.with_stages = q.Bool("should_return_stages");
@@ -325,11 +323,7 @@ void Api::Register(httplib::Server& server) {
         domain::StageFilter f;
         f.job_id = q.Uuid("job_id");
         f.type = q.String("stage_type", 0, 50);
-        f.status = q.Enum<domain::StageStatus>(
-            "stage_operation_status", domain::ParseStageStatus,
-            {domain::StageStatus::kPending, domain::StageStatus::kInProgress, domain::StageStatus::kCompleted,
-             domain::StageStatus::kFailed, domain::StageStatus::kAborted, domain::StageStatus::kWaiting,
-             domain::StageStatus::kCreated});
+        f.status = q.Enum("stage_operation_status", domain::ParseStageStatus, domain::kAllStageStatuses);
         f.with_tasks = q.Bool("should_return_tasks");
         if (!q.status().ok()) return ErrorReply(q.status());
         auto stages = st.FindStages(f);
@@ -411,10 +405,7 @@ void Api::Register(httplib::Server& server) {
         domain::TaskFilter f;
         f.stage_id = q.Uuid("stage_id");
         f.stage_type = q.String("stage_type", 0, 50);
-        f.status = q.Enum<domain::TaskStatus>(
-            "status", domain::ParseTaskStatus,
-            {domain::TaskStatus::kPending, domain::TaskStatus::kInProgress, domain::TaskStatus::kCompleted,
-             domain::TaskStatus::kFailed, domain::TaskStatus::kCreated, domain::TaskStatus::kRetried});
+        f.status = q.Enum("status", domain::ParseTaskStatus, domain::kAllTaskStatuses);
         f.from_date = q.Time("from_date");
         f.end_date = q.Time("end_date");
         if (!q.status().ok()) return ErrorReply(q.status());
