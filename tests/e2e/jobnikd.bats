@@ -147,3 +147,54 @@ teardown() {
   [[ -n "$backlog" ]]
   (( backlog > 5 ))
 }
+
+# big_job_body N: an atomic submission of one job with N tasks.
+big_job_body() {
+  jq -cn --argjson n "$1" '{name: "big", data: {}, stages: [{type: "big", data: {}, tasks: [range($n) | {data: {i: .}}]}]}'
+}
+
+# A request is in flight once jobnikd has accepted its connection: poll ss for it.
+connection_established() { ss -Htn state established "( sport = :${JOBNIK_URL##*:} )" | grep -q .; }
+
+@test "SIGTERM lets an in-flight request finish, then exits 0" {
+  command -v ss >/dev/null || skip "ss (iproute2) is not installed"
+  url=$(test_database_url)
+  start_jobnikd "$LOG" --database-url "$url" --database-schema "$(unique_schema)" --shutdown-timeout 30 \
+    --body-limit 10000000 serve --migrate
+  big_job_body 20000 >"$BATS_TEST_TMPDIR/big.json"
+  # About 3 s of upload at 250 kB/s: the request is still arriving when SIGTERM comes.
+  curl -s -o "$BATS_TEST_TMPDIR/reply.json" -w '%{http_code}' --limit-rate 250k -X POST \
+    -H 'Content-Type: application/json' --data-binary "@$BATS_TEST_TMPDIR/big.json" "$JOBNIK_URL/v1/jobs" \
+    >"$BATS_TEST_TMPDIR/status" &
+  curl_pid=$!
+  poll 10 connection_established
+  kill -TERM "$JOBNIKD_PID"
+  wait "$curl_pid"
+  assert_equal "$(cat "$BATS_TEST_TMPDIR/status")" 201
+  assert_equal "$(jq '.stages[0].summary.total' "$BATS_TEST_TMPDIR/reply.json")" 20000
+  stop_jobnikd TERM
+  assert_equal "$STOP_STATUS" 0
+  run grep -c "shutting down" "$LOG"
+  assert_output 1
+}
+
+@test "SIGTERM gives up on requests that outlive the shutdown timeout and exits 1" {
+  command -v ss >/dev/null || skip "ss (iproute2) is not installed"
+  url=$(test_database_url)
+  start_jobnikd "$LOG" --database-url "$url" --database-schema "$(unique_schema)" --shutdown-timeout 1 \
+    --body-limit 10000000 serve --migrate
+  big_job_body 20000 >"$BATS_TEST_TMPDIR/big.json"
+  # About 30 s of upload: far longer than the 1 s allowed.
+  curl -s -o /dev/null --limit-rate 25k -X POST -H 'Content-Type: application/json' \
+    --data-binary "@$BATS_TEST_TMPDIR/big.json" "$JOBNIK_URL/v1/jobs" &
+  curl_pid=$!
+  poll 10 connection_established
+  start=$SECONDS
+  stop_jobnikd TERM
+  assert_equal "$STOP_STATUS" 1
+  (( SECONDS - start < 15 ))
+  run grep "did not finish within 1 s" "$LOG"
+  assert_success
+  kill "$curl_pid" 2>/dev/null || true
+  wait "$curl_pid" || true
+}
