@@ -34,7 +34,7 @@ _jobnikd()
     fi
 
     # Options that take a value (one per configuration key, plus --config).
-    local value_opts='-c --config --listen --database-url --database-schema --pool-size
+    local value_opts='-c --config --listen --database-url --database-schema --pool-size --batch-max --batches-in-flight
         --data-dir --postgres-bin-dir --http-threads --body-limit --keep-alive-timeout
         --shutdown-timeout --log-level --log-format --access-log --sweeper
         --sweeper-interval --stale-after --sweeper-batch --otlp-endpoint --service-name
@@ -74,7 +74,7 @@ _jobnikd()
             _jobnikd_reply 'true false'
             return
             ;;
-        --listen | --database-url | --database-schema | --pool-size | --http-threads | \
+        --listen | --database-url | --database-schema | --pool-size | --batch-max | --batches-in-flight | --http-threads | \
             --body-limit | --keep-alive-timeout | --shutdown-timeout | --sweeper-interval | \
             --stale-after | --sweeper-batch | --otlp-endpoint | --service-name | \
             --tracing-queue-size)

@@ -128,10 +128,16 @@ Status CheckTraceFields(const json& j, std::string_view path, std::optional<std:
   return Status::Ok();
 }
 
+Status CheckStorable(const json& v, std::string_view path) {
+  if (IsStorableJson(v)) return Status::Ok();
+  return ValidationError(fmt::format("{} must not contain the character U+0000", path));
+}
+
 Status ReadObjectField(const json& j, const char* key, std::string_view path, std::string& out) {
   auto it = j.find(key);
   if (it == j.end()) return Status::Ok();
   if (auto s = CheckObject(*it, Path(path, key)); !s.ok()) return s;
+  if (auto s = CheckStorable(*it, Path(path, key)); !s.ok()) return s;
   out = it->dump();
   return Status::Ok();
 }
@@ -508,6 +514,7 @@ Result<std::string> ParseUserMetadata(std::string_view body) {
   auto j = ParseJsonBody(body);
   if (!j.ok()) return j.status();
   if (auto s = CheckObject(*j, "request/body"); !s.ok()) return s;
+  if (auto s = CheckStorable(*j, "request/body"); !s.ok()) return s;
   return j->dump();
 }
 

@@ -1,6 +1,7 @@
 #include "domain/validation.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cmath>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -62,6 +63,55 @@ bool IsTracestate(std::string_view s) {
   return true;
 }
 
+bool IsStorableText(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == 0) return false;
+    std::size_t extra = 0;
+    std::uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      extra = 1, cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      extra = 2, cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      extra = 3, cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + extra >= s.size()) return false;  // truncated sequence
+    for (std::size_t k = 1; k <= extra; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
+    if ((extra == 1 && cp < 0x80) || (extra == 2 && cp < 0x800) || (extra == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return false;
+    }
+    i += extra + 1;
+  }
+  return true;
+}
+
+bool IsStorableJson(const nlohmann::json& v) {
+  if (v.is_string()) return IsStorableText(v.get_ref<const std::string&>());
+  if (v.is_object()) {
+    for (const auto& item : v.items()) {
+      if (!IsStorableText(item.key()) || !IsStorableJson(item.value())) return false;
+    }
+  } else if (v.is_array()) {
+    for (const auto& e : v) {
+      if (!IsStorableJson(e)) return false;
+    }
+  }
+  return true;
+}
+
 std::size_t Utf8Length(std::string_view s) {
   return static_cast<std::size_t>(
       std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
@@ -89,6 +139,9 @@ Status CheckRequired(const nlohmann::json& obj, std::string_view key, std::strin
 
 Status CheckString(const nlohmann::json& v, std::string_view path, std::size_t min_len, std::size_t max_len) {
   if (!v.is_string()) return ValidationError(fmt::format("{} must be string, not {}", path, TypeName(v)));
+  if (!IsStorableText(v.get_ref<const std::string&>())) {
+    return ValidationError(fmt::format("{} must not contain the character U+0000", path));
+  }
   const std::size_t len = Utf8Length(v.get_ref<const std::string&>());
   if (len < min_len) {
     return ValidationError(fmt::format("{} must NOT have fewer than {} characters", path, min_len));
@@ -128,6 +181,16 @@ Status CheckIntegerAtLeast(const nlohmann::json& v, std::string_view path, long 
 Status CheckUuidParam(std::string_view value, std::string_view path) {
   if (IsUuid(value)) return Status::Ok();
   return ValidationError(fmt::format("{} must match format \"uuid\"", path));
+}
+
+Status CheckTextParam(std::string_view value, std::string_view path, std::size_t max_len) {
+  if (!IsStorableText(value)) {
+    return ValidationError(fmt::format("{} must be UTF-8 text without the character U+0000", path));
+  }
+  if (Utf8Length(value) > max_len) {
+    return ValidationError(fmt::format("{} must NOT have more than {} characters", path, max_len));
+  }
+  return Status::Ok();
 }
 
 std::optional<bool> ParseBoolParam(std::string_view value, std::string_view path, Status* error) {

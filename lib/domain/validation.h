@@ -27,6 +27,11 @@ bool IsTraceparent(std::string_view s);
 // members and 512 characters.
 bool IsTracestate(std::string_view s);
 
+// Text PostgreSQL can store: valid UTF-8 without U+0000.
+bool IsStorableText(std::string_view s);
+// The same for every string and key inside a JSON value (jsonb rejects U+0000).
+bool IsStorableJson(const nlohmann::json& v);
+
 // Length in Unicode code points of valid UTF-8 (what a JSON schema's maxLength counts).
 std::size_t Utf8Length(std::string_view s);
 
@@ -49,6 +54,8 @@ Status CheckIntegerAtLeast(const nlohmann::json& v, std::string_view path, long 
 // ---- Path and query parameters ----
 
 Status CheckUuidParam(std::string_view value, std::string_view path);
+// A path or query string: valid UTF-8, no U+0000, at most max_len code points.
+Status CheckTextParam(std::string_view value, std::string_view path, std::size_t max_len);
 // "true"/"false" only. std::nullopt with *error set on anything else.
 std::optional<bool> ParseBoolParam(std::string_view value, std::string_view path, Status* error);
 

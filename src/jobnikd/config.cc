@@ -108,6 +108,13 @@ const std::vector<KeyDef>& Defs() {
                 &Config::database_schema, CheckSchema),
       IntKey({"database.pool_size", "JOBNIK_DATABASE_POOL_SIZE", "--pool-size", "database connections at most"},
              &Config::database_pool_size, 1, 1000),
+      IntKey({"database.batch_max", "JOBNIK_DATABASE_BATCH_MAX", "--batch-max",
+              "group commit: dequeues or completions that arrive together share one transaction, up to this many"},
+             &Config::database_batch_max, 1, 1000),
+      IntKey({"database.batches_in_flight", "JOBNIK_DATABASE_BATCHES_IN_FLIGHT", "--batches-in-flight",
+              "group commit: batches of dequeues (and of completions) committing at once; more means smaller "
+              "batches and less waiting behind a slow one"},
+             &Config::database_batches_in_flight, 1, 64),
       StringKey({"data_dir", "JOBNIK_DATA_DIR", "--data-dir", "state directory (the embedded database lives here)"},
                 &Config::data_dir, CheckNotEmpty),
       StringKey({"postgres_bin_dir", "JOBNIK_POSTGRES_BIN_DIR", "--postgres-bin-dir",

@@ -19,6 +19,8 @@ struct Config {
   std::string database_url;               // empty: run the embedded database
   std::string database_schema = "jobnik";
   int database_pool_size = 16;
+  int database_batch_max = 64;            // group commit: requests per transaction at most
+  int database_batches_in_flight = 1;     // group commit: batches of a kind committing at once
   std::string data_dir = "./var/jobnik";
   std::string postgres_bin_dir;           // empty: find PostgreSQL 15's binaries
   int http_threads = 64;

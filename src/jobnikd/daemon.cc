@@ -154,7 +154,8 @@ int RunServe(const Config& config, bool migrate, std::ostream& err) {
   }
 
   store::pg::Pool pool({db.url, config.database_schema, config.database_pool_size});
-  store::pg::PgStore store(pool);
+  store::pg::PgStore store(pool, {static_cast<std::size_t>(config.database_batch_max),
+                                  config.database_batches_in_flight});
   Metrics metrics;
   tracing::Tracer tracer({config.tracing_endpoint, config.tracing_service_name,
                           static_cast<std::size_t>(config.tracing_queue_size)});

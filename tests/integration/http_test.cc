@@ -344,3 +344,22 @@ TEST_F(HttpTest, TransportErrorsCarryATraceparentToo) {
 
 }  // namespace
 }  // namespace jobnik::testing
+
+namespace jobnik::testing {
+namespace {
+
+TEST_F(HttpTest, TextPostgresCannotStoreIsA400NotA500) {
+  auto m = ExpectError(Call("PATCH", "/v1/stages/bad%00type/tasks/dequeue"), 400, "VALIDATION_ERROR");
+  EXPECT_NE(m.find("stageType"), std::string::npos) << m;
+  m = ExpectError(Call("PATCH", "/v1/stages/%FF/tasks/dequeue"), 400, "VALIDATION_ERROR");
+  m = ExpectError(Call("GET", "/v1/jobs?job_name=ab%00cd"), 400, "VALIDATION_ERROR");
+  EXPECT_NE(m.find("job_name"), std::string::npos) << m;
+  m = ExpectError(Call("POST", "/v1/jobs", R"({"name":"nul","data":{"x":"\u0000"}})"), 400, "VALIDATION_ERROR");
+  EXPECT_NE(m.find("request/body/data"), std::string::npos) << m;
+  const auto job = CreateJob();
+  m = ExpectError(Call("PATCH", "/v1/jobs/" + job + "/user-metadata", R"({"x":"\u0000"})"), 400, "VALIDATION_ERROR");
+  EXPECT_EQ(Query1("SELECT count(*) FROM job"), "1");
+}
+
+}  // namespace
+}  // namespace jobnik::testing

@@ -11,6 +11,7 @@
 
 #include "domain/error.h"
 #include "matchers.h"
+#include "domain/codec.h"
 #include "domain/validation.h"
 
 namespace jobnik::domain {
@@ -385,6 +386,44 @@ TEST(ParseBoolParam, RejectsAnythingElseNamingTheParameter) {
 
 TEST(Patterns, TraceparentPatternIsTheV1SchemaPattern) {
   EXPECT_EQ(kTraceparentPattern, R"(^[\da-f]{2}-[\da-f]{32}-[\da-f]{16}-[\da-f]{2}$)");
+}
+
+}  // namespace
+}  // namespace jobnik::domain
+
+namespace jobnik::domain {
+namespace {
+
+TEST(IsStorableText, AcceptsUtf8AndRejectsNulAndMalformedSequences) {
+  EXPECT_TRUE(IsStorableText(""));
+  EXPECT_TRUE(IsStorableText("plain"));
+  EXPECT_TRUE(IsStorableText("h\xC3\xA9llo \xE2\x82\xAC \xF0\x9F\x98\x80"));  // é € 😀
+  EXPECT_FALSE(IsStorableText(std::string("a\0b", 3)));
+  EXPECT_FALSE(IsStorableText("\xC3"));              // truncated
+  EXPECT_FALSE(IsStorableText("\xFF"));              // not a lead byte
+  EXPECT_FALSE(IsStorableText("\xC0\xAF"));          // overlong '/'
+  EXPECT_FALSE(IsStorableText("\xED\xA0\x80"));      // surrogate U+D800
+  EXPECT_FALSE(IsStorableText("\xF4\x90\x80\x80"));  // past U+10FFFF
+}
+
+TEST(IsStorableJson, LooksIntoNestedStringsAndKeys) {
+  EXPECT_TRUE(IsStorableJson(json::parse(R"({"a":[1,"x",{"b":"y"}]})")));
+  EXPECT_FALSE(IsStorableJson(json::parse(R"({"a":[1,"x\u0000",{"b":"y"}]})")));
+  EXPECT_FALSE(IsStorableJson(json::parse(R"({"k\u0000":1})")));
+}
+
+TEST(CheckTextParam, NamesTheParameter) {
+  EXPECT_TRUE(IsOk(CheckTextParam("resize", "request/params/stageType", 50)));
+  EXPECT_TRUE(IsValidationError(CheckTextParam(std::string("a\0", 2), "request/params/stageType", 50),
+                                {"request/params/stageType", "U+0000"}));
+  EXPECT_TRUE(IsValidationError(CheckTextParam("\xFF", "request/query/job_name", 50), {"request/query/job_name"}));
+  EXPECT_TRUE(IsValidationError(CheckTextParam(std::string(51, 'x'), "request/params/stageType", 50),
+                                {"request/params/stageType", "50"}));
+}
+
+TEST(ParseNewJob, RejectsNulInsideDataNamingTheField) {
+  EXPECT_TRUE(IsValidationError(ParseNewJob(R"({"name":"ok","data":{"a":"x\u0000y"}})"), {"request/body/data", "U+0000"}));
+  EXPECT_TRUE(IsValidationError(ParseNewJob(R"({"name":"o\u0000k","data":{}})"), {"request/body/name", "U+0000"}));
 }
 
 }  // namespace

@@ -79,6 +79,10 @@ class Query {
   std::optional<std::string> String(const char* name, std::size_t min_len, std::size_t max_len) {
     auto v = Get(name);
     if (!v) return std::nullopt;
+    if (auto s = domain::CheckTextParam(*v, fmt::format("request/query/{}", name), max_len); !s.ok()) {
+      Fail(s);
+      return v;
+    }
     const auto len = domain::Utf8Length(*v);
     if (len < min_len) {
       Fail(domain::ValidationError(
@@ -382,9 +386,7 @@ void Api::Register(httplib::Server& server) {
       [&st, &m](Call& c) -> Reply {
         const std::string type = c.req.matches[1].str();
         Tag("jobnik.stage.type", type);
-        if (domain::Utf8Length(type) > 50) {
-          return ErrorReply(domain::ValidationError("request/params/stageType must NOT have more than 50 characters"));
-        }
+        if (auto s = domain::CheckTextParam(type, "request/params/stageType", 50); !s.ok()) return ErrorReply(s);
         auto d = st.Dequeue(type);
         if (!d.ok()) {
           if (d.status().code() == ErrorCode::kTaskNotFound) m.dequeue_misses.Increment();

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <cctype>
+#include <deque>
 #include <map>
 #include <set>
 #include <spdlog/spdlog.h>
@@ -42,6 +43,22 @@ std::optional<std::string> OptTimeParam(const std::optional<domain::Timestamp>& 
 std::string LowerCase(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
+}
+
+// A $n::text[] parameter: every element double-quoted, with " and \ escaped.
+std::string TextArray(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ',';
+    out += '"';
+    for (char c : items[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
 }
 
 std::string UuidArray(const std::vector<std::string>& ids) {
@@ -251,6 +268,15 @@ Result<TaskReport> ReportTaskInTx(pqxx::work& tx, const std::string& id, TaskSta
 }
 
 }  // namespace
+
+PgStore::PgStore(Pool& pool, PgStoreOptions options)
+    : pool_(pool),
+      completions_(options.batch_max, options.batches_in_flight,
+                   [this](const std::string&, const std::vector<std::string>& ids) { return CompleteBatch(ids); }),
+      claims_(options.batch_max, options.batches_in_flight,
+              [this](const std::string&, const std::vector<std::string>& stage_types) {
+                return ClaimBatch(stage_types);
+              }) {}
 
 // ---------------------------------------------------------------- jobs
 
@@ -536,30 +562,49 @@ Status PgStore::SetTaskUserMetadata(const std::string& id, const std::string& me
       .status();
 }
 
-Result<Dequeued> PgStore::Dequeue(const std::string& stage_type) {
-  // The claim's only status changes are these edges of SPEC A.2; TaskDequeue guards them.
-  static const bool kEdges = domain::CanTransition(TaskStatus::kPending, TaskStatus::kInProgress) &&
-                             domain::CanTransition(TaskStatus::kRetried, TaskStatus::kInProgress) &&
-                             domain::CanTransition(StageStatus::kPending, StageStatus::kInProgress) &&
-                             domain::CanTransition(JobStatus::kPending, JobStatus::kInProgress);
-  if (!kEdges) return Status(ErrorCode::kUnknown, "state machine does not allow a claim");
-  return RunTransaction<Dequeued, pqxx::nontransaction>(
-      pool_, "Dequeue", [&](pqxx::nontransaction& tx) -> Result<Dequeued> {
-        auto r = tx.exec_prepared("TaskDequeue", stage_type);
-        if (r.empty()) {
-          return Status(ErrorCode::kTaskNotFound, fmt::format("No claimable task of stage type '{}'", stage_type));
+Result<Dequeued> PgStore::Dequeue(const std::string& stage_type) { return claims_.Submit("", stage_type); }
+
+std::vector<Result<Dequeued>> PgStore::ClaimBatch(const std::vector<std::string>& stage_types) {
+  using Claimed = std::map<std::string, std::deque<Dequeued>>;  // by type, in claim order
+  auto claimed = RunTransaction<Claimed, pqxx::nontransaction>(
+      pool_, "Dequeue", [&](pqxx::nontransaction& tx) -> Result<Claimed> {
+        Claimed out;
+        for (const auto& row : tx.exec_prepared("TaskDequeue", TextArray(stage_types))) {
+          Dequeued d;
+          d.task = ReadTask(row);
+          d.job_id = row[13].as<std::string>();
+          d.stage_started = row[14].as<bool>();
+          d.job_started = row[15].as<bool>();
+          out[row[16].as<std::string>()].push_back(std::move(d));
         }
-        Dequeued d;
-        d.task = ReadTask(r[0]);
-        d.job_id = r[0][13].as<std::string>();
-        d.stage_started = r[0][14].as<bool>();
-        d.job_started = r[0][15].as<bool>();
-        return d;
+        return out;
       });
+  std::vector<Result<Dequeued>> results;
+  results.reserve(stage_types.size());
+  if (!claimed.ok()) {
+    results.assign(stage_types.size(), claimed.status());
+    return results;
+  }
+  // Requests get their type's tasks in claim order (the oldest request the first task).
+  // The first claim of a stage (job) reports having started it; the others do not.
+  std::set<std::string> stages_seen, jobs_seen;
+  for (const auto& type : stage_types) {
+    auto& queue = (*claimed)[type];
+    if (queue.empty()) {
+      results.emplace_back(Status(ErrorCode::kTaskNotFound, fmt::format("No claimable task of stage type '{}'", type)));
+      continue;
+    }
+    Dequeued d = std::move(queue.front());
+    queue.pop_front();
+    d.stage_started = d.stage_started && stages_seen.insert(d.task.stage_id).second;
+    d.job_started = d.job_started && jobs_seen.insert(d.job_id).second;
+    results.emplace_back(std::move(d));
+  }
+  return results;
 }
 
 Result<TaskReport> PgStore::ReportTask(const std::string& id, TaskStatus status) {
-  if (status == TaskStatus::kCompleted) return CompleteGrouped(LowerCase(id));
+  if (status == TaskStatus::kCompleted) return completions_.Submit("", LowerCase(id));
   return RunTransaction<TaskReport>(pool_, "ReportTask",
                                     [&](pqxx::work& tx) -> Result<TaskReport> { return ReportTaskInTx(tx, id, status); });
 }
@@ -573,41 +618,8 @@ Result<TaskReport> PgStore::ReportTask(const std::string& id, TaskStatus status)
 // one counter update per stage (+n), the cascades, one commit. A report that arrives when
 // nothing is in flight is committed at once, so batching adds no latency at low load.
 // Each report's change is still all or nothing: a batch that fails, fails every report
-// in it and leaves nothing behind.
-
-struct PgStore::PendingCompletion {
-  std::string id;
-  std::optional<Result<TaskReport>> result;
-};
-
-Result<TaskReport> PgStore::CompleteGrouped(const std::string& id) {
-  PendingCompletion me{id, std::nullopt};
-  std::unique_lock lock(batch_mu_);
-  batch_queue_.push_back(&me);
-  while (!me.result) {
-    if (batches_in_flight_ >= options_.completion_batches_in_flight || batch_queue_.empty()) {
-      batch_cv_.wait(lock);
-      continue;
-    }
-    // Lead a batch: whatever is queued, oldest first (not necessarily including our own).
-    std::vector<PendingCompletion*> batch;
-    while (!batch_queue_.empty() && batch.size() < options_.completion_batch_max) {
-      batch.push_back(batch_queue_.front());
-      batch_queue_.pop_front();
-    }
-    ++batches_in_flight_;
-    lock.unlock();
-    std::vector<std::string> ids;
-    ids.reserve(batch.size());
-    for (const auto* p : batch) ids.push_back(p->id);
-    auto results = CompleteBatch(ids);
-    lock.lock();
-    --batches_in_flight_;
-    for (std::size_t i = 0; i < batch.size(); ++i) batch[i]->result = std::move(results[i]);
-    batch_cv_.notify_all();
-  }
-  return std::move(*me.result);
-}
+// in it and leaves nothing behind. Dequeues are grouped the same way (ClaimBatch): one
+// statement, one commit, for all the claims waiting, whatever their stage types.
 
 // GCC 12 reports a false "maybe-uninitialized" for moving a Result (a std::variant) into
 // the vector below (a known variant diagnostic bug); silenced for this function only.

@@ -2,27 +2,26 @@
 // See docs/design.md for the dequeue, cascade and locking design.
 #pragma once
 
-#include <condition_variable>
-#include <deque>
-#include <mutex>
-
+#include "store/pg/group_commit.h"
 #include "store/pg/pool.h"
 #include "store/store.h"
 
 namespace jobnik::store::pg {
 
 struct PgStoreOptions {
-  // Group commit of COMPLETED reports: reports that arrive while a batch is being
-  // committed go into the next one, up to this many per transaction...
-  std::size_t completion_batch_max = 64;
-  // ...with at most this many batches being committed at once (per store).
-  int completion_batches_in_flight = 2;
+  // Group commit (group_commit.h) of COMPLETED reports and of dequeues: requests arriving while a batch is being committed go into the next one, up to
+  // this many per transaction...
+  std::size_t batch_max = 64;
+  // ...with at most this many batches of each kind being committed at once. One gives
+  // the largest batches (measured best, docs/performance.md); more lets other requests
+  // pass a slow batch (e.g. a completion whose cascade starts a very large stage).
+  int batches_in_flight = 1;
 };
 
 class PgStore final : public Store {
  public:
   // `pool` must outlive the store.
-  explicit PgStore(Pool& pool, PgStoreOptions options = {}) : pool_(pool), options_(options) {}
+  explicit PgStore(Pool& pool, PgStoreOptions options = {});
 
   Result<domain::Job> CreateJob(const domain::NewJob& job, const TraceDefaults& trace) override;
   Result<std::vector<domain::Job>> FindJobs(const domain::JobFilter& filter) override;
@@ -56,18 +55,15 @@ class PgStore final : public Store {
   Status Ping() override;
 
  private:
-  struct PendingCompletion;
-  // One COMPLETED report, committed together with whatever others are waiting.
-  Result<TaskReport> CompleteGrouped(const std::string& id);
   // One transaction completing `ids`; a result per id, in order.
   std::vector<Result<TaskReport>> CompleteBatch(const std::vector<std::string>& ids);
+  // One statement claiming a task for each of `stage_types` (one per waiting request); a
+  // result per request, in order (TASK_NOT_FOUND where nothing was claimable).
+  std::vector<Result<Dequeued>> ClaimBatch(const std::vector<std::string>& stage_types);
 
   Pool& pool_;
-  const PgStoreOptions options_;
-  std::mutex batch_mu_;
-  std::condition_variable batch_cv_;
-  std::deque<PendingCompletion*> batch_queue_;
-  int batches_in_flight_ = 0;
+  GroupCommit<Result<TaskReport>> completions_;
+  GroupCommit<Result<Dequeued>> claims_;
 };
 
 }  // namespace jobnik::store::pg

@@ -47,45 +47,60 @@ WHERE ($1::uuid IS NULL OR stage_id = $1)
   AND ($5::timestamptz IS NULL OR creation_time <= $5)
 ORDER BY seq;
 
--- Claims the next task of a stage type: highest job priority first, oldest first.
--- Served by task_claim (equality on stage_type, then its exact sort order); SKIP LOCKED
--- lets concurrent claims pass each other. The joins re-check that the stage and job are
--- active, so a stale `ready` flag can never hand out a task of a paused job.
--- One statement, run in autocommit (one round trip): the first claim of a stage or job
--- also starts it (PENDING -> IN_PROGRESS, SPEC A.3.4), guarded by the current status so
--- concurrent first claims start it once. Data-modifying CTEs always run to completion.
--- Returns the claimed task, its job id, and whether the stage and the job were started.
+-- Claims tasks for the dequeue requests waiting together ($1: one stage type per
+-- request, see group_commit.h): for each type, as many tasks as requests, highest job
+-- priority first, oldest first. Each type's claim is served by task_claim (equality on
+-- stage_type, then its exact sort order); SKIP LOCKED lets concurrent claims pass each
+-- other. The joins re-check that the stage and job are active, so a stale `ready` flag
+-- can never hand out a task of a paused job.
+-- One statement, run in autocommit (one round trip, one commit for the whole group): the
+-- first claim of a stage or job also starts it (PENDING -> IN_PROGRESS, SPEC A.3.4),
+-- guarded by the current status so concurrent first claims start it once.
+-- Data-modifying CTEs always run to completion.
+-- Returns the claimed tasks by type in claim order, each with its job id, its type, and
+-- whether this statement started its stage and its job.
 -- name: TaskDequeue
-WITH candidate AS (
-  SELECT t.id, t.stage_id, s.status AS stage_status, j.id AS job_id, j.status AS job_status
-  FROM task t
-  JOIN stage s ON s.id = t.stage_id
-  JOIN job j ON j.id = s.job_id
-  WHERE t.stage_type = $1 AND t.ready AND t.status IN ('PENDING', 'RETRIED')
-    AND s.status IN ('PENDING', 'IN_PROGRESS') AND j.status IN ('PENDING', 'IN_PROGRESS')
-  ORDER BY t.priority, t.seq
-  LIMIT 1
-  FOR UPDATE OF t SKIP LOCKED
+WITH wanted AS (
+  SELECT type, count(*)::int AS n FROM unnest($1::text[]) AS w(type) GROUP BY type
+), candidate AS (
+  SELECT c.* FROM wanted w
+  CROSS JOIN LATERAL (
+    SELECT t.id, t.stage_id, s.status AS stage_status, j.id AS job_id, j.status AS job_status
+    FROM task t
+    JOIN stage s ON s.id = t.stage_id
+    JOIN job j ON j.id = s.job_id
+    WHERE t.stage_type = w.type AND t.ready AND t.status IN ('PENDING', 'RETRIED')
+      AND s.status IN ('PENDING', 'IN_PROGRESS') AND j.status IN ('PENDING', 'IN_PROGRESS')
+    ORDER BY t.priority, t.seq
+    LIMIT w.n
+    FOR UPDATE OF t SKIP LOCKED
+  ) c
 ), claimed AS (
   UPDATE task t SET status = 'IN_PROGRESS', start_time = now(), update_time = now()
   FROM candidate c
   WHERE t.id = c.id
   RETURNING t.id::text, t.stage_id::text, t.data::text, t.user_metadata::text, t.status, t.attempts,
             t.max_attempts, t.creation_time, t.update_time, t.start_time, t.end_time, t.traceparent,
-            t.tracestate
+            t.tracestate, c.job_id, t.stage_id AS stage_uuid, t.stage_type, t.priority, t.seq
 ), stage_started AS (
   UPDATE stage s SET status = 'IN_PROGRESS', update_time = now()
-  FROM candidate c
-  WHERE s.id = c.stage_id AND c.stage_status = 'PENDING' AND s.status = 'PENDING'
+  FROM (SELECT DISTINCT stage_id FROM candidate WHERE stage_status = 'PENDING') c
+  WHERE s.id = c.stage_id AND s.status = 'PENDING'
   RETURNING s.id
 ), job_started AS (
   UPDATE job j SET status = 'IN_PROGRESS', update_time = now()
-  FROM candidate c
-  WHERE j.id = c.job_id AND c.job_status = 'PENDING' AND j.status = 'PENDING'
+  FROM (SELECT DISTINCT job_id FROM candidate WHERE job_status = 'PENDING') c
+  WHERE j.id = c.job_id AND j.status = 'PENDING'
   RETURNING j.id
 )
-SELECT claimed.*, c.job_id::text, EXISTS (SELECT 1 FROM stage_started), EXISTS (SELECT 1 FROM job_started)
-FROM claimed, candidate c;
+SELECT cl.id, cl.stage_id, cl.data, cl.user_metadata, cl.status, cl.attempts, cl.max_attempts,
+       cl.creation_time, cl.update_time, cl.start_time, cl.end_time, cl.traceparent, cl.tracestate,
+       cl.job_id::text,
+       EXISTS (SELECT 1 FROM stage_started ss WHERE ss.id = cl.stage_uuid),
+       EXISTS (SELECT 1 FROM job_started js WHERE js.id = cl.job_id),
+       cl.stage_type
+FROM claimed cl
+ORDER BY cl.stage_type, cl.priority, cl.seq;
 
 -- A worker's (or the sweeper's) report on an IN_PROGRESS task. Guarded by the status and
 -- attempts read just before, so a concurrent report makes this match no row (409).
