@@ -45,22 +45,6 @@ std::string LowerCase(std::string s) {
   return s;
 }
 
-// A $n::text[] parameter: every element double-quoted, with " and \ escaped.
-std::string TextArray(const std::vector<std::string>& items) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    if (i) out += ',';
-    out += '"';
-    for (char c : items[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  out += '}';
-  return out;
-}
-
 std::string UuidArray(const std::vector<std::string>& ids) {
   std::string out = "{";
   for (std::size_t i = 0; i < ids.size(); ++i) {
@@ -274,8 +258,8 @@ PgStore::PgStore(Pool& pool, PgStoreOptions options)
       completions_(options.batch_max, options.batches_in_flight,
                    [this](const std::string&, const std::vector<std::string>& ids) { return CompleteBatch(ids); }),
       claims_(options.batch_max, options.batches_in_flight,
-              [this](const std::string&, const std::vector<std::string>& stage_types) {
-                return ClaimBatch(stage_types);
+              [this](const std::string& stage_type, const std::vector<std::string>& requests) {
+                return ClaimBatch(stage_type, requests.size());
               }) {}
 
 // ---------------------------------------------------------------- jobs
@@ -562,43 +546,39 @@ Status PgStore::SetTaskUserMetadata(const std::string& id, const std::string& me
       .status();
 }
 
-Result<Dequeued> PgStore::Dequeue(const std::string& stage_type) { return claims_.Submit("", stage_type); }
+Result<Dequeued> PgStore::Dequeue(const std::string& stage_type) { return claims_.Submit(stage_type, ""); }
 
-std::vector<Result<Dequeued>> PgStore::ClaimBatch(const std::vector<std::string>& stage_types) {
-  using Claimed = std::map<std::string, std::deque<Dequeued>>;  // by type, in claim order
+std::vector<Result<Dequeued>> PgStore::ClaimBatch(const std::string& stage_type, std::size_t n) {
+  using Claimed = std::vector<Dequeued>;
   auto claimed = RunTransaction<Claimed, pqxx::nontransaction>(
       pool_, "Dequeue", [&](pqxx::nontransaction& tx) -> Result<Claimed> {
         Claimed out;
-        for (const auto& row : tx.exec_prepared("TaskDequeue", TextArray(stage_types))) {
+        for (const auto& row : tx.exec_prepared("TaskDequeue", stage_type, static_cast<int>(n))) {
           Dequeued d;
           d.task = ReadTask(row);
           d.job_id = row[13].as<std::string>();
           d.stage_started = row[14].as<bool>();
           d.job_started = row[15].as<bool>();
-          out[row[16].as<std::string>()].push_back(std::move(d));
+          out.push_back(std::move(d));
         }
         return out;
       });
   std::vector<Result<Dequeued>> results;
-  results.reserve(stage_types.size());
+  results.reserve(n);
   if (!claimed.ok()) {
-    results.assign(stage_types.size(), claimed.status());
+    results.assign(n, claimed.status());
     return results;
   }
-  // Requests get their type's tasks in claim order (the oldest request the first task).
-  // The first claim of a stage (job) reports having started it; the others do not.
+  // Requests get the tasks in claim order (the oldest request the first task). The first
+  // claim of a stage (job) reports having started it; the others do not.
   std::set<std::string> stages_seen, jobs_seen;
-  for (const auto& type : stage_types) {
-    auto& queue = (*claimed)[type];
-    if (queue.empty()) {
-      results.emplace_back(Status(ErrorCode::kTaskNotFound, fmt::format("No claimable task of stage type '{}'", type)));
-      continue;
-    }
-    Dequeued d = std::move(queue.front());
-    queue.pop_front();
+  for (auto& d : *claimed) {
     d.stage_started = d.stage_started && stages_seen.insert(d.task.stage_id).second;
     d.job_started = d.job_started && jobs_seen.insert(d.job_id).second;
     results.emplace_back(std::move(d));
+  }
+  while (results.size() < n) {
+    results.emplace_back(Status(ErrorCode::kTaskNotFound, fmt::format("No claimable task of stage type '{}'", stage_type)));
   }
   return results;
 }
@@ -618,8 +598,8 @@ Result<TaskReport> PgStore::ReportTask(const std::string& id, TaskStatus status)
 // one counter update per stage (+n), the cascades, one commit. A report that arrives when
 // nothing is in flight is committed at once, so batching adds no latency at low load.
 // Each report's change is still all or nothing: a batch that fails, fails every report
-// in it and leaves nothing behind. Dequeues are grouped the same way (ClaimBatch): one
-// statement, one commit, for all the claims waiting, whatever their stage types.
+// in it and leaves nothing behind. Dequeues of one stage type are grouped the same way
+// (ClaimBatch): one statement, one commit, for all the claims of that type waiting.
 
 // GCC 12 reports a false "maybe-uninitialized" for moving a Result (a std::variant) into
 // the vector below (a known variant diagnostic bug); silenced for this function only.
@@ -628,32 +608,17 @@ Result<TaskReport> PgStore::ReportTask(const std::string& id, TaskStatus status)
 std::vector<Result<TaskReport>> PgStore::CompleteBatch(const std::vector<std::string>& ids) {
   using Results = std::vector<Result<TaskReport>>;
   auto results = RunTransaction<Results>(pool_, "CompleteTasks", [&](pqxx::work& tx) -> Result<Results> {
-    std::map<std::string, domain::Task> done;
-    for (const auto& row : tx.exec_prepared("TaskCompleteBatch", UuidArray(ids))) {
-      auto task = ReadTask(row);
-      done.emplace(task.id, std::move(task));
-    }
-    std::map<std::string, std::int64_t> per_stage;
-    for (const auto& [id, task] : done) ++per_stage[task.stage_id];
-    struct StageAfter {
+    struct Done {
+      domain::Task task;
       std::string job_id;
       int order = 0;
-      StageStatus status = StageStatus::kInProgress;
+      StageStatus stage_status = StageStatus::kInProgress;
     };
-    std::map<std::string, StageAfter> stages;
-    if (!per_stage.empty()) {
-      std::vector<std::string> stage_ids;
-      std::string counts = "{";
-      for (const auto& [stage_id, n] : per_stage) {
-        stage_ids.push_back(stage_id);
-        counts += (counts.size() > 1 ? "," : "") + std::to_string(n);
-      }
-      counts += '}';
-      if (stage_ids.size() > 1) tx.exec_prepared("StageLockForCompletion", UuidArray(stage_ids));
-      for (const auto& row : tx.exec_prepared("StageTasksCompleted", UuidArray(stage_ids), counts)) {
-        stages[row[0].as<std::string>()] = {row[1].as<std::string>(), row[2].as<int>(),
-                                            domain::ParseStageStatus(row[3].c_str()).value()};
-      }
+    std::map<std::string, Done> done;
+    for (const auto& row : tx.exec_prepared("TaskCompleteBatch", UuidArray(ids))) {
+      Done d{ReadTask(row), row[13].as<std::string>(), row[14].as<int>(),
+             domain::ParseStageStatus(row[15].c_str()).value()};
+      done.emplace(d.task.id, std::move(d));
     }
     Results out;
     out.reserve(ids.size());
@@ -665,11 +630,12 @@ std::vector<Result<TaskReport>> PgStore::CompleteBatch(const std::vector<std::st
         continue;
       }
       TaskReport report;
-      report.task = std::move(it->second);
+      report.task = std::move(it->second.task);
+      report.job_id = it->second.job_id;
+      const int order = it->second.order;
+      const auto stage_status = it->second.stage_status;
       done.erase(it);  // a second report of the same task in this batch is answered by WhyNotUpdated
-      const auto& stage = stages.at(report.task.stage_id);
-      report.job_id = stage.job_id;
-      if (followed.insert(report.task.stage_id).second) FollowStage(tx, stage.order, stage.status, true, report);
+      if (followed.insert(report.task.stage_id).second) FollowStage(tx, order, stage_status, true, report);
       out.push_back(std::move(report));
     }
     return out;

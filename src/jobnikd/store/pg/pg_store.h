@@ -9,7 +9,8 @@
 namespace jobnik::store::pg {
 
 struct PgStoreOptions {
-  // Group commit (group_commit.h) of COMPLETED reports and of dequeues: requests arriving while a batch is being committed go into the next one, up to
+  // Group commit (group_commit.h) of COMPLETED reports and of dequeues of one stage
+  // type: requests arriving while a batch is being committed go into the next one, up to
   // this many per transaction...
   std::size_t batch_max = 64;
   // ...with at most this many batches of each kind being committed at once. One gives
@@ -57,9 +58,9 @@ class PgStore final : public Store {
  private:
   // One transaction completing `ids`; a result per id, in order.
   std::vector<Result<TaskReport>> CompleteBatch(const std::vector<std::string>& ids);
-  // One statement claiming a task for each of `stage_types` (one per waiting request); a
-  // result per request, in order (TASK_NOT_FOUND where nothing was claimable).
-  std::vector<Result<Dequeued>> ClaimBatch(const std::vector<std::string>& stage_types);
+  // One statement claiming up to `n` tasks of `stage_type` (one per waiting request); n
+  // results, in order (TASK_NOT_FOUND beyond what was claimable).
+  std::vector<Result<Dequeued>> ClaimBatch(const std::string& stage_type, std::size_t n);
 
   Pool& pool_;
   GroupCommit<Result<TaskReport>> completions_;

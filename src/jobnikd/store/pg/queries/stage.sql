@@ -63,25 +63,6 @@ UPDATE stage SET task_total = task_total + $2,
                  update_time = now()
 WHERE id = $1::uuid;
 
--- A completion batch touching several stages locks them in id order first, so two
--- batches never wait on each other's stages in opposite orders.
--- name: StageLockForCompletion
-SELECT id FROM stage WHERE id = ANY ($1::uuid[]) ORDER BY id FOR UPDATE;
-
--- n tasks of each stage completed ($1 stage ids, $2 counts). Completes a stage whose
--- last task this was (IN_PROGRESS -> COMPLETED, SPEC A.3.5). The stage row is the hot row
--- of completions; a batch writes it once for all its tasks of that stage.
--- name: StageTasksCompleted
-UPDATE stage s
-SET task_completed = s.task_completed + c.n,
-    percentage = 100 * (s.task_completed + c.n) / s.task_total,
-    status = CASE WHEN s.status = 'IN_PROGRESS' AND s.task_completed + c.n = s.task_total
-                  THEN 'COMPLETED' ELSE s.status END,
-    update_time = now()
-FROM unnest($1::uuid[], $2::bigint[]) AS c(stage_id, n)
-WHERE s.id = c.stage_id
-RETURNING s.id::text, s.job_id::text, s."order", s.status;
-
 -- Starts the next stage when it is waiting for its predecessor (CREATED -> PENDING).
 -- name: StageActivateNext
 UPDATE stage SET status = 'PENDING', update_time = now()
