@@ -119,14 +119,12 @@ RETURNING t.id::text, t.stage_id::text, t.data::text, t.user_metadata::text, t.s
 -- the completion path; this is the only statement that writes it, and the last one
 -- before commit unless the stage just finished. The stage completes when this was its
 -- last task (IN_PROGRESS -> COMPLETED) and fails with its first final failure
--- (IN_PROGRESS -> FAILED), SPEC A.3.5. No row: another report won (409), or the task
--- was not IN_PROGRESS. $2 (expected attempts) and $4 (new attempts) may be NULL for a
--- COMPLETED report, which changes no attempts.
+-- (IN_PROGRESS -> FAILED), SPEC A.3.5. No row: another report won (409). Used for final
+-- failures (COMPLETED reports are grouped: TaskCompleteBatch).
 -- name: TaskFinishCounted
 WITH done AS (
-  UPDATE task t SET status = $3::text, attempts = coalesce($4::int, t.attempts), update_time = now(),
-                    end_time = now()
-  WHERE t.id = $1::uuid AND t.status = 'IN_PROGRESS' AND ($2::int IS NULL OR t.attempts = $2)
+  UPDATE task t SET status = $3::text, attempts = $4, update_time = now(), end_time = now()
+  WHERE t.id = $1::uuid AND t.status = 'IN_PROGRESS' AND t.attempts = $2
   RETURNING t.id::text, t.stage_id::text, t.data::text, t.user_metadata::text, t.status, t.attempts,
             t.max_attempts, t.creation_time, t.update_time, t.start_time, t.end_time, t.traceparent,
             t.tracestate, t.stage_id AS stage_uuid
