@@ -46,6 +46,7 @@ Reply CodeReply(std::string_view code) {
 // Per-request context handed to handlers.
 struct Call {
   const httplib::Request& req;
+  httplib::Params query;       // the URL's query parameters, parsed once
   tracing::TraceContext span;  // this request's server span
   store::TraceDefaults trace;  // for entities created without their own context
 };
@@ -61,8 +62,8 @@ httplib::Params UrlQuery(const httplib::Request& req) {
 }
 
 // Every route names the query parameters it takes; anything else is a 400.
-Status CheckQueryNames(const httplib::Request& req, const std::vector<std::string>& allowed) {
-  for (const auto& [name, value] : UrlQuery(req)) {
+Status CheckQueryNames(const httplib::Params& query, const std::vector<std::string>& allowed) {
+  for (const auto& [name, value] : query) {
     if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
       return domain::ValidationError(fmt::format("Unknown query parameter '{}'", name));
     }
@@ -74,7 +75,7 @@ class Query {
  public:
   // Only the URL's query string counts: httplib also merges a form-encoded body into
   // req.params, and a JSON body sent as curl's default form type must not show up here.
-  explicit Query(const httplib::Request& req) : params_(UrlQuery(req)) {}
+  explicit Query(const httplib::Params& params) : params_(params) {}
 
   std::optional<std::string> String(const char* name, std::size_t min_len, std::size_t max_len) {
     auto v = Get(name);
@@ -142,7 +143,7 @@ class Query {
   void Fail(Status s) {
     if (status_.ok() && !s.ok()) status_ = std::move(s);
   }
-  httplib::Params params_;
+  const httplib::Params& params_;
   Status status_;
 };
 
@@ -224,7 +225,7 @@ void Api::Register(httplib::Server& server) {
   // ------------------------------------------------------------------ jobs
   add("GET", "/v1/jobs", "/v1/jobs", {"job_name", "priority", "from_date", "end_date", "should_return_stages"},
       [&st](Call& c) -> Reply {
-        Query q(c.req);
+        Query q(c.query);
         domain::JobFilter f;
         f.name = q.String("job_name", 2, 50);
         f.priority = q.Enum("priority", domain::ParsePriority, domain::kAllPriorities);
@@ -255,7 +256,7 @@ void Api::Register(httplib::Server& server) {
   add("GET", "/v1/jobs/([^/]+)", "/v1/jobs/{jobId}", {"should_return_stages"}, [&st](Call& c) -> Reply {
     std::string id;
     if (auto s = UuidParam(c.req, "jobId", id); !s.ok()) return ErrorReply(s);
-    Query q(c.req);
+    Query q(c.query);
     const bool with_stages = q.Bool("should_return_stages");
     if (!q.status().ok()) return ErrorReply(q.status());
     auto job = st.GetJob(id, with_stages);
@@ -299,7 +300,7 @@ void Api::Register(httplib::Server& server) {
   add("GET", "/v1/jobs/([^/]+)/stages", "/v1/jobs/{jobId}/stages", {"should_return_tasks"}, [&st](Call& c) -> Reply {
     std::string id;
     if (auto s = UuidParam(c.req, "jobId", id); !s.ok()) return ErrorReply(s);
-    Query q(c.req);
+    Query q(c.query);
     const bool with_tasks = q.Bool("should_return_tasks");
     if (!q.status().ok()) return ErrorReply(q.status());
     auto stages = st.GetStagesOfJob(id, with_tasks);
@@ -323,7 +324,7 @@ void Api::Register(httplib::Server& server) {
   // ------------------------------------------------------------------ stages
   add("GET", "/v1/stages", "/v1/stages", {"job_id", "stage_type", "stage_operation_status", "should_return_tasks"},
       [&st](Call& c) -> Reply {
-        Query q(c.req);
+        Query q(c.query);
         domain::StageFilter f;
         f.job_id = q.Uuid("job_id");
         f.type = q.String("stage_type", 0, 50);
@@ -336,7 +337,7 @@ void Api::Register(httplib::Server& server) {
   add("GET", "/v1/stages/([^/]+)", "/v1/stages/{stageId}", {"should_return_tasks"}, [&st](Call& c) -> Reply {
     std::string id;
     if (auto s = UuidParam(c.req, "stageId", id); !s.ok()) return ErrorReply(s);
-    Query q(c.req);
+    Query q(c.query);
     const bool with_tasks = q.Bool("should_return_tasks");
     if (!q.status().ok()) return ErrorReply(q.status());
     auto stage = st.GetStage(id, with_tasks);
@@ -403,7 +404,7 @@ void Api::Register(httplib::Server& server) {
   // ------------------------------------------------------------------ tasks
   add("GET", "/v1/tasks", "/v1/tasks", {"stage_id", "stage_type", "status", "from_date", "end_date"},
       [&st](Call& c) -> Reply {
-        Query q(c.req);
+        Query q(c.query);
         domain::TaskFilter f;
         f.stage_id = q.Uuid("stage_id");
         f.stage_type = q.String("stage_type", 0, 50);
@@ -497,29 +498,35 @@ void Api::Register(httplib::Server& server) {
       const auto start = std::chrono::steady_clock::now();
       std::optional<tracing::TraceContext> parent;
       if (req.has_header("traceparent")) parent = tracing::ParseTraceparent(req.get_header_value("traceparent"));
-      Call call{req, tracing::ChildOf(parent), {}};
+      Call call{req, UrlQuery(req), tracing::ChildOf(parent), {}};
       call.trace.traceparent = call.span.Traceparent();
       if (parent && req.has_header("tracestate") && domain::IsTracestate(req.get_header_value("tracestate"))) {
         call.trace.tracestate = req.get_header_value("tracestate");
       }
-      tracing::Span server_span;
-      server_span.trace_id = call.span.trace_id;
-      server_span.span_id = call.span.span_id;
-      if (parent) server_span.parent_span_id = parent->span_id;
-      server_span.name = req.method + " " + tmpl;
-      server_span.kind = tracing::SpanKind::kServer;
-      server_span.attributes = {{"http.request.method", req.method}, {"http.route", tmpl}, {"url.path", req.path}};
-      tracing::ScopedSpan scoped(tracer_, std::move(server_span));
+      // The server span is built only when spans are exported (no work per request otherwise).
+      std::optional<tracing::ScopedSpan> scoped;
+      if (tracer_ && tracer_->enabled()) {
+        tracing::Span server_span;
+        server_span.trace_id = call.span.trace_id;
+        server_span.span_id = call.span.span_id;
+        if (parent) server_span.parent_span_id = parent->span_id;
+        server_span.name = req.method + " " + tmpl;
+        server_span.kind = tracing::SpanKind::kServer;
+        server_span.attributes = {{"http.request.method", req.method}, {"http.route", tmpl}, {"url.path", req.path}};
+        scoped.emplace(tracer_, std::move(server_span));
+      }
       Reply reply;
       try {
-        const Status query = CheckQueryNames(req, query_names);
+        const Status query = CheckQueryNames(call.query, query_names);
         reply = query.ok() ? handler(call) : ErrorReply(query);
       } catch (const std::exception& e) {
         spdlog::error("{} {}: unexpected error: {}", req.method, tmpl, e.what());
         reply = ErrorReply({ErrorCode::kUnknown, "An unexpected error occurred"});
       }
-      scoped.span().int_attributes.emplace_back("http.response.status_code", reply.status);
-      scoped.span().error = reply.status >= 500;
+      if (scoped) {
+        scoped->span().int_attributes.emplace_back("http.response.status_code", reply.status);
+        scoped->span().error = reply.status >= 500;
+      }
       res.status = reply.status;
       bool content_type_set = false;
       for (auto& [k, v] : reply.headers) {
@@ -531,7 +538,7 @@ void Api::Register(httplib::Server& server) {
         }
       }
       if (!content_type_set && reply.status != 204) res.set_content(std::move(reply.body), kJson);
-      res.set_header("traceparent", call.span.Traceparent());
+      res.set_header("traceparent", call.trace.traceparent);
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       metrics_.ObserveRequest(tmpl, req.method, res.status, seconds);
       // The request id: the caller's X-Request-Id when it sent a sane one, else this span's id.
