@@ -233,6 +233,112 @@ TEST_F(RaceTest, GroupedCompletionsAcrossManyStagesKeepEveryCascadeRight) {
   EXPECT_EQ(Query1("SELECT sum(task_completed) FROM stage"), std::to_string(total));
 }
 
+TEST_F(RaceTest, OneClaimBatchServesManyStageTypesEachRequestItsOwnType) {
+  // 20 types (more than one statement's kMaxClaimTypes), type k with k % 4 + 1 tasks in
+  // a job of its own, plus a type nobody submitted: one batch of requests, several per
+  // type, interleaved. Each request gets a task of its own type, the oldest request of
+  // a type the type's first task, and TASK_NOT_FOUND once its type has run out.
+  constexpr int kTypes = 20;
+  std::map<std::string, std::string> type_of_stage;
+  std::map<std::string, std::vector<std::string>> tasks_of_type;  // in claim order
+  for (int k = 0; k < kTypes; ++k) {
+    const std::string type = "mixed-" + std::to_string(k);
+    auto job = store_->CreateJob(AJob("mixed"), ATrace());
+    JOBNIK_ASSERT_OK(job);
+    auto stage = store_->AddStage(job->id, AStage(type), ATrace());
+    JOBNIK_ASSERT_OK(stage);
+    auto added = store_->AddTasks(stage->id, SomeTasks(k % 4 + 1), ATrace());
+    JOBNIK_ASSERT_OK(added);
+    type_of_stage[stage->id] = type;
+    for (const auto& t : *added) tasks_of_type[type].push_back(t.id);
+  }
+  std::vector<std::string> requests;
+  for (int round = 0; round < 4; ++round) {
+    for (int k = kTypes - 1; k >= 0; --k) requests.push_back("mixed-" + std::to_string(k));
+    requests.push_back("mixed-none");
+  }
+  auto results = store_->ClaimBatch(requests);
+  ASSERT_EQ(results.size(), requests.size());
+  std::map<std::string, std::size_t> served;  // type -> requests answered with a task
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    const auto& type = requests[i];
+    auto& next = served[type];
+    if (next >= tasks_of_type[type].size()) {
+      ASSERT_FALSE(results[i].ok()) << "request " << i << " (" << type << ") got a task beyond its type's";
+      EXPECT_EQ(results[i].status().code(), ErrorCode::kTaskNotFound);
+      EXPECT_NE(results[i].status().message().find(type), std::string::npos) << results[i].status().message();
+      continue;
+    }
+    JOBNIK_ASSERT_OK(results[i]);
+    const auto& d = *results[i];
+    EXPECT_EQ(type_of_stage[d.task.stage_id], type) << "request " << i;
+    EXPECT_EQ(d.task.id, tasks_of_type[type][next]) << "request " << i << " got its type's task out of order";
+    EXPECT_EQ(d.task.status, TaskStatus::kInProgress);
+    // The type's first claim started its stage and its job; no other claim reports it.
+    EXPECT_EQ(d.stage_started, next == 0) << "request " << i;
+    EXPECT_EQ(d.job_started, next == 0) << "request " << i;
+    ++next;
+  }
+  // Four requests per type and at most four tasks each: every task was claimed.
+  EXPECT_EQ(Query1("SELECT count(*) FROM task WHERE status = 'IN_PROGRESS'"), "50");
+  EXPECT_EQ(Query1("SELECT count(*) FROM task WHERE status <> 'IN_PROGRESS'"), "0");
+  EXPECT_EQ(Query1("SELECT count(*) FROM stage WHERE status <> 'IN_PROGRESS'"), "0");
+  EXPECT_EQ(Query1("SELECT count(*) FROM job WHERE status <> 'IN_PROGRESS'"), "0");
+}
+
+TEST_F(RaceTest, WorkersOfManyStageTypesClaimEveryTaskOnceAndOnlyOfTheirType) {
+  // 24 threads over 20 types with different priorities, each asking for the types in
+  // its own rotation: claims of many types are grouped into the same batches.
+  constexpr int kTypes = 20, kTasksPerType = 60, kWorkers = 24;
+  std::map<std::string, std::string> type_of_stage;
+  for (int k = 0; k < kTypes; ++k) {
+    const std::string type = "many-" + std::to_string(k);
+    auto job = store_->CreateJob(AJob("many", static_cast<domain::Priority>(k % 5 + 1)), ATrace());
+    JOBNIK_ASSERT_OK(job);
+    auto stage = store_->AddStage(job->id, AStage(type), ATrace());
+    JOBNIK_ASSERT_OK(stage);
+    JOBNIK_ASSERT_OK(store_->AddTasks(stage->id, SomeTasks(kTasksPerType), ATrace()));
+    type_of_stage[stage->id] = type;
+  }
+  const int total = kTypes * kTasksPerType;
+  std::mutex mu;
+  std::map<std::string, int> claims;
+  std::atomic<int> completed{0}, errors{0}, wrong_type{0};
+  std::vector<std::thread> workers;
+  for (int w = 0; w < kWorkers; ++w) {
+    workers.emplace_back([&, w] {
+      // Stops at the first wrong answer too: a task of another type is never completed
+      // by its own type's workers, and waiting for it would hang.
+      for (int i = w; completed.load() < total && wrong_type.load() == 0 && errors.load() == 0; ++i) {
+        const std::string type = "many-" + std::to_string(i % kTypes);
+        auto d = store_->Dequeue(type);
+        if (!d.ok()) {
+          if (d.status().code() != ErrorCode::kTaskNotFound) ++errors;
+          continue;
+        }
+        {
+          std::lock_guard lock(mu);
+          ++claims[d->task.id];
+          if (type_of_stage[d->task.stage_id] != type) ++wrong_type;
+        }
+        if (store_->ReportTask(d->task.id, TaskStatus::kCompleted).ok()) {
+          ++completed;
+        } else {
+          ++errors;
+        }
+      }
+    });
+  }
+  for (auto& t : workers) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(wrong_type.load(), 0);
+  EXPECT_EQ(completed.load(), total);
+  ASSERT_EQ(claims.size(), static_cast<std::size_t>(total));
+  for (const auto& [id, n] : claims) EXPECT_EQ(n, 1) << "task " << id << " claimed " << n << " times";
+  EXPECT_EQ(Query1("SELECT count(*) FROM job WHERE status <> 'COMPLETED'"), "0");
+  EXPECT_EQ(Query1("SELECT sum(task_completed) FROM stage"), std::to_string(total));
+}
+
 TEST_F(RaceTest, AFailingBatchFailsEveryReportInItAndLeavesNothingBehind) {
   auto job = store_->CreateJob(AJob("doomed"), ATrace());
   JOBNIK_ASSERT_OK(job);

@@ -1,6 +1,7 @@
 #include "store/pg/pg_store.h"
 
 #include <fmt/format.h>
+#include <algorithm>
 #include <cctype>
 #include <deque>
 #include <map>
@@ -10,6 +11,7 @@
 #include "domain/codec.h"
 #include "domain/time.h"
 #include "store/pg/rows.h"
+#include "store/pg/statements.h"
 #include "store/pg/transaction.h"
 
 namespace jobnik::store::pg {
@@ -258,8 +260,8 @@ PgStore::PgStore(Pool& pool, PgStoreOptions options)
       completions_(options.batch_max, options.batches_in_flight,
                    [this](const std::string&, const std::vector<std::string>& ids) { return CompleteBatch(ids); }),
       claims_(options.batch_max, options.batches_in_flight,
-              [this](const std::string& stage_type, const std::vector<std::string>& requests) {
-                return ClaimBatch(stage_type, requests.size());
+              [this](const std::string&, const std::vector<std::string>& stage_types) {
+                return ClaimBatch(stage_types);
               }) {}
 
 // ---------------------------------------------------------------- jobs
@@ -546,39 +548,69 @@ Status PgStore::SetTaskUserMetadata(const std::string& id, const std::string& me
       .status();
 }
 
-Result<Dequeued> PgStore::Dequeue(const std::string& stage_type) { return claims_.Submit(stage_type, ""); }
+Result<Dequeued> PgStore::Dequeue(const std::string& stage_type) { return claims_.Submit("", stage_type); }
 
-std::vector<Result<Dequeued>> PgStore::ClaimBatch(const std::string& stage_type, std::size_t n) {
-  using Claimed = std::vector<Dequeued>;
-  auto claimed = RunTransaction<Claimed, pqxx::nontransaction>(
-      pool_, "Dequeue", [&](pqxx::nontransaction& tx) -> Result<Claimed> {
-        Claimed out;
-        for (const auto& row : tx.exec_prepared("TaskDequeue", stage_type, static_cast<int>(n))) {
-          Dequeued d;
-          d.task = ReadTask(row);
-          d.job_id = row[13].as<std::string>();
-          d.stage_started = row[14].as<bool>();
-          d.job_started = row[15].as<bool>();
-          out.push_back(std::move(d));
-        }
-        return out;
-      });
-  std::vector<Result<Dequeued>> results;
-  results.reserve(n);
-  if (!claimed.ok()) {
-    results.assign(n, claimed.status());
-    return results;
+std::vector<Result<Dequeued>> PgStore::ClaimBatch(const std::vector<std::string>& stage_types) {
+  // The batch's distinct types, in order of first request, each with how many wait.
+  std::vector<std::pair<std::string, int>> wanted;
+  for (const auto& type : stage_types) {
+    auto it = std::find_if(wanted.begin(), wanted.end(), [&](const auto& w) { return w.first == type; });
+    if (it == wanted.end()) {
+      wanted.emplace_back(type, 1);
+    } else {
+      ++it->second;
+    }
   }
-  // Requests get the tasks in claim order (the oldest request the first task). The first
-  // claim of a stage (job) reports having started it; the others do not.
+  // Claimed tasks per type, in claim order; one statement (and commit) per kMaxClaimTypes.
+  std::map<std::string, std::deque<Dequeued>> claimed;
+  std::map<std::string, Status> failed;
+  for (std::size_t from = 0; from < wanted.size(); from += kMaxClaimTypes) {
+    const std::size_t count = std::min(kMaxClaimTypes, wanted.size() - from);
+    std::vector<std::string> params;
+    params.reserve(2 * count);
+    for (std::size_t i = from; i < from + count; ++i) {
+      params.push_back(wanted[i].first);
+      params.push_back(std::to_string(wanted[i].second));
+    }
+    auto rows = RunTransaction<std::vector<std::pair<int, Dequeued>>, pqxx::nontransaction>(
+        pool_, "Dequeue", [&](pqxx::nontransaction& tx) -> Result<std::vector<std::pair<int, Dequeued>>> {
+          std::vector<std::pair<int, Dequeued>> out;
+          for (const auto& row : tx.exec_prepared(ClaimStatementName(count), pqxx::prepare::make_dynamic_params(params))) {
+            Dequeued d;
+            d.task = ReadTask(row);
+            d.job_id = row[13].as<std::string>();
+            d.stage_started = row[14].as<bool>();
+            d.job_started = row[15].as<bool>();
+            out.emplace_back(row[16].as<int>(), std::move(d));
+          }
+          return out;
+        });
+    if (!rows.ok()) {
+      for (std::size_t i = from; i < from + count; ++i) failed.emplace(wanted[i].first, rows.status());
+      continue;
+    }
+    for (auto& [branch, d] : *rows) claimed[wanted[from + branch - 1].first].push_back(std::move(d));
+  }
+  // Requests get the tasks of their type in claim order (the oldest request the first
+  // task). The first claim of a stage (job) reports having started it; the others do not.
+  std::vector<Result<Dequeued>> results;
+  results.reserve(stage_types.size());
   std::set<std::string> stages_seen, jobs_seen;
-  for (auto& d : *claimed) {
+  for (const auto& type : stage_types) {
+    if (auto f = failed.find(type); f != failed.end()) {
+      results.emplace_back(f->second);
+      continue;
+    }
+    auto& queue = claimed[type];
+    if (queue.empty()) {
+      results.emplace_back(Status(ErrorCode::kTaskNotFound, fmt::format("No claimable task of stage type '{}'", type)));
+      continue;
+    }
+    Dequeued d = std::move(queue.front());
+    queue.pop_front();
     d.stage_started = d.stage_started && stages_seen.insert(d.task.stage_id).second;
     d.job_started = d.job_started && jobs_seen.insert(d.job_id).second;
     results.emplace_back(std::move(d));
-  }
-  while (results.size() < n) {
-    results.emplace_back(Status(ErrorCode::kTaskNotFound, fmt::format("No claimable task of stage type '{}'", stage_type)));
   }
   return results;
 }
@@ -598,8 +630,8 @@ Result<TaskReport> PgStore::ReportTask(const std::string& id, TaskStatus status)
 // one counter update per stage (+n), the cascades, one commit. A report that arrives when
 // nothing is in flight is committed at once, so batching adds no latency at low load.
 // Each report's change is still all or nothing: a batch that fails, fails every report
-// in it and leaves nothing behind. Dequeues of one stage type are grouped the same way
-// (ClaimBatch): one statement, one commit, for all the claims of that type waiting.
+// in it and leaves nothing behind. Dequeues are grouped the same way (ClaimBatch): one
+// statement, one commit, for all the claims waiting, whatever their stage types.
 
 // GCC 12 reports a false "maybe-uninitialized" for moving a Result (a std::variant) into
 // the vector below (a known variant diagnostic bug); silenced for this function only.
@@ -615,7 +647,11 @@ std::vector<Result<TaskReport>> PgStore::CompleteBatch(const std::vector<std::st
       StageStatus stage_status = StageStatus::kInProgress;
     };
     std::map<std::string, Done> done;
-    for (const auto& row : tx.exec_prepared("TaskCompleteBatch", UuidArray(ids))) {
+    // Tasks are locked in id order, the same in every batch.
+    std::vector<std::string> sorted = ids;
+    std::sort(sorted.begin(), sorted.end());
+    sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+    for (const auto& row : tx.exec_prepared("TaskCompleteBatch", UuidArray(sorted))) {
       Done d{ReadTask(row), row[13].as<std::string>(), row[14].as<int>(),
              domain::ParseStageStatus(row[15].c_str()).value()};
       done.emplace(d.task.id, std::move(d));

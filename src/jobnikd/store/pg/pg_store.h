@@ -9,8 +9,8 @@
 namespace jobnik::store::pg {
 
 struct PgStoreOptions {
-  // Group commit (group_commit.h) of COMPLETED reports and of dequeues of one stage
-  // type: requests arriving while a batch is being committed go into the next one, up to
+  // Group commit (group_commit.h) of COMPLETED reports and of dequeues (of any stage
+  // types): requests arriving while a batch is being committed go into the next one, up to
   // this many per transaction...
   std::size_t batch_max = 64;
   // ...with at most this many batches of each kind being committed at once. One gives
@@ -48,6 +48,12 @@ class PgStore final : public Store {
   Result<domain::Task> GetTask(const std::string& id) override;
   Status SetTaskUserMetadata(const std::string& id, const std::string& metadata_json) override;
   Result<Dequeued> Dequeue(const std::string& stage_type) override;
+  // The batch behind Dequeue (public so that tests can form a batch deterministically):
+  // claims a task for each entry of `stage_types` (one entry per waiting request, any
+  // mix of types) in one statement per kMaxClaimTypes distinct types; a result per
+  // entry, in order: the oldest request of a type gets its type's first task, requests
+  // beyond a type's claimable tasks get TASK_NOT_FOUND.
+  std::vector<Result<Dequeued>> ClaimBatch(const std::vector<std::string>& stage_types);
   Result<TaskReport> ReportTask(const std::string& id, domain::TaskStatus status) override;
 
   Result<std::vector<TaskReport>> FailStaleTasks(domain::Timestamp cutoff, int limit) override;
@@ -58,9 +64,6 @@ class PgStore final : public Store {
  private:
   // One transaction completing `ids`; a result per id, in order.
   std::vector<Result<TaskReport>> CompleteBatch(const std::vector<std::string>& ids);
-  // One statement claiming up to `n` tasks of `stage_type` (one per waiting request); n
-  // results, in order (TASK_NOT_FOUND beyond what was claimable).
-  std::vector<Result<Dequeued>> ClaimBatch(const std::string& stage_type, std::size_t n);
 
   Pool& pool_;
   GroupCommit<Result<TaskReport>> completions_;

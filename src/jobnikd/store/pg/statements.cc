@@ -2,29 +2,43 @@
 
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
+
+#include <fmt/format.h>
 
 #include "common/embedded.h"
 
 namespace jobnik::store::pg {
 namespace {
 
-std::map<std::string, std::string> Parse() {
-  std::map<std::string, std::string> out;
-  constexpr std::string_view kMarker = "-- name: ";
+struct Parsed {
+  std::map<std::string, std::string> statements;
+  std::map<std::string, std::string> templates;
+};
+
+Parsed Parse() {
+  Parsed out;
+  constexpr std::string_view kName = "-- name: ";
+  constexpr std::string_view kTemplate = "-- template: ";
   for (const auto& file : embedded::queries::Files()) {
     std::istringstream in{std::string(file.content)};
     std::string line, name, text;
+    std::map<std::string, std::string>* target = nullptr;
     auto flush = [&] {
-      if (!name.empty()) {
-        if (!out.emplace(name, text).second) throw std::logic_error("duplicate statement name " + name);
+      if (target && !name.empty()) {
+        if (out.statements.count(name) || out.templates.count(name) || !target->emplace(name, text).second) {
+          throw std::logic_error("duplicate statement name " + name);
+        }
       }
       text.clear();
     };
     while (std::getline(in, line)) {
-      if (line.rfind(kMarker, 0) == 0) {
+      const bool is_name = line.rfind(kName, 0) == 0;
+      if (is_name || line.rfind(kTemplate, 0) == 0) {
         flush();
-        name = line.substr(kMarker.size());
+        name = line.substr(is_name ? kName.size() : kTemplate.size());
         while (!name.empty() && (name.back() == ' ' || name.back() == '\r')) name.pop_back();
+        target = is_name ? &out.statements : &out.templates;
         continue;
       }
       if (!name.empty()) text += line + "\n";
@@ -34,15 +48,52 @@ std::map<std::string, std::string> Parse() {
   return out;
 }
 
+const Parsed& All() {
+  static const Parsed parsed = Parse();
+  return parsed;
+}
+
+void ReplaceAll(std::string& s, std::string_view from, const std::string& to) {
+  for (auto at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
+    s.replace(at, from.size(), to);
+  }
+}
+
 }  // namespace
 
-const std::map<std::string, std::string>& Statements() {
-  static const std::map<std::string, std::string> statements = Parse();
-  return statements;
+const std::map<std::string, std::string>& Statements() { return All().statements; }
+
+std::string ClaimStatement(std::size_t types) {
+  if (types < 1 || types > kMaxClaimTypes) throw std::out_of_range("ClaimStatement: bad number of types");
+  const std::string& tmpl = All().templates.at("TaskDequeue");
+  constexpr std::string_view kBegin = "-- per type: begin\n";
+  constexpr std::string_view kEnd = "-- per type: end\n";
+  const auto begin = tmpl.find(kBegin);
+  const auto end = tmpl.find(kEnd);
+  if (begin == std::string::npos || end == std::string::npos || end < begin) {
+    throw std::logic_error("TaskDequeue template: missing per-type section");
+  }
+  const std::string branch = tmpl.substr(begin + kBegin.size(), end - begin - kBegin.size());
+  std::string branches, candidates;
+  for (std::size_t i = 1; i <= types; ++i) {
+    std::string b = branch;
+    ReplaceAll(b, "{i}", std::to_string(i));
+    ReplaceAll(b, "{type}", fmt::format("${}", 2 * i - 1));
+    ReplaceAll(b, "{limit}", fmt::format("${}", 2 * i));
+    branches += b;
+    if (i > 1) candidates += " UNION ALL ";
+    candidates += fmt::format("SELECT * FROM c{}", i);
+  }
+  std::string sql = tmpl.substr(0, begin) + branches + tmpl.substr(end + kEnd.size());
+  ReplaceAll(sql, "{candidates}", candidates);
+  return sql;
 }
+
+std::string ClaimStatementName(std::size_t types) { return fmt::format("TaskDequeue{}", types); }
 
 void PrepareAll(pqxx::connection_base& conn) {
   for (const auto& [name, sql] : Statements()) conn.prepare(name, sql);
+  for (std::size_t k = 1; k <= kMaxClaimTypes; ++k) conn.prepare(ClaimStatementName(k), ClaimStatement(k));
 }
 
 }  // namespace jobnik::store::pg

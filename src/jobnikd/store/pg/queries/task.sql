@@ -47,37 +47,50 @@ WHERE ($1::uuid IS NULL OR stage_id = $1)
   AND ($5::timestamptz IS NULL OR creation_time <= $5)
 ORDER BY seq;
 
--- Claims up to $2 tasks of stage type $1, one per dequeue request of that type waiting
--- together (see group_commit.h): highest job priority first, oldest first. Served by
--- task_claim (equality on stage_type, then its exact sort order); SKIP LOCKED lets
+-- The claim of one batch of dequeue requests (see group_commit.h), for K stage types at
+-- once: a template, expanded by ClaimStatement(K) in statements.cc into the statements
+-- TaskDequeue1..TaskDequeue16. The part between the "per type" lines is repeated once
+-- per type i = 1..K, with {i} replaced by i, {type} by $(2i-1) (the stage type) and
+-- {limit} by $(2i) (how many requests of that type wait); {candidates} becomes the
+-- UNION ALL of the branches c1..cK.
+-- Each branch claims highest job priority first, oldest first, served by task_claim
+-- (equality on stage_type, then its exact sort order) whatever the statistics: it is
+-- the single-type statement, so its generic plan is the same. SKIP LOCKED lets
 -- concurrent claims pass each other. The joins re-check that the stage and job are
 -- active, so a stale `ready` flag can never hand out a task of a paused job.
--- One statement, run in autocommit (one round trip, one commit for the group): the first
--- claim of a stage or job also starts it (PENDING -> IN_PROGRESS, SPEC A.3.4), guarded by
--- the current status so concurrent first claims start it once. Data-modifying CTEs
--- always run to completion.
--- Returns the claimed tasks in claim order, each with its job id and whether this
--- statement started its stage and its job.
--- (A variant claiming for several types at once through a LATERAL join was measured and
--- dropped: with 2M rows of history its generic plan took ~0.5 s per claim.)
--- name: TaskDequeue
-WITH candidate AS (
-  SELECT t.id, t.stage_id, s.status AS stage_status, j.id AS job_id, j.status AS job_status
+-- One statement, run in autocommit (one round trip, one commit for the whole batch):
+-- the first claim of a stage or job also starts it (PENDING -> IN_PROGRESS, SPEC
+-- A.3.4), guarded by the current status so concurrent first claims start it once.
+-- Data-modifying CTEs always run to completion.
+-- Returns the claimed tasks by branch, in claim order within each, each with its job
+-- id and whether this statement started its stage and its job.
+-- (A variant over an array of types through a LATERAL join was measured and dropped:
+-- with 2M rows of history its generic plan took ~0.5 s per claim. FOR UPDATE is not
+-- allowed in the branches of a UNION, hence one CTE per type.)
+-- template: TaskDequeue
+WITH
+-- per type: begin
+c{i} AS (
+  SELECT {i} AS branch, t.id, t.stage_id, s.status AS stage_status, j.id AS job_id, j.status AS job_status
   FROM task t
   JOIN stage s ON s.id = t.stage_id
   JOIN job j ON j.id = s.job_id
-  WHERE t.stage_type = $1 AND t.ready AND t.status IN ('PENDING', 'RETRIED')
+  WHERE t.stage_type = {type} AND t.ready AND t.status IN ('PENDING', 'RETRIED')
     AND s.status IN ('PENDING', 'IN_PROGRESS') AND j.status IN ('PENDING', 'IN_PROGRESS')
   ORDER BY t.priority, t.seq
-  LIMIT $2
+  LIMIT {limit}
   FOR UPDATE OF t SKIP LOCKED
+),
+-- per type: end
+candidate AS (
+  {candidates}
 ), claimed AS (
   UPDATE task t SET status = 'IN_PROGRESS', start_time = now(), update_time = now()
   FROM candidate c
   WHERE t.id = c.id
   RETURNING t.id::text, t.stage_id::text, t.data::text, t.user_metadata::text, t.status, t.attempts,
             t.max_attempts, t.creation_time, t.update_time, t.start_time, t.end_time, t.traceparent,
-            t.tracestate, c.job_id, t.stage_id AS stage_uuid, t.priority, t.seq
+            t.tracestate, c.job_id, t.stage_id AS stage_uuid, t.priority, t.seq, c.branch
 ), stage_started AS (
   UPDATE stage s SET status = 'IN_PROGRESS', update_time = now()
   FROM (SELECT DISTINCT stage_id FROM candidate WHERE stage_status = 'PENDING') c
@@ -93,9 +106,10 @@ SELECT cl.id, cl.stage_id, cl.data, cl.user_metadata, cl.status, cl.attempts, cl
        cl.creation_time, cl.update_time, cl.start_time, cl.end_time, cl.traceparent, cl.tracestate,
        cl.job_id::text,
        EXISTS (SELECT 1 FROM stage_started ss WHERE ss.id = cl.stage_uuid),
-       EXISTS (SELECT 1 FROM job_started js WHERE js.id = cl.job_id)
+       EXISTS (SELECT 1 FROM job_started js WHERE js.id = cl.job_id),
+       cl.branch
 FROM claimed cl
-ORDER BY cl.priority, cl.seq;
+ORDER BY cl.branch, cl.priority, cl.seq;
 
 -- A worker's (or the sweeper's) report on an IN_PROGRESS task. Guarded by the status and
 -- attempts read just before, so a concurrent report makes this match no row (409).
@@ -158,7 +172,8 @@ FROM done, counted;
 -- name: TaskCompleteBatch
 WITH done AS (
   UPDATE task t SET status = 'COMPLETED', update_time = now(), end_time = now()
-  WHERE t.id = ANY ($1::uuid[]) AND t.status = 'IN_PROGRESS'
+  FROM unnest($1::uuid[]) AS x(id)
+  WHERE t.id = x.id AND t.status = 'IN_PROGRESS'
   RETURNING t.id::text, t.stage_id::text, t.data::text, t.user_metadata::text, t.status, t.attempts,
             t.max_attempts, t.creation_time, t.update_time, t.start_time, t.end_time, t.traceparent,
             t.tracestate, t.stage_id AS stage_uuid
