@@ -548,6 +548,38 @@ TEST_F(StoreTest, StaleTasksAreFailedLikeAWorkerReport) {
 namespace jobnik::testing {
 namespace {
 
+TEST_F(DbTest, PoolConnectionsRunWithTheSessionSettingsTheStoreReliesOn) {
+  // Whatever the server's defaults: JIT off (it would compile a many-type claim on every
+  // execution once the table is large), UTC and ISO dates (the row readers parse them).
+  Exec("ALTER DATABASE " + Query1("SELECT current_database()") + " SET jit = on");
+  auto lease = pool_->Acquire();
+  JOBNIK_ASSERT_OK(lease);
+  pqxx::nontransaction tx(**lease);
+  EXPECT_EQ(tx.exec1("SHOW jit")[0].as<std::string>(), "off");
+  EXPECT_EQ(tx.exec1("SHOW TimeZone")[0].as<std::string>(), "UTC");
+  EXPECT_EQ(tx.exec1("SHOW DateStyle")[0].as<std::string>(), "ISO, MDY");
+  EXPECT_EQ(tx.exec1("SHOW search_path")[0].as<std::string>(), schema_);
+}
+
+TEST_F(DbTest, GenericPlanModeIsSetForBatchesAndResetForEverythingElse) {
+  auto show = [](store::pg::Pool::Lease& lease) {
+    pqxx::nontransaction tx(*lease);
+    return tx.exec1("SHOW plan_cache_mode")[0].as<std::string>();
+  };
+  {
+    auto lease = pool_->Acquire(store::pg::Plans::kGeneric);
+    JOBNIK_ASSERT_OK(lease);
+    lease->UsePlans(store::pg::Plans::kGeneric);
+    EXPECT_EQ(show(*lease), "force_generic_plan");
+  }
+  // The only idle connection is in generic mode: a default lease takes it and resets it.
+  auto lease = pool_->Acquire();
+  JOBNIK_ASSERT_OK(lease);
+  EXPECT_EQ(show(*lease), "force_generic_plan");
+  lease->UsePlans(store::pg::Plans::kDefault);
+  EXPECT_EQ(show(*lease), "auto");
+}
+
 TEST_F(DbTest, BrokenConnectionsAreReplacedNotReused) {
   auto job = store_->CreateJob(AJob("survivor"), ATrace());
   JOBNIK_ASSERT_OK(job);

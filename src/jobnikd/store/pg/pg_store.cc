@@ -584,7 +584,8 @@ std::vector<Result<Dequeued>> PgStore::ClaimBatch(const std::vector<std::string>
             out.emplace_back(row[16].as<int>(), std::move(d));
           }
           return out;
-        });
+        },
+        Plans::kGeneric);
     if (!rows.ok()) {
       for (std::size_t i = from; i < from + count; ++i) failed.emplace(wanted[i].first, rows.status());
       continue;
@@ -675,7 +676,7 @@ std::vector<Result<TaskReport>> PgStore::CompleteBatch(const std::vector<std::st
       out.push_back(std::move(report));
     }
     return out;
-  });
+  }, Plans::kGeneric);
   if (!results.ok()) return Results(ids.size(), results.status());
   return std::move(results).value();
 }

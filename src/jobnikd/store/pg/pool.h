@@ -1,10 +1,17 @@
 // A fixed-size pool of libpqxx connections.
 //
 // Connections are opened lazily, up to `size`. Each gets `SET search_path` to the
-// configured schema, UTC/ISO time output, and every named statement of
+// configured schema, UTC/ISO time output, JIT off (see Open), and every named statement of
 // store/pg/queries prepared. A connection that reported broken_connection is
 // destroyed, never reused (libpqxx 6.4 would otherwise silently reconnect and lose
 // its prepared statements). Thread-safe.
+//
+// Plans: PostgreSQL picks a custom plan per execution of a prepared statement when it
+// estimates that to be cheaper than its cached generic plan. For the batched hot paths
+// (claims, completions), whose statements are keyed by ids and types, planning costs
+// more than running, so they ask for Plans::kGeneric: the connection gets
+// `plan_cache_mode = force_generic_plan` (one SET when a connection changes mode; the
+// pool hands out a connection already in the wanted mode when one is idle).
 #pragma once
 
 #include <chrono>
@@ -38,6 +45,8 @@ struct PoolStats {
   std::uint64_t broken = 0;         // connections discarded as broken
 };
 
+enum class Plans { kDefault, kGeneric };
+
 class Pool {
  public:
   explicit Pool(PoolOptions options);
@@ -54,31 +63,41 @@ class Pool {
     pqxx::connection* operator->() const { return conn_.get(); }
     // The connection is dropped instead of returned.
     void MarkBroken() { broken_ = true; }
+    // Puts the connection in `plans` mode (a SET, only when it is in the other one). Call
+    // before opening a transaction on it; throws what libpqxx throws.
+    void UsePlans(Plans plans);
 
    private:
     friend class Pool;
-    Lease(Pool* pool, std::unique_ptr<pqxx::connection> conn) : pool_(pool), conn_(std::move(conn)) {}
+    Lease(Pool* pool, std::unique_ptr<pqxx::connection> conn, Plans plans)
+        : pool_(pool), conn_(std::move(conn)), plans_(plans) {}
     Pool* pool_;
     std::unique_ptr<pqxx::connection> conn_;
+    Plans plans_;
     bool broken_ = false;
   };
 
   // A connection, opening one if none is idle and the pool is not full. Errors:
   // kUnavailable when none frees up within acquire_timeout or the database cannot
   // be reached (the message is safe for clients; details are logged).
-  domain::Result<Lease> Acquire();
+  // `plans`: the mode wanted (see above); an idle connection already in it is preferred.
+  domain::Result<Lease> Acquire(Plans plans = Plans::kDefault);
 
   PoolStats Stats() const;
   const PoolOptions& options() const { return options_; }
 
  private:
-  void Release(std::unique_ptr<pqxx::connection> conn, bool broken);
+  void Release(std::unique_ptr<pqxx::connection> conn, Plans plans, bool broken);
   std::unique_ptr<pqxx::connection> Open();
 
   const PoolOptions options_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<std::unique_ptr<pqxx::connection>> idle_;
+  struct Idle {
+    std::unique_ptr<pqxx::connection> conn;
+    Plans plans;
+  };
+  std::vector<Idle> idle_;  // the most recently returned last
   int open_ = 0;
   int in_use_ = 0;
   std::uint64_t waits_ = 0, timeouts_ = 0, broken_ = 0;

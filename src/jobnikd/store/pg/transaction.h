@@ -26,8 +26,9 @@ domain::Status MapDatabaseError(std::string_view operation, const std::exception
 
 // Tx is pqxx::work (the default) or pqxx::nontransaction for a single statement in
 // autocommit mode (one round trip instead of BEGIN, statement, COMMIT).
+// `plans`: the plan mode of the connection (pool.h); kGeneric for the batched hot paths.
 template <typename T, typename Tx = pqxx::work, typename Body>
-domain::Result<T> RunTransaction(Pool& pool, std::string_view operation, Body&& body) {
+domain::Result<T> RunTransaction(Pool& pool, std::string_view operation, Body&& body, Plans plans = Plans::kDefault) {
   constexpr int kMaxAttempts = 5;
   bool retried_broken = false;
   // A child of the request's span (a no-op when tracing is off).
@@ -35,10 +36,11 @@ domain::Result<T> RunTransaction(Pool& pool, std::string_view operation, Body&& 
   span.SetAttribute("db.system", "postgresql");
   span.SetAttribute("db.operation", std::string(operation));
   for (int attempt = 1;; ++attempt) {
-    auto lease = pool.Acquire();
+    auto lease = pool.Acquire(plans);
     if (!lease.ok()) return lease.status();
     bool committing = false;
     try {
+      lease->UsePlans(plans);
       Tx tx(**lease);
       domain::Result<T> result = body(tx);
       if (result.ok()) {

@@ -54,8 +54,12 @@ ORDER BY seq;
 -- {limit} by $(2i) (how many requests of that type wait); {candidates} becomes the
 -- UNION ALL of the branches c1..cK.
 -- Each branch claims highest job priority first, oldest first, served by task_claim
--- (equality on stage_type, then its exact sort order) whatever the statistics: it is
--- the single-type statement, so its generic plan is the same. SKIP LOCKED lets
+-- (equality on stage_type, then its exact sort order) whatever the statistics. The
+-- updates find their rows by primary key through ARRAY(...) (an index lookup per id):
+-- a generic plan guesses a LIMIT $n at 10% of the type's rows, and a join against that
+-- guess could turn into a scan of the whole task, stage or job table. The statement runs
+-- with generic plans forced (Pool::Plans::kGeneric): a custom plan of 16 branches costs
+-- more to plan (~1.5 ms) than to run. SKIP LOCKED lets
 -- concurrent claims pass each other. The joins re-check that the stage and job are
 -- active, so a stale `ready` flag can never hand out a task of a paused job.
 -- One statement, run in autocommit (one round trip, one commit for the whole batch):
@@ -86,30 +90,27 @@ candidate AS (
   {candidates}
 ), claimed AS (
   UPDATE task t SET status = 'IN_PROGRESS', start_time = now(), update_time = now()
-  FROM candidate c
-  WHERE t.id = c.id
-  RETURNING t.id::text, t.stage_id::text, t.data::text, t.user_metadata::text, t.status, t.attempts,
-            t.max_attempts, t.creation_time, t.update_time, t.start_time, t.end_time, t.traceparent,
-            t.tracestate, c.job_id, t.stage_id AS stage_uuid, t.priority, t.seq, c.branch
+  WHERE t.id = ANY (ARRAY(SELECT id FROM candidate))
+  RETURNING t.id AS uuid, t.id::text, t.stage_id::text, t.data::text, t.user_metadata::text, t.status,
+            t.attempts, t.max_attempts, t.creation_time, t.update_time, t.start_time, t.end_time,
+            t.traceparent, t.tracestate, t.stage_id AS stage_uuid, t.priority, t.seq
 ), stage_started AS (
   UPDATE stage s SET status = 'IN_PROGRESS', update_time = now()
-  FROM (SELECT DISTINCT stage_id FROM candidate WHERE stage_status = 'PENDING') c
-  WHERE s.id = c.stage_id AND s.status = 'PENDING'
+  WHERE s.id = ANY (ARRAY(SELECT stage_id FROM candidate WHERE stage_status = 'PENDING')) AND s.status = 'PENDING'
   RETURNING s.id
 ), job_started AS (
   UPDATE job j SET status = 'IN_PROGRESS', update_time = now()
-  FROM (SELECT DISTINCT job_id FROM candidate WHERE job_status = 'PENDING') c
-  WHERE j.id = c.job_id AND j.status = 'PENDING'
+  WHERE j.id = ANY (ARRAY(SELECT job_id FROM candidate WHERE job_status = 'PENDING')) AND j.status = 'PENDING'
   RETURNING j.id
 )
 SELECT cl.id, cl.stage_id, cl.data, cl.user_metadata, cl.status, cl.attempts, cl.max_attempts,
        cl.creation_time, cl.update_time, cl.start_time, cl.end_time, cl.traceparent, cl.tracestate,
-       cl.job_id::text,
+       c.job_id::text,
        EXISTS (SELECT 1 FROM stage_started ss WHERE ss.id = cl.stage_uuid),
-       EXISTS (SELECT 1 FROM job_started js WHERE js.id = cl.job_id),
-       cl.branch
-FROM claimed cl
-ORDER BY cl.branch, cl.priority, cl.seq;
+       EXISTS (SELECT 1 FROM job_started js WHERE js.id = c.job_id),
+       c.branch
+FROM claimed cl JOIN candidate c ON c.id = cl.uuid
+ORDER BY c.branch, cl.priority, cl.seq;
 
 -- A worker's (or the sweeper's) report on an IN_PROGRESS task. Guarded by the status and
 -- attempts read just before, so a concurrent report makes this match no row (409).
