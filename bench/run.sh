@@ -496,8 +496,9 @@ jq -r '
       | row(.value; "a  one stage"; $all.baseline.claim_done_pairs_per_s[.value.workers | tostring];
             $all.ratios.one_stage_vs_pgbench[.value.workers | tostring])),
     (.runs | to_entries | map(select(.key | startswith("b_"))) | sort_by(.value.workers) | .[]
-      | row(.value; "b  16 stages"; (if .value.workers == 16 then $all.baseline.claim_done_16types_pairs_per_s else null end);
-            (if .value.workers == 16 then $all.ratios.sixteen_stages_vs_pgbench_16types["16"] else null end))),
+      | row(.value; "b  16 stages"; $all.baseline.claim_done_pairs_per_s[.value.workers | tostring];
+            $all.ratios.sixteen_stages_vs_pgbench_one_type[.value.workers | tostring])),
+    (if .runs.b_w16 then "   (b at 16 workers vs the pgbench 16-type claim+done at 16 clients, \(f(.baseline.claim_done_16types_pairs_per_s)) pairs/s: \(f(.ratios.sixteen_stages_vs_pgbench_16types["16"])))" else empty end),
     (if .runs.c then row(.runs.c; "c  submit one job"; .baseline.bulk_insert_rows_per_s; .ratios.submission_vs_bulk_insert) else empty end),
     (if .runs.d_w16 then row(.runs.d_w16; "d  16 stages + history"; .runs.b_w16.work.tasks_per_s; .ratios.large_history_vs_fresh) else empty end),
     (if .runs.d_w16.seed then "   (d: seeded \(.runs.d_w16.seed.completed_tasks) COMPLETED + \(.runs.d_w16.seed.pending_tasks) PENDING tasks in \(.runs.d_w16.seed.wall_s) s; ratio = d / b at 16 workers)" else empty end),
