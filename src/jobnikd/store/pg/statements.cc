@@ -3,6 +3,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string_view>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -63,8 +64,9 @@ void ReplaceAll(std::string& s, std::string_view from, const std::string& to) {
 
 const std::map<std::string, std::string>& Statements() { return All().statements; }
 
-std::string ClaimStatement(std::size_t types) {
-  if (types < 1 || types > kMaxClaimTypes) throw std::out_of_range("ClaimStatement: bad number of types");
+namespace {
+
+std::string ExpandClaim(std::size_t types) {
   const std::string& tmpl = All().templates.at("TaskDequeue");
   constexpr std::string_view kBegin = "-- per type: begin\n";
   constexpr std::string_view kEnd = "-- per type: end\n";
@@ -89,11 +91,32 @@ std::string ClaimStatement(std::size_t types) {
   return sql;
 }
 
-std::string ClaimStatementName(std::size_t types) { return fmt::format("TaskDequeue{}", types); }
+// Name and text of the claim statement for 1..kMaxClaimTypes types (index types - 1),
+// expanded once.
+struct Claim {
+  std::string name, sql;
+};
+const std::vector<Claim>& Claims() {
+  static const std::vector<Claim> claims = [] {
+    std::vector<Claim> out;
+    for (std::size_t k = 1; k <= kMaxClaimTypes; ++k) out.push_back({fmt::format("TaskDequeue{}", k), ExpandClaim(k)});
+    return out;
+  }();
+  return claims;
+}
+
+const Claim& ClaimFor(std::size_t types) {
+  if (types < 1 || types > kMaxClaimTypes) throw std::out_of_range("claim statement: bad number of types");
+  return Claims()[types - 1];
+}
+
+}  // namespace
+
+const std::string& ClaimStatementName(std::size_t types) { return ClaimFor(types).name; }
 
 void PrepareAll(pqxx::connection_base& conn) {
   for (const auto& [name, sql] : Statements()) conn.prepare(name, sql);
-  for (std::size_t k = 1; k <= kMaxClaimTypes; ++k) conn.prepare(ClaimStatementName(k), ClaimStatement(k));
+  for (const auto& claim : Claims()) conn.prepare(claim.name, claim.sql);
 }
 
 }  // namespace jobnik::store::pg

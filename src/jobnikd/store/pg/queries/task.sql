@@ -48,7 +48,7 @@ WHERE ($1::uuid IS NULL OR stage_id = $1)
 ORDER BY seq;
 
 -- The claim of one batch of dequeue requests (see group_commit.h), for K stage types at
--- once: a template, expanded by ClaimStatement(K) in statements.cc into the statements
+-- once: a template, expanded in statements.cc into the statements
 -- TaskDequeue1..TaskDequeue16. The part between the "per type" lines is repeated once
 -- per type i = 1..K, with {i} replaced by i, {type} by $(2i-1) (the stage type) and
 -- {limit} by $(2i) (how many requests of that type wait); {candidates} becomes the
