@@ -3,6 +3,7 @@
 #   make build     configure and build (build/)
 #   make test      build, then run every test (unit, PostgreSQL integration, bats end-to-end)
 #   make run       jobnikd on 127.0.0.1:8080 with its embedded database in ./var/jobnik
+#                  (as root with a checkout the postgres user cannot enter: /var/lib/jobnik-dev)
 #   make bench     benchmarks in release mode against a private PostgreSQL (see docs/performance.md)
 #   make install   PREFIX=/usr/local DESTDIR=  binaries, man pages, completions, systemd units
 #   make format    clang-format the sources
@@ -17,7 +18,7 @@ PREFIX      ?= /usr/local
 DESTDIR     ?=
 CTEST_ARGS  ?=
 LISTEN      ?= 127.0.0.1:8080
-DATA_DIR    ?= ./var/jobnik
+DATA_DIR    ?=
 
 CMAKE_FLAGS = -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DJOBNIK_WERROR=$(WERROR) -DJOBNIK_SANITIZE=$(SANITIZE) \
               -DCMAKE_INSTALL_PREFIX=$(PREFIX)
@@ -41,9 +42,12 @@ build: deps $(BUILD_DIR)/CMakeCache.txt
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
+# As root the embedded PostgreSQL runs as `postgres`, which cannot enter a checkout under a
+# private directory such as /root: scripts/data-dir.sh then puts the state where it can.
 run: build
-	@echo "jobnikd: API on http://$(LISTEN)/v1 (try: curl http://$(LISTEN)/v1/jobs), state in $(DATA_DIR); Ctrl-C stops it"
-	$(BUILD_DIR)/src/jobnikd --listen $(LISTEN) --data-dir $(DATA_DIR)
+	@data_dir='$(DATA_DIR)'; data_dir=$${data_dir:-$$(scripts/data-dir.sh)}; \
+	echo "jobnikd: API on http://$(LISTEN)/v1 (try: curl http://$(LISTEN)/v1/jobs), state in $$data_dir; Ctrl-C stops it"; \
+	exec $(BUILD_DIR)/src/jobnikd --listen $(LISTEN) --data-dir "$$data_dir"
 
 bench:
 	@scripts/deps.sh --bench
