@@ -22,6 +22,38 @@ load helpers
   done
 }
 
+@test "jobnikd --help shows each option's type and built-in default" {
+  run "$JOBNIKD" --help
+  assert_success
+  for word in "--listen HOST:PORT=127.0.0.1:8080" "--pool-size INT=16" "--body-limit BYTES=1048576" \
+    "--access-log BOOL=true" "--log-level LEVEL=info" "--shutdown-timeout SECONDS=10" "--database-url URL " \
+    "--config FILE"; do
+    assert_output --partial -- "$word"
+  done
+  refute_output --partial "TEXT"
+}
+
+@test "a bad log level or format is reported once, naming the key" {
+  run "$JOBNIKD" --log-level verbose --print-config
+  assert_failure 2
+  assert_output "jobnikd: flag --log-level: log.level must be one of trace, debug, info, warn, error, critical, off; not 'verbose'"
+  JOBNIK_LOG_FORMAT=xml run "$JOBNIKD" --print-config
+  assert_failure 2
+  assert_output "jobnikd: environment JOBNIK_LOG_FORMAT: log.format must be 'text' or 'json', not 'xml'"
+}
+
+@test "print-config masks the password in every libpq connection-string form" {
+  for conninfo in "host=db password = s3cret user=app" "host=db password='s3cret a b' user=app" \
+    "host=db password='s3\\'cret' user=app" "host=db password=s3cret\\ x user=app" \
+    "postgresql://app:s3cret@db/jobs" "postgresql://app@db/jobs?password=s3cret&sslmode=disable"; do
+    run env -u JOBNIK_DATABASE_URL "$JOBNIKD" --print-config --database-url "$conninfo"
+    assert_success
+    refute_output --partial "s3"
+    assert_output --partial "****"
+    assert_output --partial "db"
+  done
+}
+
 @test "print-config shows defaults and masks the database password" {
   run env -u JOBNIK_DATABASE_URL "$JOBNIKD" --print-config --database-url 'postgresql://app:s3cret@db/jobs'
   assert_success
