@@ -273,3 +273,17 @@ connection_established() { ss -Htn state established "( sport = :${JOBNIK_URL##*
   assert_output --partial "limit of 2048 bytes"
   assert_output --partial "--body-limit"
 }
+
+@test "the startup log masks a key=value connection string's quoted password" {
+  url=$(test_database_url)
+  [[ "$url" =~ ^postgresql://([^@]+)@([^:/]+):([0-9]+)/(.+)$ ]] || skip "unexpected test URL form: $url"
+  conninfo="host=${BASH_REMATCH[2]} port=${BASH_REMATCH[3]} dbname=${BASH_REMATCH[4]} user=${BASH_REMATCH[1]}"
+  # The test cluster trusts local connections: the password is sent, never checked.
+  start_jobnikd "$LOG" --database-url "$conninfo password = 's3cret a b'" --database-schema "$(unique_schema)" \
+    serve --migrate
+  run grep "listening on" "$LOG"
+  assert_success
+  assert_output --partial "password = ****, schema"
+  run grep -c -e "s3cret" -e "a b'" "$LOG"
+  assert_output 0
+}
