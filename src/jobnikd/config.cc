@@ -106,8 +106,8 @@ Status CheckNotEmpty(const std::string& v) {
 
 const std::vector<KeyDef>& Defs() {
   static const std::vector<KeyDef> defs = {
-      StringKey({"listen", "JOBNIK_LISTEN", "--listen", "HOST:PORT to serve the API on (port 0: any free port)",
-                 false, "HOST:PORT"},
+      StringKey({"listen", "JOBNIK_LISTEN", "--listen", "HOST:PORT to serve the API on (port 0: any free port)", false,
+                 "HOST:PORT"},
                 &Config::listen, CheckListen),
       StringKey({"database.url", "JOBNIK_DATABASE_URL", "--database-url",
                  "PostgreSQL URL; empty runs the embedded database under data_dir", true, "URL"},
@@ -146,14 +146,13 @@ const std::vector<KeyDef>& Defs() {
                  false, "LEVEL"},
                 &Config::log_level, [](const std::string& v) { return logging::CheckLevel(v); }),
       StringKey({"log.format", "JOBNIK_LOG_FORMAT", "--log-format", "text or json (JSON lines)", false, "FORMAT"},
-                &Config::log_format,
-                [](const std::string& v) { return logging::ParseFormat(v).status(); }),
+                &Config::log_format, [](const std::string& v) { return logging::ParseFormat(v).status(); }),
       BoolKey({"log.access", "JOBNIK_LOG_ACCESS", "--access-log", "one log line per HTTP request"},
               &Config::log_access),
       BoolKey({"sweeper.enabled", "JOBNIK_SWEEPER_ENABLED", "--sweeper", "run the stale-task sweeper"},
               &Config::sweeper_enabled),
-      IntKey({"sweeper.interval", "JOBNIK_SWEEPER_INTERVAL", "--sweeper-interval", "seconds between sweeps",
-              false, "SECONDS"},
+      IntKey({"sweeper.interval", "JOBNIK_SWEEPER_INTERVAL", "--sweeper-interval", "seconds between sweeps", false,
+              "SECONDS"},
              &Config::sweeper_interval, 1, 86400),
       IntKey({"sweeper.stale_after", "JOBNIK_SWEEPER_STALE_AFTER", "--stale-after",
               "seconds a task may stay IN_PROGRESS before it is failed", false, "SECONDS"},
@@ -229,7 +228,9 @@ Conninfo ParseConninfo(const std::string& conninfo) {
 constexpr const char* kMask = "****";
 
 // libpq marks the options it hides (password, sslpassword) with dispchar "*".
-bool IsSecretOption(const PQconninfoOption& o) { return o.dispchar && std::strchr(o.dispchar, '*'); }
+bool IsSecretOption(const PQconninfoOption& o) {
+  return o.dispchar && std::strchr(o.dispchar, '*');
+}
 
 bool IsSecretKeyword(const std::string& keyword) {
   static const std::vector<std::string> secrets = [] {
@@ -255,7 +256,9 @@ bool MasksExactly(const Conninfo& original, const Conninfo& masked) {
   return true;
 }
 
-bool IsUri(const std::string& s) { return s.rfind("postgresql://", 0) == 0 || s.rfind("postgres://", 0) == 0; }
+bool IsUri(const std::string& s) {
+  return s.rfind("postgresql://", 0) == 0 || s.rfind("postgres://", 0) == 0;
+}
 
 int HexDigit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -302,7 +305,9 @@ std::string MaskUri(std::string s) {
   return s;
 }
 
-bool IsSpace(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
+bool IsSpace(char c) {
+  return std::isspace(static_cast<unsigned char>(c)) != 0;
+}
 
 // key = value pairs as libpq reads them: a value is 'quoted' or runs to the next blank,
 // and a backslash escapes the next character in both forms.

@@ -223,9 +223,8 @@ int RunServe(const Config& config, bool migrate, std::ostream& err) {
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
   });
   // Called once a response is written: its request is no longer in flight.
-  server.set_logger([&connections](const httplib::Request& req, const httplib::Response&) {
-    connections.RequestFinished(req);
-  });
+  server.set_logger(
+      [&connections](const httplib::Request& req, const httplib::Response&) { connections.RequestFinished(req); });
   const int threads = config.http_threads;
   server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
   server.set_keep_alive_timeout(config.http_keep_alive_timeout);

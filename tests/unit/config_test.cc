@@ -16,7 +16,7 @@ namespace {
 std::optional<std::string> LibpqPassword(const std::string& conninfo) {
   char* error = nullptr;
   std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> options(PQconninfoParse(conninfo.c_str(), &error),
-                                                                        &PQconninfoFree);
+                                                                       &PQconninfoFree);
   if (error) PQfreemem(error);
   if (!options) return std::nullopt;
   for (auto* o = options.get(); o->keyword; ++o) {
@@ -40,33 +40,33 @@ TEST_P(MaskSecretTest, HidesEverySecretAndKeepsTheRest) {
   EXPECT_EQ(masked.find("b c"), std::string::npos) << masked;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Forms, MaskSecretTest,
-    testing::Values(
-        // URL forms
-        MaskCase{"postgresql://app:s3cret@db/jobs", "postgresql://app:****@db/jobs"},
-        MaskCase{"postgres://app:s3cret@db:5433,db2/jobs?sslmode=require",
-                 "postgres://app:****@db:5433,db2/jobs?sslmode=require"},
-        MaskCase{"postgresql://app:s3%40cret@db/jobs", "postgresql://app:****@db/jobs"},
-        MaskCase{"postgresql://app:a b c@db/jobs", "postgresql://app:****@db/jobs"},
-        MaskCase{"postgresql://db/jobs?user=app&password=s3cret&connect_timeout=2",
-                 "postgresql://db/jobs?user=app&password=****&connect_timeout=2"},
-        MaskCase{"postgresql://db/jobs?pass%77ord=s3cret", "postgresql://db/jobs?pass%77ord=****"},
-        MaskCase{"postgresql://app@db/jobs?sslpassword=s3cret", "postgresql://app@db/jobs?sslpassword=****"},
-        MaskCase{"postgresql://app@db/jobs", "postgresql://app@db/jobs"},
-        // key=value forms
-        MaskCase{"host=db password=s3cret user=app", "host=db password=**** user=app"},
-        MaskCase{"host=db password = s3cret user=app", "host=db password = **** user=app"},
-        MaskCase{"password   =   s3cret", "password   =   ****"},
-        MaskCase{"host=db password='a b c' user=app", "host=db password=**** user=app"},
-        MaskCase{"host=db password='s3cret\\' a b c' user=app", "host=db password=**** user=app"},
-        MaskCase{"host=db password=s3cret\\ a\\ b\\ c user=app", "host=db password=**** user=app"},
-        MaskCase{"host=db\tpassword=s3cret\nuser=app", "host=db\tpassword=****\nuser=app"},
-        MaskCase{"sslpassword=s3cret host=db", "sslpassword=**** host=db"},
-        MaskCase{"host=db user=app", "host=db user=app"},
-        // Not a connection string libpq accepts: nothing of it is shown.
-        MaskCase{"host=db password", "****"}, MaskCase{"host=db password='s3cret", "****"},
-        MaskCase{"postgresql://app:s3cret@db/jobs?nosuchoption=1", "****"}, MaskCase{"", ""}));
+INSTANTIATE_TEST_SUITE_P(Forms, MaskSecretTest,
+                         testing::Values(
+                             // URL forms
+                             MaskCase{"postgresql://app:s3cret@db/jobs", "postgresql://app:****@db/jobs"},
+                             MaskCase{"postgres://app:s3cret@db:5433,db2/jobs?sslmode=require",
+                                      "postgres://app:****@db:5433,db2/jobs?sslmode=require"},
+                             MaskCase{"postgresql://app:s3%40cret@db/jobs", "postgresql://app:****@db/jobs"},
+                             MaskCase{"postgresql://app:a b c@db/jobs", "postgresql://app:****@db/jobs"},
+                             MaskCase{"postgresql://db/jobs?user=app&password=s3cret&connect_timeout=2",
+                                      "postgresql://db/jobs?user=app&password=****&connect_timeout=2"},
+                             MaskCase{"postgresql://db/jobs?pass%77ord=s3cret", "postgresql://db/jobs?pass%77ord=****"},
+                             MaskCase{"postgresql://app@db/jobs?sslpassword=s3cret",
+                                      "postgresql://app@db/jobs?sslpassword=****"},
+                             MaskCase{"postgresql://app@db/jobs", "postgresql://app@db/jobs"},
+                             // key=value forms
+                             MaskCase{"host=db password=s3cret user=app", "host=db password=**** user=app"},
+                             MaskCase{"host=db password = s3cret user=app", "host=db password = **** user=app"},
+                             MaskCase{"password   =   s3cret", "password   =   ****"},
+                             MaskCase{"host=db password='a b c' user=app", "host=db password=**** user=app"},
+                             MaskCase{"host=db password='s3cret\\' a b c' user=app", "host=db password=**** user=app"},
+                             MaskCase{"host=db password=s3cret\\ a\\ b\\ c user=app", "host=db password=**** user=app"},
+                             MaskCase{"host=db\tpassword=s3cret\nuser=app", "host=db\tpassword=****\nuser=app"},
+                             MaskCase{"sslpassword=s3cret host=db", "sslpassword=**** host=db"},
+                             MaskCase{"host=db user=app", "host=db user=app"},
+                             // Not a connection string libpq accepts: nothing of it is shown.
+                             MaskCase{"host=db password", "****"}, MaskCase{"host=db password='s3cret", "****"},
+                             MaskCase{"postgresql://app:s3cret@db/jobs?nosuchoption=1", "****"}, MaskCase{"", ""}));
 
 TEST(MaskSecret, TheMaskedFormsStillReadAsTheSameConnectionToLibpq) {
   for (const std::string conninfo : {"host=db password = 's3cret a' port=5433", "postgresql://u:s3cret@h/d?port=1"}) {

@@ -71,8 +71,10 @@ class ConnectionTrackerTest : public testing::Test {
       if (req.path == "/echo") headers_in_.set_value();
       return httplib::Server::HandlerResponse::Unhandled;
     });
-    server_.set_logger([this](const httplib::Request& req, const httplib::Response&) { tracker_.RequestFinished(req); });
-    server_.Get("/fast", [](const httplib::Request&, httplib::Response& res) { res.set_content("fast", "text/plain"); });
+    server_.set_logger(
+        [this](const httplib::Request& req, const httplib::Response&) { tracker_.RequestFinished(req); });
+    server_.Get("/fast",
+                [](const httplib::Request&, httplib::Response& res) { res.set_content("fast", "text/plain"); });
     server_.Get("/slow", [this](const httplib::Request&, httplib::Response& res) {
       entered_.set_value();
       release_.get_future().wait();

@@ -597,10 +597,9 @@ void Api::Register(httplib::Server& server) {
   // HTTP/1.1 (RFC 9112 6.3): a request with neither Content-Length nor Transfer-Encoding
   // has no body. httplib would instead read a PATCH/POST/PUT/DELETE body until the
   // connection closes, so `curl -X PATCH .../dequeue` would hang until the read timeout.
-  server.set_pre_routing_handler([connections = options_.connections](const httplib::Request& req,
-                                                                      httplib::Response& res) {
+  server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     // Shutdown closed this connection as idle just as its request arrived: don't run it.
-    if (connections && !connections->RequestStarted(req)) {
+    if (options_.connections && !options_.connections->RequestStarted(req)) {
       res.status = 503;
       res.set_content(domain::ErrorBody({ErrorCode::kUnavailable, "jobnikd is shutting down"}), kJson);
       return httplib::Server::HandlerResponse::Handled;
@@ -632,7 +631,7 @@ void Api::Register(httplib::Server& server) {
             break;
           case 413:
             s = {ErrorCode::kPayloadTooLarge,
-                 fmt::format("Request body is larger than the limit of {} bytes (jobnikd --body-limit, http.body_limit)", limit)};
+                 fmt::format("Request body is larger than the limit of {} bytes set by jobnikd --body-limit", limit)};
             break;
           case 400:
             s = domain::ValidationError("Malformed HTTP request");

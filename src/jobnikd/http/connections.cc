@@ -1,15 +1,15 @@
 #include "http/connections.h"
 
 #include <arpa/inet.h>
-#include <array>
-#include <cstdlib>
-#include <cstring>
 #include <dirent.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
+#include <array>
+#include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <string_view>
-#include <sys/socket.h>
 #include <vector>
 
 namespace jobnik::http {
@@ -39,8 +39,8 @@ std::optional<std::pair<std::string, int>> AcceptedPeer(int fd, int port) {
   socklen_t peer_len = sizeof peer;
   if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0) return std::nullopt;
   std::array<char, NI_MAXHOST> host{};
-  if (getnameinfo(reinterpret_cast<sockaddr*>(&peer), peer_len, host.data(), host.size(), nullptr, 0,
-                  NI_NUMERICHOST) != 0) {
+  if (getnameinfo(reinterpret_cast<sockaddr*>(&peer), peer_len, host.data(), host.size(), nullptr, 0, NI_NUMERICHOST) !=
+      0) {
     return std::nullopt;
   }
   return std::pair<std::string, int>(host.data(), PortOf(peer));
