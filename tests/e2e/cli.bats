@@ -112,4 +112,9 @@ load helpers
   run "$JOBNIKD" --config "$BATS_TEST_TMPDIR/empty.yaml" --print-config
   assert_success
   assert_output --partial "level: warn"
+  # As jobnikd.yaml(5) says: an empty group that is no group of the table is an unknown key.
+  printf 'databse:\nlog:\n  level: warn\n' >"$BATS_TEST_TMPDIR/typo.yaml"
+  run "$JOBNIKD" --config "$BATS_TEST_TMPDIR/typo.yaml" --print-config
+  assert_failure 2
+  assert_output --partial "unknown configuration key 'databse'"
 }
