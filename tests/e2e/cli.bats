@@ -74,6 +74,10 @@ load helpers
   JOBNIK_LISTEN=127.0.0.1:2222 run "$JOBNIKD" --config "$cfg" --listen 127.0.0.1:3333 --print-config
   assert_output --partial "listen: 127.0.0.1:3333"
   assert_output --partial "level: debug"
+  # A flag given twice: the later one wins (and --help's defaults set nothing).
+  run "$JOBNIKD" --config "$cfg" --listen 127.0.0.1:4444 --listen 127.0.0.1:5555 --print-config
+  assert_output --partial "listen: 127.0.0.1:5555"
+  assert_output --partial "pool_size: 3"
 }
 
 @test "invalid configuration is rejected naming the key, exit 2" {
