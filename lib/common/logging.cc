@@ -26,7 +26,7 @@ class JsonMessageFlag final : public spdlog::custom_flag_formatter {
 domain::Result<Format> ParseFormat(std::string_view s) {
   if (s == "text") return Format::kText;
   if (s == "json") return Format::kJson;
-  return domain::ValidationError(fmt::format("log format must be 'text' or 'json', not '{}'", s));
+  return domain::ValidationError(fmt::format("must be 'text' or 'json', not '{}'", s));
 }
 
 domain::Status CheckLevel(std::string_view level) {
@@ -34,7 +34,7 @@ domain::Status CheckLevel(std::string_view level) {
     if (l == level) return domain::Status::Ok();
   }
   return domain::ValidationError(
-      fmt::format("log level must be one of trace, debug, info, warn, error, critical, off; not '{}'", level));
+      fmt::format("must be one of trace, debug, info, warn, error, critical, off; not '{}'", level));
 }
 
 void Setup(std::string_view program, Format format, std::string_view level) {

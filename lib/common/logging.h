@@ -11,9 +11,10 @@ namespace jobnik::logging {
 
 enum class Format { kText, kJson };
 
-// Parses "text"/"json"; error names the value.
+// Parses "text"/"json". The error ("must be ..., not 'x'") names the value; the caller
+// prefixes what was being set, e.g. "flag --log-format: log.format must be ...".
 domain::Result<Format> ParseFormat(std::string_view s);
-// Checks "trace|debug|info|warn|error|critical|off".
+// Checks "trace|debug|info|warn|error|critical|off"; the error reads like ParseFormat's.
 domain::Status CheckLevel(std::string_view level);
 
 // Replaces the default logger (thread-safe, stderr). Call once at start-up.

@@ -1,9 +1,13 @@
 #include "config.h"
 
+#include <cctype>
 #include <charconv>
+#include <cstring>
 #include <filesystem>
 #include <fmt/format.h>
 #include <functional>
+#include <libpq-fe.h>
+#include <memory>
 #include <regex>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
@@ -49,6 +53,7 @@ Status ParseBool(const std::string& value, bool& out) {
 
 template <typename Int>
 KeyDef IntKey(ConfigKey key, Int Config::*field, long long min, long long max) {
+  if (key.type.empty()) key.type = "INT";
   return {std::move(key),
           [field, min, max](Config& c, const std::string& v) {
             long long out = 0;
@@ -60,12 +65,14 @@ KeyDef IntKey(ConfigKey key, Int Config::*field, long long min, long long max) {
 }
 
 KeyDef BoolKey(ConfigKey key, bool Config::*field) {
+  if (key.type.empty()) key.type = "BOOL";
   return {std::move(key), [field](Config& c, const std::string& v) { return ParseBool(v, c.*field); },
           [field](const Config& c) { return std::string(c.*field ? "true" : "false"); }};
 }
 
 KeyDef StringKey(ConfigKey key, std::string Config::*field,
                  std::function<Status(const std::string&)> check = nullptr) {
+  if (key.type.empty()) key.type = "TEXT";
   return {std::move(key),
           [field, check](Config& c, const std::string& v) {
             if (check) {
@@ -99,12 +106,14 @@ Status CheckNotEmpty(const std::string& v) {
 
 const std::vector<KeyDef>& Defs() {
   static const std::vector<KeyDef> defs = {
-      StringKey({"listen", "JOBNIK_LISTEN", "--listen", "HOST:PORT to serve the API on (port 0: any free port)"},
+      StringKey({"listen", "JOBNIK_LISTEN", "--listen", "HOST:PORT to serve the API on (port 0: any free port)", false,
+                 "HOST:PORT"},
                 &Config::listen, CheckListen),
       StringKey({"database.url", "JOBNIK_DATABASE_URL", "--database-url",
-                 "PostgreSQL URL; empty runs the embedded database under data_dir", true},
+                 "PostgreSQL URL; empty runs the embedded database under data_dir", true, "URL"},
                 &Config::database_url),
-      StringKey({"database.schema", "JOBNIK_DATABASE_SCHEMA", "--database-schema", "schema holding Jobnik's tables"},
+      StringKey({"database.schema", "JOBNIK_DATABASE_SCHEMA", "--database-schema", "schema holding Jobnik's tables",
+                 false, "NAME"},
                 &Config::database_schema, CheckSchema),
       IntKey({"database.pool_size", "JOBNIK_DATABASE_POOL_SIZE", "--pool-size", "database connections at most"},
              &Config::database_pool_size, 1, 1000),
@@ -115,46 +124,50 @@ const std::vector<KeyDef>& Defs() {
               "group commit: batches of dequeues (and of completions) committing at once; more means smaller "
               "batches and less waiting behind a slow one"},
              &Config::database_batches_in_flight, 1, 64),
-      StringKey({"data_dir", "JOBNIK_DATA_DIR", "--data-dir", "state directory (the embedded database lives here)"},
+      StringKey({"data_dir", "JOBNIK_DATA_DIR", "--data-dir", "state directory (the embedded database lives here)",
+                 false, "DIR"},
                 &Config::data_dir, CheckNotEmpty),
       StringKey({"postgres_bin_dir", "JOBNIK_POSTGRES_BIN_DIR", "--postgres-bin-dir",
-                 "PostgreSQL server binaries for the embedded database (default: PostgreSQL 15's)"},
+                 "PostgreSQL server binaries for the embedded database (default: PostgreSQL 15's)", false, "DIR"},
                 &Config::postgres_bin_dir),
       IntKey({"http.threads", "JOBNIK_HTTP_THREADS", "--http-threads",
               "HTTP worker threads (each keep-alive connection holds one)"},
              &Config::http_threads, 1, 4096),
-      IntKey({"http.body_limit", "JOBNIK_HTTP_BODY_LIMIT", "--body-limit", "largest request body in bytes (413 above)"},
+      IntKey({"http.body_limit", "JOBNIK_HTTP_BODY_LIMIT", "--body-limit", "largest request body in bytes (413 above)",
+              false, "BYTES"},
              &Config::http_body_limit, 1024, 1LL << 32),
       IntKey({"http.keep_alive_timeout", "JOBNIK_HTTP_KEEP_ALIVE_TIMEOUT", "--keep-alive-timeout",
-              "seconds an idle keep-alive connection is kept"},
+              "seconds an idle keep-alive connection is kept", false, "SECONDS"},
              &Config::http_keep_alive_timeout, 1, 3600),
       IntKey({"shutdown_timeout", "JOBNIK_SHUTDOWN_TIMEOUT", "--shutdown-timeout",
-              "seconds to finish in-flight requests on SIGTERM"},
+              "seconds to finish in-flight requests on SIGTERM", false, "SECONDS"},
              &Config::shutdown_timeout, 0, 3600),
-      StringKey({"log.level", "JOBNIK_LOG_LEVEL", "--log-level", "trace, debug, info, warn, error, critical or off"},
+      StringKey({"log.level", "JOBNIK_LOG_LEVEL", "--log-level", "trace, debug, info, warn, error, critical or off",
+                 false, "LEVEL"},
                 &Config::log_level, [](const std::string& v) { return logging::CheckLevel(v); }),
-      StringKey({"log.format", "JOBNIK_LOG_FORMAT", "--log-format", "text or json (JSON lines)"}, &Config::log_format,
-                [](const std::string& v) { return logging::ParseFormat(v).status(); }),
+      StringKey({"log.format", "JOBNIK_LOG_FORMAT", "--log-format", "text or json (JSON lines)", false, "FORMAT"},
+                &Config::log_format, [](const std::string& v) { return logging::ParseFormat(v).status(); }),
       BoolKey({"log.access", "JOBNIK_LOG_ACCESS", "--access-log", "one log line per HTTP request"},
               &Config::log_access),
       BoolKey({"sweeper.enabled", "JOBNIK_SWEEPER_ENABLED", "--sweeper", "run the stale-task sweeper"},
               &Config::sweeper_enabled),
-      IntKey({"sweeper.interval", "JOBNIK_SWEEPER_INTERVAL", "--sweeper-interval", "seconds between sweeps"},
+      IntKey({"sweeper.interval", "JOBNIK_SWEEPER_INTERVAL", "--sweeper-interval", "seconds between sweeps", false,
+              "SECONDS"},
              &Config::sweeper_interval, 1, 86400),
       IntKey({"sweeper.stale_after", "JOBNIK_SWEEPER_STALE_AFTER", "--stale-after",
-              "seconds a task may stay IN_PROGRESS before it is failed"},
+              "seconds a task may stay IN_PROGRESS before it is failed", false, "SECONDS"},
              &Config::sweeper_stale_after, 1, 30 * 86400),
       IntKey({"sweeper.batch", "JOBNIK_SWEEPER_BATCH", "--sweeper-batch", "tasks failed per sweep at most"},
              &Config::sweeper_batch, 1, 100000),
       StringKey({"tracing.otlp_endpoint", "JOBNIK_TRACING_OTLP_ENDPOINT", "--otlp-endpoint",
-                 "OTLP/HTTP collector base URL (spans POSTed to /v1/traces); empty: tracing off"},
+                 "OTLP/HTTP collector base URL (spans POSTed to /v1/traces); empty: tracing off", false, "URL"},
                 &Config::tracing_endpoint,
                 [](const std::string& v) {
                   if (v.empty() || v.rfind("http://", 0) == 0 || v.rfind("https://", 0) == 0) return Status::Ok();
                   return ValidationError(fmt::format("must be an http:// or https:// URL, not '{}'", v));
                 }),
       StringKey({"tracing.service_name", "JOBNIK_TRACING_SERVICE_NAME", "--service-name",
-                 "service.name of exported spans"},
+                 "service.name of exported spans", false, "NAME"},
                 &Config::tracing_service_name, CheckNotEmpty),
       IntKey({"tracing.queue_size", "JOBNIK_TRACING_QUEUE_SIZE", "--tracing-queue-size",
               "spans buffered for export at most (more are dropped and counted)"},
@@ -200,6 +213,150 @@ Status Apply(Config& c, const std::string& name, const std::string& value, const
   return Status::Ok();
 }
 
+// ---- connection strings ----
+
+// libpq's reading of a connection string (URL or key=value); null when libpq rejects it.
+using Conninfo = std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)>;
+
+Conninfo ParseConninfo(const std::string& conninfo) {
+  char* error = nullptr;
+  Conninfo options(PQconninfoParse(conninfo.c_str(), &error), &PQconninfoFree);
+  if (error) PQfreemem(error);
+  return options;
+}
+
+constexpr const char* kMask = "****";
+
+// libpq marks the options it hides (password, sslpassword) with dispchar "*".
+bool IsSecretOption(const PQconninfoOption& o) {
+  return o.dispchar && std::strchr(o.dispchar, '*');
+}
+
+bool IsSecretKeyword(const std::string& keyword) {
+  static const std::vector<std::string> secrets = [] {
+    std::vector<std::string> names;
+    const Conninfo defaults(PQconndefaults(), &PQconninfoFree);
+    for (const PQconninfoOption* o = defaults.get(); o && o->keyword; ++o) {
+      if (IsSecretOption(*o)) names.emplace_back(o->keyword);
+    }
+    return names;
+  }();
+  return std::find(secrets.begin(), secrets.end(), keyword) != secrets.end();
+}
+
+// `masked` reads as the same options as `original`, each secret given replaced by kMask.
+bool MasksExactly(const Conninfo& original, const Conninfo& masked) {
+  if (!masked) return false;
+  for (const PQconninfoOption* o = original.get(); o->keyword; ++o) {
+    const PQconninfoOption* m = masked.get();
+    while (m->keyword && std::strcmp(m->keyword, o->keyword) != 0) ++m;
+    if (!m->keyword || !o->val != !m->val) return false;
+    if (o->val && std::strcmp(m->val, IsSecretOption(*o) ? kMask : o->val) != 0) return false;
+  }
+  return true;
+}
+
+bool IsUri(const std::string& s) {
+  return s.rfind("postgresql://", 0) == 0 || s.rfind("postgres://", 0) == 0;
+}
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string PercentDecode(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && HexDigit(s[i + 1]) >= 0 && HexDigit(s[i + 2]) >= 0) {
+      out += static_cast<char>(HexDigit(s[i + 1]) * 16 + HexDigit(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+// postgresql://user:SECRET@host/db?sslpassword=SECRET&... as libpq splits it: the user
+// part ends at the first '@' before any '/', the password follows the user's first ':'.
+std::string MaskUri(std::string s) {
+  std::size_t start = s.find("://") + 3;
+  const std::size_t end = s.find_first_of("@/", start);
+  if (end != std::string::npos && s[end] == '@') {
+    const std::size_t colon = s.find(':', start);
+    if (colon < end) s.replace(colon + 1, end - colon - 1, kMask);
+    start = s.find('@', start) + 1;
+  }
+  std::size_t q = s.find('?', start);
+  if (q == std::string::npos) return s;
+  for (std::size_t pos = q + 1; pos <= s.size();) {
+    std::size_t amp = s.find('&', pos);
+    if (amp == std::string::npos) amp = s.size();
+    const std::size_t eq = s.find('=', pos);
+    if (eq < amp && IsSecretKeyword(PercentDecode(std::string_view(s).substr(pos, eq - pos)))) {
+      s.replace(eq + 1, amp - eq - 1, kMask);
+      amp = eq + 1 + std::strlen(kMask);
+    }
+    pos = amp + 1;
+  }
+  return s;
+}
+
+bool IsSpace(char c) {
+  return std::isspace(static_cast<unsigned char>(c)) != 0;
+}
+
+// key = value pairs as libpq reads them: a value is 'quoted' or runs to the next blank,
+// and a backslash escapes the next character in both forms.
+std::string MaskKeywords(const std::string& s) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const std::size_t key_start = i;
+    while (i < s.size() && IsSpace(s[i])) ++i;
+    const std::size_t name_start = i;
+    while (i < s.size() && s[i] != '=' && !IsSpace(s[i])) ++i;
+    const std::string key = s.substr(name_start, i - name_start);
+    while (i < s.size() && s[i] != '=') ++i;
+    if (i < s.size()) ++i;  // '='
+    while (i < s.size() && IsSpace(s[i])) ++i;
+    out.append(s, key_start, i - key_start);
+    const std::size_t value_start = i;
+    if (i < s.size() && s[i] == '\'') {
+      for (++i; i < s.size() && s[i] != '\''; ++i) {
+        if (s[i] == '\\') ++i;
+      }
+      if (i < s.size()) ++i;  // closing quote
+    } else {
+      for (; i < s.size() && !IsSpace(s[i]); ++i) {
+        if (s[i] == '\\') ++i;
+      }
+    }
+    i = std::min(i, s.size());
+    out += IsSecretKeyword(key) ? std::string(kMask) : s.substr(value_start, i - value_start);
+  }
+  return out;
+}
+
+// Every option given, as key='value', secrets masked.
+std::string Rebuild(const Conninfo& options) {
+  std::string out;
+  for (const PQconninfoOption* o = options.get(); o->keyword; ++o) {
+    if (!o->val) continue;
+    std::string value = IsSecretOption(*o) ? kMask : o->val;
+    std::string quoted;
+    for (char c : value) {
+      if (c == '\'' || c == '\\') quoted += '\\';
+      quoted += c;
+    }
+    out += fmt::format("{}{}='{}'", out.empty() ? "" : " ", o->keyword, quoted);
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string Config::ListenHost() const { return listen.substr(0, listen.rfind(':')); }
@@ -208,7 +365,11 @@ int Config::ListenPort() const { return std::stoi(listen.substr(listen.rfind(':'
 const std::vector<ConfigKey>& ConfigKeys() {
   static const std::vector<ConfigKey> keys = [] {
     std::vector<ConfigKey> k;
-    for (const auto& d : Defs()) k.push_back(d.key);
+    const Config defaults;
+    for (const auto& d : Defs()) {
+      k.push_back(d.key);
+      k.back().default_value = d.get(defaults);
+    }
     return k;
   }();
   return keys;
@@ -263,10 +424,19 @@ std::map<std::string, std::string> JobnikEnvironment() {
   return env;
 }
 
-std::string MaskSecret(const std::string& url) {
-  static const std::regex kUserinfo(R"(^([a-z]+://[^:/@]*):[^@]*@)");
-  static const std::regex kPassword(R"((password=)[^ &]*)");
-  return std::regex_replace(std::regex_replace(url, kUserinfo, "$1:****@"), kPassword, "$1****");
+std::string MaskSecret(const std::string& conninfo) {
+  if (conninfo.empty()) return conninfo;
+  const Conninfo parsed = ParseConninfo(conninfo);
+  // Not a connection string libpq accepts: there is no telling which part is secret.
+  if (!parsed) return kMask;
+  bool secret = false;
+  for (const PQconninfoOption* o = parsed.get(); o->keyword; ++o) secret |= IsSecretOption(*o) && o->val;
+  if (!secret) return conninfo;
+  // Keep the text as written, secrets replaced; should that ever differ from libpq's own
+  // reading, show libpq's reading instead (every value quoted, secrets masked).
+  std::string masked = IsUri(conninfo) ? MaskUri(conninfo) : MaskKeywords(conninfo);
+  if (MasksExactly(parsed, ParseConninfo(masked))) return masked;
+  return Rebuild(parsed);
 }
 
 std::string PrintConfig(const Config& config) {

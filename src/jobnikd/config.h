@@ -49,6 +49,8 @@ struct ConfigKey {
   std::string flag;   // --database-url (empty: no flag)
   std::string help;
   bool secret = false;
+  std::string type{};           // shown in --help: INT, BOOL, TEXT or a more telling name
+  std::string default_value{};  // the built-in default, as a flag would spell it
 };
 
 // All keys, in documentation order.
@@ -71,7 +73,10 @@ std::map<std::string, std::string> JobnikEnvironment();
 // The effective configuration as YAML, secrets masked.
 std::string PrintConfig(const Config& config);
 
-// postgresql://user:secret@host/db -> postgresql://user:****@host/db (also password=...).
-std::string MaskSecret(const std::string& url);
+// A connection string (URL or key=value, as libpq reads it) with its secrets (password,
+// sslpassword) replaced by ****: postgresql://user:s3cret@host/db ->
+// postgresql://user:****@host/db, "password = 'a b' host=h" -> "password = **** host=h".
+// The rest stays as written; a string libpq rejects comes back as **** whole.
+std::string MaskSecret(const std::string& conninfo);
 
 }  // namespace jobnik

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <fmt/format.h>
@@ -73,6 +74,17 @@ void RaiseListenBacklog(int port) {
       spdlog::warn("could not raise the listen backlog: {}", std::strerror(errno));
     }
   }
+}
+
+// The host of --listen resolves (cpp-httplib does not say why a bind fails, only errno).
+domain::Status CheckListenHost(const std::string& host) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* result = nullptr;
+  const int rc = getaddrinfo(host.c_str(), nullptr, &hints, &result);
+  if (result) freeaddrinfo(result);
+  if (rc != 0) return domain::ValidationError(fmt::format("cannot resolve host '{}': {}", host, gai_strerror(rc)));
+  return domain::Status::Ok();
 }
 
 // The database the daemon uses: the configured URL, or the embedded one.
@@ -199,8 +211,20 @@ int RunServe(const Config& config, bool migrate, std::ostream& err) {
       m.job_gauges().Add({{"status", std::string(domain::ToString(status))}}).Set(static_cast<double>(n));
     }
   });
-  http::Api api(store, metrics, {static_cast<std::size_t>(config.http_body_limit), config.log_access}, &tracer);
+  http::ConnectionTracker connections;
+  http::ApiOptions api_options{static_cast<std::size_t>(config.http_body_limit), config.log_access};
+  api_options.connections = &connections;
+  http::Api api(store, metrics, api_options, &tracer);
   httplib::Server server;
+  // cpp-httplib's default sets SO_REUSEPORT, which lets a second jobnikd listen on the same
+  // port and the kernel split connections between the two: SO_REUSEADDR only.
+  server.set_socket_options([](int sock) {
+    const int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
+  // Called once a response is written: its request is no longer in flight.
+  server.set_logger(
+      [&connections](const httplib::Request& req, const httplib::Response&) { connections.RequestFinished(req); });
   const int threads = config.http_threads;
   server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
   server.set_keep_alive_timeout(config.http_keep_alive_timeout);
@@ -212,12 +236,21 @@ int RunServe(const Config& config, bool migrate, std::ostream& err) {
 
   int port = config.ListenPort();
   const std::string host = config.ListenHost();
+  if (auto s = CheckListenHost(host); !s.ok()) {
+    return Fail(err, ExitCode::kFailure, fmt::format("cannot listen on {}: {}", config.listen, s.message()));
+  }
+  errno = 0;
   if (port == 0) {
     port = server.bind_to_any_port(host);
   } else if (!server.bind_to_port(host, port)) {
     port = -1;
   }
-  if (port < 0) return Fail(err, ExitCode::kFailure, fmt::format("cannot listen on {}", config.listen));
+  if (port < 0) {
+    // cpp-httplib closes the socket after a failed bind or listen, which keeps errno.
+    const int error = errno;
+    return Fail(err, ExitCode::kFailure,
+                fmt::format("cannot listen on {}: {}", config.listen, error ? std::strerror(error) : "unknown error"));
+  }
   RaiseListenBacklog(port);
 
   services::Sweeper sweeper(store, &metrics,
@@ -260,6 +293,10 @@ int RunServe(const Config& config, bool migrate, std::ostream& err) {
     }
   });
   server.stop();
+  // Connections with no request in flight would hold a worker until their keep-alive or
+  // read timeout: close them now; requests in flight finish.
+  const int idle = connections.CloseIdle(port);
+  if (idle > 0) spdlog::info("closed {} connection(s) with no request in flight", idle);
   http_thread.join();
   drained = true;
   deadline.join();
@@ -280,7 +317,8 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
 
   Options opt;
   std::string config_file;
-  app.add_option("-c,--config", config_file, "YAML configuration file (default: /etc/jobnik/jobnikd.yaml if present)");
+  app.add_option("-c,--config", config_file, "YAML configuration file (default: /etc/jobnik/jobnikd.yaml if present)")
+      ->type_name("FILE");
   app.add_flag("--print-config", opt.print_config, "print the effective configuration (secrets masked) and exit");
 
   // One flag per configuration key, from the key table.
@@ -288,7 +326,11 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   std::vector<std::pair<std::string, CLI::Option*>> key_options;
   for (const auto& key : ConfigKeys()) {
     if (key.flag.empty()) continue;
+    // The value is checked (and its error names the key) when the layers are merged, so
+    // the option takes text; its type name and built-in default are for --help.
     auto* o = app.add_option(key.flag, flag_values[key.name], key.help + " [" + key.name + ", " + key.env + "]")
+                  ->type_name(key.type)
+                  ->default_str(key.default_value)
                   ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // a later flag wins
     key_options.emplace_back(key.name, o);
   }

@@ -198,3 +198,92 @@ connection_established() { ss -Htn state established "( sport = :${JOBNIK_URL##*
   kill "$curl_pid" 2>/dev/null || true
   wait "$curl_pid" || true
 }
+
+@test "a second jobnikd on a port already in use fails with the errno text and exit 1" {
+  url=$(test_database_url)
+  schema=$(unique_schema)
+  start_jobnikd "$LOG" --database-url "$url" --database-schema "$schema" serve --migrate
+  port=${JOBNIK_URL##*:}
+  # cpp-httplib's SO_REUSEPORT would let this one listen too (and run until the timeout).
+  run timeout 30 "$JOBNIKD" --listen "127.0.0.1:$port" --sweeper false --database-url "$url" \
+    --database-schema "$schema" serve
+  assert_failure 1
+  assert_output --partial "jobnikd: cannot listen on 127.0.0.1:$port: Address already in use"
+  run curl -sf "$JOBNIK_URL/liveness"
+  assert_success
+  run "$JOBNIKD" --listen "no-such-host.invalid:$port" --database-url "$url" --database-schema "$schema" serve
+  assert_failure 1
+  assert_output --partial "cannot listen on no-such-host.invalid:$port: cannot resolve host"
+}
+
+@test "SIGTERM closes idle keep-alive and half-sent connections at once and exits 0" {
+  url=$(test_database_url)
+  # Keep-alive and read timeouts (60 s, 30 s) far beyond the shutdown timeout: waiting
+  # for either would end in exit 1 after 20 s.
+  start_jobnikd "$LOG" --database-url "$url" --database-schema "$(unique_schema)" --shutdown-timeout 20 \
+    --keep-alive-timeout 60 serve --migrate
+  port=${JOBNIK_URL##*:}
+  # fd 7: a keep-alive connection, served once, now idle. fd 8: served once, then a request
+  # whose headers stop halfway. (bats itself writes to fd 3.)
+  exec 7<>"/dev/tcp/127.0.0.1/$port" 8<>"/dev/tcp/127.0.0.1/$port"
+  for fd in 7 8; do
+    printf 'GET /liveness HTTP/1.1\r\nHost: t\r\n\r\n' >&"$fd"
+    IFS= read -r -t 10 status_line <&"$fd"
+    assert_equal "${status_line%$'\r'}" "HTTP/1.1 200 OK"
+  done
+  printf 'POST /v1/jobs HTTP/1.1\r\nHost: t\r\nContent-Ty' >&8
+  start=$(date +%s%N)
+  stop_jobnikd TERM
+  elapsed_ms=$((($(date +%s%N) - start) / 1000000))
+  exec 7<&- 8<&-
+  echo "# shutdown took ${elapsed_ms} ms" >&3
+  assert_equal "$STOP_STATUS" 0
+  (( elapsed_ms < 5000 ))
+  run grep -c "closed 2 connection(s) with no request in flight" "$LOG"
+  assert_output 1
+}
+
+@test "a body is read as JSON whatever its Content-Type, multipart/form-data and form types included" {
+  url=$(test_database_url)
+  start_jobnikd "$LOG" --database-url "$url" --database-schema "$(unique_schema)" serve --migrate
+  # Over 8 KB: cpp-httplib alone caps form-urlencoded bodies there.
+  big_job_body 2000 >"$BATS_TEST_TMPDIR/job.json"
+  (( $(stat -c %s "$BATS_TEST_TMPDIR/job.json") > 8192 ))
+  for type in application/json text/plain application/x-www-form-urlencoded 'multipart/form-data; boundary=x' \
+    multipart/form-data; do
+    status=$(curl -s -o "$BATS_TEST_TMPDIR/reply.json" -w '%{http_code}' -X POST -H "Content-Type: $type" \
+      --data-binary "@$BATS_TEST_TMPDIR/job.json" "$JOBNIK_URL/v1/jobs")
+    assert_equal "$type: $status" "$type: 201"
+    assert_equal "$(jq '.stages[0].summary.total' "$BATS_TEST_TMPDIR/reply.json")" 2000
+  done
+  # A real form upload is not JSON: a 400 about the body, like any other non-JSON body.
+  status=$(curl -s -o "$BATS_TEST_TMPDIR/reply.json" -w '%{http_code}' -F name=x -F data=y "$JOBNIK_URL/v1/jobs")
+  assert_equal "$status" 400
+  assert_equal "$(jq -r .code "$BATS_TEST_TMPDIR/reply.json")" VALIDATION_ERROR
+}
+
+@test "an oversized body's 413 names the --body-limit flag" {
+  url=$(test_database_url)
+  start_jobnikd "$LOG" --database-url "$url" --database-schema "$(unique_schema)" --body-limit 2048 serve --migrate
+  big_job_body 200 >"$BATS_TEST_TMPDIR/job.json"
+  status=$(curl -s -o "$BATS_TEST_TMPDIR/reply.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+    --data-binary "@$BATS_TEST_TMPDIR/job.json" "$JOBNIK_URL/v1/jobs")
+  assert_equal "$status" 413
+  run jq -r .message "$BATS_TEST_TMPDIR/reply.json"
+  assert_output --partial "limit of 2048 bytes"
+  assert_output --partial "--body-limit"
+}
+
+@test "the startup log masks a key=value connection string's quoted password" {
+  url=$(test_database_url)
+  [[ "$url" =~ ^postgresql://([^@]+)@([^:/]+):([0-9]+)/(.+)$ ]] || skip "unexpected test URL form: $url"
+  conninfo="host=${BASH_REMATCH[2]} port=${BASH_REMATCH[3]} dbname=${BASH_REMATCH[4]} user=${BASH_REMATCH[1]}"
+  # The test cluster trusts local connections: the password is sent, never checked.
+  start_jobnikd "$LOG" --database-url "$conninfo password = 's3cret a b'" --database-schema "$(unique_schema)" \
+    serve --migrate
+  run grep "listening on" "$LOG"
+  assert_success
+  assert_output --partial "password = ****, schema"
+  run grep -c -e "s3cret" -e "a b'" "$LOG"
+  assert_output 0
+}

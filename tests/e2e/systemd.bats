@@ -113,8 +113,10 @@ serve_notified() {
   run grep -cxF 'ExecStart=@BINDIR@/jobnik-worker --config /etc/jobnik/worker-%i.yaml' \
     "$UNIT_DIR/jobnik-worker@.service"
   assert_output 1
-  run grep -cxF 'Restart=always' "$UNIT_DIR/jobnik-worker@.service"
-  assert_output 1
+  for line in 'Restart=always' 'StartLimitIntervalSec=5min' 'StartLimitBurst=5'; do
+    run grep -cxF -- "$line" "$UNIT_DIR/jobnik-worker@.service"
+    assert_output 1
+  done
 }
 
 @test "sd_notify: READY=1 with MAINPID once serving, STOPPING=1 on SIGTERM, exit 0" {

@@ -597,9 +597,24 @@ void Api::Register(httplib::Server& server) {
   // HTTP/1.1 (RFC 9112 6.3): a request with neither Content-Length nor Transfer-Encoding
   // has no body. httplib would instead read a PATCH/POST/PUT/DELETE body until the
   // connection closes, so `curl -X PATCH .../dequeue` would hang until the read timeout.
-  server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
+  server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    // Shutdown closed this connection as idle just as its request arrived: don't run it.
+    if (options_.connections && !options_.connections->RequestStarted(req)) {
+      res.status = 503;
+      res.set_content(domain::ErrorBody({ErrorCode::kUnavailable, "jobnikd is shutting down"}), kJson);
+      return httplib::Server::HandlerResponse::Handled;
+    }
     if (!req.has_header("Content-Length") && !req.has_header("Transfer-Encoding")) {
       const_cast<httplib::Request&>(req).headers.emplace("Content-Length", "0");
+    }
+    // A body is JSON whatever its Content-Type says (v1 clients, and `curl -d`, send other
+    // types), but httplib would split a multipart/form-data body into parts (leaving no
+    // body) and refuse a form-urlencoded one over 8 KB with 413: it reads both as is.
+    for (auto [it, end] = const_cast<httplib::Request&>(req).headers.equal_range("Content-Type"); it != end; ++it) {
+      if (it->second.rfind("multipart/form-data", 0) == 0 ||
+          it->second.rfind("application/x-www-form-urlencoded", 0) == 0) {
+        it->second = kJson;
+      }
     }
     return httplib::Server::HandlerResponse::Unhandled;
   });
@@ -615,7 +630,8 @@ void Api::Register(httplib::Server& server) {
             s = {ErrorCode::kRouteNotFound, fmt::format("No route for {} {}", req.method, req.path)};
             break;
           case 413:
-            s = {ErrorCode::kPayloadTooLarge, fmt::format("Request body is larger than the limit of {} bytes", limit)};
+            s = {ErrorCode::kPayloadTooLarge,
+                 fmt::format("Request body is larger than the limit of {} bytes set by jobnikd --body-limit", limit)};
             break;
           case 400:
             s = domain::ValidationError("Malformed HTTP request");

@@ -13,6 +13,7 @@
 #include <httplib.h>
 
 #include "common/tracer.h"
+#include "http/connections.h"
 #include "metrics.h"
 #include "store/store.h"
 
@@ -21,6 +22,7 @@ namespace jobnik::http {
 struct ApiOptions {
   std::size_t body_limit = 1024 * 1024;  // bytes; larger bodies get 413
   bool access_log = true;                // one info line per request
+  ConnectionTracker* connections = nullptr;  // told when each request starts (may be null)
 };
 
 class Api {

@@ -1,0 +1,191 @@
+// Unit tests of http::ConnectionTracker (src/jobnikd/http/connections.h) on a real
+// cpp-httplib server over loopback TCP: which connections shutdown closes at once.
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <future>
+#include <string>
+#include <thread>
+
+#include "http/connections.h"
+
+namespace jobnik::http {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+// A client socket connected to 127.0.0.1:port.
+int Connect(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  return fd;
+}
+
+void Send(int fd, const std::string& data) {
+  ASSERT_EQ(send(fd, data.data(), data.size(), MSG_NOSIGNAL), static_cast<ssize_t>(data.size()));
+}
+
+// Reads until `until` has arrived, the peer closes, or `timeout` passes. `closed` tells
+// whether the peer closed (end of file or reset).
+std::string Read(int fd, const std::string& until, std::chrono::milliseconds timeout, bool* closed = nullptr) {
+  std::string got;
+  const auto deadline = Clock::now() + timeout;
+  if (closed) *closed = false;
+  while (until.empty() || got.find(until) == std::string::npos) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) break;
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left)) <= 0) break;
+    char buf[4096];
+    const ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) {
+      if (closed) *closed = true;
+      break;
+    }
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  return got;
+}
+
+class ConnectionTrackerTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    server_.set_keep_alive_timeout(60);
+    server_.set_read_timeout(60, 0);
+    server_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      if (!tracker_.RequestStarted(req)) {
+        res.status = 503;
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      if (req.path == "/echo") headers_in_.set_value();
+      return httplib::Server::HandlerResponse::Unhandled;
+    });
+    server_.set_logger(
+        [this](const httplib::Request& req, const httplib::Response&) { tracker_.RequestFinished(req); });
+    server_.Get("/fast",
+                [](const httplib::Request&, httplib::Response& res) { res.set_content("fast", "text/plain"); });
+    server_.Get("/slow", [this](const httplib::Request&, httplib::Response& res) {
+      entered_.set_value();
+      release_.get_future().wait();
+      res.set_content("slow done", "text/plain");
+    });
+    server_.Post("/echo", [](const httplib::Request& req, httplib::Response& res) {
+      res.set_content("echo " + req.body, "text/plain");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    ASSERT_GT(port_, 0);
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    const auto deadline = Clock::now() + 5s;
+    while (!server_.is_running() && Clock::now() < deadline) std::this_thread::yield();
+    ASSERT_TRUE(server_.is_running());
+  }
+  void TearDown() override {
+    try {
+      release_.set_value();  // a /slow handler left waiting would block the join
+    } catch (const std::future_error&) {
+    }
+    Stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  // Stops accepting, as jobnikd does on SIGTERM (once: a second stop() asserts).
+  void Stop() {
+    if (!stopped_) server_.stop();
+    stopped_ = true;
+  }
+
+  // The server logs a request (and the tracker lets go of it) just after the response is
+  // written: wait for that before calling connections idle.
+  void WaitNoneInFlight() {
+    const auto deadline = Clock::now() + 5s;
+    while (tracker_.InFlight() > 0 && Clock::now() < deadline) std::this_thread::yield();
+    ASSERT_EQ(tracker_.InFlight(), 0u);
+  }
+
+  httplib::Server server_;
+  ConnectionTracker tracker_;
+  int port_ = 0;
+  bool stopped_ = false;
+  std::thread thread_;
+  std::promise<void> entered_, release_, headers_in_;
+};
+
+TEST_F(ConnectionTrackerTest, IdleKeepAliveAndHalfSentHeadersAreClosedAtOnce) {
+  // Both connections have been served once, so the server has certainly accepted them.
+  const int idle = Connect(port_);
+  const int half = Connect(port_);
+  for (int fd : {idle, half}) {
+    Send(fd, "GET /fast HTTP/1.1\r\nHost: t\r\n\r\n");
+    ASSERT_NE(Read(fd, "fast", 5s).find("fast"), std::string::npos);
+  }
+  WaitNoneInFlight();
+  Send(half, "GET /fast HTTP/1.1\r\nHost: t\r\nX-Half: ");
+
+  Stop();
+  const auto start = Clock::now();
+  EXPECT_EQ(tracker_.CloseIdle(port_), 2);
+  for (int fd : {idle, half}) {
+    bool closed = false;
+    EXPECT_EQ(Read(fd, "", 5s, &closed), "");
+    EXPECT_TRUE(closed);
+    close(fd);
+  }
+  // Without the close, the workers would sit in the 60 s keep-alive and read timeouts.
+  thread_.join();
+  EXPECT_LT(Clock::now() - start, 3s);
+}
+
+TEST_F(ConnectionTrackerTest, ARequestBeingHandledIsNotClosed) {
+  const int fd = Connect(port_);
+  Send(fd, "GET /slow HTTP/1.1\r\nHost: t\r\n\r\n");
+  ASSERT_EQ(entered_.get_future().wait_for(5s), std::future_status::ready);
+  Stop();
+  EXPECT_EQ(tracker_.CloseIdle(port_), 0);
+  release_.set_value();
+  EXPECT_NE(Read(fd, "slow done", 5s).find("slow done"), std::string::npos);
+  close(fd);
+}
+
+TEST_F(ConnectionTrackerTest, ARequestWhoseBodyIsStillArrivingIsInFlight) {
+  const int fd = Connect(port_);
+  Send(fd, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
+  ASSERT_EQ(headers_in_.get_future().wait_for(5s), std::future_status::ready);
+  Stop();
+  EXPECT_EQ(tracker_.CloseIdle(port_), 0);
+  Send(fd, "defghij");
+  EXPECT_NE(Read(fd, "echo abcdefghij", 5s).find("echo abcdefghij"), std::string::npos);
+  close(fd);
+}
+
+TEST_F(ConnectionTrackerTest, ARequestOnAConnectionClosedAsIdleDoesNotStart) {
+  const int fd = Connect(port_);
+  Send(fd, "GET /fast HTTP/1.1\r\nHost: t\r\n\r\n");
+  ASSERT_NE(Read(fd, "fast", 5s).find("fast"), std::string::npos);
+  sockaddr_in local{};
+  socklen_t len = sizeof local;
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len), 0);
+  WaitNoneInFlight();
+  Stop();
+  ASSERT_EQ(tracker_.CloseIdle(port_), 1);
+  // As if its request head had been read just before the close.
+  httplib::Request req;
+  req.remote_addr = "127.0.0.1";
+  req.remote_port = ntohs(local.sin_port);
+  EXPECT_FALSE(tracker_.RequestStarted(req));
+  req.remote_port = req.remote_port == 1 ? 2 : 1;
+  EXPECT_TRUE(tracker_.RequestStarted(req));
+  close(fd);
+}
+
+}  // namespace
+}  // namespace jobnik::http
