@@ -258,7 +258,14 @@ int RunServe(const Config& config, bool migrate, std::ostream& err) {
                              config.sweeper_batch, db.url, config.database_schema});
   if (config.sweeper_enabled) sweeper.Start();
 
-  std::thread http_thread([&server] { server.listen_after_bind(); });
+  std::atomic<bool> http_returned{false};
+  std::thread http_thread([&server, &http_returned] {
+    server.listen_after_bind();
+    http_returned = true;
+  });
+  // stop() only stops a server whose accept loop runs: a SIGTERM arriving before that would
+  // otherwise leave the loop to start afterwards and shutdown to wait for its timeout.
+  while (!server.is_running() && !http_returned) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   spdlog::info("jobnikd {} listening on http://{}:{} (database {}, schema {}, {} HTTP threads, pool {})", Version(),
                host, port, db.embedded ? "embedded" : MaskSecret(db.url), config.database_schema, threads,
                config.database_pool_size);
