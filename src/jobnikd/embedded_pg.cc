@@ -69,13 +69,14 @@ void SecureDirFd(int fd, const std::string& path, const RunAs& as) {
   if (::fstat(fd, &st) != 0) throw std::runtime_error(fmt::format("cannot stat {}: {}", path, std::strerror(errno)));
   if (!S_ISDIR(st.st_mode)) throw std::runtime_error(fmt::format("{} is not a directory", path));
   if (st.st_uid != geteuid() && !(as.drop && st.st_uid == as.uid)) {
-    throw std::runtime_error(
-        fmt::format("{} belongs to uid {}, neither jobnikd nor its database user: refusing to use it", path, st.st_uid));
+    throw std::runtime_error(fmt::format(
+        "{} belongs to uid {}, neither jobnikd nor its database user: refusing to use it", path, st.st_uid));
   }
   if (as.drop && ::fchown(fd, as.uid, as.gid) != 0) {
     throw std::runtime_error(fmt::format("cannot hand {} to the postgres user: {}", path, std::strerror(errno)));
   }
-  if (::fchmod(fd, S_IRWXU) != 0) throw std::runtime_error(fmt::format("cannot chmod {}: {}", path, std::strerror(errno)));
+  if (::fchmod(fd, S_IRWXU) != 0)
+    throw std::runtime_error(fmt::format("cannot chmod {}: {}", path, std::strerror(errno)));
 }
 
 // Creates (if missing) a private directory for the server at `path`. A symlink there
@@ -86,7 +87,8 @@ void MakeServerDir(const fs::path& path, const RunAs& as) {
   }
   const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
-    throw std::runtime_error(fmt::format("cannot open {} (a symlink is refused): {}", path.string(), std::strerror(errno)));
+    throw std::runtime_error(
+        fmt::format("cannot open {} (a symlink is refused): {}", path.string(), std::strerror(errno)));
   }
   try {
     SecureDirFd(fd, path.string(), as);
@@ -166,12 +168,15 @@ pid_t PostmasterPid(const std::string& cluster) {
   return static_cast<pid_t>(pid);
 }
 
-bool Alive(pid_t pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM); }
+bool Alive(pid_t pid) {
+  return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM);
+}
 
 // "exited with status 1", "was killed by signal 9 (Killed)".
 std::string Describe(int status) {
   if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return fmt::format("was killed by signal {} ({})", WTERMSIG(status), strsignal(WTERMSIG(status)));
+  if (WIFSIGNALED(status))
+    return fmt::format("was killed by signal {} ({})", WTERMSIG(status), strsignal(WTERMSIG(status)));
   return fmt::format("ended with wait status {}", status);
 }
 
@@ -221,9 +226,9 @@ Status EmbeddedPostgres::InitDb(const std::string& bin_dir, const std::string& c
   const std::string tmp = cluster + ".init";
   fs::remove_all(tmp);
   MakeServerDir(tmp, as);
-  const pid_t pid = Spawn({bin_dir + "/initdb", "-D", tmp, "-U", kRole, "-A", "trust", "-E", "UTF8", "--no-locale",
-                           "--no-instructions"},
-                          as, log_, false);
+  const pid_t pid = Spawn(
+      {bin_dir + "/initdb", "-D", tmp, "-U", kRole, "-A", "trust", "-E", "UTF8", "--no-locale", "--no-instructions"},
+      as, log_, false);
   int status = 0;
   waitpid(pid, &status, 0);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -286,7 +291,8 @@ Status EmbeddedPostgres::WaitReady(pid_t pid, std::chrono::seconds timeout) {
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
-      return Status(ErrorCode::kUnavailable, fmt::format("the embedded PostgreSQL did not start in time (see {})", log_));
+      return Status(ErrorCode::kUnavailable,
+                    fmt::format("the embedded PostgreSQL did not start in time (see {})", log_));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
@@ -360,6 +366,7 @@ domain::Result<std::string> EmbeddedPostgres::Start() {
 void EmbeddedPostgres::Supervise() {
   std::lock_guard lock(mu_);
   if (supervisor_.joinable() || pid_ <= 0 || stopping_) return;
+  supervised_ = true;
   supervisor_done_ = false;
   supervisor_ = std::thread([this] { SuperviseLoop(); });
 }
@@ -437,15 +444,17 @@ void EmbeddedPostgres::Stop() {
     ::kill(pid_, SIGINT);  // fast shutdown: roll back open transactions, checkpoint, exit
   }
   const auto timeout = std::chrono::seconds(30);
-  if (supervisor.joinable()) {
+  if (supervised_) {
     // The supervisor reaps the server (and clears pid_ first).
     if (!cv_.wait_for(lock, timeout, [this] { return supervisor_done_; })) {
       if (pid_ > 0) ::kill(pid_, SIGQUIT);  // immediate shutdown; crash recovery on the next start
       cv_.wait(lock, [this] { return supervisor_done_; });
     }
-    lock.unlock();
-    supervisor.join();
-    lock.lock();
+    if (supervisor.joinable()) {  // a concurrent Stop() joins nothing, but waits as long
+      lock.unlock();
+      supervisor.join();
+      lock.lock();
+    }
   } else if (pid_ > 0) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     int status = 0;

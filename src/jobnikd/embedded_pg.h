@@ -39,7 +39,7 @@ class EmbeddedPostgres {
  public:
   // Restarts after an unexpected exit: the waits before attempts 1, 2, 3.
   static constexpr std::chrono::seconds kRestartBackoff[] = {std::chrono::seconds(1), std::chrono::seconds(4),
-                                                            std::chrono::seconds(10)};
+                                                             std::chrono::seconds(10)};
   static constexpr int kRestartAttempts = 3;
   // Down (restarting) for longer than this counts as unhealthy.
   static constexpr std::chrono::seconds kHealthGrace{10};
@@ -77,17 +77,18 @@ class EmbeddedPostgres {
   int lock_fd_ = -1;
   std::string data_dir_, bin_dir_, cluster_, log_, url_;
   std::string socket_dir_;
-  int socket_dir_fd_ = -1;      // held for cleanup, when socket_dir_ is a temporary directory
-  bool drop_ = false;           // the server runs as uid_/gid_ (jobnikd is root)
+  int socket_dir_fd_ = -1;  // held for cleanup, when socket_dir_ is a temporary directory
+  bool drop_ = false;       // the server runs as uid_/gid_ (jobnikd is root)
   uid_t uid_ = 0;
   gid_t gid_ = 0;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  pid_t pid_ = -1;                       // the server, while one runs
+  pid_t pid_ = -1;  // the server, while one runs
   State state_ = State::kStopped;
   bool stopping_ = false;
-  bool supervisor_done_ = false;         // the supervisor thread has reaped its last child
+  bool supervised_ = false;       // Supervise() ran: only the supervisor reaps the server
+  bool supervisor_done_ = false;  // the supervisor thread has reaped its last child
   std::chrono::steady_clock::time_point down_since_{};
   std::function<void()> on_restart_;
   std::thread supervisor_;

@@ -53,6 +53,7 @@ start_listener() {
 }
 
 watchdog_count() { grep -cx 'WATCHDOG=1' "$NOTES" || true; }
+watchdog_at_least() { (($(watchdog_count) >= $1)); }
 
 @test "a data dir in use by a running jobnikd is refused by serve, migrate and sweep; the first keeps serving" {
   start_jobnikd "$LOG" --data-dir "$DATA"
@@ -129,7 +130,7 @@ watchdog_count() { grep -cx 'WATCHDOG=1' "$NOTES" || true; }
   export NOTIFY_SOCKET="$BATS_TEST_TMPDIR/notify.sock" WATCHDOG_USEC=200000
   start_jobnikd "$LOG" --data-dir "$DATA"
   unset NOTIFY_SOCKET WATCHDOG_USEC
-  poll 10 test "$(watchdog_count)" -ge 2
+  poll 10 watchdog_at_least 2
   pm=$(postmaster_pid)
   # The cluster goes away under the running server: every restart fails at once.
   mv "$DATA/postgres" "$DATA/postgres.away"
@@ -163,9 +164,10 @@ watchdog_count() { grep -cx 'WATCHDOG=1' "$NOTES" || true; }
   chmod 755 "$target"
   ln -s "$target" "$DATA/run"
   run timeout 60 "$JOBNIKD" --listen 127.0.0.1:0 --data-dir "$DATA"
+  # Before the fix the target was handed to postgres with mode 700.
+  assert_equal "$(stat -c '%U %a' "$target")" "root 755"
   assert_failure 1
   assert_output --partial "cannot open $DATA/run (a symlink is refused)"
-  assert_equal "$(stat -c '%U %a' "$target")" "root 755"
 }
 
 @test "a data dir too long for a unix socket works, with a fresh private socket dir in /tmp removed at stop" {
