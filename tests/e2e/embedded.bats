@@ -86,7 +86,10 @@ watchdog_at_least() { (($(watchdog_count) >= $1)); }
   owner=$(stat -c %U "$DATA/postgres")
   as_owner=()
   [[ $EUID -eq 0 ]] && as_owner=(setpriv --reuid "$owner" --regid "$(stat -c %G "$DATA/postgres")" --init-groups)
-  "${as_owner[@]}" /usr/lib/postgresql/15/bin/postgres -D "$DATA/postgres" -k "$DATA/run" -c listen_addresses= \
+  bin=""
+  for v in 15 16 17; do [[ -x /usr/lib/postgresql/$v/bin/postgres ]] && bin=/usr/lib/postgresql/$v/bin && break; done
+  [[ -n "$bin" ]] || skip "no PostgreSQL server binaries"
+  "${as_owner[@]}" "$bin/postgres" -D "$DATA/postgres" -k "$DATA/run" -c listen_addresses= \
     >"$BATS_TEST_TMPDIR/stray.log" 2>&1 &
   STRAY_PID=$!
   poll 30 test -S "$DATA/run/.s.PGSQL.5432"
