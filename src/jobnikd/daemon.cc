@@ -1,6 +1,7 @@
 #include "daemon.h"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <arpa/inet.h>
 #include <cerrno>
@@ -144,6 +145,7 @@ int RunServe(const Config& config, bool migrate, std::ostream& err) {
   const sigset_t signals = BlockShutdownSignals();
   Database db;
   if (auto s = OpenDatabase(config, db); !s.ok()) return Fail(err, ExitCode::kFailure, s.message());
+  if (db.embedded) db.embedded->Supervise();  // restarts it if it dies; Failed() once it gives up
 
   // The embedded database is ours: keep it migrated. An external one is migrated on request.
   if (db.embedded || migrate) {
@@ -166,6 +168,15 @@ int RunServe(const Config& config, bool migrate, std::ostream& err) {
   }
 
   store::pg::Pool pool({db.url, config.database_schema, config.database_pool_size});
+  // After a restart of the embedded database, its idle connections are dead: drop them
+  // (the hook is cleared before the pool goes away).
+  struct RestartHook {
+    EmbeddedPostgres* embedded;
+    ~RestartHook() {
+      if (embedded) embedded->SetOnRestart(nullptr);
+    }
+  } restart_hook{db.embedded ? &*db.embedded : nullptr};
+  if (db.embedded) db.embedded->SetOnRestart([&pool] { pool.DropIdle(); });
   store::pg::PgStore store(pool, {static_cast<std::size_t>(config.database_batch_max),
                                   config.database_batches_in_flight});
   Metrics metrics;
@@ -233,6 +244,7 @@ int RunServe(const Config& config, bool migrate, std::ostream& err) {
   server.set_read_timeout(30, 0);
   server.set_write_timeout(30, 0);
   api.Register(server);
+  if (db.embedded) api.SetLiveness([&db] { return db.embedded->Healthy(); });
 
   int port = config.ListenPort();
   const std::string host = config.ListenHost();
@@ -271,20 +283,32 @@ int RunServe(const Config& config, bool migrate, std::ostream& err) {
                config.database_pool_size);
   SdNotify(fmt::format("READY=1\nSTATUS=listening on {}:{}\nMAINPID={}", host, port, getpid()));
 
-  // Wait for SIGINT/SIGTERM; feed the systemd watchdog meanwhile if asked to.
+  // Wait for SIGINT/SIGTERM; feed the systemd watchdog meanwhile if asked to, but only
+  // while the embedded database is healthy. Checked every second: if it is lost for
+  // good, shut down and exit 1 so the service manager restarts jobnikd.
   const long long watchdog_usec = SdWatchdogUsec();
   int signal = 0;
+  bool database_lost = false;
   for (;;) {
     timespec timeout{};
-    const long long wait_usec = watchdog_usec > 0 ? watchdog_usec / 2 : 3600LL * 1000000;
+    long long wait_usec = watchdog_usec > 0 ? watchdog_usec / 2 : 3600LL * 1000000;
+    if (db.embedded) wait_usec = std::min(wait_usec, 1000000LL);
     timeout.tv_sec = static_cast<time_t>(wait_usec / 1000000);
     timeout.tv_nsec = static_cast<long>((wait_usec % 1000000) * 1000);
     signal = sigtimedwait(&signals, nullptr, &timeout);
     if (signal > 0) break;
-    if (watchdog_usec > 0) SdNotify("WATCHDOG=1");
+    if (db.embedded && db.embedded->Failed()) {
+      database_lost = true;
+      break;
+    }
+    if (watchdog_usec > 0 && (!db.embedded || db.embedded->Healthy())) SdNotify("WATCHDOG=1");
   }
-  spdlog::info("received {}, shutting down (finishing in-flight requests, up to {} s)", strsignal(signal),
-               config.shutdown_timeout);
+  if (database_lost) {
+    spdlog::critical("the embedded database is lost; shutting down (exit status 1)");
+  } else {
+    spdlog::info("received {}, shutting down (finishing in-flight requests, up to {} s)", strsignal(signal),
+                 config.shutdown_timeout);
+  }
   SdNotify("STOPPING=1");
   api.SetDraining(true);
 
@@ -309,7 +333,7 @@ int RunServe(const Config& config, bool migrate, std::ostream& err) {
   deadline.join();
   sweeper.Stop();
   spdlog::info("stopped");
-  return 0;
+  return database_lost ? static_cast<int>(ExitCode::kFailure) : 0;
 }
 
 }  // namespace

@@ -4,12 +4,15 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <dirent.h>
 #include <fcntl.h>
 #include <filesystem>
 #include <fmt/format.h>
+#include <fstream>
 #include <pqxx/pqxx>
 #include <pwd.h>
 #include <spdlog/spdlog.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -59,6 +62,43 @@ void Chown(const fs::path& path, const RunAs& as) {
   }
 }
 
+// Hands the directory open as `fd` (just created, or found at `path`) to the server's
+// user with mode 0700, through the descriptor: nothing is resolved by name again.
+void SecureDirFd(int fd, const std::string& path, const RunAs& as) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw std::runtime_error(fmt::format("cannot stat {}: {}", path, std::strerror(errno)));
+  if (!S_ISDIR(st.st_mode)) throw std::runtime_error(fmt::format("{} is not a directory", path));
+  if (st.st_uid != geteuid() && !(as.drop && st.st_uid == as.uid)) {
+    throw std::runtime_error(fmt::format(
+        "{} belongs to uid {}, neither jobnikd nor its database user: refusing to use it", path, st.st_uid));
+  }
+  if (as.drop && ::fchown(fd, as.uid, as.gid) != 0) {
+    throw std::runtime_error(fmt::format("cannot hand {} to the postgres user: {}", path, std::strerror(errno)));
+  }
+  if (::fchmod(fd, S_IRWXU) != 0)
+    throw std::runtime_error(fmt::format("cannot chmod {}: {}", path, std::strerror(errno)));
+}
+
+// Creates (if missing) a private directory for the server at `path`. A symlink there
+// is refused, never followed: the parent may be writable by the server's user.
+void MakeServerDir(const fs::path& path, const RunAs& as) {
+  if (::mkdir(path.c_str(), S_IRWXU) != 0 && errno != EEXIST) {
+    throw std::runtime_error(fmt::format("cannot create {}: {}", path.string(), std::strerror(errno)));
+  }
+  const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    throw std::runtime_error(
+        fmt::format("cannot open {} (a symlink is refused): {}", path.string(), std::strerror(errno)));
+  }
+  try {
+    SecureDirFd(fd, path.string(), as);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  ::close(fd);
+}
+
 // As root, the server runs as `postgres`, which must be able to reach the data
 // directory through every parent. Checked up front for a clear message.
 void CheckReachable(const fs::path& dir, const RunAs& as) {
@@ -78,7 +118,8 @@ void CheckReachable(const fs::path& dir, const RunAs& as) {
   }
 }
 
-// fork + exec `argv`, as `as`, stdout/stderr to `log`. In the child, dies with the parent.
+// fork + exec `argv`, as `as`, stdout/stderr to `log`. In the child, dies with the
+// parent thread (PR_SET_PDEATHSIG follows the thread that forked).
 pid_t Spawn(const std::vector<std::string>& argv, const RunAs& as, const std::string& log, bool bind_to_parent) {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -88,7 +129,11 @@ pid_t Spawn(const std::vector<std::string>& argv, const RunAs& as, const std::st
   if (pid != 0) return pid;
   // Child: only async-signal-safe calls from here on.
   setsid();
-  const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);  // jobnikd blocks SIGINT/SIGTERM in its threads
+  // Opened as root in a directory the server's user owns: never through a symlink.
+  const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600);
   if (fd >= 0) {
     dup2(fd, STDOUT_FILENO);
     dup2(fd, STDERR_FILENO);
@@ -115,101 +160,338 @@ bool CanConnect(const std::string& url) {
   }
 }
 
+// The postmaster pid recorded in the cluster's postmaster.pid; 0 if there is none.
+pid_t PostmasterPid(const std::string& cluster) {
+  std::ifstream in(cluster + "/postmaster.pid");
+  long pid = 0;
+  if (!(in >> pid) || pid <= 0) return 0;
+  return static_cast<pid_t>(pid);
+}
+
+bool Alive(pid_t pid) {
+  return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM);
+}
+
+// "exited with status 1", "was killed by signal 9 (Killed)".
+std::string Describe(int status) {
+  if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
+  if (WIFSIGNALED(status))
+    return fmt::format("was killed by signal {} ({})", WTERMSIG(status), strsignal(WTERMSIG(status)));
+  return fmt::format("ended with wait status {}", status);
+}
+
 }  // namespace
 
-EmbeddedPostgres::~EmbeddedPostgres() { Stop(); }
+EmbeddedPostgres::~EmbeddedPostgres() {
+  Stop();
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+}
+
+// DATA_DIR/jobnikd.lock, flock'ed for the life of this object, with our pid in it.
+Status EmbeddedPostgres::LockDataDir(const std::string& data_dir) {
+  const std::string path = data_dir + "/jobnikd.lock";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0644);
+  if (fd < 0) return Status(ErrorCode::kUnknown, fmt::format("cannot open {}: {}", path, std::strerror(errno)));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return Status(ErrorCode::kUnknown, fmt::format("{} is not a regular file", path));
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    char buf[32] = {};
+    const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    ::close(fd);
+    if (err != EWOULDBLOCK) {
+      return Status(ErrorCode::kUnknown, fmt::format("cannot lock {}: {}", path, std::strerror(err)));
+    }
+    const long holder = n > 0 ? std::strtol(buf, nullptr, 10) : 0;
+    const pid_t postmaster = PostmasterPid(data_dir + "/postgres");
+    return Status(ErrorCode::kUnavailable,
+                  fmt::format("data dir {} is in use by {}{}; stop it first or choose another --data-dir", data_dir,
+                              holder > 0 ? fmt::format("jobnikd pid {}", holder) : std::string("another jobnikd"),
+                              Alive(postmaster) ? fmt::format(" (its PostgreSQL runs as pid {})", postmaster) : ""));
+  }
+  const std::string pid = fmt::format("{}\n", getpid());
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+    spdlog::warn("cannot write the pid to {}: {}", path, std::strerror(errno));
+  }
+  lock_fd_ = fd;
+  return Status::Ok();
+}
 
 Status EmbeddedPostgres::InitDb(const std::string& bin_dir, const std::string& cluster) {
-  auto as = ServerUser();
-  if (!as.ok()) return as.status();
+  const RunAs as{drop_, uid_, gid_};
   spdlog::info("embedded database: initialising {}", cluster);
-  const std::string log = (fs::path(options_.data_dir) / "postgres.log").string();
   const std::string tmp = cluster + ".init";
   fs::remove_all(tmp);
-  fs::create_directories(tmp);
-  Chown(tmp, *as);
-  const pid_t pid = Spawn({bin_dir + "/initdb", "-D", tmp, "-U", kRole, "-A", "trust", "-E", "UTF8", "--no-locale",
-                           "--no-instructions"},
-                          *as, log, false);
+  MakeServerDir(tmp, as);
+  const pid_t pid = Spawn(
+      {bin_dir + "/initdb", "-D", tmp, "-U", kRole, "-A", "trust", "-E", "UTF8", "--no-locale", "--no-instructions"},
+      as, log_, false);
   int status = 0;
   waitpid(pid, &status, 0);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return Status(ErrorCode::kUnknown, fmt::format("initdb failed (see {})", log));
+    return Status(ErrorCode::kUnknown, fmt::format("initdb failed (see {})", log_));
   }
   // Only a complete cluster gets the final name, so an interrupted initdb is redone.
   fs::rename(tmp, cluster);
   return Status::Ok();
 }
 
+pid_t EmbeddedPostgres::SpawnServer() {
+  return Spawn({bin_dir_ + "/postgres", "-D", cluster_, "-k", socket_dir_, "-c", "listen_addresses=", "-c",
+                "unix_socket_permissions=0700", "-c", "max_connections=200", "-c", "logging_collector=off",
+                // JIT needs writable+executable memory, which hardened units
+                // (MemoryDenyWriteExecute) forbid; Jobnik's queries gain nothing from it.
+                "-c", "jit=off"},
+               RunAs{drop_, uid_, gid_}, log_, true);
+}
+
+// Waits until the server `pid` (our child) accepts connections. Connects only once
+// postmaster.pid names it: a socket answering for another server is never used. If the
+// child exits or the timeout passes, it is reaped and an error returned.
+Status EmbeddedPostgres::WaitReady(pid_t pid, std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // Reaps `pid` if it has exited; pid_ is cleared first so Stop() never signals a reaped pid.
+  auto reaped = [this, pid](int& status, int flags) {
+    siginfo_t info{};
+    if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT | flags) != 0 || info.si_pid != pid) {
+      return false;
+    }
+    {
+      std::lock_guard lock(mu_);
+      if (pid_ == pid) pid_ = -1;
+    }
+    ::waitpid(pid, &status, 0);
+    return true;
+  };
+  for (;;) {
+    int status = 0;
+    if (reaped(status, WNOHANG)) {
+      const pid_t other = PostmasterPid(cluster_);
+      if (other != pid && Alive(other)) {
+        return Status(ErrorCode::kUnavailable,
+                      fmt::format("data dir {} is in use by PostgreSQL pid {}, which this jobnikd did not start; stop "
+                                  "it first (see {})",
+                                  data_dir_, other, log_));
+      }
+      return Status(ErrorCode::kUnavailable,
+                    fmt::format("the embedded PostgreSQL {} at start (see {})", Describe(status), log_));
+    }
+    if (PostmasterPid(cluster_) == pid && CanConnect(url_)) return Status::Ok();
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGQUIT);  // immediate shutdown
+      const auto hard = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      while (!reaped(status, WNOHANG)) {
+        if (std::chrono::steady_clock::now() > hard) {
+          ::kill(pid, SIGKILL);
+          reaped(status, 0);
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      return Status(ErrorCode::kUnavailable,
+                    fmt::format("the embedded PostgreSQL did not start in time (see {})", log_));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
 domain::Result<std::string> EmbeddedPostgres::Start() {
   try {
-    const std::string bin_dir = FindBinDir(options_.bin_dir);
-    if (bin_dir.empty()) {
+    bin_dir_ = FindBinDir(options_.bin_dir);
+    if (bin_dir_.empty()) {
       return Status(ErrorCode::kUnknown,
                     "PostgreSQL server binaries not found (install postgresql-15, or set postgres_bin_dir)");
     }
     auto as = ServerUser();
     if (!as.ok()) return as.status();
+    drop_ = as->drop;
+    uid_ = as->uid;
+    gid_ = as->gid;
     const fs::path data_dir = fs::absolute(options_.data_dir).lexically_normal();
+    data_dir_ = data_dir.string();
     fs::create_directories(data_dir);
+    // Before anything else: the data directory is ours alone, or we stop here.
+    if (auto s = LockDataDir(data_dir_); !s.ok()) return s;
     Chown(data_dir, *as);
     CheckReachable(data_dir, *as);
-    const std::string cluster = (data_dir / "postgres").string();
-    if (!fs::exists(fs::path(cluster) / "PG_VERSION")) {
-      if (auto s = InitDb(bin_dir, cluster); !s.ok()) return s;
+    cluster_ = (data_dir / "postgres").string();
+    log_ = (data_dir / "postgres.log").string();
+    if (!fs::exists(fs::path(cluster_) / "PG_VERSION")) {
+      if (auto s = InitDb(bin_dir_, cluster_); !s.ok()) return s;
     }
-    // Unix socket paths are limited to 107 bytes.
+    // Unix socket paths are limited to 107 bytes. A longer one gets a fresh private
+    // directory in /tmp (random name, created by mkdtemp, removed on Stop()).
     socket_dir_ = (data_dir / "run").string();
     if (socket_dir_.size() + 20 > 107) {
-      socket_dir_ = fmt::format("/tmp/jobnik-{}-{}", getuid(), std::hash<std::string>{}(data_dir.string()) % 1000000007);
-    }
-    fs::create_directories(socket_dir_);
-    fs::permissions(socket_dir_, fs::perms::owner_all);
-    Chown(socket_dir_, *as);
-    const std::string log = (data_dir / "postgres.log").string();
-    spdlog::info("embedded database: starting PostgreSQL in {} (socket {})", cluster, socket_dir_);
-    pid_ = Spawn({bin_dir + "/postgres", "-D", cluster, "-k", socket_dir_, "-c", "listen_addresses=", "-c",
-                  "unix_socket_permissions=0700", "-c", "max_connections=200", "-c", "logging_collector=off",
-                  // JIT needs writable+executable memory, which hardened units
-                  // (MemoryDenyWriteExecute) forbid; Jobnik's queries gain nothing from it.
-                  "-c", "jit=off"},
-                 *as, log, true);
-    const std::string url = fmt::format("postgresql://{}@/postgres?host={}", kRole, socket_dir_);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(options_.start_timeout_seconds);
-    while (!CanConnect(url)) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return Status(ErrorCode::kUnavailable, fmt::format("the embedded PostgreSQL exited at start (see {})", log));
+      std::string name = "/tmp/jobnik-XXXXXX";
+      if (!::mkdtemp(name.data())) {
+        throw std::runtime_error(fmt::format("cannot create a socket directory in /tmp: {}", std::strerror(errno)));
       }
-      if (std::chrono::steady_clock::now() > deadline) {
-        Stop();
-        return Status(ErrorCode::kUnavailable, fmt::format("the embedded PostgreSQL did not start in time (see {})", log));
+      socket_dir_ = name;
+      socket_dir_fd_ = ::open(socket_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (socket_dir_fd_ < 0) {
+        throw std::runtime_error(fmt::format("cannot open {}: {}", socket_dir_, std::strerror(errno)));
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      SecureDirFd(socket_dir_fd_, socket_dir_, *as);
+    } else {
+      MakeServerDir(socket_dir_, *as);
     }
-    spdlog::info("embedded database: ready");
-    return url;
+    url_ = fmt::format("postgresql://{}@/postgres?host={}", kRole, socket_dir_);
+    spdlog::info("embedded database: starting PostgreSQL in {} (socket {})", cluster_, socket_dir_);
+    pid_t pid = -1;
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = false;
+      pid = pid_ = SpawnServer();
+    }
+    if (auto s = WaitReady(pid, std::chrono::seconds(options_.start_timeout_seconds)); !s.ok()) {
+      RemoveSocketDir();
+      return s;
+    }
+    {
+      std::lock_guard lock(mu_);
+      state_ = State::kRunning;
+    }
+    spdlog::info("embedded database: ready (PostgreSQL pid {})", pid);
+    return url_;
   } catch (const std::exception& e) {
+    RemoveSocketDir();
     return Status(ErrorCode::kUnknown, fmt::format("embedded database: {}", e.what()));
   }
 }
 
-void EmbeddedPostgres::Stop() {
-  if (pid_ <= 0) return;
-  spdlog::info("embedded database: stopping");
-  kill(pid_, SIGINT);  // fast shutdown: roll back open transactions, checkpoint, exit
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  int status = 0;
-  while (waitpid(pid_, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      kill(pid_, SIGQUIT);  // immediate shutdown; crash recovery on the next start
-      waitpid(pid_, &status, 0);
-      break;
+void EmbeddedPostgres::Supervise() {
+  std::lock_guard lock(mu_);
+  if (supervisor_.joinable() || pid_ <= 0 || stopping_) return;
+  supervised_ = true;
+  supervisor_done_ = false;
+  supervisor_ = std::thread([this] { SuperviseLoop(); });
+}
+
+// The only place that reaps the server once supervision runs. Restarts it after an
+// unexpected exit, waiting kRestartBackoff before each attempt; gives up after
+// kRestartAttempts failures in a row (state kFailed: the daemon exits non-zero).
+void EmbeddedPostgres::SuperviseLoop() {
+  std::unique_lock lock(mu_);
+  while (pid_ > 0) {
+    const pid_t pid = pid_;
+    lock.unlock();
+    // Wait without reaping, so pid_ can be cleared before the pid is released.
+    siginfo_t info{};
+    while (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT) != 0 && errno == EINTR) {
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    lock.lock();
+    pid_ = -1;
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    if (stopping_) break;
+    state_ = State::kRestarting;
+    down_since_ = std::chrono::steady_clock::now();
+    spdlog::error("embedded database: PostgreSQL (pid {}) {}; restarting it (see {})", pid, Describe(status), log_);
+    for (int attempt = 1; attempt <= kRestartAttempts; ++attempt) {
+      if (cv_.wait_for(lock, kRestartBackoff[attempt - 1], [this] { return stopping_; })) break;
+      const pid_t next = pid_ = SpawnServer();
+      lock.unlock();
+      const Status s = WaitReady(next, std::chrono::seconds(options_.start_timeout_seconds));
+      lock.lock();
+      if (s.ok()) {
+        state_ = State::kRunning;
+        spdlog::info("embedded database: restarted (PostgreSQL pid {}, attempt {}/{})", next, attempt,
+                     kRestartAttempts);
+        if (on_restart_) on_restart_();
+        break;
+      }
+      if (stopping_) break;
+      spdlog::error("embedded database: restart attempt {}/{} failed: {}", attempt, kRestartAttempts, s.message());
+    }
+    if (state_ == State::kRunning) continue;  // watch the new server (reaped at the top even when stopping)
+    if (stopping_) break;
+    state_ = State::kFailed;
+    spdlog::critical("embedded database: PostgreSQL could not be restarted ({} attempts); giving up", kRestartAttempts);
+    break;
   }
-  pid_ = -1;
+  supervisor_done_ = true;
+  cv_.notify_all();
+}
+
+void EmbeddedPostgres::SetOnRestart(std::function<void()> on_restart) {
+  std::lock_guard lock(mu_);
+  on_restart_ = std::move(on_restart);
+}
+
+bool EmbeddedPostgres::Healthy() const {
+  std::lock_guard lock(mu_);
+  if (state_ == State::kFailed) return false;
+  if (state_ == State::kRestarting) return std::chrono::steady_clock::now() - down_since_ < kHealthGrace;
+  return true;
+}
+
+bool EmbeddedPostgres::Failed() const {
+  std::lock_guard lock(mu_);
+  return state_ == State::kFailed;
+}
+
+void EmbeddedPostgres::Stop() {
+  std::unique_lock lock(mu_);
+  stopping_ = true;
+  cv_.notify_all();  // wakes a supervisor waiting to restart
+  std::thread supervisor = std::move(supervisor_);
+  if (pid_ > 0) {
+    spdlog::info("embedded database: stopping");
+    ::kill(pid_, SIGINT);  // fast shutdown: roll back open transactions, checkpoint, exit
+  }
+  const auto timeout = std::chrono::seconds(30);
+  if (supervised_) {
+    // The supervisor reaps the server (and clears pid_ first).
+    if (!cv_.wait_for(lock, timeout, [this] { return supervisor_done_; })) {
+      if (pid_ > 0) ::kill(pid_, SIGQUIT);  // immediate shutdown; crash recovery on the next start
+      cv_.wait(lock, [this] { return supervisor_done_; });
+    }
+    if (supervisor.joinable()) {  // a concurrent Stop() joins nothing, but waits as long
+      lock.unlock();
+      supervisor.join();
+      lock.lock();
+    }
+  } else if (pid_ > 0) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    int status = 0;
+    while (::waitpid(pid_, &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        ::kill(pid_, SIGQUIT);
+        ::waitpid(pid_, &status, 0);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    pid_ = -1;
+  }
+  if (state_ != State::kFailed) state_ = State::kStopped;
+  lock.unlock();
+  RemoveSocketDir();
+}
+
+// Empties and removes a temporary socket directory through the descriptor opened when it
+// was created (whatever is at its name now is not followed).
+void EmbeddedPostgres::RemoveSocketDir() {
+  std::lock_guard lock(mu_);
+  if (socket_dir_fd_ < 0) return;
+  if (DIR* dir = ::fdopendir(::dup(socket_dir_fd_))) {
+    std::vector<std::string> names;
+    while (const dirent* e = ::readdir(dir)) {
+      const std::string name = e->d_name;
+      if (name != "." && name != "..") names.push_back(name);
+    }
+    ::closedir(dir);
+    for (const auto& name : names) ::unlinkat(socket_dir_fd_, name.c_str(), 0);
+  }
+  ::close(socket_dir_fd_);
+  socket_dir_fd_ = -1;
+  if (::rmdir(socket_dir_.c_str()) != 0 && errno != ENOENT) {
+    spdlog::warn("embedded database: cannot remove {}: {}", socket_dir_, std::strerror(errno));
+  }
 }
 
 }  // namespace jobnik

@@ -464,7 +464,10 @@ void Api::Register(httplib::Server& server) {
   });
 
   // ------------------------------------------------------------------ operational
-  add("GET", "/liveness", "/liveness", {}, [](Call&) -> Reply { return {200, R"({"status":"ok"})", {}}; });
+  add("GET", "/liveness", "/liveness", {}, [this](Call&) -> Reply {
+    if (liveness_ && !liveness_()) return {503, R"({"status":"embedded database down"})", {}};
+    return {200, R"({"status":"ok"})", {}};
+  });
   add("GET", "/readiness", "/readiness", {}, [this, &st](Call&) -> Reply {
     if (draining_) return {503, R"({"status":"draining"})", {}};
     if (auto s = st.Ping(); !s.ok()) return {503, R"({"status":"database unavailable"})", {}};

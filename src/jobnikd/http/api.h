@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <functional>
 #include <string>
 
 #include <httplib.h>
@@ -35,6 +36,8 @@ class Api {
 
   // While draining, /readiness answers 503 so load balancers stop sending work.
   void SetDraining(bool draining) { draining_ = draining; }
+  // /liveness answers 503 while `healthy` returns false (call before serving).
+  void SetLiveness(std::function<bool()> healthy) { liveness_ = std::move(healthy); }
 
  private:
   store::Store& store_;
@@ -42,6 +45,7 @@ class Api {
   ApiOptions options_;
   tracing::Tracer* tracer_;
   std::atomic<bool> draining_{false};
+  std::function<bool()> liveness_;
 };
 
 // Status -> HTTP status code (the only place this mapping lives).

@@ -97,6 +97,17 @@ void Pool::Release(std::unique_ptr<pqxx::connection> conn, Plans plans, bool bro
   // A broken connection is closed outside the lock.
 }
 
+void Pool::DropIdle() {
+  std::vector<Idle> doomed;
+  {
+    std::lock_guard lock(mu_);
+    doomed.swap(idle_);
+    open_ -= static_cast<int>(doomed.size());
+  }
+  cv_.notify_all();
+  // Closed outside the lock.
+}
+
 PoolStats Pool::Stats() const {
   std::lock_guard lock(mu_);
   return {options_.size, open_, in_use_, waits_, timeouts_, broken_};

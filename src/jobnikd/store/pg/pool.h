@@ -84,6 +84,9 @@ class Pool {
   domain::Result<Lease> Acquire(Plans plans = Plans::kDefault);
 
   PoolStats Stats() const;
+  // Closes every idle connection (their server restarted: they are all dead). Leased
+  // ones are dropped when they report broken.
+  void DropIdle();
   const PoolOptions& options() const { return options_; }
 
  private:
