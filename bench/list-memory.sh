@@ -25,7 +25,7 @@ trap cleanup EXIT
 
 bash "$root/tests/harness/pg-harness.sh" start "$work/pg" >/dev/null
 url=$(cat "$work/pg/url")
-"$bin/jobnikd" --database-url "$url" --database-schema listmem migrate >/dev/null
+"$bin/jobnikd" --database-url "$url" --database-schema listmem migrate >/dev/null 2>&1
 t0=$(date +%s.%N)
 psql -X -q -v ON_ERROR_STOP=1 -d "$url" -v schema=listmem -v completed="$n" -v pending=0 \
   -v per_stage=10000 -v history_types=16 -v pending_types=1 -f "$root/bench/seed-history.sql" >/dev/null

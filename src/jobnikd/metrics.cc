@@ -124,9 +124,10 @@ void Metrics::UpdateQueue(const store::QueueStats& q, std::chrono::steady_clock:
   if (any_other) {
     set(kOtherStageTypes, other);
     if (!cap_logged_) {
-      spdlog::warn("metrics: more than {} stage types have unfinished work; the others are counted under "
-                   "stage_type=\"{}\"",
-                   type_limits_.max_types, kOtherStageTypes);
+      spdlog::warn(
+          "metrics: more than {} stage types have unfinished work; the others are counted under "
+          "stage_type=\"{}\"",
+          type_limits_.max_types, kOtherStageTypes);
       cap_logged_ = true;
     }
   } else if (other_series_) {

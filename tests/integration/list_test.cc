@@ -5,8 +5,10 @@
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
+#include <atomic>
 #include <set>
 #include <thread>
+#include <utility>
 
 #include "domain/codec.h"
 #include "fixtures.h"
@@ -95,13 +97,14 @@ class ListTest : public DbTest {
   }
   // `n` PENDING tasks added to `stage_id` straight through SQL (fast, for big lists).
   void SeedTasks(const std::string& stage_id, int n) {
-    Exec("INSERT INTO task (id, stage_id, stage_type, priority, ready, status, data, max_attempts, creation_time, "
-         "update_time, traceparent) SELECT gen_random_uuid(), '" +
-         stage_id +
-         "', s.type, 3, true, 'PENDING', jsonb_build_object('i', g), 1, now(), now(), "
-         "'00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' FROM stage s, generate_series(1, " +
-         std::to_string(n) + ") g WHERE s.id = '" + stage_id + "'; UPDATE stage SET task_total = task_total + " +
-         std::to_string(n) + " WHERE id = '" + stage_id + "'");
+    Exec(
+        "INSERT INTO task (id, stage_id, stage_type, priority, ready, status, data, max_attempts, creation_time, "
+        "update_time, traceparent) SELECT gen_random_uuid(), '" +
+        stage_id +
+        "', s.type, 3, true, 'PENDING', jsonb_build_object('i', g), 1, now(), now(), "
+        "'00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' FROM stage s, generate_series(1, " +
+        std::to_string(n) + ") g WHERE s.id = '" + stage_id + "'; UPDATE stage SET task_total = task_total + " +
+        std::to_string(n) + " WHERE id = '" + stage_id + "'");
   }
 
   Metrics metrics_;
@@ -177,11 +180,12 @@ TEST_F(ListTest, ShortListsAreSentWholeAsBefore) {
 
 TEST_F(ListTest, StreamedJobsAndStagesMatchTheWholeAnswer) {
   // 1,100 jobs with one stage each, seeded in SQL; some share a creation time.
-  Exec("INSERT INTO job (id, name, data, priority, status, creation_time, update_time, traceparent) "
-       "SELECT gen_random_uuid(), 'seeded', '{}', 3, 'PENDING', now() - (g % 500) * interval '1 ms', now(), "
-       "'00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' FROM generate_series(1, 1100) g; "
-       "INSERT INTO stage (id, job_id, \"order\", type, data, status, creation_time, update_time, traceparent) "
-       "SELECT gen_random_uuid(), id, 1, 'seeded', '{}', 'PENDING', creation_time, now(), traceparent FROM job");
+  Exec(
+      "INSERT INTO job (id, name, data, priority, status, creation_time, update_time, traceparent) "
+      "SELECT gen_random_uuid(), 'seeded', '{}', 3, 'PENDING', now() - (g % 500) * interval '1 ms', now(), "
+      "'00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' FROM generate_series(1, 1100) g; "
+      "INSERT INTO stage (id, job_id, \"order\", type, data, status, creation_time, update_time, traceparent) "
+      "SELECT gen_random_uuid(), id, 1, 'seeded', '{}', 'PENDING', creation_time, now(), traceparent FROM job");
   auto r = Get("/v1/jobs?should_return_stages=true");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->get_header_value("Transfer-Encoding"), "chunked");
@@ -224,6 +228,37 @@ TEST_F(ListTest, CursorPagesWalkEveryRowOnceUnderConcurrentInserts) {
   auto all = Ids(Value(store_->FindTasks({})));
   all.resize(walked.size());
   EXPECT_EQ(walked, all);
+}
+
+TEST_F(ListTest, StreamedAndPagedWalksUnderAConcurrentWriterMissNothingThatWasThere) {
+  const auto stage = StageWithTasks("busy", 0);
+  SeedTasks(stage, 2500);
+  const auto before = Ids(Value(store_->FindTasks({})));
+  const auto other = StageWithTasks("busy-other", 0);
+  std::atomic<bool> stop{false};
+  std::atomic<int> batches{0};
+  std::thread writer([&] {
+    while (!stop) {
+      if (store_->AddTasks(other, SomeTasks(5), ATrace()).ok()) ++batches;
+    }
+  });
+  auto streamed = Get("/v1/tasks");
+  const auto paged = Walk("/v1/tasks?limit=250");
+  stop = true;
+  writer.join();
+  EXPECT_GT(batches.load(), 0);
+  ASSERT_TRUE(streamed);
+  std::vector<std::string> streamed_ids;
+  for (const auto& t : json::parse(streamed->body)) streamed_ids.push_back(t["id"]);
+  for (const std::vector<std::string>* walk : {&std::as_const(streamed_ids), &paged}) {
+    std::set<std::string> seen(walk->begin(), walk->end());
+    EXPECT_EQ(seen.size(), walk->size()) << "a task appeared twice";
+    for (const auto& id : before) EXPECT_TRUE(seen.count(id)) << "missing " << id;
+    // In the list's order: a prefix of the final list (all inserts come after the seeds).
+    auto all = Ids(Value(store_->FindTasks({})));
+    all.resize(walk->size());
+    EXPECT_EQ(*walk, all);
+  }
 }
 
 TEST_F(ListTest, FiltersCombineWithPaging) {

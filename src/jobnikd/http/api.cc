@@ -7,8 +7,8 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
-#include <memory>
 #include <functional>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -143,8 +143,7 @@ class Query {
     const char* end = v->data() + v->size();
     const auto [ptr, ec] = std::from_chars(v->data(), end, n);
     if (v->empty() || ec != std::errc() || ptr != end || n < min || n > max) {
-      Fail(domain::ValidationError(
-          fmt::format("request/query/{} must be an integer from {} to {}", name, min, max)));
+      Fail(domain::ValidationError(fmt::format("request/query/{} must be an integer from {} to {}", name, min, max)));
       return std::nullopt;
     }
     return n;
@@ -255,9 +254,9 @@ std::optional<store::ListKey> DecodeCursor(ListKind kind, std::string_view curso
   store::ListKey key;
   if (!ParseInt64(parts[1], key.time_or_seq)) return std::nullopt;
   // Creation times from year 1 to 9999 (µs since 1970); seqs are positive.
-  if (kind == ListKind::kTasks ? key.time_or_seq < 0
-                               : (key.time_or_seq < -62'135'596'800'000'000LL ||
-                                  key.time_or_seq > 253'402'300'799'999'999LL)) {
+  if (kind == ListKind::kTasks
+          ? key.time_or_seq < 0
+          : (key.time_or_seq < -62'135'596'800'000'000LL || key.time_or_seq > 253'402'300'799'999'999LL)) {
     return std::nullopt;
   }
   if (kind != ListKind::kTasks) {
@@ -273,9 +272,9 @@ std::optional<store::ListKey> DecodeCursor(ListKind kind, std::string_view curso
 // How the client asked for a list: everything (v1), or one page.
 struct Paging {
   bool paged = false;
-  std::int64_t size = 0;           // rows per page when paged
+  std::int64_t size = 0;             // rows per page when paged
   std::optional<std::int64_t> page;  // page/page_size: 1-based page number
-  store::ListRange range;          // after (cursor) and offset (page)
+  store::ListRange range;            // after (cursor) and offset (page)
 };
 
 // Reads limit/cursor or page/page_size; errors go into `q` (naming the parameter).
@@ -518,15 +517,15 @@ void Api::Register(httplib::Server& server) {
   });
   add("GET", "/v1/jobs/([^/]+)", "/v1/jobs/{jobId}", {"should_return_stages", "should_return_task_summary"},
       [&st](Call& c) -> Reply {
-    std::string id;
-    if (auto s = UuidParam(c.req, "jobId", id); !s.ok()) return ErrorReply(s);
-    Query q(c.query);
-    const bool with_stages = q.Bool("should_return_stages");
-    const bool with_task_summary = q.Bool("should_return_task_summary");
-    if (!q.status().ok()) return ErrorReply(q.status());
-    auto job = st.GetJob(id, with_stages, with_task_summary);
-    return job.ok() ? JsonReply(200, *job) : ErrorReply(job.status());
-  });
+        std::string id;
+        if (auto s = UuidParam(c.req, "jobId", id); !s.ok()) return ErrorReply(s);
+        Query q(c.query);
+        const bool with_stages = q.Bool("should_return_stages");
+        const bool with_task_summary = q.Bool("should_return_task_summary");
+        if (!q.status().ok()) return ErrorReply(q.status());
+        auto job = st.GetJob(id, with_stages, with_task_summary);
+        return job.ok() ? JsonReply(200, *job) : ErrorReply(job.status());
+      });
   add("DELETE", "/v1/jobs/([^/]+)", "/v1/jobs/{jobId}", {}, [&st](Call& c) -> Reply {
     std::string id;
     if (auto s = UuidParam(c.req, "jobId", id); !s.ok()) return ErrorReply(s);

@@ -334,9 +334,9 @@ Result<ListPage<domain::Job>> PgStore::ListJobs(const domain::JobFilter& f, cons
     std::optional<std::string> status;
     if (f.status) status = std::string(domain::ToString(*f.status));
     Page page;
-    for (const auto& row : tx.exec_prepared("JobPage", f.name, priority, OptTimeParam(f.from_date),
-                                            OptTimeParam(f.end_date), status, AfterTime(range), AfterId(range),
-                                            range.limit, range.offset)) {
+    for (const auto& row :
+         tx.exec_prepared("JobPage", f.name, priority, OptTimeParam(f.from_date), OptTimeParam(f.end_date), status,
+                          AfterTime(range), AfterId(range), range.limit, range.offset)) {
       page.items.push_back(ReadJob(row));
       page.keys.push_back({row[11].as<std::int64_t>(), page.items.back().id, 0});
     }
