@@ -300,6 +300,10 @@ void AppendJson(std::string& out, const Job& j) {
     Key(out, "stages");
     AppendJson(out, *j.stages);
   }
+  if (j.task_summary) {
+    Key(out, "taskSummary");
+    AppendJson(out, *j.task_summary);
+  }
   out += '}';
 }
 
@@ -402,6 +406,11 @@ Result<Job> DecodeJob(const json& j) {
       if (!s.ok()) return s.status();
       job.stages->push_back(std::move(s).value());
     }
+  }
+  if (auto summary = j.find("taskSummary"); summary != j.end()) {
+    auto s = DecodeSummary(*summary);
+    if (!s.ok()) return DecodeError("job.taskSummary");
+    job.task_summary = *s;
   }
   return job;
 }

@@ -83,6 +83,8 @@ struct Job {
   std::string traceparent;
   std::optional<std::string> tracestate;
   std::optional<std::vector<Stage>> stages;  // only when asked for
+  // Extension: its stages' summaries summed ("taskSummary"), only when asked for.
+  std::optional<Summary> task_summary;
 
   bool operator==(const Job&) const = default;
 };
@@ -121,9 +123,11 @@ struct NewJob {
 struct JobFilter {
   std::optional<std::string> name;
   std::optional<Priority> priority;
+  std::optional<JobStatus> status;  // extension
   std::optional<Timestamp> from_date;
   std::optional<Timestamp> end_date;
   bool with_stages = false;
+  bool with_task_summary = false;  // extension: Job::task_summary
 };
 
 struct StageFilter {

@@ -172,6 +172,12 @@ const std::vector<KeyDef>& Defs() {
       IntKey({"tracing.queue_size", "JOBNIK_TRACING_QUEUE_SIZE", "--tracing-queue-size",
               "spans buffered for export at most (more are dropped and counted)"},
              &Config::tracing_queue_size, 16, 1000000),
+      IntKey({"metrics.stage_types_max", "JOBNIK_METRICS_STAGE_TYPES_MAX", "",
+              "stage types with jobnik_tasks series of their own at most; the rest are summed as __other__"},
+             &Config::metrics_stage_types_max, 1, 100000),
+      IntKey({"metrics.stage_type_idle_ttl", "JOBNIK_METRICS_STAGE_TYPE_IDLE_TTL", "",
+              "seconds a stage type's jobnik_tasks series stay after its last unfinished task"},
+             &Config::metrics_stage_type_idle_ttl, 1, 30 * 86400),
   };
   return defs;
 }

@@ -37,6 +37,8 @@ struct Config {
   std::string tracing_endpoint;           // OTLP/HTTP collector; empty: tracing off
   std::string tracing_service_name = "jobnikd";
   int tracing_queue_size = 4096;
+  int metrics_stage_types_max = 200;      // stage types with queue gauges of their own
+  int metrics_stage_type_idle_ttl = 300;  // seconds a type's gauges outlive its unfinished work
 
   // Host and port of `listen`.
   std::string ListenHost() const;

@@ -184,43 +184,16 @@ int RunServe(const Config& config, bool migrate, std::ostream& err) {
                           static_cast<std::size_t>(config.tracing_queue_size)});
   // Pool gauges are read on every scrape; queue gauges at most every 5 s (one grouped
   // query over unfinished stages and jobs).
+  metrics.SetStageTypeLimits({static_cast<std::size_t>(config.metrics_stage_types_max),
+                              std::chrono::seconds(config.metrics_stage_type_idle_ttl)});
   std::chrono::steady_clock::time_point queue_refreshed{};
-  std::set<std::string> seen_types;  // so a type whose work is done drops to zero
-  metrics.SetCollectHook([&pool, &store, &queue_refreshed, &seen_types, &tracer](Metrics& m) {
-    m.spans_dropped.Increment(static_cast<double>(tracer.Dropped()) - m.spans_dropped.Value());
-    const auto s = pool.Stats();
-    m.pool_gauges().Add({{"state", "size"}}).Set(s.size);
-    m.pool_gauges().Add({{"state", "open"}}).Set(s.open);
-    m.pool_gauges().Add({{"state", "in_use"}}).Set(s.in_use);
-    // The pool keeps its own monotonic counts; the counters catch up to them.
-    for (const auto& [event, count] : {std::pair{"wait", s.waits}, {"timeout", s.timeouts}, {"broken", s.broken}}) {
-      auto& c = m.pool_counters().Add({{"event", event}});
-      c.Increment(static_cast<double>(count) - c.Value());
-    }
+  metrics.SetCollectHook([&pool, &store, &queue_refreshed, &tracer](Metrics& m) {
+    m.UpdateSpansDropped(tracer.Dropped());
+    m.UpdatePool(pool.Stats());
     const auto now = std::chrono::steady_clock::now();
     if (now - queue_refreshed < std::chrono::seconds(5)) return;
     queue_refreshed = now;
-    auto q = store.GetQueueStats();
-    if (!q.ok()) return;
-    for (const auto& type : seen_types) {
-      for (const char* status : {"PENDING", "IN_PROGRESS", "RETRIED"}) {
-        m.task_gauges().Add({{"stage_type", type}, {"status", status}}).Set(0);
-      }
-    }
-    for (const auto& t : q->tasks) {
-      seen_types.insert(t.stage_type);
-      m.task_gauges().Add({{"stage_type", t.stage_type}, {"status", "PENDING"}}).Set(static_cast<double>(t.pending));
-      m.task_gauges().Add({{"stage_type", t.stage_type}, {"status", "IN_PROGRESS"}}).Set(static_cast<double>(t.in_progress));
-      m.task_gauges().Add({{"stage_type", t.stage_type}, {"status", "RETRIED"}}).Set(static_cast<double>(t.retried));
-    }
-    for (auto status : {domain::JobStatus::kCreated, domain::JobStatus::kPending, domain::JobStatus::kInProgress,
-                        domain::JobStatus::kPaused}) {
-      std::int64_t n = 0;
-      for (const auto& [st, count] : q->jobs) {
-        if (st == status) n = count;
-      }
-      m.job_gauges().Add({{"status", std::string(domain::ToString(status))}}).Set(static_cast<double>(n));
-    }
+    if (auto q = store.GetQueueStats(); q.ok()) m.UpdateQueue(*q, now);
   });
   http::ConnectionTracker connections;
   http::ApiOptions api_options{static_cast<std::size_t>(config.http_body_limit), config.log_access};

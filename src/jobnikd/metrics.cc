@@ -1,8 +1,15 @@
 #include "metrics.h"
 
 #include <prometheus/text_serializer.h>
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <utility>
 
 #include "common/version.h"
+#include "domain/status.h"
+#include "store/pg/pool.h"
+#include "store/store.h"
 
 namespace jobnik {
 Metrics::Metrics()
@@ -45,6 +52,97 @@ void Metrics::ObserveRequest(std::string_view route, std::string_view method, in
 void Metrics::SetCollectHook(std::function<void(Metrics&)> hook) {
   std::lock_guard lock(hook_mu_);
   hook_ = std::move(hook);
+}
+
+void Metrics::UpdatePool(const store::pg::PoolStats& s) {
+  pool_.Add({{"state", "size"}}).Set(s.size);
+  pool_.Add({{"state", "open"}}).Set(s.open);
+  pool_.Add({{"state", "in_use"}}).Set(s.in_use);
+  // The pool keeps its own monotonic counts; the counters catch up to them.
+  for (const auto& [event, count] : {std::pair{"wait", s.waits}, {"timeout", s.timeouts}, {"broken", s.broken}}) {
+    auto& c = pool_counters_.Add({{"event", event}});
+    c.Increment(static_cast<double>(count) - c.Value());
+  }
+}
+
+void Metrics::UpdateSpansDropped(std::uint64_t dropped) {
+  spans_dropped.Increment(static_cast<double>(dropped) - spans_dropped.Value());
+}
+
+void Metrics::SetStageTypeLimits(StageTypeLimits limits) {
+  std::lock_guard lock(hook_mu_);
+  type_limits_ = limits;
+}
+
+void Metrics::UpdateQueue(const store::QueueStats& q, std::chrono::steady_clock::time_point now) {
+  static constexpr std::array<const char*, 3> kStatuses = {"PENDING", "IN_PROGRESS", "RETRIED"};
+  using Counts = std::array<std::int64_t, 3>;
+  auto set = [this](const std::string& type, const Counts& counts) {
+    for (std::size_t i = 0; i < kStatuses.size(); ++i) {
+      tasks_.Add({{"stage_type", type}, {"status", kStatuses[i]}}).Set(static_cast<double>(counts[i]));
+    }
+  };
+  auto remove = [this](const std::string& type) {
+    for (const char* status : kStatuses) tasks_.Remove(&tasks_.Add({{"stage_type", type}, {"status", status}}));
+  };
+
+  std::map<std::string, Counts> current;
+  for (const auto& t : q.tasks) {
+    const Counts counts{t.pending, t.in_progress, t.retried};
+    current[t.stage_type] = counts;
+    auto [it, added] = types_.try_emplace(t.stage_type, TrackedType{now, false});
+    if (!added && (t.pending > 0 || t.in_progress > 0 || t.retried > 0)) it->second.last_active = now;
+  }
+  // Types idle for longer than the TTL lose their series; the others keep their own, and
+  // types new to the gauges get their own while there is room.
+  std::size_t own = 0;
+  for (auto it = types_.begin(); it != types_.end();) {
+    if (now - it->second.last_active > type_limits_.idle_ttl) {
+      if (it->second.own) remove(it->first);
+      it = types_.erase(it);
+    } else {
+      own += it->second.own ? 1 : 0;
+      ++it;
+    }
+  }
+  Counts other{};
+  bool any_other = false;
+  for (auto& [type, tracked] : types_) {
+    if (!tracked.own && own < type_limits_.max_types) {
+      tracked.own = true;
+      ++own;
+    }
+    const auto found = current.find(type);
+    const Counts counts = found == current.end() ? Counts{} : found->second;
+    if (tracked.own) {
+      set(type, counts);
+    } else {
+      any_other = true;
+      for (std::size_t i = 0; i < counts.size(); ++i) other[i] += counts[i];
+    }
+  }
+  if (any_other) {
+    set(kOtherStageTypes, other);
+    if (!cap_logged_) {
+      spdlog::warn(
+          "metrics: more than {} stage types have unfinished work; the others are counted under "
+          "stage_type=\"{}\"",
+          type_limits_.max_types, kOtherStageTypes);
+      cap_logged_ = true;
+    }
+  } else if (other_series_) {
+    remove(kOtherStageTypes);
+  }
+  other_series_ = any_other;
+
+  for (auto status : {domain::JobStatus::kCreated, domain::JobStatus::kPending, domain::JobStatus::kInProgress,
+                      domain::JobStatus::kPaused}) {
+    std::int64_t n = 0;
+    for (const auto& [st, count] : q.jobs) {
+      if (st == status) n = count;
+    }
+    jobs_.Add({{"status", std::string(domain::ToString(status))}}).Set(static_cast<double>(n));
+  }
 }
 
 std::string Metrics::Expose() {

@@ -3,7 +3,10 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -16,6 +19,26 @@
 #include <prometheus/registry.h>
 
 namespace jobnik {
+namespace store {
+struct QueueStats;
+}
+namespace store::pg {
+struct PoolStats;
+}
+
+// Bounds on the per-stage-type queue gauges (jobnik_tasks), so that /metrics does not
+// grow with every stage type ever seen (docs/operations.md, "Metrics").
+struct StageTypeLimits {
+  // Stage types with series of their own at most; the work of further types is summed
+  // under stage_type="__other__".
+  std::size_t max_types = 200;
+  // A type's series are removed once it has had no unfinished work (pending, in progress
+  // or retried) for this long; until then they read 0.
+  std::chrono::seconds idle_ttl{300};
+};
+
+// The value of stage_type for the types beyond StageTypeLimits::max_types.
+inline constexpr const char* kOtherStageTypes = "__other__";
 
 class Metrics {
   // Declared first: every family below is registered in it.
@@ -40,6 +63,16 @@ class Metrics {
 
   // Called before each exposition to refresh gauges (pool, queue).
   void SetCollectHook(std::function<void(Metrics&)> hook);
+
+  // The parts of a collect hook (call from the hook only: they run under its lock).
+  // The pool gauges and counters from a fresh PoolStats.
+  void UpdatePool(const store::pg::PoolStats& stats);
+  // The spans-dropped counter catches up to the tracer's count.
+  void UpdateSpansDropped(std::uint64_t dropped);
+  // The queue gauges (jobnik_tasks by stage type, jobnik_jobs by status) from fresh
+  // QueueStats taken at `now`, within the stage type limits.
+  void UpdateQueue(const store::QueueStats& stats, std::chrono::steady_clock::time_point now);
+  void SetStageTypeLimits(StageTypeLimits limits);
   prometheus::Family<prometheus::Gauge>& pool_gauges() { return pool_; }
   prometheus::Family<prometheus::Gauge>& task_gauges() { return tasks_; }
   prometheus::Family<prometheus::Gauge>& job_gauges() { return jobs_; }
@@ -57,6 +90,16 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& jobs_;
   std::mutex hook_mu_;
   std::function<void(Metrics&)> hook_;
+
+  // Stage types that have series (their own, or counted in __other__); guarded by hook_mu_.
+  struct TrackedType {
+    std::chrono::steady_clock::time_point last_active;  // last refresh that saw unfinished work
+    bool own = false;                                   // has series of its own
+  };
+  StageTypeLimits type_limits_;
+  std::map<std::string, TrackedType> types_;
+  bool other_series_ = false;  // the __other__ series exist
+  bool cap_logged_ = false;
 };
 
 }  // namespace jobnik

@@ -136,3 +136,39 @@ find_promtool() {
   # The queue gauges refresh at most every 5 s: one PENDING task left, none in progress.
   poll 20 queue_gauges_are "$T" 1 0
 }
+
+# Distinct stage_type values of the jobnik_tasks series in FILE.
+task_series_types() { grep '^jobnik_tasks{' "$1" | sed 's/.*stage_type="\([^"]*\)".*/\1/' | sort -u; }
+
+@test "queue gauges stay bounded: stage types beyond the cap are summed, idle types are removed" {
+  stop_jobnikd
+  JOBNIK_METRICS_STAGE_TYPES_MAX=5 JOBNIK_METRICS_STAGE_TYPE_IDLE_TTL=1 \
+    start_jobnikd "$LOG" --database-url "$URL" --database-schema "$SCHEMA" serve
+  for i in $(seq 1 12); do
+    api POST /v1/jobs "{\"name\":\"card-$i\",\"data\":{},\"stages\":[{\"type\":\"card-$i\",\"data\":{},\"tasks\":[{\"data\":{}},{\"data\":{}}]}]}" >/dev/null
+    assert_equal "$(last_status)" 201
+  done
+  # 5 types with series of their own, the work of the other 7 summed in __other__.
+  other_pending_is() { [[ "$(metric "jobnik_tasks{stage_type=\"__other__\",status=\"PENDING\"}")" == "$1" ]]; }
+  poll 20 other_pending_is 14
+  scrape >"$BATS_TEST_TMPDIR/capped.txt"
+  assert_equal "$(task_series_types "$BATS_TEST_TMPDIR/capped.txt" | grep -vc '^__other__$')" 5
+  assert_equal "$(grep -c '^jobnik_tasks{' "$BATS_TEST_TMPDIR/capped.txt")" 18
+  total=$(awk '/^jobnik_tasks\{.*status="PENDING"/ { n += $2 } END { print n }' "$BATS_TEST_TMPDIR/capped.txt")
+  assert_equal "$total" 24
+  grep -q 'more than 5 stage types have unfinished work' "$LOG"
+
+  # Finish all the work: after the idle time every series of those types goes away.
+  for i in $(seq 1 12); do
+    for _ in 1 2; do
+      id=$(api PATCH "/v1/stages/card-$i/tasks/dequeue" | jq -r .id)
+      assert_equal "$(last_status)" 200
+      api PUT "/v1/tasks/$id/status" '{"status":"COMPLETED"}' >/dev/null
+      assert_equal "$(last_status)" 200
+    done
+  done
+  no_task_series() { ! scrape | grep -q '^jobnik_tasks{'; }
+  poll 30 no_task_series
+  # The other families are untouched.
+  scrape | grep -q '^jobnik_jobs{'
+}

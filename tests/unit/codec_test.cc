@@ -288,6 +288,20 @@ TEST(EncodeJob, EmptyStageListIsAnEmptyArrayNotOmitted) {
   EXPECT_EQ(j["stages"], json::array());
 }
 
+TEST(EncodeJob, TaskSummaryOnlyWhenSet) {
+  Job job = MakeJob();
+  EXPECT_FALSE(Encode(job).contains("taskSummary"));
+  job.task_summary = Summary{3, 1, 5, 0, 0, 2};
+  json j = Encode(job);
+  EXPECT_EQ(j["taskSummary"], json({{"pending", 3},
+                                    {"inProgress", 1},
+                                    {"completed", 5},
+                                    {"failed", 0},
+                                    {"created", 0},
+                                    {"retried", 2},
+                                    {"total", 11}}));
+}
+
 TEST(EncodeJob, FieldValues) {
   json j = Encode(MakeJob());
   EXPECT_EQ(j["id"], kJobId);
@@ -537,6 +551,12 @@ TEST(RoundTrip, JobWithStagesWithAndWithoutTasks) {
   second.order = 2;
   second.status = StageStatus::kWaiting;
   job.stages = std::vector<Stage>{first, second};
+  ExpectRoundTrip(job, DecodeJob);
+}
+
+TEST(RoundTrip, JobWithTaskSummary) {
+  Job job = MakeJob();
+  job.task_summary = Summary{3, 1, 5, 0, 0, 2};
   ExpectRoundTrip(job, DecodeJob);
 }
 

@@ -3,8 +3,12 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <array>
+#include <charconv>
 #include <chrono>
+#include <cstdint>
+#include <cstring>
 #include <functional>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -28,6 +32,8 @@ struct Reply {
   int status = 200;
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  // When set, the body is this JSON instead, sent chunked as it is produced (lists).
+  httplib::ContentProviderWithoutLength stream = nullptr;
 };
 
 Reply ErrorReply(const Status& s) {
@@ -129,6 +135,24 @@ class Query {
     return e;
   }
 
+  // An integer in [min, max].
+  std::optional<std::int64_t> Int(const char* name, std::int64_t min, std::int64_t max) {
+    auto v = Get(name);
+    if (!v) return std::nullopt;
+    std::int64_t n = 0;
+    const char* end = v->data() + v->size();
+    const auto [ptr, ec] = std::from_chars(v->data(), end, n);
+    if (v->empty() || ec != std::errc() || ptr != end || n < min || n > max) {
+      Fail(domain::ValidationError(fmt::format("request/query/{} must be an integer from {} to {}", name, min, max)));
+      return std::nullopt;
+    }
+    return n;
+  }
+  // The raw value, when given once (for values checked elsewhere).
+  std::optional<std::string> Raw(const char* name) { return Get(name); }
+  // Records an error found by the caller (the first one counts).
+  void Reject(Status s) { Fail(std::move(s)); }
+
   const Status& status() const { return status_; }
 
  private:
@@ -146,6 +170,239 @@ class Query {
   const httplib::Params& params_;
   Status status_;
 };
+
+// ---- lists: streamed whole (v1), or in pages (extension; docs/design.md "Lists") ----
+
+// The paging parameters every list route takes besides its filters.
+const std::vector<std::string> kPagingParams = {"limit", "cursor", "page", "page_size"};
+std::vector<std::string> WithPaging(std::vector<std::string> names) {
+  names.insert(names.end(), kPagingParams.begin(), kPagingParams.end());
+  return names;
+}
+
+constexpr std::int64_t kMaxPageSize = 1000;     // limit, page_size
+constexpr std::int64_t kDefaultPageSize = 100;  // page without page_size, cursor without limit
+constexpr std::int64_t kMaxPage = 10'000'000;
+// Rows per database round trip when a whole list is streamed: the daemon holds one batch
+// (and one pooled connection, only while reading it) at a time.
+constexpr int kStreamBatch = 1000;
+
+// Which list a cursor belongs to: a job cursor is no cursor of /v1/tasks.
+enum class ListKind : char { kJobs = 'j', kStages = 's', kTasks = 't' };
+
+constexpr char kBase64Url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+std::string Base64UrlEncode(std::string_view in) {
+  std::string out;
+  std::uint32_t bits = 0;
+  int n = 0;
+  for (unsigned char ch : in) {
+    bits = (bits << 8) | ch;
+    n += 8;
+    while (n >= 6) {
+      n -= 6;
+      out += kBase64Url[(bits >> n) & 0x3F];
+    }
+  }
+  if (n > 0) out += kBase64Url[(bits << (6 - n)) & 0x3F];
+  return out;
+}
+
+std::optional<std::string> Base64UrlDecode(std::string_view in) {
+  std::string out;
+  std::uint32_t bits = 0;
+  int n = 0;
+  for (char ch : in) {
+    const char* at = std::strchr(kBase64Url, ch);
+    if (ch == '\0' || at == nullptr) return std::nullopt;
+    bits = (bits << 6) | static_cast<std::uint32_t>(at - kBase64Url);
+    n += 6;
+    if (n >= 8) {
+      n -= 8;
+      out += static_cast<char>((bits >> n) & 0xFF);
+    }
+  }
+  return out;
+}
+
+// The opaque cursor: base64url of "<kind>1:<time or seq>[:<id>[:<order>]]".
+std::string EncodeCursor(ListKind kind, const store::ListKey& key) {
+  std::string text = fmt::format("{}1:{}", static_cast<char>(kind), key.time_or_seq);
+  if (kind != ListKind::kTasks) text += ":" + key.id;
+  if (kind == ListKind::kStages) text += fmt::format(":{}", key.order);
+  return Base64UrlEncode(text);
+}
+
+bool ParseInt64(std::string_view s, std::int64_t& out) {
+  const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return !s.empty() && ec == std::errc() && ptr == s.data() + s.size();
+}
+
+std::optional<store::ListKey> DecodeCursor(ListKind kind, std::string_view cursor) {
+  if (cursor.size() > 200) return std::nullopt;
+  auto text = Base64UrlDecode(cursor);
+  if (!text) return std::nullopt;
+  std::vector<std::string_view> parts;
+  std::string_view rest = *text;
+  for (auto colon = rest.find(':'); colon != std::string_view::npos; colon = rest.find(':')) {
+    parts.push_back(rest.substr(0, colon));
+    rest.remove_prefix(colon + 1);
+  }
+  parts.push_back(rest);
+  const std::size_t want = kind == ListKind::kTasks ? 2 : kind == ListKind::kJobs ? 3 : 4;
+  if (parts.size() != want || parts[0] != std::string{static_cast<char>(kind), '1'}) return std::nullopt;
+  store::ListKey key;
+  if (!ParseInt64(parts[1], key.time_or_seq)) return std::nullopt;
+  // Creation times from year 1 to 9999 (µs since 1970); seqs are positive.
+  if (kind == ListKind::kTasks
+          ? key.time_or_seq < 0
+          : (key.time_or_seq < -62'135'596'800'000'000LL || key.time_or_seq > 253'402'300'799'999'999LL)) {
+    return std::nullopt;
+  }
+  if (kind != ListKind::kTasks) {
+    if (!domain::IsUuid(parts[2])) return std::nullopt;
+    key.id = std::string(parts[2]);
+  }
+  if (kind == ListKind::kStages && (!ParseInt64(parts[3], key.order) || key.order < 0 || key.order > INT32_MAX)) {
+    return std::nullopt;
+  }
+  return key;
+}
+
+// How the client asked for a list: everything (v1), or one page.
+struct Paging {
+  bool paged = false;
+  std::int64_t size = 0;             // rows per page when paged
+  std::optional<std::int64_t> page;  // page/page_size: 1-based page number
+  store::ListRange range;            // after (cursor) and offset (page)
+};
+
+// Reads limit/cursor or page/page_size; errors go into `q` (naming the parameter).
+Paging ReadPaging(Query& q, ListKind kind) {
+  Paging p;
+  const auto limit = q.Int("limit", 1, kMaxPageSize);
+  const auto cursor = q.Raw("cursor");
+  const auto page = q.Int("page", 1, kMaxPage);
+  const auto page_size = q.Int("page_size", 1, kMaxPageSize);
+  if ((limit || cursor) && (page || page_size)) {
+    q.Reject(domain::ValidationError(
+        "request/query/cursor and limit cannot be combined with page and page_size: use one way of paging"));
+    return p;
+  }
+  if (cursor) {
+    auto key = DecodeCursor(kind, *cursor);
+    if (!key) {
+      q.Reject(domain::ValidationError(
+          "request/query/cursor is not a cursor of this list: pass the X-Next-Cursor value of a previous page as is"));
+      return p;
+    }
+    p.range.after = std::move(key);
+  }
+  if (limit || cursor) {
+    p.paged = true;
+    p.size = limit.value_or(kDefaultPageSize);
+  } else if (page || page_size) {
+    p.paged = true;
+    p.size = page_size.value_or(kDefaultPageSize);
+    p.page = page.value_or(1);
+    p.range.offset = (*p.page - 1) * p.size;
+  }
+  return p;
+}
+
+// The URL of the next page: this request's with the cursor (or page) moved on.
+std::string NextLink(const Call& c, const std::string& param, const std::string& value) {
+  httplib::Params params = c.query;
+  params.erase(param);
+  params.emplace(param, value);
+  return fmt::format("<{}?{}>; rel=\"next\"", c.req.path, httplib::detail::params_to_query_str(params));
+}
+
+// Answers a list request. `fetch` reads one page of the list (one transaction).
+//  - paged: one page of p.size rows as a plain JSON array; when more rows follow, the
+//    next page's cursor in X-Next-Cursor and its URL in Link (rel="next").
+//  - v1 (no paging parameter): the whole list. The first batch is read before answering,
+//    so an error then is an ordinary JSON error; a list shorter than one batch is sent
+//    as before (Content-Length). A longer one is streamed (chunked), a batch at a time,
+//    each batch its own short transaction continuing after the previous one's last row:
+//    no row appears twice, and every row that exists for the whole response appears.
+//    A database error after the first byte can only cut the response short: it is
+//    logged and the connection closed without the final chunk, so clients see an
+//    incomplete body, never a truncated array that parses.
+template <typename T>
+Reply ListReply(const Call& c, const Paging& p, ListKind kind,
+                std::function<Result<store::ListPage<T>>(const store::ListRange&)> fetch) {
+  store::ListRange range = p.range;
+  if (p.paged) {
+    range.limit = static_cast<int>(p.size + 1);  // one more: is there a next page?
+    auto page = fetch(range);
+    if (!page.ok()) return ErrorReply(page.status());
+    Reply reply;
+    if (page->items.size() > static_cast<std::size_t>(p.size)) {
+      page->items.resize(static_cast<std::size_t>(p.size));
+      const std::string next = EncodeCursor(kind, page->keys[static_cast<std::size_t>(p.size) - 1]);
+      reply.headers.emplace_back("X-Next-Cursor", next);
+      if (p.page) {
+        reply.headers.emplace_back("Link", NextLink(c, "page", std::to_string(*p.page + 1)));
+      } else {
+        reply.headers.emplace_back("Link", NextLink(c, "cursor", next));
+      }
+    }
+    reply.body = domain::ToJson(page->items);
+    return reply;
+  }
+  range.limit = kStreamBatch;
+  auto first = fetch(range);
+  if (!first.ok()) return ErrorReply(first.status());
+  if (first->items.size() < static_cast<std::size_t>(kStreamBatch)) return JsonReply(200, first->items);
+
+  struct State {
+    std::function<Result<store::ListPage<T>>(const store::ListRange&)> fetch;
+    store::ListRange range;
+    std::string chunk;  // the next bytes to send
+    bool last = false;  // `chunk` ends the array
+    std::string route;
+  };
+  auto state = std::make_shared<State>();
+  state->fetch = std::move(fetch);
+  state->range = range;
+  state->range.after = first->keys.back();
+  state->chunk = "[";
+  for (std::size_t i = 0; i < first->items.size(); ++i) {
+    if (i) state->chunk += ',';
+    domain::AppendJson(state->chunk, first->items[i]);
+  }
+  state->route = c.req.path;
+  Reply reply;
+  reply.stream = [state](std::size_t, httplib::DataSink& sink) -> bool {
+    if (state->chunk.empty()) {
+      if (state->last) {
+        sink.done();
+        return true;
+      }
+      auto batch = state->fetch(state->range);
+      if (!batch.ok()) {
+        spdlog::error("GET {}: list cut short after a database error: {}", state->route, batch.status().message());
+        return false;
+      }
+      for (auto& item : batch->items) {
+        state->chunk += ',';
+        domain::AppendJson(state->chunk, item);
+      }
+      if (!batch->keys.empty()) state->range.after = batch->keys.back();
+      if (batch->items.size() < static_cast<std::size_t>(state->range.limit)) {
+        state->chunk += ']';
+        state->last = true;
+      }
+      if (state->chunk.empty()) return true;
+    }
+    const bool ok = sink.write(state->chunk.data(), state->chunk.size());
+    state->chunk.clear();
+    state->chunk.shrink_to_fit();  // hold no batch's worth of memory between batches
+    return ok;
+  };
+  return reply;
+}
 
 // Adds an attribute to the current request's span (entity ids, stage type).
 void Tag(std::string key, std::string value) {
@@ -223,18 +480,23 @@ void Api::Register(httplib::Server& server) {
   };
 
   // ------------------------------------------------------------------ jobs
-  add("GET", "/v1/jobs", "/v1/jobs", {"job_name", "priority", "from_date", "end_date", "should_return_stages"},
+  add("GET", "/v1/jobs", "/v1/jobs",
+      WithPaging({"job_name", "priority", "status", "from_date", "end_date", "should_return_stages",
+                  "should_return_task_summary"}),
       [&st](Call& c) -> Reply {
         Query q(c.query);
         domain::JobFilter f;
         f.name = q.String("job_name", 2, 50);
         f.priority = q.Enum("priority", domain::ParsePriority, domain::kAllPriorities);
+        f.status = q.Enum("status", domain::ParseJobStatus, domain::kAllJobStatuses);
         f.from_date = q.Time("from_date");
         f.end_date = q.Time("end_date");
         f.with_stages = q.Bool("should_return_stages");
+        f.with_task_summary = q.Bool("should_return_task_summary");
+        const Paging paging = ReadPaging(q, ListKind::kJobs);
         if (!q.status().ok()) return ErrorReply(q.status());
-        auto jobs = st.FindJobs(f);
-        return jobs.ok() ? JsonReply(200, *jobs) : ErrorReply(jobs.status());
+        return ListReply<domain::Job>(c, paging, ListKind::kJobs,
+                                      [&st, f](const store::ListRange& r) { return st.ListJobs(f, r); });
       });
   add("POST", "/v1/jobs", "/v1/jobs", {}, [&st, &m](Call& c) -> Reply {
     auto job = domain::ParseNewJob(c.req.body);
@@ -253,15 +515,17 @@ void Api::Register(httplib::Server& server) {
                  created->stages ? created->stages->size() : 0);
     return JsonReply(201, *created);
   });
-  add("GET", "/v1/jobs/([^/]+)", "/v1/jobs/{jobId}", {"should_return_stages"}, [&st](Call& c) -> Reply {
-    std::string id;
-    if (auto s = UuidParam(c.req, "jobId", id); !s.ok()) return ErrorReply(s);
-    Query q(c.query);
-    const bool with_stages = q.Bool("should_return_stages");
-    if (!q.status().ok()) return ErrorReply(q.status());
-    auto job = st.GetJob(id, with_stages);
-    return job.ok() ? JsonReply(200, *job) : ErrorReply(job.status());
-  });
+  add("GET", "/v1/jobs/([^/]+)", "/v1/jobs/{jobId}", {"should_return_stages", "should_return_task_summary"},
+      [&st](Call& c) -> Reply {
+        std::string id;
+        if (auto s = UuidParam(c.req, "jobId", id); !s.ok()) return ErrorReply(s);
+        Query q(c.query);
+        const bool with_stages = q.Bool("should_return_stages");
+        const bool with_task_summary = q.Bool("should_return_task_summary");
+        if (!q.status().ok()) return ErrorReply(q.status());
+        auto job = st.GetJob(id, with_stages, with_task_summary);
+        return job.ok() ? JsonReply(200, *job) : ErrorReply(job.status());
+      });
   add("DELETE", "/v1/jobs/([^/]+)", "/v1/jobs/{jobId}", {}, [&st](Call& c) -> Reply {
     std::string id;
     if (auto s = UuidParam(c.req, "jobId", id); !s.ok()) return ErrorReply(s);
@@ -322,17 +586,18 @@ void Api::Register(httplib::Server& server) {
   });
 
   // ------------------------------------------------------------------ stages
-  add("GET", "/v1/stages", "/v1/stages", {"job_id", "stage_type", "stage_operation_status", "should_return_tasks"},
-      [&st](Call& c) -> Reply {
+  add("GET", "/v1/stages", "/v1/stages",
+      WithPaging({"job_id", "stage_type", "stage_operation_status", "should_return_tasks"}), [&st](Call& c) -> Reply {
         Query q(c.query);
         domain::StageFilter f;
         f.job_id = q.Uuid("job_id");
         f.type = q.String("stage_type", 0, 50);
         f.status = q.Enum("stage_operation_status", domain::ParseStageStatus, domain::kAllStageStatuses);
         f.with_tasks = q.Bool("should_return_tasks");
+        const Paging paging = ReadPaging(q, ListKind::kStages);
         if (!q.status().ok()) return ErrorReply(q.status());
-        auto stages = st.FindStages(f);
-        return stages.ok() ? JsonReply(200, *stages) : ErrorReply(stages.status());
+        return ListReply<domain::Stage>(c, paging, ListKind::kStages,
+                                        [&st, f](const store::ListRange& r) { return st.ListStages(f, r); });
       });
   add("GET", "/v1/stages/([^/]+)", "/v1/stages/{stageId}", {"should_return_tasks"}, [&st](Call& c) -> Reply {
     std::string id;
@@ -366,11 +631,17 @@ void Api::Register(httplib::Server& server) {
     spdlog::info("stage {} status set to {}", id, domain::ToString(*status));
     return CodeReply("STAGE_MODIFIED_SUCCESSFULLY");
   });
-  add("GET", "/v1/stages/([^/]+)/tasks", "/v1/stages/{stageId}/tasks", {}, [&st](Call& c) -> Reply {
+  add("GET", "/v1/stages/([^/]+)/tasks", "/v1/stages/{stageId}/tasks", WithPaging({}), [&st](Call& c) -> Reply {
     std::string id;
     if (auto s = UuidParam(c.req, "stageId", id); !s.ok()) return ErrorReply(s);
-    auto tasks = st.GetTasksOfStage(id);
-    return tasks.ok() ? JsonReply(200, *tasks) : ErrorReply(tasks.status());
+    Query q(c.query);
+    const Paging paging = ReadPaging(q, ListKind::kTasks);
+    if (!q.status().ok()) return ErrorReply(q.status());
+    if (auto stage = st.GetStage(id, false); !stage.ok()) return ErrorReply(stage.status());
+    domain::TaskFilter f;
+    f.stage_id = id;
+    return ListReply<domain::Task>(c, paging, ListKind::kTasks,
+                                   [&st, f](const store::ListRange& r) { return st.ListTasks(f, r); });
   });
   add("POST", "/v1/stages/([^/]+)/tasks", "/v1/stages/{stageId}/tasks", {}, [&st, &m](Call& c) -> Reply {
     std::string id;
@@ -402,7 +673,7 @@ void Api::Register(httplib::Server& server) {
       });
 
   // ------------------------------------------------------------------ tasks
-  add("GET", "/v1/tasks", "/v1/tasks", {"stage_id", "stage_type", "status", "from_date", "end_date"},
+  add("GET", "/v1/tasks", "/v1/tasks", WithPaging({"stage_id", "stage_type", "status", "from_date", "end_date"}),
       [&st](Call& c) -> Reply {
         Query q(c.query);
         domain::TaskFilter f;
@@ -411,9 +682,10 @@ void Api::Register(httplib::Server& server) {
         f.status = q.Enum("status", domain::ParseTaskStatus, domain::kAllTaskStatuses);
         f.from_date = q.Time("from_date");
         f.end_date = q.Time("end_date");
+        const Paging paging = ReadPaging(q, ListKind::kTasks);
         if (!q.status().ok()) return ErrorReply(q.status());
-        auto tasks = st.FindTasks(f);
-        return tasks.ok() ? JsonReply(200, *tasks) : ErrorReply(tasks.status());
+        return ListReply<domain::Task>(c, paging, ListKind::kTasks,
+                                       [&st, f](const store::ListRange& r) { return st.ListTasks(f, r); });
       });
   add("GET", "/v1/tasks/([^/]+)", "/v1/tasks/{taskId}", {}, [&st](Call& c) -> Reply {
     std::string id;
@@ -531,6 +803,8 @@ void Api::Register(httplib::Server& server) {
         scoped->span().error = reply.status >= 500;
       }
       res.status = reply.status;
+      const bool streamed = static_cast<bool>(reply.stream);
+      if (streamed) res.set_chunked_content_provider(kJson, std::move(reply.stream));
       bool content_type_set = false;
       for (auto& [k, v] : reply.headers) {
         if (k == "Content-Type") {
@@ -540,7 +814,9 @@ void Api::Register(httplib::Server& server) {
           res.set_header(k.c_str(), v);
         }
       }
-      if (!content_type_set && reply.status != 204) res.set_content(std::move(reply.body), kJson);
+      if (!content_type_set && reply.status != 204 && !streamed) {
+        res.set_content(std::move(reply.body), kJson);
+      }
       res.set_header("traceparent", call.trace.traceparent);
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       metrics_.ObserveRequest(tmpl, req.method, res.status, seconds);

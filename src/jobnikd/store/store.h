@@ -55,6 +55,32 @@ struct QueueStats {
   std::vector<std::pair<domain::JobStatus, std::int64_t>> jobs;      // unfinished jobs by status
 };
 
+// ---- Lists in pages (GET /v1/jobs, /v1/stages, /v1/tasks; docs/design.md "Lists") ----
+
+// A position in a list's order (keyset): the order columns of one row.
+struct ListKey {
+  std::int64_t time_or_seq = 0;  // jobs, stages: creation time in µs since the epoch; tasks: seq
+  std::string id;                // jobs: the job's id; stages: the stage's job id; tasks: unused
+  std::int64_t order = 0;        // stages: the stage's order; otherwise unused
+  bool operator==(const ListKey&) const = default;
+};
+
+// Which rows of a list: those strictly after `after` (all when unset), skipping `offset`
+// of them, at most `limit`.
+struct ListRange {
+  std::optional<ListKey> after;
+  std::int64_t offset = 0;
+  int limit = 1000;
+};
+
+// One page: the rows in the list's order and, for each, its position (keys[i] is
+// items[i]'s), from which the next page continues.
+template <typename T>
+struct ListPage {
+  std::vector<T> items;
+  std::vector<ListKey> keys;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -63,7 +89,11 @@ class Store {
   // PENDING job; with new_job.stages (extension) the whole tree in one transaction.
   virtual Result<domain::Job> CreateJob(const domain::NewJob& job, const TraceDefaults& trace) = 0;
   virtual Result<std::vector<domain::Job>> FindJobs(const domain::JobFilter& filter) = 0;
-  virtual Result<domain::Job> GetJob(const std::string& id, bool with_stages) = 0;
+  // One page of FindJobs' list (also filter.status and filter.with_task_summary), one
+  // transaction; its stages and task summaries are read in the same snapshot.
+  virtual Result<ListPage<domain::Job>> ListJobs(const domain::JobFilter& filter, const ListRange& range) = 0;
+  // JOB_NOT_FOUND. with_task_summary: Job::task_summary (extension), same snapshot.
+  virtual Result<domain::Job> GetJob(const std::string& id, bool with_stages, bool with_task_summary = false) = 0;
   // JOB_NOT_FOUND, JOB_NOT_IN_FINITE_STATE.
   virtual Status DeleteJob(const std::string& id) = 0;
   virtual Status SetJobUserMetadata(const std::string& id, const std::string& metadata_json) = 0;
@@ -79,6 +109,8 @@ class Store {
   // JOB_NOT_FOUND.
   virtual Result<std::vector<domain::Stage>> GetStagesOfJob(const std::string& job_id, bool with_tasks) = 0;
   virtual Result<std::vector<domain::Stage>> FindStages(const domain::StageFilter& filter) = 0;
+  // One page of FindStages' list, one transaction (with its tasks when asked).
+  virtual Result<ListPage<domain::Stage>> ListStages(const domain::StageFilter& filter, const ListRange& range) = 0;
   virtual Result<domain::Stage> GetStage(const std::string& id, bool with_tasks) = 0;
   virtual Result<domain::Summary> GetStageSummary(const std::string& id) = 0;
   virtual Status SetStageUserMetadata(const std::string& id, const std::string& metadata_json) = 0;
@@ -94,6 +126,9 @@ class Store {
                                                      const std::vector<domain::NewTask>& tasks,
                                                      const TraceDefaults& trace) = 0;
   virtual Result<std::vector<domain::Task>> FindTasks(const domain::TaskFilter& filter) = 0;
+  // One page of FindTasks' list (in creation order), one transaction. With
+  // filter.stage_id it is GetTasksOfStage's list too (but an unknown stage is no error).
+  virtual Result<ListPage<domain::Task>> ListTasks(const domain::TaskFilter& filter, const ListRange& range) = 0;
   virtual Result<domain::Task> GetTask(const std::string& id) = 0;
   virtual Status SetTaskUserMetadata(const std::string& id, const std::string& metadata_json) = 0;
   // TASK_NOT_FOUND when nothing is claimable.

@@ -133,6 +133,36 @@ void AttachStages(pqxx::work& tx, std::vector<domain::Job>& jobs) {
   }
 }
 
+// Fills Job::task_summary of each job (one query for all of them).
+void AttachTaskSummaries(pqxx::work& tx, std::vector<domain::Job>& jobs) {
+  std::vector<std::string> ids;
+  std::map<std::string, domain::Job*> by_id;
+  for (auto& j : jobs) {
+    ids.push_back(j.id);
+    by_id[j.id] = &j;
+    j.task_summary.emplace();
+  }
+  if (ids.empty()) return;
+  for (const auto& row : tx.exec_prepared("JobTaskSummaries", UuidArray(ids))) {
+    auto& s = *by_id.at(row[0].as<std::string>())->task_summary;
+    s.completed = row[2].as<std::int64_t>();
+    s.failed = row[3].as<std::int64_t>();
+    s.in_progress = row[4].as<std::int64_t>();
+    s.retried = row[5].as<std::int64_t>();
+    s.pending = row[1].as<std::int64_t>() - s.completed - s.failed - s.in_progress - s.retried;
+  }
+}
+
+// The cursor parameters of a *Page statement: NULL for the first page.
+std::optional<std::int64_t> AfterTime(const ListRange& r) {
+  if (!r.after) return std::nullopt;
+  return r.after->time_or_seq;
+}
+std::optional<std::string> AfterId(const ListRange& r) {
+  if (!r.after) return std::nullopt;
+  return r.after->id;
+}
+
 // Inserts a stage (and, for a job submission, its tasks) under a locked, active job.
 domain::Stage InsertStage(pqxx::work& tx, const domain::Job& job, const domain::NewStage& stage,
                           const TraceDefaults& trace, bool quiet_tasks) {
@@ -296,13 +326,34 @@ Result<std::vector<domain::Job>> PgStore::FindJobs(const domain::JobFilter& f) {
   });
 }
 
-Result<domain::Job> PgStore::GetJob(const std::string& id, bool with_stages) {
+Result<ListPage<domain::Job>> PgStore::ListJobs(const domain::JobFilter& f, const ListRange& range) {
+  using Page = ListPage<domain::Job>;
+  return RunTransaction<Page>(pool_, "ListJobs", [&](pqxx::work& tx) -> Result<Page> {
+    std::optional<int> priority;
+    if (f.priority) priority = PriorityValue(*f.priority);
+    std::optional<std::string> status;
+    if (f.status) status = std::string(domain::ToString(*f.status));
+    Page page;
+    for (const auto& row :
+         tx.exec_prepared("JobPage", f.name, priority, OptTimeParam(f.from_date), OptTimeParam(f.end_date), status,
+                          AfterTime(range), AfterId(range), range.limit, range.offset)) {
+      page.items.push_back(ReadJob(row));
+      page.keys.push_back({row[11].as<std::int64_t>(), page.items.back().id, 0});
+    }
+    if (f.with_stages) AttachStages(tx, page.items);
+    if (f.with_task_summary) AttachTaskSummaries(tx, page.items);
+    return page;
+  });
+}
+
+Result<domain::Job> PgStore::GetJob(const std::string& id, bool with_stages, bool with_task_summary) {
   return RunTransaction<domain::Job>(pool_, "GetJob", [&](pqxx::work& tx) -> Result<domain::Job> {
     auto job = LoadJob(tx, "JobGet", id);
     if (!job) return JobNotFound(id);
-    if (with_stages) {
+    if (with_stages || with_task_summary) {
       std::vector<domain::Job> one{std::move(*job)};
-      AttachStages(tx, one);
+      if (with_stages) AttachStages(tx, one);
+      if (with_task_summary) AttachTaskSummaries(tx, one);
       return std::move(one[0]);
     }
     return std::move(*job);
@@ -401,6 +452,25 @@ Result<std::vector<domain::Stage>> PgStore::FindStages(const domain::StageFilter
     for (const auto& row : tx.exec_prepared("StageFind", f.job_id, f.type, status)) stages.push_back(ReadStage(row));
     if (f.with_tasks) AttachTasks(tx, stages);
     return stages;
+  });
+}
+
+Result<ListPage<domain::Stage>> PgStore::ListStages(const domain::StageFilter& f, const ListRange& range) {
+  using Page = ListPage<domain::Stage>;
+  return RunTransaction<Page>(pool_, "ListStages", [&](pqxx::work& tx) -> Result<Page> {
+    std::optional<std::string> status;
+    if (f.status) status = std::string(domain::ToString(*f.status));
+    std::optional<int> order;
+    if (range.after) order = static_cast<int>(range.after->order);
+    Page page;
+    for (const auto& row : tx.exec_prepared("StagePage", f.job_id, f.type, status, AfterTime(range), AfterId(range),
+                                            order, range.limit, range.offset)) {
+      page.items.push_back(ReadStage(row));
+      const auto& s = page.items.back();
+      page.keys.push_back({row[16].as<std::int64_t>(), s.job_id, s.order});
+    }
+    if (f.with_tasks) AttachTasks(tx, page.items);
+    return page;
   });
 }
 
@@ -529,6 +599,22 @@ Result<std::vector<domain::Task>> PgStore::FindTasks(const domain::TaskFilter& f
       tasks.push_back(ReadTask(row));
     }
     return tasks;
+  });
+}
+
+Result<ListPage<domain::Task>> PgStore::ListTasks(const domain::TaskFilter& f, const ListRange& range) {
+  using Page = ListPage<domain::Task>;
+  return RunTransaction<Page>(pool_, "ListTasks", [&](pqxx::work& tx) -> Result<Page> {
+    std::optional<std::string> status;
+    if (f.status) status = std::string(domain::ToString(*f.status));
+    Page page;
+    for (const auto& row : tx.exec_prepared(f.stage_id ? "TaskPageOfStage" : "TaskPage", f.stage_id, f.stage_type,
+                                            status, OptTimeParam(f.from_date), OptTimeParam(f.end_date),
+                                            AfterTime(range), range.limit, range.offset)) {
+      page.items.push_back(ReadTask(row));
+      page.keys.push_back({row[13].as<std::int64_t>(), {}, 0});
+    }
+    return page;
   });
 }
 

@@ -26,7 +26,8 @@ class PgStore final : public Store {
 
   Result<domain::Job> CreateJob(const domain::NewJob& job, const TraceDefaults& trace) override;
   Result<std::vector<domain::Job>> FindJobs(const domain::JobFilter& filter) override;
-  Result<domain::Job> GetJob(const std::string& id, bool with_stages) override;
+  Result<ListPage<domain::Job>> ListJobs(const domain::JobFilter& filter, const ListRange& range) override;
+  Result<domain::Job> GetJob(const std::string& id, bool with_stages, bool with_task_summary = false) override;
   Status DeleteJob(const std::string& id) override;
   Status SetJobUserMetadata(const std::string& id, const std::string& metadata_json) override;
   Result<bool> SetJobPriority(const std::string& id, domain::Priority priority) override;
@@ -36,6 +37,7 @@ class PgStore final : public Store {
                                  const TraceDefaults& trace) override;
   Result<std::vector<domain::Stage>> GetStagesOfJob(const std::string& job_id, bool with_tasks) override;
   Result<std::vector<domain::Stage>> FindStages(const domain::StageFilter& filter) override;
+  Result<ListPage<domain::Stage>> ListStages(const domain::StageFilter& filter, const ListRange& range) override;
   Result<domain::Stage> GetStage(const std::string& id, bool with_tasks) override;
   Result<domain::Summary> GetStageSummary(const std::string& id) override;
   Status SetStageUserMetadata(const std::string& id, const std::string& metadata_json) override;
@@ -45,6 +47,7 @@ class PgStore final : public Store {
   Result<std::vector<domain::Task>> AddTasks(const std::string& stage_id, const std::vector<domain::NewTask>& tasks,
                                              const TraceDefaults& trace) override;
   Result<std::vector<domain::Task>> FindTasks(const domain::TaskFilter& filter) override;
+  Result<ListPage<domain::Task>> ListTasks(const domain::TaskFilter& filter, const ListRange& range) override;
   Result<domain::Task> GetTask(const std::string& id) override;
   Status SetTaskUserMetadata(const std::string& id, const std::string& metadata_json) override;
   Result<Dequeued> Dequeue(const std::string& stage_type) override;

@@ -83,3 +83,31 @@ WHERE stage_id IN (SELECT id FROM stage WHERE job_id = $1::uuid AND status IN ('
 -- name: StageAbortForJob
 UPDATE stage SET status = 'ABORTED', update_time = now()
 WHERE job_id = $1::uuid AND status IN ('CREATED', 'PENDING', 'IN_PROGRESS', 'WAITING');
+
+-- One page of GET /v1/jobs (streamed in batches of these, or paged by the client), in the
+-- list's order (creation_time, id) through job_creation_time_id: a range scan from the
+-- cursor, never a sort. Filters as JobFind, plus status ($5). The cursor: creation time in
+-- microseconds since the epoch ($6, exact in integer arithmetic) and id ($7), NULL for the
+-- first page; then LIMIT $8 OFFSET $9. The last column is the row's own cursor time.
+-- name: JobPage
+SELECT id::text, name, data::text, user_metadata::text, priority, status, percentage,
+       creation_time, update_time, traceparent, tracestate,
+       (extract(epoch FROM creation_time) * 1000000)::bigint
+FROM job
+WHERE (creation_time, id) > (coalesce(timestamptz 'epoch' + $6::bigint * interval '1 microsecond', '-infinity'),
+                             coalesce($7::uuid, '00000000-0000-0000-0000-000000000000'))
+  AND ($1::text IS NULL OR name = $1)
+  AND ($2::smallint IS NULL OR priority = $2)
+  AND ($3::timestamptz IS NULL OR creation_time >= $3)
+  AND ($4::timestamptz IS NULL OR creation_time <= $4)
+  AND ($5::text IS NULL OR status = $5)
+ORDER BY creation_time, id
+LIMIT $8 OFFSET $9;
+
+-- Extension: the task summary of each job, its stages' summaries summed (a job without
+-- stages has no row).
+-- name: JobTaskSummaries
+SELECT job_id::text, sum(task_total)::bigint, sum(task_completed)::bigint, sum(task_failed)::bigint,
+       sum(in_progress)::bigint, sum(retried)::bigint
+FROM stage_summary WHERE job_id = ANY ($1::uuid[])
+GROUP BY job_id;

@@ -85,3 +85,21 @@ GROUP BY type;
 SELECT status, count(*) FROM job
 WHERE status IN ('CREATED', 'PENDING', 'IN_PROGRESS', 'PAUSED')
 GROUP BY status;
+
+-- One page of GET /v1/stages, in the list's order (creation_time, job_id, order) through
+-- stage_creation_order. Filters as StageFind. The cursor: creation time in microseconds
+-- since the epoch ($4), job id ($5), order ($6), NULL for the first page; then LIMIT $7
+-- OFFSET $8. The last column is the row's own cursor time.
+-- name: StagePage
+SELECT id::text, job_id::text, type, data::text, user_metadata::text, "order", status, percentage,
+       task_total, task_completed, task_failed, in_progress, retried, pending, traceparent, tracestate,
+       (extract(epoch FROM creation_time) * 1000000)::bigint
+FROM stage_summary
+WHERE (creation_time, job_id, "order") >
+        (coalesce(timestamptz 'epoch' + $4::bigint * interval '1 microsecond', '-infinity'),
+         coalesce($5::uuid, '00000000-0000-0000-0000-000000000000'), coalesce($6::integer, 0))
+  AND ($1::uuid IS NULL OR job_id = $1)
+  AND ($2::text IS NULL OR type = $2)
+  AND ($3::text IS NULL OR status = $3)
+ORDER BY creation_time, job_id, "order"
+LIMIT $7 OFFSET $8;

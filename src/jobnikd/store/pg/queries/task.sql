@@ -206,3 +206,34 @@ SELECT id::text, attempts FROM task
 WHERE status = 'IN_PROGRESS' AND start_time < $1::timestamptz
 ORDER BY start_time
 LIMIT $2;
+
+-- One page of GET /v1/tasks, in the list's order (seq) through task_seq: a range scan
+-- from the cursor ($6, the last seq seen; NULL for the first page), never a sort. Filters
+-- as TaskFind but stage_id, which has its own statement below; then LIMIT $7 OFFSET $8.
+-- The cursor is an index condition also in a generic plan (coalesce of a parameter),
+-- so a page never rescans the rows before it. The last column is the row's seq.
+-- name: TaskPage
+SELECT id::text, stage_id::text, data::text, user_metadata::text, status, attempts, max_attempts,
+       creation_time, update_time, start_time, end_time, traceparent, tracestate, seq
+FROM task
+WHERE seq > coalesce($6::bigint, 0)
+  AND ($1::uuid IS NULL OR stage_id = $1)
+  AND ($2::text IS NULL OR stage_type = $2)
+  AND ($3::text IS NULL OR status = $3)
+  AND ($4::timestamptz IS NULL OR creation_time >= $4)
+  AND ($5::timestamptz IS NULL OR creation_time <= $5)
+ORDER BY seq
+LIMIT $7 OFFSET $8;
+
+-- The same within one stage ($1, required), through task_stage (stage_id, seq).
+-- name: TaskPageOfStage
+SELECT id::text, stage_id::text, data::text, user_metadata::text, status, attempts, max_attempts,
+       creation_time, update_time, start_time, end_time, traceparent, tracestate, seq
+FROM task
+WHERE stage_id = $1::uuid AND seq > coalesce($6::bigint, 0)
+  AND ($2::text IS NULL OR stage_type = $2)
+  AND ($3::text IS NULL OR status = $3)
+  AND ($4::timestamptz IS NULL OR creation_time >= $4)
+  AND ($5::timestamptz IS NULL OR creation_time <= $5)
+ORDER BY stage_id, seq
+LIMIT $7 OFFSET $8;
