@@ -54,25 +54,7 @@ void AppendStage(std::string& out, const domain::NewStage& s, bool with_tasks) {
 Status FromErrorBody(int http_status, const std::string& body) {
   auto j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_object() && j.contains("code") && j.contains("message") && j["code"].is_string() && j["message"].is_string()) {
-    static const std::pair<const char*, ErrorCode> kCodes[] = {
-        {"VALIDATION_ERROR", ErrorCode::kValidation},
-        {"JOB_NOT_FOUND", ErrorCode::kJobNotFound},
-        {"STAGE_NOT_FOUND", ErrorCode::kStageNotFound},
-        {"TASK_NOT_FOUND", ErrorCode::kTaskNotFound},
-        {"JOB_NOT_IN_FINITE_STATE", ErrorCode::kJobNotInFiniteState},
-        {"JOB_IN_FINITE_STATE", ErrorCode::kJobInFiniteState},
-        {"STAGE_IN_FINITE_STATE", ErrorCode::kStageInFiniteState},
-        {"NOT_ALLOWED_TO_ADD_TASKS_TO_IN_PROGRESS_STAGE", ErrorCode::kNotAllowedToAddTasksToInProgressStage},
-        {"ILLEGAL_JOB_STATUS_TRANSITION", ErrorCode::kIllegalJobStatusTransition},
-        {"ILLEGAL_STAGE_STATUS_TRANSITION", ErrorCode::kIllegalStageStatusTransition},
-        {"ILLEGAL_TASK_STATUS_TRANSITION", ErrorCode::kIllegalTaskStatusTransition},
-        {"TASK_STATUS_UPDATE_FAILED", ErrorCode::kTaskStatusUpdateFailed},
-        {"DATABASE_RELATED_ERROR", ErrorCode::kDatabase},
-    };
-    const auto code = j["code"].get<std::string>();
-    for (const auto& [name, value] : kCodes) {
-      if (code == name) return {value, j["message"].get<std::string>()};
-    }
+    if (auto code = domain::ParseErrorCode(j["code"].get<std::string>())) return {*code, j["message"].get<std::string>()};
     return {http_status >= 500 ? ErrorCode::kUnknown : ErrorCode::kValidation, j["message"].get<std::string>()};
   }
   return {http_status == 503 ? ErrorCode::kUnavailable : ErrorCode::kUnknown,
@@ -83,12 +65,12 @@ template <typename T>
 Result<T> Decode(const Client::Raw& raw, int expected, Result<T> (*decode)(const nlohmann::json&)) {
   if (raw.status != expected) return FromErrorBody(raw.status, raw.body);
   auto j = nlohmann::json::parse(raw.body, nullptr, false);
-  if (j.is_discarded()) return Status(ErrorCode::kUnknown, "the server sent malformed JSON");
+  if (j.is_discarded()) return domain::BadResponse("the server sent malformed JSON");
   return decode(j);
 }
 
 Result<std::vector<domain::Task>> DecodeTasks(const nlohmann::json& j) {
-  if (!j.is_array()) return Status(ErrorCode::kUnknown, "expected an array of tasks");
+  if (!j.is_array()) return domain::BadResponse("expected an array of tasks");
   std::vector<domain::Task> out;
   for (const auto& t : j) {
     auto task = domain::DecodeTask(t);

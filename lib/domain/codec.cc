@@ -59,7 +59,7 @@ std::string Path(std::string_view base, std::string_view key) { return fmt::form
 
 // ---- decoding helpers ----
 
-Status DecodeError(std::string_view what) { return ValidationError(fmt::format("malformed response: {}", what)); }
+Status DecodeError(std::string_view what) { return BadResponse(fmt::format("malformed response: {}", what)); }
 
 bool GetString(const json& j, const char* key, std::string& out) {
   auto it = j.find(key);

@@ -1,31 +1,56 @@
 #include "domain/error.h"
 
+#include <array>
+#include <fmt/format.h>
+#include <utility>
+
 namespace jobnik::domain {
+namespace {
+
+// Every code with its wire name: the one table ToString and ParseErrorCode read.
+constexpr std::array<std::pair<ErrorCode, std::string_view>, 20> kCodeNames{{
+    {ErrorCode::kOk, "OK"},
+    {ErrorCode::kValidation, "VALIDATION_ERROR"},
+    {ErrorCode::kJobNotFound, "JOB_NOT_FOUND"},
+    {ErrorCode::kStageNotFound, "STAGE_NOT_FOUND"},
+    {ErrorCode::kTaskNotFound, "TASK_NOT_FOUND"},
+    {ErrorCode::kJobNotInFiniteState, "JOB_NOT_IN_FINITE_STATE"},
+    {ErrorCode::kJobInFiniteState, "JOB_IN_FINITE_STATE"},
+    {ErrorCode::kStageInFiniteState, "STAGE_IN_FINITE_STATE"},
+    {ErrorCode::kNotAllowedToAddTasksToInProgressStage, "NOT_ALLOWED_TO_ADD_TASKS_TO_IN_PROGRESS_STAGE"},
+    {ErrorCode::kIllegalJobStatusTransition, "ILLEGAL_JOB_STATUS_TRANSITION"},
+    {ErrorCode::kIllegalStageStatusTransition, "ILLEGAL_STAGE_STATUS_TRANSITION"},
+    {ErrorCode::kIllegalTaskStatusTransition, "ILLEGAL_TASK_STATUS_TRANSITION"},
+    {ErrorCode::kTaskStatusUpdateFailed, "TASK_STATUS_UPDATE_FAILED"},
+    {ErrorCode::kDatabase, "DATABASE_RELATED_ERROR"},
+    {ErrorCode::kUnknown, "UNKNOWN_ERROR"},
+    {ErrorCode::kRouteNotFound, "NOT_FOUND"},
+    {ErrorCode::kMethodNotAllowed, "METHOD_NOT_ALLOWED"},
+    {ErrorCode::kPayloadTooLarge, "PAYLOAD_TOO_LARGE"},
+    {ErrorCode::kUnavailable, "SERVICE_UNAVAILABLE"},
+    {ErrorCode::kBadResponse, "BAD_RESPONSE"},
+}};
+
+}  // namespace
 
 std::string_view ToString(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::kOk: return "OK";
-    case ErrorCode::kValidation: return "VALIDATION_ERROR";
-    case ErrorCode::kJobNotFound: return "JOB_NOT_FOUND";
-    case ErrorCode::kStageNotFound: return "STAGE_NOT_FOUND";
-    case ErrorCode::kTaskNotFound: return "TASK_NOT_FOUND";
-    case ErrorCode::kJobNotInFiniteState: return "JOB_NOT_IN_FINITE_STATE";
-    case ErrorCode::kJobInFiniteState: return "JOB_IN_FINITE_STATE";
-    case ErrorCode::kStageInFiniteState: return "STAGE_IN_FINITE_STATE";
-    case ErrorCode::kNotAllowedToAddTasksToInProgressStage:
-      return "NOT_ALLOWED_TO_ADD_TASKS_TO_IN_PROGRESS_STAGE";
-    case ErrorCode::kIllegalJobStatusTransition: return "ILLEGAL_JOB_STATUS_TRANSITION";
-    case ErrorCode::kIllegalStageStatusTransition: return "ILLEGAL_STAGE_STATUS_TRANSITION";
-    case ErrorCode::kIllegalTaskStatusTransition: return "ILLEGAL_TASK_STATUS_TRANSITION";
-    case ErrorCode::kTaskStatusUpdateFailed: return "TASK_STATUS_UPDATE_FAILED";
-    case ErrorCode::kDatabase: return "DATABASE_RELATED_ERROR";
-    case ErrorCode::kUnknown: return "UNKNOWN_ERROR";
-    case ErrorCode::kRouteNotFound: return "NOT_FOUND";
-    case ErrorCode::kMethodNotAllowed: return "METHOD_NOT_ALLOWED";
-    case ErrorCode::kPayloadTooLarge: return "PAYLOAD_TOO_LARGE";
-    case ErrorCode::kUnavailable: return "SERVICE_UNAVAILABLE";
+  for (const auto& [c, name] : kCodeNames) {
+    if (c == code) return name;
   }
   return "UNKNOWN_ERROR";
 }
+
+std::optional<ErrorCode> ParseErrorCode(std::string_view name) {
+  for (const auto& [c, n] : kCodeNames) {
+    if (n == name) return c;
+  }
+  return std::nullopt;
+}
+
+Status JobNotFound(std::string_view id) { return {ErrorCode::kJobNotFound, fmt::format("Job {} not found", id)}; }
+Status StageNotFound(std::string_view id) {
+  return {ErrorCode::kStageNotFound, fmt::format("Stage {} not found", id)};
+}
+Status TaskNotFound(std::string_view id) { return {ErrorCode::kTaskNotFound, fmt::format("Task {} not found", id)}; }
 
 }  // namespace jobnik::domain

@@ -1,10 +1,12 @@
 // The one error type of Jobnik: a code from SPEC A.5 plus a human message.
 //
-// Errors are translated in exactly two places: SQLSTATE -> Status in
-// src/jobnikd/store/pg, and Status -> HTTP in src/jobnikd/http.
+// Errors are translated at the edges only: SQLSTATE -> Status in src/jobnikd/store/pg,
+// Status -> HTTP in src/jobnikd/http, HTTP -> Status in lib/client. The wire names of the
+// codes live in one table (error.cc), read by ToString and ParseErrorCode alike.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -34,10 +36,15 @@ enum class ErrorCode : std::uint8_t {
   kMethodNotAllowed,   // 405
   kPayloadTooLarge,    // 413
   kUnavailable,        // 503: shutting down, database unreachable, pool exhausted
+  // Client side: the server answered something that is not the API (not its JSON, a
+  // missing field). Never sent by jobnikd.
+  kBadResponse,
 };
 
 // Wire code, e.g. "JOB_NOT_FOUND".
 std::string_view ToString(ErrorCode code);
+// The code of a wire name; std::nullopt for a name no ErrorCode has.
+std::optional<ErrorCode> ParseErrorCode(std::string_view name);
 
 class [[nodiscard]] Status {
  public:
@@ -54,8 +61,13 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-// Convenience constructors used across the code base.
+// Named constructors, so that one kind of error reads the same wherever it is made.
 inline Status ValidationError(std::string message) { return {ErrorCode::kValidation, std::move(message)}; }
+Status JobNotFound(std::string_view id);
+Status StageNotFound(std::string_view id);
+Status TaskNotFound(std::string_view id);
+inline Status Unavailable(std::string message) { return {ErrorCode::kUnavailable, std::move(message)}; }
+inline Status BadResponse(std::string message) { return {ErrorCode::kBadResponse, std::move(message)}; }
 
 // A value or an error. `Result<T> r = value;` or `Result<T> r = status;`.
 template <typename T>
@@ -73,6 +85,8 @@ class [[nodiscard]] Result {
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
+  T&& operator*() && { return std::move(*this).value(); }
   // The error; Status::Ok() when ok().
   Status status() const { return ok() ? Status::Ok() : std::get<Status>(v_); }
 
@@ -80,4 +94,32 @@ class [[nodiscard]] Result {
   std::variant<T, Status> v_;
 };
 
+// The Status of a Status or a Result (for JOBNIK_TRY).
+inline Status StatusOf(Status s) { return s; }
+template <typename T>
+Status StatusOf(const Result<T>& r) {
+  return r.status();
+}
+
 }  // namespace jobnik::domain
+
+// Early return of an error: `JOBNIK_TRY(expr);` returns the Status of `expr` (a Status or
+// a Result) from the enclosing function when it is not ok.
+#define JOBNIK_TRY(expr)                                                  \
+  do {                                                                    \
+    if (auto jobnik_try_status_ = ::jobnik::domain::StatusOf(expr);       \
+        !jobnik_try_status_.ok()) {                                       \
+      return jobnik_try_status_;                                          \
+    }                                                                     \
+  } while (false)
+
+// `JOBNIK_ASSIGN_OR_RETURN(auto x, ResultOfT());` declares (or assigns) x from the value of
+// a Result, or returns its Status from the enclosing function.
+#define JOBNIK_ASSIGN_OR_RETURN(lhs, expr) \
+  JOBNIK_ASSIGN_OR_RETURN_IMPL_(JOBNIK_CONCAT_(jobnik_result_, __LINE__), lhs, expr)
+#define JOBNIK_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
+  auto tmp = (expr);                                  \
+  if (!tmp.ok()) return tmp.status();                 \
+  lhs = std::move(tmp).value()
+#define JOBNIK_CONCAT_(a, b) JOBNIK_CONCAT_IMPL_(a, b)
+#define JOBNIK_CONCAT_IMPL_(a, b) a##b

@@ -662,7 +662,7 @@ json Broken(json j, const DecodeFailure& f) {
 class DecodeTaskFailure : public ::testing::TestWithParam<DecodeFailure> {};
 TEST_P(DecodeTaskFailure, NamesTheField) {
   const json j = Broken(Encode(MakeFinishedTask()), GetParam());
-  EXPECT_TRUE(IsValidationError(DecodeTask(j), {GetParam().expected})) << j.dump();
+  EXPECT_TRUE(IsBadResponse(DecodeTask(j), {GetParam().expected})) << j.dump();
 }
 INSTANTIATE_TEST_SUITE_P(
     Fields, DecodeTaskFailure,
@@ -690,7 +690,7 @@ TEST_P(DecodeStageFailure, NamesTheField) {
   s.tracestate = "a=1";
   s.tasks = std::vector<Task>{MakeTask()};
   const json j = Broken(Encode(s), GetParam());
-  EXPECT_TRUE(IsValidationError(DecodeStage(j), {GetParam().expected})) << j.dump();
+  EXPECT_TRUE(IsBadResponse(DecodeStage(j), {GetParam().expected})) << j.dump();
 }
 INSTANTIATE_TEST_SUITE_P(
     Fields, DecodeStageFailure,
@@ -718,7 +718,7 @@ TEST_P(DecodeJobFailure, NamesTheField) {
   job.tracestate = "a=1";
   job.stages = std::vector<Stage>{MakeStage()};
   const json j = Broken(Encode(job), GetParam());
-  EXPECT_TRUE(IsValidationError(DecodeJob(j), {GetParam().expected})) << j.dump();
+  EXPECT_TRUE(IsBadResponse(DecodeJob(j), {GetParam().expected})) << j.dump();
 }
 INSTANTIATE_TEST_SUITE_P(
     Fields, DecodeJobFailure,
@@ -742,17 +742,17 @@ INSTANTIATE_TEST_SUITE_P(
     FailureName);
 
 TEST(DecodeErrors, NonObjectsAreRejected) {
-  EXPECT_TRUE(IsValidationError(DecodeSummary(json::array()), {"summary"}));
-  EXPECT_TRUE(IsValidationError(DecodeTask(json("x")), {"task"}));
-  EXPECT_TRUE(IsValidationError(DecodeStage(json(1)), {"stage"}));
-  EXPECT_TRUE(IsValidationError(DecodeJob(json(nullptr)), {"job"}));
+  EXPECT_TRUE(IsBadResponse(DecodeSummary(json::array()), {"summary"}));
+  EXPECT_TRUE(IsBadResponse(DecodeTask(json("x")), {"task"}));
+  EXPECT_TRUE(IsBadResponse(DecodeStage(json(1)), {"stage"}));
+  EXPECT_TRUE(IsBadResponse(DecodeJob(json(nullptr)), {"job"}));
 }
 
 TEST(DecodeErrors, SummaryMissingAnyCountIsRejected) {
   for (const char* key : {"pending", "inProgress", "completed", "failed", "created", "retried"}) {
     json j = Encode(MakeSummary());
     j.erase(key);
-    EXPECT_TRUE(IsValidationError(DecodeSummary(j), {"summary"})) << key;
+    EXPECT_TRUE(IsBadResponse(DecodeSummary(j), {"summary"})) << key;
   }
 }
 

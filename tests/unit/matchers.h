@@ -11,12 +11,6 @@
 
 namespace jobnik::domain {
 
-inline const Status& StatusOf(const Status& s) { return s; }
-template <typename T>
-Status StatusOf(const Result<T>& r) {
-  return r.status();
-}
-
 // Ok, or a failure naming the code and message.
 template <typename R>
 ::testing::AssertionResult IsOk(const R& r) {
@@ -25,13 +19,12 @@ template <typename R>
   return ::testing::AssertionFailure() << ToString(s.code()) << ": " << s.message();
 }
 
-// A VALIDATION_ERROR whose message contains every fragment (e.g. the field's path).
+// An error with this code whose message contains every fragment (e.g. the field's path).
 template <typename R>
-::testing::AssertionResult IsValidationError(const R& r, std::initializer_list<std::string_view> fragments) {
+::testing::AssertionResult IsError(const R& r, ErrorCode code, std::initializer_list<std::string_view> fragments) {
   const Status s = StatusOf(r);
-  if (s.ok()) return ::testing::AssertionFailure() << "expected VALIDATION_ERROR, got OK";
-  if (s.code() != ErrorCode::kValidation) {
-    return ::testing::AssertionFailure() << "expected VALIDATION_ERROR, got " << ToString(s.code()) << ": "
+  if (s.code() != code) {
+    return ::testing::AssertionFailure() << "expected " << ToString(code) << ", got " << ToString(s.code()) << ": "
                                          << s.message();
   }
   for (std::string_view f : fragments) {
@@ -40,6 +33,18 @@ template <typename R>
     }
   }
   return ::testing::AssertionSuccess() << s.message();
+}
+
+// A VALIDATION_ERROR (a bad request) naming every fragment.
+template <typename R>
+::testing::AssertionResult IsValidationError(const R& r, std::initializer_list<std::string_view> fragments) {
+  return IsError(r, ErrorCode::kValidation, fragments);
+}
+
+// A BAD_RESPONSE (a server answer that is not the API) naming every fragment.
+template <typename R>
+::testing::AssertionResult IsBadResponse(const R& r, std::initializer_list<std::string_view> fragments) {
+  return IsError(r, ErrorCode::kBadResponse, fragments);
 }
 
 }  // namespace jobnik::domain

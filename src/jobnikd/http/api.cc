@@ -453,6 +453,8 @@ int HttpStatusOf(const Status& s) {
       return 413;
     case ErrorCode::kUnavailable:
       return 503;
+    case ErrorCode::kBadResponse:  // a client-side code; jobnikd never answers with it
+      return 502;
     case ErrorCode::kDatabase:
     case ErrorCode::kUnknown:
       return 500;

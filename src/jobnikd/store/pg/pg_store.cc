@@ -22,13 +22,9 @@ using domain::JobStatus;
 using domain::StageStatus;
 using domain::TaskStatus;
 
-Status JobNotFound(const std::string& id) { return {ErrorCode::kJobNotFound, fmt::format("Job {} not found", id)}; }
-Status StageNotFound(const std::string& id) {
-  return {ErrorCode::kStageNotFound, fmt::format("Stage {} not found", id)};
-}
-Status TaskNotFound(const std::string& id) {
-  return {ErrorCode::kTaskNotFound, fmt::format("Task {} not found", id)};
-}
+using domain::JobNotFound;
+using domain::StageNotFound;
+using domain::TaskNotFound;
 template <typename S>
 Status Illegal(ErrorCode code, S from, S to) {
   return {code, fmt::format("Illegal status transition from {} to {}", domain::ToString(from), domain::ToString(to))};
