@@ -182,6 +182,10 @@ class Runner {
             !j.contains("message") || !j["message"].is_string()) {
           return Fail(c, "error body lacks code or message: " + Show(a.body));
         }
+        const std::string code = j["code"];
+        if (a.status < 500 && (code == "UNKNOWN_ERROR" || code == "DATABASE_RELATED_ERROR")) {
+          return Fail(c, "a 4xx with a server error code: " + Show(a.body));
+        }
       }
       Print("ok   " + c.name + ": " + std::to_string(a.status) + " in " + std::to_string(ms) + " ms " +
             Show(a.body, 160));

@@ -623,6 +623,10 @@ void Api::Register(httplib::Server& server) {
           case 400:
             s = domain::ValidationError("Malformed HTTP request");
             break;
+          case 414:
+            s = domain::ValidationError(fmt::format("Request target (path and query) is longer than {} bytes",
+                                                    CPPHTTPLIB_REQUEST_URI_MAX_LENGTH));
+            break;
           default:
             s = {ErrorCode::kUnknown, fmt::format("HTTP error {}", res.status)};
             break;
