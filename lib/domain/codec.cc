@@ -205,12 +205,61 @@ Result<E> ParseStatusBody(std::string_view body, std::initializer_list<E> allowe
   return ValidationError(fmt::format("request/body/status must be equal to one of the allowed values: {}", names));
 }
 
+// One pass over the raw body before the parser runs. A NUL byte is never valid JSON, but
+// nlohmann's lexer takes it for the end of input and would ignore what follows. Nesting is
+// bounded here because everything after the parse (validation, dump, PostgreSQL) recurses.
+// Brackets are counted outside strings only; on text that is not JSON the count may be off,
+// but such text is rejected either way.
+Status CheckBodyBytes(std::string_view body) {
+  std::size_t depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < body.size(); ++i) {
+    const char c = body[i];
+    if (c == '\0') {
+      return ValidationError(fmt::format("request/body is not valid JSON: NUL byte at offset {}", i));
+    }
+    if (in_string) {
+      if (c == '"') {
+        in_string = false;
+      } else if (c == '\\' && i + 1 < body.size() && body[i + 1] != '\0') {
+        ++i;  // the escaped character cannot end the string
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) {
+        return ValidationError(
+            fmt::format("request/body nests arrays and objects deeper than the limit of {} levels (at offset {})",
+                        kMaxJsonDepth, i));
+      }
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 void AppendJsonString(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
+  static constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
   out += '"';
-  for (char c : s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const char c = s[i];
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x80) {
+      bool valid = false;
+      const std::size_t n = Utf8SequenceAt(s, i, &valid);
+      if (valid) {
+        out.append(s.data() + i, n);
+      } else {
+        out += kReplacement;
+      }
+      i += n;
+      continue;
+    }
+    ++i;
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -220,10 +269,10 @@ void AppendJsonString(std::string& out, std::string_view s) {
       case '\b': out += "\\b"; break;
       case '\f': out += "\\f"; break;
       default:
-        if (static_cast<unsigned char>(c) < 0x20) {
+        if (u < 0x20) {
           out += "\\u00";
-          out += kHex[(c >> 4) & 0xF];
-          out += kHex[c & 0xF];
+          out += kHex[(u >> 4) & 0xF];
+          out += kHex[u & 0xF];
         } else {
           out += c;
         }
@@ -419,15 +468,20 @@ Result<Job> DecodeJob(const json& j) {
 
 Result<json> ParseJsonBody(std::string_view body) {
   if (body.empty()) return ValidationError("request/body is required: the request has no JSON body");
+  if (auto s = CheckBodyBytes(body); !s.ok()) return s;
   json j = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) {
     // Re-parse with exceptions only on the error path, to report the position.
     try {
       const json ignored = json::parse(body.begin(), body.end());
       (void)ignored;
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
       std::string what = e.what();
       if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
+      if (e.id == 406) {  // out_of_range: "number overflow parsing '1e400'"
+        return ValidationError(
+            fmt::format("request/body has a number out of range ({}): numbers must fit in a 64-bit float", what));
+      }
       return ValidationError(fmt::format("request/body is not valid JSON: {}", what));
     }
     return ValidationError("request/body is not valid JSON");

@@ -5,6 +5,7 @@
 //  - parsing and validating request bodies into New* values (jobnikd).
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,7 +39,9 @@ std::string ToJson(const T& value) {
   return out;
 }
 
-// A JSON string literal with the quotes.
+// A JSON string literal with the quotes. Bytes that are not valid UTF-8 (each maximal
+// ill-formed subsequence, as Unicode recommends) become U+FFFD, so the result is always
+// valid JSON, whatever the input (error messages echo paths, parameters and body bytes).
 void AppendJsonString(std::string& out, std::string_view s);
 
 // {"message":"...","code":"..."}
@@ -55,7 +58,14 @@ Result<Job> DecodeJob(const nlohmann::json& j);
 
 // ---- Request bodies (server side). Every violation -> VALIDATION_ERROR naming the field. ----
 
-// Parses JSON text; a syntax error becomes a VALIDATION_ERROR with position.
+// How deeply arrays and objects may nest in a request body (the body's own brackets count:
+// `{"data":{"x":[]}}` is 3 levels). Serializing, validating and storing (PostgreSQL's jsonb)
+// recurse once per level, so the depth is bounded before any of them runs.
+inline constexpr std::size_t kMaxJsonDepth = 512;
+
+// Parses JSON text. VALIDATION_ERROR for: a syntax error (with position), a NUL byte
+// anywhere, nesting deeper than kMaxJsonDepth (checked before parsing, naming the limit),
+// a number too large for a double (1e400).
 Result<nlohmann::json> ParseJsonBody(std::string_view body);
 
 Result<NewJob> ParseNewJob(std::string_view body);

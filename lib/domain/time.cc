@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <cstdio>
+#include <fmt/format.h>
 
 namespace jobnik::domain {
 namespace {
@@ -18,6 +19,24 @@ bool Digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
   }
   out = v;
   return true;
+}
+
+bool InRange(Timestamp t) { return t >= kMinTime && t <= kMaxTime; }
+
+// ParseTime without the range check (the year is 0000..9999, the offset at most a day).
+std::optional<Timestamp> ParseTimeUnbounded(std::string_view s);
+
+// YYYY-MM-DD alone: midnight UTC.
+std::optional<Timestamp> ParseDate(std::string_view s) {
+  int y = 0, mo = 0, d = 0;
+  if (s.size() != 10 || !Digits(s, 0, 4, y) || s[4] != '-' || !Digits(s, 5, 2, mo) || s[7] != '-' ||
+      !Digits(s, 8, 2, d)) {
+    return std::nullopt;
+  }
+  const std::chrono::year_month_day ymd{std::chrono::year{y}, std::chrono::month{static_cast<unsigned>(mo)},
+                                        std::chrono::day{static_cast<unsigned>(d)}};
+  if (!ymd.ok()) return std::nullopt;
+  return Timestamp{std::chrono::sys_days{ymd}};
 }
 
 }  // namespace
@@ -41,6 +60,28 @@ std::string FormatTime(Timestamp t) {
 }
 
 std::optional<Timestamp> ParseTime(std::string_view s) {
+  auto t = ParseTimeUnbounded(s);
+  if (!t || !InRange(*t)) return std::nullopt;
+  return t;
+}
+
+Result<Timestamp> ParseTimeParam(std::string_view value, std::string_view path) {
+  auto t = ParseDate(value);
+  if (!t) t = ParseTimeUnbounded(value);
+  if (!t) {
+    return ValidationError(fmt::format(
+        "{} must match format \"date-time\" (RFC 3339, e.g. 2026-11-30T08:00:00Z) or \"date\" (2026-11-30)", path));
+  }
+  if (!InRange(*t)) {
+    return ValidationError(
+        fmt::format("{} must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z", path));
+  }
+  return *t;
+}
+
+namespace {
+
+std::optional<Timestamp> ParseTimeUnbounded(std::string_view s) {
   int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0;
   if (!Digits(s, 0, 4, y) || s.size() < 20 || s[4] != '-' || !Digits(s, 5, 2, mo) || s[7] != '-' ||
       !Digits(s, 8, 2, d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !Digits(s, 11, 2, h) ||
@@ -83,5 +124,7 @@ std::optional<Timestamp> ParseTime(std::string_view s) {
                  std::chrono::seconds{sec} + microseconds{micros} - std::chrono::minutes{offset_minutes};
   return std::chrono::time_point_cast<microseconds>(t);
 }
+
+}  // namespace
 
 }  // namespace jobnik::domain

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "domain/error.h"
 #include "domain/model.h"
 
 namespace jobnik::domain {
@@ -13,9 +14,21 @@ namespace jobnik::domain {
 std::string FormatTime(Timestamp t);
 void AppendTime(std::string& out, Timestamp t);
 
+// The instants jobnik accepts: years 0001 to 9999 in UTC, what RFC 3339's four-digit year
+// spells and PostgreSQL's timestamp range holds (PostgreSQL has no year 0).
+inline constexpr Timestamp kMinTime{std::chrono::sys_days{std::chrono::year{1} / 1 / 1}};
+inline constexpr Timestamp kMaxTime{std::chrono::sys_days{std::chrono::year{10000} / 1 / 1} -
+                                    std::chrono::microseconds{1}};
+
 // Accepts RFC 3339 date-time: a date, 'T' or 't' or ' ', a time with optional
 // fraction (up to 9 digits, kept to microseconds), and 'Z' or a ±HH:MM offset.
-// std::nullopt for anything else, including impossible dates (2026-02-30).
+// std::nullopt for anything else, including impossible dates (2026-02-30) and instants
+// outside [kMinTime, kMaxTime] (0001-01-01T00:00:00+01:00 is in year 0 in UTC).
 std::optional<Timestamp> ParseTime(std::string_view s);
+
+// A time in a query parameter (from_date, end_date): what ParseTime accepts, or a date
+// alone (2026-11-30), which means midnight UTC of that day. VALIDATION_ERROR naming `path`
+// (request/query/from_date) and whether the format or the range is wrong.
+Result<Timestamp> ParseTimeParam(std::string_view value, std::string_view path);
 
 }  // namespace jobnik::domain

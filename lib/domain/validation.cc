@@ -63,6 +63,38 @@ bool IsTracestate(std::string_view s) {
   return true;
 }
 
+std::size_t Utf8SequenceAt(std::string_view s, std::size_t i, bool* valid) {
+  const auto lead = static_cast<unsigned char>(s[i]);
+  *valid = true;
+  if (lead < 0x80) return 1;
+  // Unicode table 3-7: the number of continuation bytes and the range of the first one.
+  std::size_t extra = 0;
+  unsigned char lo = 0x80, hi = 0xBF;
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    extra = 1;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    extra = 2;
+    if (lead == 0xE0) lo = 0xA0;  // no overlong forms
+    if (lead == 0xED) hi = 0x9F;  // no surrogates
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    extra = 3;
+    if (lead == 0xF0) lo = 0x90;  // no overlong forms
+    if (lead == 0xF4) hi = 0x8F;  // nothing past U+10FFFF
+  } else {
+    *valid = false;  // a continuation byte, C0, C1 or F5..FF
+    return 1;
+  }
+  std::size_t n = 1;
+  for (; n <= extra; ++n) {
+    if (i + n >= s.size()) break;
+    const auto c = static_cast<unsigned char>(s[i + n]);
+    if (c < lo || c > hi) break;
+    lo = 0x80, hi = 0xBF;
+  }
+  *valid = n == extra + 1;
+  return n;
+}
+
 bool IsStorableText(std::string_view s) {
   std::size_t i = 0;
   while (i < s.size()) {

@@ -32,6 +32,12 @@ bool IsStorableText(std::string_view s);
 // The same for every string and key inside a JSON value (jsonb rejects U+0000).
 bool IsStorableJson(const nlohmann::json& v);
 
+// The UTF-8 sequence starting at s[i] (i < s.size()): returns its length in bytes and sets
+// *valid. For an ill-formed sequence the length is that of its maximal subpart, at least 1:
+// the bytes one U+FFFD replaces (Unicode 15, section 3.9, "substitution of maximal subparts").
+// Overlong forms, surrogates and values past U+10FFFF are ill-formed.
+std::size_t Utf8SequenceAt(std::string_view s, std::size_t i, bool* valid);
+
 // Length in Unicode code points of valid UTF-8 (what a JSON schema's maxLength counts).
 std::size_t Utf8Length(std::string_view s);
 

@@ -116,9 +116,12 @@ class Query {
   std::optional<domain::Timestamp> Time(const char* name) {
     auto v = Get(name);
     if (!v) return std::nullopt;
-    auto t = domain::ParseTime(*v);
-    if (!t) Fail(domain::ValidationError(fmt::format("request/query/{} must match format \"date-time\"", name)));
-    return t;
+    auto t = domain::ParseTimeParam(*v, fmt::format("request/query/{}", name));
+    if (!t.ok()) {
+      Fail(t.status());
+      return std::nullopt;
+    }
+    return *t;
   }
   // One of `values` (the domain's kAll* lists), by wire name.
   template <typename E, std::size_t N>
@@ -916,6 +919,10 @@ void Api::Register(httplib::Server& server) {
             break;
           case 400:
             s = domain::ValidationError("Malformed HTTP request");
+            break;
+          case 414:
+            s = domain::ValidationError(fmt::format("Request target (path and query) is longer than {} bytes",
+                                                    CPPHTTPLIB_REQUEST_URI_MAX_LENGTH));
             break;
           default:
             s = {ErrorCode::kUnknown, fmt::format("HTTP error {}", res.status)};

@@ -1,0 +1,196 @@
+#!/usr/bin/env bats
+# Hostile input (issue #9): no request crashes jobnikd or gets a 5xx, every error is a JSON
+# body even when it echoes bytes that are not UTF-8, and a log message stays one line.
+
+load helpers
+
+# The hostile_requests test tool (tests/tools); CTest builds it next to the programs.
+: "${JOBNIK_HOSTILE_REQUESTS:=$JOBNIK_BIN_DIR/../tests/tools/hostile_requests}"
+
+setup() {
+  LOG="$BATS_TEST_TMPDIR/jobnikd.log"
+}
+
+teardown() {
+  [[ -n "${JOBNIKD_PID:-}" ]] && stop_jobnikd KILL
+  return 0
+}
+
+# start_daemon [GLOBAL OPTIONS...]: jobnikd on the shared test cluster, in a fresh schema.
+start_daemon() {
+  start_jobnikd "$LOG" --database-url "$(test_database_url)" --database-schema "$(unique_schema)" "$@" serve --migrate
+}
+
+# nested N: N arrays nested in each other.
+nested() { printf '%*s' "$1" '' | tr ' ' '['; printf '%*s' "$1" '' | tr ' ' ']'; }
+
+# post_file METHOD PATH FILE: like api, with the body taken byte for byte from FILE.
+post_file() {
+  local out status
+  out=$(mktemp)
+  status=$(curl -s -o "$out" -w '%{http_code}' -X "$1" -H 'Content-Type: application/json' \
+    --data-binary "@$3" "$JOBNIK_URL$2")
+  echo "$status" >"$BATS_TEST_TMPDIR/last_status"
+  cat "$out"
+  rm -f "$out"
+}
+
+# An error body on stdin: valid UTF-8 (jq alone would let bad bytes through) and a JSON
+# object with a code and a message.
+is_error_body() {
+  local f rc=0
+  f=$(mktemp)
+  cat >"$f"
+  iconv -f UTF-8 -t UTF-8 "$f" >/dev/null || rc=1
+  jq -e 'type == "object" and (.code | type == "string") and (.message | type == "string")' "$f" >/dev/null || rc=1
+  rm -f "$f"
+  return $rc
+}
+
+@test "every route answers the whole family of hostile input with a 4xx JSON error and stays up" {
+  [[ -x "$JOBNIK_HOSTILE_REQUESTS" ]] || fail "hostile_requests not built: $JOBNIK_HOSTILE_REQUESTS"
+  start_daemon
+  run timeout 60 "$JOBNIK_HOSTILE_REQUESTS" --url "$JOBNIK_URL"
+  echo "$output" | tail -n 40
+  assert_success
+  assert_output --partial " 0 failures"
+  kill -0 "$JOBNIKD_PID"
+  run curl -sf "$JOBNIK_URL/liveness"
+  assert_success
+  # Not one answer was a 5xx, and no handler failed unexpectedly.
+  run grep -E 'status=5[0-9]{2}|unexpected error|unhandled error' "$LOG"
+  assert_failure
+  run grep -c 'access method=' "$LOG"
+  (( output > 500 ))
+}
+
+@test "nesting: a job right at the depth limit is stored, one level more is a 400 naming the limit" {
+  start_daemon
+  printf '{"name":"deep","data":{"x":%s}}' "$(nested 510)" >"$BATS_TEST_TMPDIR/at-limit.json"
+  printf '{"name":"deep","data":{"x":%s}}' "$(nested 511)" >"$BATS_TEST_TMPDIR/over-limit.json"
+  job=$(post_file POST /v1/jobs "$BATS_TEST_TMPDIR/at-limit.json")
+  assert_equal "$(last_status)" 201
+  id=$(grep -o '"id":"[0-9a-f-]*"' <<<"$job" | head -n1 | cut -d'"' -f4)
+  run curl -s -o /dev/null -w '%{http_code}' "$JOBNIK_URL/v1/jobs/$id"
+  assert_output 200
+  printf '{"x":%s}' "$(nested 511)" >"$BATS_TEST_TMPDIR/md-at-limit.json"
+  post_file PATCH "/v1/jobs/$id/user-metadata" "$BATS_TEST_TMPDIR/md-at-limit.json" >/dev/null
+  assert_equal "$(last_status)" 200
+
+  body=$(post_file POST /v1/jobs "$BATS_TEST_TMPDIR/over-limit.json")
+  assert_equal "$(last_status)" 400
+  assert_equal "$(jq -r .code <<<"$body")" VALIDATION_ERROR
+  assert_equal "$(jq -r .message <<<"$body")" \
+    "request/body nests arrays and objects deeper than the limit of 512 levels (at offset 537)"
+
+  # The issue's reproduction: 25,000 levels in 50 KB.
+  printf '{"name":"ab","data":{"x":%s}}' "$(nested 25000)" >"$BATS_TEST_TMPDIR/issue.json"
+  body=$(post_file POST /v1/jobs "$BATS_TEST_TMPDIR/issue.json")
+  assert_equal "$(last_status)" 400
+  run curl -sf "$JOBNIK_URL/liveness"
+  assert_success
+  # Only the job at the limit was stored (jq cannot read it: jq 1.6 stops at 256 levels).
+  assert_equal "$(api GET /v1/jobs | grep -o '"creationTime"' | wc -l)" 1
+}
+
+@test "numbers out of range are a 400 naming the number, huge integers are stored" {
+  start_daemon
+  for n in 1e400 -1e400 1e999999; do
+    body=$(api POST /v1/jobs "{\"name\":\"ab\",\"data\":{\"x\":$n}}")
+    assert_equal "$(last_status)" 400
+    assert_equal "$(jq -r .code <<<"$body")" VALIDATION_ERROR
+    [[ "$(jq -r .message <<<"$body")" == *"number out of range"*"$n"* ]]
+  done
+  body=$(api POST /v1/jobs '{"name":"ab","data":{"x":123456789012345678901234567890,"y":1e-400}}')
+  assert_equal "$(last_status)" 201
+  run jq -e '.data.x > 1.2e29 and .data.x < 1.3e29 and .data.y == 0' <<<"$body"
+  assert_success
+}
+
+@test "dates outside years 1 to 9999 are a 400 naming the parameter" {
+  start_daemon
+  for list in jobs tasks; do
+    for value in 0000-06-01T00:00:00Z 0001-01-01T00:00:00%2B01:00 9999-12-31T23:59:59-01:00 0000-01-01; do
+      for param in from_date end_date; do
+        body=$(api GET "/v1/$list?$param=$value")
+        assert_equal "$(last_status)" 400
+        assert_equal "$(jq -r .code <<<"$body")" VALIDATION_ERROR
+        assert_equal "$(jq -r .message <<<"$body")" \
+          "request/query/$param must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z"
+      done
+    done
+  done
+  api GET "/v1/tasks?from_date=0001-01-01T00:00:00Z&end_date=9999-12-31T23:59:59.999999Z" >/dev/null
+  assert_equal "$(last_status)" 200
+}
+
+@test "a date alone in from_date and end_date means midnight UTC" {
+  start_daemon
+  job=$(api POST /v1/jobs '{"name":"dated","data":{}}')
+  day=$(jq -r '.creationTime[0:10]' <<<"$job")
+  next=$(date -u -d "$day + 1 day" +%F)
+  assert_equal "$(api GET "/v1/jobs?from_date=$day" | jq length)" 1
+  assert_equal "$(last_status)" 200
+  assert_equal "$(api GET "/v1/jobs?end_date=$next" | jq length)" 1
+  assert_equal "$(api GET "/v1/jobs?from_date=$next" | jq length)" 0
+  assert_equal "$(api GET "/v1/tasks?from_date=$day&end_date=$next" | jq length)" 0
+  assert_equal "$(last_status)" 200
+  body=$(api GET "/v1/jobs?from_date=2026-02-30")
+  assert_equal "$(last_status)" 400
+  [[ "$(jq -r .message <<<"$body")" == "request/query/from_date must match format \"date-time\""* ]]
+}
+
+@test "bytes that are not UTF-8 in a body, path or query name still give a JSON error body" {
+  start_daemon
+  printf '{"name":"a\xff\xfe","data":{}}' >"$BATS_TEST_TMPDIR/bad.json"
+  post_file POST /v1/jobs "$BATS_TEST_TMPDIR/bad.json" | is_error_body
+  assert_equal "$(last_status)" 400
+  for path in '/v1/%FF%FE' '/v1/jobs?%C0%AF=1' '/v1/jobs/%ED%A0%80' '/v1/stages/%FF/tasks/dequeue'; do
+    curl -s "$JOBNIK_URL$path" | is_error_body
+  done
+  curl -s -X DELETE "$JOBNIK_URL/v1/jobs/%FF" | is_error_body
+  curl -s -X PUT "$JOBNIK_URL/v1/%FF" | is_error_body
+  # A raw 0xFF in the request target (curl would encode it): straight onto the socket.
+  exec 5<>"/dev/tcp/127.0.0.1/${JOBNIK_URL##*:}"
+  printf 'GET /v1/jobs?\xff\xfe=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&5
+  response=$(timeout 5 cat <&5 | tr -d '\r')
+  exec 5<&-
+  [[ "$response" == "HTTP/1.1 400"* ]]
+  sed '1,/^$/d' <<<"$response" | is_error_body
+}
+
+@test "a body with a NUL byte and trailing garbage is rejected and stores nothing" {
+  start_daemon
+  printf '{"name":"ab","data":{}}\0garbage' >"$BATS_TEST_TMPDIR/nul.json"
+  body=$(post_file POST /v1/jobs "$BATS_TEST_TMPDIR/nul.json")
+  assert_equal "$(last_status)" 400
+  assert_equal "$(jq -r .message <<<"$body")" "request/body is not valid JSON: NUL byte at offset 23"
+  assert_equal "$(api GET /v1/jobs)" "[]"
+}
+
+@test "text logs: a job name with a newline or ESC cannot forge a line" {
+  start_daemon --log-format text
+  # A name of 2..50 characters may hold any character but U+0000.
+  api POST /v1/jobs "$(jq -cn '{name: "ab\n2026-11-30T00:00:00Z info  jobnikd: FORGED\u001b[2J", data: {}}')" >/dev/null
+  assert_equal "$(last_status)" 201
+  stop_jobnikd TERM
+  run grep -c FORGED "$LOG"
+  assert_output 1
+  run grep FORGED "$LOG"
+  assert_output --regexp '^[0-9T:.-]+Z info  jobnikd: job [0-9a-f-]{36} created \(name ab\\n2026-11-30T00:00:00Z info  jobnikd: FORGED\\x1b\[2J, 0 stages\)$'
+  run grep -c $'\x1b' "$LOG"
+  assert_output 0
+}
+
+@test "JSON logs: a job name with a newline stays inside one JSON line" {
+  start_daemon --log-format json
+  api POST /v1/jobs "$(jq -cn '{name: "ab\n{\"level\":\"error\",\"msg\":\"FORGED\"}\u001b", data: {}}')" >/dev/null
+  assert_equal "$(last_status)" 201
+  stop_jobnikd TERM
+  run grep -c FORGED "$LOG"
+  assert_output 1
+  run jq -e -s 'all(.[]; has("ts") and has("msg"))' "$LOG"
+  assert_success
+  run jq -r 'select(.msg | contains("FORGED")) | .level' "$LOG"
+  assert_output info
+}
