@@ -65,8 +65,9 @@ std::optional<Timestamp> ParseTime(std::string_view s) {
   return t;
 }
 
-Result<Timestamp> ParseTimeParam(std::string_view value, std::string_view path) {
+Result<Timestamp> ParseTimeParam(std::string_view value, std::string_view path, DateBound bound) {
   auto t = ParseDate(value);
+  if (t && bound == DateBound::kEndOfDay) *t += std::chrono::days{1} - std::chrono::microseconds{1};
   if (!t) t = ParseTimeUnbounded(value);
   if (!t) {
     return ValidationError(fmt::format(

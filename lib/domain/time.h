@@ -26,9 +26,15 @@ inline constexpr Timestamp kMaxTime{std::chrono::sys_days{std::chrono::year{1000
 // outside [kMinTime, kMaxTime] (0001-01-01T00:00:00+01:00 is in year 0 in UTC).
 std::optional<Timestamp> ParseTime(std::string_view s);
 
+// Which end of its day a date alone stands for: a range's start is the day's first
+// instant (from_date=2026-11-30 is 2026-11-30T00:00:00Z), a range's end its last
+// (end_date=2026-11-30 is 2026-11-30T23:59:59.999999Z), so both bounds include the day.
+enum class DateBound { kStartOfDay, kEndOfDay };
+
 // A time in a query parameter (from_date, end_date): what ParseTime accepts, or a date
-// alone (2026-11-30), which means midnight UTC of that day. VALIDATION_ERROR naming `path`
+// alone (2026-11-30), read as `bound` says. VALIDATION_ERROR naming `path`
 // (request/query/from_date) and whether the format or the range is wrong.
-Result<Timestamp> ParseTimeParam(std::string_view value, std::string_view path);
+Result<Timestamp> ParseTimeParam(std::string_view value, std::string_view path,
+                                 DateBound bound = DateBound::kStartOfDay);
 
 }  // namespace jobnik::domain

@@ -124,14 +124,17 @@ is_error_body() {
   assert_equal "$(last_status)" 200
 }
 
-@test "a date alone in from_date and end_date means midnight UTC" {
+@test "a date alone in from_date and end_date means that whole day UTC" {
   start_daemon
   job=$(api POST /v1/jobs '{"name":"dated","data":{}}')
   day=$(jq -r '.creationTime[0:10]' <<<"$job")
+  prev=$(date -u -d "$day - 1 day" +%F)
   next=$(date -u -d "$day + 1 day" +%F)
   assert_equal "$(api GET "/v1/jobs?from_date=$day" | jq length)" 1
   assert_equal "$(last_status)" 200
+  assert_equal "$(api GET "/v1/jobs?from_date=$day&end_date=$day" | jq length)" 1
   assert_equal "$(api GET "/v1/jobs?end_date=$next" | jq length)" 1
+  assert_equal "$(api GET "/v1/jobs?end_date=$prev" | jq length)" 0
   assert_equal "$(api GET "/v1/jobs?from_date=$next" | jq length)" 0
   assert_equal "$(api GET "/v1/tasks?from_date=$day&end_date=$next" | jq length)" 0
   assert_equal "$(last_status)" 200

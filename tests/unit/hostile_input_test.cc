@@ -204,6 +204,17 @@ TEST(ParseTimeParam, ADateAloneIsMidnightUtc) {
   EXPECT_TRUE(IsOk(ParseTimeParam("9999-12-31", "p")));
 }
 
+TEST(ParseTimeParam, ADateAloneAsARangesEndIsTheLastInstantOfThatDay) {
+  auto t = ParseTimeParam("2026-11-30", "request/query/end_date", DateBound::kEndOfDay);
+  ASSERT_TRUE(IsOk(t));
+  EXPECT_TRUE(*t == std::chrono::sys_days{std::chrono::year{2026} / 12 / 1} - std::chrono::microseconds{1})
+      << FormatTime(*t);
+  EXPECT_EQ(ParseTimeParam("9999-12-31", "p", DateBound::kEndOfDay).value(), kMaxTime);
+  // A full time is what it says, whichever end of a range it bounds.
+  EXPECT_EQ(FormatTime(ParseTimeParam("2026-11-30T08:00:00Z", "p", DateBound::kEndOfDay).value()),
+            "2026-11-30T08:00:00.000Z");
+}
+
 TEST(ParseTimeParam, AcceptsWhatParseTimeAccepts) {
   auto t = ParseTimeParam("2026-11-30T08:00:00+02:00", "request/query/from_date");
   ASSERT_TRUE(IsOk(t));

@@ -113,10 +113,10 @@ class Query {
     Fail(error);
     return b.value_or(false);
   }
-  std::optional<domain::Timestamp> Time(const char* name) {
+  std::optional<domain::Timestamp> Time(const char* name, domain::DateBound bound) {
     auto v = Get(name);
     if (!v) return std::nullopt;
-    auto t = domain::ParseTimeParam(*v, fmt::format("request/query/{}", name));
+    auto t = domain::ParseTimeParam(*v, fmt::format("request/query/{}", name), bound);
     if (!t.ok()) {
       Fail(t.status());
       return std::nullopt;
@@ -494,8 +494,8 @@ void Api::Register(httplib::Server& server) {
         f.name = q.String("job_name", 2, 50);
         f.priority = q.Enum("priority", domain::ParsePriority, domain::kAllPriorities);
         f.status = q.Enum("status", domain::ParseJobStatus, domain::kAllJobStatuses);
-        f.from_date = q.Time("from_date");
-        f.end_date = q.Time("end_date");
+        f.from_date = q.Time("from_date", domain::DateBound::kStartOfDay);
+        f.end_date = q.Time("end_date", domain::DateBound::kEndOfDay);
         f.with_stages = q.Bool("should_return_stages");
         f.with_task_summary = q.Bool("should_return_task_summary");
         const Paging paging = ReadPaging(q, ListKind::kJobs);
@@ -685,8 +685,8 @@ void Api::Register(httplib::Server& server) {
         f.stage_id = q.Uuid("stage_id");
         f.stage_type = q.String("stage_type", 0, 50);
         f.status = q.Enum("status", domain::ParseTaskStatus, domain::kAllTaskStatuses);
-        f.from_date = q.Time("from_date");
-        f.end_date = q.Time("end_date");
+        f.from_date = q.Time("from_date", domain::DateBound::kStartOfDay);
+        f.end_date = q.Time("end_date", domain::DateBound::kEndOfDay);
         const Paging paging = ReadPaging(q, ListKind::kTasks);
         if (!q.status().ok()) return ErrorReply(q.status());
         return ListReply<domain::Task>(c, paging, ListKind::kTasks,
