@@ -27,6 +27,7 @@
 #include "metrics.h"
 #include "sd_notify.h"
 #include "services/sweeper.h"
+#include "store/pg/leadership.h"
 #include "store/pg/migrator.h"
 #include "store/pg/pg_store.h"
 #include "store/pg/pool.h"
@@ -126,18 +127,13 @@ int RunSweepOnce(const Config& config, std::ostream& out, std::ostream& err) {
   if (auto s = OpenDatabase(config, db); !s.ok()) return Fail(err, ExitCode::kFailure, s.message());
   store::pg::Pool pool({db.url, config.database_schema, 2});
   store::pg::PgStore store(pool);
-  services::Sweeper sweeper(store, nullptr,
-                            {std::chrono::seconds(config.sweeper_interval), std::chrono::seconds(config.sweeper_stale_after),
-                             config.sweeper_batch, db.url, config.database_schema});
-  int total = 0;
+  services::Sweeper sweeper(store, /*leadership=*/nullptr, nullptr,
+                            {std::chrono::seconds(config.sweeper_interval),
+                             std::chrono::seconds(config.sweeper_stale_after), config.sweeper_batch});
   const auto now = std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
-  for (;;) {
-    auto n = sweeper.RunOnce(now);
-    if (!n.ok()) return Fail(err, ExitCode::kFailure, n.status().message());
-    total += *n;
-    if (*n < config.sweeper_batch) break;
-  }
-  out << fmt::format("failed {} stale task(s)\n", total);
+  auto total = sweeper.SweepAll(now);
+  if (!total.ok()) return Fail(err, ExitCode::kFailure, total.status().message());
+  out << fmt::format("failed {} stale task(s)\n", *total);
   return 0;
 }
 
@@ -238,9 +234,10 @@ int RunServe(const Config& config, bool migrate, std::ostream& err) {
   }
   RaiseListenBacklog(port);
 
-  services::Sweeper sweeper(store, &metrics,
-                            {std::chrono::seconds(config.sweeper_interval), std::chrono::seconds(config.sweeper_stale_after),
-                             config.sweeper_batch, db.url, config.database_schema});
+  store::pg::PgLeadership leadership({db.url, config.database_schema, "sweeper"});
+  services::Sweeper sweeper(store, &leadership, &metrics,
+                            {std::chrono::seconds(config.sweeper_interval),
+                             std::chrono::seconds(config.sweeper_stale_after), config.sweeper_batch});
   if (config.sweeper_enabled) sweeper.Start();
 
   std::atomic<bool> http_returned{false};

@@ -4,8 +4,10 @@
 #include <fmt/format.h>
 #include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
+#include <string_view>
 
 #include "common/embedded.h"
+#include "store/pg/statements.h"
 
 namespace jobnik::store::pg {
 namespace {
@@ -23,19 +25,20 @@ std::vector<Migration> Load() {
   return out;
 }
 
-constexpr const char* kCreateLedger = R"sql(
-CREATE TABLE IF NOT EXISTS schema_migrations (
-  version    integer     PRIMARY KEY,
-  name       text        NOT NULL,
-  applied_at timestamptz NOT NULL DEFAULT now()
-))sql";
+// Statement `name` of queries/migrator.sql, with {schema} replaced by `schema`'s quoted name.
+std::string Sql(pqxx::transaction_base& tx, const std::string& name, const std::string& schema) {
+  std::string sql = Statement(name);
+  constexpr std::string_view kSchema = "{schema}";
+  const std::string quoted = tx.quote_name(schema);
+  for (auto at = sql.find(kSchema); at != std::string::npos; at = sql.find(kSchema, at + quoted.size())) {
+    sql.replace(at, kSchema.size(), quoted);
+  }
+  return sql;
+}
 
 int RecordedVersion(pqxx::transaction_base& tx, const std::string& schema) {
-  auto exists = tx.exec_params1(
-      "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = 'schema_migrations')", schema);
-  if (!exists[0].as<bool>()) return 0;
-  auto r = tx.exec1("SELECT coalesce(max(version), 0) FROM " + tx.quote_name(schema) + ".schema_migrations");
-  return r[0].as<int>();
+  if (!tx.exec_params1(Statement("MigrationLedgerExists"), schema)["ledger"].as<bool>()) return 0;
+  return tx.exec1(Sql(tx, "MigrationVersion", schema))["version"].as<int>();
 }
 
 }  // namespace
@@ -52,10 +55,10 @@ domain::Result<MigrationReport> Migrate(const std::string& url, const std::strin
     pqxx::connection conn(url);
     pqxx::work tx(conn);
     // Serialises concurrent migrators of this schema until commit.
-    tx.exec_params("SELECT pg_advisory_xact_lock(hashtext($1))", "jobnik.migrate." + schema);
-    tx.exec0("CREATE SCHEMA IF NOT EXISTS " + tx.quote_name(schema));
-    tx.exec0("SET LOCAL search_path TO " + tx.quote_name(schema));
-    tx.exec0(kCreateLedger);
+    tx.exec_params(Statement("MigrationLock"), "jobnik.migrate." + schema);
+    tx.exec0(Sql(tx, "MigrationCreateSchema", schema));
+    tx.exec0(Sql(tx, "MigrationUseSchema", schema));
+    tx.exec0(Statement("MigrationCreateLedger"));
     MigrationReport report;
     report.from_version = RecordedVersion(tx, schema);
     report.to_version = report.from_version;
@@ -68,7 +71,7 @@ domain::Result<MigrationReport> Migrate(const std::string& url, const std::strin
     for (const auto& m : Migrations()) {
       if (m.version <= report.from_version) continue;
       tx.exec0(m.sql);
-      tx.exec_params0("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.version, m.name);
+      tx.exec_params0(Statement("MigrationRecord"), m.version, m.name);
       report.applied.push_back(m.name);
       report.to_version = m.version;
     }

@@ -94,7 +94,7 @@ std::optional<domain::Stage> LoadStage(pqxx::work& tx, const char* statement, co
 std::optional<std::string> StageJobId(pqxx::work& tx, const std::string& stage_id) {
   auto r = tx.exec_prepared("StageJobId", stage_id);
   if (r.empty()) return std::nullopt;
-  return r[0][0].as<std::string>();
+  return r[0]["job_id"].as<std::string>();
 }
 
 // Attaches tasks to stages (one query for all of them).
@@ -107,8 +107,10 @@ void AttachTasks(pqxx::work& tx, std::vector<domain::Stage>& stages) {
     s.tasks.emplace();
   }
   if (ids.empty()) return;
-  for (const auto& row : tx.exec_prepared("TaskListForStages", UuidArray(ids))) {
-    auto task = ReadTask(row);
+  const auto rows = tx.exec_prepared("TaskListForStages", UuidArray(ids));
+  const TaskColumns columns(rows);
+  for (const auto& row : rows) {
+    auto task = ReadTask(row, columns);
     by_id.at(task.stage_id)->tasks->push_back(std::move(task));
   }
 }
@@ -123,8 +125,10 @@ void AttachStages(pqxx::work& tx, std::vector<domain::Job>& jobs) {
     j.stages.emplace();
   }
   if (ids.empty()) return;
-  for (const auto& row : tx.exec_prepared("StageListForJobs", UuidArray(ids))) {
-    auto stage = ReadStage(row);
+  const auto rows = tx.exec_prepared("StageListForJobs", UuidArray(ids));
+  const StageColumns columns(rows);
+  for (const auto& row : rows) {
+    auto stage = ReadStage(row, columns);
     by_id.at(stage.job_id)->stages->push_back(std::move(stage));
   }
 }
@@ -139,13 +143,17 @@ void AttachTaskSummaries(pqxx::work& tx, std::vector<domain::Job>& jobs) {
     j.task_summary.emplace();
   }
   if (ids.empty()) return;
-  for (const auto& row : tx.exec_prepared("JobTaskSummaries", UuidArray(ids))) {
-    auto& s = *by_id.at(row[0].as<std::string>())->task_summary;
-    s.completed = row[2].as<std::int64_t>();
-    s.failed = row[3].as<std::int64_t>();
-    s.in_progress = row[4].as<std::int64_t>();
-    s.retried = row[5].as<std::int64_t>();
-    s.pending = row[1].as<std::int64_t>() - s.completed - s.failed - s.in_progress - s.retried;
+  const auto rows = tx.exec_prepared("StageTotalsForJobs", UuidArray(ids));
+  const Column job_id = rows.column_number("job_id"), total = rows.column_number("total"),
+               completed = rows.column_number("completed"), failed = rows.column_number("failed"),
+               in_progress = rows.column_number("in_progress"), retried = rows.column_number("retried");
+  for (const auto& row : rows) {
+    auto& s = *by_id.at(row[job_id].as<std::string>())->task_summary;
+    s.completed = row[completed].as<std::int64_t>();
+    s.failed = row[failed].as<std::int64_t>();
+    s.in_progress = row[in_progress].as<std::int64_t>();
+    s.retried = row[retried].as<std::int64_t>();
+    s.pending = row[total].as<std::int64_t>() - s.completed - s.failed - s.in_progress - s.retried;
   }
 }
 
@@ -313,10 +321,10 @@ Result<std::vector<domain::Job>> PgStore::FindJobs(const domain::JobFilter& f) {
     std::optional<int> priority;
     if (f.priority) priority = PriorityValue(*f.priority);
     std::vector<domain::Job> jobs;
-    for (const auto& row : tx.exec_prepared("JobFind", f.name, priority, OptTimeParam(f.from_date),
-                                            OptTimeParam(f.end_date))) {
-      jobs.push_back(ReadJob(row));
-    }
+    const auto rows =
+        tx.exec_prepared("JobFind", f.name, priority, OptTimeParam(f.from_date), OptTimeParam(f.end_date));
+    const JobColumns columns(rows);
+    for (const auto& row : rows) jobs.push_back(ReadJob(row, columns));
     if (f.with_stages) AttachStages(tx, jobs);
     return jobs;
   });
@@ -330,11 +338,13 @@ Result<ListPage<domain::Job>> PgStore::ListJobs(const domain::JobFilter& f, cons
     std::optional<std::string> status;
     if (f.status) status = std::string(domain::ToString(*f.status));
     Page page;
-    for (const auto& row :
-         tx.exec_prepared("JobPage", f.name, priority, OptTimeParam(f.from_date), OptTimeParam(f.end_date), status,
-                          AfterTime(range), AfterId(range), range.limit, range.offset)) {
-      page.items.push_back(ReadJob(row));
-      page.keys.push_back({row[11].as<std::int64_t>(), page.items.back().id, 0});
+    const auto rows = tx.exec_prepared("JobPage", f.name, priority, OptTimeParam(f.from_date), OptTimeParam(f.end_date),
+                                       status, AfterTime(range), AfterId(range), range.limit, range.offset);
+    const JobColumns columns(rows);
+    const Column cursor = rows.column_number("cursor_time");
+    for (const auto& row : rows) {
+      page.items.push_back(ReadJob(row, columns));
+      page.keys.push_back({row[cursor].as<std::int64_t>(), page.items.back().id, 0});
     }
     if (f.with_stages) AttachStages(tx, page.items);
     if (f.with_task_summary) AttachTaskSummaries(tx, page.items);
@@ -433,7 +443,9 @@ Result<std::vector<domain::Stage>> PgStore::GetStagesOfJob(const std::string& jo
   return RunTransaction<Stages>(pool_, "GetStagesOfJob", [&](pqxx::work& tx) -> Result<Stages> {
     if (!LoadJob(tx, "JobGet", job_id)) return JobNotFound(job_id);
     Stages stages;
-    for (const auto& row : tx.exec_prepared("StageListForJobs", UuidArray({job_id}))) stages.push_back(ReadStage(row));
+    const auto rows = tx.exec_prepared("StageListForJobs", UuidArray({job_id}));
+    const StageColumns columns(rows);
+    for (const auto& row : rows) stages.push_back(ReadStage(row, columns));
     if (with_tasks) AttachTasks(tx, stages);
     return stages;
   });
@@ -445,7 +457,9 @@ Result<std::vector<domain::Stage>> PgStore::FindStages(const domain::StageFilter
     std::optional<std::string> status;
     if (f.status) status = std::string(domain::ToString(*f.status));
     Stages stages;
-    for (const auto& row : tx.exec_prepared("StageFind", f.job_id, f.type, status)) stages.push_back(ReadStage(row));
+    const auto rows = tx.exec_prepared("StageFind", f.job_id, f.type, status);
+    const StageColumns columns(rows);
+    for (const auto& row : rows) stages.push_back(ReadStage(row, columns));
     if (f.with_tasks) AttachTasks(tx, stages);
     return stages;
   });
@@ -459,11 +473,14 @@ Result<ListPage<domain::Stage>> PgStore::ListStages(const domain::StageFilter& f
     std::optional<int> order;
     if (range.after) order = static_cast<int>(range.after->order);
     Page page;
-    for (const auto& row : tx.exec_prepared("StagePage", f.job_id, f.type, status, AfterTime(range), AfterId(range),
-                                            order, range.limit, range.offset)) {
-      page.items.push_back(ReadStage(row));
+    const auto rows = tx.exec_prepared("StagePage", f.job_id, f.type, status, AfterTime(range), AfterId(range), order,
+                                       range.limit, range.offset);
+    const StageColumns columns(rows);
+    const Column cursor = rows.column_number("cursor_time");
+    for (const auto& row : rows) {
+      page.items.push_back(ReadStage(row, columns));
       const auto& s = page.items.back();
-      page.keys.push_back({row[16].as<std::int64_t>(), s.job_id, s.order});
+      page.keys.push_back({row[cursor].as<std::int64_t>(), s.job_id, s.order});
     }
     if (f.with_tasks) AttachTasks(tx, page.items);
     return page;
@@ -513,12 +530,12 @@ Status PgStore::SetStageStatus(const std::string& id, StageStatus status) {
            }
            if (stage->order > 1) {
              auto previous = tx.exec_prepared("StageGetPrevious", stage->job_id, stage->order);
-             if (!previous.empty() && previous[0][0].as<std::string>() != "COMPLETED") {
+             if (!previous.empty() && previous[0]["status"].as<std::string>() != "COMPLETED") {
                return Status(ErrorCode::kIllegalStageStatusTransition,
                              fmt::format("Illegal status transition from {} to {}: the previous stage (order {}) is "
                                          "{}, not COMPLETED",
                                          domain::ToString(stage->status), domain::ToString(status), stage->order - 1,
-                                         previous[0][0].as<std::string>()));
+                                         previous[0]["status"].as<std::string>()));
              }
            }
            tx.exec_prepared0("StageSetStatus", id, std::string(domain::ToString(stage->status)),
@@ -538,7 +555,9 @@ Result<std::vector<domain::Task>> PgStore::GetTasksOfStage(const std::string& st
   return RunTransaction<Tasks>(pool_, "GetTasksOfStage", [&](pqxx::work& tx) -> Result<Tasks> {
     if (!StageJobId(tx, stage_id)) return StageNotFound(stage_id);
     Tasks tasks;
-    for (const auto& row : tx.exec_prepared("TaskListForStages", UuidArray({stage_id}))) tasks.push_back(ReadTask(row));
+    const auto rows = tx.exec_prepared("TaskListForStages", UuidArray({stage_id}));
+    const TaskColumns columns(rows);
+    for (const auto& row : rows) tasks.push_back(ReadTask(row, columns));
     return tasks;
   });
 }
@@ -569,10 +588,12 @@ Result<std::vector<domain::Task>> PgStore::AddTasks(const std::string& stage_id,
     auto rows = tx.exec_prepared("TaskInsertBatch", stage_id, stage->type, PriorityValue(job->priority), ready,
                                  TaskBatchJson(tasks, trace));
     created.reserve(rows.size());
+    const TaskColumns columns(rows);
+    const Column seq_column = rows.column_number("seq");
     std::vector<std::pair<std::int64_t, std::size_t>> order;
     for (const auto& row : rows) {
-      order.emplace_back(row[13].as<std::int64_t>(), created.size());
-      created.push_back(ReadTask(row));
+      order.emplace_back(row[seq_column].as<std::int64_t>(), created.size());
+      created.push_back(ReadTask(row, columns));
     }
     tx.exec_prepared0("StageAddTotal", stage_id, static_cast<std::int64_t>(tasks.size()));
     // RETURNING does not promise an order: put the tasks back in the request's order.
@@ -590,10 +611,10 @@ Result<std::vector<domain::Task>> PgStore::FindTasks(const domain::TaskFilter& f
     std::optional<std::string> status;
     if (f.status) status = std::string(domain::ToString(*f.status));
     Tasks tasks;
-    for (const auto& row : tx.exec_prepared("TaskFind", f.stage_id, f.stage_type, status, OptTimeParam(f.from_date),
-                                            OptTimeParam(f.end_date))) {
-      tasks.push_back(ReadTask(row));
-    }
+    const auto rows = tx.exec_prepared("TaskFind", f.stage_id, f.stage_type, status, OptTimeParam(f.from_date),
+                                       OptTimeParam(f.end_date));
+    const TaskColumns columns(rows);
+    for (const auto& row : rows) tasks.push_back(ReadTask(row, columns));
     return tasks;
   });
 }
@@ -604,11 +625,14 @@ Result<ListPage<domain::Task>> PgStore::ListTasks(const domain::TaskFilter& f, c
     std::optional<std::string> status;
     if (f.status) status = std::string(domain::ToString(*f.status));
     Page page;
-    for (const auto& row : tx.exec_prepared(f.stage_id ? "TaskPageOfStage" : "TaskPage", f.stage_id, f.stage_type,
-                                            status, OptTimeParam(f.from_date), OptTimeParam(f.end_date),
-                                            AfterTime(range), range.limit, range.offset)) {
-      page.items.push_back(ReadTask(row));
-      page.keys.push_back({row[13].as<std::int64_t>(), {}, 0});
+    const auto rows = tx.exec_prepared(f.stage_id ? "TaskPageOfStage" : "TaskPage", f.stage_id, f.stage_type, status,
+                                       OptTimeParam(f.from_date), OptTimeParam(f.end_date), AfterTime(range),
+                                       range.limit, range.offset);
+    const TaskColumns columns(rows);
+    const Column seq = rows.column_number("seq");
+    for (const auto& row : rows) {
+      page.items.push_back(ReadTask(row, columns));
+      page.keys.push_back({row[seq].as<std::int64_t>(), {}, 0});
     }
     return page;
   });
@@ -657,13 +681,19 @@ std::vector<Result<Dequeued>> PgStore::ClaimBatch(const std::vector<std::string>
     auto rows = RunTransaction<std::vector<std::pair<int, Dequeued>>, pqxx::nontransaction>(
         pool_, "Dequeue", [&](pqxx::nontransaction& tx) -> Result<std::vector<std::pair<int, Dequeued>>> {
           std::vector<std::pair<int, Dequeued>> out;
-          for (const auto& row : tx.exec_prepared(ClaimStatementName(count), pqxx::prepare::make_dynamic_params(params))) {
+          const auto result = tx.exec_prepared(ClaimStatementName(count), pqxx::prepare::make_dynamic_params(params));
+          const TaskColumns columns(result);
+          const Column job_id = result.column_number("job_id"), branch = result.column_number("branch");
+          // The claim's two EXISTS columns (both named "exists") follow job_id: whether it
+          // started the task's stage, and its job.
+          const Column stage_started = job_id + 1, job_started = job_id + 2;
+          for (const auto& row : result) {
             Dequeued d;
-            d.task = ReadTask(row);
-            d.job_id = row[13].as<std::string>();
-            d.stage_started = row[14].as<bool>();
-            d.job_started = row[15].as<bool>();
-            out.emplace_back(row[16].as<int>(), std::move(d));
+            d.task = ReadTask(row, columns);
+            d.job_id = row[job_id].as<std::string>();
+            d.stage_started = row[stage_started].as<bool>();
+            d.job_started = row[job_started].as<bool>();
+            out.emplace_back(row[branch].as<int>(), std::move(d));
           }
           return out;
         },
@@ -770,7 +800,7 @@ Result<std::vector<TaskReport>> PgStore::FailStaleTasks(domain::Timestamp cutoff
   auto stale = RunTransaction<Ids>(pool_, "FindStaleTasks", [&](pqxx::work& tx) -> Result<Ids> {
     Ids ids;
     for (const auto& row : tx.exec_prepared("TaskFindStale", domain::FormatTime(cutoff), limit)) {
-      ids.push_back(row[0].as<std::string>());
+      ids.push_back(row["id"].as<std::string>());
     }
     return ids;
   });
@@ -803,11 +833,11 @@ Result<QueueStats> PgStore::GetQueueStats() {
   return RunTransaction<QueueStats>(pool_, "GetQueueStats", [&](pqxx::work& tx) -> Result<QueueStats> {
     QueueStats stats;
     for (const auto& row : tx.exec_prepared("QueueTaskCounts")) {
-      stats.tasks.push_back({row[0].as<std::string>(), row[1].as<std::int64_t>(), row[2].as<std::int64_t>(),
-                             row[3].as<std::int64_t>()});
+      stats.tasks.push_back({row["type"].as<std::string>(), row["pending"].as<std::int64_t>(),
+                             row["in_progress"].as<std::int64_t>(), row["retried"].as<std::int64_t>()});
     }
     for (const auto& row : tx.exec_prepared("QueueJobCounts")) {
-      stats.jobs.emplace_back(domain::ParseJobStatus(row[0].c_str()).value(), row[1].as<std::int64_t>());
+      stats.jobs.emplace_back(domain::ParseJobStatus(row["status"].c_str()).value(), row["jobs"].as<std::int64_t>());
     }
     return stats;
   });

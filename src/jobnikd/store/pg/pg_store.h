@@ -1,4 +1,4 @@
-// The Store on PostgreSQL: the only code (with migrator) that speaks SQL.
+// The Store on PostgreSQL. store/pg (this, migrator, leadership) is the only code that speaks SQL.
 // See docs/design.md for the dequeue, cascade and locking design.
 #pragma once
 

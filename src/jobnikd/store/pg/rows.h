@@ -1,5 +1,6 @@
-// Reading result rows into domain entities. The column orders are documented at
-// the top of each queries/*.sql file.
+// Reading result rows into domain entities, by column name: the statements of
+// queries/*.sql name their columns as the top of each file lists them (the order there
+// is the usual one, not a contract).
 #pragma once
 
 #include <pqxx/pqxx>
@@ -9,9 +10,42 @@
 
 namespace jobnik::store::pg {
 
+using Column = pqxx::row::size_type;
+
+// The number of column `name` in a result (or a row's result): first looked for at
+// `usual` (one name comparison), else searched by name. Throws pqxx::argument_error when
+// there is no such column; with two of that name, the first is taken.
+Column FindColumn(const pqxx::result& r, Column usual, const char* name);
+Column FindColumn(const pqxx::row& r, Column usual, const char* name);
+
+// An entity's column numbers in one result, found by name once: loops over many rows
+// read each row with them. Built from a result or from one of its rows.
+struct JobColumns {
+  template <typename ResultOrRow>
+  explicit JobColumns(const ResultOrRow& r);
+  Column id, name, data, user_metadata, priority, status, percentage, creation_time, update_time, traceparent,
+      tracestate;
+};
+struct StageColumns {
+  template <typename ResultOrRow>
+  explicit StageColumns(const ResultOrRow& r);
+  Column id, job_id, type, data, user_metadata, order, status, percentage, task_total, task_completed, task_failed,
+      in_progress, retried, traceparent, tracestate;
+};
+struct TaskColumns {
+  template <typename ResultOrRow>
+  explicit TaskColumns(const ResultOrRow& r);
+  Column id, stage_id, data, user_metadata, status, attempts, max_attempts, creation_time, update_time, start_time,
+      end_time, traceparent, tracestate;
+};
+
 // PostgreSQL's ISO output in UTC: "2026-11-29 02:08:43.123456+00".
 domain::Timestamp ParsePgTime(std::string_view text);
 
+domain::Job ReadJob(const pqxx::row& r, const JobColumns& c);
+domain::Stage ReadStage(const pqxx::row& r, const StageColumns& c);
+domain::Task ReadTask(const pqxx::row& r, const TaskColumns& c);
+// One row alone (finds its columns first).
 domain::Job ReadJob(const pqxx::row& r);
 domain::Stage ReadStage(const pqxx::row& r);
 domain::Task ReadTask(const pqxx::row& r);

@@ -1,5 +1,8 @@
 #include "store/pg/statements.h"
 
+#include <algorithm>
+#include <iterator>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <string_view>
@@ -12,9 +15,13 @@
 namespace jobnik::store::pg {
 namespace {
 
+// The query files whose statements run on a connection of their own, not on the pool's.
+constexpr std::string_view kOwnConnectionFiles[] = {"leadership.sql", "migrator.sql"};
+
 struct Parsed {
   std::map<std::string, std::string> statements;
   std::map<std::string, std::string> templates;
+  std::set<std::string> own_connection;  // names of the statements of kOwnConnectionFiles
 };
 
 Parsed Parse() {
@@ -25,11 +32,14 @@ Parsed Parse() {
     std::istringstream in{std::string(file.content)};
     std::string line, name, text;
     std::map<std::string, std::string>* target = nullptr;
+    const bool own_connection = std::find(std::begin(kOwnConnectionFiles), std::end(kOwnConnectionFiles), file.name) !=
+                                std::end(kOwnConnectionFiles);
     auto flush = [&] {
       if (target && !name.empty()) {
         if (out.statements.count(name) || out.templates.count(name) || !target->emplace(name, text).second) {
           throw std::logic_error("duplicate statement name " + name);
         }
+        if (own_connection) out.own_connection.insert(name);
       }
       text.clear();
     };
@@ -63,6 +73,13 @@ void ReplaceAll(std::string& s, std::string_view from, const std::string& to) {
 }  // namespace
 
 const std::map<std::string, std::string>& Statements() { return All().statements; }
+
+const std::string& Statement(const std::string& name) {
+  const auto& statements = All().statements;
+  const auto it = statements.find(name);
+  if (it == statements.end()) throw std::logic_error("no SQL statement named " + name + " in store/pg/queries");
+  return it->second;
+}
 
 namespace {
 
@@ -115,7 +132,9 @@ const Claim& ClaimFor(std::size_t types) {
 const std::string& ClaimStatementName(std::size_t types) { return ClaimFor(types).name; }
 
 void PrepareAll(pqxx::connection_base& conn) {
-  for (const auto& [name, sql] : Statements()) conn.prepare(name, sql);
+  for (const auto& [name, sql] : Statements()) {
+    if (!All().own_connection.count(name)) conn.prepare(name, sql);
+  }
   for (const auto& claim : Claims()) conn.prepare(claim.name, claim.sql);
 }
 

@@ -14,14 +14,20 @@ namespace jobnik::store::pg {
 // A "-- template: X" section is not a statement: code expands it (ClaimStatementName).
 const std::map<std::string, std::string>& Statements();
 
+// The text of statement `name` (of any query file). Throws std::logic_error naming it
+// when there is none.
+const std::string& Statement(const std::string& name);
+
 // The name of the claim of one batch of dequeues for `types` distinct stage types,
 // 1 <= types <= kMaxClaimTypes: the TaskDequeue template of task.sql, expanded once per
 // process and prepared by PrepareAll. Parameters: type 1, limit 1, type 2, limit 2, ...
 inline constexpr std::size_t kMaxClaimTypes = 16;
 const std::string& ClaimStatementName(std::size_t types);
 
-// Prepares every statement on `conn` under its name (libpqxx sends a statement to the
-// server on its first use on that connection).
+// Prepares every statement of the store's query files (job.sql, stage.sql, task.sql, ...)
+// on `conn` under its name (libpqxx sends a statement to the server on its first use on
+// that connection). Not those of leadership.sql and migrator.sql: they run on
+// connections of their own.
 void PrepareAll(pqxx::connection_base& conn);
 
 }  // namespace jobnik::store::pg

@@ -1,6 +1,6 @@
 -- Queries on the job table. Each statement is prepared under its name.
--- Column order of a job row (store/pg/rows.cc reads it): id, name, data,
--- user_metadata, priority, status, percentage, creation_time, update_time,
+-- Columns of a job row, read by name (store/pg/rows.cc), usually in this order: id, name,
+-- data, user_metadata, priority, status, percentage, creation_time, update_time,
 -- traceparent, tracestate.
 
 -- name: JobInsert
@@ -47,12 +47,6 @@ UPDATE job SET user_metadata = $2::jsonb, update_time = now() WHERE id = $1::uui
 -- name: JobSetPriority
 UPDATE job SET priority = $2, update_time = now() WHERE id = $1::uuid;
 
--- Keeps the claim index's copy of the priority in step for every unfinished task.
--- name: TaskSetPriorityForJob
-UPDATE task SET priority = $2
-WHERE stage_id IN (SELECT id FROM stage WHERE job_id = $1::uuid)
-  AND status NOT IN ('COMPLETED', 'FAILED') AND priority <> $2;
-
 -- Guarded by the expected current status: no row means another change won.
 -- name: JobSetStatus
 UPDATE job SET status = $3, update_time = now()
@@ -67,32 +61,15 @@ FROM (SELECT count(*) FILTER (WHERE status = 'COMPLETED') AS completed, count(*)
 WHERE j.id = $1::uuid
 RETURNING c.completed, c.total, j.status;
 
--- Tasks of a paused, aborted or failed job stop being claimable.
--- name: TaskClearReadyForJob
-UPDATE task SET ready = false
-WHERE stage_id IN (SELECT id FROM stage WHERE job_id = $1::uuid)
-  AND ready AND status IN ('PENDING', 'RETRIED');
-
--- Tasks of the active stages of a resumed job become claimable.
--- name: TaskSetReadyForJob
-UPDATE task SET ready = true
-WHERE stage_id IN (SELECT id FROM stage WHERE job_id = $1::uuid AND status IN ('PENDING', 'IN_PROGRESS'))
-  AND NOT ready AND status IN ('PENDING', 'RETRIED');
-
--- An aborted job aborts every stage that is not final.
--- name: StageAbortForJob
-UPDATE stage SET status = 'ABORTED', update_time = now()
-WHERE job_id = $1::uuid AND status IN ('CREATED', 'PENDING', 'IN_PROGRESS', 'WAITING');
-
 -- One page of GET /v1/jobs (streamed in batches of these, or paged by the client), in the
 -- list's order (creation_time, id) through job_creation_time_id: a range scan from the
 -- cursor, never a sort. Filters as JobFind, plus status ($5). The cursor: creation time in
 -- microseconds since the epoch ($6, exact in integer arithmetic) and id ($7), NULL for the
--- first page; then LIMIT $8 OFFSET $9. The last column is the row's own cursor time.
+-- first page; then LIMIT $8 OFFSET $9. cursor_time is the row's own cursor time.
 -- name: JobPage
 SELECT id::text, name, data::text, user_metadata::text, priority, status, percentage,
        creation_time, update_time, traceparent, tracestate,
-       (extract(epoch FROM creation_time) * 1000000)::bigint
+       (extract(epoch FROM creation_time) * 1000000)::bigint AS cursor_time
 FROM job
 WHERE (creation_time, id) > (coalesce(timestamptz 'epoch' + $6::bigint * interval '1 microsecond', '-infinity'),
                              coalesce($7::uuid, '00000000-0000-0000-0000-000000000000'))
@@ -104,10 +81,8 @@ WHERE (creation_time, id) > (coalesce(timestamptz 'epoch' + $6::bigint * interva
 ORDER BY creation_time, id
 LIMIT $8 OFFSET $9;
 
--- Extension: the task summary of each job, its stages' summaries summed (a job without
--- stages has no row).
--- name: JobTaskSummaries
-SELECT job_id::text, sum(task_total)::bigint, sum(task_completed)::bigint, sum(task_failed)::bigint,
-       sum(in_progress)::bigint, sum(retried)::bigint
-FROM stage_summary WHERE job_id = ANY ($1::uuid[])
-GROUP BY job_id;
+-- Queue gauges: unfinished jobs by status.
+-- name: QueueJobCounts
+SELECT status, count(*) AS jobs FROM job
+WHERE status IN ('CREATED', 'PENDING', 'IN_PROGRESS', 'PAUSED')
+GROUP BY status;

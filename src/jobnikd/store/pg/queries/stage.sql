@@ -1,7 +1,7 @@
 -- Queries on the stage table. Reads go through the stage_summary view.
--- Column order of a stage row: id, job_id, type, data, user_metadata, order, status,
--- percentage, task_total, task_completed, task_failed, in_progress, retried, pending,
--- traceparent, tracestate.
+-- Columns of a stage row, read by name (store/pg/rows.cc), usually in this order: id,
+-- job_id, type, data, user_metadata, order, status, percentage, task_total,
+-- task_completed, task_failed, in_progress, retried, pending, traceparent, tracestate.
 
 -- The caller holds the job's lock and passes the next order ($8).
 -- name: StageInsert
@@ -9,7 +9,8 @@ INSERT INTO stage (id, job_id, "order", type, data, user_metadata, status, perce
                    creation_time, update_time, traceparent, tracestate)
 VALUES (gen_random_uuid(), $1::uuid, $8, $2, $3::jsonb, $4::jsonb, $5, 0, now(), now(), $6, $7)
 RETURNING id::text, job_id::text, type, data::text, user_metadata::text, "order", status, percentage,
-          task_total, task_completed, task_failed, 0::bigint, 0::bigint, 0::bigint, traceparent, tracestate;
+          task_total, task_completed, task_failed, 0::bigint AS in_progress, 0::bigint AS retried,
+          0::bigint AS pending, traceparent, tracestate;
 
 -- name: StageGet
 SELECT id::text, job_id::text, type, data::text, user_metadata::text, "order", status, percentage,
@@ -21,7 +22,8 @@ SELECT job_id::text FROM stage WHERE id = $1::uuid;
 
 -- name: StageGetForUpdate
 SELECT id::text, job_id::text, type, data::text, user_metadata::text, "order", status, percentage,
-       task_total, task_completed, task_failed, 0::bigint, 0::bigint, 0::bigint, traceparent, tracestate
+       task_total, task_completed, task_failed, 0::bigint AS in_progress, 0::bigint AS retried,
+       0::bigint AS pending, traceparent, tracestate
 FROM stage WHERE id = $1::uuid FOR UPDATE;
 
 -- name: StageListForJobs
@@ -39,6 +41,14 @@ WHERE ($1::uuid IS NULL OR job_id = $1)
   AND ($3::text IS NULL OR status = $3)
 ORDER BY creation_time, job_id, "order";
 
+-- Extension: the task summary of each job, its stages' summaries summed (a job without
+-- stages has no row).
+-- name: StageTotalsForJobs
+SELECT job_id::text, sum(task_total)::bigint AS total, sum(task_completed)::bigint AS completed,
+       sum(task_failed)::bigint AS failed, sum(in_progress)::bigint AS in_progress, sum(retried)::bigint AS retried
+FROM stage_summary WHERE job_id = ANY ($1::uuid[])
+GROUP BY job_id;
+
 -- The last stage of a job (its order and status); no row for a job without stages.
 -- name: StageGetLast
 SELECT "order", status FROM stage WHERE job_id = $1::uuid ORDER BY "order" DESC LIMIT 1;
@@ -55,6 +65,11 @@ UPDATE stage SET user_metadata = $2::jsonb, update_time = now() WHERE id = $1::u
 UPDATE stage SET status = $3, update_time = now()
 WHERE id = $1::uuid AND status = $2;
 
+-- An aborted job aborts every stage that is not final.
+-- name: StageAbortForJob
+UPDATE stage SET status = 'ABORTED', update_time = now()
+WHERE job_id = $1::uuid AND status IN ('CREATED', 'PENDING', 'IN_PROGRESS', 'WAITING');
+
 -- Adding tasks: the stored total grows, the percentage follows.
 -- name: StageAddTotal
 UPDATE stage SET task_total = task_total + $2,
@@ -69,31 +84,23 @@ UPDATE stage SET status = 'PENDING', update_time = now()
 WHERE job_id = $1::uuid AND "order" = $2 + 1 AND status = 'CREATED'
 RETURNING id::text;
 
--- name: TaskSetReadyForStage
-UPDATE task SET ready = true
-WHERE stage_id = $1::uuid AND NOT ready AND status IN ('PENDING', 'RETRIED');
-
 -- Queue gauges: unfinished work by stage type. Reads only unfinished stages (bounded by
 -- the work in flight, not by history) through stage_type_status.
 -- name: QueueTaskCounts
-SELECT type, sum(pending)::bigint, sum(in_progress)::bigint, sum(retried)::bigint
+SELECT type, sum(pending)::bigint AS pending, sum(in_progress)::bigint AS in_progress,
+       sum(retried)::bigint AS retried
 FROM stage_summary
 WHERE status IN ('CREATED', 'PENDING', 'IN_PROGRESS', 'WAITING')
 GROUP BY type;
 
--- name: QueueJobCounts
-SELECT status, count(*) FROM job
-WHERE status IN ('CREATED', 'PENDING', 'IN_PROGRESS', 'PAUSED')
-GROUP BY status;
-
 -- One page of GET /v1/stages, in the list's order (creation_time, job_id, order) through
 -- stage_creation_order. Filters as StageFind. The cursor: creation time in microseconds
 -- since the epoch ($4), job id ($5), order ($6), NULL for the first page; then LIMIT $7
--- OFFSET $8. The last column is the row's own cursor time.
+-- OFFSET $8. cursor_time is the row's own cursor time.
 -- name: StagePage
 SELECT id::text, job_id::text, type, data::text, user_metadata::text, "order", status, percentage,
        task_total, task_completed, task_failed, in_progress, retried, pending, traceparent, tracestate,
-       (extract(epoch FROM creation_time) * 1000000)::bigint
+       (extract(epoch FROM creation_time) * 1000000)::bigint AS cursor_time
 FROM stage_summary
 WHERE (creation_time, job_id, "order") >
         (coalesce(timestamptz 'epoch' + $4::bigint * interval '1 microsecond', '-infinity'),

@@ -1,6 +1,7 @@
 -- Queries on the task table.
--- Column order of a task row: id, stage_id, data, user_metadata, status, attempts,
--- max_attempts, creation_time, update_time, start_time, end_time, traceparent, tracestate.
+-- Columns of a task row, read by name (store/pg/rows.cc), usually in this order: id,
+-- stage_id, data, user_metadata, status, attempts, max_attempts, creation_time,
+-- update_time, start_time, end_time, traceparent, tracestate.
 
 -- Inserts a batch of tasks from one JSON array ($5), keeping the array's order.
 -- Each element: {"data":{},"userMetadata":{},"maxAttempts":n,"traceparent":"..","tracestate":".."}.
@@ -46,6 +47,29 @@ WHERE ($1::uuid IS NULL OR stage_id = $1)
   AND ($4::timestamptz IS NULL OR creation_time >= $4)
   AND ($5::timestamptz IS NULL OR creation_time <= $5)
 ORDER BY seq;
+
+-- Keeps the claim index's copy of the priority in step for every unfinished task.
+-- name: TaskSetPriorityForJob
+UPDATE task SET priority = $2
+WHERE stage_id IN (SELECT id FROM stage WHERE job_id = $1::uuid)
+  AND status NOT IN ('COMPLETED', 'FAILED') AND priority <> $2;
+
+-- Tasks of a paused, aborted or failed job stop being claimable.
+-- name: TaskClearReadyForJob
+UPDATE task SET ready = false
+WHERE stage_id IN (SELECT id FROM stage WHERE job_id = $1::uuid)
+  AND ready AND status IN ('PENDING', 'RETRIED');
+
+-- Tasks of the active stages of a resumed job become claimable.
+-- name: TaskSetReadyForJob
+UPDATE task SET ready = true
+WHERE stage_id IN (SELECT id FROM stage WHERE job_id = $1::uuid AND status IN ('PENDING', 'IN_PROGRESS'))
+  AND NOT ready AND status IN ('PENDING', 'RETRIED');
+
+-- Tasks of a stage that became active become claimable (its job is active: the caller checks).
+-- name: TaskSetReadyForStage
+UPDATE task SET ready = true
+WHERE stage_id = $1::uuid AND NOT ready AND status IN ('PENDING', 'RETRIED');
 
 -- The claim of one batch of dequeue requests (see group_commit.h), for K stage types at
 -- once: a template, expanded in statements.cc into the statements
