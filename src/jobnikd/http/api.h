@@ -4,6 +4,11 @@
 // Every request: validated (path, query, body) before the store runs, one store call
 // (one transaction), errors mapped to the SPEC A.5 bodies, a W3C traceparent on the
 // response, one access-log line, request metrics.
+//
+// Where things are: the routes by resource in jobs_routes.cc, stages_routes.cc,
+// tasks_routes.cc and ops_routes.cc (routes.h); the envelope around every handler in
+// envelope.{h,cc}; query and path parameters in query.{h,cc}; paging, cursors and list
+// streaming in lists.{h,cc}; Status -> HTTP status code in errors.{h,cc}.
 #pragma once
 
 #include <atomic>
@@ -15,6 +20,7 @@
 
 #include "common/tracer.h"
 #include "http/connections.h"
+#include "http/errors.h"  // HttpStatusOf
 #include "metrics.h"
 #include "store/store.h"
 
@@ -47,8 +53,5 @@ class Api {
   std::atomic<bool> draining_{false};
   std::function<bool()> liveness_;
 };
-
-// Status -> HTTP status code (the only place this mapping lives).
-int HttpStatusOf(const domain::Status& status);
 
 }  // namespace jobnik::http

@@ -1,0 +1,28 @@
+// The route lists of the API, one function per resource, each in its own file:
+//   jobs_routes.cc    /v1/jobs...               (jobs, their stages list, adding a stage)
+//   stages_routes.cc  /v1/stages...             (stages, their tasks, adding tasks, dequeue)
+//   tasks_routes.cc   /v1/tasks...              (tasks, report)
+//   ops_routes.cc     /liveness, /readiness, /metrics, /openapi.yaml
+// Each appends its routes (in the order they are matched) for InstallRoutes (envelope.h).
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <vector>
+
+#include "http/envelope.h"
+#include "metrics.h"
+#include "store/store.h"
+
+namespace jobnik::http {
+
+// `st` and `m` must outlive the server the routes are installed on.
+void AddJobRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m);
+void AddStageRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m);
+void AddTaskRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m);
+// /readiness answers 503 while `draining`; /liveness while `liveness` (when set) returns
+// false. Both are read at each request, so they may change after the routes are added.
+void AddOpsRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, const std::atomic<bool>& draining,
+                  const std::function<bool()>& liveness);
+
+}  // namespace jobnik::http

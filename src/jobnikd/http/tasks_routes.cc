@@ -1,0 +1,81 @@
+// The /v1/tasks routes: list (paged or streamed), get, user metadata, and status (the
+// report of a task's outcome, with its metrics and cascade log lines).
+#include "http/routes.h"
+
+#include <spdlog/spdlog.h>
+#include <string>
+
+#include "domain/codec.h"
+#include "domain/model.h"
+#include "domain/time.h"
+#include "http/lists.h"
+#include "http/query.h"
+
+namespace jobnik::http {
+
+void AddTaskRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m) {
+  const RouteAdder add{routes};
+  add("GET", "/v1/tasks", "/v1/tasks", WithPaging({"stage_id", "stage_type", "status", "from_date", "end_date"}),
+      [&st](Call& c) -> Reply {
+        Query q(c.query);
+        domain::TaskFilter f;
+        f.stage_id = q.Uuid("stage_id");
+        f.stage_type = q.String("stage_type", 0, 50);
+        f.status = q.Enum("status", domain::ParseTaskStatus, domain::kAllTaskStatuses);
+        f.from_date = q.Time("from_date", domain::DateBound::kStartOfDay);
+        f.end_date = q.Time("end_date", domain::DateBound::kEndOfDay);
+        const Paging paging = ReadPaging(q, ListKind::kTasks);
+        if (!q.status().ok()) return ErrorReply(q.status());
+        return ListReply<domain::Task>(c, paging, ListKind::kTasks,
+                                       [&st, f](const store::ListRange& r) { return st.ListTasks(f, r); });
+      });
+  add("GET", "/v1/tasks/([^/]+)", "/v1/tasks/{taskId}", {}, [&st](Call& c) -> Reply {
+    std::string id;
+    if (auto s = UuidParam(c.req, "taskId", id); !s.ok()) return ErrorReply(s);
+    auto task = st.GetTask(id);
+    return task.ok() ? JsonReply(200, *task) : ErrorReply(task.status());
+  });
+  add("PATCH", "/v1/tasks/([^/]+)/user-metadata", "/v1/tasks/{taskId}/user-metadata", {}, [&st](Call& c) -> Reply {
+    std::string id;
+    if (auto s = UuidParam(c.req, "taskId", id); !s.ok()) return ErrorReply(s);
+    auto md = domain::ParseUserMetadata(c.req.body);
+    if (!md.ok()) return ErrorReply(md.status());
+    if (auto s = st.SetTaskUserMetadata(id, *md); !s.ok()) return ErrorReply(s);
+    return CodeReply("TASK_MODIFIED_SUCCESSFULLY");
+  });
+  add("PUT", "/v1/tasks/([^/]+)/status", "/v1/tasks/{taskId}/status", {}, [&st, &m](Call& c) -> Reply {
+    std::string id;
+    if (auto s = UuidParam(c.req, "taskId", id); !s.ok()) return ErrorReply(s);
+    auto status = domain::ParseTaskStatusChange(c.req.body);
+    if (!status.ok()) return ErrorReply(status.status());
+    auto r = st.ReportTask(id, *status);
+    if (!r.ok()) return ErrorReply(r.status());
+    Tag("jobnik.stage.id", r->task.stage_id);
+    Tag("jobnik.job.id", r->job_id);
+    switch (r->task.status) {
+      case domain::TaskStatus::kCompleted:
+        m.tasks_completed.Increment();
+        break;
+      case domain::TaskStatus::kFailed:
+        m.tasks_failed.Increment();
+        break;
+      case domain::TaskStatus::kRetried:
+        m.tasks_retried.Increment();
+        break;
+      default:
+        break;
+    }
+    if (r->task.status != domain::TaskStatus::kCompleted) {
+      spdlog::info("task {} of stage {} (job {}) reported FAILED -> {} (attempt {}/{})", id, r->task.stage_id,
+                   r->job_id, domain::ToString(r->task.status), r->task.attempts, r->task.max_attempts);
+    }
+    if (r->stage_completed) spdlog::info("stage {} of job {} completed", r->task.stage_id, r->job_id);
+    if (r->stage_failed) spdlog::warn("stage {} of job {} failed (task {})", r->task.stage_id, r->job_id, id);
+    if (r->next_stage_started) spdlog::info("stage {} of job {} started", *r->next_stage_started, r->job_id);
+    if (r->job_completed) spdlog::info("job {} completed", r->job_id);
+    if (r->job_failed) spdlog::warn("job {} failed", r->job_id);
+    return JsonReply(200, r->task);
+  });
+}
+
+}  // namespace jobnik::http
