@@ -55,12 +55,10 @@ UPDATE stage SET user_metadata = $2::jsonb, update_time = now() WHERE id = $1::u
 UPDATE stage SET status = $3, update_time = now()
 WHERE id = $1::uuid AND status = $2;
 
--- Adding tasks: the stored total grows, the percentage follows.
+-- Adding tasks ($2 of them): the stored total grows, the percentage follows ($3, from
+-- domain::StagePercentage; the caller holds the stage's lock).
 -- name: StageAddTotal
-UPDATE stage SET task_total = task_total + $2,
-                 percentage = CASE WHEN task_total + $2 = 0 THEN 0
-                                   ELSE (100 * task_completed / (task_total + $2)) END,
-                 update_time = now()
+UPDATE stage SET task_total = task_total + $2, percentage = $3, update_time = now()
 WHERE id = $1::uuid;
 
 -- Starts the next stage when it is waiting for its predecessor (CREATED -> PENDING).
