@@ -1,8 +1,9 @@
 // Statuses, priorities and the three state machines of SPEC A.2, as data.
 //
-// Every status change in Jobnik is asked of CanTransition() first; the SQL that
-// performs it also re-checks the expected current status, so a lost race is
-// detected by the database (see src/jobnikd/store/pg).
+// Every status change in Jobnik is an edge of these machines: a change a request asks for
+// is asked of CanTransition() first, and the lifecycle rules (domain/lifecycle.h) only ever
+// decide edges. The SQL that performs a change also re-checks the expected current status,
+// so a lost race is detected by the database (see src/jobnikd/store/pg).
 #pragma once
 
 #include <array>

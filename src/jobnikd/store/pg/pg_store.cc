@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "domain/codec.h"
+#include "domain/lifecycle.h"
 #include "domain/time.h"
 #include "store/pg/rows.h"
 #include "store/pg/statements.h"
@@ -172,24 +173,20 @@ domain::Stage InsertStage(pqxx::work& tx, const domain::Job& job, const domain::
                           const TraceDefaults& trace, bool quiet_tasks) {
   auto last = tx.exec_prepared("StageGetLast", job.id);
   const int order = last.empty() ? 1 : last[0][0].as<int>() + 1;
-  // SPEC A.3.2: the first stage starts PENDING, later ones CREATED (a stage after an
-  // already completed one is started at once), WAITING when asked.
-  StageStatus status = StageStatus::kCreated;
-  if (stage.start_as_waiting) {
-    status = StageStatus::kWaiting;
-  } else if (last.empty() || last[0][1].as<std::string>() == "COMPLETED") {
-    status = StageStatus::kPending;
-  }
+  std::optional<StageStatus> last_status;
+  if (!last.empty()) last_status = domain::ParseStageStatus(last[0][1].c_str()).value();
+  const StageStatus status = domain::InitialStageStatus(stage.start_as_waiting, last_status);
   const auto& traceparent = stage.traceparent ? *stage.traceparent : trace.traceparent;
   const auto& tracestate = stage.traceparent ? stage.tracestate : (stage.tracestate ? stage.tracestate : trace.tracestate);
   auto row = tx.exec_prepared1("StageInsert", job.id, stage.type, stage.data, stage.user_metadata,
                                std::string(domain::ToString(status)), traceparent, tracestate, order);
   domain::Stage created = ReadStage(row);
   if (!stage.tasks.empty()) {
-    const bool ready = domain::IsActive(status) && domain::IsActive(job.status);
+    const bool ready = domain::TasksClaimable(job.status, status);
     tx.exec_prepared(quiet_tasks ? "TaskInsertBatchQuiet" : "TaskInsertBatch", created.id, stage.type,
                       PriorityValue(job.priority), ready, TaskBatchJson(stage.tasks, trace));
-    tx.exec_prepared0("StageAddTotal", created.id, static_cast<std::int64_t>(stage.tasks.size()));
+    const auto total = static_cast<std::int64_t>(stage.tasks.size());
+    tx.exec_prepared0("StageAddTotal", created.id, total, domain::StagePercentage({total, 0, 0}));
     created.summary.pending = static_cast<std::int64_t>(stage.tasks.size());
   }
   return created;
@@ -200,33 +197,38 @@ Status Conflict(const std::string& id) {
           fmt::format("Task {} was changed by another request; its status was not updated", id)};
 }
 
-// The body of a task report, shared by workers' reports and the sweeper. The sweeper
-// passes `started_before`: the task is failed only if it is still the claim it found
-// stale (a report and a new claim may have happened since it listed the task).
-// What follows a task's final status once its stage's counters moved, SPEC A.3.5: when
-// it completed its stage, the next stage starts and the job's percentage (and status)
-// follow; when it failed its stage, the job fails. Fills the report's flags.
-void FollowStage(pqxx::work& tx, int order, StageStatus stage_status, bool completed, TaskReport& report) {
-  if (completed && stage_status == StageStatus::kCompleted) {
+// What follows a task's final status (`task_status`) once its stage's counters moved
+// (StageCountFinished in task.sql left the stage `stage_status`), SPEC A.3.5: when it
+// completed its stage, the next stage starts and the job's percentage (and status) follow;
+// when it failed its stage, the job fails. The job's outcome is domain::JobAfterStage*'s.
+// Fills the report's flags.
+void FollowStage(pqxx::work& tx, int order, StageStatus stage_status, TaskStatus task_status, TaskReport& report) {
+  if (task_status == TaskStatus::kCompleted && stage_status == StageStatus::kCompleted) {
     report.stage_completed = true;
-    // The next stage starts, if it was waiting for this one.
+    // The next stage starts, if it was waiting for this one (domain::StartsWhenPreviousCompletes).
     auto next = tx.exec_prepared("StageActivateNext", report.job_id, order);
     auto job = LoadJob(tx, "JobGetForUpdate", report.job_id).value();
     if (!next.empty()) {
       report.next_stage_started = next[0][0].as<std::string>();
-      if (domain::IsActive(job.status)) tx.exec_prepared0("TaskSetReadyForStage", *report.next_stage_started);
+      if (domain::TasksClaimable(job.status, StageStatus::kPending)) {
+        tx.exec_prepared0("TaskSetReadyForStage", *report.next_stage_started);
+      }
     }
     auto counts = tx.exec_prepared1("JobRefreshPercentage", report.job_id);
-    if (counts[0].as<std::int64_t>() == counts[1].as<std::int64_t>() &&
-        domain::CanTransition(job.status, JobStatus::kCompleted)) {
-      tx.exec_prepared0("JobSetStatus", report.job_id, std::string(domain::ToString(job.status)), "COMPLETED");
+    const JobStatus after =
+        domain::JobAfterStageCompleted(job.status, counts[0].as<std::int64_t>(), counts[1].as<std::int64_t>());
+    if (after != job.status) {
+      tx.exec_prepared0("JobSetStatus", report.job_id, std::string(domain::ToString(job.status)),
+                        std::string(domain::ToString(after)));
       report.job_completed = true;
     }
-  } else if (!completed && stage_status == StageStatus::kFailed) {
+  } else if (task_status == TaskStatus::kFailed && stage_status == StageStatus::kFailed) {
     report.stage_failed = true;
     auto job = LoadJob(tx, "JobGetForUpdate", report.job_id).value();
-    if (domain::CanTransition(job.status, JobStatus::kFailed)) {
-      tx.exec_prepared0("JobSetStatus", report.job_id, std::string(domain::ToString(job.status)), "FAILED");
+    const JobStatus after = domain::JobAfterStageFailed(job.status);
+    if (after != job.status) {
+      tx.exec_prepared0("JobSetStatus", report.job_id, std::string(domain::ToString(job.status)),
+                        std::string(domain::ToString(after)));
       tx.exec_prepared0("TaskClearReadyForJob", report.job_id);
       report.job_failed = true;
     }
@@ -234,12 +236,11 @@ void FollowStage(pqxx::work& tx, int order, StageStatus stage_status, bool compl
 }
 
 // The same for a TaskFinishCounted row (the task, then its stage's job, order, status).
-Result<TaskReport> Cascade(pqxx::work& tx, const pqxx::row& row, TaskStatus target) {
+Result<TaskReport> Cascade(pqxx::work& tx, const pqxx::row& row) {
   TaskReport report;
   report.task = ReadTask(row);
   report.job_id = row[13].as<std::string>();
-  FollowStage(tx, row[14].as<int>(), domain::ParseStageStatus(row[15].c_str()).value(),
-              target == TaskStatus::kCompleted, report);
+  FollowStage(tx, row[14].as<int>(), domain::ParseStageStatus(row[15].c_str()).value(), report.task.status, report);
   return report;
 }
 
@@ -253,6 +254,9 @@ Status WhyNotUpdated(pqxx::work& tx, const std::string& id, TaskStatus requested
   return Conflict(id);
 }
 
+// The body of a task report, shared by workers' reports and the sweeper. The sweeper
+// passes `started_before`: the task is failed only if it is still the claim it found
+// stale (a report and a new claim may have happened since it listed the task).
 Result<TaskReport> ReportTaskInTx(pqxx::work& tx, const std::string& id, TaskStatus requested,
                                   std::optional<domain::Timestamp> started_before = std::nullopt) {
   auto current_rows = tx.exec_prepared("TaskGet", id);
@@ -264,27 +268,20 @@ Result<TaskReport> ReportTaskInTx(pqxx::work& tx, const std::string& id, TaskSta
   }
 
   // FAILED with attempts left becomes RETRIED (SPEC A.3.5).
-  int attempts = current.attempts;
-  TaskStatus target = requested;
-  if (requested == TaskStatus::kFailed) {
-    ++attempts;
-    if (attempts < current.max_attempts) target = TaskStatus::kRetried;
-  }
-  if (!domain::CanTransition(current.status, target)) {
-    return Illegal(ErrorCode::kIllegalTaskStatusTransition, current.status, requested);
-  }
-  const std::string target_name(domain::ToString(target));
-  if (target == TaskStatus::kRetried) {
-    auto updated = tx.exec_prepared("TaskFinish", id, current.attempts, target_name, attempts);
+  const auto outcome = domain::DecideTaskReport(current.status, current.attempts, current.max_attempts, requested);
+  if (!outcome) return Illegal(ErrorCode::kIllegalTaskStatusTransition, current.status, requested);
+  const std::string target_name(domain::ToString(outcome->status));
+  if (!outcome->counts_in_stage) {
+    auto updated = tx.exec_prepared("TaskFinish", id, current.attempts, target_name, outcome->attempts);
     if (updated.empty()) return Conflict(id);
     TaskReport report;
     report.task = ReadTask(updated[0]);
     report.job_id = StageJobId(tx, report.task.stage_id).value();
     return report;
   }
-  auto updated = tx.exec_prepared("TaskFinishCounted", id, current.attempts, target_name, attempts);
+  auto updated = tx.exec_prepared("TaskFinishCounted", id, current.attempts, target_name, outcome->attempts);
   if (updated.empty()) return Conflict(id);
-  return Cascade(tx, updated[0], target);
+  return Cascade(tx, updated[0]);
 }
 
 }  // namespace
@@ -584,7 +581,7 @@ Result<std::vector<domain::Task>> PgStore::AddTasks(const std::string& stage_id,
     }
     Tasks created;
     if (tasks.empty()) return created;
-    const bool ready = domain::IsActive(stage->status) && domain::IsActive(job->status);
+    const bool ready = domain::TasksClaimable(job->status, stage->status);
     auto rows = tx.exec_prepared("TaskInsertBatch", stage_id, stage->type, PriorityValue(job->priority), ready,
                                  TaskBatchJson(tasks, trace));
     created.reserve(rows.size());
@@ -595,7 +592,10 @@ Result<std::vector<domain::Task>> PgStore::AddTasks(const std::string& stage_id,
       order.emplace_back(row[seq_column].as<std::int64_t>(), created.size());
       created.push_back(ReadTask(row, columns));
     }
-    tx.exec_prepared0("StageAddTotal", stage_id, static_cast<std::int64_t>(tasks.size()));
+    const auto added = static_cast<std::int64_t>(tasks.size());
+    tx.exec_prepared0(
+        "StageAddTotal", stage_id, added,
+        domain::StagePercentage({stage->summary.total() + added, stage->summary.completed, stage->summary.failed}));
     // RETURNING does not promise an order: put the tasks back in the request's order.
     std::sort(order.begin(), order.end());
     Tasks sorted;
@@ -784,7 +784,9 @@ std::vector<Result<TaskReport>> PgStore::CompleteBatch(const std::vector<std::st
       const int order = it->second.order;
       const auto stage_status = it->second.stage_status;
       done.erase(it);  // a second report of the same task in this batch is answered by WhyNotUpdated
-      if (followed.insert(report.task.stage_id).second) FollowStage(tx, order, stage_status, true, report);
+      if (followed.insert(report.task.stage_id).second) {
+        FollowStage(tx, order, stage_status, TaskStatus::kCompleted, report);
+      }
       out.push_back(std::move(report));
     }
     return out;

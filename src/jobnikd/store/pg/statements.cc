@@ -22,12 +22,32 @@ struct Parsed {
   std::map<std::string, std::string> statements;
   std::map<std::string, std::string> templates;
   std::set<std::string> own_connection;  // names of the statements of kOwnConnectionFiles
+  std::map<std::string, std::string> fragments;
 };
+
+void ReplaceAll(std::string& s, std::string_view from, const std::string& to) {
+  for (auto at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
+    s.replace(at, from.size(), to);
+  }
+}
+
+// A fragment's text without the blank and comment lines that trail it (the header of the
+// next statement).
+std::string TrimTrailingComments(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in{text};
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  while (!lines.empty() && (lines.back().empty() || lines.back().rfind("--", 0) == 0)) lines.pop_back();
+  std::string out;
+  for (const auto& line : lines) out += line + "\n";
+  return out;
+}
 
 Parsed Parse() {
   Parsed out;
   constexpr std::string_view kName = "-- name: ";
   constexpr std::string_view kTemplate = "-- template: ";
+  constexpr std::string_view kFragment = "-- fragment: ";
   for (const auto& file : embedded::queries::Files()) {
     std::istringstream in{std::string(file.content)};
     std::string line, name, text;
@@ -36,7 +56,9 @@ Parsed Parse() {
                                 std::end(kOwnConnectionFiles);
     auto flush = [&] {
       if (target && !name.empty()) {
-        if (out.statements.count(name) || out.templates.count(name) || !target->emplace(name, text).second) {
+        if (target == &out.fragments) text = TrimTrailingComments(text);
+        if (out.statements.count(name) || out.templates.count(name) || out.fragments.count(name) ||
+            !target->emplace(name, text).second) {
           throw std::logic_error("duplicate statement name " + name);
         }
         if (own_connection) out.own_connection.insert(name);
@@ -45,16 +67,24 @@ Parsed Parse() {
     };
     while (std::getline(in, line)) {
       const bool is_name = line.rfind(kName, 0) == 0;
-      if (is_name || line.rfind(kTemplate, 0) == 0) {
+      const bool is_template = line.rfind(kTemplate, 0) == 0;
+      const bool is_fragment = line.rfind(kFragment, 0) == 0;
+      if (is_name || is_template || is_fragment) {
         flush();
-        name = line.substr(is_name ? kName.size() : kTemplate.size());
+        name = line.substr(is_name ? kName.size() : is_template ? kTemplate.size() : kFragment.size());
         while (!name.empty() && (name.back() == ' ' || name.back() == '\r')) name.pop_back();
-        target = is_name ? &out.statements : &out.templates;
+        target = is_name ? &out.statements : is_template ? &out.templates : &out.fragments;
         continue;
       }
       if (!name.empty()) text += line + "\n";
     }
     flush();
+  }
+  // "{Fragment}" in a statement or template stands for the fragment's text.
+  for (auto* texts : {&out.statements, &out.templates}) {
+    for (auto& [statement, sql] : *texts) {
+      for (const auto& [fragment, text] : out.fragments) ReplaceAll(sql, "{" + fragment + "}", text);
+    }
   }
   return out;
 }
@@ -62,12 +92,6 @@ Parsed Parse() {
 const Parsed& All() {
   static const Parsed parsed = Parse();
   return parsed;
-}
-
-void ReplaceAll(std::string& s, std::string_view from, const std::string& to) {
-  for (auto at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
-    s.replace(at, from.size(), to);
-  }
 }
 
 }  // namespace

@@ -12,6 +12,9 @@ namespace jobnik::store::pg {
 // name -> SQL text, parsed once from the embedded query files. A statement starts
 // at a "-- name: X" line and runs to the next marker (comments are part of the text).
 // A "-- template: X" section is not a statement: code expands it (ClaimStatementName).
+// A "-- fragment: X" section is not a statement either: its text (without the comments
+// that trail it) replaces "{X}" in every statement and template, so that statements can
+// share a part (StageCountFinished in task.sql).
 const std::map<std::string, std::string>& Statements();
 
 // The text of statement `name` (of any query file). Throws std::logic_error naming it

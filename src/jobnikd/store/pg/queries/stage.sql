@@ -70,12 +70,10 @@ WHERE id = $1::uuid AND status = $2;
 UPDATE stage SET status = 'ABORTED', update_time = now()
 WHERE job_id = $1::uuid AND status IN ('CREATED', 'PENDING', 'IN_PROGRESS', 'WAITING');
 
--- Adding tasks: the stored total grows, the percentage follows.
+-- Adding tasks ($2 of them): the stored total grows, the percentage follows ($3, from
+-- domain::StagePercentage; the caller holds the stage's lock).
 -- name: StageAddTotal
-UPDATE stage SET task_total = task_total + $2,
-                 percentage = CASE WHEN task_total + $2 = 0 THEN 0
-                                   ELSE (100 * task_completed / (task_total + $2)) END,
-                 update_time = now()
+UPDATE stage SET task_total = task_total + $2, percentage = $3, update_time = now()
 WHERE id = $1::uuid;
 
 -- Starts the next stage when it is waiting for its predecessor (CREATED -> PENDING).

@@ -3,6 +3,24 @@
 -- stage_id, data, user_metadata, status, attempts, max_attempts, creation_time,
 -- update_time, start_time, end_time, traceparent, tracestate.
 
+-- Lifecycle rules in SQL. The rules of SPEC A.3 are decided by lib/domain/lifecycle.h and
+-- the store applies its decisions, except on the claim and report paths, where a second
+-- round trip per request would cost more than the rule: there the SQL computes the same
+-- thing in the statement itself, and tests/integration/lifecycle_test.cc runs the same
+-- cases through the store and through the domain functions and compares the outcomes.
+-- What is computed here, and its reference:
+--   StageCountFinished (TaskFinishCounted, TaskCompleteBatch): a stage's counters,
+--     percentage and status after final reports        -> domain::TallyFinishedTasks
+--   TaskFinish: a RETRIED task is claimable again when its stage and job are active
+--                                                        -> domain::TasksClaimable
+--   StageActivateNext (stage.sql): only a CREATED next stage starts
+--                                                        -> domain::StartsWhenPreviousCompletes
+--   JobRefreshPercentage (job.sql): the job's percentage -> domain::JobPercentage
+--   TaskDequeue: the first claim starts a PENDING stage and job (SPEC A.3.4)
+-- The task's own new status and attempts (domain::DecideTaskReport), the status of a new
+-- stage (domain::InitialStageStatus) and the job's outcome (domain::JobAfterStageCompleted,
+-- domain::JobAfterStageFailed) are decided in C++ and passed to the SQL.
+
 -- Inserts a batch of tasks from one JSON array ($5), keeping the array's order.
 -- Each element: {"data":{},"userMetadata":{},"maxAttempts":n,"traceparent":"..","tracestate":".."}.
 -- name: TaskInsertBatch
@@ -153,13 +171,38 @@ RETURNING t.id::text, t.stage_id::text, t.data::text, t.user_metadata::text, t.s
           t.max_attempts, t.creation_time, t.update_time, t.start_time, t.end_time, t.traceparent,
           t.tracestate;
 
--- A report that reaches a final status (COMPLETED, or FAILED with no attempts left):
--- TaskFinish and the stage's counters in one statement. The stage row is the hot row of
--- the completion path; this is the only statement that writes it, and the last one
--- before commit unless the stage just finished. The stage completes when this was its
--- last task (IN_PROGRESS -> COMPLETED) and fails with its first final failure
--- (IN_PROGRESS -> FAILED), SPEC A.3.5. No row: another report won (409). Used for final
--- failures (COMPLETED reports are grouped: TaskCompleteBatch).
+-- The stage counters of tasks that reached a final status, shared by TaskFinishCounted
+-- and TaskCompleteBatch (statements.cc puts this text where they name the fragment): the
+-- CTE `counted` over `per_stage` (stage_uuid, completed, failed), one row per stage.
+-- Each stage's counters move once (+completed, +failed), its percentage follows, and an
+-- IN_PROGRESS stage fails with a final failure among them (IN_PROGRESS -> FAILED), or else
+-- completes when this was its last task (IN_PROGRESS -> COMPLETED), SPEC A.3.5; a stage in
+-- another status only counts. Reference: domain::TallyFinishedTasks. The stage row is the
+-- hot row of the completion path; this is the only statement that writes it, and the last
+-- one before commit unless the stage just finished. Returns the stage's id, job, order and
+-- status after the update.
+-- fragment: StageCountFinished
+counted AS (
+  UPDATE stage s
+  SET task_completed = s.task_completed + c.completed,
+      task_failed = s.task_failed + c.failed,
+      percentage = 100 * (s.task_completed + c.completed) / s.task_total,
+      status = CASE
+                 WHEN s.status <> 'IN_PROGRESS' THEN s.status
+                 WHEN c.failed > 0 THEN 'FAILED'
+                 WHEN s.task_completed + c.completed = s.task_total THEN 'COMPLETED'
+                 ELSE s.status
+               END,
+      update_time = now()
+  FROM per_stage c
+  WHERE s.id = c.stage_uuid
+  RETURNING s.id, s.job_id::text, s."order", s.status
+)
+
+-- A report that reaches a final status (COMPLETED, or FAILED with no attempts left; $3,
+-- decided by domain::DecideTaskReport): TaskFinish and its stage's counters
+-- (StageCountFinished) in one statement. No row: another report won (409). Used for
+-- final failures (COMPLETED reports are grouped: TaskCompleteBatch).
 -- name: TaskFinishCounted
 WITH done AS (
   UPDATE task t SET status = $3::text, attempts = $4, update_time = now(), end_time = now()
@@ -167,22 +210,11 @@ WITH done AS (
   RETURNING t.id::text, t.stage_id::text, t.data::text, t.user_metadata::text, t.status, t.attempts,
             t.max_attempts, t.creation_time, t.update_time, t.start_time, t.end_time, t.traceparent,
             t.tracestate, t.stage_id AS stage_uuid
-), counted AS (
-  UPDATE stage s
-  SET task_completed = s.task_completed + CASE WHEN $3::text = 'COMPLETED' THEN 1 ELSE 0 END,
-      task_failed = s.task_failed + CASE WHEN $3::text = 'FAILED' THEN 1 ELSE 0 END,
-      percentage = 100 * (s.task_completed + CASE WHEN $3::text = 'COMPLETED' THEN 1 ELSE 0 END) / s.task_total,
-      status = CASE
-                 WHEN s.status <> 'IN_PROGRESS' THEN s.status
-                 WHEN $3::text = 'FAILED' THEN 'FAILED'
-                 WHEN s.task_completed + 1 = s.task_total THEN 'COMPLETED'
-                 ELSE s.status
-               END,
-      update_time = now()
+), per_stage AS (
+  SELECT stage_uuid, CASE WHEN $3::text = 'COMPLETED' THEN 1 ELSE 0 END AS completed,
+         CASE WHEN $3::text = 'FAILED' THEN 1 ELSE 0 END AS failed
   FROM done
-  WHERE s.id = done.stage_uuid
-  RETURNING s.job_id::text, s."order", s.status
-)
+), {StageCountFinished}
 SELECT done.id, done.stage_id, done.data, done.user_metadata, done.status, done.attempts, done.max_attempts,
        done.creation_time, done.update_time, done.start_time, done.end_time, done.traceparent, done.tracestate,
        counted.job_id, counted."order", counted.status
@@ -190,8 +222,7 @@ FROM done, counted;
 
 -- Group commit of completions: the COMPLETED reports that arrived together, in one
 -- statement: their tasks (locked in id order, the same for every batch), then each
--- stage's counters once (+n), completing a stage whose last task this was
--- (IN_PROGRESS -> COMPLETED, SPEC A.3.5). The stage row is the hot row of completions.
+-- stage's counters once (+n, StageCountFinished).
 -- Returns each completed task with its stage's job, order and status after the update;
 -- a task no longer IN_PROGRESS is simply not returned (its report gets 400 or 409).
 -- name: TaskCompleteBatch
@@ -203,18 +234,8 @@ WITH done AS (
             t.max_attempts, t.creation_time, t.update_time, t.start_time, t.end_time, t.traceparent,
             t.tracestate, t.stage_id AS stage_uuid
 ), per_stage AS (
-  SELECT stage_uuid, count(*) AS n FROM done GROUP BY stage_uuid
-), counted AS (
-  UPDATE stage s
-  SET task_completed = s.task_completed + c.n,
-      percentage = 100 * (s.task_completed + c.n) / s.task_total,
-      status = CASE WHEN s.status = 'IN_PROGRESS' AND s.task_completed + c.n = s.task_total
-                    THEN 'COMPLETED' ELSE s.status END,
-      update_time = now()
-  FROM per_stage c
-  WHERE s.id = c.stage_uuid
-  RETURNING s.id, s.job_id::text, s."order", s.status
-)
+  SELECT stage_uuid, count(*) AS completed, 0 AS failed FROM done GROUP BY stage_uuid
+), {StageCountFinished}
 SELECT d.id, d.stage_id, d.data, d.user_metadata, d.status, d.attempts, d.max_attempts, d.creation_time,
        d.update_time, d.start_time, d.end_time, d.traceparent, d.tracestate,
        c.job_id, c."order", c.status

@@ -1,0 +1,56 @@
+#include "domain/lifecycle.h"
+
+namespace jobnik::domain {
+
+std::optional<TaskReportOutcome> DecideTaskReport(TaskStatus current, int attempts, int max_attempts,
+                                                  TaskStatus requested) {
+  TaskReportOutcome out{requested, attempts, false};
+  if (requested == TaskStatus::kFailed) {
+    ++out.attempts;
+    if (out.attempts < max_attempts) out.status = TaskStatus::kRetried;
+  }
+  if (!CanTransition(current, out.status)) return std::nullopt;
+  out.counts_in_stage = IsFinal(out.status);
+  return out;
+}
+
+StageStatus InitialStageStatus(bool start_as_waiting, std::optional<StageStatus> last_stage) {
+  if (start_as_waiting) return StageStatus::kWaiting;
+  if (!last_stage || *last_stage == StageStatus::kCompleted) return StageStatus::kPending;
+  return StageStatus::kCreated;
+}
+
+int StagePercentage(const StageCounts& counts) {
+  return Percentage(counts.completed, counts.total);
+}
+
+StageTally TallyFinishedTasks(StageStatus status, const StageCounts& before, std::int64_t completed,
+                              std::int64_t failed) {
+  StageTally out;
+  out.counts = {before.total, before.completed + completed, before.failed + failed};
+  out.percentage = StagePercentage(out.counts);
+  out.status = status;
+  if (status == StageStatus::kInProgress) {
+    if (failed > 0) {
+      out.status = StageStatus::kFailed;
+    } else if (out.counts.completed == out.counts.total) {
+      out.status = StageStatus::kCompleted;
+    }
+  }
+  return out;
+}
+
+JobStatus JobAfterStageCompleted(JobStatus job, std::int64_t completed_stages, std::int64_t total_stages) {
+  if (completed_stages == total_stages && CanTransition(job, JobStatus::kCompleted)) return JobStatus::kCompleted;
+  return job;
+}
+
+JobStatus JobAfterStageFailed(JobStatus job) {
+  return CanTransition(job, JobStatus::kFailed) ? JobStatus::kFailed : job;
+}
+
+int JobPercentage(std::int64_t completed_stages, std::int64_t total_stages) {
+  return Percentage(completed_stages, total_stages);
+}
+
+}  // namespace jobnik::domain

@@ -1,0 +1,101 @@
+// The lifecycle rules of SPEC A.3 as pure functions: what a task report does, the status a
+// new stage starts in, when a stage completes or fails, what follows a completed stage, when
+// the job completes or fails, and the percentages. No I/O.
+//
+// These are the reference. The store applies them; where the report path computes the same
+// thing in SQL for speed (store/pg/queries/task.sql, "Lifecycle rules in SQL"), the
+// integration test tests/integration/lifecycle_test.cc runs the same cases through the store
+// and through these functions and compares the outcomes.
+//
+// Every status a function here returns is either the one it was given or an edge of
+// CanTransition (SPEC A.2): tests/unit/lifecycle_test.cc checks that over all inputs.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include "domain/model.h"
+#include "domain/status.h"
+
+namespace jobnik::domain {
+
+// ---- Task reports (SPEC A.3.5)
+
+// What a worker's (or the sweeper's) report does to its task.
+struct TaskReportOutcome {
+  TaskStatus status = TaskStatus::kInProgress;  // the task's new status
+  int attempts = 0;                             // the task's new attempts
+  // A final status (COMPLETED, FAILED) counts in its stage's counters, which may finish the
+  // stage and so the job; a RETRIED task leaves its stage and job as they are.
+  bool counts_in_stage = false;
+
+  bool operator==(const TaskReportOutcome&) const = default;
+};
+
+// The report of `requested` on a task now `current` with `attempts` of `max_attempts`:
+// FAILED adds an attempt and becomes RETRIED while attempts remain (attempts < max_attempts),
+// FAILED otherwise; COMPLETED stays COMPLETED. std::nullopt when the change is illegal (the
+// task is not IN_PROGRESS): the caller answers ILLEGAL_TASK_STATUS_TRANSITION.
+std::optional<TaskReportOutcome> DecideTaskReport(TaskStatus current, int attempts, int max_attempts,
+                                                  TaskStatus requested);
+
+// ---- Stages
+
+// The status a new stage starts in (SPEC A.3.2, A.3.12): WAITING when asked; otherwise
+// PENDING when it is the job's first stage (`last_stage` is the status of the job's last
+// stage so far, std::nullopt for none) or follows a COMPLETED stage, CREATED otherwise.
+StageStatus InitialStageStatus(bool start_as_waiting, std::optional<StageStatus> last_stage);
+
+// Whether the tasks of a stage can be claimed (the `ready` flag the claim reads): the stage
+// and its job are both PENDING or IN_PROGRESS (SPEC A.3.4).
+constexpr bool TasksClaimable(JobStatus job, StageStatus stage) {
+  return IsActive(job) && IsActive(stage);
+}
+
+// A stage's stored counters of final tasks.
+struct StageCounts {
+  std::int64_t total = 0;
+  std::int64_t completed = 0;
+  std::int64_t failed = 0;
+
+  bool operator==(const StageCounts&) const = default;
+};
+
+// A stage after some of its tasks reached a final status.
+struct StageTally {
+  StageCounts counts;
+  int percentage = 0;  // floor(100 * completed / total)
+  StageStatus status = StageStatus::kInProgress;
+
+  bool operator==(const StageTally&) const = default;
+};
+
+// The stage now `status` with `before` after `completed` more tasks completed and `failed`
+// more failed for good (SPEC A.3.5): the counters grow, the percentage follows, and an
+// IN_PROGRESS stage fails with a failure among them, or else completes when every task is
+// completed. A stage in any other status keeps it (only its counters move).
+StageTally TallyFinishedTasks(StageStatus status, const StageCounts& before, std::int64_t completed,
+                              std::int64_t failed);
+
+// Whether the next stage (order + 1) starts when its predecessor completes: only a stage
+// waiting for it (CREATED -> PENDING); a WAITING stage waits for a user.
+constexpr bool StartsWhenPreviousCompletes(StageStatus next) {
+  return next == StageStatus::kCreated;
+}
+
+// ---- Jobs
+
+// The job's status once `completed_stages` of its `total_stages` are COMPLETED: COMPLETED when
+// all are and the job may complete (CanTransition), else unchanged.
+JobStatus JobAfterStageCompleted(JobStatus job, std::int64_t completed_stages, std::int64_t total_stages);
+
+// The job's status once one of its stages FAILED: FAILED when the job may fail, else unchanged.
+JobStatus JobAfterStageFailed(JobStatus job);
+
+// A job's percentage: floor(100 * completed stages / all stages), 0 without stages.
+int JobPercentage(std::int64_t completed_stages, std::int64_t total_stages);
+
+// A stage's percentage: floor(100 * completed tasks / all tasks), 0 without tasks.
+int StagePercentage(const StageCounts& counts);
+
+}  // namespace jobnik::domain

@@ -1,0 +1,212 @@
+// Unit tests of lib/domain/lifecycle.h: the lifecycle rules of SPEC A.3, without a database.
+// tests/integration/lifecycle_test.cc runs the same rules through the store's SQL.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <optional>
+
+#include "domain/lifecycle.h"
+
+namespace jobnik::domain {
+namespace {
+
+// ---- Task reports (SPEC A.3.5)
+
+TEST(TaskReport, CompletedFromInProgressCompletesAndCountsInItsStage) {
+  EXPECT_EQ(DecideTaskReport(TaskStatus::kInProgress, 0, 3, TaskStatus::kCompleted),
+            (TaskReportOutcome{TaskStatus::kCompleted, 0, true}));
+}
+
+TEST(TaskReport, CompletedKeepsTheAttemptsOfEarlierFailures) {
+  EXPECT_EQ(DecideTaskReport(TaskStatus::kInProgress, 2, 3, TaskStatus::kCompleted),
+            (TaskReportOutcome{TaskStatus::kCompleted, 2, true}));
+}
+
+TEST(TaskReport, FailedWithAttemptsLeftBecomesRetriedAndLeavesItsStageAlone) {
+  EXPECT_EQ(DecideTaskReport(TaskStatus::kInProgress, 0, 3, TaskStatus::kFailed),
+            (TaskReportOutcome{TaskStatus::kRetried, 1, false}));
+  EXPECT_EQ(DecideTaskReport(TaskStatus::kInProgress, 1, 3, TaskStatus::kFailed),
+            (TaskReportOutcome{TaskStatus::kRetried, 2, false}));
+}
+
+TEST(TaskReport, FailedOnTheLastAttemptFailsForGoodAndCountsInItsStage) {
+  EXPECT_EQ(DecideTaskReport(TaskStatus::kInProgress, 2, 3, TaskStatus::kFailed),
+            (TaskReportOutcome{TaskStatus::kFailed, 3, true}));
+}
+
+TEST(TaskReport, FailedWithOneAttemptFailsAtOnce) {
+  EXPECT_EQ(DecideTaskReport(TaskStatus::kInProgress, 0, 1, TaskStatus::kFailed),
+            (TaskReportOutcome{TaskStatus::kFailed, 1, true}));
+}
+
+TEST(TaskReport, OnlyATaskInProgressCanBeReportedOn) {
+  for (auto current : kAllTaskStatuses) {
+    if (current == TaskStatus::kInProgress) continue;
+    EXPECT_FALSE(DecideTaskReport(current, 0, 3, TaskStatus::kCompleted).has_value()) << ToString(current);
+    EXPECT_FALSE(DecideTaskReport(current, 0, 3, TaskStatus::kFailed).has_value()) << ToString(current);
+  }
+}
+
+TEST(TaskReport, EveryDecidedStatusIsAnEdgeOfTheTaskMachine) {
+  for (auto current : kAllTaskStatuses) {
+    for (auto requested : kAllTaskStatuses) {
+      for (int max_attempts = 1; max_attempts <= 3; ++max_attempts) {
+        for (int attempts = 0; attempts < max_attempts; ++attempts) {
+          auto out = DecideTaskReport(current, attempts, max_attempts, requested);
+          if (out) {
+            EXPECT_TRUE(CanTransition(current, out->status)) << ToString(current) << " " << ToString(requested);
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---- New stages (SPEC A.3.2, A.3.12)
+
+TEST(InitialStage, TheFirstStageOfAJobStartsPending) {
+  EXPECT_EQ(InitialStageStatus(false, std::nullopt), StageStatus::kPending);
+}
+
+TEST(InitialStage, ALaterStageStartsCreated) {
+  for (auto last : {StageStatus::kCreated, StageStatus::kPending, StageStatus::kInProgress, StageStatus::kWaiting,
+                    StageStatus::kFailed, StageStatus::kAborted}) {
+    EXPECT_EQ(InitialStageStatus(false, last), StageStatus::kCreated) << ToString(last);
+  }
+}
+
+TEST(InitialStage, AStageAfterACompletedOneStartsPendingAsItIsNext) {
+  EXPECT_EQ(InitialStageStatus(false, StageStatus::kCompleted), StageStatus::kPending);
+}
+
+TEST(InitialStage, StartAsWaitingStartsAnyStageWaiting) {
+  EXPECT_EQ(InitialStageStatus(true, std::nullopt), StageStatus::kWaiting);
+  for (auto last : kAllStageStatuses) EXPECT_EQ(InitialStageStatus(true, last), StageStatus::kWaiting);
+}
+
+TEST(Claimable, TasksAreClaimableOnlyWhenStageAndJobAreBothActive) {
+  for (auto job : kAllJobStatuses) {
+    for (auto stage : kAllStageStatuses) {
+      const bool expected = (job == JobStatus::kPending || job == JobStatus::kInProgress) &&
+                            (stage == StageStatus::kPending || stage == StageStatus::kInProgress);
+      EXPECT_EQ(TasksClaimable(job, stage), expected) << ToString(job) << " " << ToString(stage);
+    }
+  }
+}
+
+// ---- Stage counters and outcome (SPEC A.3.5)
+
+TEST(StageTally, ACompletionMovesTheCounterAndFloorsThePercentage) {
+  EXPECT_EQ(TallyFinishedTasks(StageStatus::kInProgress, {3, 0, 0}, 1, 0),
+            (StageTally{{3, 1, 0}, 33, StageStatus::kInProgress}));
+  EXPECT_EQ(TallyFinishedTasks(StageStatus::kInProgress, {3, 1, 0}, 1, 0),
+            (StageTally{{3, 2, 0}, 66, StageStatus::kInProgress}));
+}
+
+TEST(StageTally, TheLastCompletionCompletesTheStage) {
+  EXPECT_EQ(TallyFinishedTasks(StageStatus::kInProgress, {3, 2, 0}, 1, 0),
+            (StageTally{{3, 3, 0}, 100, StageStatus::kCompleted}));
+}
+
+TEST(StageTally, ABatchOfCompletionsCountsOnceAndMayCompleteTheStage) {
+  EXPECT_EQ(TallyFinishedTasks(StageStatus::kInProgress, {4, 1, 0}, 2, 0),
+            (StageTally{{4, 3, 0}, 75, StageStatus::kInProgress}));
+  EXPECT_EQ(TallyFinishedTasks(StageStatus::kInProgress, {4, 1, 0}, 3, 0),
+            (StageTally{{4, 4, 0}, 100, StageStatus::kCompleted}));
+}
+
+TEST(StageTally, AFinalFailureFailsTheStageAndLeavesThePercentage) {
+  EXPECT_EQ(TallyFinishedTasks(StageStatus::kInProgress, {4, 2, 0}, 0, 1),
+            (StageTally{{4, 2, 1}, 50, StageStatus::kFailed}));
+}
+
+TEST(StageTally, AFailureOfTheLastTaskFailsTheStageRatherThanCompletingIt) {
+  EXPECT_EQ(TallyFinishedTasks(StageStatus::kInProgress, {2, 1, 0}, 0, 1),
+            (StageTally{{2, 1, 1}, 50, StageStatus::kFailed}));
+}
+
+TEST(StageTally, AStageNotInProgressKeepsItsStatusAndOnlyCounts) {
+  for (auto status : {StageStatus::kCreated, StageStatus::kPending, StageStatus::kWaiting, StageStatus::kCompleted,
+                      StageStatus::kFailed, StageStatus::kAborted}) {
+    EXPECT_EQ(TallyFinishedTasks(status, {2, 1, 0}, 1, 0), (StageTally{{2, 2, 0}, 100, status})) << ToString(status);
+    EXPECT_EQ(TallyFinishedTasks(status, {2, 0, 0}, 0, 1), (StageTally{{2, 0, 1}, 0, status})) << ToString(status);
+  }
+}
+
+TEST(StageTally, EveryDecidedStatusIsAnEdgeOfTheStageMachine) {
+  for (auto status : kAllStageStatuses) {
+    for (std::int64_t completed = 0; completed <= 2; ++completed) {
+      for (std::int64_t failed = 0; failed <= 1; ++failed) {
+        const auto out = TallyFinishedTasks(status, {3, 1, 0}, completed, failed);
+        if (out.status != status) {
+          EXPECT_TRUE(CanTransition(status, out.status)) << ToString(status);
+        }
+      }
+    }
+  }
+}
+
+TEST(StagePercentage, IsZeroWithoutTasks) {
+  EXPECT_EQ(StagePercentage({0, 0, 0}), 0);
+}
+
+TEST(StagePercentage, FloorsCompletedOverTotalAndIgnoresFailures) {
+  EXPECT_EQ(StagePercentage({3, 2, 1}), 66);
+  EXPECT_EQ(StagePercentage({200, 199, 0}), 99);
+}
+
+// ---- What follows a completed stage (SPEC A.3.5)
+
+TEST(NextStage, OnlyAStageWaitingForItsPredecessorStartsWhenItCompletes) {
+  for (auto next : kAllStageStatuses) {
+    EXPECT_EQ(StartsWhenPreviousCompletes(next), next == StageStatus::kCreated) << ToString(next);
+  }
+  EXPECT_TRUE(CanTransition(StageStatus::kCreated, StageStatus::kPending));
+}
+
+TEST(JobOutcome, TheJobCompletesWhenItsLastStageCompletes) {
+  EXPECT_EQ(JobAfterStageCompleted(JobStatus::kInProgress, 3, 3), JobStatus::kCompleted);
+}
+
+TEST(JobOutcome, TheJobStaysInProgressWhileStagesRemain) {
+  EXPECT_EQ(JobAfterStageCompleted(JobStatus::kInProgress, 2, 3), JobStatus::kInProgress);
+}
+
+TEST(JobOutcome, AJobThatMayNotCompleteKeepsItsStatus) {
+  for (auto job : {JobStatus::kPending, JobStatus::kAborted, JobStatus::kFailed}) {
+    EXPECT_EQ(JobAfterStageCompleted(job, 1, 1), job) << ToString(job);
+  }
+}
+
+TEST(JobOutcome, AFailedStageFailsAJobInProgress) {
+  EXPECT_EQ(JobAfterStageFailed(JobStatus::kInProgress), JobStatus::kFailed);
+}
+
+TEST(JobOutcome, AFailedStageLeavesAJobThatMayNotFail) {
+  for (auto job : {JobStatus::kPending, JobStatus::kAborted, JobStatus::kCompleted}) {
+    EXPECT_EQ(JobAfterStageFailed(job), job) << ToString(job);
+  }
+}
+
+TEST(JobOutcome, EveryDecidedStatusIsAnEdgeOfTheJobMachine) {
+  for (auto job : kAllJobStatuses) {
+    const auto completed = JobAfterStageCompleted(job, 2, 2);
+    if (completed != job) {
+      EXPECT_TRUE(CanTransition(job, completed)) << ToString(job);
+    }
+    const auto failed = JobAfterStageFailed(job);
+    if (failed != job) {
+      EXPECT_TRUE(CanTransition(job, failed)) << ToString(job);
+    }
+  }
+}
+
+TEST(JobPercentage, FloorsCompletedStagesOverAllStages) {
+  EXPECT_EQ(JobPercentage(0, 0), 0);
+  EXPECT_EQ(JobPercentage(1, 3), 33);
+  EXPECT_EQ(JobPercentage(2, 3), 66);
+  EXPECT_EQ(JobPercentage(3, 3), 100);
+}
+
+}  // namespace
+}  // namespace jobnik::domain

@@ -1,0 +1,35 @@
+// Unit tests of store/pg/statements.h: how the embedded query files become statements.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "store/pg/statements.h"
+
+namespace jobnik::store::pg {
+namespace {
+
+TEST(Statements, AFragmentIsNotAStatement) {
+  EXPECT_EQ(Statements().count("StageCountFinished"), 0U);
+}
+
+TEST(Statements, TheFinalReportPathsShareTheStageCountersFragment) {
+  for (const char* name : {"TaskFinishCounted", "TaskCompleteBatch"}) {
+    const std::string& sql = Statements().at(name);
+    EXPECT_NE(sql.find("counted AS (\n  UPDATE stage s"), std::string::npos) << name;
+    EXPECT_NE(sql.find("task_failed = s.task_failed + c.failed"), std::string::npos) << name;
+  }
+}
+
+TEST(Statements, NoStatementKeepsAFragmentPlaceholder) {
+  for (const auto& [name, sql] : Statements()) {
+    EXPECT_EQ(sql.find("{StageCountFinished}"), std::string::npos) << name;
+  }
+}
+
+TEST(Statements, AFragmentLeavesBehindTheCommentsThatFollowIt) {
+  // The header comment of the statement after the fragment is not part of the fragment.
+  EXPECT_EQ(Statements().at("TaskCompleteBatch").find("A report that reaches a final status"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace jobnik::store::pg
