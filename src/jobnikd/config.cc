@@ -1,20 +1,14 @@
 #include "config.h"
 
+#include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <cstring>
-#include <filesystem>
 #include <fmt/format.h>
-#include <functional>
 #include <libpq-fe.h>
 #include <memory>
 #include <regex>
-#include <unistd.h>
-#include <yaml-cpp/yaml.h>
 
 #include "common/logging.h"
-
-extern char** environ;
 
 namespace jobnik {
 namespace {
@@ -22,67 +16,11 @@ namespace {
 using domain::Status;
 using domain::ValidationError;
 
-struct KeyDef {
-  ConfigKey key;
-  std::function<Status(Config&, const std::string&)> set;
-  std::function<std::string(const Config&)> get;
-};
-
-Status ParseInt(const std::string& value, long long min, long long max, long long& out) {
-  long long v = 0;
-  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
-  if (ec != std::errc() || end != value.data() + value.size()) {
-    return ValidationError(fmt::format("must be an integer, not '{}'", value));
-  }
-  if (v < min || v > max) return ValidationError(fmt::format("must be between {} and {}, not {}", min, max, v));
-  out = v;
-  return Status::Ok();
-}
-
-Status ParseBool(const std::string& value, bool& out) {
-  static const std::vector<std::string> kTrue = {"true", "yes", "on", "1"}, kFalse = {"false", "no", "off", "0"};
-  if (std::find(kTrue.begin(), kTrue.end(), value) != kTrue.end()) {
-    out = true;
-  } else if (std::find(kFalse.begin(), kFalse.end(), value) != kFalse.end()) {
-    out = false;
-  } else {
-    return ValidationError(fmt::format("must be true or false, not '{}'", value));
-  }
-  return Status::Ok();
-}
-
-template <typename Int>
-KeyDef IntKey(ConfigKey key, Int Config::*field, long long min, long long max) {
-  if (key.type.empty()) key.type = "INT";
-  return {std::move(key),
-          [field, min, max](Config& c, const std::string& v) {
-            long long out = 0;
-            auto s = ParseInt(v, min, max, out);
-            if (s.ok()) c.*field = static_cast<Int>(out);
-            return s;
-          },
-          [field](const Config& c) { return std::to_string(c.*field); }};
-}
-
-KeyDef BoolKey(ConfigKey key, bool Config::*field) {
-  if (key.type.empty()) key.type = "BOOL";
-  return {std::move(key), [field](Config& c, const std::string& v) { return ParseBool(v, c.*field); },
-          [field](const Config& c) { return std::string(c.*field ? "true" : "false"); }};
-}
-
-KeyDef StringKey(ConfigKey key, std::string Config::*field,
-                 std::function<Status(const std::string&)> check = nullptr) {
-  if (key.type.empty()) key.type = "TEXT";
-  return {std::move(key),
-          [field, check](Config& c, const std::string& v) {
-            if (check) {
-              if (auto s = check(v); !s.ok()) return s;
-            }
-            c.*field = v;
-            return Status::Ok();
-          },
-          [field](const Config& c) { return c.*field; }};
-}
+using process::BoolKey;
+using process::IntKey;
+using process::ParseInt;
+using process::StringKey;
+using KeyDef = process::Key<Config>;
 
 Status CheckListen(const std::string& v) {
   const auto colon = v.rfind(':');
@@ -180,43 +118,6 @@ const std::vector<KeyDef>& Defs() {
              &Config::metrics_stage_type_idle_ttl, 1, 30 * 86400),
   };
   return defs;
-}
-
-const KeyDef* Find(const std::string& name) {
-  for (const auto& d : Defs()) {
-    if (d.key.name == name) return &d;
-  }
-  return nullptr;
-}
-
-// Flattens a YAML mapping into dotted keys; errors name the key.
-Status Flatten(const YAML::Node& node, const std::string& prefix, std::map<std::string, std::string>& out,
-               const std::string& file) {
-  for (const auto& item : node) {
-    const std::string key = prefix.empty() ? item.first.as<std::string>() : prefix + "." + item.first.as<std::string>();
-    if (item.second.IsMap()) {
-      if (auto s = Flatten(item.second, key, out, file); !s.ok()) return s;
-    } else if (item.second.IsScalar()) {
-      out[key] = item.second.as<std::string>();
-    } else if (item.second.IsNull()) {
-      // `database:` with nothing under it is an empty group, not a key.
-      const bool group = std::any_of(Defs().begin(), Defs().end(),
-                                     [&](const KeyDef& d) { return d.key.name.rfind(key + ".", 0) == 0; });
-      if (!group) out[key] = "";
-    } else {
-      return ValidationError(fmt::format("{}: key '{}' must be a scalar value", file, key));
-    }
-  }
-  return Status::Ok();
-}
-
-Status Apply(Config& c, const std::string& name, const std::string& value, const std::string& origin) {
-  const KeyDef* def = Find(name);
-  if (!def) return ValidationError(fmt::format("{}: unknown configuration key '{}'", origin, name));
-  if (auto s = def->set(c, value); !s.ok()) {
-    return ValidationError(fmt::format("{}: {} {}", origin, name, s.message()));
-  }
-  return Status::Ok();
 }
 
 // ---- connection strings ----
@@ -369,66 +270,11 @@ std::string Config::ListenHost() const { return listen.substr(0, listen.rfind(':
 int Config::ListenPort() const { return std::stoi(listen.substr(listen.rfind(':') + 1)); }
 
 const std::vector<ConfigKey>& ConfigKeys() {
-  static const std::vector<ConfigKey> keys = [] {
-    std::vector<ConfigKey> k;
-    const Config defaults;
-    for (const auto& d : Defs()) {
-      k.push_back(d.key);
-      k.back().default_value = d.get(defaults);
-    }
-    return k;
-  }();
+  static const std::vector<ConfigKey> keys = process::KeysOf(Defs());
   return keys;
 }
 
-domain::Result<Config> LoadConfig(const ConfigSources& sources) {
-  Config c;
-  std::optional<std::string> file = sources.file;
-  if (!file && std::filesystem::exists(sources.default_file)) file = sources.default_file;
-  if (file) {
-    YAML::Node root;
-    try {
-      root = YAML::LoadFile(*file);
-    } catch (const YAML::BadFile&) {
-      return ValidationError(fmt::format("cannot read configuration file {}", *file));
-    } catch (const YAML::Exception& e) {
-      return ValidationError(fmt::format("{}: {}", *file, e.what()));
-    }
-    if (!root.IsNull()) {
-      if (!root.IsMap()) return ValidationError(fmt::format("{}: the configuration must be a YAML mapping", *file));
-      std::map<std::string, std::string> flat;
-      try {
-        if (auto s = Flatten(root, "", flat, *file); !s.ok()) return s;
-      } catch (const YAML::Exception& e) {
-        return ValidationError(fmt::format("{}: {}", *file, e.what()));
-      }
-      for (const auto& [k, v] : flat) {
-        if (auto s = Apply(c, k, v, *file); !s.ok()) return s;
-      }
-    }
-  }
-  for (const auto& d : Defs()) {
-    if (auto it = sources.env.find(d.key.env); it != sources.env.end()) {
-      if (auto s = Apply(c, d.key.name, it->second, "environment " + d.key.env); !s.ok()) return s;
-    }
-  }
-  for (const auto& [name, value] : sources.flags) {
-    const KeyDef* def = Find(name);
-    if (auto s = Apply(c, name, value, def ? "flag " + def->key.flag : "flag"); !s.ok()) return s;
-  }
-  return c;
-}
-
-std::map<std::string, std::string> JobnikEnvironment() {
-  std::map<std::string, std::string> env;
-  for (char** e = environ; e && *e; ++e) {
-    std::string_view kv(*e);
-    if (kv.rfind("JOBNIK_", 0) != 0) continue;
-    const auto eq = kv.find('=');
-    if (eq != std::string_view::npos) env.emplace(kv.substr(0, eq), kv.substr(eq + 1));
-  }
-  return env;
-}
+domain::Result<Config> LoadConfig(const ConfigSources& sources) { return process::LoadConfig(Defs(), sources); }
 
 std::string MaskSecret(const std::string& conninfo) {
   if (conninfo.empty()) return conninfo;
@@ -445,39 +291,6 @@ std::string MaskSecret(const std::string& conninfo) {
   return Rebuild(parsed);
 }
 
-std::string PrintConfig(const Config& config) {
-  // Emitted as nested YAML, in table order.
-  YAML::Emitter out;
-  std::map<std::string, std::vector<std::pair<std::string, std::string>>> groups;
-  std::vector<std::string> order;
-  for (const auto& d : Defs()) {
-    const auto dot = d.key.name.find('.');
-    const std::string group = dot == std::string::npos ? "" : d.key.name.substr(0, dot);
-    const std::string leaf = dot == std::string::npos ? d.key.name : d.key.name.substr(dot + 1);
-    std::string value = d.get(config);
-    if (d.key.secret) value = MaskSecret(value);
-    if (group.empty()) {
-      order.push_back(leaf);
-      groups[""].emplace_back(leaf, value);
-    } else {
-      if (groups.find(group) == groups.end()) order.push_back("." + group);
-      groups[group].emplace_back(leaf, value);
-    }
-  }
-  out << YAML::BeginMap;
-  std::size_t top = 0;
-  for (const auto& entry : order) {
-    if (entry[0] == '.') {
-      out << YAML::Key << entry.substr(1) << YAML::Value << YAML::BeginMap;
-      for (const auto& [k, v] : groups[entry.substr(1)]) out << YAML::Key << k << YAML::Value << v;
-      out << YAML::EndMap;
-    } else {
-      const auto& [k, v] = groups[""][top++];
-      out << YAML::Key << k << YAML::Value << v;
-    }
-  }
-  out << YAML::EndMap;
-  return std::string(out.c_str()) + "\n";
-}
+std::string PrintConfig(const Config& config) { return process::PrintConfig(Defs(), config, MaskSecret); }
 
 }  // namespace jobnik

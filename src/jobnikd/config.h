@@ -2,15 +2,15 @@
 //
 // Every key is declared once in the table of config.cc (name, environment
 // variable, flag, parser, whether it is a secret); loading, validation,
-// --print-config and the man page's key list all follow that table.
+// --print-config and the man page's key list all follow that table. The layering
+// itself is lib/process/config.h's.
 #pragma once
 
-#include <map>
-#include <optional>
 #include <string>
 #include <vector>
 
 #include "domain/error.h"
+#include "process/config.h"
 
 namespace jobnik {
 
@@ -45,34 +45,20 @@ struct Config {
   int ListenPort() const;
 };
 
-struct ConfigKey {
-  std::string name;   // YAML path, e.g. "database.url"
-  std::string env;    // JOBNIK_DATABASE_URL
-  std::string flag;   // --database-url (empty: no flag)
-  std::string help;
-  bool secret = false;
-  std::string type{};           // shown in --help: INT, BOOL, TEXT or a more telling name
-  std::string default_value{};  // the built-in default, as a flag would spell it
-};
+using process::ConfigKey;
 
-// All keys, in documentation order.
+// All keys, in documentation order, each with its built-in default.
 const std::vector<ConfigKey>& ConfigKeys();
 
-// Where each layer comes from. `flags` maps key names to the flag values given.
-struct ConfigSources {
-  std::optional<std::string> file;             // explicit --config (must exist)
-  std::string default_file = "/etc/jobnik/jobnikd.yaml";  // read only when present
-  std::map<std::string, std::string> env;      // usually the process environment
-  std::map<std::string, std::string> flags;
+// Where each layer comes from; the default file is /etc/jobnik/jobnikd.yaml.
+struct ConfigSources : process::ConfigSources {
+  ConfigSources() { default_file = "/etc/jobnik/jobnikd.yaml"; }
 };
 
 // Errors name the key (and the file or variable it came from).
 domain::Result<Config> LoadConfig(const ConfigSources& sources);
 
-// The environment as a map (JOBNIK_* only).
-std::map<std::string, std::string> JobnikEnvironment();
-
-// The effective configuration as YAML, secrets masked.
+// The effective configuration as YAML, the database URL's secrets masked (MaskSecret).
 std::string PrintConfig(const Config& config);
 
 // A connection string (URL or key=value, as libpq reads it) with its secrets (password,

@@ -12,8 +12,8 @@
 #include <sys/socket.h>
 #include <fmt/format.h>
 #include <map>
+#include <memory>
 #include <optional>
-#include <pthread.h>
 #include <set>
 #include <spdlog/spdlog.h>
 #include <thread>
@@ -25,7 +25,10 @@
 #include "embedded_pg.h"
 #include "http/api.h"
 #include "metrics.h"
-#include "sd_notify.h"
+#include "process/config.h"
+#include "process/exit_code.h"
+#include "process/sd_notify.h"
+#include "process/signals.h"
 #include "services/sweeper.h"
 #include "store/pg/leadership.h"
 #include "store/pg/migrator.h"
@@ -42,20 +45,11 @@ struct Options {
   bool sweep_once = false;   // sweep: one sweep, then exit
 };
 
+using process::ExitCode;
+
 int Fail(std::ostream& err, ExitCode code, const std::string& message) {
   err << "jobnikd: " << message << "\n";
-  return static_cast<int>(code);
-}
-
-// Blocks SIGINT/SIGTERM in every thread (call before starting any); WaitForSignal()
-// then receives them synchronously.
-sigset_t BlockShutdownSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  return set;
+  return process::ToInt(code);
 }
 
 // cpp-httplib 0.11 listens with a compiled-in backlog of 5, so a burst of connects (many
@@ -137,173 +131,225 @@ int RunSweepOnce(const Config& config, std::ostream& out, std::ostream& err) {
   return 0;
 }
 
-int RunServe(const Config& config, bool migrate, std::ostream& err) {
-  const sigset_t signals = BlockShutdownSignals();
-  Database db;
-  if (auto s = OpenDatabase(config, db); !s.ok()) return Fail(err, ExitCode::kFailure, s.message());
-  if (db.embedded) db.embedded->Supervise();  // restarts it if it dies; Failed() once it gives up
+// `jobnikd serve`: the daemon's life as steps. Start() opens the database (the embedded
+// one is started and supervised), migrates or checks the schema, builds the store,
+// metrics, tracer, API and HTTP server, binds and starts serving; Run() waits for
+// SIGINT/SIGTERM (feeding the systemd watchdog while the embedded database is healthy) or
+// the loss of the embedded database; Stop() drains in-flight requests within
+// shutdown_timeout and stops everything. Members are declared in the order they are
+// built, so they are destroyed in reverse.
+class Daemon {
+ public:
+  Daemon(const Config& config, bool migrate) : config_(config), migrate_(migrate) {}
+  ~Daemon() {
+    if (http_thread_.joinable()) {  // Start() failed after the server started
+      server_.stop();
+      http_thread_.join();
+    }
+    if (db_.embedded) db_.embedded->SetOnRestart(nullptr);  // before the pool goes away
+  }
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
 
+  // Errors are the message to print (exit status 1).
+  domain::Status Start() {
+    JOBNIK_TRY(OpenDatabase(config_, db_));
+    if (db_.embedded) db_.embedded->Supervise();  // restarts it if it dies; Failed() once it gives up
+    JOBNIK_TRY(MigrateOrCheckSchema());
+    Build();
+    JOBNIK_TRY(Listen());
+    if (config_.sweeper_enabled) sweeper_->Start();
+    Serve();
+    return domain::Status::Ok();
+  }
+
+  // Waits for SIGINT/SIGTERM; feeds the systemd watchdog meanwhile if asked to, but only
+  // while the embedded database is healthy. Checked every second: if it is lost for good,
+  // Run() returns and Stop() exits 1, so the service manager restarts jobnikd.
+  void Run() {
+    const long long watchdog_usec = process::SdWatchdogUsec();
+    long long tick_usec = watchdog_usec > 0 ? watchdog_usec / 2 : 3600LL * 1000000;
+    if (db_.embedded) tick_usec = std::min(tick_usec, 1000000LL);
+    const auto tick = [this, watchdog_usec] {
+      if (db_.embedded && db_.embedded->Failed()) {
+        database_lost_ = true;
+        return false;
+      }
+      if (watchdog_usec > 0 && (!db_.embedded || db_.embedded->Healthy())) process::SdNotify("WATCHDOG=1");
+      return true;
+    };
+    signal_ = signals_.Wait(std::chrono::microseconds(tick_usec), tick).signal;
+  }
+
+  // Graceful shutdown: stop accepting, finish in-flight requests (at most
+  // shutdown_timeout, else exit 1 at once), stop the sweeper.
+  process::ExitCode Stop() {
+    if (database_lost_) {
+      spdlog::critical("the embedded database is lost; shutting down (exit status 1)");
+    } else {
+      spdlog::info("received {}, shutting down (finishing in-flight requests, up to {} s)", strsignal(signal_),
+                   config_.shutdown_timeout);
+    }
+    process::SdNotify("STOPPING=1");
+    api_->SetDraining(true);
+
+    // listen_after_bind() returns once in-flight requests are done; bound that wait.
+    std::atomic<bool> drained{false};
+    std::thread deadline([&] {
+      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(config_.shutdown_timeout);
+      while (!drained && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      if (!drained) {
+        spdlog::error("in-flight requests did not finish within {} s; exiting", config_.shutdown_timeout);
+        if (db_.embedded) db_.embedded->Stop();
+        std::_Exit(process::ToInt(process::ExitCode::kFailure));
+      }
+    });
+    server_.stop();
+    // Connections with no request in flight would hold a worker until their keep-alive or
+    // read timeout: close them now; requests in flight finish.
+    const int idle = connections_.CloseIdle(port_);
+    if (idle > 0) spdlog::info("closed {} connection(s) with no request in flight", idle);
+    http_thread_.join();
+    drained = true;
+    deadline.join();
+    sweeper_->Stop();
+    spdlog::info("stopped");
+    return database_lost_ ? process::ExitCode::kFailure : process::ExitCode::kOk;
+  }
+
+ private:
   // The embedded database is ours: keep it migrated. An external one is migrated on request.
-  if (db.embedded || migrate) {
-    auto report = store::pg::Migrate(db.url, config.database_schema);
-    if (!report.ok()) return Fail(err, ExitCode::kFailure, report.status().message());
-  } else {
-    auto version = store::pg::CurrentVersion(db.url, config.database_schema);
-    if (!version.ok()) return Fail(err, ExitCode::kFailure, version.status().message());
-    if (*version < store::pg::LatestVersion()) {
-      return Fail(err, ExitCode::kFailure,
-                  fmt::format("database schema '{}' is at version {}, this jobnikd needs {}: run 'jobnikd migrate' "
-                              "(or serve with --migrate)",
-                              config.database_schema, *version, store::pg::LatestVersion()));
+  domain::Status MigrateOrCheckSchema() {
+    if (db_.embedded || migrate_) return store::pg::Migrate(db_.url, config_.database_schema).status();
+    JOBNIK_ASSIGN_OR_RETURN(const int version, store::pg::CurrentVersion(db_.url, config_.database_schema));
+    if (version < store::pg::LatestVersion()) {
+      return domain::Status(domain::ErrorCode::kUnknown,
+                            fmt::format("database schema '{}' is at version {}, this jobnikd needs {}: run 'jobnikd "
+                                        "migrate' (or serve with --migrate)",
+                                        config_.database_schema, version, store::pg::LatestVersion()));
     }
-    if (*version > store::pg::LatestVersion()) {
-      return Fail(err, ExitCode::kFailure,
-                  fmt::format("database schema '{}' is at version {}, newer than this jobnikd knows ({})",
-                              config.database_schema, *version, store::pg::LatestVersion()));
+    if (version > store::pg::LatestVersion()) {
+      return domain::Status(domain::ErrorCode::kUnknown,
+                            fmt::format("database schema '{}' is at version {}, newer than this jobnikd knows ({})",
+                                        config_.database_schema, version, store::pg::LatestVersion()));
     }
+    return domain::Status::Ok();
   }
 
-  store::pg::Pool pool({db.url, config.database_schema, config.database_pool_size});
-  // After a restart of the embedded database, its idle connections are dead: drop them
-  // (the hook is cleared before the pool goes away).
-  struct RestartHook {
-    EmbeddedPostgres* embedded;
-    ~RestartHook() {
-      if (embedded) embedded->SetOnRestart(nullptr);
+  // Store, metrics, tracer, API, HTTP server and sweeper.
+  void Build() {
+    pool_ = std::make_unique<store::pg::Pool>(
+        store::pg::PoolOptions{db_.url, config_.database_schema, config_.database_pool_size});
+    // After a restart of the embedded database, its idle connections are dead: drop them
+    // (the hook is cleared before the pool goes away).
+    if (db_.embedded) db_.embedded->SetOnRestart([pool = pool_.get()] { pool->DropIdle(); });
+    store_ = std::make_unique<store::pg::PgStore>(
+        *pool_, store::pg::PgStoreOptions{static_cast<std::size_t>(config_.database_batch_max),
+                                          config_.database_batches_in_flight});
+    tracer_ = std::make_unique<tracing::Tracer>(tracing::TracerOptions{
+        config_.tracing_endpoint, config_.tracing_service_name, static_cast<std::size_t>(config_.tracing_queue_size)});
+    metrics_.SetStageTypeLimits({static_cast<std::size_t>(config_.metrics_stage_types_max),
+                                 std::chrono::seconds(config_.metrics_stage_type_idle_ttl)});
+    metrics_.CollectFrom({pool_.get(), store_.get(), tracer_.get()});
+    http::ApiOptions api_options{static_cast<std::size_t>(config_.http_body_limit), config_.log_access};
+    api_options.connections = &connections_;
+    api_ = std::make_unique<http::Api>(*store_, metrics_, api_options, tracer_.get());
+    // cpp-httplib's default sets SO_REUSEPORT, which lets a second jobnikd listen on the same
+    // port and the kernel split connections between the two: SO_REUSEADDR only.
+    server_.set_socket_options([](int sock) {
+      const int yes = 1;
+      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
+    // Called once a response is written: its request is no longer in flight.
+    server_.set_logger([connections = &connections_](const httplib::Request& req, const httplib::Response&) {
+      connections->RequestFinished(req);
+    });
+    const int threads = config_.http_threads;
+    server_.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
+    server_.set_keep_alive_timeout(config_.http_keep_alive_timeout);
+    server_.set_keep_alive_max_count(100000);
+    server_.set_tcp_nodelay(true);
+    server_.set_read_timeout(30, 0);
+    server_.set_write_timeout(30, 0);
+    api_->Register(server_);
+    if (db_.embedded) api_->SetLiveness([embedded = &*db_.embedded] { return embedded->Healthy(); });
+    leadership_ = std::make_unique<store::pg::PgLeadership>(
+        store::pg::PgLeadershipOptions{db_.url, config_.database_schema, "sweeper"});
+    sweeper_ = std::make_unique<services::Sweeper>(
+        *store_, leadership_.get(), &metrics_,
+        services::SweeperOptions{std::chrono::seconds(config_.sweeper_interval),
+                                 std::chrono::seconds(config_.sweeper_stale_after), config_.sweeper_batch});
+  }
+
+  // Binds --listen (port 0: any free port), with the reason when it cannot.
+  domain::Status Listen() {
+    port_ = config_.ListenPort();
+    const std::string host = config_.ListenHost();
+    if (auto s = CheckListenHost(host); !s.ok()) {
+      return domain::Status(domain::ErrorCode::kUnknown,
+                            fmt::format("cannot listen on {}: {}", config_.listen, s.message()));
     }
-  } restart_hook{db.embedded ? &*db.embedded : nullptr};
-  if (db.embedded) db.embedded->SetOnRestart([&pool] { pool.DropIdle(); });
-  store::pg::PgStore store(pool, {static_cast<std::size_t>(config.database_batch_max),
-                                  config.database_batches_in_flight});
-  Metrics metrics;
-  tracing::Tracer tracer({config.tracing_endpoint, config.tracing_service_name,
-                          static_cast<std::size_t>(config.tracing_queue_size)});
-  // Pool gauges are read on every scrape; queue gauges at most every 5 s (one grouped
-  // query over unfinished stages and jobs).
-  metrics.SetStageTypeLimits({static_cast<std::size_t>(config.metrics_stage_types_max),
-                              std::chrono::seconds(config.metrics_stage_type_idle_ttl)});
-  std::chrono::steady_clock::time_point queue_refreshed{};
-  metrics.SetCollectHook([&pool, &store, &queue_refreshed, &tracer](Metrics& m) {
-    m.UpdateSpansDropped(tracer.Dropped());
-    m.UpdatePool(pool.Stats());
-    const auto now = std::chrono::steady_clock::now();
-    if (now - queue_refreshed < std::chrono::seconds(5)) return;
-    queue_refreshed = now;
-    if (auto q = store.GetQueueStats(); q.ok()) m.UpdateQueue(*q, now);
-  });
-  http::ConnectionTracker connections;
-  http::ApiOptions api_options{static_cast<std::size_t>(config.http_body_limit), config.log_access};
-  api_options.connections = &connections;
-  http::Api api(store, metrics, api_options, &tracer);
-  httplib::Server server;
-  // cpp-httplib's default sets SO_REUSEPORT, which lets a second jobnikd listen on the same
-  // port and the kernel split connections between the two: SO_REUSEADDR only.
-  server.set_socket_options([](int sock) {
-    const int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-  });
-  // Called once a response is written: its request is no longer in flight.
-  server.set_logger(
-      [&connections](const httplib::Request& req, const httplib::Response&) { connections.RequestFinished(req); });
-  const int threads = config.http_threads;
-  server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
-  server.set_keep_alive_timeout(config.http_keep_alive_timeout);
-  server.set_keep_alive_max_count(100000);
-  server.set_tcp_nodelay(true);
-  server.set_read_timeout(30, 0);
-  server.set_write_timeout(30, 0);
-  api.Register(server);
-  if (db.embedded) api.SetLiveness([&db] { return db.embedded->Healthy(); });
-
-  int port = config.ListenPort();
-  const std::string host = config.ListenHost();
-  if (auto s = CheckListenHost(host); !s.ok()) {
-    return Fail(err, ExitCode::kFailure, fmt::format("cannot listen on {}: {}", config.listen, s.message()));
-  }
-  errno = 0;
-  if (port == 0) {
-    port = server.bind_to_any_port(host);
-  } else if (!server.bind_to_port(host, port)) {
-    port = -1;
-  }
-  if (port < 0) {
-    // cpp-httplib closes the socket after a failed bind or listen, which keeps errno.
-    const int error = errno;
-    return Fail(err, ExitCode::kFailure,
-                fmt::format("cannot listen on {}: {}", config.listen, error ? std::strerror(error) : "unknown error"));
-  }
-  RaiseListenBacklog(port);
-
-  store::pg::PgLeadership leadership({db.url, config.database_schema, "sweeper"});
-  services::Sweeper sweeper(store, &leadership, &metrics,
-                            {std::chrono::seconds(config.sweeper_interval),
-                             std::chrono::seconds(config.sweeper_stale_after), config.sweeper_batch});
-  if (config.sweeper_enabled) sweeper.Start();
-
-  std::atomic<bool> http_returned{false};
-  std::thread http_thread([&server, &http_returned] {
-    server.listen_after_bind();
-    http_returned = true;
-  });
-  // stop() only stops a server whose accept loop runs: a SIGTERM arriving before that would
-  // otherwise leave the loop to start afterwards and shutdown to wait for its timeout.
-  while (!server.is_running() && !http_returned) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  spdlog::info("jobnikd {} listening on http://{}:{} (database {}, schema {}, {} HTTP threads, pool {})", Version(),
-               host, port, db.embedded ? "embedded" : MaskSecret(db.url), config.database_schema, threads,
-               config.database_pool_size);
-  SdNotify(fmt::format("READY=1\nSTATUS=listening on {}:{}\nMAINPID={}", host, port, getpid()));
-
-  // Wait for SIGINT/SIGTERM; feed the systemd watchdog meanwhile if asked to, but only
-  // while the embedded database is healthy. Checked every second: if it is lost for
-  // good, shut down and exit 1 so the service manager restarts jobnikd.
-  const long long watchdog_usec = SdWatchdogUsec();
-  int signal = 0;
-  bool database_lost = false;
-  for (;;) {
-    timespec timeout{};
-    long long wait_usec = watchdog_usec > 0 ? watchdog_usec / 2 : 3600LL * 1000000;
-    if (db.embedded) wait_usec = std::min(wait_usec, 1000000LL);
-    timeout.tv_sec = static_cast<time_t>(wait_usec / 1000000);
-    timeout.tv_nsec = static_cast<long>((wait_usec % 1000000) * 1000);
-    signal = sigtimedwait(&signals, nullptr, &timeout);
-    if (signal > 0) break;
-    if (db.embedded && db.embedded->Failed()) {
-      database_lost = true;
-      break;
+    errno = 0;
+    if (port_ == 0) {
+      port_ = server_.bind_to_any_port(host);
+    } else if (!server_.bind_to_port(host, port_)) {
+      port_ = -1;
     }
-    if (watchdog_usec > 0 && (!db.embedded || db.embedded->Healthy())) SdNotify("WATCHDOG=1");
-  }
-  if (database_lost) {
-    spdlog::critical("the embedded database is lost; shutting down (exit status 1)");
-  } else {
-    spdlog::info("received {}, shutting down (finishing in-flight requests, up to {} s)", strsignal(signal),
-                 config.shutdown_timeout);
-  }
-  SdNotify("STOPPING=1");
-  api.SetDraining(true);
-
-  // listen_after_bind() returns once in-flight requests are done; bound that wait.
-  std::atomic<bool> drained{false};
-  std::thread deadline([&] {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(config.shutdown_timeout);
-    while (!drained && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    if (!drained) {
-      spdlog::error("in-flight requests did not finish within {} s; exiting", config.shutdown_timeout);
-      if (db.embedded) db.embedded->Stop();
-      std::_Exit(static_cast<int>(ExitCode::kFailure));
+    if (port_ < 0) {
+      // cpp-httplib closes the socket after a failed bind or listen, which keeps errno.
+      const int error = errno;
+      return domain::Status(domain::ErrorCode::kUnknown, fmt::format("cannot listen on {}: {}", config_.listen,
+                                                                     error ? std::strerror(error) : "unknown error"));
     }
-  });
-  server.stop();
-  // Connections with no request in flight would hold a worker until their keep-alive or
-  // read timeout: close them now; requests in flight finish.
-  const int idle = connections.CloseIdle(port);
-  if (idle > 0) spdlog::info("closed {} connection(s) with no request in flight", idle);
-  http_thread.join();
-  drained = true;
-  deadline.join();
-  sweeper.Stop();
-  spdlog::info("stopped");
-  return database_lost ? static_cast<int>(ExitCode::kFailure) : 0;
+    RaiseListenBacklog(port_);
+    return domain::Status::Ok();
+  }
+
+  // Runs the accept loop on its own thread and says READY once it runs.
+  void Serve() {
+    http_thread_ = std::thread([this] {
+      server_.listen_after_bind();
+      http_returned_ = true;
+    });
+    // stop() only stops a server whose accept loop runs: a SIGTERM arriving before that would
+    // otherwise leave the loop to start afterwards and shutdown to wait for its timeout.
+    while (!server_.is_running() && !http_returned_) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    const std::string host = config_.ListenHost();
+    spdlog::info("jobnikd {} listening on http://{}:{} (database {}, schema {}, {} HTTP threads, pool {})", Version(),
+                 host, port_, db_.embedded ? "embedded" : MaskSecret(db_.url), config_.database_schema,
+                 config_.http_threads, config_.database_pool_size);
+    process::SdNotify(fmt::format("READY=1\nSTATUS=listening on {}:{}\nMAINPID={}", host, port_, getpid()));
+  }
+
+  const Config& config_;
+  const bool migrate_;
+  // First: SIGINT/SIGTERM are blocked before any thread starts (the embedded database's
+  // supervisor, the pool, the HTTP threads), so only Run() receives them.
+  process::ShutdownSignals signals_;
+  Database db_;
+  std::unique_ptr<store::pg::Pool> pool_;
+  std::unique_ptr<store::pg::PgStore> store_;
+  Metrics metrics_;
+  std::unique_ptr<tracing::Tracer> tracer_;
+  http::ConnectionTracker connections_;
+  std::unique_ptr<http::Api> api_;
+  httplib::Server server_;
+  std::unique_ptr<store::pg::PgLeadership> leadership_;
+  std::unique_ptr<services::Sweeper> sweeper_;
+  std::thread http_thread_;
+  std::atomic<bool> http_returned_{false};
+  int port_ = -1;
+  int signal_ = 0;
+  bool database_lost_ = false;
+};
+
+int RunServe(const Config& config, bool migrate, std::ostream& err) {
+  Daemon daemon(config, migrate);
+  if (auto s = daemon.Start(); !s.ok()) return Fail(err, process::ExitCode::kFailure, s.message());
+  daemon.Run();
+  return process::ToInt(daemon.Stop());
 }
 
 }  // namespace
@@ -323,18 +369,8 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   app.add_flag("--print-config", opt.print_config, "print the effective configuration (secrets masked) and exit");
 
   // One flag per configuration key, from the key table.
-  std::map<std::string, std::string> flag_values;
-  std::vector<std::pair<std::string, CLI::Option*>> key_options;
-  for (const auto& key : ConfigKeys()) {
-    if (key.flag.empty()) continue;
-    // The value is checked (and its error names the key) when the layers are merged, so
-    // the option takes text; its type name and built-in default are for --help.
-    auto* o = app.add_option(key.flag, flag_values[key.name], key.help + " [" + key.name + ", " + key.env + "]")
-                  ->type_name(key.type)
-                  ->default_str(key.default_value)
-                  ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // a later flag wins
-    key_options.emplace_back(key.name, o);
-  }
+  process::ConfigFlags key_flags;
+  key_flags.AddTo(app, ConfigKeys());
   auto* serve = app.add_subcommand("serve", "serve the API (the default)");
   serve->add_flag("--migrate", opt.migrate, "apply pending migrations to the database before serving");
   auto* migrate = app.add_subcommand("migrate", "apply pending schema migrations and exit");
@@ -348,19 +384,17 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     // --help and --version exit 0; any real command-line error is a usage error.
-    return app.exit(e, out, err) == 0 ? 0 : static_cast<int>(ExitCode::kUsage);
+    return app.exit(e, out, err) == 0 ? 0 : process::ToInt(ExitCode::kUsage);
   }
 
   if (!config_file.empty()) opt.sources.file = config_file;
-  opt.sources.env = JobnikEnvironment();
-  for (const auto& [name, option] : key_options) {
-    if (option->count() > 0) opt.sources.flags[name] = flag_values[name];
-  }
+  opt.sources.env = process::Environment();
+  opt.sources.flags = key_flags.Given();
   auto config = LoadConfig(opt.sources);
   if (!config.ok()) return Fail(err, ExitCode::kUsage, config.status().message());
   if (opt.print_config) {
     out << PrintConfig(*config);
-    return 0;
+    return process::ToInt(ExitCode::kOk);
   }
   logging::Setup("jobnikd", logging::ParseFormat(config->log_format).value(), config->log_level);
 

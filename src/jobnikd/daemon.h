@@ -6,13 +6,7 @@
 
 namespace jobnik {
 
-// Exit codes of jobnikd.
-enum class ExitCode : int {
-  kOk = 0,
-  kFailure = 1,      // a runtime failure (database unreachable, bind failed, ...)
-  kUsage = 2,        // bad command line or configuration
-};
-
+// Returns an exit code of process::ExitCode (lib/process/exit_code.h).
 int Main(int argc, char** argv, std::ostream& out, std::ostream& err);
 
 }  // namespace jobnik

@@ -13,12 +13,13 @@
 #include <pwd.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
 #include <vector>
+
+#include "process/spawn.h"
 
 namespace jobnik {
 namespace fs = std::filesystem;
@@ -118,37 +119,18 @@ void CheckReachable(const fs::path& dir, const RunAs& as) {
   }
 }
 
-// fork + exec `argv`, as `as`, stdout/stderr to `log`. In the child, dies with the
-// parent thread (PR_SET_PDEATHSIG follows the thread that forked).
-pid_t Spawn(const std::vector<std::string>& argv, const RunAs& as, const std::string& log, bool bind_to_parent) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid != 0) return pid;
-  // Child: only async-signal-safe calls from here on.
-  setsid();
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);  // jobnikd blocks SIGINT/SIGTERM in its threads
-  // Opened as root in a directory the server's user owns: never through a symlink.
-  const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600);
-  if (fd >= 0) {
-    dup2(fd, STDOUT_FILENO);
-    dup2(fd, STDERR_FILENO);
-    close(fd);
-  }
-  const int devnull = open("/dev/null", O_RDONLY);
-  if (devnull >= 0) dup2(devnull, STDIN_FILENO);
-  if (as.drop && (setgid(as.gid) != 0 || setuid(as.uid) != 0)) _exit(126);
-  // After setuid: a credential change clears the parent-death signal.
-  if (bind_to_parent) {
-    prctl(PR_SET_PDEATHSIG, SIGINT);  // fast shutdown when jobnikd dies
-    if (getppid() != parent) _exit(1);
-  }
-  execv(args[0], args.data());
-  _exit(127);
+// Starts `argv` as `as`, stdout/stderr appended to `log`, in a session of its own. With
+// `bind_to_parent`, the server gets SIGINT (fast shutdown) when the thread that spawned it
+// ends (PR_SET_PDEATHSIG follows the thread that forked). The caller owns the pid.
+domain::Result<pid_t> Spawn(const std::vector<std::string>& argv, const RunAs& as, const std::string& log,
+                            bool bind_to_parent) {
+  process::SpawnOptions options;
+  options.argv = argv;
+  options.output_file = log;
+  if (as.drop) options.run_as = process::SpawnOptions::User{as.uid, as.gid};
+  if (bind_to_parent) options.death_signal = SIGINT;
+  JOBNIK_ASSIGN_OR_RETURN(auto child, process::Child::Spawn(options));
+  return child.Release();
 }
 
 bool CanConnect(const std::string& url) {
@@ -173,12 +155,7 @@ bool Alive(pid_t pid) {
 }
 
 // "exited with status 1", "was killed by signal 9 (Killed)".
-std::string Describe(int status) {
-  if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
-  if (WIFSIGNALED(status))
-    return fmt::format("was killed by signal {} ({})", WTERMSIG(status), strsignal(WTERMSIG(status)));
-  return fmt::format("ended with wait status {}", status);
-}
+std::string Describe(int status) { return process::ExitStatus{status}.Describe(); }
 
 }  // namespace
 
@@ -226,9 +203,11 @@ Status EmbeddedPostgres::InitDb(const std::string& bin_dir, const std::string& c
   const std::string tmp = cluster + ".init";
   fs::remove_all(tmp);
   MakeServerDir(tmp, as);
-  const pid_t pid = Spawn(
-      {bin_dir + "/initdb", "-D", tmp, "-U", kRole, "-A", "trust", "-E", "UTF8", "--no-locale", "--no-instructions"},
-      as, log_, false);
+  JOBNIK_ASSIGN_OR_RETURN(
+      const pid_t pid,
+      Spawn({bin_dir + "/initdb", "-D", tmp, "-U", kRole, "-A", "trust", "-E", "UTF8", "--no-locale",
+             "--no-instructions"},
+            as, log_, false));
   int status = 0;
   waitpid(pid, &status, 0);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -239,7 +218,7 @@ Status EmbeddedPostgres::InitDb(const std::string& bin_dir, const std::string& c
   return Status::Ok();
 }
 
-pid_t EmbeddedPostgres::SpawnServer() {
+domain::Result<pid_t> EmbeddedPostgres::SpawnServer() {
   return Spawn({bin_dir_ + "/postgres", "-D", cluster_, "-k", socket_dir_, "-c", "listen_addresses=", "-c",
                 "unix_socket_permissions=0700", "-c", "max_connections=200", "-c", "logging_collector=off",
                 // JIT needs writable+executable memory, which hardened units
@@ -342,10 +321,18 @@ domain::Result<std::string> EmbeddedPostgres::Start() {
     url_ = fmt::format("postgresql://{}@/postgres?host={}", kRole, socket_dir_);
     spdlog::info("embedded database: starting PostgreSQL in {} (socket {})", cluster_, socket_dir_);
     pid_t pid = -1;
+    Status spawned;
     {
       std::lock_guard lock(mu_);
       stopping_ = false;
-      pid = pid_ = SpawnServer();
+      auto server = SpawnServer();
+      spawned = server.status();
+      if (server.ok()) pid = pid_ = *server;
+    }
+    if (!spawned.ok()) {
+      RemoveSocketDir();
+      return Status(ErrorCode::kUnavailable,
+                    fmt::format("the embedded PostgreSQL cannot start: {} (see {})", spawned.message(), log_));
     }
     if (auto s = WaitReady(pid, std::chrono::seconds(options_.start_timeout_seconds)); !s.ok()) {
       RemoveSocketDir();
@@ -393,10 +380,15 @@ void EmbeddedPostgres::SuperviseLoop() {
     spdlog::error("embedded database: PostgreSQL (pid {}) {}; restarting it (see {})", pid, Describe(status), log_);
     for (int attempt = 1; attempt <= kRestartAttempts; ++attempt) {
       if (cv_.wait_for(lock, kRestartBackoff[attempt - 1], [this] { return stopping_; })) break;
-      const pid_t next = pid_ = SpawnServer();
-      lock.unlock();
-      const Status s = WaitReady(next, std::chrono::seconds(options_.start_timeout_seconds));
-      lock.lock();
+      auto spawned = SpawnServer();
+      Status s = spawned.status();
+      const pid_t next = spawned.ok() ? *spawned : -1;
+      if (spawned.ok()) {
+        pid_ = next;
+        lock.unlock();
+        s = WaitReady(next, std::chrono::seconds(options_.start_timeout_seconds));
+        lock.lock();
+      }
       if (s.ok()) {
         state_ = State::kRunning;
         spdlog::info("embedded database: restarted (PostgreSQL pid {}, attempt {}/{})", next, attempt,

@@ -68,7 +68,7 @@ class EmbeddedPostgres {
   enum class State { kRunning, kRestarting, kFailed, kStopped };
   domain::Status InitDb(const std::string& bin_dir, const std::string& cluster);
   domain::Status LockDataDir(const std::string& data_dir);
-  pid_t SpawnServer();
+  domain::Result<pid_t> SpawnServer();
   domain::Status WaitReady(pid_t pid, std::chrono::seconds timeout);
   void SuperviseLoop();
   void RemoveSocketDir();

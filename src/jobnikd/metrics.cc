@@ -6,6 +6,7 @@
 #include <array>
 #include <utility>
 
+#include "common/tracer.h"
 #include "common/version.h"
 #include "domain/status.h"
 #include "store/pg/pool.h"
@@ -52,6 +53,17 @@ void Metrics::ObserveRequest(std::string_view route, std::string_view method, in
 void Metrics::SetCollectHook(std::function<void(Metrics&)> hook) {
   std::lock_guard lock(hook_mu_);
   hook_ = std::move(hook);
+}
+
+void Metrics::CollectFrom(Sources sources) {
+  SetCollectHook([sources, queue_refreshed = std::chrono::steady_clock::time_point{}](Metrics& m) mutable {
+    m.UpdateSpansDropped(sources.tracer->Dropped());
+    m.UpdatePool(sources.pool->Stats());
+    const auto now = std::chrono::steady_clock::now();
+    if (now - queue_refreshed < sources.queue_interval) return;
+    queue_refreshed = now;
+    if (auto q = sources.queue_store->GetQueueStats(); q.ok()) m.UpdateQueue(*q, now);
+  });
 }
 
 void Metrics::UpdatePool(const store::pg::PoolStats& s) {

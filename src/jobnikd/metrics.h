@@ -21,9 +21,14 @@
 namespace jobnik {
 namespace store {
 struct QueueStats;
-}
+class Store;
+}  // namespace store
 namespace store::pg {
 struct PoolStats;
+class Pool;
+}  // namespace store::pg
+namespace tracing {
+class Tracer;
 }
 
 // Bounds on the per-stage-type queue gauges (jobnik_tasks), so that /metrics does not
@@ -63,6 +68,17 @@ class Metrics {
 
   // Called before each exposition to refresh gauges (pool, queue).
   void SetCollectHook(std::function<void(Metrics&)> hook);
+
+  // jobnikd's collect hook: the pool gauges and the spans-dropped counter on every scrape,
+  // the queue gauges at most every `queue_interval` (one grouped query over unfinished
+  // stages and jobs). The three must outlive this Metrics or a later SetCollectHook.
+  struct Sources {
+    const store::pg::Pool* pool = nullptr;
+    store::Store* queue_store = nullptr;  // read for the queue gauges
+    const tracing::Tracer* tracer = nullptr;
+    std::chrono::seconds queue_interval{5};
+  };
+  void CollectFrom(Sources sources);
 
   // The parts of a collect hook (call from the hook only: they run under its lock).
   // The pool gauges and counters from a fresh PoolStats.

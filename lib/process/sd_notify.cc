@@ -1,14 +1,14 @@
-#include "sd_notify.h"
+#include "process/sd_notify.h"
 
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <string>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
-namespace jobnik {
+namespace jobnik::process {
 
 bool SdNotify(std::string_view state) {
   const char* path = std::getenv("NOTIFY_SOCKET");
@@ -22,7 +22,8 @@ bool SdNotify(std::string_view state) {
   const int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;
   const auto addr_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len);
-  const ssize_t sent = sendto(fd, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&addr), addr_len);
+  const ssize_t sent =
+      sendto(fd, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&addr), addr_len);
   close(fd);
   return sent == static_cast<ssize_t>(state.size());
 }
@@ -35,4 +36,4 @@ long long SdWatchdogUsec() {
   return std::atoll(usec);
 }
 
-}  // namespace jobnik
+}  // namespace jobnik::process

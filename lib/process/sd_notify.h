@@ -4,7 +4,7 @@
 
 #include <string_view>
 
-namespace jobnik {
+namespace jobnik::process {
 
 // Sends e.g. "READY=1", "STOPPING=1", "WATCHDOG=1", "STATUS=...". Returns false on error.
 bool SdNotify(std::string_view state);
@@ -12,4 +12,4 @@ bool SdNotify(std::string_view state);
 // The watchdog interval systemd asks for ($WATCHDOG_USEC), 0 when none.
 long long SdWatchdogUsec();
 
-}  // namespace jobnik
+}  // namespace jobnik::process
