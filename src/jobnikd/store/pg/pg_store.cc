@@ -764,8 +764,10 @@ std::vector<Result<TaskReport>> PgStore::CompleteBatch(const std::vector<std::st
     std::vector<std::string> sorted = ids;
     std::sort(sorted.begin(), sorted.end());
     sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
-    for (const auto& row : tx.exec_prepared("TaskCompleteBatch", UuidArray(sorted))) {
-      Done d{ReadTask(row), row[13].as<std::string>(), row[14].as<int>(),
+    const auto completed = tx.exec_prepared("TaskCompleteBatch", UuidArray(sorted));
+    const TaskColumns columns(completed);
+    for (const auto& row : completed) {
+      Done d{ReadTask(row, columns), row[13].as<std::string>(), row[14].as<int>(),
              domain::ParseStageStatus(row[15].c_str()).value()};
       done.emplace(d.task.id, std::move(d));
     }
