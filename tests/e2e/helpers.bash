@@ -113,3 +113,22 @@ wait_no_postgres_for() {
   done
   return 1
 }
+
+# start_jobnikd_on_own_schema: a jobnikd on the test cluster in a schema of its own (URL,
+# SCHEMA, LOG set for the test). stop_jobnikd_on_own_schema: kills it, shows the log's tail
+# when the test failed, and drops the schema. For a suite's setup/teardown.
+start_jobnikd_on_own_schema() {
+  URL=$(test_database_url)
+  SCHEMA=$(unique_schema)
+  LOG="$BATS_TEST_TMPDIR/jobnikd.log"
+  : >"$LOG"
+  start_jobnikd "$LOG" --database-url "$URL" --database-schema "$SCHEMA" serve --migrate
+}
+stop_jobnikd_on_own_schema() {
+  [[ -n "${JOBNIKD_PID:-}" ]] && stop_jobnikd KILL 2>/dev/null
+  if [[ "${BATS_TEST_COMPLETED:-}" != 1 && -f "$LOG" ]]; then
+    echo "---- tail of jobnikd.log" >&2
+    tail -n 40 "$LOG" >&2
+  fi
+  psql "$URL" -qAtc "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null 2>&1 || true
+}

@@ -3,22 +3,8 @@
 
 load helpers
 
-setup() {
-  URL=$(test_database_url)
-  SCHEMA=$(unique_schema)
-  LOG="$BATS_TEST_TMPDIR/jobnikd.log"
-  : >"$LOG"
-  start_jobnikd "$LOG" --database-url "$URL" --database-schema "$SCHEMA" serve --migrate
-}
-
-teardown() {
-  [[ -n "${JOBNIKD_PID:-}" ]] && stop_jobnikd KILL 2>/dev/null
-  if [[ "${BATS_TEST_COMPLETED:-}" != 1 && -f "$LOG" ]]; then
-    echo "---- tail of jobnikd.log" >&2
-    tail -n 40 "$LOG" >&2
-  fi
-  psql "$URL" -qAtc "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null 2>&1 || true
-}
+setup() { start_jobnikd_on_own_schema; }
+teardown() { stop_jobnikd_on_own_schema; }
 
 
 scrape() { curl -sf "$JOBNIK_URL/metrics"; }
