@@ -23,7 +23,7 @@ DATA_DIR    ?=
 CMAKE_FLAGS = -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DJOBNIK_WERROR=$(WERROR) -DJOBNIK_SANITIZE=$(SANITIZE) \
               -DCMAKE_INSTALL_PREFIX=$(PREFIX)
 
-.PHONY: all deps configure build test run bench install uninstall format clean
+.PHONY: all deps configure build test run bench install uninstall format lint clean
 
 all: build
 
@@ -63,7 +63,11 @@ uninstall:
 	sed 's|^|$(DESTDIR)|' $(BUILD_DIR)/install_manifest.txt | xargs -r rm -fv
 
 format:
-	find lib src tests bench -name '*.h' -o -name '*.cc' | xargs clang-format -i
+	git ls-files 'lib/*.h' 'lib/*.cc' 'src/*.h' 'src/*.cc' 'tests/*.h' 'tests/*.cc' \
+	  'bench/*.h' 'bench/*.cc' 'examples/*.h' 'examples/*.cc' | xargs clang-format -i
+
+lint: build
+	scripts/lint.sh $(BUILD_DIR)
 
 clean:
 	rm -rf $(BUILD_DIR) build-release

@@ -1,8 +1,8 @@
 #include "client/client.h"
 
-#include <cctype>
 #include <fmt/format.h>
 #include <httplib.h>
+#include <cctype>
 #include <nlohmann/json.hpp>
 
 #include "domain/codec.h"
@@ -27,8 +27,8 @@ void AppendTrace(std::string& out, const std::optional<std::string>& traceparent
 }
 
 void AppendTask(std::string& out, const domain::NewTask& t) {
-  out += R"({"data":)" + t.data + R"(,"userMetadata":)" + t.user_metadata +
-         R"(,"maxAttempts":)" + std::to_string(t.max_attempts);
+  out += R"({"data":)" + t.data + R"(,"userMetadata":)" + t.user_metadata + R"(,"maxAttempts":)" +
+         std::to_string(t.max_attempts);
   AppendTrace(out, t.traceparent, t.tracestate);
   out += '}';
 }
@@ -53,8 +53,10 @@ void AppendStage(std::string& out, const domain::NewStage& s, bool with_tasks) {
 // An error body {"message","code"} back into a Status.
 Status FromErrorBody(int http_status, const std::string& body) {
   auto j = nlohmann::json::parse(body, nullptr, false);
-  if (j.is_object() && j.contains("code") && j.contains("message") && j["code"].is_string() && j["message"].is_string()) {
-    if (auto code = domain::ParseErrorCode(j["code"].get<std::string>())) return {*code, j["message"].get<std::string>()};
+  if (j.is_object() && j.contains("code") && j.contains("message") && j["code"].is_string() &&
+      j["message"].is_string()) {
+    if (auto code = domain::ParseErrorCode(j["code"].get<std::string>()))
+      return {*code, j["message"].get<std::string>()};
     return {http_status >= 500 ? ErrorCode::kUnknown : ErrorCode::kValidation, j["message"].get<std::string>()};
   }
   return {http_status == 503 ? ErrorCode::kUnavailable : ErrorCode::kUnknown,
@@ -144,12 +146,18 @@ Client::~Client() = default;
 Result<Client::Raw> Client::Request(const std::string& method, const std::string& path, const std::string& body) {
   httplib::Result r{nullptr, httplib::Error::Unknown};
   const char* type = "application/json";
-  if (method == "GET") r = http_->Get(path.c_str());
-  else if (method == "POST") r = http_->Post(path.c_str(), body, type);
-  else if (method == "PUT") r = http_->Put(path.c_str(), body, type);
-  else if (method == "PATCH") r = http_->Patch(path.c_str(), body, type);
-  else if (method == "DELETE") r = http_->Delete(path.c_str());
-  else return Status(ErrorCode::kValidation, "unsupported method " + method);
+  if (method == "GET")
+    r = http_->Get(path.c_str());
+  else if (method == "POST")
+    r = http_->Post(path.c_str(), body, type);
+  else if (method == "PUT")
+    r = http_->Put(path.c_str(), body, type);
+  else if (method == "PATCH")
+    r = http_->Patch(path.c_str(), body, type);
+  else if (method == "DELETE")
+    r = http_->Delete(path.c_str());
+  else
+    return Status(ErrorCode::kValidation, "unsupported method " + method);
   if (!r) return Status(ErrorCode::kUnavailable, "cannot reach jobnikd: " + httplib::to_string(r.error()));
   return Raw{r->status, std::move(r->body)};
 }
@@ -199,8 +207,8 @@ Result<std::optional<domain::Task>> Client::Dequeue(const std::string& stage_typ
 }
 
 Result<domain::Task> Client::ReportTask(const std::string& task_id, domain::TaskStatus status) {
-  auto raw = Request("PUT", "/v1/tasks/" + task_id + "/status",
-                     fmt::format(R"({{"status":"{}"}})", domain::ToString(status)));
+  auto raw =
+      Request("PUT", "/v1/tasks/" + task_id + "/status", fmt::format(R"({{"status":"{}"}})", domain::ToString(status)));
   if (!raw.ok()) return raw.status();
   return Decode<domain::Task>(*raw, 200, domain::DecodeTask);
 }

@@ -7,7 +7,7 @@
 namespace jobnik::embedded {
 
 struct EmbeddedFile {
-  std::string_view name;     // base name, e.g. "0001_init.sql"
+  std::string_view name;  // base name, e.g. "0001_init.sql"
   std::string_view content;
 };
 

@@ -26,7 +26,9 @@ std::string RandomHex(std::size_t n) {
 
 }  // namespace
 
-std::string TraceContext::Traceparent() const { return "00-" + trace_id + "-" + span_id + "-" + flags; }
+std::string TraceContext::Traceparent() const {
+  return "00-" + trace_id + "-" + span_id + "-" + flags;
+}
 
 std::optional<TraceContext> ParseTraceparent(std::string_view header) {
   if (!domain::IsTraceparent(header)) return std::nullopt;
@@ -37,8 +39,12 @@ std::optional<TraceContext> ParseTraceparent(std::string_view header) {
   return c;
 }
 
-std::string NewTraceId() { return RandomHex(32); }
-std::string NewSpanId() { return RandomHex(16); }
+std::string NewTraceId() {
+  return RandomHex(32);
+}
+std::string NewSpanId() {
+  return RandomHex(16);
+}
 
 TraceContext ChildOf(const std::optional<TraceContext>& parent) {
   TraceContext c;

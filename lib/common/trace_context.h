@@ -8,8 +8,8 @@
 namespace jobnik::tracing {
 
 struct TraceContext {
-  std::string trace_id;   // 32 lower-case hex
-  std::string span_id;    // 16 lower-case hex
+  std::string trace_id;  // 32 lower-case hex
+  std::string span_id;   // 16 lower-case hex
   std::string flags = "01";
   std::optional<std::string> tracestate;
 

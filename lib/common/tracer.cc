@@ -1,8 +1,8 @@
 #include "common/tracer.h"
 
 #include <httplib.h>
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "common/version.h"
 
@@ -70,8 +70,7 @@ void Tracer::Flush() {
 void Tracer::Loop() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
-    cv_.wait_for(lock, options_.flush_interval,
-                 [this] { return stopping_ || queue_.size() >= options_.batch_size; });
+    cv_.wait_for(lock, options_.flush_interval, [this] { return stopping_ || queue_.size() >= options_.batch_size; });
     if (stopping_) break;
     lock.unlock();
     Flush();
@@ -120,11 +119,14 @@ std::string Tracer::Encode(const std::vector<Span>& spans) const {
           {{"attributes",
             {StringAttr("service.name", options_.service_name),
              StringAttr("service.version", std::string(Version()))}}}},
-         {"scopeSpans", {{{"scope", {{"name", "jobnik"}, {"version", std::string(Version())}}}, {"spans", out_spans}}}}}}}};
+         {"scopeSpans",
+          {{{"scope", {{"name", "jobnik"}, {"version", std::string(Version())}}}, {"spans", out_spans}}}}}}}};
   return body.dump();
 }
 
-const ActiveSpan& CurrentSpan() { return current; }
+const ActiveSpan& CurrentSpan() {
+  return current;
+}
 
 ScopedSpan::ScopedSpan(Tracer* tracer, Span span) : span_(std::move(span)), previous_(current) {
   if (span_.start_unix_nano == 0) span_.start_unix_nano = NowUnixNano();

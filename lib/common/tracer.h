@@ -27,9 +27,9 @@ namespace jobnik::tracing {
 enum class SpanKind : int { kInternal = 1, kServer = 2, kClient = 3 };
 
 struct Span {
-  std::string trace_id;         // 32 hex
-  std::string span_id;          // 16 hex
-  std::string parent_span_id;   // 16 hex, or empty for a root
+  std::string trace_id;        // 32 hex
+  std::string span_id;         // 16 hex
+  std::string parent_span_id;  // 16 hex, or empty for a root
   std::string name;
   SpanKind kind = SpanKind::kInternal;
   std::uint64_t start_unix_nano = 0;
@@ -42,10 +42,10 @@ struct Span {
 std::uint64_t NowUnixNano();
 
 struct TracerOptions {
-  std::string endpoint;              // e.g. http://127.0.0.1:4318; empty: tracing off
+  std::string endpoint;  // e.g. http://127.0.0.1:4318; empty: tracing off
   std::string service_name = "jobnikd";
-  std::size_t queue_size = 4096;     // spans held at most
-  std::size_t batch_size = 512;      // spans per export request
+  std::size_t queue_size = 4096;  // spans held at most
+  std::size_t batch_size = 512;   // spans per export request
   std::chrono::milliseconds flush_interval{1000};
 };
 
@@ -112,7 +112,9 @@ class ChildSpan {
   ChildSpan(const ChildSpan&) = delete;
   ChildSpan& operator=(const ChildSpan&) = delete;
   void SetAttribute(std::string key, std::string value);
-  void SetError() { if (span_) span_->error = true; }
+  void SetError() {
+    if (span_) span_->error = true;
+  }
 
  private:
   Tracer* tracer_ = nullptr;

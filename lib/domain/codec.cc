@@ -1,7 +1,7 @@
 #include "domain/codec.h"
 
-#include <charconv>
 #include <fmt/format.h>
+#include <charconv>
 #include <nlohmann/json.hpp>
 
 #include "domain/time.h"
@@ -55,11 +55,15 @@ Status RequireAll(const json& j, std::string_view path, Keys... keys) {
   return Status::Ok();
 }
 
-std::string Path(std::string_view base, std::string_view key) { return fmt::format("{}/{}", base, key); }
+std::string Path(std::string_view base, std::string_view key) {
+  return fmt::format("{}/{}", base, key);
+}
 
 // ---- decoding helpers ----
 
-Status DecodeError(std::string_view what) { return BadResponse(fmt::format("malformed response: {}", what)); }
+Status DecodeError(std::string_view what) {
+  return BadResponse(fmt::format("malformed response: {}", what));
+}
 
 bool GetString(const json& j, const char* key, std::string& out) {
   auto it = j.find(key);
@@ -261,13 +265,27 @@ void AppendJsonString(std::string& out, std::string_view s) {
     }
     ++i;
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         if (u < 0x20) {
           out += "\\u00";

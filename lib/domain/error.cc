@@ -1,7 +1,7 @@
 #include "domain/error.h"
 
-#include <array>
 #include <fmt/format.h>
+#include <array>
 #include <utility>
 
 namespace jobnik::domain {
@@ -47,10 +47,14 @@ std::optional<ErrorCode> ParseErrorCode(std::string_view name) {
   return std::nullopt;
 }
 
-Status JobNotFound(std::string_view id) { return {ErrorCode::kJobNotFound, fmt::format("Job {} not found", id)}; }
+Status JobNotFound(std::string_view id) {
+  return {ErrorCode::kJobNotFound, fmt::format("Job {} not found", id)};
+}
 Status StageNotFound(std::string_view id) {
   return {ErrorCode::kStageNotFound, fmt::format("Stage {} not found", id)};
 }
-Status TaskNotFound(std::string_view id) { return {ErrorCode::kTaskNotFound, fmt::format("Task {} not found", id)}; }
+Status TaskNotFound(std::string_view id) {
+  return {ErrorCode::kTaskNotFound, fmt::format("Task {} not found", id)};
+}
 
 }  // namespace jobnik::domain

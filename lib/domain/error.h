@@ -32,10 +32,10 @@ enum class ErrorCode : std::uint8_t {
   kDatabase,
   kUnknown,
   // Transport-level errors of jobnikd itself (not entity errors).
-  kRouteNotFound,      // 404 for an unknown path
-  kMethodNotAllowed,   // 405
-  kPayloadTooLarge,    // 413
-  kUnavailable,        // 503: shutting down, database unreachable, pool exhausted
+  kRouteNotFound,     // 404 for an unknown path
+  kMethodNotAllowed,  // 405
+  kPayloadTooLarge,   // 413
+  kUnavailable,       // 503: shutting down, database unreachable, pool exhausted
   // Client side: the server answered something that is not the API (not its JSON, a
   // missing field). Never sent by jobnikd.
   kBadResponse,
@@ -62,18 +62,24 @@ class [[nodiscard]] Status {
 };
 
 // Named constructors, so that one kind of error reads the same wherever it is made.
-inline Status ValidationError(std::string message) { return {ErrorCode::kValidation, std::move(message)}; }
+inline Status ValidationError(std::string message) {
+  return {ErrorCode::kValidation, std::move(message)};
+}
 Status JobNotFound(std::string_view id);
 Status StageNotFound(std::string_view id);
 Status TaskNotFound(std::string_view id);
-inline Status Unavailable(std::string message) { return {ErrorCode::kUnavailable, std::move(message)}; }
-inline Status BadResponse(std::string message) { return {ErrorCode::kBadResponse, std::move(message)}; }
+inline Status Unavailable(std::string message) {
+  return {ErrorCode::kUnavailable, std::move(message)};
+}
+inline Status BadResponse(std::string message) {
+  return {ErrorCode::kBadResponse, std::move(message)};
+}
 
 // A value or an error. `Result<T> r = value;` or `Result<T> r = status;`.
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}         // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return std::holds_alternative<T>(v_); }
@@ -95,7 +101,9 @@ class [[nodiscard]] Result {
 };
 
 // The Status of a Status or a Result (for JOBNIK_TRY).
-inline Status StatusOf(Status s) { return s; }
+inline Status StatusOf(Status s) {
+  return s;
+}
 template <typename T>
 Status StatusOf(const Result<T>& r) {
   return r.status();
@@ -105,12 +113,11 @@ Status StatusOf(const Result<T>& r) {
 
 // Early return of an error: `JOBNIK_TRY(expr);` returns the Status of `expr` (a Status or
 // a Result) from the enclosing function when it is not ok.
-#define JOBNIK_TRY(expr)                                                  \
-  do {                                                                    \
-    if (auto jobnik_try_status_ = ::jobnik::domain::StatusOf(expr);       \
-        !jobnik_try_status_.ok()) {                                       \
-      return jobnik_try_status_;                                          \
-    }                                                                     \
+#define JOBNIK_TRY(expr)                                                                        \
+  do {                                                                                          \
+    if (auto jobnik_try_status_ = ::jobnik::domain::StatusOf(expr); !jobnik_try_status_.ok()) { \
+      return jobnik_try_status_;                                                                \
+    }                                                                                           \
   } while (false)
 
 // `JOBNIK_ASSIGN_OR_RETURN(auto x, ResultOfT());` declares (or assigns) x from the value of

@@ -13,23 +13,23 @@ struct Name {
   std::string_view name;
 };
 
-constexpr Name<JobStatus> kJobNames[] = {
-    {JobStatus::kCreated, "CREATED"},     {JobStatus::kPending, "PENDING"},
-    {JobStatus::kInProgress, "IN_PROGRESS"}, {JobStatus::kCompleted, "COMPLETED"},
-    {JobStatus::kFailed, "FAILED"},       {JobStatus::kAborted, "ABORTED"},
-    {JobStatus::kPaused, "PAUSED"}};
+constexpr Name<JobStatus> kJobNames[] = {{JobStatus::kCreated, "CREATED"},        {JobStatus::kPending, "PENDING"},
+                                         {JobStatus::kInProgress, "IN_PROGRESS"}, {JobStatus::kCompleted, "COMPLETED"},
+                                         {JobStatus::kFailed, "FAILED"},          {JobStatus::kAborted, "ABORTED"},
+                                         {JobStatus::kPaused, "PAUSED"}};
 constexpr Name<StageStatus> kStageNames[] = {
-    {StageStatus::kCreated, "CREATED"},     {StageStatus::kPending, "PENDING"},
+    {StageStatus::kCreated, "CREATED"},        {StageStatus::kPending, "PENDING"},
     {StageStatus::kInProgress, "IN_PROGRESS"}, {StageStatus::kCompleted, "COMPLETED"},
-    {StageStatus::kFailed, "FAILED"},       {StageStatus::kAborted, "ABORTED"},
+    {StageStatus::kFailed, "FAILED"},          {StageStatus::kAborted, "ABORTED"},
     {StageStatus::kWaiting, "WAITING"}};
 constexpr Name<TaskStatus> kTaskNames[] = {
-    {TaskStatus::kCreated, "CREATED"},     {TaskStatus::kPending, "PENDING"},
-    {TaskStatus::kInProgress, "IN_PROGRESS"}, {TaskStatus::kCompleted, "COMPLETED"},
-    {TaskStatus::kFailed, "FAILED"},       {TaskStatus::kRetried, "RETRIED"}};
-constexpr Name<Priority> kPriorityNames[] = {
-    {Priority::kVeryHigh, "VERY_HIGH"}, {Priority::kHigh, "HIGH"}, {Priority::kMedium, "MEDIUM"},
-    {Priority::kLow, "LOW"},            {Priority::kVeryLow, "VERY_LOW"}};
+    {TaskStatus::kCreated, "CREATED"},     {TaskStatus::kPending, "PENDING"}, {TaskStatus::kInProgress, "IN_PROGRESS"},
+    {TaskStatus::kCompleted, "COMPLETED"}, {TaskStatus::kFailed, "FAILED"},   {TaskStatus::kRetried, "RETRIED"}};
+constexpr Name<Priority> kPriorityNames[] = {{Priority::kVeryHigh, "VERY_HIGH"},
+                                             {Priority::kHigh, "HIGH"},
+                                             {Priority::kMedium, "MEDIUM"},
+                                             {Priority::kLow, "LOW"},
+                                             {Priority::kVeryLow, "VERY_LOW"}};
 
 template <typename E, std::size_t N>
 std::string_view NameOf(const Name<E> (&names)[N], E value) {
@@ -58,8 +58,7 @@ struct Edges {
 const Edges<JobStatus> kJobEdges[] = {
     {JobStatus::kCreated, {JobStatus::kPending, JobStatus::kPaused, JobStatus::kAborted}},
     {JobStatus::kPending, {JobStatus::kInProgress, JobStatus::kPaused, JobStatus::kAborted}},
-    {JobStatus::kInProgress,
-     {JobStatus::kCompleted, JobStatus::kFailed, JobStatus::kPaused, JobStatus::kAborted}},
+    {JobStatus::kInProgress, {JobStatus::kCompleted, JobStatus::kFailed, JobStatus::kPaused, JobStatus::kAborted}},
     {JobStatus::kPaused, {JobStatus::kPending, JobStatus::kInProgress, JobStatus::kAborted}},
 };
 const Edges<StageStatus> kStageEdges[] = {
@@ -91,22 +90,50 @@ bool HasNoEdges(const Edges<E> (&edges)[N], E from) {
 
 }  // namespace
 
-std::string_view ToString(JobStatus s) { return NameOf(kJobNames, s); }
-std::string_view ToString(StageStatus s) { return NameOf(kStageNames, s); }
-std::string_view ToString(TaskStatus s) { return NameOf(kTaskNames, s); }
-std::string_view ToString(Priority p) { return NameOf(kPriorityNames, p); }
+std::string_view ToString(JobStatus s) {
+  return NameOf(kJobNames, s);
+}
+std::string_view ToString(StageStatus s) {
+  return NameOf(kStageNames, s);
+}
+std::string_view ToString(TaskStatus s) {
+  return NameOf(kTaskNames, s);
+}
+std::string_view ToString(Priority p) {
+  return NameOf(kPriorityNames, p);
+}
 
-std::optional<JobStatus> ParseJobStatus(std::string_view s) { return Parse(kJobNames, s); }
-std::optional<StageStatus> ParseStageStatus(std::string_view s) { return Parse(kStageNames, s); }
-std::optional<TaskStatus> ParseTaskStatus(std::string_view s) { return Parse(kTaskNames, s); }
-std::optional<Priority> ParsePriority(std::string_view s) { return Parse(kPriorityNames, s); }
+std::optional<JobStatus> ParseJobStatus(std::string_view s) {
+  return Parse(kJobNames, s);
+}
+std::optional<StageStatus> ParseStageStatus(std::string_view s) {
+  return Parse(kStageNames, s);
+}
+std::optional<TaskStatus> ParseTaskStatus(std::string_view s) {
+  return Parse(kTaskNames, s);
+}
+std::optional<Priority> ParsePriority(std::string_view s) {
+  return Parse(kPriorityNames, s);
+}
 
-bool CanTransition(JobStatus from, JobStatus to) { return Allowed(kJobEdges, from, to); }
-bool CanTransition(StageStatus from, StageStatus to) { return Allowed(kStageEdges, from, to); }
-bool CanTransition(TaskStatus from, TaskStatus to) { return Allowed(kTaskEdges, from, to); }
+bool CanTransition(JobStatus from, JobStatus to) {
+  return Allowed(kJobEdges, from, to);
+}
+bool CanTransition(StageStatus from, StageStatus to) {
+  return Allowed(kStageEdges, from, to);
+}
+bool CanTransition(TaskStatus from, TaskStatus to) {
+  return Allowed(kTaskEdges, from, to);
+}
 
-bool IsFinal(JobStatus s) { return HasNoEdges(kJobEdges, s); }
-bool IsFinal(StageStatus s) { return HasNoEdges(kStageEdges, s); }
-bool IsFinal(TaskStatus s) { return HasNoEdges(kTaskEdges, s); }
+bool IsFinal(JobStatus s) {
+  return HasNoEdges(kJobEdges, s);
+}
+bool IsFinal(StageStatus s) {
+  return HasNoEdges(kStageEdges, s);
+}
+bool IsFinal(TaskStatus s) {
+  return HasNoEdges(kTaskEdges, s);
+}
 
 }  // namespace jobnik::domain

@@ -51,17 +51,16 @@ enum class Priority : std::uint8_t {
   kVeryLow = 5,
 };
 
-inline constexpr std::array kAllJobStatuses = {
-    JobStatus::kCreated,   JobStatus::kPending, JobStatus::kInProgress, JobStatus::kCompleted,
-    JobStatus::kFailed,    JobStatus::kAborted, JobStatus::kPaused};
+inline constexpr std::array kAllJobStatuses = {JobStatus::kCreated,   JobStatus::kPending, JobStatus::kInProgress,
+                                               JobStatus::kCompleted, JobStatus::kFailed,  JobStatus::kAborted,
+                                               JobStatus::kPaused};
 inline constexpr std::array kAllStageStatuses = {
-    StageStatus::kCreated,   StageStatus::kPending, StageStatus::kInProgress, StageStatus::kCompleted,
-    StageStatus::kFailed,    StageStatus::kAborted, StageStatus::kWaiting};
-inline constexpr std::array kAllTaskStatuses = {
-    TaskStatus::kCreated,   TaskStatus::kPending, TaskStatus::kInProgress,
-    TaskStatus::kCompleted, TaskStatus::kFailed,  TaskStatus::kRetried};
-inline constexpr std::array kAllPriorities = {Priority::kVeryHigh, Priority::kHigh, Priority::kMedium,
-                                              Priority::kLow, Priority::kVeryLow};
+    StageStatus::kCreated, StageStatus::kPending, StageStatus::kInProgress, StageStatus::kCompleted,
+    StageStatus::kFailed,  StageStatus::kAborted, StageStatus::kWaiting};
+inline constexpr std::array kAllTaskStatuses = {TaskStatus::kCreated,   TaskStatus::kPending, TaskStatus::kInProgress,
+                                                TaskStatus::kCompleted, TaskStatus::kFailed,  TaskStatus::kRetried};
+inline constexpr std::array kAllPriorities = {Priority::kVeryHigh, Priority::kHigh, Priority::kMedium, Priority::kLow,
+                                              Priority::kVeryLow};
 
 // Wire names (SCREAMING_SNAKE_CASE, as in the v1 API).
 std::string_view ToString(JobStatus s);
@@ -87,8 +86,14 @@ bool IsFinal(StageStatus s);
 bool IsFinal(TaskStatus s);
 
 // Claimability of the containers, used by dequeue (SPEC A.3.4).
-constexpr bool IsActive(JobStatus s) { return s == JobStatus::kPending || s == JobStatus::kInProgress; }
-constexpr bool IsActive(StageStatus s) { return s == StageStatus::kPending || s == StageStatus::kInProgress; }
-constexpr bool IsClaimable(TaskStatus s) { return s == TaskStatus::kPending || s == TaskStatus::kRetried; }
+constexpr bool IsActive(JobStatus s) {
+  return s == JobStatus::kPending || s == JobStatus::kInProgress;
+}
+constexpr bool IsActive(StageStatus s) {
+  return s == StageStatus::kPending || s == StageStatus::kInProgress;
+}
+constexpr bool IsClaimable(TaskStatus s) {
+  return s == TaskStatus::kPending || s == TaskStatus::kRetried;
+}
 
 }  // namespace jobnik::domain

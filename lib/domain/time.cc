@@ -1,8 +1,8 @@
 #include "domain/time.h"
 
+#include <fmt/format.h>
 #include <cctype>
 #include <cstdio>
-#include <fmt/format.h>
 
 namespace jobnik::domain {
 namespace {
@@ -21,7 +21,9 @@ bool Digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
   return true;
 }
 
-bool InRange(Timestamp t) { return t >= kMinTime && t <= kMaxTime; }
+bool InRange(Timestamp t) {
+  return t >= kMinTime && t <= kMaxTime;
+}
 
 // ParseTime without the range check (the year is 0000..9999, the offset at most a day).
 std::optional<Timestamp> ParseTimeUnbounded(std::string_view s);
@@ -85,8 +87,8 @@ namespace {
 std::optional<Timestamp> ParseTimeUnbounded(std::string_view s) {
   int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0;
   if (!Digits(s, 0, 4, y) || s.size() < 20 || s[4] != '-' || !Digits(s, 5, 2, mo) || s[7] != '-' ||
-      !Digits(s, 8, 2, d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !Digits(s, 11, 2, h) ||
-      s[13] != ':' || !Digits(s, 14, 2, mi) || s[16] != ':' || !Digits(s, 17, 2, sec)) {
+      !Digits(s, 8, 2, d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !Digits(s, 11, 2, h) || s[13] != ':' ||
+      !Digits(s, 14, 2, mi) || s[16] != ':' || !Digits(s, 17, 2, sec)) {
     return std::nullopt;
   }
   const std::chrono::year_month_day ymd{std::chrono::year{y}, std::chrono::month{static_cast<unsigned>(mo)},

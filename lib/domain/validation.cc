@@ -1,22 +1,34 @@
 #include "domain/validation.h"
 
-#include <algorithm>
-#include <cstdint>
-#include <cmath>
 #include <fmt/format.h>
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <nlohmann/json.hpp>
 
 namespace jobnik::domain {
 namespace {
 
-bool IsLowerHex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
-bool IsHex(char c) { return IsLowerHex(c) || (c >= 'A' && c <= 'F'); }
+bool IsLowerHex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+bool IsHex(char c) {
+  return IsLowerHex(c) || (c >= 'A' && c <= 'F');
+}
 
-bool AllLowerHex(std::string_view s) { return std::all_of(s.begin(), s.end(), IsLowerHex); }
-bool AllZero(std::string_view s) { return std::all_of(s.begin(), s.end(), [](char c) { return c == '0'; }); }
+bool AllLowerHex(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), IsLowerHex);
+}
+bool AllZero(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c == '0'; });
+}
 
-bool IsKeyStart(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
-bool IsKeyChar(char c) { return IsKeyStart(c) || c == '_' || c == '-' || c == '*' || c == '/'; }
+bool IsKeyStart(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+bool IsKeyChar(char c) {
+  return IsKeyStart(c) || c == '_' || c == '-' || c == '*' || c == '/';
+}
 
 std::string TypeName(const nlohmann::json& v) {
   if (v.is_number_integer() || v.is_number_unsigned()) return "integer";

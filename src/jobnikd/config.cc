@@ -1,10 +1,10 @@
 #include "config.h"
 
+#include <fmt/format.h>
+#include <libpq-fe.h>
 #include <algorithm>
 #include <cctype>
 #include <cstring>
-#include <fmt/format.h>
-#include <libpq-fe.h>
 #include <memory>
 #include <regex>
 
@@ -266,15 +266,21 @@ std::string Rebuild(const Conninfo& options) {
 
 }  // namespace
 
-std::string Config::ListenHost() const { return listen.substr(0, listen.rfind(':')); }
-int Config::ListenPort() const { return std::stoi(listen.substr(listen.rfind(':') + 1)); }
+std::string Config::ListenHost() const {
+  return listen.substr(0, listen.rfind(':'));
+}
+int Config::ListenPort() const {
+  return std::stoi(listen.substr(listen.rfind(':') + 1));
+}
 
 const std::vector<ConfigKey>& ConfigKeys() {
   static const std::vector<ConfigKey> keys = process::KeysOf(Defs());
   return keys;
 }
 
-domain::Result<Config> LoadConfig(const ConfigSources& sources) { return process::LoadConfig(Defs(), sources); }
+domain::Result<Config> LoadConfig(const ConfigSources& sources) {
+  return process::LoadConfig(Defs(), sources);
+}
 
 std::string MaskSecret(const std::string& conninfo) {
   if (conninfo.empty()) return conninfo;
@@ -291,6 +297,8 @@ std::string MaskSecret(const std::string& conninfo) {
   return Rebuild(parsed);
 }
 
-std::string PrintConfig(const Config& config) { return process::PrintConfig(Defs(), config, MaskSecret); }
+std::string PrintConfig(const Config& config) {
+  return process::PrintConfig(Defs(), config, MaskSecret);
+}
 
 }  // namespace jobnik

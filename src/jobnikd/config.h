@@ -19,22 +19,22 @@ struct Config {
   std::string database_url;               // empty: run the embedded database
   std::string database_schema = "jobnik";
   int database_pool_size = 16;
-  int database_batch_max = 64;            // group commit: requests per transaction at most
-  int database_batches_in_flight = 1;     // group commit: batches of a kind committing at once
+  int database_batch_max = 64;         // group commit: requests per transaction at most
+  int database_batches_in_flight = 1;  // group commit: batches of a kind committing at once
   std::string data_dir = "./var/jobnik";
-  std::string postgres_bin_dir;           // empty: find PostgreSQL 15's binaries
+  std::string postgres_bin_dir;  // empty: find PostgreSQL 15's binaries
   int http_threads = 64;
   long long http_body_limit = 1024 * 1024;
-  int http_keep_alive_timeout = 5;        // seconds
-  int shutdown_timeout = 10;              // seconds to finish in-flight requests
+  int http_keep_alive_timeout = 5;  // seconds
+  int shutdown_timeout = 10;        // seconds to finish in-flight requests
   std::string log_level = "info";
   std::string log_format = "text";
   bool log_access = true;
   bool sweeper_enabled = true;
-  int sweeper_interval = 60;              // seconds
-  int sweeper_stale_after = 1800;         // seconds IN_PROGRESS before a task is failed
+  int sweeper_interval = 60;       // seconds
+  int sweeper_stale_after = 1800;  // seconds IN_PROGRESS before a task is failed
   int sweeper_batch = 100;
-  std::string tracing_endpoint;           // OTLP/HTTP collector; empty: tracing off
+  std::string tracing_endpoint;  // OTLP/HTTP collector; empty: tracing off
   std::string tracing_service_name = "jobnikd";
   int tracing_queue_size = 4096;
   int metrics_stage_types_max = 200;      // stage types with queue gauges of their own

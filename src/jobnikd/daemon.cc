@@ -1,21 +1,21 @@
 #include "daemon.h"
 
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
-#include <arpa/inet.h>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <fmt/format.h>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
-#include <spdlog/spdlog.h>
 #include <thread>
 
 #include "common/logging.h"
@@ -41,8 +41,8 @@ namespace {
 struct Options {
   ConfigSources sources;
   bool print_config = false;
-  bool migrate = false;      // serve: migrate before serving
-  bool sweep_once = false;   // sweep: one sweep, then exit
+  bool migrate = false;     // serve: migrate before serving
+  bool sweep_once = false;  // sweep: one sweep, then exit
 };
 
 using process::ExitCode;

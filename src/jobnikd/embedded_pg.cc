@@ -1,22 +1,22 @@
 #include "embedded_pg.h"
 
-#include <cerrno>
-#include <chrono>
-#include <csignal>
-#include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
-#include <filesystem>
 #include <fmt/format.h>
-#include <fstream>
-#include <pqxx/pqxx>
 #include <pwd.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <thread>
 #include <unistd.h>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <pqxx/pqxx>
+#include <thread>
 #include <vector>
 
 #include "process/spawn.h"
@@ -59,7 +59,8 @@ domain::Result<RunAs> ServerUser() {
 void Chown(const fs::path& path, const RunAs& as) {
   if (!as.drop) return;
   if (::chown(path.c_str(), as.uid, as.gid) != 0) {
-    throw std::runtime_error(fmt::format("cannot hand {} to the postgres user: {}", path.string(), std::strerror(errno)));
+    throw std::runtime_error(
+        fmt::format("cannot hand {} to the postgres user: {}", path.string(), std::strerror(errno)));
   }
 }
 
@@ -155,7 +156,9 @@ bool Alive(pid_t pid) {
 }
 
 // "exited with status 1", "was killed by signal 9 (Killed)".
-std::string Describe(int status) { return process::ExitStatus{status}.Describe(); }
+std::string Describe(int status) {
+  return process::ExitStatus{status}.Describe();
+}
 
 }  // namespace
 
@@ -203,11 +206,9 @@ Status EmbeddedPostgres::InitDb(const std::string& bin_dir, const std::string& c
   const std::string tmp = cluster + ".init";
   fs::remove_all(tmp);
   MakeServerDir(tmp, as);
-  JOBNIK_ASSIGN_OR_RETURN(
-      const pid_t pid,
-      Spawn({bin_dir + "/initdb", "-D", tmp, "-U", kRole, "-A", "trust", "-E", "UTF8", "--no-locale",
-             "--no-instructions"},
-            as, log_, false));
+  JOBNIK_ASSIGN_OR_RETURN(const pid_t pid, Spawn({bin_dir + "/initdb", "-D", tmp, "-U", kRole, "-A", "trust", "-E",
+                                                  "UTF8", "--no-locale", "--no-instructions"},
+                                                 as, log_, false));
   int status = 0;
   waitpid(pid, &status, 0);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {

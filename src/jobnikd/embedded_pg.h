@@ -17,12 +17,12 @@
 // descriptor, so a link planted there cannot redirect a chown or chmod.
 #pragma once
 
+#include <sys/types.h>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
 #include <string>
-#include <sys/types.h>
 #include <thread>
 
 #include "domain/error.h"
@@ -30,8 +30,8 @@
 namespace jobnik {
 
 struct EmbeddedPgOptions {
-  std::string data_dir;   // jobnikd's state directory; the cluster lives in data_dir/postgres
-  std::string bin_dir;    // empty: PostgreSQL 15's binaries
+  std::string data_dir;  // jobnikd's state directory; the cluster lives in data_dir/postgres
+  std::string bin_dir;   // empty: PostgreSQL 15's binaries
   int start_timeout_seconds = 60;
 };
 

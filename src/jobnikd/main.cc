@@ -2,4 +2,6 @@
 
 #include "daemon.h"
 
-int main(int argc, char** argv) { return jobnik::Main(argc, argv, std::cout, std::cerr); }
+int main(int argc, char** argv) {
+  return jobnik::Main(argc, argv, std::cout, std::cerr);
+}

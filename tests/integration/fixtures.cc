@@ -31,6 +31,8 @@ std::vector<domain::NewTask> SomeTasks(int n, int max_attempts) {
   return tasks;
 }
 
-store::TraceDefaults ATrace() { return {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", std::nullopt}; }
+store::TraceDefaults ATrace() {
+  return {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", std::nullopt};
+}
 
 }  // namespace jobnik::testing

@@ -98,7 +98,7 @@ TEST_F(HttpTest, JobTraceparentComesFromTheRequestHeader) {
   auto body = json::parse(r->body);
   const auto tp = body["traceparent"].get<std::string>();
   EXPECT_EQ(tp.substr(0, 36), "00-4bf92f3577b34da6a3ce929d0e0e4736-");  // same trace
-  EXPECT_NE(tp.substr(36, 16), "00f067aa0ba902b7");                    // our span
+  EXPECT_NE(tp.substr(36, 16), "00f067aa0ba902b7");                     // our span
   EXPECT_EQ(body["tracestate"], "rojo=00f067aa0ba902b7");
   ASSERT_TRUE(r->has_header("traceparent"));
   EXPECT_EQ(r->get_header_value("traceparent"), tp);
@@ -113,8 +113,7 @@ TEST_F(HttpTest, ValidationErrorsNameTheField) {
   EXPECT_NE(m.find("request/body/priority"), std::string::npos) << m;
   m = ExpectError(Call("POST", "/v1/jobs", R"({"name":"ok","data":{},"colour":"red"})"), 400, "VALIDATION_ERROR");
   EXPECT_NE(m.find("colour"), std::string::npos) << m;
-  m = ExpectError(Call("POST", "/v1/jobs", R"({"name":"ok","data":{},"traceparent":"nope"})"), 400,
-                  "VALIDATION_ERROR");
+  m = ExpectError(Call("POST", "/v1/jobs", R"({"name":"ok","data":{},"traceparent":"nope"})"), 400, "VALIDATION_ERROR");
   EXPECT_NE(m.find("request/body/traceparent"), std::string::npos) << m;
   m = ExpectError(Call("POST", "/v1/jobs", R"({"name":"ok",)"), 400, "VALIDATION_ERROR");
   EXPECT_NE(m.find("not valid JSON"), std::string::npos) << m;
@@ -166,7 +165,8 @@ TEST_F(HttpTest, FullLifecycleThroughTheApi) {
 
   auto summary = Call("GET", "/v1/stages/" + stage + "/summary");
   ASSERT_EQ(summary.status, 200);
-  EXPECT_EQ(summary.body, json::parse(R"({"pending":1,"inProgress":0,"completed":1,"failed":0,"created":0,"retried":0,"total":2})"));
+  EXPECT_EQ(summary.body,
+            json::parse(R"({"pending":1,"inProgress":0,"completed":1,"failed":0,"created":0,"retried":0,"total":2})"));
 
   auto d2 = Call("PATCH", "/v1/stages/life/tasks/dequeue");
   ASSERT_EQ(d2.status, 200);
@@ -224,8 +224,8 @@ TEST_F(HttpTest, StatusAndMetadataEndpoints) {
   EXPECT_EQ(Call("PATCH", "/v1/jobs/" + job + "/priority", R"({"priority":"HIGH"})").status, 200);
 
   EXPECT_EQ(Call("PUT", "/v1/jobs/" + job + "/status", R"({"status":"PAUSED"})").status, 200);
-  auto m = ExpectError(Call("PUT", "/v1/jobs/" + job + "/status", R"({"status":"COMPLETED"})"), 400,
-                       "VALIDATION_ERROR");
+  auto m =
+      ExpectError(Call("PUT", "/v1/jobs/" + job + "/status", R"({"status":"COMPLETED"})"), 400, "VALIDATION_ERROR");
   EXPECT_NE(m.find("request/body/status"), std::string::npos);
   EXPECT_EQ(Call("PUT", "/v1/jobs/" + job + "/status", R"({"status":"ABORTED"})").status, 200);
   m = ExpectError(Call("PUT", "/v1/jobs/" + job + "/status", R"({"status":"PENDING"})"), 400,
@@ -276,7 +276,9 @@ TEST_F(HttpTest, AtomicSubmissionExtension) {
   EXPECT_EQ(r.body["stages"][0]["summary"]["total"], 2);
   EXPECT_EQ(r.body["stages"][0]["status"], "PENDING");
   EXPECT_EQ(r.body["stages"][1]["status"], "WAITING");
-  auto bad = Call("POST", "/v1/jobs", R"({"name":"tree","data":{},"stages":[{"type":"t","data":{},"tasks":[{"data":{},"maxAttempts":0}]}]})");
+  auto bad =
+      Call("POST", "/v1/jobs",
+           R"({"name":"tree","data":{},"stages":[{"type":"t","data":{},"tasks":[{"data":{},"maxAttempts":0}]}]})");
   auto m = ExpectError(bad, 400, "VALIDATION_ERROR");
   EXPECT_NE(m.find("request/body/stages/0/tasks/0/maxAttempts"), std::string::npos) << m;
   EXPECT_EQ(Query1("SELECT count(*) FROM job"), "1");
@@ -323,8 +325,8 @@ TEST_F(HttpTest, EveryRouteRejectsUnknownQueryParameters) {
            {"PATCH", "/v1/stages/t/tasks/dequeue?limit=5"},
            {"GET", "/v1/tasks/" + std::string(kNoSuchId) + "?verbose=1"},
            {"POST", "/v1/jobs?dry_run=true"}}) {
-    auto m = ExpectError(Call(method, path, method == "POST" ? R"({"name":"nn","data":{}})" : ""), 400,
-                         "VALIDATION_ERROR");
+    auto m =
+        ExpectError(Call(method, path, method == "POST" ? R"({"name":"nn","data":{}})" : ""), 400, "VALIDATION_ERROR");
     EXPECT_NE(m.find("Unknown query parameter"), std::string::npos) << method << " " << path << ": " << m;
   }
   EXPECT_EQ(Query1("SELECT count(*) FROM job"), "1");

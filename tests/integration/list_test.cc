@@ -4,8 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <httplib.h>
-#include <nlohmann/json.hpp>
 #include <atomic>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 #include <utility>

@@ -1,7 +1,7 @@
 #include "pg_test_env.h"
 
-#include <cstdlib>
 #include <fmt/format.h>
+#include <cstdlib>
 #include <fstream>
 #include <pqxx/pqxx>
 #include <random>

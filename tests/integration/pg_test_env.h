@@ -47,8 +47,8 @@ std::string Describe(const domain::Status& s);
 }  // namespace jobnik::testing
 
 // EXPECT a Result/Status to be ok, printing the error otherwise.
-#define JOBNIK_ASSERT_OK(expr)                                                   \
-  do {                                                                           \
-    const auto& jobnik_r_ = (expr);                                              \
+#define JOBNIK_ASSERT_OK(expr)                                                      \
+  do {                                                                              \
+    const auto& jobnik_r_ = (expr);                                                 \
     ASSERT_TRUE(jobnik_r_.ok()) << ::jobnik::testing::Describe(jobnik_r_.status()); \
   } while (0)

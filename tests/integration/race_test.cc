@@ -37,7 +37,7 @@ TEST_F(RaceTest, ManyWorkersClaimEveryTaskExactlyOnceAndCountsAgree) {
   JOBNIK_ASSERT_OK(store_->AddTasks(stage->id, tasks, ATrace()));
 
   std::mutex mu;
-  std::map<std::string, int> claims;     // task id -> times claimed
+  std::map<std::string, int> claims;  // task id -> times claimed
   std::map<std::string, bool> fails_once;
   std::atomic<int> errors{0};
   std::atomic<int> completed{0};

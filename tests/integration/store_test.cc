@@ -417,8 +417,7 @@ TEST_F(StoreTest, ReportsOnlyFromInProgress) {
   EXPECT_EQ(s.status().message(), "Illegal status transition from PENDING to COMPLETED");
   Claim("rep");
   JOBNIK_ASSERT_OK(store_->ReportTask(task.id, TaskStatus::kCompleted));
-  EXPECT_EQ(store_->ReportTask(task.id, TaskStatus::kFailed).status().code(),
-            ErrorCode::kIllegalTaskStatusTransition);
+  EXPECT_EQ(store_->ReportTask(task.id, TaskStatus::kFailed).status().code(), ErrorCode::kIllegalTaskStatusTransition);
 }
 
 TEST_F(StoreTest, FindTasksFiltersByStageTypeAndStatus) {
@@ -586,8 +585,9 @@ TEST_F(DbTest, BrokenConnectionsAreReplacedNotReused) {
   const auto before = pool_->Stats();
   EXPECT_GE(before.open, 1);
   // Kill every connection the pool holds, as a database restart or failover would.
-  Exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-       "WHERE application_name = 'jobnikd' AND pid <> pg_backend_pid()");
+  Exec(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+      "WHERE application_name = 'jobnikd' AND pid <> pg_backend_pid()");
   for (int i = 0; i < 3 * pool_size_; ++i) {
     auto again = store_->GetJob(job->id, false);
     ASSERT_TRUE(again.ok()) << Describe(again.status()) << " on attempt " << i;

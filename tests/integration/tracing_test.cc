@@ -57,8 +57,9 @@ class OtlpReceiver {
 
 std::string Attr(const json& span, const std::string& key) {
   for (const auto& a : span["attributes"]) {
-    if (a["key"] == key) return a["value"].contains("stringValue") ? a["value"]["stringValue"].get<std::string>()
-                                                                   : a["value"]["intValue"].get<std::string>();
+    if (a["key"] == key)
+      return a["value"].contains("stringValue") ? a["value"]["stringValue"].get<std::string>()
+                                                : a["value"]["intValue"].get<std::string>();
   }
   return "";
 }
@@ -94,8 +95,9 @@ TEST_F(TracingTest, RequestSpansHaveDatabaseChildrenAndEntityAttributes) {
   Serve(&tracer);
   const std::string incoming_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
   const std::string incoming_span = "00f067aa0ba902b7";
-  auto r = Post("/v1/jobs", R"({"name":"traced","data":{},"stages":[{"type":"spanned","data":{},"tasks":[{"data":{}}]}]})",
-                {{"traceparent", "00-" + incoming_trace + "-" + incoming_span + "-01"}});
+  auto r =
+      Post("/v1/jobs", R"({"name":"traced","data":{},"stages":[{"type":"spanned","data":{},"tasks":[{"data":{}}]}]})",
+           {{"traceparent", "00-" + incoming_trace + "-" + incoming_span + "-01"}});
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 201);
   const auto job_id = json::parse(r->body)["id"].get<std::string>();

@@ -77,8 +77,8 @@ void Work(const Options& opt, Totals& totals, std::vector<std::string>& claims) 
     ++totals.claims;
     claims.push_back(task.id + " " + std::to_string(task.attempts + 1));
     if (task.status != TaskStatus::kInProgress) {
-      Error(totals, "dequeue returned task " + task.id + " in status " +
-                        std::string(jobnik::domain::ToString(task.status)));
+      Error(totals,
+            "dequeue returned task " + task.id + " in status " + std::string(jobnik::domain::ToString(task.status)));
       return;
     }
 

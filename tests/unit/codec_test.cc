@@ -18,10 +18,10 @@
 
 #include "domain/codec.h"
 #include "domain/error.h"
-#include "matchers.h"
 #include "domain/model.h"
 #include "domain/status.h"
 #include "domain/time.h"
+#include "matchers.h"
 
 namespace jobnik::domain {
 namespace {

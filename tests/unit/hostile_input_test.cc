@@ -121,14 +121,16 @@ std::string Quote(std::string_view s) {
 
 TEST(AppendJsonString, ReplacesEachIllFormedSubsequenceWithOneReplacementCharacter) {
   const std::string r = "\xEF\xBF\xBD";  // U+FFFD
-  EXPECT_EQ(Quote("a\xFF" "b"), "\"a" + r + "b\"");
-  EXPECT_EQ(Quote("\x80\x80"), "\"" + r + r + "\"");                       // two stray continuation bytes
-  EXPECT_EQ(Quote("\xE6\x97"), "\"" + r + "\"");                            // truncated at the end
-  EXPECT_EQ(Quote("\xE6\x97x"), "\"" + r + "x\"");                          // truncated before ASCII
-  EXPECT_EQ(Quote("\xC0\xAF"), "\"" + r + r + "\"");                        // overlong '/'
-  EXPECT_EQ(Quote("\xED\xA0\x80"), "\"" + r + r + r + "\"");                // surrogate U+D800
-  EXPECT_EQ(Quote("\xF4\x90\x80\x80"), "\"" + r + r + r + r + "\"");        // past U+10FFFF
-  EXPECT_EQ(Quote("\xF0\x9F\x98"), "\"" + r + "\"");                        // emoji missing its last byte
+  EXPECT_EQ(Quote("a\xFF"
+                  "b"),
+            "\"a" + r + "b\"");
+  EXPECT_EQ(Quote("\x80\x80"), "\"" + r + r + "\"");                  // two stray continuation bytes
+  EXPECT_EQ(Quote("\xE6\x97"), "\"" + r + "\"");                      // truncated at the end
+  EXPECT_EQ(Quote("\xE6\x97x"), "\"" + r + "x\"");                    // truncated before ASCII
+  EXPECT_EQ(Quote("\xC0\xAF"), "\"" + r + r + "\"");                  // overlong '/'
+  EXPECT_EQ(Quote("\xED\xA0\x80"), "\"" + r + r + r + "\"");          // surrogate U+D800
+  EXPECT_EQ(Quote("\xF4\x90\x80\x80"), "\"" + r + r + r + r + "\"");  // past U+10FFFF
+  EXPECT_EQ(Quote("\xF0\x9F\x98"), "\"" + r + "\"");                  // emoji missing its last byte
   EXPECT_EQ(Quote("ok \xF0\x9F\x98\x80 \xEF\xBF\xBF"), "\"ok \xF0\x9F\x98\x80 \xEF\xBF\xBF\"");  // valid passes
 }
 
@@ -163,7 +165,10 @@ TEST(Utf8SequenceAt, ReportsLengthAndValidity) {
   EXPECT_TRUE(valid);
   EXPECT_EQ(Utf8SequenceAt("\xE0\x80\x80", 0, &valid), 1u);  // overlong: E0 needs A0..BF next
   EXPECT_FALSE(valid);
-  EXPECT_EQ(Utf8SequenceAt("\xF0\x9F\x98" "a", 0, &valid), 3u);
+  EXPECT_EQ(Utf8SequenceAt("\xF0\x9F\x98"
+                           "a",
+                           0, &valid),
+            3u);
   EXPECT_FALSE(valid);
 }
 
@@ -181,8 +186,8 @@ TEST(ParseTime, RejectsInstantsOutsideYearsOneToNineThousandNineHundredNinetyNin
 }
 
 TEST(ParseTimeParam, OutOfRangeNamesTheParameterAndTheRange) {
-  for (const char* v : {"0000-06-01T00:00:00Z", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-00:01",
-                        "0000-01-01"}) {
+  for (const char* v :
+       {"0000-06-01T00:00:00Z", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-00:01", "0000-01-01"}) {
     EXPECT_TRUE(IsValidationError(ParseTimeParam(v, "request/query/from_date"),
                                   {"request/query/from_date", "0001-01-01T00:00:00Z", "9999-12-31"}))
         << v;

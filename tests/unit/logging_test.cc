@@ -35,13 +35,20 @@ TEST(AppendEscapedText, OtherControlCharactersBecomeHexEscapes) {
 }
 
 TEST(AppendEscapedText, C1ControlsAndUnicodeLineSeparatorsAreEscaped) {
-  EXPECT_EQ(Escaped("a\xC2\x85" "b\xC2\x9B" "c"), "a\\u0085b\\u009bc");  // NEL, CSI
-  EXPECT_EQ(Escaped("a\xE2\x80\xA8" "b\xE2\x80\xA9"), "a\\u2028b\\u2029");
+  EXPECT_EQ(Escaped("a\xC2\x85"
+                    "b\xC2\x9B"
+                    "c"),
+            "a\\u0085b\\u009bc");  // NEL, CSI
+  EXPECT_EQ(Escaped("a\xE2\x80\xA8"
+                    "b\xE2\x80\xA9"),
+            "a\\u2028b\\u2029");
   EXPECT_EQ(Escaped("\xC2\xA0"), "\xC2\xA0");  // NO-BREAK SPACE is text
 }
 
 TEST(AppendEscapedText, BytesThatAreNotUtf8BecomeHexEscapes) {
-  EXPECT_EQ(Escaped("a\xFF" "b\xE6\x97"), "a\\xffb\\xe6\\x97");
+  EXPECT_EQ(Escaped("a\xFF"
+                    "b\xE6\x97"),
+            "a\\xffb\\xe6\\x97");
 }
 
 TEST(AppendEscapedText, AppendsToExistingText) {

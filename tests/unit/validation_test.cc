@@ -9,16 +9,15 @@
 
 #include <nlohmann/json.hpp>
 
-#include "domain/error.h"
-#include "matchers.h"
 #include "domain/codec.h"
+#include "domain/error.h"
 #include "domain/validation.h"
+#include "matchers.h"
 
 namespace jobnik::domain {
 namespace {
 
 using nlohmann::json;
-
 
 constexpr std::string_view kTraceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 constexpr std::string_view kUuid = "123e4567-e89b-12d3-a456-426614174000";
@@ -422,7 +421,8 @@ TEST(CheckTextParam, NamesTheParameter) {
 }
 
 TEST(ParseNewJob, RejectsNulInsideDataNamingTheField) {
-  EXPECT_TRUE(IsValidationError(ParseNewJob(R"({"name":"ok","data":{"a":"x\u0000y"}})"), {"request/body/data", "U+0000"}));
+  EXPECT_TRUE(
+      IsValidationError(ParseNewJob(R"({"name":"ok","data":{"a":"x\u0000y"}})"), {"request/body/data", "U+0000"}));
   EXPECT_TRUE(IsValidationError(ParseNewJob(R"({"name":"o\u0000k","data":{}})"), {"request/body/name", "U+0000"}));
 }
 

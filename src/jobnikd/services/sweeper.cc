@@ -7,7 +7,9 @@ namespace jobnik::services {
 Sweeper::Sweeper(store::Store& store, store::Leadership* leadership, Metrics* metrics, SweeperOptions options)
     : store_(store), leadership_(leadership), metrics_(metrics), options_(std::move(options)) {}
 
-Sweeper::~Sweeper() { Stop(); }
+Sweeper::~Sweeper() {
+  Stop();
+}
 
 domain::Result<int> Sweeper::RunOnce(domain::Timestamp now) {
   const auto cutoff = now - std::chrono::duration_cast<std::chrono::microseconds>(options_.stale_after);

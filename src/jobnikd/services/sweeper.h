@@ -21,9 +21,9 @@
 namespace jobnik::services {
 
 struct SweeperOptions {
-  std::chrono::seconds interval{60};        // between sweeps
-  std::chrono::seconds stale_after{1800};   // IN_PROGRESS longer than this is stale
-  int batch = 100;                          // tasks per batch at most
+  std::chrono::seconds interval{60};       // between sweeps
+  std::chrono::seconds stale_after{1800};  // IN_PROGRESS longer than this is stale
+  int batch = 100;                         // tasks per batch at most
 };
 
 class Sweeper {

@@ -7,9 +7,9 @@
 
 #include <chrono>
 #include <cstdint>
-#include <utility>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "domain/error.h"
@@ -36,7 +36,7 @@ struct Dequeued {
 
 // What a task status report did, for metrics and logs.
 struct TaskReport {
-  domain::Task task;             // after the change (status RETRIED when it will be retried)
+  domain::Task task;  // after the change (status RETRIED when it will be retried)
   std::string job_id;
   bool stage_completed = false;
   bool stage_failed = false;
@@ -51,8 +51,8 @@ struct QueueStats {
     std::string stage_type;
     std::int64_t pending = 0, in_progress = 0, retried = 0;
   };
-  std::vector<TypeCounts> tasks;                                     // by stage type
-  std::vector<std::pair<domain::JobStatus, std::int64_t>> jobs;      // unfinished jobs by status
+  std::vector<TypeCounts> tasks;                                 // by stage type
+  std::vector<std::pair<domain::JobStatus, std::int64_t>> jobs;  // unfinished jobs by status
 };
 
 // ---- Lists in pages (GET /v1/jobs, /v1/stages, /v1/tasks; docs/design.md "Lists") ----

@@ -1,9 +1,9 @@
 #include "store/pg/migrator.h"
 
-#include <algorithm>
 #include <fmt/format.h>
-#include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
+#include <algorithm>
+#include <pqxx/pqxx>
 #include <string_view>
 
 #include "common/embedded.h"
@@ -48,7 +48,9 @@ const std::vector<Migration>& Migrations() {
   return migrations;
 }
 
-int LatestVersion() { return Migrations().empty() ? 0 : Migrations().back().version; }
+int LatestVersion() {
+  return Migrations().empty() ? 0 : Migrations().back().version;
+}
 
 domain::Result<MigrationReport> Migrate(const std::string& url, const std::string& schema) {
   try {
@@ -79,7 +81,8 @@ domain::Result<MigrationReport> Migrate(const std::string& url, const std::strin
     for (const auto& name : report.applied) spdlog::info("migration applied: {} (schema {})", name, schema);
     return report;
   } catch (const std::exception& e) {
-    return domain::Status(domain::ErrorCode::kDatabase, fmt::format("migration of schema '{}' failed: {}", schema, e.what()));
+    return domain::Status(domain::ErrorCode::kDatabase,
+                          fmt::format("migration of schema '{}' failed: {}", schema, e.what()));
   }
 }
 

@@ -15,8 +15,8 @@
 namespace jobnik::store::pg {
 
 struct Migration {
-  int version = 0;    // from the file name: 0001_init.sql -> 1
-  std::string name;   // "0001_init.sql"
+  int version = 0;   // from the file name: 0001_init.sql -> 1
+  std::string name;  // "0001_init.sql"
   std::string sql;
 };
 

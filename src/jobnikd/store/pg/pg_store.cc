@@ -1,12 +1,12 @@
 #include "store/pg/pg_store.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <algorithm>
 #include <cctype>
 #include <deque>
 #include <map>
 #include <set>
-#include <spdlog/spdlog.h>
 
 #include "domain/codec.h"
 #include "domain/lifecycle.h"
@@ -31,7 +31,9 @@ Status Illegal(ErrorCode code, S from, S to) {
   return {code, fmt::format("Illegal status transition from {} to {}", domain::ToString(from), domain::ToString(to))};
 }
 
-int PriorityValue(domain::Priority p) { return static_cast<int>(p); }
+int PriorityValue(domain::Priority p) {
+  return static_cast<int>(p);
+}
 
 std::optional<std::string> OptTimeParam(const std::optional<domain::Timestamp>& t) {
   if (!t) return std::nullopt;
@@ -177,14 +179,15 @@ domain::Stage InsertStage(pqxx::work& tx, const domain::Job& job, const domain::
   if (!last.empty()) last_status = domain::ParseStageStatus(last[0][1].c_str()).value();
   const StageStatus status = domain::InitialStageStatus(stage.start_as_waiting, last_status);
   const auto& traceparent = stage.traceparent ? *stage.traceparent : trace.traceparent;
-  const auto& tracestate = stage.traceparent ? stage.tracestate : (stage.tracestate ? stage.tracestate : trace.tracestate);
+  const auto& tracestate =
+      stage.traceparent ? stage.tracestate : (stage.tracestate ? stage.tracestate : trace.tracestate);
   auto row = tx.exec_prepared1("StageInsert", job.id, stage.type, stage.data, stage.user_metadata,
                                std::string(domain::ToString(status)), traceparent, tracestate, order);
   domain::Stage created = ReadStage(row);
   if (!stage.tasks.empty()) {
     const bool ready = domain::TasksClaimable(job.status, status);
     tx.exec_prepared(quiet_tasks ? "TaskInsertBatchQuiet" : "TaskInsertBatch", created.id, stage.type,
-                      PriorityValue(job.priority), ready, TaskBatchJson(stage.tasks, trace));
+                     PriorityValue(job.priority), ready, TaskBatchJson(stage.tasks, trace));
     const auto total = static_cast<std::int64_t>(stage.tasks.size());
     tx.exec_prepared0("StageAddTotal", created.id, total, domain::StagePercentage({total, 0, 0}));
     created.summary.pending = static_cast<std::int64_t>(stage.tasks.size());
@@ -262,8 +265,8 @@ Result<TaskReport> ReportTaskInTx(pqxx::work& tx, const std::string& id, TaskSta
   auto current_rows = tx.exec_prepared("TaskGet", id);
   if (current_rows.empty()) return TaskNotFound(id);
   const domain::Task current = ReadTask(current_rows[0]);
-  if (started_before && (current.status != TaskStatus::kInProgress || !current.start_time ||
-                         *current.start_time >= *started_before)) {
+  if (started_before &&
+      (current.status != TaskStatus::kInProgress || !current.start_time || *current.start_time >= *started_before)) {
     return Conflict(id);
   }
 
@@ -290,10 +293,10 @@ PgStore::PgStore(Pool& pool, PgStoreOptions options)
     : pool_(pool),
       completions_(options.batch_max, options.batches_in_flight,
                    [this](const std::string&, const std::vector<std::string>& ids) { return CompleteBatch(ids); }),
-      claims_(options.batch_max, options.batches_in_flight,
-              [this](const std::string&, const std::vector<std::string>& stage_types) {
-                return ClaimBatch(stage_types);
-              }) {}
+      claims_(
+          options.batch_max, options.batches_in_flight,
+          [this](const std::string&, const std::vector<std::string>& stage_types) { return ClaimBatch(stage_types); }) {
+}
 
 // ---------------------------------------------------------------- jobs
 
@@ -314,17 +317,18 @@ Result<domain::Job> PgStore::CreateJob(const domain::NewJob& job, const TraceDef
 }
 
 Result<std::vector<domain::Job>> PgStore::FindJobs(const domain::JobFilter& f) {
-  return RunTransaction<std::vector<domain::Job>>(pool_, "FindJobs", [&](pqxx::work& tx) -> Result<std::vector<domain::Job>> {
-    std::optional<int> priority;
-    if (f.priority) priority = PriorityValue(*f.priority);
-    std::vector<domain::Job> jobs;
-    const auto rows =
-        tx.exec_prepared("JobFind", f.name, priority, OptTimeParam(f.from_date), OptTimeParam(f.end_date));
-    const JobColumns columns(rows);
-    for (const auto& row : rows) jobs.push_back(ReadJob(row, columns));
-    if (f.with_stages) AttachStages(tx, jobs);
-    return jobs;
-  });
+  return RunTransaction<std::vector<domain::Job>>(
+      pool_, "FindJobs", [&](pqxx::work& tx) -> Result<std::vector<domain::Job>> {
+        std::optional<int> priority;
+        if (f.priority) priority = PriorityValue(*f.priority);
+        std::vector<domain::Job> jobs;
+        const auto rows =
+            tx.exec_prepared("JobFind", f.name, priority, OptTimeParam(f.from_date), OptTimeParam(f.end_date));
+        const JobColumns columns(rows);
+        for (const auto& row : rows) jobs.push_back(ReadJob(row, columns));
+        if (f.with_stages) AttachStages(tx, jobs);
+        return jobs;
+      });
 }
 
 Result<ListPage<domain::Job>> PgStore::ListJobs(const domain::JobFilter& f, const ListRange& range) {
@@ -364,25 +368,29 @@ Result<domain::Job> PgStore::GetJob(const std::string& id, bool with_stages, boo
 }
 
 Status PgStore::DeleteJob(const std::string& id) {
-  return RunTransaction<bool>(pool_, "DeleteJob", [&](pqxx::work& tx) -> Result<bool> {
-           auto job = LoadJob(tx, "JobGetForUpdate", id);
-           if (!job) return JobNotFound(id);
-           if (!domain::IsFinal(job->status)) {
-             return Status(ErrorCode::kJobNotInFiniteState,
-                           fmt::format("Job {} is {}; only a COMPLETED, FAILED or ABORTED job can be deleted", id,
-                                       domain::ToString(job->status)));
-           }
-           tx.exec_prepared0("JobDelete", id);
-           return true;
-         })
+  return RunTransaction<bool>(
+             pool_, "DeleteJob",
+             [&](pqxx::work& tx) -> Result<bool> {
+               auto job = LoadJob(tx, "JobGetForUpdate", id);
+               if (!job) return JobNotFound(id);
+               if (!domain::IsFinal(job->status)) {
+                 return Status(ErrorCode::kJobNotInFiniteState,
+                               fmt::format("Job {} is {}; only a COMPLETED, FAILED or ABORTED job can be deleted", id,
+                                           domain::ToString(job->status)));
+               }
+               tx.exec_prepared0("JobDelete", id);
+               return true;
+             })
       .status();
 }
 
 Status PgStore::SetJobUserMetadata(const std::string& id, const std::string& metadata_json) {
-  return RunTransaction<bool>(pool_, "SetJobUserMetadata", [&](pqxx::work& tx) -> Result<bool> {
-           if (tx.exec_prepared("JobSetUserMetadata", id, metadata_json).affected_rows() == 0) return JobNotFound(id);
-           return true;
-         })
+  return RunTransaction<bool>(pool_, "SetJobUserMetadata",
+                              [&](pqxx::work& tx) -> Result<bool> {
+                                if (tx.exec_prepared("JobSetUserMetadata", id, metadata_json).affected_rows() == 0)
+                                  return JobNotFound(id);
+                                return true;
+                              })
       .status();
 }
 
@@ -398,22 +406,23 @@ Result<bool> PgStore::SetJobPriority(const std::string& id, domain::Priority pri
 }
 
 Status PgStore::SetJobStatus(const std::string& id, JobStatus status) {
-  return RunTransaction<bool>(pool_, "SetJobStatus", [&](pqxx::work& tx) -> Result<bool> {
-           auto job = LoadJob(tx, "JobGetForUpdate", id);
-           if (!job) return JobNotFound(id);
-           if (!domain::CanTransition(job->status, status)) {
-             return Illegal(ErrorCode::kIllegalJobStatusTransition, job->status, status);
-           }
-           tx.exec_prepared0("JobSetStatus", id, std::string(domain::ToString(job->status)),
-                             std::string(domain::ToString(status)));
-           if (status == JobStatus::kAborted) tx.exec_prepared0("StageAbortForJob", id);
-           if (domain::IsActive(status)) {
-             tx.exec_prepared0("TaskSetReadyForJob", id);
-           } else {
-             tx.exec_prepared0("TaskClearReadyForJob", id);
-           }
-           return true;
-         })
+  return RunTransaction<bool>(pool_, "SetJobStatus",
+                              [&](pqxx::work& tx) -> Result<bool> {
+                                auto job = LoadJob(tx, "JobGetForUpdate", id);
+                                if (!job) return JobNotFound(id);
+                                if (!domain::CanTransition(job->status, status)) {
+                                  return Illegal(ErrorCode::kIllegalJobStatusTransition, job->status, status);
+                                }
+                                tx.exec_prepared0("JobSetStatus", id, std::string(domain::ToString(job->status)),
+                                                  std::string(domain::ToString(status)));
+                                if (status == JobStatus::kAborted) tx.exec_prepared0("StageAbortForJob", id);
+                                if (domain::IsActive(status)) {
+                                  tx.exec_prepared0("TaskSetReadyForJob", id);
+                                } else {
+                                  tx.exec_prepared0("TaskClearReadyForJob", id);
+                                }
+                                return true;
+                              })
       .status();
 }
 
@@ -425,9 +434,8 @@ Result<domain::Stage> PgStore::AddStage(const std::string& job_id, const domain:
     auto job = LoadJob(tx, "JobGetForUpdate", job_id);
     if (!job) return JobNotFound(job_id);
     if (domain::IsFinal(job->status)) {
-      return Status(ErrorCode::kJobInFiniteState,
-                    fmt::format("Job {} is {}; stages cannot be added to a finished job", job_id,
-                                domain::ToString(job->status)));
+      return Status(ErrorCode::kJobInFiniteState, fmt::format("Job {} is {}; stages cannot be added to a finished job",
+                                                              job_id, domain::ToString(job->status)));
     }
     auto created = InsertStage(tx, *job, stage, trace, /*quiet_tasks=*/false);
     tx.exec_prepared("JobRefreshPercentage", job_id);
@@ -504,44 +512,48 @@ Result<domain::Summary> PgStore::GetStageSummary(const std::string& id) {
 }
 
 Status PgStore::SetStageUserMetadata(const std::string& id, const std::string& metadata_json) {
-  return RunTransaction<bool>(pool_, "SetStageUserMetadata", [&](pqxx::work& tx) -> Result<bool> {
-           if (tx.exec_prepared("StageSetUserMetadata", id, metadata_json).affected_rows() == 0) {
-             return StageNotFound(id);
-           }
-           return true;
-         })
+  return RunTransaction<bool>(pool_, "SetStageUserMetadata",
+                              [&](pqxx::work& tx) -> Result<bool> {
+                                if (tx.exec_prepared("StageSetUserMetadata", id, metadata_json).affected_rows() == 0) {
+                                  return StageNotFound(id);
+                                }
+                                return true;
+                              })
       .status();
 }
 
 Status PgStore::SetStageStatus(const std::string& id, StageStatus status) {
-  return RunTransaction<bool>(pool_, "SetStageStatus", [&](pqxx::work& tx) -> Result<bool> {
-           // Lock order everywhere: job, then stage, then task.
-           auto job_id = StageJobId(tx, id);
-           if (!job_id) return StageNotFound(id);
-           auto job = LoadJob(tx, "JobGetForShare", *job_id);
-           auto stage = LoadStage(tx, "StageGetForUpdate", id);
-           if (!job || !stage) return StageNotFound(id);
-           if (stage->status == status) return true;  // SPEC A.3.7: same status is a no-op
-           if (!domain::CanTransition(stage->status, status)) {
-             return Illegal(ErrorCode::kIllegalStageStatusTransition, stage->status, status);
-           }
-           if (stage->order > 1) {
-             auto previous = tx.exec_prepared("StageGetPrevious", stage->job_id, stage->order);
-             if (!previous.empty() && previous[0]["status"].as<std::string>() != "COMPLETED") {
-               return Status(ErrorCode::kIllegalStageStatusTransition,
-                             fmt::format("Illegal status transition from {} to {}: the previous stage (order {}) is "
-                                         "{}, not COMPLETED",
-                                         domain::ToString(stage->status), domain::ToString(status), stage->order - 1,
-                                         previous[0]["status"].as<std::string>()));
-             }
-           }
-           tx.exec_prepared0("StageSetStatus", id, std::string(domain::ToString(stage->status)),
-                             std::string(domain::ToString(status)));
-           if (domain::IsActive(status) && domain::IsActive(job->status)) {
-             tx.exec_prepared0("TaskSetReadyForStage", id);
-           }
-           return true;
-         })
+  return RunTransaction<bool>(
+             pool_, "SetStageStatus",
+             [&](pqxx::work& tx) -> Result<bool> {
+               // Lock order everywhere: job, then stage, then task.
+               auto job_id = StageJobId(tx, id);
+               if (!job_id) return StageNotFound(id);
+               auto job = LoadJob(tx, "JobGetForShare", *job_id);
+               auto stage = LoadStage(tx, "StageGetForUpdate", id);
+               if (!job || !stage) return StageNotFound(id);
+               if (stage->status == status) return true;  // SPEC A.3.7: same status is a no-op
+               if (!domain::CanTransition(stage->status, status)) {
+                 return Illegal(ErrorCode::kIllegalStageStatusTransition, stage->status, status);
+               }
+               if (stage->order > 1) {
+                 auto previous = tx.exec_prepared("StageGetPrevious", stage->job_id, stage->order);
+                 if (!previous.empty() && previous[0]["status"].as<std::string>() != "COMPLETED") {
+                   return Status(
+                       ErrorCode::kIllegalStageStatusTransition,
+                       fmt::format("Illegal status transition from {} to {}: the previous stage (order {}) is "
+                                   "{}, not COMPLETED",
+                                   domain::ToString(stage->status), domain::ToString(status), stage->order - 1,
+                                   previous[0]["status"].as<std::string>()));
+                 }
+               }
+               tx.exec_prepared0("StageSetStatus", id, std::string(domain::ToString(stage->status)),
+                                 std::string(domain::ToString(status)));
+               if (domain::IsActive(status) && domain::IsActive(job->status)) {
+                 tx.exec_prepared0("TaskSetReadyForStage", id);
+               }
+               return true;
+             })
       .status();
 }
 
@@ -647,14 +659,18 @@ Result<domain::Task> PgStore::GetTask(const std::string& id) {
 }
 
 Status PgStore::SetTaskUserMetadata(const std::string& id, const std::string& metadata_json) {
-  return RunTransaction<bool>(pool_, "SetTaskUserMetadata", [&](pqxx::work& tx) -> Result<bool> {
-           if (tx.exec_prepared("TaskSetUserMetadata", id, metadata_json).affected_rows() == 0) return TaskNotFound(id);
-           return true;
-         })
+  return RunTransaction<bool>(pool_, "SetTaskUserMetadata",
+                              [&](pqxx::work& tx) -> Result<bool> {
+                                if (tx.exec_prepared("TaskSetUserMetadata", id, metadata_json).affected_rows() == 0)
+                                  return TaskNotFound(id);
+                                return true;
+                              })
       .status();
 }
 
-Result<Dequeued> PgStore::Dequeue(const std::string& stage_type) { return claims_.Submit("", stage_type); }
+Result<Dequeued> PgStore::Dequeue(const std::string& stage_type) {
+  return claims_.Submit("", stage_type);
+}
 
 std::vector<Result<Dequeued>> PgStore::ClaimBatch(const std::vector<std::string>& stage_types) {
   // The batch's distinct types, in order of first request, each with how many wait.
@@ -679,7 +695,8 @@ std::vector<Result<Dequeued>> PgStore::ClaimBatch(const std::vector<std::string>
       params.push_back(std::to_string(wanted[i].second));
     }
     auto rows = RunTransaction<std::vector<std::pair<int, Dequeued>>, pqxx::nontransaction>(
-        pool_, "Dequeue", [&](pqxx::nontransaction& tx) -> Result<std::vector<std::pair<int, Dequeued>>> {
+        pool_, "Dequeue",
+        [&](pqxx::nontransaction& tx) -> Result<std::vector<std::pair<int, Dequeued>>> {
           std::vector<std::pair<int, Dequeued>> out;
           const auto result = tx.exec_prepared(ClaimStatementName(count), pqxx::prepare::make_dynamic_params(params));
           const TaskColumns columns(result);
@@ -730,8 +747,8 @@ std::vector<Result<Dequeued>> PgStore::ClaimBatch(const std::vector<std::string>
 
 Result<TaskReport> PgStore::ReportTask(const std::string& id, TaskStatus status) {
   if (status == TaskStatus::kCompleted) return completions_.Submit("", LowerCase(id));
-  return RunTransaction<TaskReport>(pool_, "ReportTask",
-                                    [&](pqxx::work& tx) -> Result<TaskReport> { return ReportTaskInTx(tx, id, status); });
+  return RunTransaction<TaskReport>(
+      pool_, "ReportTask", [&](pqxx::work& tx) -> Result<TaskReport> { return ReportTaskInTx(tx, id, status); });
 }
 
 // ---------------------------------------------------------------- group commit of completions
@@ -752,52 +769,54 @@ Result<TaskReport> PgStore::ReportTask(const std::string& id, TaskStatus status)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 std::vector<Result<TaskReport>> PgStore::CompleteBatch(const std::vector<std::string>& ids) {
   using Results = std::vector<Result<TaskReport>>;
-  auto results = RunTransaction<Results>(pool_, "CompleteTasks", [&](pqxx::work& tx) -> Result<Results> {
-    struct Done {
-      domain::Task task;
-      std::string job_id;
-      int order = 0;
-      StageStatus stage_status = StageStatus::kInProgress;
-    };
-    std::map<std::string, Done> done;
-    // Tasks are locked in id order, the same in every batch.
-    std::vector<std::string> sorted = ids;
-    std::sort(sorted.begin(), sorted.end());
-    sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
-    const auto completed = tx.exec_prepared("TaskCompleteBatch", UuidArray(sorted));
-    const TaskColumns columns(completed);
-    for (const auto& row : completed) {
-      Done d{ReadTask(row, columns), row[13].as<std::string>(), row[14].as<int>(),
-             domain::ParseStageStatus(row[15].c_str()).value()};
-      done.emplace(d.task.id, std::move(d));
-    }
-    Results out;
-    out.reserve(ids.size());
-    std::set<std::string> followed;  // the first report of each stage carries its cascade
-    for (const auto& id : ids) {
-      auto it = done.find(id);
-      if (it == done.end()) {
-        out.push_back(WhyNotUpdated(tx, id, TaskStatus::kCompleted));
-        continue;
-      }
-      TaskReport report;
-      report.task = std::move(it->second.task);
-      report.job_id = it->second.job_id;
-      const int order = it->second.order;
-      const auto stage_status = it->second.stage_status;
-      done.erase(it);  // a second report of the same task in this batch is answered by WhyNotUpdated
-      if (followed.insert(report.task.stage_id).second) {
-        FollowStage(tx, order, stage_status, TaskStatus::kCompleted, report);
-      }
-      out.push_back(std::move(report));
-    }
-    return out;
-  }, Plans::kGeneric);
+  auto results = RunTransaction<Results>(
+      pool_, "CompleteTasks",
+      [&](pqxx::work& tx) -> Result<Results> {
+        struct Done {
+          domain::Task task;
+          std::string job_id;
+          int order = 0;
+          StageStatus stage_status = StageStatus::kInProgress;
+        };
+        std::map<std::string, Done> done;
+        // Tasks are locked in id order, the same in every batch.
+        std::vector<std::string> sorted = ids;
+        std::sort(sorted.begin(), sorted.end());
+        sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+        const auto completed = tx.exec_prepared("TaskCompleteBatch", UuidArray(sorted));
+        const TaskColumns columns(completed);
+        for (const auto& row : completed) {
+          Done d{ReadTask(row, columns), row[13].as<std::string>(), row[14].as<int>(),
+                 domain::ParseStageStatus(row[15].c_str()).value()};
+          done.emplace(d.task.id, std::move(d));
+        }
+        Results out;
+        out.reserve(ids.size());
+        std::set<std::string> followed;  // the first report of each stage carries its cascade
+        for (const auto& id : ids) {
+          auto it = done.find(id);
+          if (it == done.end()) {
+            out.push_back(WhyNotUpdated(tx, id, TaskStatus::kCompleted));
+            continue;
+          }
+          TaskReport report;
+          report.task = std::move(it->second.task);
+          report.job_id = it->second.job_id;
+          const int order = it->second.order;
+          const auto stage_status = it->second.stage_status;
+          done.erase(it);  // a second report of the same task in this batch is answered by WhyNotUpdated
+          if (followed.insert(report.task.stage_id).second) {
+            FollowStage(tx, order, stage_status, TaskStatus::kCompleted, report);
+          }
+          out.push_back(std::move(report));
+        }
+        return out;
+      },
+      Plans::kGeneric);
   if (!results.ok()) return Results(ids.size(), results.status());
   return std::move(results).value();
 }
 #pragma GCC diagnostic pop
-
 
 Result<std::vector<TaskReport>> PgStore::FailStaleTasks(domain::Timestamp cutoff, int limit) {
   using Ids = std::vector<std::string>;
@@ -828,8 +847,10 @@ Result<std::optional<TaskReport>> PgStore::FailStaleTask(const std::string& id, 
   switch (report.status().code()) {
     case ErrorCode::kTaskStatusUpdateFailed:
     case ErrorCode::kIllegalTaskStatusTransition:
-    case ErrorCode::kTaskNotFound: return std::optional<TaskReport>{};
-    default: return report.status();
+    case ErrorCode::kTaskNotFound:
+      return std::optional<TaskReport>{};
+    default:
+      return report.status();
   }
 }
 
@@ -848,10 +869,11 @@ Result<QueueStats> PgStore::GetQueueStats() {
 }
 
 Status PgStore::Ping() {
-  return RunTransaction<bool>(pool_, "Ping", [&](pqxx::work& tx) -> Result<bool> {
-           tx.exec1("SELECT 1");
-           return true;
-         })
+  return RunTransaction<bool>(pool_, "Ping",
+                              [&](pqxx::work& tx) -> Result<bool> {
+                                tx.exec1("SELECT 1");
+                                return true;
+                              })
       .status();
 }
 

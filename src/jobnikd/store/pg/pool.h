@@ -29,20 +29,20 @@
 namespace jobnik::store::pg {
 
 struct PoolOptions {
-  std::string url;                                   // libpq URL or key=value string
-  std::string schema = "jobnik";                     // search_path of every connection
-  int size = 16;                                     // maximum open connections
-  std::chrono::milliseconds acquire_timeout{5000};   // waiting for a free connection
+  std::string url;                                  // libpq URL or key=value string
+  std::string schema = "jobnik";                    // search_path of every connection
+  int size = 16;                                    // maximum open connections
+  std::chrono::milliseconds acquire_timeout{5000};  // waiting for a free connection
   bool prepare_statements = true;
 };
 
 struct PoolStats {
-  int size = 0;       // configured maximum
-  int open = 0;       // connections currently open
-  int in_use = 0;     // leased right now
-  std::uint64_t waits = 0;          // acquisitions that had to wait
-  std::uint64_t timeouts = 0;       // acquisitions that gave up
-  std::uint64_t broken = 0;         // connections discarded as broken
+  int size = 0;                // configured maximum
+  int open = 0;                // connections currently open
+  int in_use = 0;              // leased right now
+  std::uint64_t waits = 0;     // acquisitions that had to wait
+  std::uint64_t timeouts = 0;  // acquisitions that gave up
+  std::uint64_t broken = 0;    // connections discarded as broken
 };
 
 enum class Plans { kDefault, kGeneric };

@@ -17,8 +17,12 @@ std::optional<domain::Timestamp> OptTime(const pqxx::field& f) {
   if (f.is_null()) return std::nullopt;
   return ParsePgTime(std::string_view(f.c_str(), f.size()));
 }
-domain::Timestamp Time(const pqxx::field& f) { return ParsePgTime(std::string_view(f.c_str(), f.size())); }
-std::string Str(const pqxx::field& f) { return std::string(f.c_str(), f.size()); }
+domain::Timestamp Time(const pqxx::field& f) {
+  return ParsePgTime(std::string_view(f.c_str(), f.size()));
+}
+std::string Str(const pqxx::field& f) {
+  return std::string(f.c_str(), f.size());
+}
 
 }  // namespace
 

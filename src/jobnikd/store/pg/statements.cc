@@ -96,7 +96,9 @@ const Parsed& All() {
 
 }  // namespace
 
-const std::map<std::string, std::string>& Statements() { return All().statements; }
+const std::map<std::string, std::string>& Statements() {
+  return All().statements;
+}
 
 const std::string& Statement(const std::string& name) {
   const auto& statements = All().statements;
@@ -153,7 +155,9 @@ const Claim& ClaimFor(std::size_t types) {
 
 }  // namespace
 
-const std::string& ClaimStatementName(std::size_t types) { return ClaimFor(types).name; }
+const std::string& ClaimStatementName(std::size_t types) {
+  return ClaimFor(types).name;
+}
 
 void PrepareAll(pqxx::connection_base& conn) {
   for (const auto& [name, sql] : Statements()) {

@@ -13,8 +13,8 @@
 
 #include <string_view>
 
-#include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
+#include <pqxx/pqxx>
 
 #include "common/tracer.h"
 #include "domain/error.h"
