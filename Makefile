@@ -7,6 +7,7 @@
 #   make bench     benchmarks in release mode against a private PostgreSQL (see docs/performance.md)
 #   make install   PREFIX=/usr/local DESTDIR=  binaries, man pages, completions, systemd units
 #   make format    clang-format the sources
+#   make lint      the CI gates besides the tests: formatting and clang-tidy
 #   make clean
 
 BUILD_DIR   ?= build
@@ -67,6 +68,7 @@ format:
 	  'bench/*.h' 'bench/*.cc' 'examples/*.h' 'examples/*.cc' | xargs clang-format -i
 
 lint: build
+	@scripts/deps.sh --lint
 	scripts/lint.sh $(BUILD_DIR)
 
 clean:

@@ -3,6 +3,7 @@
 # A fast no-op when they are all present (one dpkg-query call).
 #   scripts/deps.sh          build + run + test packages
 #   scripts/deps.sh --bench  also the benchmark tools
+#   scripts/deps.sh --lint   also clang-format and clang-tidy (scripts/lint.sh, CI)
 set -euo pipefail
 
 packages=(
@@ -17,9 +18,13 @@ packages=(
   # test tools
   bats bats-assert bats-support bats-file jq curl bash-completion
 )
-if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(postgresql-contrib)
-fi
+for arg in "$@"; do
+  case "$arg" in
+    --bench) packages+=(postgresql-contrib) ;;
+    --lint) packages+=(clang-format clang-tidy) ;;
+    *) echo "deps: unknown option $arg (use --bench or --lint)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

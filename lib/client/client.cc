@@ -134,7 +134,7 @@ std::string NewTasksJson(const std::vector<domain::NewTask>& tasks) {
   return out;
 }
 
-Client::Client(ClientOptions options) : http_(std::make_unique<httplib::Client>(options.base_url)) {
+Client::Client(const ClientOptions& options) : http_(std::make_unique<httplib::Client>(options.base_url)) {
   http_->set_keep_alive(true);
   http_->set_tcp_nodelay(true);
   http_->set_connection_timeout(std::chrono::milliseconds(options.connect_timeout_ms));

@@ -24,7 +24,7 @@ struct ClientOptions {
 
 class Client {
  public:
-  explicit Client(ClientOptions options);
+  explicit Client(const ClientOptions& options);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;

@@ -73,7 +73,7 @@ Result<Timestamp> ParseTimeParam(std::string_view value, std::string_view path, 
   if (!t) t = ParseTimeUnbounded(value);
   if (!t) {
     return ValidationError(fmt::format(
-        "{} must match format \"date-time\" (RFC 3339, e.g. 2026-11-30T08:00:00Z) or \"date\" (2026-11-30)", path));
+        R"({} must match format "date-time" (RFC 3339, e.g. 2026-11-30T08:00:00Z) or "date" (2026-11-30))", path));
   }
   if (!InRange(*t)) {
     return ValidationError(

@@ -98,8 +98,10 @@ domain::Result<std::vector<Setting>> CollectSettings(const std::vector<ConfigKey
       settings.push_back({k.name, it->second, "environment " + k.env});
     }
   }
-  for (const auto& [name, value] : sources.flags) {
-    const auto k = std::find_if(keys.begin(), keys.end(), [&](const ConfigKey& key) { return key.name == name; });
+  for (const auto& flag : sources.flags) {
+    const auto& [name, value] = flag;
+    const auto k =
+        std::find_if(keys.begin(), keys.end(), [&flag](const ConfigKey& key) { return key.name == flag.first; });
     settings.push_back({name, value, k != keys.end() ? "flag " + k->flag : std::string("flag")});
   }
   return settings;

@@ -75,7 +75,7 @@ Key<T> StringKey(ConfigKey key, std::string T::*field,
                  std::function<domain::Status(const std::string&)> check = nullptr) {
   if (key.type.empty()) key.type = "TEXT";
   return {std::move(key),
-          [field, check](T& c, const std::string& v) {
+          [field, check = std::move(check)](T& c, const std::string& v) {
             if (check) JOBNIK_TRY(check(v));
             c.*field = v;
             return domain::Status::Ok();

@@ -72,7 +72,7 @@ domain::Result<Child> Child::Spawn(const SpawnOptions& options) {
   std::vector<std::string> env_strings;
   std::vector<char*> envp;
   if (options.env) {
-    for (const auto& [k, v] : *options.env) env_strings.push_back(k + "=" + v);
+    for (const auto& [k, v] : *options.env) env_strings.push_back(std::string(k).append("=").append(v));
     for (auto& s : env_strings) envp.push_back(s.data());
     envp.push_back(nullptr);
   }
@@ -275,7 +275,7 @@ std::optional<ExitStatus> Child::Wait(std::optional<std::chrono::milliseconds> t
       const auto left =
           std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
       if (left <= 0) return std::nullopt;
-      ms = static_cast<int>(std::min<long long>(left, 1000 * 1000));
+      ms = static_cast<int>(std::min<long long>(left, 1'000'000));
     }
     if (PollOnce(ms)) return Reap();
   }

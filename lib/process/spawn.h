@@ -27,7 +27,7 @@ struct SpawnOptions {
   // Where stdout and stderr go: captured through pipes (the default), or appended to this
   // file (created 0600, never through a symlink).
   std::string output_file;
-  std::size_t tail_bytes = 64 * 1024;  // of each captured stream, the last this many bytes are kept
+  std::size_t tail_bytes = std::size_t{64} * 1024;  // of each captured stream, the last this many bytes are kept
   // Run as this user and group (the process must be root): setgroups, setgid, setuid.
   struct User {
     uid_t uid = 0;

@@ -94,7 +94,7 @@ const std::vector<KeyDef>& Defs() {
              &Config::sweeper_interval, 1, 86400),
       IntKey({"sweeper.stale_after", "JOBNIK_SWEEPER_STALE_AFTER", "--stale-after",
               "seconds a task may stay IN_PROGRESS before it is failed", false, "SECONDS"},
-             &Config::sweeper_stale_after, 1, 30 * 86400),
+             &Config::sweeper_stale_after, 1, 30LL * 86400),
       IntKey({"sweeper.batch", "JOBNIK_SWEEPER_BATCH", "--sweeper-batch", "tasks failed per sweep at most"},
              &Config::sweeper_batch, 1, 100000),
       StringKey({"tracing.otlp_endpoint", "JOBNIK_TRACING_OTLP_ENDPOINT", "--otlp-endpoint",
@@ -115,7 +115,7 @@ const std::vector<KeyDef>& Defs() {
              &Config::metrics_stage_types_max, 1, 100000),
       IntKey({"metrics.stage_type_idle_ttl", "JOBNIK_METRICS_STAGE_TYPE_IDLE_TTL", "",
               "seconds a stage type's jobnik_tasks series stay after its last unfinished task"},
-             &Config::metrics_stage_type_idle_ttl, 1, 30 * 86400),
+             &Config::metrics_stage_type_idle_ttl, 1, 30LL * 86400),
   };
   return defs;
 }

@@ -24,7 +24,7 @@ struct Config {
   std::string data_dir = "./var/jobnik";
   std::string postgres_bin_dir;  // empty: find PostgreSQL 15's binaries
   int http_threads = 64;
-  long long http_body_limit = 1024 * 1024;
+  long long http_body_limit = 1024LL * 1024;
   int http_keep_alive_timeout = 5;  // seconds
   int shutdown_timeout = 10;        // seconds to finish in-flight requests
   std::string log_level = "info";

@@ -81,17 +81,20 @@ void InstallRoutes(httplib::Server& server, const std::vector<Route>& routes, Me
       res.status = reply.status;
       const bool streamed = static_cast<bool>(reply.stream);
       if (streamed) res.set_chunked_content_provider(kJson, std::move(reply.stream));
+      // What set_content does, without copying the body (it takes a const reference).
       bool content_type_set = false;
       for (auto& [k, v] : reply.headers) {
         if (k == "Content-Type") {
-          res.set_content(std::move(reply.body), v.c_str());
+          res.body = std::move(reply.body);
+          res.set_header("Content-Type", v);
           content_type_set = true;
         } else {
           res.set_header(k.c_str(), v);
         }
       }
       if (!content_type_set && reply.status != 204 && !streamed) {
-        res.set_content(std::move(reply.body), kJson);
+        res.body = std::move(reply.body);
+        res.set_header("Content-Type", kJson);
       }
       res.set_header("traceparent", call.trace.traceparent);
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -204,7 +207,7 @@ void InstallServerHandlers(httplib::Server& server, std::size_t body_limit, Conn
         res.set_content(domain::ErrorBody(s), kJson);
         return httplib::Server::HandlerResponse::Handled;
       }));
-  server.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+  server.set_exception_handler([](const httplib::Request& req, httplib::Response& res, const std::exception_ptr& ep) {
     try {
       if (ep) std::rethrow_exception(ep);
     } catch (const std::exception& e) {

@@ -5,7 +5,7 @@
 namespace jobnik::services {
 
 Sweeper::Sweeper(store::Store& store, store::Leadership* leadership, Metrics* metrics, SweeperOptions options)
-    : store_(store), leadership_(leadership), metrics_(metrics), options_(std::move(options)) {}
+    : store_(store), leadership_(leadership), metrics_(metrics), options_(options) {}
 
 Sweeper::~Sweeper() {
   Stop();
