@@ -14,42 +14,6 @@ using domain::ErrorCode;
 using domain::Result;
 using domain::Status;
 
-void AppendTrace(std::string& out, const std::optional<std::string>& traceparent,
-                 const std::optional<std::string>& tracestate) {
-  if (traceparent) {
-    out += R"(,"traceparent":)";
-    domain::AppendJsonString(out, *traceparent);
-  }
-  if (tracestate) {
-    out += R"(,"tracestate":)";
-    domain::AppendJsonString(out, *tracestate);
-  }
-}
-
-void AppendTask(std::string& out, const domain::NewTask& t) {
-  out += R"({"data":)" + t.data + R"(,"userMetadata":)" + t.user_metadata + R"(,"maxAttempts":)" +
-         std::to_string(t.max_attempts);
-  AppendTrace(out, t.traceparent, t.tracestate);
-  out += '}';
-}
-
-void AppendStage(std::string& out, const domain::NewStage& s, bool with_tasks) {
-  out += R"({"type":)";
-  domain::AppendJsonString(out, s.type);
-  out += R"(,"data":)" + s.data + R"(,"userMetadata":)" + s.user_metadata;
-  if (s.start_as_waiting) out += R"(,"startAsWaiting":true)";
-  AppendTrace(out, s.traceparent, s.tracestate);
-  if (with_tasks && !s.tasks.empty()) {
-    out += R"(,"tasks":[)";
-    for (std::size_t i = 0; i < s.tasks.size(); ++i) {
-      if (i) out += ',';
-      AppendTask(out, s.tasks[i]);
-    }
-    out += ']';
-  }
-  out += '}';
-}
-
 // An error body {"message","code"} back into a Status.
 Status FromErrorBody(int http_status, const std::string& body) {
   auto j = nlohmann::json::parse(body, nullptr, false);
@@ -101,37 +65,17 @@ std::string EncodeSegment(const std::string& s) {
 }  // namespace
 
 std::string NewJobJson(const domain::NewJob& job) {
-  std::string out = R"({"name":)";
-  domain::AppendJsonString(out, job.name);
-  out += R"(,"data":)" + job.data + R"(,"userMetadata":)" + job.user_metadata + R"(,"priority":")" +
-         std::string(domain::ToString(job.priority)) + '"';
-  AppendTrace(out, job.traceparent, job.tracestate);
-  if (job.stages) {
-    out += R"(,"stages":[)";
-    for (std::size_t i = 0; i < job.stages->size(); ++i) {
-      if (i) out += ',';
-      AppendStage(out, (*job.stages)[i], true);
-    }
-    out += ']';
-  }
-  out += '}';
-  return out;
+  return domain::ToJson(job);
 }
 
 std::string NewStageJson(const domain::NewStage& stage) {
   std::string out;
-  AppendStage(out, stage, false);
+  domain::AppendJson(out, stage, domain::StageTasks::kOmit);
   return out;
 }
 
 std::string NewTasksJson(const std::vector<domain::NewTask>& tasks) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < tasks.size(); ++i) {
-    if (i) out += ',';
-    AppendTask(out, tasks[i]);
-  }
-  out += ']';
-  return out;
+  return domain::ToJson(tasks);
 }
 
 Client::Client(const ClientOptions& options) : http_(std::make_unique<httplib::Client>(options.base_url)) {

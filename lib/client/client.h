@@ -52,7 +52,7 @@ class Client {
   std::unique_ptr<httplib::Client> http_;
 };
 
-// JSON bodies for the requests (also used by jobnikctl).
+// JSON bodies for the requests (also used by jobnikctl): domain/codec.h's encoders.
 std::string NewJobJson(const domain::NewJob& job);
 std::string NewStageJson(const domain::NewStage& stage);
 std::string NewTasksJson(const std::vector<domain::NewTask>& tasks);

@@ -50,7 +50,7 @@ void FieldTime(std::string& out, std::string_view key, Timestamp t) {
 template <typename... Keys>
 Status RequireAll(const json& j, std::string_view path, Keys... keys) {
   for (std::string_view k : {std::string_view(keys)...}) {
-    if (auto s = CheckRequired(j, k, path); !s.ok()) return s;
+    JOBNIK_TRY(CheckRequired(j, k, path));
   }
   return Status::Ok();
 }
@@ -122,11 +122,11 @@ bool GetEnum(const json& j, const char* key, E& out, std::optional<E> (*parse)(s
 Status CheckTraceFields(const json& j, std::string_view path, std::optional<std::string>& traceparent,
                         std::optional<std::string>& tracestate) {
   if (auto it = j.find("traceparent"); it != j.end()) {
-    if (auto s = CheckTraceparent(*it, Path(path, "traceparent")); !s.ok()) return s;
+    JOBNIK_TRY(CheckTraceparent(*it, Path(path, "traceparent")));
     traceparent = it->get<std::string>();
   }
   if (auto it = j.find("tracestate"); it != j.end()) {
-    if (auto s = CheckTracestate(*it, Path(path, "tracestate")); !s.ok()) return s;
+    JOBNIK_TRY(CheckTracestate(*it, Path(path, "tracestate")));
     tracestate = it->get<std::string>();
   }
   return Status::Ok();
@@ -140,53 +140,49 @@ Status CheckStorable(const json& v, std::string_view path) {
 Status ReadObjectField(const json& j, const char* key, std::string_view path, std::string& out) {
   auto it = j.find(key);
   if (it == j.end()) return Status::Ok();
-  if (auto s = CheckObject(*it, Path(path, key)); !s.ok()) return s;
-  if (auto s = CheckStorable(*it, Path(path, key)); !s.ok()) return s;
+  JOBNIK_TRY(CheckObject(*it, Path(path, key)));
+  JOBNIK_TRY(CheckStorable(*it, Path(path, key)));
   out = it->dump();
   return Status::Ok();
 }
 
 Result<NewTask> ReadNewTask(const json& j, std::string_view path) {
-  if (auto s = CheckObject(j, path); !s.ok()) return s;
-  if (auto s = CheckAllowedKeys(j, {"data", "userMetadata", "maxAttempts", "traceparent", "tracestate"}, path);
-      !s.ok()) {
-    return s;
-  }
-  if (auto s = CheckRequired(j, "data", path); !s.ok()) return s;
+  JOBNIK_TRY(CheckObject(j, path));
+  JOBNIK_TRY(CheckAllowedKeys(j, {"data", "userMetadata", "maxAttempts", "traceparent", "tracestate"}, path));
+  JOBNIK_TRY(CheckRequired(j, "data", path));
   NewTask t;
-  if (auto s = ReadObjectField(j, "data", path, t.data); !s.ok()) return s;
-  if (auto s = ReadObjectField(j, "userMetadata", path, t.user_metadata); !s.ok()) return s;
+  JOBNIK_TRY(ReadObjectField(j, "data", path, t.data));
+  JOBNIK_TRY(ReadObjectField(j, "userMetadata", path, t.user_metadata));
   if (auto it = j.find("maxAttempts"); it != j.end()) {
-    if (auto s = CheckIntegerAtLeast(*it, Path(path, "maxAttempts"), 1); !s.ok()) return s;
+    JOBNIK_TRY(CheckIntegerAtLeast(*it, Path(path, "maxAttempts"), 1));
     t.max_attempts = static_cast<int>(it->get<double>());
   }
-  if (auto s = CheckTraceFields(j, path, t.traceparent, t.tracestate); !s.ok()) return s;
+  JOBNIK_TRY(CheckTraceFields(j, path, t.traceparent, t.tracestate));
   return t;
 }
 
-Result<NewStage> ReadNewStage(const json& j, std::string_view path, bool allow_tasks) {
-  if (auto s = CheckObject(j, path); !s.ok()) return s;
+Result<NewStage> ReadNewStage(const json& j, std::string_view path, StageTasks tasks) {
+  JOBNIK_TRY(CheckObject(j, path));
   // The v1 stage payload does not forbid additional properties: unknown keys are ignored.
-  // `tasks` is read only inside an atomic job submission (allow_tasks); on the v1
+  // `tasks` is read only inside an atomic job submission (StageTasks::kInclude); on the v1
   // add-stage call it is just another ignored key.
-  if (auto s = RequireAll(j, path, "type", "data"); !s.ok()) return s;
+  JOBNIK_TRY(RequireAll(j, path, "type", "data"));
   NewStage st;
-  if (auto s = CheckString(j["type"], Path(path, "type"), 0, kTypeMax); !s.ok()) return s;
+  JOBNIK_TRY(CheckString(j["type"], Path(path, "type"), 0, kTypeMax));
   st.type = j["type"].get<std::string>();
-  if (auto s = ReadObjectField(j, "data", path, st.data); !s.ok()) return s;
-  if (auto s = ReadObjectField(j, "userMetadata", path, st.user_metadata); !s.ok()) return s;
+  JOBNIK_TRY(ReadObjectField(j, "data", path, st.data));
+  JOBNIK_TRY(ReadObjectField(j, "userMetadata", path, st.user_metadata));
   if (auto it = j.find("startAsWaiting"); it != j.end()) {
     if (!it->is_boolean()) return ValidationError(fmt::format("{}/startAsWaiting must be boolean", path));
     st.start_as_waiting = it->get<bool>();
   }
-  if (auto s = CheckTraceFields(j, path, st.traceparent, st.tracestate); !s.ok()) return s;
-  if (auto it = j.find("tasks"); it != j.end() && allow_tasks) {
+  JOBNIK_TRY(CheckTraceFields(j, path, st.traceparent, st.tracestate));
+  if (auto it = j.find("tasks"); it != j.end() && tasks == StageTasks::kInclude) {
     if (!it->is_array()) return ValidationError(fmt::format("{}/tasks must be array", path));
     st.tasks.reserve(it->size());
     for (std::size_t i = 0; i < it->size(); ++i) {
-      auto t = ReadNewTask((*it)[i], fmt::format("{}/tasks/{}", path, i));
-      if (!t.ok()) return t.status();
-      st.tasks.push_back(std::move(t).value());
+      JOBNIK_ASSIGN_OR_RETURN(auto t, ReadNewTask((*it)[i], fmt::format("{}/tasks/{}", path, i)));
+      st.tasks.push_back(std::move(t));
     }
   }
   return st;
@@ -194,12 +190,11 @@ Result<NewStage> ReadNewStage(const json& j, std::string_view path, bool allow_t
 
 template <typename E>
 Result<E> ParseStatusBody(std::string_view body, std::initializer_list<E> allowed) {
-  auto j = ParseJsonBody(body);
-  if (!j.ok()) return j.status();
+  JOBNIK_ASSIGN_OR_RETURN(json j, ParseJsonBody(body));
   const std::string_view path = "request/body";
-  if (auto s = CheckObject(*j, path); !s.ok()) return s;
-  if (auto s = CheckRequired(*j, "status", path); !s.ok()) return s;
-  const json& v = (*j)["status"];
+  JOBNIK_TRY(CheckObject(j, path));
+  JOBNIK_TRY(CheckRequired(j, "status", path));
+  const json& v = j["status"];
   std::string names;
   for (E e : allowed) {
     if (!names.empty()) names += ", ";
@@ -374,6 +369,75 @@ void AppendJson(std::string& out, const Job& j) {
   out += '}';
 }
 
+namespace {
+
+void AppendTrace(std::string& out, const std::optional<std::string>& traceparent,
+                 const std::optional<std::string>& tracestate) {
+  if (traceparent) Field(out, "traceparent", *traceparent);
+  if (tracestate) Field(out, "tracestate", *tracestate);
+}
+
+// data, userMetadata, maxAttempts: the fields of a NewTask before its trace context.
+void AppendTaskFields(std::string& out, const NewTask& t) {
+  out += '{';
+  FieldRaw(out, "data", t.data);
+  FieldRaw(out, "userMetadata", t.user_metadata);
+  FieldInt(out, "maxAttempts", t.max_attempts);
+}
+
+}  // namespace
+
+void AppendJson(std::string& out, const NewTask& t) {
+  AppendTaskFields(out, t);
+  AppendTrace(out, t.traceparent, t.tracestate);
+  out += '}';
+}
+
+void AppendJson(std::string& out, const NewTask& t, const TraceDefaults& defaults) {
+  AppendTaskFields(out, t);
+  Field(out, "traceparent", t.traceparent ? *t.traceparent : defaults.traceparent);
+  const auto& state = (t.traceparent || t.tracestate) ? t.tracestate : defaults.tracestate;
+  if (state) Field(out, "tracestate", *state);
+  out += '}';
+}
+
+void AppendJson(std::string& out, const std::vector<NewTask>& tasks, const TraceDefaults& defaults) {
+  out += '[';
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    if (i) out += ',';
+    AppendJson(out, tasks[i], defaults);
+  }
+  out += ']';
+}
+
+void AppendJson(std::string& out, const NewStage& s, StageTasks tasks) {
+  out += '{';
+  Field(out, "type", s.type);
+  FieldRaw(out, "data", s.data);
+  FieldRaw(out, "userMetadata", s.user_metadata);
+  if (s.start_as_waiting) FieldRaw(out, "startAsWaiting", "true");
+  AppendTrace(out, s.traceparent, s.tracestate);
+  if (tasks == StageTasks::kInclude && !s.tasks.empty()) {
+    Key(out, "tasks");
+    AppendJson(out, s.tasks);
+  }
+  out += '}';
+}
+
+void AppendJson(std::string& out, const NewJob& j) {
+  out += '{';
+  Field(out, "name", j.name);
+  FieldRaw(out, "data", j.data);
+  FieldRaw(out, "userMetadata", j.user_metadata);
+  Field(out, "priority", ToString(j.priority));
+  AppendTrace(out, j.traceparent, j.tracestate);
+  if (j.stages) {
+    Key(out, "stages");
+    AppendJson(out, *j.stages);
+  }
+  out += '}';
+}
+
 std::string ErrorBody(const Status& status) {
   std::string out = "{";
   Field(out, "message", status.message());
@@ -434,18 +498,15 @@ Result<Stage> DecodeStage(const json& j) {
   if (!GetInt(j, "percentage", s.percentage)) return DecodeError("stage.percentage");
   auto it = j.find("summary");
   if (it == j.end()) return DecodeError("stage.summary");
-  auto summary = DecodeSummary(*it);
-  if (!summary.ok()) return summary.status();
-  s.summary = *summary;
+  JOBNIK_ASSIGN_OR_RETURN(s.summary, DecodeSummary(*it));
   if (!GetString(j, "traceparent", s.traceparent)) return DecodeError("stage.traceparent");
   if (!GetOptString(j, "tracestate", s.tracestate)) return DecodeError("stage.tracestate");
   if (auto tasks = j.find("tasks"); tasks != j.end()) {
     if (!tasks->is_array()) return DecodeError("stage.tasks");
     s.tasks.emplace();
     for (const auto& tj : *tasks) {
-      auto t = DecodeTask(tj);
-      if (!t.ok()) return t.status();
-      s.tasks->push_back(std::move(t).value());
+      JOBNIK_ASSIGN_OR_RETURN(auto t, DecodeTask(tj));
+      s.tasks->push_back(std::move(t));
     }
   }
   return s;
@@ -469,9 +530,8 @@ Result<Job> DecodeJob(const json& j) {
     if (!stages->is_array()) return DecodeError("job.stages");
     job.stages.emplace();
     for (const auto& sj : *stages) {
-      auto s = DecodeStage(sj);
-      if (!s.ok()) return s.status();
-      job.stages->push_back(std::move(s).value());
+      JOBNIK_ASSIGN_OR_RETURN(auto s, DecodeStage(sj));
+      job.stages->push_back(std::move(s));
     }
   }
   if (auto summary = j.find("taskSummary"); summary != j.end()) {
@@ -486,7 +546,7 @@ Result<Job> DecodeJob(const json& j) {
 
 Result<json> ParseJsonBody(std::string_view body) {
   if (body.empty()) return ValidationError("request/body is required: the request has no JSON body");
-  if (auto s = CheckBodyBytes(body); !s.ok()) return s;
+  JOBNIK_TRY(CheckBodyBytes(body));
   json j = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) {
     // Re-parse with exceptions only on the error path, to report the position.
@@ -508,22 +568,17 @@ Result<json> ParseJsonBody(std::string_view body) {
 }
 
 Result<NewJob> ParseNewJob(std::string_view body) {
-  auto parsed = ParseJsonBody(body);
-  if (!parsed.ok()) return parsed.status();
-  const json& j = *parsed;
+  JOBNIK_ASSIGN_OR_RETURN(const json j, ParseJsonBody(body));
   const std::string_view path = "request/body";
-  if (auto s = CheckObject(j, path); !s.ok()) return s;
-  if (auto s = CheckAllowedKeys(j, {"name", "data", "priority", "userMetadata", "traceparent", "tracestate", "stages"},
-                                path);
-      !s.ok()) {
-    return s;
-  }
-  if (auto s = RequireAll(j, path, "name", "data"); !s.ok()) return s;
+  JOBNIK_TRY(CheckObject(j, path));
+  JOBNIK_TRY(
+      CheckAllowedKeys(j, {"name", "data", "priority", "userMetadata", "traceparent", "tracestate", "stages"}, path));
+  JOBNIK_TRY(RequireAll(j, path, "name", "data"));
   NewJob job;
-  if (auto s = CheckString(j["name"], Path(path, "name"), kNameMin, kNameMax); !s.ok()) return s;
+  JOBNIK_TRY(CheckString(j["name"], Path(path, "name"), kNameMin, kNameMax));
   job.name = j["name"].get<std::string>();
-  if (auto s = ReadObjectField(j, "data", path, job.data); !s.ok()) return s;
-  if (auto s = ReadObjectField(j, "userMetadata", path, job.user_metadata); !s.ok()) return s;
+  JOBNIK_TRY(ReadObjectField(j, "data", path, job.data));
+  JOBNIK_TRY(ReadObjectField(j, "userMetadata", path, job.user_metadata));
   if (auto it = j.find("priority"); it != j.end()) {
     auto p = it->is_string() ? ParsePriority(it->get_ref<const std::string&>()) : std::nullopt;
     if (!p) {
@@ -532,37 +587,33 @@ Result<NewJob> ParseNewJob(std::string_view body) {
     }
     job.priority = *p;
   }
-  if (auto s = CheckTraceFields(j, path, job.traceparent, job.tracestate); !s.ok()) return s;
+  JOBNIK_TRY(CheckTraceFields(j, path, job.traceparent, job.tracestate));
   if (auto it = j.find("stages"); it != j.end()) {
     if (!it->is_array()) return ValidationError("request/body/stages must be array");
     job.stages.emplace();
     job.stages->reserve(it->size());
     for (std::size_t i = 0; i < it->size(); ++i) {
-      auto st = ReadNewStage((*it)[i], fmt::format("request/body/stages/{}", i), /*allow_tasks=*/true);
-      if (!st.ok()) return st.status();
-      job.stages->push_back(std::move(st).value());
+      JOBNIK_ASSIGN_OR_RETURN(auto st,
+                              ReadNewStage((*it)[i], fmt::format("request/body/stages/{}", i), StageTasks::kInclude));
+      job.stages->push_back(std::move(st));
     }
   }
   return job;
 }
 
 Result<NewStage> ParseNewStage(std::string_view body) {
-  auto parsed = ParseJsonBody(body);
-  if (!parsed.ok()) return parsed.status();
-  return ReadNewStage(*parsed, "request/body", /*allow_tasks=*/false);
+  JOBNIK_ASSIGN_OR_RETURN(const json j, ParseJsonBody(body));
+  return ReadNewStage(j, "request/body", StageTasks::kOmit);
 }
 
 Result<std::vector<NewTask>> ParseNewTasks(std::string_view body) {
-  auto parsed = ParseJsonBody(body);
-  if (!parsed.ok()) return parsed.status();
-  const json& j = *parsed;
+  JOBNIK_ASSIGN_OR_RETURN(const json j, ParseJsonBody(body));
   if (!j.is_array()) return ValidationError("request/body must be array");
   std::vector<NewTask> tasks;
   tasks.reserve(j.size());
   for (std::size_t i = 0; i < j.size(); ++i) {
-    auto t = ReadNewTask(j[i], fmt::format("request/body/{}", i));
-    if (!t.ok()) return t.status();
-    tasks.push_back(std::move(t).value());
+    JOBNIK_ASSIGN_OR_RETURN(auto t, ReadNewTask(j[i], fmt::format("request/body/{}", i)));
+    tasks.push_back(std::move(t));
   }
   return tasks;
 }
@@ -578,11 +629,10 @@ Result<TaskStatus> ParseTaskStatusChange(std::string_view body) {
 }
 
 Result<Priority> ParsePriorityChange(std::string_view body) {
-  auto j = ParseJsonBody(body);
-  if (!j.ok()) return j.status();
-  if (auto s = CheckObject(*j, "request/body"); !s.ok()) return s;
-  if (auto s = CheckRequired(*j, "priority", "request/body"); !s.ok()) return s;
-  const json& v = (*j)["priority"];
+  JOBNIK_ASSIGN_OR_RETURN(json j, ParseJsonBody(body));
+  JOBNIK_TRY(CheckObject(j, "request/body"));
+  JOBNIK_TRY(CheckRequired(j, "priority", "request/body"));
+  const json& v = j["priority"];
   auto p = v.is_string() ? ParsePriority(v.get_ref<const std::string&>()) : std::nullopt;
   if (!p) {
     return ValidationError(
@@ -592,11 +642,10 @@ Result<Priority> ParsePriorityChange(std::string_view body) {
 }
 
 Result<std::string> ParseUserMetadata(std::string_view body) {
-  auto j = ParseJsonBody(body);
-  if (!j.ok()) return j.status();
-  if (auto s = CheckObject(*j, "request/body"); !s.ok()) return s;
-  if (auto s = CheckStorable(*j, "request/body"); !s.ok()) return s;
-  return j->dump();
+  JOBNIK_ASSIGN_OR_RETURN(json j, ParseJsonBody(body));
+  JOBNIK_TRY(CheckObject(j, "request/body"));
+  JOBNIK_TRY(CheckStorable(j, "request/body"));
+  return j.dump();
 }
 
 }  // namespace jobnik::domain

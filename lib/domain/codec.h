@@ -2,10 +2,14 @@
 // optional fields omitted when unset), in both directions:
 //  - encoding entities into response bodies (appended to a string: jobnikd's hot path),
 //  - decoding entities from response bodies (the client library, jobnikctl),
-//  - parsing and validating request bodies into New* values (jobnikd).
+//  - parsing and validating request bodies into New* values (jobnikd),
+//  - encoding New* values into request bodies (the client library; jobnikd's store hands
+//    new tasks to PostgreSQL in the same form). This is the one encoder of NewJob,
+//    NewStage and NewTask; ParseNewJob/ParseNewStage/ParseNewTasks are its inverse.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,6 +42,20 @@ std::string ToJson(const T& value) {
   AppendJson(out, value);
   return out;
 }
+
+// Request bodies. Optional fields (userMetadata is always sent) are omitted when unset:
+// traceparent, tracestate, startAsWaiting when false, a job's stages when std::nullopt, a
+// stage's tasks when empty.
+void AppendJson(std::string& out, const NewTask& t);
+// Trace fields resolved against `defaults` (the store: a task without its own traceparent
+// takes the request's), so traceparent is always present.
+void AppendJson(std::string& out, const NewTask& t, const TraceDefaults& defaults);
+void AppendJson(std::string& out, const std::vector<NewTask>& tasks, const TraceDefaults& defaults);
+// Whether a stage's body carries its tasks, in both directions: inside a job submission it
+// does; the v1 add-stage body has none (ParseNewStage ignores the key there).
+enum class StageTasks : std::uint8_t { kInclude, kOmit };
+void AppendJson(std::string& out, const NewStage& s, StageTasks tasks = StageTasks::kInclude);
+void AppendJson(std::string& out, const NewJob& j);
 
 // A JSON string literal with the quotes. Bytes that are not valid UTF-8 (each maximal
 // ill-formed subsequence, as Unicode recommends) become U+FFFD, so the result is always

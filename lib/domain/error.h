@@ -124,7 +124,7 @@ Status StatusOf(const Result<T>& r) {
 // a Result, or returns its Status from the enclosing function.
 #define JOBNIK_ASSIGN_OR_RETURN(lhs, expr) \
   JOBNIK_ASSIGN_OR_RETURN_IMPL_(JOBNIK_CONCAT_(jobnik_result_, __LINE__), lhs, expr)
-// tmp and lhs are a name and a declaration: they cannot be parenthesised.
+// tmp is a name and lhs a declaration or an lvalue: neither can take parentheses.
 // NOLINTBEGIN(bugprone-macro-parentheses)
 #define JOBNIK_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
   auto tmp = (expr);                                  \

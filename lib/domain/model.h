@@ -97,6 +97,8 @@ struct NewTask {
   int max_attempts = 1;
   std::optional<std::string> traceparent;
   std::optional<std::string> tracestate;
+
+  bool operator==(const NewTask&) const = default;
 };
 
 struct NewStage {
@@ -107,6 +109,8 @@ struct NewStage {
   std::optional<std::string> traceparent;
   std::optional<std::string> tracestate;
   std::vector<NewTask> tasks;  // extension: tasks created with the stage
+
+  bool operator==(const NewStage&) const = default;
 };
 
 struct NewJob {
@@ -118,6 +122,14 @@ struct NewJob {
   std::optional<std::string> tracestate;
   // Extension (SPEC B): the whole tree in one request. Absent -> plain v1.
   std::optional<std::vector<NewStage>> stages;
+
+  bool operator==(const NewJob&) const = default;
+};
+
+// Trace context given to created entities that carry none of their own.
+struct TraceDefaults {
+  std::string traceparent;
+  std::optional<std::string> tracestate;
 };
 
 struct JobFilter {

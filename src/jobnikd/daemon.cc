@@ -95,9 +95,7 @@ domain::Status OpenDatabase(const Config& config, Database& db) {
     return domain::Status::Ok();
   }
   db.embedded.emplace(EmbeddedPgOptions{config.data_dir, config.postgres_bin_dir});
-  auto url = db.embedded->Start();
-  if (!url.ok()) return url.status();
-  db.url = *url;
+  JOBNIK_ASSIGN_OR_RETURN(db.url, db.embedded->Start());
   return domain::Status::Ok();
 }
 

@@ -285,22 +285,21 @@ domain::Result<std::string> EmbeddedPostgres::Start() {
       return Status(ErrorCode::kUnknown,
                     "PostgreSQL server binaries not found (install postgresql-15, or set postgres_bin_dir)");
     }
-    auto as = ServerUser();
-    if (!as.ok()) return as.status();
-    drop_ = as->drop;
-    uid_ = as->uid;
-    gid_ = as->gid;
+    JOBNIK_ASSIGN_OR_RETURN(const auto as, ServerUser());
+    drop_ = as.drop;
+    uid_ = as.uid;
+    gid_ = as.gid;
     const fs::path data_dir = fs::absolute(options_.data_dir).lexically_normal();
     data_dir_ = data_dir.string();
     fs::create_directories(data_dir);
     // Before anything else: the data directory is ours alone, or we stop here.
-    if (auto s = LockDataDir(data_dir_); !s.ok()) return s;
-    Chown(data_dir, *as);
-    CheckReachable(data_dir, *as);
+    JOBNIK_TRY(LockDataDir(data_dir_));
+    Chown(data_dir, as);
+    CheckReachable(data_dir, as);
     cluster_ = (data_dir / "postgres").string();
     log_ = (data_dir / "postgres.log").string();
     if (!fs::exists(fs::path(cluster_) / "PG_VERSION")) {
-      if (auto s = InitDb(bin_dir_, cluster_); !s.ok()) return s;
+      JOBNIK_TRY(InitDb(bin_dir_, cluster_));
     }
     // Unix socket paths are limited to 107 bytes. A longer one gets a fresh private
     // directory in /tmp (random name, created by mkdtemp, removed on Stop()).
@@ -315,9 +314,9 @@ domain::Result<std::string> EmbeddedPostgres::Start() {
       if (socket_dir_fd_ < 0) {
         throw std::runtime_error(fmt::format("cannot open {}: {}", socket_dir_, std::strerror(errno)));
       }
-      SecureDirFd(socket_dir_fd_, socket_dir_, *as);
+      SecureDirFd(socket_dir_fd_, socket_dir_, as);
     } else {
-      MakeServerDir(socket_dir_, *as);
+      MakeServerDir(socket_dir_, as);
     }
     url_ = fmt::format("postgresql://{}@/postgres?host={}", kRole, socket_dir_);
     spdlog::info("embedded database: starting PostgreSQL in {} (socket {})", cluster_, socket_dir_);

@@ -125,7 +125,7 @@ class SweeperTest : public DbTest {
     EXPECT_TRUE(store_->AddTasks(stage->id, SomeTasks(n, /*max_attempts=*/2), ATrace()).ok());
     std::vector<std::string> ids;
     for (int i = 0; i < n; ++i) {
-      auto d = store_->Dequeue(type);
+      auto d = store_->ClaimTask(type);
       EXPECT_TRUE(d.ok());
       if (d.ok()) ids.push_back(d->task.id);
     }

@@ -86,7 +86,7 @@ class LifecycleTest : public DbTest {
 
   // Claims a task of `stage`; SPEC A.3.4 moves a PENDING stage and job to IN_PROGRESS.
   std::string Claim(std::size_t stage) {
-    auto d = store_->Dequeue(stages_.at(stage).type);
+    auto d = store_->ClaimTask(stages_.at(stage).type);
     EXPECT_TRUE(d.ok()) << Describe(d.status());
     if (!d.ok()) return {};
     auto& task = tasks_.at(d->task.id);
@@ -101,7 +101,7 @@ class LifecycleTest : public DbTest {
   }
 
   void ExpectNothingToClaim(std::size_t stage) {
-    EXPECT_EQ(store_->Dequeue(stages_.at(stage).type).status().code(), ErrorCode::kTaskNotFound);
+    EXPECT_EQ(store_->ClaimTask(stages_.at(stage).type).status().code(), ErrorCode::kTaskNotFound);
   }
 
   void SetJobStatus(JobStatus status) {
@@ -174,7 +174,7 @@ class LifecycleTest : public DbTest {
     pqxx::connection c(url_);
     pqxx::work tx(c);
     tx.exec0("SET LOCAL search_path TO " + tx.quote_name(schema_));
-    auto rows = tx.exec_params(store::pg::Statements().at("TaskCompleteBatch"), array);
+    auto rows = tx.exec_params(store::pg::Statements().at("TaskReportBatch"), array);
     tx.commit();
     EXPECT_EQ(rows.size(), ids.size());
     std::map<std::size_t, std::int64_t> per_stage;
@@ -196,12 +196,12 @@ class LifecycleTest : public DbTest {
 
   // The store agrees with the model on every status, counter and percentage.
   void Check() {
-    auto job = store_->GetJob(job_id_, false);
+    auto job = store_->GetJob(job_id_);
     ASSERT_TRUE(job.ok()) << Describe(job.status());
     EXPECT_EQ(job->status, job_status_) << domain::ToString(job->status) << " vs " << domain::ToString(job_status_);
     EXPECT_EQ(job->percentage, job_percentage_);
     for (const auto& model : stages_) {
-      auto stage = store_->GetStage(model.id, false);
+      auto stage = store_->GetStage(model.id);
       ASSERT_TRUE(stage.ok()) << Describe(stage.status());
       EXPECT_EQ(stage->status, model.status)
           << model.type << ": " << domain::ToString(stage->status) << " vs " << domain::ToString(model.status);

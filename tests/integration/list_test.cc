@@ -267,7 +267,7 @@ TEST_F(ListTest, FiltersCombineWithPaging) {
   const auto stage_b = StageWithTasks("filter-b", 30, &job_b);
   // Claim and complete 5 tasks of type filter-a.
   for (int i = 0; i < 5; ++i) {
-    auto d = store_->Dequeue("filter-a");
+    auto d = store_->ClaimTask("filter-a");
     ASSERT_TRUE(d.ok());
     ASSERT_TRUE(store_->ReportTask(d->task.id, domain::TaskStatus::kCompleted).ok());
   }
@@ -340,7 +340,7 @@ TEST_F(ListTest, JobsFilterByStatus) {
   StageWithTasks("status-a", 1, &pending);
   StageWithTasks("status-b", 1, &running);
   StageWithTasks("status-c", 1, &paused);
-  ASSERT_TRUE(store_->Dequeue("status-b").ok());
+  ASSERT_TRUE(store_->ClaimTask("status-b").ok());
   ASSERT_TRUE(store_->SetJobStatus(paused, domain::JobStatus::kPaused).ok());
   auto ids = [&](const std::string& path) {
     std::vector<std::string> out;
@@ -365,9 +365,9 @@ TEST_F(ListTest, JobTaskSummarySumsItsStages) {
   ASSERT_TRUE(first.ok() && second.ok());
   ASSERT_TRUE(store_->AddTasks(first->id, SomeTasks(4, 2), ATrace()).ok());
   ASSERT_TRUE(store_->AddTasks(second->id, SomeTasks(3), ATrace()).ok());
-  auto a = store_->Dequeue("sum-1");
-  auto b = store_->Dequeue("sum-1");
-  auto c = store_->Dequeue("sum-1");
+  auto a = store_->ClaimTask("sum-1");
+  auto b = store_->ClaimTask("sum-1");
+  auto c = store_->ClaimTask("sum-1");
   ASSERT_TRUE(a.ok() && b.ok() && c.ok());
   ASSERT_TRUE(store_->ReportTask(a->task.id, domain::TaskStatus::kCompleted).ok());
   ASSERT_TRUE(store_->ReportTask(b->task.id, domain::TaskStatus::kFailed).ok());  // 1 of 2 attempts: RETRIED

@@ -45,7 +45,7 @@ TEST_F(RaceTest, ManyWorkersClaimEveryTaskExactlyOnceAndCountsAgree) {
   for (int w = 0; w < kWorkers; ++w) {
     workers.emplace_back([&] {
       while (completed.load() < kTasks) {
-        auto d = store_->Dequeue("race");
+        auto d = store_->ClaimTask("race");
         if (!d.ok()) {
           if (d.status().code() != ErrorCode::kTaskNotFound) ++errors;
           if (completed.load() >= kTasks) break;
@@ -82,14 +82,14 @@ TEST_F(RaceTest, ManyWorkersClaimEveryTaskExactlyOnceAndCountsAgree) {
   }
   EXPECT_EQ(retried, kTasks / 10);
 
-  auto s = store_->GetStage(stage->id, false);
+  auto s = store_->GetStage(stage->id);
   JOBNIK_ASSERT_OK(s);
   EXPECT_EQ(s->status, domain::StageStatus::kCompleted);
   EXPECT_EQ(s->percentage, 100);
   EXPECT_EQ(s->summary.completed, kTasks);
   EXPECT_EQ(s->summary.total(), kTasks);
   EXPECT_EQ(s->summary.pending + s->summary.in_progress + s->summary.retried + s->summary.failed, 0);
-  auto j = store_->GetJob(job->id, false);
+  auto j = store_->GetJob(job->id);
   JOBNIK_ASSERT_OK(j);
   EXPECT_EQ(j->status, domain::JobStatus::kCompleted);
   EXPECT_EQ(j->percentage, 100);
@@ -108,7 +108,7 @@ TEST_F(RaceTest, ConcurrentReportsOnOneTaskLetExactlyOneWin) {
   // Enough attempts that a FAILED report retries the task instead of failing the stage.
   JOBNIK_ASSERT_OK(store_->AddTasks(stage->id, SomeTasks(kRounds, /*max_attempts=*/1000), ATrace()));
   for (int round = 0; round < kRounds; ++round) {
-    auto d = store_->Dequeue("reports");
+    auto d = store_->ClaimTask("reports");
     JOBNIK_ASSERT_OK(d);
     std::atomic<int> wins{0}, conflicts{0}, other{0};
     std::vector<std::thread> reporters;
@@ -130,7 +130,7 @@ TEST_F(RaceTest, ConcurrentReportsOnOneTaskLetExactlyOneWin) {
     EXPECT_EQ(conflicts.load(), kReporters - 1);
     EXPECT_EQ(other.load(), 0);
   }
-  auto s = store_->GetStage(stage->id, false);
+  auto s = store_->GetStage(stage->id);
   JOBNIK_ASSERT_OK(s);
   EXPECT_EQ(std::to_string(s->summary.completed), Query1("SELECT count(*) FROM task WHERE status = 'COMPLETED'"));
   EXPECT_EQ(std::to_string(s->summary.retried), Query1("SELECT count(*) FROM task WHERE status = 'RETRIED'"));
@@ -150,7 +150,7 @@ TEST_F(RaceTest, PauseRacingClaimsNeverHandsOutTasksOfAPausedJob) {
   for (int w = 0; w < 8; ++w) {
     workers.emplace_back([&] {
       while (!stop) {
-        auto d = store_->Dequeue("pause-race");
+        auto d = store_->ClaimTask("pause-race");
         if (!d.ok()) {
           if (d.status().code() != ErrorCode::kTaskNotFound) ++errors;
           continue;
@@ -164,7 +164,7 @@ TEST_F(RaceTest, PauseRacingClaimsNeverHandsOutTasksOfAPausedJob) {
   ASSERT_TRUE(store_->SetJobStatus(job->id, domain::JobStatus::kPaused).ok());
   const std::string claimed_at_pause = Query1("SELECT count(*) FROM task WHERE start_time IS NOT NULL");
   // Give the workers many chances to (wrongly) claim: poll the queue repeatedly.
-  for (int i = 0; i < 200; ++i) EXPECT_EQ(store_->Dequeue("pause-race").status().code(), ErrorCode::kTaskNotFound);
+  for (int i = 0; i < 200; ++i) EXPECT_EQ(store_->ClaimTask("pause-race").status().code(), ErrorCode::kTaskNotFound);
   EXPECT_EQ(Query1("SELECT count(*) FROM task WHERE start_time IS NOT NULL"), claimed_at_pause);
   stop = true;
   for (auto& t : workers) t.join();
@@ -200,7 +200,7 @@ TEST_F(RaceTest, GroupedCompletionsAcrossManyStagesKeepEveryCascadeRight) {
   for (int w = 0; w < kWorkers; ++w) {
     workers.emplace_back([&] {
       while (completed.load() < total) {
-        auto d = store_->Dequeue("grouped");
+        auto d = store_->ClaimTask("grouped");
         if (!d.ok()) {
           if (d.status().code() != ErrorCode::kTaskNotFound) ++errors;
           std::this_thread::yield();
@@ -219,7 +219,7 @@ TEST_F(RaceTest, GroupedCompletionsAcrossManyStagesKeepEveryCascadeRight) {
   EXPECT_EQ(errors.load(), 0);
   EXPECT_EQ(completed.load(), total);
   for (const auto& id : jobs) {
-    auto job = store_->GetJob(id, /*with_stages=*/true);
+    auto job = store_->GetJob(id, store::StageDetail::kStages);
     JOBNIK_ASSERT_OK(job);
     EXPECT_EQ(job->status, domain::JobStatus::kCompleted) << id;
     EXPECT_EQ(job->percentage, 100);
@@ -311,7 +311,7 @@ TEST_F(RaceTest, WorkersOfManyStageTypesClaimEveryTaskOnceAndOnlyOfTheirType) {
       // by its own type's workers, and waiting for it would hang.
       for (int i = w; completed.load() < total && wrong_type.load() == 0 && errors.load() == 0; ++i) {
         const std::string type = "many-" + std::to_string(i % kTypes);
-        auto d = store_->Dequeue(type);
+        auto d = store_->ClaimTask(type);
         if (!d.ok()) {
           if (d.status().code() != ErrorCode::kTaskNotFound) ++errors;
           continue;
@@ -346,7 +346,7 @@ TEST_F(RaceTest, AFailingBatchFailsEveryReportInItAndLeavesNothingBehind) {
   JOBNIK_ASSERT_OK(stage);
   JOBNIK_ASSERT_OK(store_->AddTasks(stage->id, SomeTasks(8), ATrace()));
   std::vector<std::string> claimed;
-  for (int i = 0; i < 8; ++i) claimed.push_back(store_->Dequeue("doomed")->task.id);
+  for (int i = 0; i < 8; ++i) claimed.push_back(store_->ClaimTask("doomed")->task.id);
   Exec(R"sql(
     CREATE FUNCTION refuse_counting() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN RAISE EXCEPTION 'injected failure'; END $$;

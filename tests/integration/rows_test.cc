@@ -7,6 +7,7 @@
 #include "fixtures.h"
 #include "pg_test_env.h"
 #include "store/pg/rows.h"
+#include "store/pg/statements.h"
 
 namespace jobnik::testing {
 namespace {
@@ -22,9 +23,9 @@ class RowsTest : public DbTest {
     nj.stages->push_back(stage);
     auto job = store_->CreateJob(nj, ATrace());
     ASSERT_TRUE(job.ok()) << Describe(job.status());
-    job_ = store_->GetJob(job->id, /*with_stages=*/true).value();
+    job_ = store_->GetJob(job->id, store::StageDetail::kStages).value();
     tasks_ = store_->GetTasksOfStage(job_.stages->at(0).id).value();
-    ASSERT_TRUE(store_->Dequeue("rows").ok());  // one task IN_PROGRESS: start_time set
+    ASSERT_TRUE(store_->ClaimTask("rows").ok());  // one task IN_PROGRESS: start_time set
     tasks_[0] = store_->GetTask(tasks_[0].id).value();
   }
   // Runs `sql` on a pool connection (the session settings the readers rely on).
@@ -58,7 +59,7 @@ TEST_F(RowsTest, StageAndJobColumnsAreFoundByNameInAnyOrder) {
           "FROM stage_summary");
   ASSERT_EQ(stages.size(), 1u);
   auto stage = store::pg::ReadStage(stages[0]);
-  auto expected = store_->GetStage(stage.id, false).value();
+  auto expected = store_->GetStage(stage.id).value();
   EXPECT_EQ(stage, expected);
   EXPECT_EQ(stage.summary.in_progress, 1);
   EXPECT_EQ(stage.summary.pending, 1);
@@ -67,7 +68,27 @@ TEST_F(RowsTest, StageAndJobColumnsAreFoundByNameInAnyOrder) {
       Run("SELECT tracestate, traceparent, update_time, creation_time, percentage, status, priority, "
           "user_metadata::text, data::text, name, id::text FROM job");
   ASSERT_EQ(jobs.size(), 1u);
-  EXPECT_EQ(store::pg::ReadJob(jobs[0], store::pg::JobColumns(jobs)), store_->GetJob(job_.id, false).value());
+  EXPECT_EQ(store::pg::ReadJob(jobs[0], store::pg::JobColumns(jobs)), store_->GetJob(job_.id).value());
+}
+
+// The final-report statements return the task's columns and then its stage's; each has a
+// name of its own, so that both are read by name (the stage's status is not the task's).
+TEST_F(RowsTest, FinalReportStatementsNameTheirStageColumns) {
+  auto lease = pool_->Acquire();
+  ASSERT_TRUE(lease.ok());
+  pqxx::work tx(**lease);
+  const auto rows = tx.exec_params(store::pg::Statements().at("TaskReportBatch"), "{" + tasks_[0].id + "}");
+  ASSERT_EQ(rows.size(), 1U);
+  for (pqxx::row::size_type i = 0; i < rows.columns(); ++i) {
+    for (pqxx::row::size_type k = 0; k < i; ++k) {
+      EXPECT_STRNE(rows.column_name(i), rows.column_name(k)) << "two columns named " << rows.column_name(i);
+    }
+  }
+  EXPECT_EQ(store::pg::ReadTask(rows[0]).status, domain::TaskStatus::kCompleted);
+  EXPECT_EQ(rows[0]["job_id"].as<std::string>(), job_.id);
+  EXPECT_EQ(rows[0]["stage_order"].as<int>(), 1);
+  EXPECT_EQ(rows[0]["stage_status"].as<std::string>(), "IN_PROGRESS");  // one task still PENDING
+  tx.abort();
 }
 
 TEST_F(RowsTest, AMissingColumnIsAnErrorNotAWrongValue) {

@@ -33,12 +33,12 @@ class StoreTest : public DbTest {
     return t.ok() ? *t : std::vector<domain::Task>{};
   }
   domain::Task Claim(const std::string& type) {
-    auto d = store_->Dequeue(type);
+    auto d = store_->ClaimTask(type);
     EXPECT_TRUE(d.ok()) << Describe(d.status());
     return d.ok() ? d->task : domain::Task{};
   }
-  domain::Job JobNow(const std::string& id) { return store_->GetJob(id, false).value(); }
-  domain::Stage StageNow(const std::string& id) { return store_->GetStage(id, false).value(); }
+  domain::Job JobNow(const std::string& id) { return store_->GetJob(id).value(); }
+  domain::Stage StageNow(const std::string& id) { return store_->GetStage(id).value(); }
 };
 
 // ---------------------------------------------------------------- jobs
@@ -51,7 +51,7 @@ TEST_F(StoreTest, CreatedJobIsPendingWithZeroPercentAndTheGivenFields) {
   EXPECT_EQ(job.priority, Priority::kHigh);
   EXPECT_EQ(job.traceparent, ATrace().traceparent);
   EXPECT_EQ(job.creation_time, job.update_time);
-  auto again = store_->GetJob(job.id, false);
+  auto again = store_->GetJob(job.id);
   JOBNIK_ASSERT_OK(again);
   EXPECT_EQ(*again, job);
 }
@@ -68,8 +68,8 @@ TEST_F(StoreTest, JobKeepsItsOwnTraceContext) {
 
 TEST_F(StoreTest, UnknownIdsAreNotFound) {
   const std::string id = "6a13d6fe-76b6-4c83-b62d-1a2d4d3a4a11";
-  EXPECT_EQ(store_->GetJob(id, false).status().code(), ErrorCode::kJobNotFound);
-  EXPECT_EQ(store_->GetStage(id, false).status().code(), ErrorCode::kStageNotFound);
+  EXPECT_EQ(store_->GetJob(id).status().code(), ErrorCode::kJobNotFound);
+  EXPECT_EQ(store_->GetStage(id).status().code(), ErrorCode::kStageNotFound);
   EXPECT_EQ(store_->GetTask(id).status().code(), ErrorCode::kTaskNotFound);
   EXPECT_EQ(store_->DeleteJob(id).code(), ErrorCode::kJobNotFound);
   EXPECT_EQ(store_->SetJobUserMetadata(id, "{}").code(), ErrorCode::kJobNotFound);
@@ -80,7 +80,7 @@ TEST_F(StoreTest, UnknownIdsAreNotFound) {
   EXPECT_EQ(store_->SetStageStatus(id, StageStatus::kPending).code(), ErrorCode::kStageNotFound);
   EXPECT_EQ(store_->AddStage(id, AStage("x"), ATrace()).status().code(), ErrorCode::kJobNotFound);
   EXPECT_EQ(store_->AddTasks(id, SomeTasks(1), ATrace()).status().code(), ErrorCode::kStageNotFound);
-  EXPECT_EQ(store_->GetStagesOfJob(id, false).status().code(), ErrorCode::kJobNotFound);
+  EXPECT_EQ(store_->GetStagesOfJob(id).status().code(), ErrorCode::kJobNotFound);
   EXPECT_EQ(store_->GetTasksOfStage(id).status().code(), ErrorCode::kStageNotFound);
   EXPECT_EQ(store_->ReportTask(id, TaskStatus::kCompleted).status().code(), ErrorCode::kTaskNotFound);
 }
@@ -161,7 +161,7 @@ TEST_F(StoreTest, DeleteOnlyFinishedJobsAndCascades) {
   EXPECT_NE(s.message().find("PENDING"), std::string::npos);
   ASSERT_TRUE(store_->SetJobStatus(job.id, JobStatus::kAborted).ok());
   ASSERT_TRUE(store_->DeleteJob(job.id).ok());
-  EXPECT_EQ(store_->GetJob(job.id, false).status().code(), ErrorCode::kJobNotFound);
+  EXPECT_EQ(store_->GetJob(job.id).status().code(), ErrorCode::kJobNotFound);
   EXPECT_EQ(Query1("SELECT count(*) FROM stage"), "0");
   EXPECT_EQ(Query1("SELECT count(*) FROM task"), "0");
 }
@@ -182,7 +182,7 @@ TEST_F(StoreTest, PausedJobIsNotClaimableUntilResumed) {
   auto stage = NewStage(job.id, "pause");
   NewTasks(stage.id, 2);
   ASSERT_TRUE(store_->SetJobStatus(job.id, JobStatus::kPaused).ok());
-  EXPECT_EQ(store_->Dequeue("pause").status().code(), ErrorCode::kTaskNotFound);
+  EXPECT_EQ(store_->ClaimTask("pause").status().code(), ErrorCode::kTaskNotFound);
   ASSERT_TRUE(store_->SetJobStatus(job.id, JobStatus::kPending).ok());
   auto t = Claim("pause");
   EXPECT_EQ(t.stage_id, stage.id);
@@ -197,7 +197,7 @@ TEST_F(StoreTest, AbortedJobAbortsItsUnfinishedStagesAndStopsClaims) {
   ASSERT_TRUE(store_->SetJobStatus(job.id, JobStatus::kAborted).ok());
   EXPECT_EQ(StageNow(first.id).status, StageStatus::kAborted);
   EXPECT_EQ(StageNow(second.id).status, StageStatus::kAborted);
-  EXPECT_EQ(store_->Dequeue("abort").status().code(), ErrorCode::kTaskNotFound);
+  EXPECT_EQ(store_->ClaimTask("abort").status().code(), ErrorCode::kTaskNotFound);
   EXPECT_EQ(store_->AddStage(job.id, AStage("x"), ATrace()).status().code(), ErrorCode::kJobInFiniteState);
 }
 
@@ -214,7 +214,7 @@ TEST_F(StoreTest, FirstStageIsPendingLaterOnesCreatedOrWaiting) {
   EXPECT_EQ(second.order, 2);
   EXPECT_EQ(third.status, StageStatus::kWaiting);
   EXPECT_EQ(third.order, 3);
-  auto stages = store_->GetStagesOfJob(job.id, false);
+  auto stages = store_->GetStagesOfJob(job.id);
   JOBNIK_ASSERT_OK(stages);
   ASSERT_EQ(stages->size(), 3u);
   EXPECT_EQ((*stages)[0].id, first.id);
@@ -251,7 +251,7 @@ TEST_F(StoreTest, WaitingStageIsReleasedOnlyAfterItsPredecessorCompleted) {
   NewTasks(second.id, 1);
   auto s = store_->SetStageStatus(second.id, StageStatus::kPending);
   EXPECT_EQ(s.code(), ErrorCode::kIllegalStageStatusTransition);
-  EXPECT_EQ(store_->Dequeue("w2").status().code(), ErrorCode::kTaskNotFound);
+  EXPECT_EQ(store_->ClaimTask("w2").status().code(), ErrorCode::kTaskNotFound);
   auto t = Claim("w1");
   JOBNIK_ASSERT_OK(store_->ReportTask(t.id, TaskStatus::kCompleted));
   EXPECT_EQ(StageNow(second.id).status, StageStatus::kWaiting);  // not started by the completion
@@ -318,14 +318,14 @@ TEST_F(StoreTest, DequeueTakesHighestPriorityThenOldest) {
   EXPECT_EQ(Claim("order").id, high_tasks[1].id);
   EXPECT_EQ(Claim("order").id, low_tasks[0].id);
   EXPECT_EQ(Claim("order").id, low_tasks[1].id);
-  EXPECT_EQ(store_->Dequeue("order").status().code(), ErrorCode::kTaskNotFound);
+  EXPECT_EQ(store_->ClaimTask("order").status().code(), ErrorCode::kTaskNotFound);
 }
 
 TEST_F(StoreTest, FirstClaimStartsStageAndJob) {
   auto job = NewJob();
   auto stage = NewStage(job.id, "start");
   NewTasks(stage.id, 2);
-  auto d = store_->Dequeue("start");
+  auto d = store_->ClaimTask("start");
   JOBNIK_ASSERT_OK(d);
   EXPECT_TRUE(d->stage_started);
   EXPECT_TRUE(d->job_started);
@@ -336,7 +336,7 @@ TEST_F(StoreTest, FirstClaimStartsStageAndJob) {
   auto summary = StageNow(stage.id).summary;
   EXPECT_EQ(summary.pending, 1);
   EXPECT_EQ(summary.in_progress, 1);
-  auto second = store_->Dequeue("start");
+  auto second = store_->ClaimTask("start");
   JOBNIK_ASSERT_OK(second);
   EXPECT_FALSE(second->stage_started);
   EXPECT_FALSE(second->job_started);
@@ -348,7 +348,7 @@ TEST_F(StoreTest, TasksOfACreatedStageAreNotClaimableUntilItStarts) {
   auto second = NewStage(job.id, "seq-2");
   NewTasks(first.id, 1);
   NewTasks(second.id, 2);
-  EXPECT_EQ(store_->Dequeue("seq-2").status().code(), ErrorCode::kTaskNotFound);
+  EXPECT_EQ(store_->ClaimTask("seq-2").status().code(), ErrorCode::kTaskNotFound);
   auto t = Claim("seq-1");
   auto report = store_->ReportTask(t.id, TaskStatus::kCompleted);
   JOBNIK_ASSERT_OK(report);
@@ -405,7 +405,7 @@ TEST_F(StoreTest, FailureWithAttemptsLeftRetriesThenFailsStageAndJob) {
   EXPECT_EQ(StageNow(stage.id).status, StageStatus::kFailed);
   EXPECT_EQ(StageNow(stage.id).summary.failed, 1);
   EXPECT_EQ(JobNow(job.id).status, JobStatus::kFailed);
-  EXPECT_EQ(store_->Dequeue("retry").status().code(), ErrorCode::kTaskNotFound);
+  EXPECT_EQ(store_->ClaimTask("retry").status().code(), ErrorCode::kTaskNotFound);
 }
 
 TEST_F(StoreTest, ReportsOnlyFromInProgress) {
@@ -458,7 +458,7 @@ TEST_F(StoreTest, JobSubmissionCreatesTheWholeTree) {
   EXPECT_EQ((*job->stages)[1].status, StageStatus::kCreated);
   EXPECT_EQ(StageNow((*job->stages)[1].id).summary.total(), 2);
   EXPECT_EQ(Claim("tree-1").stage_id, (*job->stages)[0].id);
-  EXPECT_EQ(store_->Dequeue("tree-2").status().code(), ErrorCode::kTaskNotFound);
+  EXPECT_EQ(store_->ClaimTask("tree-2").status().code(), ErrorCode::kTaskNotFound);
 }
 
 // ---------------------------------------------------------------- failure atomicity
@@ -589,7 +589,7 @@ TEST_F(DbTest, BrokenConnectionsAreReplacedNotReused) {
       "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
       "WHERE application_name = 'jobnikd' AND pid <> pg_backend_pid()");
   for (int i = 0; i < 3 * pool_size_; ++i) {
-    auto again = store_->GetJob(job->id, false);
+    auto again = store_->GetJob(job->id);
     ASSERT_TRUE(again.ok()) << Describe(again.status()) << " on attempt " << i;
     EXPECT_EQ(again->name, "survivor");
   }
@@ -608,7 +608,7 @@ TEST_F(DbTest, SweeperSkipsATaskClaimedAgainSinceItWasFoundStale) {
   auto stage = store_->AddStage(job->id, AStage("reclaimed"), ATrace());
   JOBNIK_ASSERT_OK(stage);
   JOBNIK_ASSERT_OK(store_->AddTasks(stage->id, SomeTasks(1, /*max_attempts=*/3), ATrace()));
-  auto first = store_->Dequeue("reclaimed");
+  auto first = store_->ClaimTask("reclaimed");
   JOBNIK_ASSERT_OK(first);
   const auto id = first->task.id;
   // The sweeper lists the claim as stale (back-dated an hour)...
@@ -617,7 +617,7 @@ TEST_F(DbTest, SweeperSkipsATaskClaimedAgainSinceItWasFoundStale) {
                       std::chrono::minutes(30);
   // ...but before it fails it, the worker reports FAILED and another worker claims it again.
   JOBNIK_ASSERT_OK(store_->ReportTask(id, domain::TaskStatus::kFailed));
-  JOBNIK_ASSERT_OK(store_->Dequeue("reclaimed"));
+  JOBNIK_ASSERT_OK(store_->ClaimTask("reclaimed"));
   auto step = store_->FailStaleTask(id, cutoff);
   JOBNIK_ASSERT_OK(step);
   EXPECT_FALSE(step->has_value()) << "the fresh claim was failed";

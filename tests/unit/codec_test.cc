@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <initializer_list>
+#include <optional>
 #include <ostream>
 #include <set>
 #include <string>
@@ -1249,6 +1250,130 @@ TEST(ParseNewTasks, TraceFieldsAreCheckedAtTheIndexPath) {
                                 {"request/body/0/traceparent"}));
   EXPECT_TRUE(IsValidationError(ParseNewTasks(json::array({With(ValidTaskBody(), "tracestate", "")}).dump()),
                                 {"request/body/0/tracestate"}));
+}
+
+// ---- Request bodies: the one encoder of NewJob/NewStage/NewTask, checked against the parser ----
+
+NewTask FullNewTask() {
+  NewTask t;
+  t.data = R"({"file":"a.csv","n":[1,2]})";
+  t.user_metadata = R"({"owner":"q\"a"})";
+  t.max_attempts = 5;
+  t.traceparent = kTraceparent;
+  t.tracestate = kTracestate;
+  return t;
+}
+
+NewTask MinimalNewTask(std::optional<std::string> traceparent = std::nullopt,
+                       std::optional<std::string> tracestate = std::nullopt) {
+  NewTask t;
+  t.data = "{}";
+  t.traceparent = std::move(traceparent);
+  t.tracestate = std::move(tracestate);
+  return t;
+}
+
+NewStage FullNewStage() {
+  NewStage s;
+  s.type = "tile \"render\" \xC3\xA9";
+  s.data = R"({"zoom":3})";
+  s.user_metadata = R"({"k":"v"})";
+  s.start_as_waiting = true;
+  s.traceparent = kTraceparent;
+  s.tracestate = kTracestate;
+  return s;
+}
+
+NewJob FullNewJob() {
+  NewJob j;
+  j.name = "nightly \"import\" \xE2\x9C\x93";
+  j.data = R"({"a":{"b":null}})";
+  j.user_metadata = R"({"team":"geo"})";
+  j.priority = Priority::kVeryHigh;
+  j.traceparent = kTraceparent;
+  j.tracestate = kTracestate;
+  NewStage first = FullNewStage();
+  first.tasks = {FullNewTask(), MinimalNewTask()};
+  NewStage second;
+  second.type = "b";
+  second.data = "{}";
+  j.stages = std::vector<NewStage>{first, second};
+  return j;
+}
+
+TEST(EncodeNewTask, RoundTripsEveryFieldSetOrUnset) {
+  const std::vector<NewTask> tasks = {FullNewTask(), MinimalNewTask(), MinimalNewTask(std::nullopt, kTracestate)};
+  const std::string body = ToJson(tasks);
+  auto parsed = ParseNewTasks(body);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message() << "\n" << body;
+  EXPECT_TRUE(*parsed == tasks) << body;
+}
+
+TEST(EncodeNewTask, OmitsUnsetTraceFields) {
+  NewTask task;
+  task.data = R"({"x":1})";
+  EXPECT_EQ(ToJson(task), R"({"data":{"x":1},"userMetadata":{},"maxAttempts":1})");
+}
+
+TEST(EncodeNewTask, WithDefaultsTakesTheRequestTraceOnlyWhenTheTaskHasNone) {
+  const std::string other = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  const TraceDefaults defaults{other, "d=1"};
+  const std::vector<NewTask> tasks = {MinimalNewTask(), FullNewTask(), MinimalNewTask(kTraceparent),
+                                      MinimalNewTask(std::nullopt, kTracestate)};
+  std::string body;
+  AppendJson(body, tasks, defaults);
+  auto parsed = ParseNewTasks(body);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message() << "\n" << body;
+  ASSERT_EQ(parsed->size(), 4U);
+  EXPECT_EQ((*parsed)[0].traceparent, other);  // none of its own: the request's
+  EXPECT_EQ((*parsed)[0].tracestate, "d=1");
+  EXPECT_TRUE((*parsed)[1] == FullNewTask());  // its own
+  EXPECT_EQ((*parsed)[2].traceparent, kTraceparent);
+  EXPECT_EQ((*parsed)[2].tracestate, std::nullopt);  // its own traceparent, no state: none
+  EXPECT_EQ((*parsed)[3].traceparent, other);
+  EXPECT_EQ((*parsed)[3].tracestate, kTracestate);  // its own state
+}
+
+TEST(EncodeNewStage, RoundTripsEveryFieldSetOrUnset) {
+  NewStage minimal;
+  minimal.type = "ab";
+  minimal.data = "{}";
+  for (const NewStage& stage : {FullNewStage(), minimal}) {
+    const std::string body = ToJson(stage);
+    auto parsed = ParseNewStage(body);
+    ASSERT_TRUE(parsed.ok()) << parsed.status().message() << "\n" << body;
+    EXPECT_TRUE(*parsed == stage) << body;
+  }
+  EXPECT_EQ(ToJson(minimal), R"({"type":"ab","data":{},"userMetadata":{}})");
+}
+
+TEST(EncodeNewStage, TasksOnlyWhenAskedFor) {
+  NewStage stage = FullNewStage();
+  stage.tasks = {FullNewTask()};
+  std::string omitted;
+  AppendJson(omitted, stage, StageTasks::kOmit);
+  EXPECT_FALSE(json::parse(omitted).contains("tasks")) << omitted;
+  EXPECT_EQ(json::parse(ToJson(stage))["tasks"].size(), 1U);
+}
+
+TEST(EncodeNewJob, RoundTripsEveryFieldSetOrUnset) {
+  NewJob minimal;
+  minimal.name = "ab";
+  minimal.data = "{}";
+  NewJob no_stages = minimal;
+  no_stages.stages.emplace();  // an empty tree is not an absent one
+  std::vector<NewJob> jobs = {FullNewJob(), minimal, no_stages};
+  for (Priority p : {Priority::kHigh, Priority::kMedium, Priority::kLow, Priority::kVeryLow}) {
+    jobs.push_back(minimal);
+    jobs.back().priority = p;
+  }
+  for (const NewJob& job : jobs) {
+    const std::string body = ToJson(job);
+    auto parsed = ParseNewJob(body);
+    ASSERT_TRUE(parsed.ok()) << parsed.status().message() << "\n" << body;
+    EXPECT_TRUE(*parsed == job) << body;
+  }
+  EXPECT_EQ(ToJson(minimal), R"({"name":"ab","data":{},"userMetadata":{},"priority":"MEDIUM"})");
 }
 
 // ---- Status changes ----

@@ -13,7 +13,7 @@ TEST(Statements, AFragmentIsNotAStatement) {
 }
 
 TEST(Statements, TheFinalReportPathsShareTheStageCountersFragment) {
-  for (const char* name : {"TaskFinishCounted", "TaskCompleteBatch"}) {
+  for (const char* name : {"TaskReportCounted", "TaskReportBatch"}) {
     const std::string& sql = Statements().at(name);
     EXPECT_NE(sql.find("counted AS (\n  UPDATE stage s"), std::string::npos) << name;
     EXPECT_NE(sql.find("task_failed = s.task_failed + c.failed"), std::string::npos) << name;
@@ -28,7 +28,7 @@ TEST(Statements, NoStatementKeepsAFragmentPlaceholder) {
 
 TEST(Statements, AFragmentLeavesBehindTheCommentsThatFollowIt) {
   // The header comment of the statement after the fragment is not part of the fragment.
-  EXPECT_EQ(Statements().at("TaskCompleteBatch").find("A report that reaches a final status"), std::string::npos);
+  EXPECT_EQ(Statements().at("TaskReportBatch").find("A report that reaches a final status"), std::string::npos);
 }
 
 }  // namespace

@@ -55,10 +55,11 @@ void AddJobRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m) {
         std::string id;
         if (auto s = UuidParam(c.req, "jobId", id); !s.ok()) return ErrorReply(s);
         Query q(c.query);
-        const bool with_stages = q.Bool("should_return_stages");
-        const bool with_task_summary = q.Bool("should_return_task_summary");
+        const auto stages = q.Bool("should_return_stages") ? store::StageDetail::kStages : store::StageDetail::kNone;
+        const auto summary =
+            q.Bool("should_return_task_summary") ? store::SummaryDetail::kTaskSummary : store::SummaryDetail::kNone;
         if (!q.status().ok()) return ErrorReply(q.status());
-        auto job = st.GetJob(id, with_stages, with_task_summary);
+        auto job = st.GetJob(id, stages, summary);
         return job.ok() ? JsonReply(200, *job) : ErrorReply(job.status());
       });
   add("DELETE", "/v1/jobs/([^/]+)", "/v1/jobs/{jobId}", {}, [&st](Call& c) -> Reply {
@@ -100,9 +101,9 @@ void AddJobRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m) {
     std::string id;
     if (auto s = UuidParam(c.req, "jobId", id); !s.ok()) return ErrorReply(s);
     Query q(c.query);
-    const bool with_tasks = q.Bool("should_return_tasks");
+    const auto tasks = q.Bool("should_return_tasks") ? store::TaskDetail::kTasks : store::TaskDetail::kNone;
     if (!q.status().ok()) return ErrorReply(q.status());
-    auto stages = st.GetStagesOfJob(id, with_tasks);
+    auto stages = st.GetStagesOfJob(id, tasks);
     return stages.ok() ? JsonReply(200, *stages) : ErrorReply(stages.status());
   });
   add("POST", "/v1/jobs/([^/]+)/stage", "/v1/jobs/{jobId}/stage", {}, [&st, &m](Call& c) -> Reply {

@@ -35,9 +35,9 @@ void AddStageRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m) {
     std::string id;
     if (auto s = UuidParam(c.req, "stageId", id); !s.ok()) return ErrorReply(s);
     Query q(c.query);
-    const bool with_tasks = q.Bool("should_return_tasks");
+    const auto tasks = q.Bool("should_return_tasks") ? store::TaskDetail::kTasks : store::TaskDetail::kNone;
     if (!q.status().ok()) return ErrorReply(q.status());
-    auto stage = st.GetStage(id, with_tasks);
+    auto stage = st.GetStage(id, tasks);
     return stage.ok() ? JsonReply(200, *stage) : ErrorReply(stage.status());
   });
   add("GET", "/v1/stages/([^/]+)/summary", "/v1/stages/{stageId}/summary", {}, [&st](Call& c) -> Reply {
@@ -69,7 +69,7 @@ void AddStageRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m) {
     Query q(c.query);
     const Paging paging = ReadPaging(q, ListKind::kTasks);
     if (!q.status().ok()) return ErrorReply(q.status());
-    if (auto stage = st.GetStage(id, false); !stage.ok()) return ErrorReply(stage.status());
+    if (auto stage = st.GetStage(id); !stage.ok()) return ErrorReply(stage.status());
     domain::TaskFilter f;
     f.stage_id = id;
     return ListReply<domain::Task>(c, paging, ListKind::kTasks,
@@ -91,7 +91,7 @@ void AddStageRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m) {
         const std::string type = c.req.matches[1].str();
         Tag("jobnik.stage.type", type);
         if (auto s = domain::CheckTextParam(type, "request/params/stageType", 50); !s.ok()) return ErrorReply(s);
-        auto d = st.Dequeue(type);
+        auto d = st.ClaimTask(type);
         if (!d.ok()) {
           if (d.status().code() == ErrorCode::kTaskNotFound) m.dequeue_misses.Increment();
           return ErrorReply(d.status());

@@ -20,14 +20,15 @@ namespace jobnik::store {
 using domain::Result;
 using domain::Status;
 
-// Trace context given to created entities that carry none of their own.
-struct TraceDefaults {
-  std::string traceparent;
-  std::optional<std::string> tracestate;
-};
+using domain::TraceDefaults;
 
-// What a dequeue did besides claiming, for metrics and logs.
-struct Dequeued {
+// What a read returns besides the entity itself (v1's should_return_* parameters).
+enum class StageDetail : std::uint8_t { kNone, kStages };         // a job's stages
+enum class TaskDetail : std::uint8_t { kNone, kTasks };           // each stage's tasks
+enum class SummaryDetail : std::uint8_t { kNone, kTaskSummary };  // a job's Job::task_summary
+
+// What a claim (v1: dequeue) did besides taking the task, for metrics and logs.
+struct ClaimedTask {
   domain::Task task;
   std::string job_id;
   bool stage_started = false;  // its stage went PENDING -> IN_PROGRESS
@@ -92,8 +93,9 @@ class Store {
   // One page of FindJobs' list (also filter.status and filter.with_task_summary), one
   // transaction; its stages and task summaries are read in the same snapshot.
   virtual Result<ListPage<domain::Job>> ListJobs(const domain::JobFilter& filter, const ListRange& range) = 0;
-  // JOB_NOT_FOUND. with_task_summary: Job::task_summary (extension), same snapshot.
-  virtual Result<domain::Job> GetJob(const std::string& id, bool with_stages, bool with_task_summary = false) = 0;
+  // JOB_NOT_FOUND. Its stages and Job::task_summary (extension) when asked, same snapshot.
+  virtual Result<domain::Job> GetJob(const std::string& id, StageDetail stages = StageDetail::kNone,
+                                     SummaryDetail summary = SummaryDetail::kNone) = 0;
   // JOB_NOT_FOUND, JOB_NOT_IN_FINITE_STATE.
   virtual Status DeleteJob(const std::string& id) = 0;
   virtual Status SetJobUserMetadata(const std::string& id, const std::string& metadata_json) = 0;
@@ -107,11 +109,12 @@ class Store {
   virtual Result<domain::Stage> AddStage(const std::string& job_id, const domain::NewStage& stage,
                                          const TraceDefaults& trace) = 0;
   // JOB_NOT_FOUND.
-  virtual Result<std::vector<domain::Stage>> GetStagesOfJob(const std::string& job_id, bool with_tasks) = 0;
+  virtual Result<std::vector<domain::Stage>> GetStagesOfJob(const std::string& job_id,
+                                                            TaskDetail tasks = TaskDetail::kNone) = 0;
   virtual Result<std::vector<domain::Stage>> FindStages(const domain::StageFilter& filter) = 0;
   // One page of FindStages' list, one transaction (with its tasks when asked).
   virtual Result<ListPage<domain::Stage>> ListStages(const domain::StageFilter& filter, const ListRange& range) = 0;
-  virtual Result<domain::Stage> GetStage(const std::string& id, bool with_tasks) = 0;
+  virtual Result<domain::Stage> GetStage(const std::string& id, TaskDetail tasks = TaskDetail::kNone) = 0;
   virtual Result<domain::Summary> GetStageSummary(const std::string& id) = 0;
   virtual Status SetStageUserMetadata(const std::string& id, const std::string& metadata_json) = 0;
   // Only PENDING (release a WAITING stage). ILLEGAL_STAGE_STATUS_TRANSITION.
@@ -131,8 +134,9 @@ class Store {
   virtual Result<ListPage<domain::Task>> ListTasks(const domain::TaskFilter& filter, const ListRange& range) = 0;
   virtual Result<domain::Task> GetTask(const std::string& id) = 0;
   virtual Status SetTaskUserMetadata(const std::string& id, const std::string& metadata_json) = 0;
-  // TASK_NOT_FOUND when nothing is claimable.
-  virtual Result<Dequeued> Dequeue(const std::string& stage_type) = 0;
+  // Claims the oldest claimable task of the highest priority (v1: dequeue). TASK_NOT_FOUND
+  // when nothing is claimable.
+  virtual Result<ClaimedTask> ClaimTask(const std::string& stage_type) = 0;
   // COMPLETED or FAILED, from IN_PROGRESS only, with every cascade of SPEC A.3.5.
   // TASK_NOT_FOUND, ILLEGAL_TASK_STATUS_TRANSITION, TASK_STATUS_UPDATE_FAILED (409).
   virtual Result<TaskReport> ReportTask(const std::string& id, domain::TaskStatus status) = 0;

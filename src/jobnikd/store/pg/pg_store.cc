@@ -56,28 +56,11 @@ std::string UuidArray(const std::vector<std::string>& ids) {
   return out;
 }
 
-// The JSON array TaskInsertBatch reads.
+// The JSON array TaskInsertBatch reads: the tasks' wire form (domain/codec.h), each with
+// its trace context resolved.
 std::string TaskBatchJson(const std::vector<domain::NewTask>& tasks, const TraceDefaults& trace) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < tasks.size(); ++i) {
-    const auto& t = tasks[i];
-    if (i) out += ',';
-    out += R"({"data":)";
-    out += t.data;
-    out += R"(,"userMetadata":)";
-    out += t.user_metadata;
-    out += R"(,"maxAttempts":)";
-    out += std::to_string(t.max_attempts);
-    out += R"(,"traceparent":)";
-    domain::AppendJsonString(out, t.traceparent ? *t.traceparent : trace.traceparent);
-    const auto& state = t.traceparent ? t.tracestate : (t.tracestate ? t.tracestate : trace.tracestate);
-    if (state) {
-      out += R"(,"tracestate":)";
-      domain::AppendJsonString(out, *state);
-    }
-    out += '}';
-  }
-  out += ']';
+  std::string out;
+  domain::AppendJson(out, tasks, trace);
   return out;
 }
 
@@ -170,13 +153,17 @@ std::optional<std::string> AfterId(const ListRange& r) {
   return r.after->id;
 }
 
+// Whether the statement that inserts a stage's tasks returns their rows (a job submission
+// does not need them).
+enum class TaskRows : std::uint8_t { kReturned, kNotReturned };
+
 // Inserts a stage (and, for a job submission, its tasks) under a locked, active job.
 domain::Stage InsertStage(pqxx::work& tx, const domain::Job& job, const domain::NewStage& stage,
-                          const TraceDefaults& trace, bool quiet_tasks) {
+                          const TraceDefaults& trace, TaskRows rows) {
   auto last = tx.exec_prepared("StageGetLast", job.id);
-  const int order = last.empty() ? 1 : last[0][0].as<int>() + 1;
+  const int order = last.empty() ? 1 : last[0]["order"].as<int>() + 1;
   std::optional<StageStatus> last_status;
-  if (!last.empty()) last_status = domain::ParseStageStatus(last[0][1].c_str()).value();
+  if (!last.empty()) last_status = domain::ParseStageStatus(last[0]["status"].c_str()).value();
   const StageStatus status = domain::InitialStageStatus(stage.start_as_waiting, last_status);
   const auto& traceparent = stage.traceparent ? *stage.traceparent : trace.traceparent;
   const auto& tracestate =
@@ -186,8 +173,8 @@ domain::Stage InsertStage(pqxx::work& tx, const domain::Job& job, const domain::
   domain::Stage created = ReadStage(row);
   if (!stage.tasks.empty()) {
     const bool ready = domain::TasksClaimable(job.status, status);
-    tx.exec_prepared(quiet_tasks ? "TaskInsertBatchQuiet" : "TaskInsertBatch", created.id, stage.type,
-                     PriorityValue(job.priority), ready, TaskBatchJson(stage.tasks, trace));
+    tx.exec_prepared(rows == TaskRows::kNotReturned ? "TaskInsertBatchQuiet" : "TaskInsertBatch", created.id,
+                     stage.type, PriorityValue(job.priority), ready, TaskBatchJson(stage.tasks, trace));
     const auto total = static_cast<std::int64_t>(stage.tasks.size());
     tx.exec_prepared0("StageAddTotal", created.id, total, domain::StagePercentage({total, 0, 0}));
     created.summary.pending = static_cast<std::int64_t>(stage.tasks.size());
@@ -212,14 +199,14 @@ void FollowStage(pqxx::work& tx, int order, StageStatus stage_status, TaskStatus
     auto next = tx.exec_prepared("StageActivateNext", report.job_id, order);
     auto job = LoadJob(tx, "JobGetForUpdate", report.job_id).value();
     if (!next.empty()) {
-      report.next_stage_started = next[0][0].as<std::string>();
+      report.next_stage_started = next[0]["id"].as<std::string>();
       if (domain::TasksClaimable(job.status, StageStatus::kPending)) {
         tx.exec_prepared0("TaskSetReadyForStage", *report.next_stage_started);
       }
     }
     auto counts = tx.exec_prepared1("JobRefreshPercentage", report.job_id);
-    const JobStatus after =
-        domain::JobAfterStageCompleted(job.status, counts[0].as<std::int64_t>(), counts[1].as<std::int64_t>());
+    const JobStatus after = domain::JobAfterStageCompleted(job.status, counts["completed"].as<std::int64_t>(),
+                                                           counts["total"].as<std::int64_t>());
     if (after != job.status) {
       tx.exec_prepared0("JobSetStatus", report.job_id, std::string(domain::ToString(job.status)),
                         std::string(domain::ToString(after)));
@@ -238,12 +225,26 @@ void FollowStage(pqxx::work& tx, int order, StageStatus stage_status, TaskStatus
   }
 }
 
-// The same for a TaskFinishCounted row (the task, then its stage's job, order, status).
+// The stage columns that TaskReportCounted and TaskReportBatch return after the task's
+// (StageCountFinished's result: job_id, stage_order, stage_status), found by name once per
+// result. `usual` positions as in task.sql: one name comparison each.
+struct CountedColumns {
+  template <typename ResultOrRow>
+  explicit CountedColumns(const ResultOrRow& r)
+      : job_id(FindColumn(r, 13, "job_id")),
+        order(FindColumn(r, 14, "stage_order")),
+        stage_status(FindColumn(r, 15, "stage_status")) {}
+  Column job_id, order, stage_status;
+};
+
+// The same for a TaskReportCounted row (the task, then its stage's job, order, status).
 Result<TaskReport> Cascade(pqxx::work& tx, const pqxx::row& row) {
+  const CountedColumns counted(row);
   TaskReport report;
   report.task = ReadTask(row);
-  report.job_id = row[13].as<std::string>();
-  FollowStage(tx, row[14].as<int>(), domain::ParseStageStatus(row[15].c_str()).value(), report.task.status, report);
+  report.job_id = row[counted.job_id].as<std::string>();
+  FollowStage(tx, row[counted.order].as<int>(), domain::ParseStageStatus(row[counted.stage_status].c_str()).value(),
+              report.task.status, report);
   return report;
 }
 
@@ -275,14 +276,14 @@ Result<TaskReport> ReportTaskInTx(pqxx::work& tx, const std::string& id, TaskSta
   if (!outcome) return Illegal(ErrorCode::kIllegalTaskStatusTransition, current.status, requested);
   const std::string target_name(domain::ToString(outcome->status));
   if (!outcome->counts_in_stage) {
-    auto updated = tx.exec_prepared("TaskFinish", id, current.attempts, target_name, outcome->attempts);
+    auto updated = tx.exec_prepared("TaskReport", id, current.attempts, target_name, outcome->attempts);
     if (updated.empty()) return Conflict(id);
     TaskReport report;
     report.task = ReadTask(updated[0]);
     report.job_id = StageJobId(tx, report.task.stage_id).value();
     return report;
   }
-  auto updated = tx.exec_prepared("TaskFinishCounted", id, current.attempts, target_name, outcome->attempts);
+  auto updated = tx.exec_prepared("TaskReportCounted", id, current.attempts, target_name, outcome->attempts);
   if (updated.empty()) return Conflict(id);
   return Cascade(tx, updated[0]);
 }
@@ -291,8 +292,9 @@ Result<TaskReport> ReportTaskInTx(pqxx::work& tx, const std::string& id, TaskSta
 
 PgStore::PgStore(Pool& pool, PgStoreOptions options)
     : pool_(pool),
-      completions_(options.batch_max, options.batches_in_flight,
-                   [this](const std::string&, const std::vector<std::string>& ids) { return CompleteBatch(ids); }),
+      completed_reports_(
+          options.batch_max, options.batches_in_flight,
+          [this](const std::string&, const std::vector<std::string>& ids) { return ReportCompletedBatch(ids); }),
       claims_(
           options.batch_max, options.batches_in_flight,
           [this](const std::string&, const std::vector<std::string>& stage_types) { return ClaimBatch(stage_types); }) {
@@ -309,7 +311,7 @@ Result<domain::Job> PgStore::CreateJob(const domain::NewJob& job, const TraceDef
     if (job.stages) {
       created.stages.emplace();
       for (const auto& stage : *job.stages) {
-        created.stages->push_back(InsertStage(tx, created, stage, trace, /*quiet_tasks=*/true));
+        created.stages->push_back(InsertStage(tx, created, stage, trace, TaskRows::kNotReturned));
       }
     }
     return created;
@@ -353,14 +355,14 @@ Result<ListPage<domain::Job>> PgStore::ListJobs(const domain::JobFilter& f, cons
   });
 }
 
-Result<domain::Job> PgStore::GetJob(const std::string& id, bool with_stages, bool with_task_summary) {
+Result<domain::Job> PgStore::GetJob(const std::string& id, StageDetail stages, SummaryDetail summary) {
   return RunTransaction<domain::Job>(pool_, "GetJob", [&](pqxx::work& tx) -> Result<domain::Job> {
     auto job = LoadJob(tx, "JobGet", id);
     if (!job) return JobNotFound(id);
-    if (with_stages || with_task_summary) {
+    if (stages == StageDetail::kStages || summary == SummaryDetail::kTaskSummary) {
       std::vector<domain::Job> one{std::move(*job)};
-      if (with_stages) AttachStages(tx, one);
-      if (with_task_summary) AttachTaskSummaries(tx, one);
+      if (stages == StageDetail::kStages) AttachStages(tx, one);
+      if (summary == SummaryDetail::kTaskSummary) AttachTaskSummaries(tx, one);
       return std::move(one[0]);
     }
     return std::move(*job);
@@ -437,13 +439,13 @@ Result<domain::Stage> PgStore::AddStage(const std::string& job_id, const domain:
       return Status(ErrorCode::kJobInFiniteState, fmt::format("Job {} is {}; stages cannot be added to a finished job",
                                                               job_id, domain::ToString(job->status)));
     }
-    auto created = InsertStage(tx, *job, stage, trace, /*quiet_tasks=*/false);
+    auto created = InsertStage(tx, *job, stage, trace, TaskRows::kReturned);
     tx.exec_prepared("JobRefreshPercentage", job_id);
     return created;
   });
 }
 
-Result<std::vector<domain::Stage>> PgStore::GetStagesOfJob(const std::string& job_id, bool with_tasks) {
+Result<std::vector<domain::Stage>> PgStore::GetStagesOfJob(const std::string& job_id, TaskDetail tasks) {
   using Stages = std::vector<domain::Stage>;
   return RunTransaction<Stages>(pool_, "GetStagesOfJob", [&](pqxx::work& tx) -> Result<Stages> {
     if (!LoadJob(tx, "JobGet", job_id)) return JobNotFound(job_id);
@@ -451,7 +453,7 @@ Result<std::vector<domain::Stage>> PgStore::GetStagesOfJob(const std::string& jo
     const auto rows = tx.exec_prepared("StageListForJobs", UuidArray({job_id}));
     const StageColumns columns(rows);
     for (const auto& row : rows) stages.push_back(ReadStage(row, columns));
-    if (with_tasks) AttachTasks(tx, stages);
+    if (tasks == TaskDetail::kTasks) AttachTasks(tx, stages);
     return stages;
   });
 }
@@ -492,11 +494,11 @@ Result<ListPage<domain::Stage>> PgStore::ListStages(const domain::StageFilter& f
   });
 }
 
-Result<domain::Stage> PgStore::GetStage(const std::string& id, bool with_tasks) {
+Result<domain::Stage> PgStore::GetStage(const std::string& id, TaskDetail tasks) {
   return RunTransaction<domain::Stage>(pool_, "GetStage", [&](pqxx::work& tx) -> Result<domain::Stage> {
     auto stage = LoadStage(tx, "StageGet", id);
     if (!stage) return StageNotFound(id);
-    if (with_tasks) {
+    if (tasks == TaskDetail::kTasks) {
       std::vector<domain::Stage> one{std::move(*stage)};
       AttachTasks(tx, one);
       return std::move(one[0]);
@@ -506,9 +508,8 @@ Result<domain::Stage> PgStore::GetStage(const std::string& id, bool with_tasks) 
 }
 
 Result<domain::Summary> PgStore::GetStageSummary(const std::string& id) {
-  auto stage = GetStage(id, false);
-  if (!stage.ok()) return stage.status();
-  return stage->summary;
+  JOBNIK_ASSIGN_OR_RETURN(auto stage, GetStage(id));
+  return stage.summary;
 }
 
 Status PgStore::SetStageUserMetadata(const std::string& id, const std::string& metadata_json) {
@@ -668,11 +669,11 @@ Status PgStore::SetTaskUserMetadata(const std::string& id, const std::string& me
       .status();
 }
 
-Result<Dequeued> PgStore::Dequeue(const std::string& stage_type) {
+Result<ClaimedTask> PgStore::ClaimTask(const std::string& stage_type) {
   return claims_.Submit("", stage_type);
 }
 
-std::vector<Result<Dequeued>> PgStore::ClaimBatch(const std::vector<std::string>& stage_types) {
+std::vector<Result<ClaimedTask>> PgStore::ClaimBatch(const std::vector<std::string>& stage_types) {
   // The batch's distinct types, in order of first request, each with how many wait.
   std::vector<std::pair<std::string, int>> wanted;
   for (const auto& type : stage_types) {
@@ -684,7 +685,7 @@ std::vector<Result<Dequeued>> PgStore::ClaimBatch(const std::vector<std::string>
     }
   }
   // Claimed tasks per type, in claim order; one statement (and commit) per kMaxClaimTypes.
-  std::map<std::string, std::deque<Dequeued>> claimed;
+  std::map<std::string, std::deque<ClaimedTask>> claimed;
   std::map<std::string, Status> failed;
   for (std::size_t from = 0; from < wanted.size(); from += kMaxClaimTypes) {
     const std::size_t count = std::min(kMaxClaimTypes, wanted.size() - from);
@@ -694,10 +695,10 @@ std::vector<Result<Dequeued>> PgStore::ClaimBatch(const std::vector<std::string>
       params.push_back(wanted[i].first);
       params.push_back(std::to_string(wanted[i].second));
     }
-    auto rows = RunTransaction<std::vector<std::pair<int, Dequeued>>, pqxx::nontransaction>(
+    auto rows = RunTransaction<std::vector<std::pair<int, ClaimedTask>>, pqxx::nontransaction>(
         pool_, "Dequeue",
-        [&](pqxx::nontransaction& tx) -> Result<std::vector<std::pair<int, Dequeued>>> {
-          std::vector<std::pair<int, Dequeued>> out;
+        [&](pqxx::nontransaction& tx) -> Result<std::vector<std::pair<int, ClaimedTask>>> {
+          std::vector<std::pair<int, ClaimedTask>> out;
           const auto result = tx.exec_prepared(ClaimStatementName(count), pqxx::prepare::make_dynamic_params(params));
           const TaskColumns columns(result);
           const Column job_id = result.column_number("job_id"), branch = result.column_number("branch");
@@ -705,7 +706,7 @@ std::vector<Result<Dequeued>> PgStore::ClaimBatch(const std::vector<std::string>
           // started the task's stage, and its job.
           const Column stage_started = job_id + 1, job_started = job_id + 2;
           for (const auto& row : result) {
-            Dequeued d;
+            ClaimedTask d;
             d.task = ReadTask(row, columns);
             d.job_id = row[job_id].as<std::string>();
             d.stage_started = row[stage_started].as<bool>();
@@ -723,7 +724,7 @@ std::vector<Result<Dequeued>> PgStore::ClaimBatch(const std::vector<std::string>
   }
   // Requests get the tasks of their type in claim order (the oldest request the first
   // task). The first claim of a stage (job) reports having started it; the others do not.
-  std::vector<Result<Dequeued>> results;
+  std::vector<Result<ClaimedTask>> results;
   results.reserve(stage_types.size());
   std::set<std::string> stages_seen, jobs_seen;
   for (const auto& type : stage_types) {
@@ -736,7 +737,7 @@ std::vector<Result<Dequeued>> PgStore::ClaimBatch(const std::vector<std::string>
       results.emplace_back(Status(ErrorCode::kTaskNotFound, fmt::format("No claimable task of stage type '{}'", type)));
       continue;
     }
-    Dequeued d = std::move(queue.front());
+    ClaimedTask d = std::move(queue.front());
     queue.pop_front();
     d.stage_started = d.stage_started && stages_seen.insert(d.task.stage_id).second;
     d.job_started = d.job_started && jobs_seen.insert(d.job_id).second;
@@ -746,7 +747,7 @@ std::vector<Result<Dequeued>> PgStore::ClaimBatch(const std::vector<std::string>
 }
 
 Result<TaskReport> PgStore::ReportTask(const std::string& id, TaskStatus status) {
-  if (status == TaskStatus::kCompleted) return completions_.Submit("", LowerCase(id));
+  if (status == TaskStatus::kCompleted) return completed_reports_.Submit("", LowerCase(id));
   return RunTransaction<TaskReport>(
       pool_, "ReportTask", [&](pqxx::work& tx) -> Result<TaskReport> { return ReportTaskInTx(tx, id, status); });
 }
@@ -760,14 +761,14 @@ Result<TaskReport> PgStore::ReportTask(const std::string& id, TaskStatus status)
 // one counter update per stage (+n), the cascades, one commit. A report that arrives when
 // nothing is in flight is committed at once, so batching adds no latency at low load.
 // Each report's change is still all or nothing: a batch that fails, fails every report
-// in it and leaves nothing behind. Dequeues are grouped the same way (ClaimBatch): one
+// in it and leaves nothing behind. Claims are grouped the same way (ClaimBatch): one
 // statement, one commit, for all the claims waiting, whatever their stage types.
 
 // GCC 12 reports a false "maybe-uninitialized" for moving a Result (a std::variant) into
 // the vector below (a known variant diagnostic bug); silenced for this function only.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-std::vector<Result<TaskReport>> PgStore::CompleteBatch(const std::vector<std::string>& ids) {
+std::vector<Result<TaskReport>> PgStore::ReportCompletedBatch(const std::vector<std::string>& ids) {
   using Results = std::vector<Result<TaskReport>>;
   auto results = RunTransaction<Results>(
       pool_, "CompleteTasks",
@@ -783,11 +784,12 @@ std::vector<Result<TaskReport>> PgStore::CompleteBatch(const std::vector<std::st
         std::vector<std::string> sorted = ids;
         std::sort(sorted.begin(), sorted.end());
         sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
-        const auto completed = tx.exec_prepared("TaskCompleteBatch", UuidArray(sorted));
+        const auto completed = tx.exec_prepared("TaskReportBatch", UuidArray(sorted));
         const TaskColumns columns(completed);
+        const CountedColumns counted(completed);
         for (const auto& row : completed) {
-          Done d{ReadTask(row, columns), row[13].as<std::string>(), row[14].as<int>(),
-                 domain::ParseStageStatus(row[15].c_str()).value()};
+          Done d{ReadTask(row, columns), row[counted.job_id].as<std::string>(), row[counted.order].as<int>(),
+                 domain::ParseStageStatus(row[counted.stage_status].c_str()).value()};
           done.emplace(d.task.id, std::move(d));
         }
         Results out;
@@ -827,12 +829,11 @@ Result<std::vector<TaskReport>> PgStore::FailStaleTasks(domain::Timestamp cutoff
     }
     return ids;
   });
-  if (!stale.ok()) return stale.status();
+  JOBNIK_TRY(stale);
   std::vector<TaskReport> reports;
   for (const auto& id : *stale) {
-    auto report = FailStaleTask(id, cutoff);
-    if (!report.ok()) return report.status();
-    if (*report) reports.push_back(std::move(**report));
+    JOBNIK_ASSIGN_OR_RETURN(auto report, FailStaleTask(id, cutoff));
+    if (report) reports.push_back(std::move(*report));
   }
   return reports;
 }

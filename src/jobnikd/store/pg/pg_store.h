@@ -27,7 +27,8 @@ class PgStore final : public Store {
   Result<domain::Job> CreateJob(const domain::NewJob& job, const TraceDefaults& trace) override;
   Result<std::vector<domain::Job>> FindJobs(const domain::JobFilter& filter) override;
   Result<ListPage<domain::Job>> ListJobs(const domain::JobFilter& filter, const ListRange& range) override;
-  Result<domain::Job> GetJob(const std::string& id, bool with_stages, bool with_task_summary = false) override;
+  Result<domain::Job> GetJob(const std::string& id, StageDetail stages = StageDetail::kNone,
+                             SummaryDetail summary = SummaryDetail::kNone) override;
   Status DeleteJob(const std::string& id) override;
   Status SetJobUserMetadata(const std::string& id, const std::string& metadata_json) override;
   Result<bool> SetJobPriority(const std::string& id, domain::Priority priority) override;
@@ -35,10 +36,11 @@ class PgStore final : public Store {
 
   Result<domain::Stage> AddStage(const std::string& job_id, const domain::NewStage& stage,
                                  const TraceDefaults& trace) override;
-  Result<std::vector<domain::Stage>> GetStagesOfJob(const std::string& job_id, bool with_tasks) override;
+  Result<std::vector<domain::Stage>> GetStagesOfJob(const std::string& job_id,
+                                                    TaskDetail tasks = TaskDetail::kNone) override;
   Result<std::vector<domain::Stage>> FindStages(const domain::StageFilter& filter) override;
   Result<ListPage<domain::Stage>> ListStages(const domain::StageFilter& filter, const ListRange& range) override;
-  Result<domain::Stage> GetStage(const std::string& id, bool with_tasks) override;
+  Result<domain::Stage> GetStage(const std::string& id, TaskDetail tasks = TaskDetail::kNone) override;
   Result<domain::Summary> GetStageSummary(const std::string& id) override;
   Status SetStageUserMetadata(const std::string& id, const std::string& metadata_json) override;
   Status SetStageStatus(const std::string& id, domain::StageStatus status) override;
@@ -50,13 +52,13 @@ class PgStore final : public Store {
   Result<ListPage<domain::Task>> ListTasks(const domain::TaskFilter& filter, const ListRange& range) override;
   Result<domain::Task> GetTask(const std::string& id) override;
   Status SetTaskUserMetadata(const std::string& id, const std::string& metadata_json) override;
-  Result<Dequeued> Dequeue(const std::string& stage_type) override;
-  // The batch behind Dequeue (public so that tests can form a batch deterministically):
+  Result<ClaimedTask> ClaimTask(const std::string& stage_type) override;
+  // The batch behind ClaimTask (public so that tests can form a batch deterministically):
   // claims a task for each entry of `stage_types` (one entry per waiting request, any
   // mix of types) in one statement per kMaxClaimTypes distinct types; a result per
   // entry, in order: the oldest request of a type gets its type's first task, requests
   // beyond a type's claimable tasks get TASK_NOT_FOUND.
-  std::vector<Result<Dequeued>> ClaimBatch(const std::vector<std::string>& stage_types);
+  std::vector<Result<ClaimedTask>> ClaimBatch(const std::vector<std::string>& stage_types);
   Result<TaskReport> ReportTask(const std::string& id, domain::TaskStatus status) override;
 
   Result<std::vector<TaskReport>> FailStaleTasks(domain::Timestamp cutoff, int limit) override;
@@ -65,12 +67,12 @@ class PgStore final : public Store {
   Status Ping() override;
 
  private:
-  // One transaction completing `ids`; a result per id, in order.
-  std::vector<Result<TaskReport>> CompleteBatch(const std::vector<std::string>& ids);
+  // One transaction applying the COMPLETED reports of `ids`; a result per id, in order.
+  std::vector<Result<TaskReport>> ReportCompletedBatch(const std::vector<std::string>& ids);
 
   Pool& pool_;
-  GroupCommit<Result<TaskReport>> completions_;
-  GroupCommit<Result<Dequeued>> claims_;
+  GroupCommit<Result<TaskReport>> completed_reports_;
+  GroupCommit<Result<ClaimedTask>> claims_;
 };
 
 }  // namespace jobnik::store::pg

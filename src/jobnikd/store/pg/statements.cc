@@ -110,13 +110,13 @@ const std::string& Statement(const std::string& name) {
 namespace {
 
 std::string ExpandClaim(std::size_t types) {
-  const std::string& tmpl = All().templates.at("TaskDequeue");
+  const std::string& tmpl = All().templates.at("TaskClaim");
   constexpr std::string_view kBegin = "-- per type: begin\n";
   constexpr std::string_view kEnd = "-- per type: end\n";
   const auto begin = tmpl.find(kBegin);
   const auto end = tmpl.find(kEnd);
   if (begin == std::string::npos || end == std::string::npos || end < begin) {
-    throw std::logic_error("TaskDequeue template: missing per-type section");
+    throw std::logic_error("TaskClaim template: missing per-type section");
   }
   const std::string branch = tmpl.substr(begin + kBegin.size(), end - begin - kBegin.size());
   std::string branches, candidates;
@@ -142,7 +142,7 @@ struct Claim {
 const std::vector<Claim>& Claims() {
   static const std::vector<Claim> claims = [] {
     std::vector<Claim> out;
-    for (std::size_t k = 1; k <= kMaxClaimTypes; ++k) out.push_back({fmt::format("TaskDequeue{}", k), ExpandClaim(k)});
+    for (std::size_t k = 1; k <= kMaxClaimTypes; ++k) out.push_back({fmt::format("TaskClaim{}", k), ExpandClaim(k)});
     return out;
   }();
   return claims;

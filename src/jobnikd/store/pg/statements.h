@@ -22,7 +22,7 @@ const std::map<std::string, std::string>& Statements();
 const std::string& Statement(const std::string& name);
 
 // The name of the claim of one batch of dequeues for `types` distinct stage types,
-// 1 <= types <= kMaxClaimTypes: the TaskDequeue template of task.sql, expanded once per
+// 1 <= types <= kMaxClaimTypes: the TaskClaim template of task.sql, expanded once per
 // process and prepared by PrepareAll. Parameters: type 1, limit 1, type 2, limit 2, ...
 inline constexpr std::size_t kMaxClaimTypes = 16;
 const std::string& ClaimStatementName(std::size_t types);

@@ -36,12 +36,11 @@ domain::Result<T> RunTransaction(Pool& pool, std::string_view operation, Body&& 
   span.SetAttribute("db.system", "postgresql");
   span.SetAttribute("db.operation", std::string(operation));
   for (int attempt = 1;; ++attempt) {
-    auto lease = pool.Acquire(plans);
-    if (!lease.ok()) return lease.status();
+    JOBNIK_ASSIGN_OR_RETURN(auto lease, pool.Acquire(plans));
     bool committing = false;
     try {
-      lease->UsePlans(plans);
-      Tx tx(**lease);
+      lease.UsePlans(plans);
+      Tx tx(*lease);
       domain::Result<T> result = body(tx);
       if (result.ok()) {
         committing = true;
@@ -49,11 +48,11 @@ domain::Result<T> RunTransaction(Pool& pool, std::string_view operation, Body&& 
       }  // else: the destructor rolls back
       return result;
     } catch (const pqxx::in_doubt_error& e) {
-      lease->MarkBroken();
+      lease.MarkBroken();
       span.SetError();
       return MapDatabaseError(operation, e);
     } catch (const pqxx::broken_connection& e) {
-      lease->MarkBroken();
+      lease.MarkBroken();
       if (committing || retried_broken) {
         span.SetError();
         return MapDatabaseError(operation, e);

@@ -9,20 +9,21 @@
 -- thing in the statement itself, and tests/integration/lifecycle_test.cc runs the same
 -- cases through the store and through the domain functions and compares the outcomes.
 -- What is computed here, and its reference:
---   StageCountFinished (TaskFinishCounted, TaskCompleteBatch): a stage's counters,
+--   StageCountFinished (TaskReportCounted, TaskReportBatch): a stage's counters,
 --     percentage and status after final reports        -> domain::TallyFinishedTasks
---   TaskFinish: a RETRIED task is claimable again when its stage and job are active
+--   TaskReport: a RETRIED task is claimable again when its stage and job are active
 --                                                        -> domain::TasksClaimable
 --   StageActivateNext (stage.sql): only a CREATED next stage starts
 --                                                        -> domain::StartsWhenPreviousCompletes
 --   JobRefreshPercentage (job.sql): the job's percentage -> domain::JobPercentage
---   TaskDequeue: the first claim starts a PENDING stage and job (SPEC A.3.4)
+--   TaskClaim: the first claim starts a PENDING stage and job (SPEC A.3.4)
 -- The task's own new status and attempts (domain::DecideTaskReport), the status of a new
 -- stage (domain::InitialStageStatus) and the job's outcome (domain::JobAfterStageCompleted,
 -- domain::JobAfterStageFailed) are decided in C++ and passed to the SQL.
 
 -- Inserts a batch of tasks from one JSON array ($5), keeping the array's order.
--- Each element: {"data":{},"userMetadata":{},"maxAttempts":n,"traceparent":"..","tracestate":".."}.
+-- Each element: a NewTask in its wire form (domain/codec.h, trace context resolved):
+-- {"data":{},"userMetadata":{},"maxAttempts":n,"traceparent":"..","tracestate":".."}.
 -- name: TaskInsertBatch
 INSERT INTO task (id, stage_id, stage_type, priority, ready, status, data, user_metadata,
                   max_attempts, creation_time, update_time, traceparent, tracestate)
@@ -91,7 +92,7 @@ WHERE stage_id = $1::uuid AND NOT ready AND status IN ('PENDING', 'RETRIED');
 
 -- The claim of one batch of dequeue requests (see group_commit.h), for K stage types at
 -- once: a template, expanded in statements.cc into the statements
--- TaskDequeue1..TaskDequeue16. The part between the "per type" lines is repeated once
+-- TaskClaim1..TaskClaim16. The part between the "per type" lines is repeated once
 -- per type i = 1..K, with {i} replaced by i, {type} by $(2i-1) (the stage type) and
 -- {limit} by $(2i) (how many requests of that type wait); {candidates} becomes the
 -- UNION ALL of the branches c1..cK.
@@ -113,7 +114,7 @@ WHERE stage_id = $1::uuid AND NOT ready AND status IN ('PENDING', 'RETRIED');
 -- (A variant over an array of types through a LATERAL join was measured and dropped:
 -- with 2M rows of history its generic plan took ~0.5 s per claim. FOR UPDATE is not
 -- allowed in the branches of a UNION, hence one CTE per type.)
--- template: TaskDequeue
+-- template: TaskClaim
 WITH
 -- per type: begin
 c{i} AS (
@@ -158,7 +159,7 @@ ORDER BY c.branch, cl.priority, cl.seq;
 -- attempts read just before, so a concurrent report makes this match no row (409).
 -- $3: new status, $4: new attempts. A RETRIED task is claimable again if its stage and
 -- job are still active.
--- name: TaskFinish
+-- name: TaskReport
 UPDATE task t SET status = $3::text, attempts = $4, update_time = now(),
                   end_time = CASE WHEN $3::text IN ('COMPLETED', 'FAILED') THEN now() ELSE t.end_time END,
                   ready = CASE WHEN $3::text = 'RETRIED' THEN EXISTS (
@@ -171,8 +172,8 @@ RETURNING t.id::text, t.stage_id::text, t.data::text, t.user_metadata::text, t.s
           t.max_attempts, t.creation_time, t.update_time, t.start_time, t.end_time, t.traceparent,
           t.tracestate;
 
--- The stage counters of tasks that reached a final status, shared by TaskFinishCounted
--- and TaskCompleteBatch (statements.cc puts this text where they name the fragment): the
+-- The stage counters of tasks that reached a final status, shared by TaskReportCounted
+-- and TaskReportBatch (statements.cc puts this text where they name the fragment): the
 -- CTE `counted` over `per_stage` (stage_uuid, completed, failed), one row per stage.
 -- Each stage's counters move once (+completed, +failed), its percentage follows, and an
 -- IN_PROGRESS stage fails with a final failure among them (IN_PROGRESS -> FAILED), or else
@@ -180,7 +181,7 @@ RETURNING t.id::text, t.stage_id::text, t.data::text, t.user_metadata::text, t.s
 -- another status only counts. Reference: domain::TallyFinishedTasks. The stage row is the
 -- hot row of the completion path; this is the only statement that writes it, and the last
 -- one before commit unless the stage just finished. Returns the stage's id, job, order and
--- status after the update.
+-- status after the update (the statements return them as job_id, stage_order, stage_status).
 -- fragment: StageCountFinished
 counted AS (
   UPDATE stage s
@@ -200,10 +201,10 @@ counted AS (
 )
 
 -- A report that reaches a final status (COMPLETED, or FAILED with no attempts left; $3,
--- decided by domain::DecideTaskReport): TaskFinish and its stage's counters
+-- decided by domain::DecideTaskReport): TaskReport and its stage's counters
 -- (StageCountFinished) in one statement. No row: another report won (409). Used for
--- final failures (COMPLETED reports are grouped: TaskCompleteBatch).
--- name: TaskFinishCounted
+-- final failures (COMPLETED reports are grouped: TaskReportBatch).
+-- name: TaskReportCounted
 WITH done AS (
   UPDATE task t SET status = $3::text, attempts = $4, update_time = now(), end_time = now()
   WHERE t.id = $1::uuid AND t.status = 'IN_PROGRESS' AND t.attempts = $2
@@ -217,7 +218,7 @@ WITH done AS (
 ), {StageCountFinished}
 SELECT done.id, done.stage_id, done.data, done.user_metadata, done.status, done.attempts, done.max_attempts,
        done.creation_time, done.update_time, done.start_time, done.end_time, done.traceparent, done.tracestate,
-       counted.job_id, counted."order", counted.status
+       counted.job_id, counted."order" AS stage_order, counted.status AS stage_status
 FROM done, counted;
 
 -- Group commit of completions: the COMPLETED reports that arrived together, in one
@@ -225,7 +226,7 @@ FROM done, counted;
 -- stage's counters once (+n, StageCountFinished).
 -- Returns each completed task with its stage's job, order and status after the update;
 -- a task no longer IN_PROGRESS is simply not returned (its report gets 400 or 409).
--- name: TaskCompleteBatch
+-- name: TaskReportBatch
 WITH done AS (
   UPDATE task t SET status = 'COMPLETED', update_time = now(), end_time = now()
   FROM unnest($1::uuid[]) AS x(id)
@@ -238,7 +239,7 @@ WITH done AS (
 ), {StageCountFinished}
 SELECT d.id, d.stage_id, d.data, d.user_metadata, d.status, d.attempts, d.max_attempts, d.creation_time,
        d.update_time, d.start_time, d.end_time, d.traceparent, d.tracestate,
-       c.job_id, c."order", c.status
+       c.job_id, c."order" AS stage_order, c.status AS stage_status
 FROM done d JOIN counted c ON c.id = d.stage_uuid;
 
 -- name: TaskSetUserMetadata
