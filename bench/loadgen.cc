@@ -37,7 +37,7 @@
 #include <thread>
 #include <vector>
 
-#include "client/client.h"
+#include "client/worker.h"
 #include "domain/model.h"
 
 extern char** environ;
@@ -72,13 +72,6 @@ std::vector<std::string> TypeNames(const std::string& type, int types) {
   std::vector<std::string> out;
   for (int i = 0; i < types; ++i) out.push_back(fmt::format("{}-{}", type, i));
   return out;
-}
-
-// The "code" of an error body, or "" when there is none.
-std::string ErrorCodeOf(const std::string& body) {
-  auto j = json::parse(body, nullptr, false);
-  if (j.is_object() && j.contains("code") && j["code"].is_string()) return j["code"].get<std::string>();
-  return "";
 }
 
 std::string Snippet(const std::string& s) {
@@ -220,6 +213,9 @@ struct Shared {
   std::latch go{1};  // the clock started
   Clock::time_point start;
   std::atomic<Clock::rep> end{0};  // steady_clock ticks when `completed` reached `expect`
+  bool timed_out = false;
+  double cpu = 0;                            // the workers' CPU seconds
+  jobnik::client::Worker* worker = nullptr;  // once started
   std::mutex mu;
   std::vector<std::string> error_samples;
 };
@@ -237,6 +233,12 @@ struct WorkerStats {
   long long errors = 0;
 };
 
+// No more claims (every slot stops at its next claim).
+void Stop(Shared& sh) {
+  sh.stop = true;
+  if (sh.worker != nullptr) sh.worker->RequestStop();
+}
+
 void RecordError(Shared& sh, WorkerStats& st, long long max_errors, const std::string& what) {
   ++st.errors;
   const long long n = ++sh.errors;
@@ -245,32 +247,32 @@ void RecordError(Shared& sh, WorkerStats& st, long long max_errors, const std::s
     if (sh.error_samples.size() < 10) sh.error_samples.push_back(what);
   }
   if (n == 1) std::cerr << "work: " << what << "\n";
-  if (n > max_errors) sh.stop = true;
+  if (n > max_errors) Stop(sh);
 }
 
-// The id of a task JSON object, or "".
-std::string TaskId(const std::string& body) {
-  auto j = json::parse(body, nullptr, false);
-  if (j.is_object() && j.contains("id") && j["id"].is_string()) return j["id"].get<std::string>();
-  return "";
-}
+// The worker loop of lib/client with W slots, tuned to the benchmark: a slot starts on
+// its home type and moves on when it is empty; after a full round of misses it pauses
+// 2 ms (no jitter: tasks may still be in flight, or a next stage starting); a claim that
+// returns work never waits; reports are not retried (a failure must show).
+void Work(const WorkArgs& a, const std::vector<std::string>& types, Shared& sh, std::vector<WorkerStats>& stats) {
+  using jobnik::client::Next;
+  using Duration = jobnik::client::Clock::Duration;
+  auto micros = [](Duration d) { return static_cast<float>(std::chrono::duration<double, std::micro>(d).count()); };
+  jobnik::client::WorkerOptions options;
+  options.stage_types = types;
+  options.slots = a.workers;
+  options.backoff = {std::chrono::milliseconds(2), 1.0, std::chrono::milliseconds(2), jobnik::client::Jitter::kNone};
+  options.report_attempts = 1;
 
-void Worker(int index, const WorkArgs& a, const std::vector<std::string>& types, Shared& sh, WorkerStats& st) {
-  Client client(Options(a.url, 60));
-  std::vector<std::string> paths;
-  for (const auto& t : types) paths.push_back("/v1/stages/" + t + "/tasks/dequeue");
-  const auto reserve = static_cast<std::size_t>(a.expect / a.workers + a.expect / 10 + 16);
-  st.dequeue_us.reserve(reserve);
-  st.complete_us.reserve(reserve);
-  st.ids.reserve(reserve);
-  const std::string done_body = R"({"status":"COMPLETED"})";
-  const std::size_t k = types.size();
-  std::size_t cur = static_cast<std::size_t>(index) % k;  // the thread's home type first
-  std::size_t empty_in_a_row = 0;                         // 404s since the last claim
-
+  jobnik::client::WorkerHooks hooks;
   // Open the connection before the clock starts (workers are long-lived): connection
   // set-up is recorded on its own, as connect_ms.
-  {
+  hooks.on_slot_started = [&](int slot, Client& client) {
+    WorkerStats& st = stats[static_cast<std::size_t>(slot)];
+    const auto reserve = static_cast<std::size_t>(a.expect / a.workers + a.expect / 10 + 16);
+    st.dequeue_us.reserve(reserve);
+    st.complete_us.reserve(reserve);
+    st.ids.reserve(reserve);
     const auto t0 = Clock::now();
     auto r = client.Request("GET", "/liveness");
     st.connect_us = static_cast<float>(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
@@ -278,64 +280,77 @@ void Worker(int index, const WorkArgs& a, const std::vector<std::string>& types,
       RecordError(sh, st, a.max_errors,
                   "GET /liveness: " + (r.ok() ? fmt::format("HTTP {}", r->status) : r.status().message()));
     }
-  }
-  sh.ready.count_down();
-  sh.go.wait();
-
-  while (!sh.stop.load(std::memory_order_relaxed) && sh.completed.load(std::memory_order_relaxed) < sh.expect) {
-    auto t0 = Clock::now();
-    auto deq = client.Request("PATCH", paths[cur]);
-    auto us = static_cast<float>(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
-    if (!deq.ok()) {
-      RecordError(sh, st, a.max_errors, "dequeue " + types[cur] + ": " + deq.status().message());
-      continue;
-    }
-    if (deq->status == 404 && ErrorCodeOf(deq->body) == "TASK_NOT_FOUND") {
-      // Nothing claimable of this type now: try the next type; after a full round of
-      // misses pause briefly (tasks may still be in flight, or a next stage starting).
-      ++st.misses;
-      st.miss_us.push_back(us);
-      cur = (cur + 1) % k;
-      if (++empty_in_a_row >= k) {
-        empty_in_a_row = 0;
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-      }
-      continue;
-    }
-    if (deq->status != 200) {
-      if (deq->status == 409) ++st.conflicts;
-      RecordError(sh, st, a.max_errors,
-                  fmt::format("dequeue {}: HTTP {}: {}", types[cur], deq->status, Snippet(deq->body)));
-      continue;
-    }
-    empty_in_a_row = 0;
-    st.dequeue_us.push_back(us);
+    sh.ready.count_down();
+    sh.go.wait();
+  };
+  hooks.on_claim_error = [&](int slot, const std::string& type, const jobnik::domain::Status& s) {
+    WorkerStats& st = stats[static_cast<std::size_t>(slot)];
+    if (s.code() == jobnik::domain::ErrorCode::kTaskStatusUpdateFailed) ++st.conflicts;
+    RecordError(sh, st, a.max_errors, "dequeue " + type + ": " + s.message());
+    return Next::kContinue;
+  };
+  hooks.on_empty = [&](int slot, const std::string&, Duration latency) {
+    WorkerStats& st = stats[static_cast<std::size_t>(slot)];
+    ++st.misses;
+    st.miss_us.push_back(micros(latency));
+  };
+  hooks.on_claimed = [&](int slot, const jobnik::domain::Task& task, Duration latency) {
+    WorkerStats& st = stats[static_cast<std::size_t>(slot)];
+    st.dequeue_us.push_back(micros(latency));
     ++st.claimed;
-    std::string id = TaskId(deq->body);
-    if (id.empty()) {
-      RecordError(sh, st, a.max_errors, "dequeue returned a task without an id: " + Snippet(deq->body));
-      continue;
+    st.ids.push_back(task.id);
+    return Next::kContinue;
+  };
+  hooks.on_reported = [&](int slot, const jobnik::domain::Task& task, jobnik::domain::TaskStatus,
+                          const jobnik::domain::Result<jobnik::domain::Task>& r, Duration latency) {
+    WorkerStats& st = stats[static_cast<std::size_t>(slot)];
+    if (!r.ok()) {
+      if (r.status().code() == jobnik::domain::ErrorCode::kTaskStatusUpdateFailed) ++st.conflicts;
+      RecordError(sh, st, a.max_errors, "complete " + task.id + ": " + r.status().message());
+      return Next::kContinue;
     }
-    t0 = Clock::now();
-    auto rep = client.Request("PUT", "/v1/tasks/" + id + "/status", done_body);
-    us = static_cast<float>(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
-    st.ids.push_back(std::move(id));
-    if (!rep.ok()) {
-      RecordError(sh, st, a.max_errors, "complete " + st.ids.back() + ": " + rep.status().message());
-      continue;
-    }
-    if (rep->status != 200) {
-      if (rep->status == 409) ++st.conflicts;
-      RecordError(sh, st, a.max_errors,
-                  fmt::format("complete {}: HTTP {}: {}", st.ids.back(), rep->status, Snippet(rep->body)));
-      continue;
-    }
-    st.complete_us.push_back(us);
+    st.complete_us.push_back(micros(latency));
     ++st.completed;
     if (sh.completed.fetch_add(1) + 1 == sh.expect) {
       sh.end.store(Clock::now().time_since_epoch().count());
+      Stop(sh);
+    }
+    return Next::kContinue;
+  };
+  // Every task is completed, or too many errors: no more claims.
+  hooks.on_queue_empty = [&](int, int) { return sh.stop.load() ? Next::kStopSlot : Next::kContinue; };
+
+  jobnik::client::Worker worker(
+      options, jobnik::client::Worker::ClientsFor(Options(a.url, 60)),
+      [](jobnik::client::TaskContext&) { return jobnik::domain::TaskStatus::kCompleted; }, hooks);
+  sh.worker = &worker;
+  worker.Start();
+  sh.ready.wait();
+  const double cpu_start = CpuSeconds();
+  sh.start = Clock::now();
+  sh.go.count_down();
+
+  // Wait for the workers, the deadline, or a fatal error.
+  const auto deadline = sh.start + std::chrono::seconds(a.timeout_s);
+  auto last_report = sh.start;
+  while (sh.completed.load() < a.expect && !sh.stop.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    const auto now = Clock::now();
+    if (now >= deadline) {
+      sh.timed_out = true;
+      Stop(sh);
+      std::cerr << fmt::format("work: timed out after {} s with {} of {} tasks completed\n", a.timeout_s,
+                               sh.completed.load(), a.expect);
+      break;
+    }
+    if (now - last_report >= std::chrono::seconds(10)) {
+      last_report = now;
+      std::cerr << fmt::format("work: {} of {} completed after {:.0f} s\n", sh.completed.load(), a.expect,
+                               Seconds(now - sh.start));
     }
   }
+  worker.Stop();
+  sh.cpu = CpuSeconds() - cpu_start;
 }
 
 // Checks through the API that every stage of the types is fully completed and that the
@@ -406,38 +421,9 @@ int RunWork(const WorkArgs& a) {
   Shared sh(a.workers);
   sh.expect = a.expect;
   std::vector<WorkerStats> stats(static_cast<std::size_t>(a.workers));
-  std::vector<std::thread> threads;
-  for (int i = 0; i < a.workers; ++i) {
-    threads.emplace_back(Worker, i, std::cref(a), std::cref(types), std::ref(sh),
-                         std::ref(stats[static_cast<std::size_t>(i)]));
-  }
-  sh.ready.wait();
-  const double cpu_start = CpuSeconds();
-  sh.start = Clock::now();
-  sh.go.count_down();
-
-  // Wait for the workers, the deadline, or a fatal error.
-  const auto deadline = sh.start + std::chrono::seconds(a.timeout_s);
-  bool timed_out = false;
-  auto last_report = sh.start;
-  while (sh.completed.load() < a.expect && !sh.stop.load()) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    const auto now = Clock::now();
-    if (now >= deadline) {
-      timed_out = true;
-      sh.stop = true;
-      std::cerr << fmt::format("work: timed out after {} s with {} of {} tasks completed\n", a.timeout_s,
-                               sh.completed.load(), a.expect);
-      break;
-    }
-    if (now - last_report >= std::chrono::seconds(10)) {
-      last_report = now;
-      std::cerr << fmt::format("work: {} of {} completed after {:.0f} s\n", sh.completed.load(), a.expect,
-                               Seconds(now - sh.start));
-    }
-  }
-  for (auto& t : threads) t.join();
-  const double cpu = CpuSeconds() - cpu_start;
+  Work(a, types, sh, stats);
+  const bool timed_out = sh.timed_out;
+  const double cpu = sh.cpu;
   const auto end_ticks = sh.end.load();
   const auto end = end_ticks != 0 ? Clock::time_point(Clock::duration(end_ticks)) : Clock::now();
   const double wall = Seconds(end - sh.start);

@@ -1,7 +1,6 @@
 #include "client/client.h"
 
 #include <fmt/format.h>
-#include <httplib.h>
 #include <cctype>
 #include <nlohmann/json.hpp>
 
@@ -78,31 +77,23 @@ std::string NewTasksJson(const std::vector<domain::NewTask>& tasks) {
   return domain::ToJson(tasks);
 }
 
-Client::Client(const ClientOptions& options) : http_(std::make_unique<httplib::Client>(options.base_url)) {
-  http_->set_keep_alive(true);
-  http_->set_tcp_nodelay(true);
-  http_->set_connection_timeout(std::chrono::milliseconds(options.connect_timeout_ms));
-  http_->set_read_timeout(std::chrono::milliseconds(options.read_timeout_ms));
-}
+Client::Client(const ClientOptions& options) : transport_(MakeHttpTransport(options)) {}
+
+Client::Client(std::shared_ptr<Transport> transport) : transport_(std::move(transport)) {}
 
 Client::~Client() = default;
 
+Result<HttpResponse> Client::Send(const HttpRequest& request) {
+  return transport_->Send(request);
+}
+
 Result<Client::Raw> Client::Request(const std::string& method, const std::string& path, const std::string& body) {
-  httplib::Result r{nullptr, httplib::Error::Unknown};
-  const char* type = "application/json";
-  if (method == "GET")
-    r = http_->Get(path.c_str());
-  else if (method == "POST")
-    r = http_->Post(path.c_str(), body, type);
-  else if (method == "PUT")
-    r = http_->Put(path.c_str(), body, type);
-  else if (method == "PATCH")
-    r = http_->Patch(path.c_str(), body, type);
-  else if (method == "DELETE")
-    r = http_->Delete(path.c_str());
-  else
-    return Status(ErrorCode::kValidation, "unsupported method " + method);
-  if (!r) return Status(ErrorCode::kUnavailable, "cannot reach jobnikd: " + httplib::to_string(r.error()));
+  HttpRequest request;
+  request.method = method;
+  request.path = path;
+  request.body = body;
+  auto r = transport_->Send(request);
+  if (!r.ok()) return r.status();
   return Raw{r->status, std::move(r->body)};
 }
 
@@ -153,6 +144,12 @@ Result<std::optional<domain::Task>> Client::Dequeue(const std::string& stage_typ
 Result<domain::Task> Client::ReportTask(const std::string& task_id, domain::TaskStatus status) {
   auto raw =
       Request("PUT", "/v1/tasks/" + task_id + "/status", fmt::format(R"({{"status":"{}"}})", domain::ToString(status)));
+  if (!raw.ok()) return raw.status();
+  return Decode<domain::Task>(*raw, 200, domain::DecodeTask);
+}
+
+Result<domain::Task> Client::GetTask(const std::string& id) {
+  auto raw = Request("GET", "/v1/tasks/" + EncodeSegment(id));
   if (!raw.ok()) return raw.status();
   return Decode<domain::Task>(*raw, 200, domain::DecodeTask);
 }

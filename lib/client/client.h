@@ -1,5 +1,6 @@
 // The typed C++ client of the v1 API (used by jobnikctl, jobnik-worker and the
-// benchmarks). One Client holds one keep-alive HTTP connection: use one per thread.
+// benchmarks). A Client speaks over a Transport (transport.h): the real one is one
+// keep-alive HTTP connection, so use one Client per thread; tests give it a FakeTransport.
 #pragma once
 
 #include <memory>
@@ -7,24 +8,18 @@
 #include <string>
 #include <vector>
 
+#include "client/transport.h"
 #include "domain/error.h"
 #include "domain/model.h"
 
-namespace httplib {
-class Client;
-}
-
 namespace jobnik::client {
-
-struct ClientOptions {
-  std::string base_url = "http://127.0.0.1:8080";  // scheme://host:port
-  int connect_timeout_ms = 3000;
-  int read_timeout_ms = 30000;
-};
 
 class Client {
  public:
+  // Over the real transport (MakeHttpTransport).
   explicit Client(const ClientOptions& options);
+  // Over any transport (e.g. a FakeTransport shared with the test).
+  explicit Client(std::shared_ptr<Transport> transport);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -40,6 +35,7 @@ class Client {
   // Consumer side. Dequeue: std::nullopt when nothing is claimable.
   domain::Result<std::optional<domain::Task>> Dequeue(const std::string& stage_type);
   domain::Result<domain::Task> ReportTask(const std::string& task_id, domain::TaskStatus status);
+  domain::Result<domain::Task> GetTask(const std::string& id);
 
   // Any request; returns the HTTP status and body. Transport failures -> kUnavailable.
   struct Raw {
@@ -47,9 +43,13 @@ class Client {
     std::string body;
   };
   domain::Result<Raw> Request(const std::string& method, const std::string& path, const std::string& body = "");
+  // Any request, with its headers and the whole response.
+  domain::Result<HttpResponse> Send(const HttpRequest& request);
+
+  Transport& transport() { return *transport_; }
 
  private:
-  std::unique_ptr<httplib::Client> http_;
+  std::shared_ptr<Transport> transport_;
 };
 
 // JSON bodies for the requests (also used by jobnikctl): domain/codec.h's encoders.

@@ -1,5 +1,5 @@
 // Spawning a child process: fork/exec of an argv (no shell), in a session (and process
-// group) of its own, stdin from /dev/null, stdout/stderr captured through pipes (the last
+// group) of its own, stdin from /dev/null (or a descriptor), stdout/stderr captured through pipes (the last
 // `tail_bytes` of each kept) or appended to a file, optional environment, working
 // directory, privilege drop and parent-death signal; waiting with a timeout and killing
 // the whole group (SIGTERM, then SIGKILL after a grace period).
@@ -24,6 +24,9 @@ struct SpawnOptions {
   // The child's whole environment; nullopt: this process's environment.
   std::optional<std::map<std::string, std::string>> env;
   std::string cwd;  // empty: this process's working directory
+  // A descriptor the child reads as its stdin (the caller keeps it and closes it); -1:
+  // /dev/null.
+  int stdin_fd = -1;
   // Where stdout and stderr go: captured through pipes (the default), or appended to this
   // file (created 0600, never through a symlink).
   std::string output_file;
@@ -42,6 +45,9 @@ struct SpawnOptions {
 // How a child ended (a waitpid status).
 struct ExitStatus {
   int raw = 0;
+  // A status as waitpid reports it (for fakes and tests).
+  static ExitStatus OfCode(int code) { return {(code & 0xff) << 8}; }
+  static ExitStatus OfSignal(int signal) { return {signal & 0x7f}; }
   bool Exited() const;
   int Code() const;    // the exit code when Exited(), else -1
   int Signal() const;  // the terminating signal, else 0
@@ -113,6 +119,7 @@ class Child {
 struct RunResult {
   ExitStatus status;
   bool timed_out = false;
+  bool cancelled = false;  // killed on a stop request (ProcessRunner)
   Tail out, err;
 };
 domain::Result<RunResult> Run(const SpawnOptions& options, std::optional<std::chrono::milliseconds> timeout,

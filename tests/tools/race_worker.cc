@@ -3,8 +3,9 @@
 //
 //   race_worker --url URL --type TYPE --threads N [--fail-every K] [--claims FILE]
 //
-// Each of the N threads has its own client (one keep-alive connection) and loops
-// dequeue -> report COMPLETED until its dequeue finds nothing twice in a row.
+// Each of the N threads (slots of lib/client's worker loop) has its own client (one
+// keep-alive connection) and loops dequeue -> report COMPLETED until its dequeue finds
+// nothing twice in a row.
 // With --fail-every K, every K-th claim of a task on its first attempt whose
 // maxAttempts is at least 2 is reported FAILED instead (the task must come back
 // RETRIED, to be claimed again later, by any worker).
@@ -22,14 +23,12 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
-#include "client/client.h"
+#include "client/worker.h"
 #include "domain/error.h"
 
 namespace {
@@ -59,58 +58,74 @@ void Error(Totals& totals, const std::string& what) {
   std::fprintf(stderr, "race_worker: %s\n", what.c_str());
 }
 
-void Work(const Options& opt, Totals& totals, std::vector<std::string>& claims) {
-  jobnik::client::Client client({opt.url, 3000, 30000});
-  int misses = 0;
-  while (misses < 2) {
-    auto d = client.Dequeue(opt.type);
-    if (!d.ok()) {
-      Error(totals, "dequeue: " + d.status().message());
-      return;
-    }
-    if (!d->has_value()) {
-      ++misses;
-      continue;
-    }
-    misses = 0;
-    const jobnik::domain::Task task = std::move(**d);
+// The worker loop of lib/client, one slot per thread, tuned to the test: no pause on an
+// empty claim, a slot ends after two empty claims in a row or at its first error, and
+// reports are not retried (a failure must show).
+void Work(const Options& opt, Totals& totals, std::vector<std::vector<std::string>>& claims) {
+  using jobnik::client::Next;
+  jobnik::client::WorkerOptions options;
+  options.stage_types = {opt.type};
+  options.slots = opt.threads;
+  options.backoff = {std::chrono::milliseconds(0), 1.0, std::chrono::milliseconds(0), jobnik::client::Jitter::kNone};
+  options.report_attempts = 1;
+  jobnik::client::ClientOptions client;
+  client.base_url = opt.url;
+
+  jobnik::client::WorkerHooks hooks;
+  hooks.on_claim_error = [&totals](int, const std::string&, const jobnik::domain::Status& s) {
+    Error(totals, "dequeue: " + s.message());
+    return Next::kStopSlot;
+  };
+  hooks.on_queue_empty = [](int, int rounds) { return rounds >= 2 ? Next::kStopSlot : Next::kContinue; };
+  hooks.on_claimed = [&totals, &claims](int slot, const jobnik::domain::Task& task, auto) {
     ++totals.claims;
-    claims.push_back(task.id + " " + std::to_string(task.attempts + 1));
+    claims[static_cast<std::size_t>(slot)].push_back(task.id + " " + std::to_string(task.attempts + 1));
     if (task.status != TaskStatus::kInProgress) {
       Error(totals,
             "dequeue returned task " + task.id + " in status " + std::string(jobnik::domain::ToString(task.status)));
-      return;
+      return Next::kStopSlot;
     }
-
-    bool fail = false;
-    if (opt.fail_every > 0 && task.attempts == 0 && task.max_attempts >= 2) {
-      fail = (++totals.eligible % opt.fail_every) == 0;
-    }
-    const TaskStatus report = fail ? TaskStatus::kFailed : TaskStatus::kCompleted;
-    auto r = client.ReportTask(task.id, report);
+    return Next::kContinue;
+  };
+  hooks.on_reported = [&totals](int, const jobnik::domain::Task& task, TaskStatus report,
+                                const jobnik::domain::Result<jobnik::domain::Task>& r, auto) {
     if (!r.ok()) {
       if (r.status().code() == ErrorCode::kTaskStatusUpdateFailed) {
         ++totals.conflicts;
         std::fprintf(stderr, "race_worker: report on task %s: conflict: %s\n", task.id.c_str(),
                      r.status().message().c_str());
-        continue;
+        return Next::kContinue;
       }
       Error(totals, "report " + std::string(jobnik::domain::ToString(report)) + " on task " + task.id + ": " +
                         r.status().message());
-      return;
+      return Next::kStopSlot;
     }
+    const bool fail = report == TaskStatus::kFailed;
     const TaskStatus expected = fail ? TaskStatus::kRetried : TaskStatus::kCompleted;
     if (r->status != expected) {
       Error(totals, "report on task " + task.id + " left it " + std::string(jobnik::domain::ToString(r->status)) +
                         ", expected " + std::string(jobnik::domain::ToString(expected)));
-      return;
+      return Next::kStopSlot;
     }
     if (fail) {
       ++totals.failed_reports;
     } else {
       ++totals.completed;
     }
-  }
+    return Next::kContinue;
+  };
+  // With --fail-every K, every K-th first-attempt claim of a retryable task fails.
+  auto handler = [&opt, &totals](jobnik::client::TaskContext& c) {
+    const auto& task = c.task;
+    bool fail = false;
+    if (opt.fail_every > 0 && task.attempts == 0 && task.max_attempts >= 2) {
+      fail = (++totals.eligible % opt.fail_every) == 0;
+    }
+    return fail ? TaskStatus::kFailed : TaskStatus::kCompleted;
+  };
+  jobnik::client::Worker worker(options, jobnik::client::Worker::ClientsFor(client), handler, hooks);
+  worker.Start();
+  worker.Wait();
 }
 
 }  // namespace
@@ -130,10 +145,7 @@ int main(int argc, char** argv) {
 
   Totals totals;
   std::vector<std::vector<std::string>> claims(static_cast<std::size_t>(opt.threads));
-  std::vector<std::thread> threads;
-  threads.reserve(claims.size());
-  for (auto& c : claims) threads.emplace_back([&opt, &totals, &c] { Work(opt, totals, c); });
-  for (auto& t : threads) t.join();
+  Work(opt, totals, claims);
 
   if (!opt.claims_file.empty()) {
     std::ofstream out(opt.claims_file, std::ios::trunc);

@@ -1,0 +1,117 @@
+#include "client/transport.h"
+
+#include <httplib.h>
+#include <algorithm>
+#include <cctype>
+
+namespace jobnik::client {
+namespace {
+
+using domain::ErrorCode;
+using domain::Result;
+using domain::Status;
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+class HttpTransport final : public Transport {
+ public:
+  explicit HttpTransport(const ClientOptions& options) : read_timeout_ms_(options.read_timeout_ms) {
+    auto base = ParseBaseUrl(options.base_url);
+    if (!base.ok()) {
+      error_ = base.status();
+      return;
+    }
+    prefix_ = base->prefix;
+    http_ = std::make_unique<httplib::Client>(base->scheme_host_port);
+    http_->set_keep_alive(true);
+    http_->set_tcp_nodelay(true);
+    http_->set_connection_timeout(std::chrono::milliseconds(options.connect_timeout_ms));
+    http_->set_read_timeout(std::chrono::milliseconds(options.read_timeout_ms));
+    if (!options.ca_file.empty()) http_->set_ca_cert_path(options.ca_file.c_str());
+    for (const auto& [name, value] : options.headers) headers_.emplace(name, value);
+    if (!options.bearer_token.empty()) headers_.emplace("Authorization", "Bearer " + options.bearer_token);
+  }
+
+  Result<HttpResponse> Send(const HttpRequest& request) override {
+    if (!error_.ok()) return error_;
+    // The transport's own headers, plus the request's (copied only when there are any).
+    httplib::Headers merged;
+    if (!request.headers.empty()) {
+      merged = headers_;
+      for (const auto& [name, value] : request.headers) merged.emplace(name, value);
+    }
+    const httplib::Headers& headers = request.headers.empty() ? headers_ : merged;
+    if (request.read_timeout) http_->set_read_timeout(*request.read_timeout);
+    const std::string path = prefix_ + request.path;
+    const std::string& body = request.body;
+    const char* type = request.content_type.c_str();
+    httplib::Result r{nullptr, httplib::Error::Unknown};
+    if (request.method == "GET") {
+      r = http_->Get(path.c_str(), headers);
+    } else if (request.method == "POST") {
+      r = http_->Post(path.c_str(), headers, body, type);
+    } else if (request.method == "PUT") {
+      r = http_->Put(path.c_str(), headers, body, type);
+    } else if (request.method == "PATCH") {
+      r = http_->Patch(path.c_str(), headers, body, type);
+    } else if (request.method == "DELETE") {
+      r = body.empty() ? http_->Delete(path.c_str(), headers) : http_->Delete(path.c_str(), headers, body, type);
+    } else {
+      return Status(ErrorCode::kValidation, "unsupported HTTP method '" + request.method + "'");
+    }
+    if (request.read_timeout) http_->set_read_timeout(std::chrono::milliseconds(read_timeout_ms_));
+    if (!r) return domain::Unavailable("cannot reach jobnikd: " + httplib::to_string(r.error()));
+    HttpResponse out;
+    out.status = r->status;
+    out.headers.reserve(r->headers.size());
+    for (auto& [name, value] : r->headers) out.headers.emplace_back(name, value);
+    out.body = std::move(r->body);
+    return out;
+  }
+
+ private:
+  Status error_;
+  std::string prefix_;
+  int read_timeout_ms_;
+  httplib::Headers headers_;
+  std::unique_ptr<httplib::Client> http_;
+};
+
+}  // namespace
+
+std::optional<std::string> FindHeader(const Headers& headers, std::string_view name) {
+  for (const auto& [n, v] : headers) {
+    if (EqualsIgnoreCase(n, name)) return v;
+  }
+  return std::nullopt;
+}
+
+Result<BaseUrl> ParseBaseUrl(std::string_view url) {
+  auto bad = [url](std::string_view why) {
+    return domain::ValidationError("base URL '" + std::string(url) + "': " + std::string(why));
+  };
+  const auto sep = url.find("://");
+  if (sep == std::string_view::npos) return bad("expected scheme://host[:port][/path]");
+  const std::string_view scheme = url.substr(0, sep);
+  if (scheme != "http" && scheme != "https") return bad("the scheme must be http or https");
+  const auto path_at = url.find('/', sep + 3);
+  const std::string_view authority =
+      url.substr(sep + 3, path_at == std::string_view::npos ? url.npos : path_at - sep - 3);
+  if (authority.empty()) return bad("no host");
+  if (authority.find_first_of("?#@ ") != std::string_view::npos) return bad("unexpected character in host");
+  std::string prefix(path_at == std::string_view::npos ? std::string_view() : url.substr(path_at));
+  if (prefix.find_first_of("?# ") != std::string::npos) return bad("a query or fragment is not allowed");
+  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+  if (prefix == "/v1" || (prefix.size() > 3 && prefix.ends_with("/v1"))) prefix.resize(prefix.size() - 3);
+  return BaseUrl{std::string(url.substr(0, path_at == std::string_view::npos ? url.size() : path_at)), prefix};
+}
+
+std::unique_ptr<Transport> MakeHttpTransport(const ClientOptions& options) {
+  return std::make_unique<HttpTransport>(options);
+}
+
+}  // namespace jobnik::client

@@ -1,0 +1,132 @@
+#include "client/worker.h"
+
+#include <optional>
+#include <utility>
+
+namespace jobnik::client {
+namespace {
+
+using domain::ErrorCode;
+using domain::Result;
+using domain::TaskStatus;
+
+// No answer, or the server could not apply it: the report may be sent again.
+bool Unanswered(const domain::Status& s) {
+  return s.code() == ErrorCode::kUnavailable || s.code() == ErrorCode::kDatabase;
+}
+
+}  // namespace
+
+Worker::ClientFactory Worker::ClientsFor(const ClientOptions& options) {
+  return [options](int /*slot*/) { return std::make_unique<Client>(options); };
+}
+
+Worker::Worker(WorkerOptions options, ClientFactory clients, TaskHandler handler, WorkerHooks hooks, Clock& clock)
+    : options_(std::move(options)),
+      clients_(std::move(clients)),
+      handler_(std::move(handler)),
+      hooks_(std::move(hooks)),
+      clock_(clock) {
+  if (options_.slots < 1) options_.slots = 1;
+  if (options_.report_attempts < 1) options_.report_attempts = 1;
+}
+
+Worker::~Worker() {
+  Stop();
+}
+
+void Worker::Start() {
+  std::lock_guard lock(mu_);
+  if (started_) return;
+  started_ = true;
+  threads_.reserve(static_cast<std::size_t>(options_.slots));
+  for (int i = 0; i < options_.slots; ++i) threads_.emplace_back([this, i] { RunSlot(i); });
+}
+
+void Worker::Wait() {
+  std::lock_guard lock(mu_);
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+}
+
+Result<domain::Task> Worker::Report(Client& client, const domain::Task& task, TaskStatus status,
+                                    Clock::Duration& latency) {
+  const int attempts = status == TaskStatus::kCompleted ? options_.report_attempts : 1;
+  Backoff backoff(options_.report_backoff, options_.uniform01);
+  Result<domain::Task> result = domain::Unavailable("not reported");
+  for (int attempt = 1;; ++attempt) {
+    const auto t0 = clock_.Now();
+    result = client.ReportTask(task.id, status);
+    latency = clock_.Now() - t0;
+    if (result.ok()) return result;
+    if (attempt > 1 && (result.status().code() == ErrorCode::kIllegalTaskStatusTransition ||
+                        result.status().code() == ErrorCode::kTaskStatusUpdateFailed)) {
+      // An earlier try may have been applied, its answer lost: see what the task is now.
+      auto now = client.GetTask(task.id);
+      if (now.ok() && now->status == status) return now;
+      return result;
+    }
+    if (!Unanswered(result.status()) || attempt >= attempts) return result;
+    // Not cut short by a stop request: a running task's report is still sent.
+    clock_.SleepFor(backoff.Next());
+  }
+}
+
+void Worker::RunSlot(int slot) {
+  const std::stop_token stop = stop_.get_token();
+  std::unique_ptr<Client> client = clients_(slot);
+  if (hooks_.on_slot_started) hooks_.on_slot_started(slot, *client);
+  const auto& types = options_.stage_types;
+  const std::size_t k = types.size();
+  std::size_t cur = k == 0 ? 0 : static_cast<std::size_t>(slot) % k;  // the slot's home type first
+  std::size_t empty_in_a_row = 0;                                     // empty claims since the last task
+  int empty_rounds = 0;                                               // full rounds of them
+  Backoff idle(options_.backoff, options_.uniform01);
+
+  while (k > 0 && !stop.stop_requested()) {
+    auto t0 = clock_.Now();
+    auto claimed = client->Dequeue(types[cur]);
+    const auto claim_latency = clock_.Now() - t0;
+    if (!claimed.ok()) {
+      if (hooks_.on_claim_error && hooks_.on_claim_error(slot, types[cur], claimed.status()) == Next::kStopSlot) break;
+      clock_.SleepFor(idle.Next(), stop);
+      continue;
+    }
+    if (!claimed->has_value()) {
+      if (hooks_.on_empty) hooks_.on_empty(slot, types[cur], claim_latency);
+      cur = (cur + 1) % k;
+      if (++empty_in_a_row >= k) {
+        empty_in_a_row = 0;
+        ++empty_rounds;
+        if (hooks_.on_queue_empty && hooks_.on_queue_empty(slot, empty_rounds) == Next::kStopSlot) break;
+        const auto wait = idle.Next();
+        if (wait.count() > 0) clock_.SleepFor(wait, stop);
+      }
+      continue;
+    }
+    empty_in_a_row = 0;
+    empty_rounds = 0;
+    idle.Reset();
+    const domain::Task task = std::move(**claimed);
+    if (hooks_.on_claimed && hooks_.on_claimed(slot, task, claim_latency) == Next::kStopSlot) break;
+
+    TaskStatus status = TaskStatus::kFailed;
+    try {
+      TaskContext context{task, slot, *client, stop};
+      status = handler_(context);
+    } catch (...) {  // a handler that throws failed its task
+      status = TaskStatus::kFailed;
+    }
+    if (status != TaskStatus::kCompleted) status = TaskStatus::kFailed;
+
+    Clock::Duration report_latency{};
+    const auto reported = Report(*client, task, status, report_latency);
+    if (hooks_.on_reported && hooks_.on_reported(slot, task, status, reported, report_latency) == Next::kStopSlot) {
+      break;
+    }
+  }
+  if (hooks_.on_slot_stopped) hooks_.on_slot_stopped(slot);
+}
+
+}  // namespace jobnik::client

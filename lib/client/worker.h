@@ -1,0 +1,130 @@
+// The worker loop: N slots, each with its own Client (one connection), each looping
+// claim -> handle -> report until the worker stops.
+//
+// - Claims go round the stage types (slot i starts at type i % K and stays on a type while
+//   it has work). After a full round of empty claims, and after a failed claim, the slot
+//   waits an exponential backoff with full jitter (WorkerOptions::backoff: 1 s, x2, at most
+//   60 s); a claim that returns work resets it. A busy queue never waits.
+// - The handler's status is reported. A COMPLETED report that gets no answer (connection
+//   lost, 503, DATABASE_ERROR) is retried (report_backoff, report_attempts) and never turned
+//   into FAILED; when a retry finds the task already final, the task is read back, and a
+//   COMPLETED task counts as reported. A FAILED report is not retried: without a claim
+//   token a repeated FAILED could fail the task's next claim (the sweeper fails a task
+//   whose report was lost).
+// - RequestStop() stops claiming; running handlers see their stop token requested and
+//   finish, and their reports are sent; Stop() waits for that.
+// - Hooks see every step (for counters, latencies and logs) and may end their slot.
+//
+// All time is read from and slept on a Clock (clock.h): tests use FakeClock and
+// FakeTransport (fake_transport.h).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <stop_token>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "client/backoff.h"
+#include "client/client.h"
+#include "client/clock.h"
+#include "domain/error.h"
+#include "domain/model.h"
+
+namespace jobnik::client {
+
+// What a handler gets.
+struct TaskContext {
+  const domain::Task& task;
+  int slot = 0;
+  Client& client;        // the slot's client (its connection)
+  std::stop_token stop;  // requested when the worker stops
+};
+
+// Handles a claimed task and says how it ended: kCompleted or kFailed (an exception
+// counts as kFailed).
+using TaskHandler = std::function<domain::TaskStatus(TaskContext&)>;
+
+// What a slot does after a hook.
+enum class Next { kContinue, kStopSlot };
+
+// Every member may be empty. They run on the slot's thread; a slot's hooks never run
+// concurrently with each other, different slots' do.
+struct WorkerHooks {
+  using Duration = Clock::Duration;
+  // Before the slot's first claim (e.g. to open its connection early).
+  std::function<void(int slot, Client& client)> on_slot_started;
+  // A claim returned `task` after `latency`. kStopSlot: the task is neither handled nor reported.
+  std::function<Next(int slot, const domain::Task& task, Duration latency)> on_claimed;
+  // A claim on `stage_type` found nothing, after `latency`.
+  std::function<void(int slot, const std::string& stage_type, Duration latency)> on_empty;
+  // Every stage type was empty, `rounds` full rounds in a row; called before the backoff.
+  std::function<Next(int slot, int rounds)> on_queue_empty;
+  // A claim failed (no answer, or an error answer other than "nothing to claim").
+  std::function<Next(int slot, const std::string& stage_type, const domain::Status& error)> on_claim_error;
+  // The report of `requested` on `task` ended, after any retries: the task as the server
+  // left it, or the last error. `latency` is the last attempt's.
+  std::function<Next(int slot, const domain::Task& task, domain::TaskStatus requested,
+                     const domain::Result<domain::Task>& result, Duration latency)>
+      on_reported;
+  // The slot ended (stopped, or ended by a hook).
+  std::function<void(int slot)> on_slot_stopped;
+};
+
+struct WorkerOptions {
+  std::vector<std::string> stage_types;  // at least one
+  int slots = 1;                         // concurrent claim -> handle -> report loops
+  BackoffOptions backoff;                // after an empty round and after a failed claim
+  // A COMPLETED report without an answer is retried with this backoff, at most
+  // report_attempts tries in all (1: no retry).
+  BackoffOptions report_backoff{std::chrono::milliseconds(100), 2.0, std::chrono::milliseconds(5000)};
+  int report_attempts = 10;
+  std::function<double()> uniform01;  // the jitter's random source (tests); empty: random
+};
+
+class Worker {
+ public:
+  // A slot's client; called once per slot, on the slot's thread.
+  using ClientFactory = std::function<std::unique_ptr<Client>(int slot)>;
+  static ClientFactory ClientsFor(const ClientOptions& options);
+
+  // `clock` must outlive the worker.
+  Worker(WorkerOptions options, ClientFactory clients, TaskHandler handler, WorkerHooks hooks = {},
+         Clock& clock = SystemClock());
+  ~Worker();  // Stop()
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Starts the slots' threads (once).
+  void Start();
+  // Stops claiming; returns at once. Safe from hooks and handlers.
+  void RequestStop() { stop_.request_stop(); }
+  // Until every slot has ended (after a stop request, or each ended by a hook).
+  void Wait();
+  // RequestStop() and Wait(): returns once the running handlers finished and reported.
+  void Stop() {
+    RequestStop();
+    Wait();
+  }
+  bool stop_requested() const { return stop_.stop_requested(); }
+
+ private:
+  void RunSlot(int slot);
+  // The report of `status`, with the retries of a COMPLETED report.
+  domain::Result<domain::Task> Report(Client& client, const domain::Task& task, domain::TaskStatus status,
+                                      Clock::Duration& latency);
+
+  WorkerOptions options_;
+  ClientFactory clients_;
+  TaskHandler handler_;
+  WorkerHooks hooks_;
+  Clock& clock_;
+  std::stop_source stop_;
+  std::mutex mu_;  // threads_
+  std::vector<std::thread> threads_;
+  bool started_ = false;
+};
+
+}  // namespace jobnik::client

@@ -1,0 +1,62 @@
+#include "process/fake_runner.h"
+
+#include <optional>
+#include <utility>
+
+namespace jobnik::process {
+
+RunResult ExitedWith(int code, std::string out, std::string err) {
+  RunResult r;
+  r.status = ExitStatus::OfCode(code);
+  r.out.total_bytes = out.size();
+  r.out.text = std::move(out);
+  r.err.total_bytes = err.size();
+  r.err.text = std::move(err);
+  return r;
+}
+
+void FakeProcessRunner::SetHandler(Handler handler) {
+  std::lock_guard lock(mu_);
+  handler_ = std::move(handler);
+}
+
+void FakeProcessRunner::Script(domain::Result<RunResult> result) {
+  std::lock_guard lock(mu_);
+  script_.push_back(std::move(result));
+}
+
+void FakeProcessRunner::ScriptExit(int code, std::string out, std::string err) {
+  Script(ExitedWith(code, std::move(out), std::move(err)));
+}
+
+std::vector<RunRequest> FakeProcessRunner::requests() const {
+  std::lock_guard lock(mu_);
+  return requests_;
+}
+
+std::size_t FakeProcessRunner::run_count() const {
+  std::lock_guard lock(mu_);
+  return requests_.size();
+}
+
+domain::Result<RunResult> FakeProcessRunner::Run(const RunRequest& request, const std::stop_token& stop) {
+  std::optional<domain::Result<RunResult>> scripted;
+  Handler handler;
+  {
+    std::lock_guard lock(mu_);
+    requests_.push_back(request);
+    if (!script_.empty()) {
+      scripted = std::move(script_.front());
+      script_.pop_front();
+    } else {
+      handler = handler_;
+    }
+  }
+  if (scripted) return std::move(*scripted);
+  if (handler) return handler(request, stop);
+  return domain::Status(domain::ErrorCode::kUnknown,
+                        "cannot run '" + (request.spawn.argv.empty() ? std::string() : request.spawn.argv[0]) +
+                            "': no result scripted (fake)");
+}
+
+}  // namespace jobnik::process

@@ -1,0 +1,650 @@
+#include "store/memory/memory_store.h"
+
+#include <fmt/format.h>
+#include <algorithm>
+#include <tuple>
+
+#include "domain/lifecycle.h"
+
+namespace jobnik::store::memory {
+namespace {
+
+using domain::ErrorCode;
+using domain::JobStatus;
+using domain::StageStatus;
+using domain::TaskStatus;
+
+template <typename S>
+Status Illegal(ErrorCode code, S from, S to) {
+  return {code, fmt::format("Illegal status transition from {} to {}", domain::ToString(from), domain::ToString(to))};
+}
+
+std::int64_t Micros(domain::Timestamp t) {
+  return t.time_since_epoch().count();
+}
+
+// The trace context of a created entity: its own, else the request's.
+void ApplyTrace(const std::optional<std::string>& traceparent, const std::optional<std::string>& tracestate,
+                const TraceDefaults& trace, std::string& out_parent, std::optional<std::string>& out_state) {
+  out_parent = traceparent ? *traceparent : trace.traceparent;
+  out_state = traceparent ? tracestate : (tracestate ? tracestate : trace.tracestate);
+}
+
+bool InRange(domain::Timestamp t, const std::optional<domain::Timestamp>& from,
+             const std::optional<domain::Timestamp>& end) {
+  return (!from || t >= *from) && (!end || t <= *end);
+}
+
+// The rows of `keys` (sorted) strictly after range.after, skipping range.offset, at most
+// range.limit.
+std::vector<std::pair<ListKey, std::string>> Slice(std::vector<std::pair<ListKey, std::string>> keys,
+                                                   const ListRange& range,
+                                                   bool (*less)(const ListKey&, const ListKey&)) {
+  std::vector<std::pair<ListKey, std::string>> out;
+  std::int64_t skipped = 0;
+  for (auto& k : keys) {
+    if (range.after && !less(*range.after, k.first)) continue;
+    if (skipped++ < range.offset) continue;
+    if (static_cast<int>(out.size()) >= range.limit) break;
+    out.push_back(std::move(k));
+  }
+  return out;
+}
+
+bool JobKeyLess(const ListKey& a, const ListKey& b) {
+  return std::tie(a.time_or_seq, a.id) < std::tie(b.time_or_seq, b.id);
+}
+bool StageKeyLess(const ListKey& a, const ListKey& b) {
+  return std::tie(a.time_or_seq, a.id, a.order) < std::tie(b.time_or_seq, b.id, b.order);
+}
+bool TaskKeyLess(const ListKey& a, const ListKey& b) {
+  return a.time_or_seq < b.time_or_seq;
+}
+
+}  // namespace
+
+MemoryStore::MemoryStore() : rng_(std::random_device{}()) {}
+
+std::string MemoryStore::NewId() {
+  // A random (version 4) UUID, as PostgreSQL's gen_random_uuid.
+  const std::uint64_t hi = (rng_() & 0xFFFFFFFFFFFF0FFFULL) | 0x0000000000004000ULL;
+  const std::uint64_t lo = (rng_() & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL;
+  return fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", hi >> 32, (hi >> 16) & 0xFFFF, hi & 0xFFFF, lo >> 48,
+                     lo & 0xFFFFFFFFFFFFULL);
+}
+
+domain::Timestamp MemoryStore::Now() {
+  // Strictly increasing, so that creation order is list order.
+  auto now = std::chrono::floor<std::chrono::microseconds>(std::chrono::system_clock::now());
+  if (now <= last_time_) now = last_time_ + std::chrono::microseconds(1);
+  last_time_ = now;
+  return now;
+}
+
+domain::Summary MemoryStore::SummaryOf(const StageRow& s) const {
+  domain::Summary sum;
+  for (const auto& id : s.tasks) {
+    switch (tasks_.at(id).task.status) {
+      case TaskStatus::kCreated:
+        ++sum.created;
+        break;
+      case TaskStatus::kPending:
+        ++sum.pending;
+        break;
+      case TaskStatus::kInProgress:
+        ++sum.in_progress;
+        break;
+      case TaskStatus::kCompleted:
+        ++sum.completed;
+        break;
+      case TaskStatus::kFailed:
+        ++sum.failed;
+        break;
+      case TaskStatus::kRetried:
+        ++sum.retried;
+        break;
+    }
+  }
+  return sum;
+}
+
+domain::Stage MemoryStore::ReadStage(const StageRow& s, bool with_tasks) const {
+  domain::Stage out = s.stage;
+  out.summary = SummaryOf(s);
+  out.percentage = domain::StagePercentage({out.summary.total(), out.summary.completed, out.summary.failed});
+  if (with_tasks) {
+    out.tasks.emplace();
+    for (const auto& id : s.tasks) out.tasks->push_back(tasks_.at(id).task);
+  }
+  return out;
+}
+
+domain::Job MemoryStore::ReadJob(const JobRow& j, bool with_stages, bool with_task_summary) const {
+  domain::Job out = j.job;
+  std::int64_t completed = 0;
+  domain::Summary total;
+  for (const auto& id : j.stages) {
+    const auto& s = stages_.at(id);
+    if (s.stage.status == StageStatus::kCompleted) ++completed;
+    if (with_stages) {
+      if (!out.stages) out.stages.emplace();
+      out.stages->push_back(ReadStage(s, false));
+    }
+    if (with_task_summary) {
+      const auto sum = SummaryOf(s);
+      total.pending += sum.pending + sum.created;
+      total.in_progress += sum.in_progress;
+      total.completed += sum.completed;
+      total.failed += sum.failed;
+      total.retried += sum.retried;
+    }
+  }
+  if (with_stages && !out.stages) out.stages.emplace();
+  if (with_task_summary) out.task_summary = total;
+  out.percentage = domain::JobPercentage(completed, static_cast<std::int64_t>(j.stages.size()));
+  return out;
+}
+
+std::vector<domain::Task> MemoryStore::InsertTasks(StageRow& stage, const std::vector<domain::NewTask>& tasks,
+                                                   const TraceDefaults& trace) {
+  std::vector<domain::Task> out;
+  out.reserve(tasks.size());
+  for (const auto& t : tasks) {
+    TaskRow row;
+    row.seq = next_seq_++;
+    auto& task = row.task;
+    task.id = NewId();
+    task.stage_id = stage.stage.id;
+    task.data = t.data.empty() ? "{}" : t.data;
+    task.user_metadata = t.user_metadata;
+    task.status = TaskStatus::kPending;
+    task.max_attempts = t.max_attempts;
+    task.creation_time = task.update_time = Now();
+    ApplyTrace(t.traceparent, t.tracestate, trace, task.traceparent, task.tracestate);
+    stage.tasks.push_back(task.id);
+    out.push_back(task);
+    tasks_.emplace(task.id, std::move(row));
+  }
+  return out;
+}
+
+domain::Stage MemoryStore::InsertStage(JobRow& job, const domain::NewStage& stage, const TraceDefaults& trace) {
+  std::optional<StageStatus> last;
+  if (!job.stages.empty()) last = stages_.at(job.stages.back()).stage.status;
+  StageRow row;
+  auto& s = row.stage;
+  s.id = NewId();
+  s.job_id = job.job.id;
+  s.type = stage.type;
+  s.data = stage.data.empty() ? "{}" : stage.data;
+  s.user_metadata = stage.user_metadata;
+  s.order = static_cast<int>(job.stages.size()) + 1;
+  s.status = domain::InitialStageStatus(stage.start_as_waiting, last);
+  ApplyTrace(stage.traceparent, stage.tracestate, trace, s.traceparent, s.tracestate);
+  InsertTasks(row, stage.tasks, trace);
+  job.stages.push_back(s.id);
+  const std::string id = s.id;
+  auto& inserted = stages_.emplace(id, std::move(row)).first->second;
+  return ReadStage(inserted, false);
+}
+
+// ---------------------------------------------------------------- jobs
+
+Result<domain::Job> MemoryStore::CreateJob(const domain::NewJob& job, const TraceDefaults& trace) {
+  std::lock_guard lock(mu_);
+  JobRow row;
+  auto& j = row.job;
+  j.id = NewId();
+  j.name = job.name;
+  j.data = job.data.empty() ? "{}" : job.data;
+  j.user_metadata = job.user_metadata;
+  j.priority = job.priority;
+  j.status = JobStatus::kPending;
+  j.creation_time = j.update_time = Now();
+  ApplyTrace(job.traceparent, job.tracestate, trace, j.traceparent, j.tracestate);
+  auto& inserted = jobs_.emplace(j.id, std::move(row)).first->second;
+  std::vector<domain::Stage> stages;
+  if (job.stages) {
+    for (const auto& stage : *job.stages) stages.push_back(InsertStage(inserted, stage, trace));
+  }
+  domain::Job out = ReadJob(inserted, false, false);
+  if (job.stages) out.stages = std::move(stages);
+  return out;
+}
+
+std::vector<std::pair<ListKey, std::string>> MemoryStore::JobKeys(const domain::JobFilter& f) const {
+  std::vector<std::pair<ListKey, std::string>> keys;
+  for (const auto& [id, row] : jobs_) {
+    const auto& j = row.job;
+    if ((f.name && j.name != *f.name) || (f.priority && j.priority != *f.priority) ||
+        (f.status && j.status != *f.status) || !InRange(j.creation_time, f.from_date, f.end_date)) {
+      continue;
+    }
+    keys.emplace_back(ListKey{Micros(j.creation_time), id, 0}, id);
+  }
+  std::sort(keys.begin(), keys.end(), [](const auto& a, const auto& b) { return JobKeyLess(a.first, b.first); });
+  return keys;
+}
+
+Result<std::vector<domain::Job>> MemoryStore::FindJobs(const domain::JobFilter& filter) {
+  std::lock_guard lock(mu_);
+  std::vector<domain::Job> out;
+  for (const auto& [key, id] : JobKeys(filter)) {
+    out.push_back(ReadJob(jobs_.at(id), filter.with_stages, filter.with_task_summary));
+  }
+  return out;
+}
+
+Result<ListPage<domain::Job>> MemoryStore::ListJobs(const domain::JobFilter& filter, const ListRange& range) {
+  std::lock_guard lock(mu_);
+  ListPage<domain::Job> page;
+  for (auto& [key, id] : Slice(JobKeys(filter), range, JobKeyLess)) {
+    page.items.push_back(ReadJob(jobs_.at(id), filter.with_stages, filter.with_task_summary));
+    page.keys.push_back(key);
+  }
+  return page;
+}
+
+Result<domain::Job> MemoryStore::GetJob(const std::string& id, StageDetail stages, SummaryDetail summary) {
+  std::lock_guard lock(mu_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return domain::JobNotFound(id);
+  return ReadJob(it->second, stages == StageDetail::kStages, summary == SummaryDetail::kTaskSummary);
+}
+
+Status MemoryStore::DeleteJob(const std::string& id) {
+  std::lock_guard lock(mu_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return domain::JobNotFound(id);
+  if (!domain::IsFinal(it->second.job.status)) {
+    return {ErrorCode::kJobNotInFiniteState,
+            fmt::format("Job {} is {}; only a COMPLETED, FAILED or ABORTED job can be deleted", id,
+                        domain::ToString(it->second.job.status))};
+  }
+  for (const auto& stage_id : it->second.stages) {
+    for (const auto& task_id : stages_.at(stage_id).tasks) tasks_.erase(task_id);
+    stages_.erase(stage_id);
+  }
+  jobs_.erase(it);
+  return Status::Ok();
+}
+
+Status MemoryStore::SetJobUserMetadata(const std::string& id, const std::string& metadata_json) {
+  std::lock_guard lock(mu_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return domain::JobNotFound(id);
+  it->second.job.user_metadata = metadata_json;
+  it->second.job.update_time = Now();
+  return Status::Ok();
+}
+
+Result<bool> MemoryStore::SetJobPriority(const std::string& id, domain::Priority priority) {
+  std::lock_guard lock(mu_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return domain::JobNotFound(id);
+  if (it->second.job.priority == priority) return false;
+  it->second.job.priority = priority;
+  it->second.job.update_time = Now();
+  return true;
+}
+
+Status MemoryStore::SetJobStatus(const std::string& id, JobStatus status) {
+  std::lock_guard lock(mu_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return domain::JobNotFound(id);
+  auto& job = it->second.job;
+  if (!domain::CanTransition(job.status, status)) {
+    return Illegal(ErrorCode::kIllegalJobStatusTransition, job.status, status);
+  }
+  job.status = status;
+  job.update_time = Now();
+  if (status == JobStatus::kAborted) {
+    for (const auto& stage_id : it->second.stages) {
+      auto& s = stages_.at(stage_id).stage;
+      if (!domain::IsFinal(s.status)) s.status = StageStatus::kAborted;
+    }
+  }
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------- stages
+
+Result<domain::Stage> MemoryStore::AddStage(const std::string& job_id, const domain::NewStage& stage,
+                                            const TraceDefaults& trace) {
+  std::lock_guard lock(mu_);
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) return domain::JobNotFound(job_id);
+  if (domain::IsFinal(it->second.job.status)) {
+    return Status(ErrorCode::kJobInFiniteState, fmt::format("Job {} is {}; stages cannot be added to a finished job",
+                                                            job_id, domain::ToString(it->second.job.status)));
+  }
+  return InsertStage(it->second, stage, trace);
+}
+
+Result<std::vector<domain::Stage>> MemoryStore::GetStagesOfJob(const std::string& job_id, TaskDetail tasks) {
+  std::lock_guard lock(mu_);
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) return domain::JobNotFound(job_id);
+  std::vector<domain::Stage> out;
+  for (const auto& id : it->second.stages) out.push_back(ReadStage(stages_.at(id), tasks == TaskDetail::kTasks));
+  return out;
+}
+
+std::vector<std::pair<ListKey, std::string>> MemoryStore::StageKeys(const domain::StageFilter& f) const {
+  std::vector<std::pair<ListKey, std::string>> keys;
+  for (const auto& [id, row] : stages_) {
+    const auto& s = row.stage;
+    if ((f.job_id && s.job_id != *f.job_id) || (f.type && s.type != *f.type) || (f.status && s.status != *f.status)) {
+      continue;
+    }
+    const auto& job = jobs_.at(s.job_id).job;
+    keys.emplace_back(ListKey{Micros(job.creation_time), job.id, s.order}, id);
+  }
+  std::sort(keys.begin(), keys.end(), [](const auto& a, const auto& b) { return StageKeyLess(a.first, b.first); });
+  return keys;
+}
+
+Result<std::vector<domain::Stage>> MemoryStore::FindStages(const domain::StageFilter& filter) {
+  std::lock_guard lock(mu_);
+  std::vector<domain::Stage> out;
+  for (const auto& [key, id] : StageKeys(filter)) out.push_back(ReadStage(stages_.at(id), filter.with_tasks));
+  return out;
+}
+
+Result<ListPage<domain::Stage>> MemoryStore::ListStages(const domain::StageFilter& filter, const ListRange& range) {
+  std::lock_guard lock(mu_);
+  ListPage<domain::Stage> page;
+  for (auto& [key, id] : Slice(StageKeys(filter), range, StageKeyLess)) {
+    page.items.push_back(ReadStage(stages_.at(id), filter.with_tasks));
+    page.keys.push_back(key);
+  }
+  return page;
+}
+
+Result<domain::Stage> MemoryStore::GetStage(const std::string& id, TaskDetail tasks) {
+  std::lock_guard lock(mu_);
+  auto it = stages_.find(id);
+  if (it == stages_.end()) return domain::StageNotFound(id);
+  return ReadStage(it->second, tasks == TaskDetail::kTasks);
+}
+
+Result<domain::Summary> MemoryStore::GetStageSummary(const std::string& id) {
+  std::lock_guard lock(mu_);
+  auto it = stages_.find(id);
+  if (it == stages_.end()) return domain::StageNotFound(id);
+  return SummaryOf(it->second);
+}
+
+Status MemoryStore::SetStageUserMetadata(const std::string& id, const std::string& metadata_json) {
+  std::lock_guard lock(mu_);
+  auto it = stages_.find(id);
+  if (it == stages_.end()) return domain::StageNotFound(id);
+  it->second.stage.user_metadata = metadata_json;
+  return Status::Ok();
+}
+
+Status MemoryStore::SetStageStatus(const std::string& id, StageStatus status) {
+  std::lock_guard lock(mu_);
+  auto it = stages_.find(id);
+  if (it == stages_.end()) return domain::StageNotFound(id);
+  auto& stage = it->second.stage;
+  if (stage.status == status) return Status::Ok();  // SPEC A.3.7: same status is a no-op
+  if (!domain::CanTransition(stage.status, status)) {
+    return Illegal(ErrorCode::kIllegalStageStatusTransition, stage.status, status);
+  }
+  if (stage.order > 1) {
+    const auto& job = jobs_.at(stage.job_id);
+    const auto& previous = stages_.at(job.stages[static_cast<std::size_t>(stage.order - 2)]).stage;
+    if (previous.status != StageStatus::kCompleted) {
+      return {ErrorCode::kIllegalStageStatusTransition,
+              fmt::format("Illegal status transition from {} to {}: the previous stage (order {}) is {}, not COMPLETED",
+                          domain::ToString(stage.status), domain::ToString(status), stage.order - 1,
+                          domain::ToString(previous.status))};
+    }
+  }
+  stage.status = status;
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------- tasks
+
+Result<std::vector<domain::Task>> MemoryStore::GetTasksOfStage(const std::string& stage_id) {
+  std::lock_guard lock(mu_);
+  auto it = stages_.find(stage_id);
+  if (it == stages_.end()) return domain::StageNotFound(stage_id);
+  std::vector<domain::Task> out;
+  for (const auto& id : it->second.tasks) out.push_back(tasks_.at(id).task);
+  return out;
+}
+
+Result<std::vector<domain::Task>> MemoryStore::AddTasks(const std::string& stage_id,
+                                                        const std::vector<domain::NewTask>& tasks,
+                                                        const TraceDefaults& trace) {
+  std::lock_guard lock(mu_);
+  auto it = stages_.find(stage_id);
+  if (it == stages_.end()) return domain::StageNotFound(stage_id);
+  const auto status = it->second.stage.status;
+  if (domain::IsFinal(status)) {
+    return Status(
+        ErrorCode::kStageInFiniteState,
+        fmt::format("Stage {} is {}; tasks cannot be added to a finished stage", stage_id, domain::ToString(status)));
+  }
+  if (status == StageStatus::kInProgress) {
+    return Status(ErrorCode::kNotAllowedToAddTasksToInProgressStage,
+                  fmt::format("Stage {} is IN_PROGRESS; tasks cannot be added to a stage in progress", stage_id));
+  }
+  return InsertTasks(it->second, tasks, trace);
+}
+
+std::vector<std::pair<ListKey, std::string>> MemoryStore::TaskKeys(const domain::TaskFilter& f) const {
+  std::vector<std::pair<ListKey, std::string>> keys;
+  for (const auto& [id, row] : tasks_) {
+    const auto& t = row.task;
+    if ((f.stage_id && t.stage_id != *f.stage_id) || (f.status && t.status != *f.status) ||
+        (f.stage_type && stages_.at(t.stage_id).stage.type != *f.stage_type) ||
+        !InRange(t.creation_time, f.from_date, f.end_date)) {
+      continue;
+    }
+    keys.emplace_back(ListKey{row.seq, {}, 0}, id);
+  }
+  std::sort(keys.begin(), keys.end(), [](const auto& a, const auto& b) { return TaskKeyLess(a.first, b.first); });
+  return keys;
+}
+
+Result<std::vector<domain::Task>> MemoryStore::FindTasks(const domain::TaskFilter& filter) {
+  std::lock_guard lock(mu_);
+  std::vector<domain::Task> out;
+  for (const auto& [key, id] : TaskKeys(filter)) out.push_back(tasks_.at(id).task);
+  return out;
+}
+
+Result<ListPage<domain::Task>> MemoryStore::ListTasks(const domain::TaskFilter& filter, const ListRange& range) {
+  std::lock_guard lock(mu_);
+  ListPage<domain::Task> page;
+  for (auto& [key, id] : Slice(TaskKeys(filter), range, TaskKeyLess)) {
+    page.items.push_back(tasks_.at(id).task);
+    page.keys.push_back(key);
+  }
+  return page;
+}
+
+Result<domain::Task> MemoryStore::GetTask(const std::string& id) {
+  std::lock_guard lock(mu_);
+  auto it = tasks_.find(id);
+  if (it == tasks_.end()) return domain::TaskNotFound(id);
+  return it->second.task;
+}
+
+Status MemoryStore::SetTaskUserMetadata(const std::string& id, const std::string& metadata_json) {
+  std::lock_guard lock(mu_);
+  auto it = tasks_.find(id);
+  if (it == tasks_.end()) return domain::TaskNotFound(id);
+  it->second.task.user_metadata = metadata_json;
+  it->second.task.update_time = Now();
+  return Status::Ok();
+}
+
+Result<ClaimedTask> MemoryStore::ClaimTask(const std::string& stage_type) {
+  std::lock_guard lock(mu_);
+  TaskRow* best = nullptr;
+  JobRow* best_job = nullptr;
+  StageRow* best_stage = nullptr;
+  for (auto& [id, row] : tasks_) {
+    if (row.task.status != TaskStatus::kPending && row.task.status != TaskStatus::kRetried) continue;
+    auto& stage = stages_.at(row.task.stage_id);
+    if (stage.stage.type != stage_type) continue;
+    auto& job = jobs_.at(stage.stage.job_id);
+    if (!domain::TasksClaimable(job.job.status, stage.stage.status)) continue;
+    // Highest priority first (kVeryHigh is the smallest value), then the oldest task.
+    if (best == nullptr || std::tie(job.job.priority, row.seq) < std::tie(best_job->job.priority, best->seq)) {
+      best = &row;
+      best_job = &job;
+      best_stage = &stage;
+    }
+  }
+  if (best == nullptr) {
+    return Status(ErrorCode::kTaskNotFound, fmt::format("No claimable task of stage type '{}'", stage_type));
+  }
+  const auto now = Now();
+  ClaimedTask d;
+  best->task.status = TaskStatus::kInProgress;
+  best->task.start_time = now;
+  best->task.update_time = now;
+  // The first claim starts a PENDING stage and job (SPEC A.3.4).
+  if (best_stage->stage.status == StageStatus::kPending) {
+    best_stage->stage.status = StageStatus::kInProgress;
+    d.stage_started = true;
+  }
+  if (best_job->job.status == JobStatus::kPending) {
+    best_job->job.status = JobStatus::kInProgress;
+    best_job->job.update_time = now;
+    d.job_started = true;
+  }
+  d.task = best->task;
+  d.job_id = best_job->job.id;
+  return d;
+}
+
+Result<TaskReport> MemoryStore::Report(const std::string& id, TaskStatus requested) {
+  auto it = tasks_.find(id);
+  if (it == tasks_.end()) return domain::TaskNotFound(id);
+  auto& task = it->second.task;
+  auto& stage_row = stages_.at(task.stage_id);
+  auto& stage = stage_row.stage;
+  auto& job_row = jobs_.at(stage.job_id);
+  auto& job = job_row.job;
+  const auto outcome = domain::DecideTaskReport(task.status, task.attempts, task.max_attempts, requested);
+  if (!outcome) return Illegal(ErrorCode::kIllegalTaskStatusTransition, task.status, requested);
+
+  // The stage's counters before this task's final status counts.
+  const auto before_sum = SummaryOf(stage_row);
+  const domain::StageCounts before{before_sum.total(), before_sum.completed, before_sum.failed};
+  const auto now = Now();
+  task.status = outcome->status;
+  task.attempts = outcome->attempts;
+  task.update_time = now;
+  if (domain::IsFinal(task.status)) task.end_time = now;
+
+  TaskReport report;
+  report.job_id = job.id;
+  if (outcome->counts_in_stage) {
+    const bool completed = task.status == TaskStatus::kCompleted;
+    const auto tally = domain::TallyFinishedTasks(stage.status, before, completed ? 1 : 0, completed ? 0 : 1);
+    const StageStatus stage_before = stage.status;
+    stage.status = tally.status;
+    if (completed && stage.status == StageStatus::kCompleted && stage_before != StageStatus::kCompleted) {
+      report.stage_completed = true;
+      const auto next_index = static_cast<std::size_t>(stage.order);  // order + 1, from 0
+      if (next_index < job_row.stages.size()) {
+        auto& next = stages_.at(job_row.stages[next_index]).stage;
+        if (domain::StartsWhenPreviousCompletes(next.status)) {
+          next.status = StageStatus::kPending;
+          report.next_stage_started = next.id;
+        }
+      }
+      std::int64_t done = 0;
+      for (const auto& sid : job_row.stages) done += stages_.at(sid).stage.status == StageStatus::kCompleted ? 1 : 0;
+      const JobStatus after =
+          domain::JobAfterStageCompleted(job.status, done, static_cast<std::int64_t>(job_row.stages.size()));
+      if (after != job.status) {
+        job.status = after;
+        job.update_time = now;
+        report.job_completed = true;
+      }
+    } else if (!completed && stage.status == StageStatus::kFailed && stage_before != StageStatus::kFailed) {
+      report.stage_failed = true;
+      const JobStatus after = domain::JobAfterStageFailed(job.status);
+      if (after != job.status) {
+        job.status = after;
+        job.update_time = now;
+        report.job_failed = true;
+      }
+    }
+  }
+  report.task = task;
+  return report;
+}
+
+Result<TaskReport> MemoryStore::ReportTask(const std::string& id, TaskStatus status) {
+  std::lock_guard lock(mu_);
+  return Report(id, status);
+}
+
+// ---------------------------------------------------------------- maintenance
+
+Result<std::vector<TaskReport>> MemoryStore::FailStaleTasks(domain::Timestamp cutoff, int limit) {
+  std::lock_guard lock(mu_);
+  std::vector<std::pair<domain::Timestamp, std::string>> stale;
+  for (const auto& [id, row] : tasks_) {
+    if (row.task.status == TaskStatus::kInProgress && row.task.start_time && *row.task.start_time < cutoff) {
+      stale.emplace_back(*row.task.start_time, id);
+    }
+  }
+  std::sort(stale.begin(), stale.end());
+  if (static_cast<int>(stale.size()) > limit) stale.resize(static_cast<std::size_t>(std::max(limit, 0)));
+  std::vector<TaskReport> reports;
+  for (const auto& [start, id] : stale) {
+    JOBNIK_ASSIGN_OR_RETURN(auto report, Report(id, TaskStatus::kFailed));
+    reports.push_back(std::move(report));
+  }
+  return reports;
+}
+
+Result<std::optional<TaskReport>> MemoryStore::FailStaleTask(const std::string& id, domain::Timestamp cutoff) {
+  std::lock_guard lock(mu_);
+  auto it = tasks_.find(id);
+  if (it == tasks_.end() || it->second.task.status != TaskStatus::kInProgress || !it->second.task.start_time ||
+      *it->second.task.start_time >= cutoff) {
+    return std::optional<TaskReport>{};
+  }
+  JOBNIK_ASSIGN_OR_RETURN(auto report, Report(id, TaskStatus::kFailed));
+  return std::optional<TaskReport>(std::move(report));
+}
+
+Result<QueueStats> MemoryStore::GetQueueStats() {
+  std::lock_guard lock(mu_);
+  QueueStats stats;
+  std::map<std::string, QueueStats::TypeCounts> by_type;
+  for (const auto& [id, row] : stages_) {
+    if (domain::IsFinal(row.stage.status)) continue;
+    auto& counts = by_type[row.stage.type];
+    counts.stage_type = row.stage.type;
+    const auto sum = SummaryOf(row);
+    counts.pending += sum.pending + sum.created;
+    counts.in_progress += sum.in_progress;
+    counts.retried += sum.retried;
+  }
+  for (auto& [type, counts] : by_type) stats.tasks.push_back(std::move(counts));
+  std::map<JobStatus, std::int64_t> jobs;
+  for (const auto& [id, row] : jobs_) {
+    if (!domain::IsFinal(row.job.status)) ++jobs[row.job.status];
+  }
+  for (const auto& [status, n] : jobs) stats.jobs.emplace_back(status, n);
+  return stats;
+}
+
+Status MemoryStore::Ping() {
+  return Status::Ok();
+}
+
+}  // namespace jobnik::store::memory

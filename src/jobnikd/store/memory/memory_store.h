@@ -1,0 +1,102 @@
+// An in-memory Store for tests of the services and the HTTP API that need no PostgreSQL.
+//
+// One mutex around plain maps: every method is atomic and thread-safe, and like PgStore it
+// applies the lifecycle rules of lib/domain/lifecycle.h (report outcomes, initial stage
+// status, stage tallies, the next stage, the job's outcome, percentages) rather than its
+// own. Claims: highest job priority first, then oldest task, among the tasks of active
+// stages of active jobs (domain::TasksClaimable).
+//
+// Not a model of PgStore's performance or of its concurrency (no group commit, no
+// conflicts: TASK_STATUS_UPDATE_FAILED never happens). Lists are paged as PgStore pages
+// them (ListRange keys); Find* return the same rows unpaged. Supported: every method.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "store/store.h"
+
+namespace jobnik::store::memory {
+
+class MemoryStore final : public Store {
+ public:
+  MemoryStore();
+
+  Result<domain::Job> CreateJob(const domain::NewJob& job, const TraceDefaults& trace) override;
+  Result<std::vector<domain::Job>> FindJobs(const domain::JobFilter& filter) override;
+  Result<ListPage<domain::Job>> ListJobs(const domain::JobFilter& filter, const ListRange& range) override;
+  Result<domain::Job> GetJob(const std::string& id, StageDetail stages = StageDetail::kNone,
+                             SummaryDetail summary = SummaryDetail::kNone) override;
+  Status DeleteJob(const std::string& id) override;
+  Status SetJobUserMetadata(const std::string& id, const std::string& metadata_json) override;
+  Result<bool> SetJobPriority(const std::string& id, domain::Priority priority) override;
+  Status SetJobStatus(const std::string& id, domain::JobStatus status) override;
+
+  Result<domain::Stage> AddStage(const std::string& job_id, const domain::NewStage& stage,
+                                 const TraceDefaults& trace) override;
+  Result<std::vector<domain::Stage>> GetStagesOfJob(const std::string& job_id,
+                                                    TaskDetail tasks = TaskDetail::kNone) override;
+  Result<std::vector<domain::Stage>> FindStages(const domain::StageFilter& filter) override;
+  Result<ListPage<domain::Stage>> ListStages(const domain::StageFilter& filter, const ListRange& range) override;
+  Result<domain::Stage> GetStage(const std::string& id, TaskDetail tasks = TaskDetail::kNone) override;
+  Result<domain::Summary> GetStageSummary(const std::string& id) override;
+  Status SetStageUserMetadata(const std::string& id, const std::string& metadata_json) override;
+  Status SetStageStatus(const std::string& id, domain::StageStatus status) override;
+
+  Result<std::vector<domain::Task>> GetTasksOfStage(const std::string& stage_id) override;
+  Result<std::vector<domain::Task>> AddTasks(const std::string& stage_id, const std::vector<domain::NewTask>& tasks,
+                                             const TraceDefaults& trace) override;
+  Result<std::vector<domain::Task>> FindTasks(const domain::TaskFilter& filter) override;
+  Result<ListPage<domain::Task>> ListTasks(const domain::TaskFilter& filter, const ListRange& range) override;
+  Result<domain::Task> GetTask(const std::string& id) override;
+  Status SetTaskUserMetadata(const std::string& id, const std::string& metadata_json) override;
+  Result<ClaimedTask> ClaimTask(const std::string& stage_type) override;
+  Result<TaskReport> ReportTask(const std::string& id, domain::TaskStatus status) override;
+
+  Result<std::vector<TaskReport>> FailStaleTasks(domain::Timestamp cutoff, int limit) override;
+  Result<std::optional<TaskReport>> FailStaleTask(const std::string& id, domain::Timestamp cutoff) override;
+  Result<QueueStats> GetQueueStats() override;
+  Status Ping() override;
+
+ private:
+  struct TaskRow {
+    domain::Task task;
+    std::int64_t seq = 0;
+  };
+  struct StageRow {
+    domain::Stage stage;             // without summary, percentage and tasks: computed when read
+    std::vector<std::string> tasks;  // ids in creation order
+  };
+  struct JobRow {
+    domain::Job job;                  // without stages and percentage: computed when read
+    std::vector<std::string> stages;  // ids by order
+  };
+
+  // All with mu_ held.
+  std::string NewId();
+  domain::Timestamp Now();
+  domain::Summary SummaryOf(const StageRow& s) const;
+  domain::Stage ReadStage(const StageRow& s, bool with_tasks) const;
+  domain::Job ReadJob(const JobRow& j, bool with_stages, bool with_task_summary) const;
+  domain::Stage InsertStage(JobRow& job, const domain::NewStage& stage, const TraceDefaults& trace);
+  std::vector<domain::Task> InsertTasks(StageRow& stage, const std::vector<domain::NewTask>& tasks,
+                                        const TraceDefaults& trace);
+  Result<TaskReport> Report(const std::string& id, domain::TaskStatus status);
+  std::vector<std::pair<ListKey, std::string>> JobKeys(const domain::JobFilter& f) const;
+  std::vector<std::pair<ListKey, std::string>> StageKeys(const domain::StageFilter& f) const;
+  std::vector<std::pair<ListKey, std::string>> TaskKeys(const domain::TaskFilter& f) const;
+
+  std::mutex mu_;
+  std::mt19937_64 rng_;
+  domain::Timestamp last_time_{};
+  std::int64_t next_seq_ = 1;
+  std::map<std::string, JobRow> jobs_;
+  std::map<std::string, StageRow> stages_;
+  std::map<std::string, TaskRow> tasks_;
+};
+
+}  // namespace jobnik::store::memory

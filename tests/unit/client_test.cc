@@ -1,0 +1,491 @@
+// Unit tests of lib/client's seams without a server: the Client over a FakeTransport,
+// base URLs, the clocks, backoff with full jitter, and the worker loop on virtual time.
+#include <gtest/gtest.h>
+
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "client/backoff.h"
+#include "client/client.h"
+#include "client/clock.h"
+#include "client/fake_transport.h"
+#include "client/worker.h"
+
+namespace jobnik::client {
+namespace {
+
+using domain::ErrorCode;
+using domain::TaskStatus;
+using std::chrono::milliseconds;
+
+std::string TaskJson(const std::string& id, const std::string& status = "IN_PROGRESS") {
+  return R"({"id":")" + id +
+         R"(","stageId":"00000000-0000-0000-0000-000000000001","data":{},"userMetadata":{},"status":")" + status +
+         R"(","attempts":0,"maxAttempts":1,"creationTime":"2024-01-01T00:00:00.000Z","updateTime":"2024-01-01T00:00:00.000Z",)"
+         R"("traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"})";
+}
+
+constexpr const char* kNothing = R"({"message":"No claimable task","code":"TASK_NOT_FOUND"})";
+
+bool IsClaim(const HttpRequest& r) {
+  return r.method == "PATCH" && r.path.ends_with("/tasks/dequeue");
+}
+bool IsReport(const HttpRequest& r) {
+  return r.method == "PUT" && r.path.ends_with("/status");
+}
+
+// ---- base URLs ----
+
+TEST(BaseUrlTest, SplitsHostAndPrefixAndDropsAFinalV1) {
+  auto plain = ParseBaseUrl("http://h:8080");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->scheme_host_port, "http://h:8080");
+  EXPECT_EQ(plain->prefix, "");
+  auto v1 = ParseBaseUrl("http://h:8080/v1/");
+  ASSERT_TRUE(v1.ok());
+  EXPECT_EQ(v1->scheme_host_port, "http://h:8080");
+  EXPECT_EQ(v1->prefix, "");
+  auto mounted = ParseBaseUrl("https://h/jobnik/v1");
+  ASSERT_TRUE(mounted.ok());
+  EXPECT_EQ(mounted->scheme_host_port, "https://h");
+  EXPECT_EQ(mounted->prefix, "/jobnik");
+  EXPECT_EQ(ParseBaseUrl("https://h/jobnik")->prefix, "/jobnik");
+}
+
+TEST(BaseUrlTest, RejectsWhatIsNotABaseUrl) {
+  for (const char* bad : {"h:8080", "ftp://h", "http://", "http://h/x?y=1"}) {
+    auto r = ParseBaseUrl(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), ErrorCode::kValidation);
+    EXPECT_NE(r.status().message().find(bad), std::string::npos) << r.status().message();
+  }
+}
+
+TEST(HttpTransportTest, AnUnreachableServerIsUnavailable) {
+  ClientOptions o;
+  o.base_url = "http://127.0.0.1:1";  // nothing listens on port 1
+  o.connect_timeout_ms = 500;
+  Client client(o);
+  auto r = client.Dequeue("t");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kUnavailable);
+}
+
+TEST(HttpTransportTest, SendsThePrefixHeadersAndToken) {
+  httplib::Server server;
+  std::mutex mu;
+  std::string path, auth, extra, per_request;
+  server.Get(".*", [&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard lock(mu);
+    path = req.path;
+    auth = req.get_header_value("Authorization");
+    extra = req.get_header_value("X-Extra");
+    per_request = req.get_header_value("X-Request");
+    res.set_header("X-Reply", "yes");
+    res.set_content("{}", "application/json");
+  });
+  const int port = server.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(port, 0);
+  std::thread thread([&server] { server.listen_after_bind(); });
+  {
+    ClientOptions o;
+    o.base_url = "http://127.0.0.1:" + std::to_string(port) + "/jobnik/v1";
+    o.headers = {{"X-Extra", "1"}};
+    o.bearer_token = "s3cret";
+    Client client(o);
+    HttpRequest req;
+    req.method = "GET";
+    req.path = "/v1/jobs?limit=1";
+    req.headers = {{"X-Request", "2"}};
+    auto r = client.Send(req);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(FindHeader(r->headers, "x-reply"), "yes");
+  }
+  server.stop();
+  thread.join();
+  EXPECT_EQ(path, "/jobnik/v1/jobs");
+  EXPECT_EQ(auth, "Bearer s3cret");
+  EXPECT_EQ(extra, "1");
+  EXPECT_EQ(per_request, "2");
+}
+
+// ---- the client over a fake transport ----
+
+TEST(FakeTransportTest, ClientDecodesScriptedRepliesAndRequestsAreRecorded) {
+  auto fake = std::make_shared<FakeTransport>();
+  fake->Reply(200, TaskJson("t1"));
+  fake->Reply(404, kNothing);
+  fake->Reply(409, R"({"message":"changed","code":"TASK_STATUS_UPDATE_FAILED"})");
+  Client client(fake);
+  auto claimed = client.Dequeue("tiles a/b");
+  ASSERT_TRUE(claimed.ok()) << claimed.status().message();
+  ASSERT_TRUE(claimed->has_value());
+  EXPECT_EQ((*claimed)->id, "t1");
+  auto empty = client.Dequeue("tiles");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_FALSE(empty->has_value());
+  auto conflict = client.ReportTask("t1", TaskStatus::kCompleted);
+  EXPECT_EQ(conflict.status().code(), ErrorCode::kTaskStatusUpdateFailed);
+
+  const auto requests = fake->requests();
+  ASSERT_EQ(requests.size(), 3U);
+  EXPECT_EQ(requests[0].method, "PATCH");
+  EXPECT_EQ(requests[0].path, "/v1/stages/tiles%20a%2Fb/tasks/dequeue");
+  EXPECT_EQ(requests[2].method, "PUT");
+  EXPECT_EQ(requests[2].path, "/v1/tasks/t1/status");
+  EXPECT_EQ(requests[2].body, R"({"status":"COMPLETED"})");
+}
+
+TEST(FakeTransportTest, DropsBeforeAndAfterTheServerActed) {
+  int acted = 0;
+  auto fake = std::make_shared<FakeTransport>([&acted](const HttpRequest&) -> domain::Result<HttpResponse> {
+    ++acted;
+    return JsonReply(200, TaskJson("t1"));
+  });
+  Client client(fake);
+  fake->DropNext(FakeTransport::Drop::kBeforeServer);
+  fake->DropNext(FakeTransport::Drop::kAfterServer);
+  EXPECT_EQ(client.Dequeue("t").status().code(), ErrorCode::kUnavailable);
+  EXPECT_EQ(acted, 0);
+  EXPECT_EQ(client.Dequeue("t").status().code(), ErrorCode::kUnavailable);
+  EXPECT_EQ(acted, 1);  // the server claimed a task whose answer was lost
+  EXPECT_TRUE(client.Dequeue("t").ok());
+  EXPECT_EQ(fake->request_count(), 3U);
+  EXPECT_EQ(fake->served_count(), 2U);
+}
+
+// ---- clocks ----
+
+TEST(ClockTest, FakeClockSleepsInstantlyOnVirtualTime) {
+  FakeClock clock;
+  const auto t0 = clock.Now();
+  EXPECT_TRUE(clock.SleepFor(std::chrono::hours(1)));
+  EXPECT_EQ(clock.Now() - t0, std::chrono::hours(1));
+  std::stop_source stop;
+  stop.request_stop();
+  EXPECT_FALSE(clock.SleepFor(std::chrono::hours(1), stop.get_token()));
+  EXPECT_EQ(clock.Now() - t0, std::chrono::hours(1));
+  EXPECT_EQ(clock.sleeps().size(), 2U);
+}
+
+TEST(ClockTest, RealSleepEndsOnAStopRequest) {
+  std::stop_source stop;
+  std::thread stopper([&stop] {
+    std::this_thread::sleep_for(milliseconds(50));
+    stop.request_stop();
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_FALSE(SystemClock().SleepFor(std::chrono::hours(1), stop.get_token()));
+  stopper.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(30));
+  EXPECT_TRUE(SystemClock().SleepFor(milliseconds(1)));
+}
+
+// ---- backoff ----
+
+TEST(BackoffTest, CeilingGrowsByTheFactorUpToTheMaxAndResets) {
+  Backoff b({milliseconds(1000), 2.0, milliseconds(60000), Jitter::kNone});
+  std::vector<long> waits;
+  for (int i = 0; i < 9; ++i) waits.push_back(static_cast<long>(b.Next().count()));
+  EXPECT_EQ(waits, (std::vector<long>{1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000, 60000}));
+  b.Reset();
+  EXPECT_EQ(b.Next(), milliseconds(1000));
+}
+
+TEST(BackoffTest, FullJitterStaysWithinZeroAndTheCeiling) {
+  Backoff b({milliseconds(1000), 2.0, milliseconds(60000), Jitter::kFull});
+  std::set<long> seen;
+  for (int round = 0; round < 50; ++round) {
+    b.Reset();
+    for (int i = 0; i < 10; ++i) {
+      const auto ceiling = b.Ceiling();
+      const auto wait = b.Next();
+      EXPECT_GE(wait.count(), 0);
+      EXPECT_LE(wait, ceiling);
+      seen.insert(static_cast<long>(wait.count()));
+    }
+  }
+  EXPECT_GT(seen.size(), 100U);  // spread, not a constant
+  // The extremes of the random source map to 0 and to the ceiling.
+  Backoff low({milliseconds(1000), 2.0, milliseconds(60000)}, [] { return 0.0; });
+  Backoff high({milliseconds(1000), 2.0, milliseconds(60000)}, [] { return 0.999999999; });
+  EXPECT_EQ(low.Next(), milliseconds(0));
+  EXPECT_EQ(high.Next(), milliseconds(1000));
+  EXPECT_EQ(high.Next(), milliseconds(2000));
+}
+
+// ---- the worker loop ----
+
+// The id in "/v1/tasks/ID[/...]".
+std::string IdOf(const std::string& path) {
+  const std::size_t from = std::string("/v1/tasks/").size();
+  return path.substr(from, path.find('/', from) - from);
+}
+
+// A fake server for the worker: hands out `tasks` (then nothing), answers reports.
+struct Queue {
+  std::mutex mu;
+  std::vector<std::string> tasks;
+  std::vector<std::string> reports;  // "ID STATUS"
+  domain::Result<HttpResponse> Handle(const HttpRequest& r) {
+    std::lock_guard lock(mu);
+    if (IsClaim(r)) {
+      if (tasks.empty()) return JsonReply(404, kNothing);
+      const std::string id = tasks.front();
+      tasks.erase(tasks.begin());
+      return JsonReply(200, TaskJson(id));
+    }
+    if (IsReport(r)) {
+      const std::string id = IdOf(r.path);
+      const bool done = r.body.find("COMPLETED") != std::string::npos;
+      reports.push_back(id + (done ? " COMPLETED" : " FAILED"));
+      return JsonReply(200, TaskJson(id, done ? "COMPLETED" : "FAILED"));
+    }
+    if (r.method == "GET") return JsonReply(200, TaskJson(IdOf(r.path)));
+    return JsonReply(404, R"({"message":"no route","code":"ROUTE_NOT_FOUND"})");
+  }
+};
+
+WorkerOptions OneSlot() {
+  WorkerOptions o;
+  o.stage_types = {"t"};
+  o.slots = 1;
+  return o;
+}
+
+Worker::ClientFactory Over(const std::shared_ptr<FakeTransport>& fake) {
+  return [fake](int) { return std::make_unique<Client>(fake); };
+}
+
+TEST(WorkerTest, BackoffGrowsOnAnEmptyQueueAndResetsOnWork) {
+  auto fake = std::make_shared<FakeTransport>();
+  // Three empty claims, a task, two empty claims: then stop.
+  for (int i = 0; i < 3; ++i) fake->Reply(404, kNothing);
+  fake->Reply(200, TaskJson("t1"));
+  fake->Reply(200, TaskJson("t1", "COMPLETED"));  // the report
+  for (int i = 0; i < 2; ++i) fake->Reply(404, kNothing);
+  FakeClock clock;
+  auto options = OneSlot();
+  options.uniform01 = [] { return 0.999999999; };  // the ceiling itself
+  Worker* self = nullptr;
+  clock.OnSleep([&clock, &self](Clock::Duration) {
+    if (clock.sleeps().size() == 4) self->RequestStop();  // the 5th sleep is cut short
+  });
+  std::atomic<int> handled{0};
+  Worker worker(
+      options, Over(fake),
+      [&handled](TaskContext&) {
+        ++handled;
+        return TaskStatus::kCompleted;
+      },
+      {}, clock);
+  self = &worker;
+  worker.Start();
+  worker.Wait();
+  EXPECT_EQ(handled.load(), 1);
+  const auto sleeps = clock.sleeps();
+  ASSERT_EQ(sleeps.size(), 5U);
+  EXPECT_EQ(sleeps[0], milliseconds(1000));
+  EXPECT_EQ(sleeps[1], milliseconds(2000));
+  EXPECT_EQ(sleeps[2], milliseconds(4000));
+  EXPECT_EQ(sleeps[3], milliseconds(1000));  // reset by the task
+  EXPECT_EQ(sleeps[4], milliseconds(2000));
+}
+
+TEST(WorkerTest, ABusyQueueNeverSleepsAndErrorsBackOff) {
+  Queue q;
+  for (int i = 0; i < 20; ++i) q.tasks.push_back(std::to_string(10 + i));
+  auto fake = std::make_shared<FakeTransport>([&q](const HttpRequest& r) { return q.Handle(r); });
+  fake->DropNext(FakeTransport::Drop::kBeforeServer);  // the first claim fails
+  FakeClock clock;
+  auto options = OneSlot();
+  options.backoff = {milliseconds(1000), 2.0, milliseconds(60000), Jitter::kFull};
+  WorkerHooks hooks;
+  hooks.on_queue_empty = [](int, int) { return Next::kStopSlot; };
+  int claim_errors = 0;
+  hooks.on_claim_error = [&claim_errors](int, const std::string&, const domain::Status& s) {
+    EXPECT_EQ(s.code(), ErrorCode::kUnavailable);
+    ++claim_errors;
+    return Next::kContinue;
+  };
+  Worker worker(
+      options, Over(fake), [](TaskContext&) { return TaskStatus::kCompleted; }, hooks, clock);
+  worker.Start();
+  worker.Wait();
+  EXPECT_EQ(claim_errors, 1);
+  EXPECT_EQ(q.reports.size(), 20U);
+  const auto sleeps = clock.sleeps();
+  ASSERT_EQ(sleeps.size(), 1U);  // after the error only; none between the 20 tasks
+  EXPECT_LE(sleeps[0], milliseconds(1000));
+}
+
+TEST(WorkerTest, StopReturnsOnceTheRunningHandlerFinishedAndReported) {
+  Queue q;
+  q.tasks = {"aa", "bb", "cc"};
+  auto fake = std::make_shared<FakeTransport>([&q](const HttpRequest& r) { return q.Handle(r); });
+  std::mutex mu;
+  std::condition_variable cv;
+  bool started = false;
+  std::atomic<bool> saw_stop{false};
+  auto handler = [&](TaskContext& c) {
+    {
+      std::lock_guard lock(mu);
+      started = true;
+    }
+    cv.notify_all();
+    // Runs until the worker stops (a long task).
+    std::mutex wait_mu;
+    std::condition_variable_any wait_cv;
+    std::unique_lock lock(wait_mu);
+    wait_cv.wait(lock, c.stop, [] { return false; });
+    saw_stop = c.stop.stop_requested();
+    return TaskStatus::kCompleted;
+  };
+  FakeClock clock;
+  Worker worker(OneSlot(), Over(fake), handler, {}, clock);
+  worker.Start();
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return started; });
+  }
+  worker.Stop();
+  EXPECT_TRUE(saw_stop.load());
+  std::lock_guard lock(q.mu);
+  EXPECT_EQ(q.reports, (std::vector<std::string>{"aa COMPLETED"}));
+  EXPECT_EQ(q.tasks.size(), 2U);  // no claim after the stop
+}
+
+TEST(WorkerTest, AFailedCompletedReportIsRetriedNeverReportedFailed) {
+  Queue q;
+  q.tasks = {"aa"};
+  auto fake = std::make_shared<FakeTransport>([&q](const HttpRequest& r) { return q.Handle(r); });
+  FakeClock clock;
+  auto options = OneSlot();
+  options.report_backoff = {milliseconds(100), 2.0, milliseconds(5000), Jitter::kNone};
+  WorkerHooks hooks;
+  hooks.on_queue_empty = [](int, int) { return Next::kStopSlot; };
+  std::vector<std::string> outcomes;
+  hooks.on_claimed = [&fake](int, const domain::Task&, Clock::Duration) {
+    // The report's connection: refused, a 503, then a database error.
+    fake->DropNext(FakeTransport::Drop::kBeforeServer);
+    fake->Reply(503, R"({"message":"shutting down","code":"SERVICE_UNAVAILABLE"})");
+    fake->Reply(500, R"({"message":"db","code":"DATABASE_RELATED_ERROR"})");
+    return Next::kContinue;
+  };
+  hooks.on_reported = [&outcomes](int, const domain::Task&, TaskStatus requested, const domain::Result<domain::Task>& r,
+                                  Clock::Duration) {
+    outcomes.push_back(std::string(domain::ToString(requested)) + (r.ok() ? " ok" : " " + r.status().message()));
+    return Next::kContinue;
+  };
+  Worker worker(
+      options, Over(fake), [](TaskContext&) { return TaskStatus::kCompleted; }, hooks, clock);
+  worker.Start();
+  worker.Wait();
+  EXPECT_EQ(outcomes, (std::vector<std::string>{"COMPLETED ok"}));
+  EXPECT_EQ(q.reports, (std::vector<std::string>{"aa COMPLETED"}));
+  int report_requests = 0;
+  for (const auto& r : fake->requests()) {
+    if (IsReport(r)) {
+      ++report_requests;
+      EXPECT_EQ(r.body, R"({"status":"COMPLETED"})");
+    }
+  }
+  EXPECT_EQ(report_requests, 4);
+  const auto sleeps = clock.sleeps();
+  ASSERT_GE(sleeps.size(), 3U);
+  EXPECT_EQ(sleeps[0], milliseconds(100));
+  EXPECT_EQ(sleeps[1], milliseconds(200));
+  EXPECT_EQ(sleeps[2], milliseconds(400));
+}
+
+TEST(WorkerTest, ARetriedReportWhoseFirstTryWasAppliedCountsAsReported) {
+  auto fake = std::make_shared<FakeTransport>();
+  fake->Reply(200, TaskJson("aa"));  // the claim
+  FakeClock clock;
+  auto options = OneSlot();
+  WorkerHooks hooks;
+  hooks.on_claimed = [&fake](int, const domain::Task&, Clock::Duration) {
+    // The first report is applied, its answer lost; the retry finds the task final.
+    fake->DropNext(FakeTransport::Drop::kAfterServer);
+    fake->Reply(200, TaskJson("aa", "COMPLETED"));
+    fake->Reply(
+        400,
+        R"({"message":"Illegal status transition from COMPLETED to COMPLETED","code":"ILLEGAL_TASK_STATUS_TRANSITION"})");
+    fake->Reply(200, TaskJson("aa", "COMPLETED"));  // GET /v1/tasks/aa
+    return Next::kContinue;
+  };
+  domain::Result<domain::Task> result = domain::Unavailable("none");
+  hooks.on_reported = [&](int, const domain::Task&, TaskStatus, const domain::Result<domain::Task>& r,
+                          Clock::Duration) {
+    result = r;
+    return Next::kStopSlot;
+  };
+  Worker worker(
+      options, Over(fake), [](TaskContext&) { return TaskStatus::kCompleted; }, hooks, clock);
+  worker.Start();
+  worker.Wait();
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_EQ(result->status, TaskStatus::kCompleted);
+  const auto requests = fake->requests();
+  ASSERT_EQ(requests.size(), 4U);
+  EXPECT_EQ(requests[3].method, "GET");
+  EXPECT_EQ(requests[3].path, "/v1/tasks/aa");
+}
+
+TEST(WorkerTest, AFailedReportIsNotRetriedAndAThrowingHandlerFailsItsTask) {
+  auto fake = std::make_shared<FakeTransport>();
+  fake->Reply(200, TaskJson("aa"));
+  fake->Reply(503, R"({"message":"shutting down","code":"SERVICE_UNAVAILABLE"})");
+  FakeClock clock;
+  WorkerHooks hooks;
+  std::vector<std::string> outcomes;
+  hooks.on_reported = [&](int, const domain::Task&, TaskStatus requested, const domain::Result<domain::Task>& r,
+                          Clock::Duration) {
+    outcomes.push_back(std::string(domain::ToString(requested)) + " " +
+                       std::string(domain::ToString(r.status().code())));
+    return Next::kStopSlot;
+  };
+  Worker worker(
+      OneSlot(), Over(fake), [](TaskContext&) -> TaskStatus { throw std::runtime_error("boom"); }, hooks, clock);
+  worker.Start();
+  worker.Wait();
+  EXPECT_EQ(outcomes, (std::vector<std::string>{"FAILED SERVICE_UNAVAILABLE"}));
+  EXPECT_EQ(fake->request_count(), 2U);
+}
+
+TEST(WorkerTest, SlotsRunConcurrentlyEachWithItsOwnClient) {
+  Queue q;
+  for (int i = 0; i < 40; ++i) q.tasks.push_back(std::to_string(10 + i));
+  auto fake = std::make_shared<FakeTransport>([&q](const HttpRequest& r) { return q.Handle(r); });
+  FakeClock clock;
+  auto options = OneSlot();
+  options.slots = 4;
+  std::atomic<int> clients{0};
+  WorkerHooks hooks;
+  hooks.on_queue_empty = [](int, int) { return Next::kStopSlot; };
+  Worker worker(
+      options,
+      [&](int) {
+        ++clients;
+        return std::make_unique<Client>(fake);
+      },
+      [](TaskContext&) { return TaskStatus::kCompleted; }, hooks, clock);
+  worker.Start();
+  worker.Wait();
+  EXPECT_EQ(clients.load(), 4);
+  EXPECT_EQ(q.reports.size(), 40U);
+  EXPECT_EQ(std::set<std::string>(q.reports.begin(), q.reports.end()).size(), 40U);
+}
+
+}  // namespace
+}  // namespace jobnik::client

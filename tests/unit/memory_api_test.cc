@@ -1,0 +1,224 @@
+// The real REST API (http::Api) on the in-memory store, over loopback HTTP, driven by
+// lib/client: the lifecycle through the API, and the worker loop, with no PostgreSQL.
+#include <gtest/gtest.h>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "client/client.h"
+#include "client/worker.h"
+#include "http/api.h"
+#include "metrics.h"
+#include "store/memory/memory_store.h"
+
+namespace jobnik::testing {
+namespace {
+
+using domain::JobStatus;
+using domain::StageStatus;
+using domain::TaskStatus;
+using nlohmann::json;
+
+class MemoryApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    api_ = std::make_unique<http::Api>(store_, metrics_, http::ApiOptions{64 * 1024, false});
+    api_->Register(server_);
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    ASSERT_GT(port_, 0);
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    client_ = std::make_unique<client::Client>(Options());
+  }
+  void TearDown() override {
+    client_.reset();  // close the keep-alive connection, or stop() waits for its timeout
+    server_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  client::ClientOptions Options() const {
+    client::ClientOptions o;
+    o.base_url = "http://127.0.0.1:" + std::to_string(port_) + "/v1";  // as `make run` prints it
+    return o;
+  }
+
+  // A job of `stages` stages of types t0, t1, ... with `tasks` tasks each.
+  domain::Job Submit(int stages, int tasks, int max_attempts = 1, const std::string& prefix = "t") {
+    domain::NewJob job;
+    job.name = "memory";
+    job.data = "{}";
+    job.stages.emplace();
+    for (int s = 0; s < stages; ++s) {
+      domain::NewStage stage;
+      stage.type = prefix + std::to_string(s);
+      stage.data = "{}";
+      for (int t = 0; t < tasks; ++t) {
+        domain::NewTask task;
+        task.data = R"({"i":)" + std::to_string(t) + "}";
+        task.max_attempts = max_attempts;
+        stage.tasks.push_back(task);
+      }
+      job.stages->push_back(stage);
+    }
+    auto created = client_->CreateJob(job);
+    EXPECT_TRUE(created.ok()) << created.status().message();
+    return created.ok() ? *created : domain::Job{};
+  }
+
+  domain::Task Claim(const std::string& type) {
+    auto claimed = client_->Dequeue(type);
+    EXPECT_TRUE(claimed.ok()) << claimed.status().message();
+    EXPECT_TRUE(claimed.ok() && claimed->has_value()) << "nothing to claim of " << type;
+    return claimed.ok() && claimed->has_value() ? **claimed : domain::Task{};
+  }
+
+  store::memory::MemoryStore store_;
+  Metrics metrics_;
+  std::unique_ptr<http::Api> api_;
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+  std::unique_ptr<client::Client> client_;
+};
+
+TEST_F(MemoryApiTest, CreateClaimReportCompletesTheJob) {
+  const auto job = Submit(2, 1);
+  ASSERT_EQ(job.status, JobStatus::kPending);
+  ASSERT_TRUE(job.stages.has_value());
+  ASSERT_EQ(job.stages->size(), 2U);
+  EXPECT_EQ((*job.stages)[0].status, StageStatus::kPending);
+  EXPECT_EQ((*job.stages)[1].status, StageStatus::kCreated);
+  // The second stage's tasks wait for the first stage.
+  auto early = client_->Dequeue("t1");
+  ASSERT_TRUE(early.ok());
+  EXPECT_FALSE(early->has_value());
+
+  const auto first = Claim("t0");
+  EXPECT_EQ(first.status, TaskStatus::kInProgress);
+  EXPECT_EQ(client_->GetJob(job.id)->status, JobStatus::kInProgress);
+  auto done = client_->ReportTask(first.id, TaskStatus::kCompleted);
+  ASSERT_TRUE(done.ok()) << done.status().message();
+  EXPECT_EQ(done->status, TaskStatus::kCompleted);
+  auto mid = client_->GetJob(job.id, true);
+  ASSERT_TRUE(mid.ok());
+  EXPECT_EQ(mid->percentage, 50);
+  EXPECT_EQ((*mid->stages)[0].status, StageStatus::kCompleted);
+  EXPECT_EQ((*mid->stages)[1].status, StageStatus::kPending);
+
+  const auto second = Claim("t1");
+  ASSERT_TRUE(client_->ReportTask(second.id, TaskStatus::kCompleted).ok());
+  auto end = client_->GetJob(job.id);
+  ASSERT_TRUE(end.ok());
+  EXPECT_EQ(end->status, JobStatus::kCompleted);
+  EXPECT_EQ(end->percentage, 100);
+
+  // A second report is illegal, with the SPEC's code and HTTP status.
+  auto again = client_->Request("PUT", "/v1/tasks/" + second.id + "/status", R"({"status":"COMPLETED"})");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->status, 400);
+  EXPECT_EQ(json::parse(again->body).value("code", ""), "ILLEGAL_TASK_STATUS_TRANSITION");
+}
+
+TEST_F(MemoryApiTest, AFailedTaskIsRetriedUntilItsAttemptsRunOut) {
+  const auto job = Submit(1, 1, 2);
+  auto task = Claim("t0");
+  auto failed = client_->ReportTask(task.id, TaskStatus::kFailed);
+  ASSERT_TRUE(failed.ok()) << failed.status().message();
+  EXPECT_EQ(failed->status, TaskStatus::kRetried);
+  EXPECT_EQ(failed->attempts, 1);
+  EXPECT_EQ(client_->GetJob(job.id)->status, JobStatus::kInProgress);
+
+  task = Claim("t0");
+  EXPECT_EQ(task.attempts, 1);
+  failed = client_->ReportTask(task.id, TaskStatus::kFailed);
+  ASSERT_TRUE(failed.ok());
+  EXPECT_EQ(failed->status, TaskStatus::kFailed);
+  EXPECT_EQ(client_->GetStage((*job.stages)[0].id)->status, StageStatus::kFailed);
+  EXPECT_EQ(client_->GetJob(job.id)->status, JobStatus::kFailed);
+}
+
+TEST_F(MemoryApiTest, PausedJobsAreNotClaimedAndHigherPriorityGoesFirst) {
+  const auto low = Submit(1, 1, 1, "p");
+  domain::NewJob high_job;
+  high_job.name = "high";
+  high_job.data = "{}";
+  high_job.priority = domain::Priority::kVeryHigh;
+  auto high = client_->CreateJob(high_job);
+  ASSERT_TRUE(high.ok());
+  domain::NewStage stage;
+  stage.type = "p0";
+  stage.data = "{}";
+  auto high_stage = client_->AddStage(high->id, stage);
+  ASSERT_TRUE(high_stage.ok()) << high_stage.status().message();
+  domain::NewTask task;
+  task.data = "{}";
+  ASSERT_TRUE(client_->AddTasks(high_stage->id, {task}).ok());
+
+  auto paused = client_->Request("PUT", "/v1/jobs/" + high->id + "/status", R"({"status":"PAUSED"})");
+  ASSERT_TRUE(paused.ok());
+  ASSERT_EQ(paused->status, 200) << paused->body;
+  EXPECT_EQ(Claim("p0").stage_id, (*low.stages)[0].id);  // the paused job's task waits
+
+  auto resumed = client_->Request("PUT", "/v1/jobs/" + high->id + "/status", R"({"status":"PENDING"})");
+  ASSERT_TRUE(resumed.ok());
+  ASSERT_EQ(resumed->status, 200) << resumed->body;
+  EXPECT_EQ(Claim("p0").stage_id, high_stage->id);
+}
+
+TEST_F(MemoryApiTest, ListsPageThroughTheJobs) {
+  for (int i = 0; i < 5; ++i) Submit(1, 1);
+  auto page = client_->Request("GET", "/v1/jobs?limit=2");
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->status, 200) << page->body;
+  EXPECT_EQ(json::parse(page->body).size(), 2U) << page->body;
+  auto all = client_->Request("GET", "/v1/jobs");
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(json::parse(all->body).size(), 5U) << all->body;
+}
+
+TEST_F(MemoryApiTest, TheWorkerLoopDrainsAJobOverHttp) {
+  const auto job = Submit(2, 25);
+  std::atomic<int> handled{0};
+  client::WorkerOptions options;
+  options.stage_types = {"t0", "t1"};
+  options.slots = 4;
+  options.backoff = {std::chrono::milliseconds(1), 2.0, std::chrono::milliseconds(20), client::Jitter::kFull};
+  client::WorkerHooks hooks;
+  std::mutex mu;
+  std::set<std::string> reported;
+  hooks.on_reported = [&](int, const domain::Task& task, TaskStatus, const domain::Result<domain::Task>& r,
+                          client::Clock::Duration) {
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    std::lock_guard lock(mu);
+    EXPECT_TRUE(reported.insert(task.id).second) << "reported twice: " << task.id;
+    return client::Next::kContinue;
+  };
+  client::Worker worker(
+      options, client::Worker::ClientsFor(Options()),
+      [&handled](client::TaskContext&) {
+        ++handled;
+        return TaskStatus::kCompleted;
+      },
+      hooks);
+  worker.Start();
+  // Poll for the job's end (the worker keeps polling the empty queue with backoff).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  JobStatus status = JobStatus::kPending;
+  while (std::chrono::steady_clock::now() < deadline) {
+    status = store_.GetJob(job.id, false)->status;
+    if (domain::IsFinal(status)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  worker.Stop();
+  EXPECT_EQ(status, JobStatus::kCompleted);
+  EXPECT_EQ(handled.load(), 50);
+  EXPECT_EQ(reported.size(), 50U);
+}
+
+}  // namespace
+}  // namespace jobnik::testing
