@@ -759,7 +759,8 @@ std::vector<Result<Dequeued>> PgStore::ClaimBatch(const std::vector<std::string>
   std::vector<std::string> stage_types;
   stage_types.reserve(entries.size());
   for (const auto& entry : entries) {
-    auto [type, options] = DecodeClaim(entry);
+    auto decoded = DecodeClaim(entry);
+    std::string type = std::move(decoded.first), options = std::move(decoded.second);
     auto it = std::find_if(wanted.begin(), wanted.end(), [&](const auto& w) { return w.type == type; });
     if (it == wanted.end()) it = wanted.insert(wanted.end(), Wanted{type, 0, {}});
     ++it->count;
