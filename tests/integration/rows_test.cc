@@ -39,10 +39,10 @@ class RowsTest : public DbTest {
 };
 
 TEST_F(RowsTest, TaskColumnsAreFoundByNameInAnyOrder) {
-  auto rows = Run(
-      "SELECT 42 AS extra, errors::text, worker_id, lease_expires_at, claim_id::text, tracestate, traceparent, "
-      "end_time, start_time, update_time, creation_time, max_attempts, attempts, status, user_metadata::text, "
-      "data::text, stage_id::text, id::text FROM task ORDER BY seq");
+  auto rows =
+      Run("SELECT 42 AS extra, errors::text, worker_id, lease_expires_at, claim_id::text, tracestate, traceparent, "
+          "end_time, start_time, update_time, creation_time, max_attempts, attempts, status, user_metadata::text, "
+          "data::text, stage_id::text, id::text FROM task ORDER BY seq");
   ASSERT_EQ(rows.size(), 2u);
   const store::pg::TaskColumns columns(rows);
   for (pqxx::result::size_type i = 0; i < rows.size(); ++i) {
