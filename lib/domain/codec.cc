@@ -321,6 +321,12 @@ void AppendJson(std::string& out, const Task& t) {
   if (t.end_time) FieldTime(out, "endTime", *t.end_time);
   Field(out, "traceparent", t.traceparent);
   if (t.tracestate) Field(out, "tracestate", *t.tracestate);
+  if (t.status == TaskStatus::kInProgress) {
+    if (t.claim_id) Field(out, "claimId", *t.claim_id);
+    if (t.lease_expires_at) FieldTime(out, "leaseExpiresAt", *t.lease_expires_at);
+  }
+  if (t.worker_id) Field(out, "workerId", *t.worker_id);
+  if (t.errors) FieldRaw(out, "errors", *t.errors);
   out += '}';
 }
 
@@ -482,6 +488,13 @@ Result<Task> DecodeTask(const json& j) {
   if (!GetOptTime(j, "endTime", t.end_time)) return DecodeError("task.endTime");
   if (!GetString(j, "traceparent", t.traceparent)) return DecodeError("task.traceparent");
   if (!GetOptString(j, "tracestate", t.tracestate)) return DecodeError("task.tracestate");
+  if (!GetOptString(j, "claimId", t.claim_id)) return DecodeError("task.claimId");
+  if (!GetOptTime(j, "leaseExpiresAt", t.lease_expires_at)) return DecodeError("task.leaseExpiresAt");
+  if (!GetOptString(j, "workerId", t.worker_id)) return DecodeError("task.workerId");
+  if (auto it = j.find("errors"); it != j.end() && !it->is_null()) {
+    if (!it->is_array()) return DecodeError("task.errors");
+    t.errors = it->dump();
+  }
   return t;
 }
 
@@ -626,6 +639,62 @@ Result<StageStatus> ParseStageStatusChange(std::string_view body) {
 }
 Result<TaskStatus> ParseTaskStatusChange(std::string_view body) {
   return ParseStatusBody<TaskStatus>(body, {TaskStatus::kCompleted, TaskStatus::kFailed});
+}
+
+namespace {
+
+// The optional uuid `key` of the object `j`.
+Status OptionalClaimId(const json& j, std::optional<std::string>& out) {
+  auto it = j.find("claimId");
+  if (it == j.end() || it->is_null()) return Status::Ok();
+  if (!it->is_string() || !IsUuid(it->get_ref<const std::string&>())) {
+    return ValidationError("request/body/claimId must be a uuid");
+  }
+  out = it->get<std::string>();
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string CutUtf8(std::string s, std::size_t max_bytes) {
+  if (s.size() <= max_bytes) return s;
+  std::size_t end = max_bytes;
+  // Back up over continuation bytes (10xxxxxx) to the start of the sequence that would be cut.
+  while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0U) == 0x80U) --end;
+  s.resize(end);
+  return s;
+}
+
+Result<TaskReportRequest> ParseTaskReport(std::string_view body) {
+  TaskReportRequest out;
+  auto status = ParseTaskStatusChange(body);
+  if (!status.ok()) return status.status();
+  out.status = *status;
+  auto parsed = ParseJsonBody(body);  // valid: ParseTaskStatusChange parsed it
+  if (!parsed.ok()) return parsed.status();
+  const json& j = *parsed;
+  if (auto s = OptionalClaimId(j, out.claim_id); !s.ok()) return s;
+  if (auto it = j.find("reason"); it != j.end() && !it->is_null()) {
+    if (!it->is_string()) return ValidationError("request/body/reason must be a string");
+    if (out.status == TaskStatus::kFailed) out.reason = CutUtf8(it->get<std::string>(), kMaxFailureReasonBytes);
+  }
+  return out;
+}
+
+Result<HeartbeatRequest> ParseHeartbeat(std::string_view body) {
+  HeartbeatRequest out;
+  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return out;
+  auto j = ParseJsonBody(body);
+  if (!j.ok()) return j.status();
+  if (auto s = CheckObject(*j, "request/body"); !s.ok()) return s;
+  if (auto s = OptionalClaimId(*j, out.claim_id); !s.ok()) return s;
+  if (auto it = j->find("leaseSeconds"); it != j->end() && !it->is_null()) {
+    if (!it->is_number_integer() || it->get<std::int64_t>() < 0 || it->get<std::int64_t>() > 100000000) {
+      return ValidationError("request/body/leaseSeconds must be a positive integer");
+    }
+    out.lease_seconds = static_cast<int>(it->get<std::int64_t>());
+  }
+  return out;
 }
 
 Result<Priority> ParsePriorityChange(std::string_view body) {

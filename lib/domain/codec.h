@@ -93,6 +93,14 @@ Result<std::vector<NewTask>> ParseNewTasks(std::string_view body);
 Result<JobStatus> ParseJobStatusChange(std::string_view body);
 Result<StageStatus> ParseStageStatusChange(std::string_view body);
 Result<TaskStatus> ParseTaskStatusChange(std::string_view body);
+// The same with the optional `claimId` (a uuid) and `reason` (a string, cut to
+// kMaxFailureReasonBytes at a UTF-8 boundary; only kept for FAILED).
+Result<TaskReportRequest> ParseTaskReport(std::string_view body);
+// A heartbeat: empty, or an object with the optional `claimId` (a uuid) and
+// `leaseSeconds` (an integer; its bounds are checked by the caller).
+Result<HeartbeatRequest> ParseHeartbeat(std::string_view body);
+// `s` cut to at most `max_bytes`, never inside a UTF-8 sequence.
+std::string CutUtf8(std::string s, std::size_t max_bytes);
 Result<Priority> ParsePriorityChange(std::string_view body);
 // Any JSON object; returned as compact JSON text.
 Result<std::string> ParseUserMetadata(std::string_view body);

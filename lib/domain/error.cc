@@ -8,7 +8,7 @@ namespace jobnik::domain {
 namespace {
 
 // Every code with its wire name: the one table ToString and ParseErrorCode read.
-constexpr std::array<std::pair<ErrorCode, std::string_view>, 20> kCodeNames{{
+constexpr std::array<std::pair<ErrorCode, std::string_view>, 22> kCodeNames{{
     {ErrorCode::kOk, "OK"},
     {ErrorCode::kValidation, "VALIDATION_ERROR"},
     {ErrorCode::kJobNotFound, "JOB_NOT_FOUND"},
@@ -22,6 +22,8 @@ constexpr std::array<std::pair<ErrorCode, std::string_view>, 20> kCodeNames{{
     {ErrorCode::kIllegalStageStatusTransition, "ILLEGAL_STAGE_STATUS_TRANSITION"},
     {ErrorCode::kIllegalTaskStatusTransition, "ILLEGAL_TASK_STATUS_TRANSITION"},
     {ErrorCode::kTaskStatusUpdateFailed, "TASK_STATUS_UPDATE_FAILED"},
+    {ErrorCode::kTaskClaimMismatch, "TASK_CLAIM_MISMATCH"},
+    {ErrorCode::kJobNotActive, "JOB_NOT_ACTIVE"},
     {ErrorCode::kDatabase, "DATABASE_RELATED_ERROR"},
     {ErrorCode::kUnknown, "UNKNOWN_ERROR"},
     {ErrorCode::kRouteNotFound, "NOT_FOUND"},

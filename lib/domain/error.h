@@ -29,6 +29,10 @@ enum class ErrorCode : std::uint8_t {
   kIllegalStageStatusTransition,
   kIllegalTaskStatusTransition,
   kTaskStatusUpdateFailed,
+  // Extensions (409): a report or heartbeat naming a claim that is not the task's current
+  // one; a heartbeat on a task whose job is no longer active (paused or aborted).
+  kTaskClaimMismatch,
+  kJobNotActive,
   kDatabase,
   kUnknown,
   // Transport-level errors of jobnikd itself (not entity errors).

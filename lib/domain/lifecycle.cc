@@ -49,6 +49,10 @@ JobStatus JobAfterStageFailed(JobStatus job) {
   return CanTransition(job, JobStatus::kFailed) ? JobStatus::kFailed : job;
 }
 
+JobStatus JobAfterResume(std::int64_t completed_stages, std::int64_t total_stages) {
+  return total_stages > 0 && completed_stages == total_stages ? JobStatus::kCompleted : JobStatus::kPending;
+}
+
 int JobPercentage(std::int64_t completed_stages, std::int64_t total_stages) {
   return Percentage(completed_stages, total_stages);
 }

@@ -92,6 +92,11 @@ JobStatus JobAfterStageCompleted(JobStatus job, std::int64_t completed_stages, s
 // The job's status once one of its stages FAILED: FAILED when the job may fail, else unchanged.
 JobStatus JobAfterStageFailed(JobStatus job);
 
+// The status a PAUSED job takes when a user resumes it: PENDING, unless it has stages and
+// every one is COMPLETED (its work finished while it was paused, before PAUSED -> COMPLETED
+// existed): then COMPLETED, as there is nothing left to claim.
+JobStatus JobAfterResume(std::int64_t completed_stages, std::int64_t total_stages);
+
 // A job's percentage: floor(100 * completed stages / all stages), 0 without stages.
 int JobPercentage(std::int64_t completed_stages, std::int64_t total_stages);
 

@@ -49,6 +49,13 @@ struct Task {
   std::optional<Timestamp> end_time;
   std::string traceparent;
   std::optional<std::string> tracestate;
+  // Extensions (docs/design.md, "Claims, leases and heartbeats"). The current claim's
+  // token and lease expiry, shown only while IN_PROGRESS; the worker of the last claim,
+  // when it said; the task's failures as a JSON array, once it has failed.
+  std::optional<std::string> claim_id;
+  std::optional<Timestamp> lease_expires_at;
+  std::optional<std::string> worker_id;
+  std::optional<std::string> errors;
 
   bool operator==(const Task&) const = default;
 };
@@ -90,6 +97,22 @@ struct Job {
 };
 
 // ---- Requests (already validated by the codec) ----
+
+// A failure reason is cut to this many bytes (at a UTF-8 boundary), never rejected.
+inline constexpr std::size_t kMaxFailureReasonBytes = 8192;
+
+// PUT /v1/tasks/{id}/status: v1's status plus the optional extensions.
+struct TaskReportRequest {
+  TaskStatus status = TaskStatus::kCompleted;
+  std::optional<std::string> claim_id;  // refused unless the task's current claim
+  std::optional<std::string> reason;    // FAILED only; cut to kMaxFailureReasonBytes
+};
+
+// POST /v1/tasks/{id}/heartbeat (the body is optional).
+struct HeartbeatRequest {
+  std::optional<std::string> claim_id;
+  std::optional<int> lease_seconds;  // the bounds are the daemon's (lease_min .. lease_max)
+};
 
 struct NewTask {
   std::string data;

@@ -54,12 +54,16 @@ struct Edges {
   std::initializer_list<E> to;
 };
 
-// SPEC A.2, verbatim.
+// SPEC A.2, verbatim, plus the internal job edges PENDING/PAUSED -> COMPLETED/FAILED (SPEC
+// A.3.12: work that finishes while its job is paused, or resumed but not yet claimed from,
+// still finishes the job). No client may request those: ClientMayRequest.
 const Edges<JobStatus> kJobEdges[] = {
     {JobStatus::kCreated, {JobStatus::kPending, JobStatus::kPaused, JobStatus::kAborted}},
-    {JobStatus::kPending, {JobStatus::kInProgress, JobStatus::kPaused, JobStatus::kAborted}},
+    {JobStatus::kPending,
+     {JobStatus::kInProgress, JobStatus::kPaused, JobStatus::kAborted, JobStatus::kCompleted, JobStatus::kFailed}},
     {JobStatus::kInProgress, {JobStatus::kCompleted, JobStatus::kFailed, JobStatus::kPaused, JobStatus::kAborted}},
-    {JobStatus::kPaused, {JobStatus::kPending, JobStatus::kInProgress, JobStatus::kAborted}},
+    {JobStatus::kPaused,
+     {JobStatus::kPending, JobStatus::kInProgress, JobStatus::kAborted, JobStatus::kCompleted, JobStatus::kFailed}},
 };
 const Edges<StageStatus> kStageEdges[] = {
     {StageStatus::kCreated, {StageStatus::kPending, StageStatus::kWaiting, StageStatus::kAborted}},
@@ -124,6 +128,10 @@ bool CanTransition(StageStatus from, StageStatus to) {
 }
 bool CanTransition(TaskStatus from, TaskStatus to) {
   return Allowed(kTaskEdges, from, to);
+}
+
+bool ClientMayRequest(JobStatus to) {
+  return to == JobStatus::kPending || to == JobStatus::kPaused || to == JobStatus::kAborted;
 }
 
 bool IsFinal(JobStatus s) {

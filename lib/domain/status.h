@@ -76,9 +76,15 @@ std::optional<Priority> ParsePriority(std::string_view s);
 
 // The state machines. True when `from -> to` is an edge of SPEC A.2.
 // A status never "transitions" to itself: CanTransition(x, x) is false.
+// The job machine also has the internal edges PENDING/PAUSED -> COMPLETED/FAILED, taken
+// only by the lifecycle rules (a paused job's last work finishing), never on request.
 bool CanTransition(JobStatus from, JobStatus to);
 bool CanTransition(StageStatus from, StageStatus to);
 bool CanTransition(TaskStatus from, TaskStatus to);
+
+// Whether a client may ask for a job to become `to` (PUT /v1/jobs/{id}/status): PENDING
+// (resume), PAUSED, ABORTED. COMPLETED and FAILED are reached only by the lifecycle rules.
+bool ClientMayRequest(JobStatus to);
 
 // Final statuses have no outgoing edges.
 bool IsFinal(JobStatus s);

@@ -97,6 +97,13 @@ const std::vector<KeyDef>& Defs() {
              &Config::sweeper_stale_after, 1, 30LL * 86400),
       IntKey({"sweeper.batch", "JOBNIK_SWEEPER_BATCH", "--sweeper-batch", "tasks failed per sweep at most"},
              &Config::sweeper_batch, 1, 100000),
+      IntKey({"lease.min", "JOBNIK_LEASE_MIN", "--lease-min", "shortest lease a worker may ask for", false, "SECONDS"},
+             &Config::lease_min, 1, 2592000),
+      IntKey({"lease.max", "JOBNIK_LEASE_MAX", "--lease-max", "longest lease a worker may ask for", false, "SECONDS"},
+             &Config::lease_max, 1, 2592000),
+      IntKey({"lease.default", "JOBNIK_LEASE_DEFAULT", "--lease-default",
+              "lease a heartbeat without leaseSeconds extends to", false, "SECONDS"},
+             &Config::lease_default, 1, 2592000),
       StringKey({"tracing.otlp_endpoint", "JOBNIK_TRACING_OTLP_ENDPOINT", "--otlp-endpoint",
                  "OTLP/HTTP collector base URL (spans POSTed to /v1/traces); empty: tracing off", false, "URL"},
                 &Config::tracing_endpoint,
@@ -279,7 +286,12 @@ const std::vector<ConfigKey>& ConfigKeys() {
 }
 
 domain::Result<Config> LoadConfig(const ConfigSources& sources) {
-  return process::LoadConfig(Defs(), sources);
+  auto config = process::LoadConfig(Defs(), sources);
+  if (config.ok() && !(config->lease_min <= config->lease_default && config->lease_default <= config->lease_max)) {
+    return ValidationError(fmt::format("lease.min ({}) <= lease.default ({}) <= lease.max ({}) does not hold",
+                                       config->lease_min, config->lease_default, config->lease_max));
+  }
+  return config;
 }
 
 std::string MaskSecret(const std::string& conninfo) {

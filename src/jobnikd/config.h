@@ -34,6 +34,11 @@ struct Config {
   int sweeper_interval = 60;       // seconds
   int sweeper_stale_after = 1800;  // seconds IN_PROGRESS before a task is failed
   int sweeper_batch = 100;
+  // Leases (extension): the bounds of dequeue's lease_seconds and a heartbeat's
+  // leaseSeconds, and what a heartbeat without leaseSeconds extends a lease by. Seconds.
+  int lease_min = 5;
+  int lease_max = 86400;
+  int lease_default = 300;
   std::string tracing_endpoint;  // OTLP/HTTP collector; empty: tracing off
   std::string tracing_service_name = "jobnikd";
   int tracing_queue_size = 4096;

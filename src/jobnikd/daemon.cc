@@ -253,6 +253,7 @@ class Daemon {
     metrics_.CollectFrom({pool_.get(), store_.get(), tracer_.get()});
     http::ApiOptions api_options{static_cast<std::size_t>(config_.http_body_limit), config_.log_access};
     api_options.connections = &connections_;
+    api_options.lease = {config_.lease_min, config_.lease_max, config_.lease_default};
     api_ = std::make_unique<http::Api>(*store_, metrics_, api_options, tracer_.get());
     // cpp-httplib's default sets SO_REUSEPORT, which lets a second jobnikd listen on the same
     // port and the kernel split connections between the two: SO_REUSEADDR only.

@@ -107,6 +107,14 @@ class LifecycleTest : public DbTest {
   void SetJobStatus(JobStatus status) {
     auto s = store_->SetJobStatus(job_id_, status);
     ASSERT_TRUE(s.ok()) << Describe(s);
+    if (job_status_ == JobStatus::kPaused && status == JobStatus::kPending) {
+      status = domain::JobAfterResume(CompletedStages(), static_cast<std::int64_t>(stages_.size()));
+    }
+    if (status == JobStatus::kAborted) {
+      for (auto& st : stages_) {
+        if (!domain::IsFinal(st.status)) st.status = StageStatus::kAborted;
+      }
+    }
     job_status_ = status;
     Check();
   }
@@ -168,13 +176,17 @@ class LifecycleTest : public DbTest {
   // The completion group commit's statement on `ids` at once (what one batch of COMPLETED
   // reports runs before its cascades), and the domain's tally of the same.
   void CompleteInOneStatement(const std::vector<std::string>& ids) {
-    std::string array = "{";
-    for (std::size_t i = 0; i < ids.size(); ++i) array += (i ? "," : "") + ids[i];
+    std::string array = "{", claims = "{";
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      array += (i ? "," : "") + ids[i];
+      claims += i ? ",NULL" : "NULL";
+    }
     array += "}";
+    claims += "}";
     pqxx::connection c(url_);
     pqxx::work tx(c);
     tx.exec0("SET LOCAL search_path TO " + tx.quote_name(schema_));
-    auto rows = tx.exec_params(store::pg::Statements().at("TaskReportBatch"), array);
+    auto rows = tx.exec_params(store::pg::Statements().at("TaskReportBatch"), array, claims);
     tx.commit();
     EXPECT_EQ(rows.size(), ids.size());
     std::map<std::size_t, std::int64_t> per_stage;
@@ -286,19 +298,99 @@ TEST_F(LifecycleTest, AFinalFailureInALaterStageMatchesTheDomain) {
   EXPECT_EQ(job_status_, JobStatus::kFailed);
 }
 
-TEST_F(LifecycleTest, WorkFinishingUnderAPausedJobAndAStageAddedAfterItMatchTheDomain) {
+// SPEC A.3.12: pausing stops claims, not running work; the last work finishing under a
+// paused job completes it (PAUSED -> COMPLETED), and a finished job takes no more stages.
+TEST_F(LifecycleTest, WorkFinishingUnderAPausedJobCompletesItAndItTakesNoMoreStages) {
   AddStage();
   AddTasks(0, 2);
   const auto a = Claim(0);
   const auto b = Claim(0);
   SetJobStatus(JobStatus::kPaused);
   Report(a, TaskStatus::kCompleted);
+  EXPECT_EQ(job_status_, JobStatus::kPaused);
   Report(b, TaskStatus::kCompleted);
-  AddStage();  // after a COMPLETED stage: next at once
+  EXPECT_EQ(job_status_, JobStatus::kCompleted);
+  EXPECT_EQ(job_percentage_, 100);
+  auto added = store_->AddStage(job_id_, AStage("late", false), ATrace());
+  EXPECT_EQ(added.status().code(), ErrorCode::kJobInFiniteState);
+  EXPECT_EQ(store_->SetJobStatus(job_id_, JobStatus::kPending).code(), ErrorCode::kIllegalJobStatusTransition);
+}
+
+TEST_F(LifecycleTest, AFinalFailureUnderAPausedJobFailsIt) {
+  AddStage();
+  AddTasks(0, 2);
+  const auto a = Claim(0);
+  Claim(0);
+  SetJobStatus(JobStatus::kPaused);
+  Report(a, TaskStatus::kFailed);
+  EXPECT_EQ(job_status_, JobStatus::kFailed);
+}
+
+// Resumed (PENDING) with its remaining work claimed before the pause: nothing will claim
+// again, so the last completion must complete the job from PENDING.
+TEST_F(LifecycleTest, AResumedJobWhoseLastTaskWasClaimedBeforeThePauseCompletes) {
+  AddStage();
+  AddStage();
+  AddTasks(0, 1);
   AddTasks(1, 1);
-  ExpectNothingToClaim(1);
+  Report(Claim(0), TaskStatus::kCompleted);
+  const auto last = Claim(1);
+  SetJobStatus(JobStatus::kPaused);
   SetJobStatus(JobStatus::kPending);
-  Report(Claim(1), TaskStatus::kCompleted);
+  EXPECT_EQ(job_status_, JobStatus::kPending);
+  Report(last, TaskStatus::kCompleted);
+  EXPECT_EQ(job_status_, JobStatus::kCompleted);
+}
+
+// A job left PAUSED at 100 % (before PAUSED -> COMPLETED existed) completes on resume.
+TEST_F(LifecycleTest, ResumingAPausedJobWhoseStagesAllCompletedCompletesIt) {
+  AddStage();
+  AddTasks(0, 1);
+  Report(Claim(0), TaskStatus::kCompleted);
+  ASSERT_EQ(job_status_, JobStatus::kCompleted);
+  Exec("UPDATE job SET status = 'PAUSED' WHERE id = '" + job_id_ + "'");  // the state such a job was left in
+  job_status_ = JobStatus::kPaused;
+  SetJobStatus(JobStatus::kPending);
+  EXPECT_EQ(job_status_, JobStatus::kCompleted);
+}
+
+// A WAITING stage released while its job is paused becomes PENDING, but its tasks are
+// claimable only once the job is resumed.
+TEST_F(LifecycleTest, AStageReleasedUnderAPausedJobWaitsForTheResume) {
+  AddStage(/*waiting=*/true);
+  AddTasks(0, 1);
+  SetJobStatus(JobStatus::kPaused);
+  ASSERT_TRUE(store_->SetStageStatus(stages_[0].id, StageStatus::kPending).ok());
+  stages_[0].status = StageStatus::kPending;
+  Check();
+  ExpectNothingToClaim(0);
+  SetJobStatus(JobStatus::kPending);
+  Report(Claim(0), TaskStatus::kCompleted);
+  EXPECT_EQ(job_status_, JobStatus::kCompleted);
+}
+
+// Aborting stops claims, not running work: a running task's report is still accepted and
+// recorded on the task; its stage and job stay ABORTED, and a retry is never claimed.
+TEST_F(LifecycleTest, ReportsOnTasksOfAnAbortedJobAreRecordedAndTheJobStaysAborted) {
+  AddStage();
+  AddTasks(0, 3, /*max_attempts=*/2);
+  const auto a = Claim(0);
+  const auto b = Claim(0);
+  SetJobStatus(JobStatus::kAborted);
+  Report(a, TaskStatus::kCompleted);
+  Report(b, TaskStatus::kFailed);
+  EXPECT_EQ(tasks_.at(b).status, TaskStatus::kRetried);
+  ExpectNothingToClaim(0);
+  EXPECT_EQ(job_status_, JobStatus::kAborted);
+  EXPECT_EQ(stages_[0].status, StageStatus::kAborted);
+}
+
+// A client may not ask for the internal transitions.
+TEST_F(LifecycleTest, NoClientMayCompleteOrFailAJob) {
+  AddStage();
+  SetJobStatus(JobStatus::kPaused);
+  EXPECT_EQ(store_->SetJobStatus(job_id_, JobStatus::kCompleted).code(), ErrorCode::kIllegalJobStatusTransition);
+  EXPECT_EQ(store_->SetJobStatus(job_id_, JobStatus::kFailed).code(), ErrorCode::kIllegalJobStatusTransition);
 }
 
 TEST_F(LifecycleTest, OneBatchOfCompletionsCountsLikeTheDomain) {

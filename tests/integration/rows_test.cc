@@ -40,9 +40,10 @@ class RowsTest : public DbTest {
 };
 
 TEST_F(RowsTest, TaskColumnsAreFoundByNameInAnyOrder) {
-  auto rows = Run(
-      "SELECT 42 AS extra, tracestate, traceparent, end_time, start_time, update_time, creation_time, max_attempts, "
-      "attempts, status, user_metadata::text, data::text, stage_id::text, id::text FROM task ORDER BY seq");
+  auto rows =
+      Run("SELECT 42 AS extra, errors::text, worker_id, lease_expires_at, claim_id::text, tracestate, traceparent, "
+          "end_time, start_time, update_time, creation_time, max_attempts, attempts, status, user_metadata::text, "
+          "data::text, stage_id::text, id::text FROM task ORDER BY seq");
   ASSERT_EQ(rows.size(), 2u);
   const store::pg::TaskColumns columns(rows);
   for (pqxx::result::size_type i = 0; i < rows.size(); ++i) {
@@ -77,7 +78,8 @@ TEST_F(RowsTest, FinalReportStatementsNameTheirStageColumns) {
   auto lease = pool_->Acquire();
   ASSERT_TRUE(lease.ok());
   pqxx::work tx(**lease);
-  const auto rows = tx.exec_params(store::pg::Statements().at("TaskReportBatch"), "{" + tasks_[0].id + "}");
+  const auto rows = tx.exec_params(store::pg::Statements().at("TaskReportBatch"), "{" + tasks_[0].id + "}",
+                                   "{NULL}");
   ASSERT_EQ(rows.size(), 1U);
   for (pqxx::row::size_type i = 0; i < rows.columns(); ++i) {
     for (pqxx::row::size_type k = 0; k < i; ++k) {

@@ -454,6 +454,13 @@ TEST(ErrorCodes, ErrorBodyCarriesEverySpecA5Code) {
   }
 }
 
+TEST(ErrorCodes, TheLeaseExtensionCodesHaveTheirWireNames) {
+  EXPECT_EQ(ToString(ErrorCode::kTaskClaimMismatch), "TASK_CLAIM_MISMATCH");
+  EXPECT_EQ(ToString(ErrorCode::kJobNotActive), "JOB_NOT_ACTIVE");
+  EXPECT_EQ(ParseErrorCode("TASK_CLAIM_MISMATCH"), ErrorCode::kTaskClaimMismatch);
+  EXPECT_EQ(ParseErrorCode("JOB_NOT_ACTIVE"), ErrorCode::kJobNotActive);
+}
+
 TEST(ErrorCodes, TransportCodesAreDistinctFromEntityCodes) {
   std::set<std::string> names;
   for (const auto& [code, name] : SpecA5Codes()) names.insert(std::string(ToString(code)));
@@ -1431,6 +1438,95 @@ TEST(ParseTaskStatusChange, RejectsEveryOtherStatus) {
         << s;
   }
   EXPECT_TRUE(IsValidationError(ParseTaskStatusChange("{}"), {"required property 'status'"}));
+}
+
+// ---- Report extensions: claimId, reason; heartbeats ----
+
+TEST(ParseTaskReport, AV1BodyHasNoClaimAndNoReason) {
+  auto r = ParseTaskReport(R"({"status":"FAILED"})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, TaskStatus::kFailed);
+  EXPECT_FALSE(r->claim_id.has_value());
+  EXPECT_FALSE(r->reason.has_value());
+}
+
+TEST(ParseTaskReport, TakesAClaimIdAndAFailureReason) {
+  auto r = ParseTaskReport(R"({"status":"FAILED","claimId":"33333333-3333-4333-8333-333333333333","reason":"oom"})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->claim_id, "33333333-3333-4333-8333-333333333333");
+  EXPECT_EQ(r->reason, "oom");
+}
+
+TEST(ParseTaskReport, AReasonOfACompletionIsIgnored) {
+  auto r = ParseTaskReport(R"({"status":"COMPLETED","reason":"fine"})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->reason.has_value());
+}
+
+TEST(ParseTaskReport, RejectsAClaimIdThatIsNotAUuidAndAReasonThatIsNotAString) {
+  EXPECT_TRUE(IsValidationError(ParseTaskReport(R"({"status":"FAILED","claimId":"x"})"), {"request/body/claimId"}));
+  EXPECT_TRUE(IsValidationError(ParseTaskReport(R"({"status":"FAILED","claimId":7})"), {"request/body/claimId"}));
+  EXPECT_TRUE(IsValidationError(ParseTaskReport(R"({"status":"FAILED","reason":{}})"), {"request/body/reason"}));
+}
+
+TEST(ParseTaskReport, ALongReasonIsCutTo8KiBNeverRejected) {
+  const std::string body = R"({"status":"FAILED","reason":")" + std::string(20000, 'x') + R"("})";
+  auto r = ParseTaskReport(body);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->reason->size(), kMaxFailureReasonBytes);
+}
+
+TEST(CutUtf8, NeverCutsInsideACharacter) {
+  const std::string e_acute = "\xC3\xA9";
+  EXPECT_EQ(CutUtf8("ab" + e_acute, 3), "ab");
+  EXPECT_EQ(CutUtf8("ab" + e_acute, 4), "ab" + e_acute);
+  EXPECT_EQ(CutUtf8("abc", 8), "abc");
+  EXPECT_EQ(CutUtf8("\xF0\x9F\x98\x80z", 3), "");
+}
+
+TEST(ParseHeartbeat, AnEmptyBodyIsAHeartbeatWithNothingSaid) {
+  for (std::string_view body : {"", " ", "{}"}) {
+    auto h = ParseHeartbeat(body);
+    ASSERT_TRUE(h.ok()) << body;
+    EXPECT_FALSE(h->claim_id.has_value());
+    EXPECT_FALSE(h->lease_seconds.has_value());
+  }
+}
+
+TEST(ParseHeartbeat, TakesAClaimIdAndALeaseAndRejectsBadOnes) {
+  auto h = ParseHeartbeat(R"({"claimId":"33333333-3333-4333-8333-333333333333","leaseSeconds":60})");
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->lease_seconds, 60);
+  EXPECT_TRUE(IsValidationError(ParseHeartbeat(R"({"leaseSeconds":"60"})"), {"request/body/leaseSeconds"}));
+  EXPECT_TRUE(IsValidationError(ParseHeartbeat(R"({"leaseSeconds":1.5})"), {"request/body/leaseSeconds"}));
+  EXPECT_TRUE(IsValidationError(ParseHeartbeat(R"({"claimId":"nope"})"), {"request/body/claimId"}));
+  EXPECT_TRUE(IsValidationError(ParseHeartbeat("[]"), {"request/body"}));
+}
+
+TEST(EncodeTask, AClaimedTaskShowsItsClaimLeaseAndWorker) {
+  Task t = MakeTask();
+  t.status = TaskStatus::kInProgress;
+  t.claim_id = kTaskId;
+  t.lease_expires_at = At(2026, 11, 29, 3, 0, 0, 0);
+  t.worker_id = "w-1";
+  json j = Encode(t);
+  EXPECT_EQ(j["claimId"], kTaskId);
+  EXPECT_EQ(j["leaseExpiresAt"], "2026-11-29T03:00:00.000Z");
+  EXPECT_EQ(j["workerId"], "w-1");
+  auto back = DecodeTask(j);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, t);
+}
+
+TEST(EncodeTask, ClaimAndLeaseAreShownOnlyWhileInProgress) {
+  Task t = MakeFinishedTask();
+  t.claim_id = kTaskId;
+  t.lease_expires_at = At(2026, 11, 29, 3, 0, 0, 0);
+  t.errors = R"([{"attempt":1,"reason":"x"}])";
+  json j = Encode(t);
+  EXPECT_FALSE(j.contains("claimId"));
+  EXPECT_FALSE(j.contains("leaseExpiresAt"));
+  EXPECT_EQ(j["errors"][0]["reason"], "x");
 }
 
 // ---- Priority change ----

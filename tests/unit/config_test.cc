@@ -97,6 +97,19 @@ TEST(LoadConfig, AnInvalidLogLevelNamesTheKeyOnce) {
             "environment JOBNIK_LOG_FORMAT: log.format must be 'text' or 'json', not 'xml'");
 }
 
+TEST(LoadConfig, LeaseBoundsMustBeOrdered) {
+  ConfigSources sources;
+  sources.default_file = "/nonexistent/jobnikd.yaml";
+  auto config = LoadConfig(sources);
+  ASSERT_TRUE(config.ok());
+  EXPECT_EQ(config->lease_min, 5);
+  EXPECT_EQ(config->lease_max, 86400);
+  EXPECT_EQ(config->lease_default, 300);
+  sources.flags["lease.min"] = "600";
+  EXPECT_EQ(LoadConfig(sources).status().message(),
+            "lease.min (600) <= lease.default (300) <= lease.max (86400) does not hold");
+}
+
 TEST(ConfigKeys, EveryKeyHasATypeAndItsBuiltInDefault) {
   for (const auto& key : ConfigKeys()) {
     EXPECT_FALSE(key.type.empty()) << key.name;

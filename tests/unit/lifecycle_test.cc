@@ -173,7 +173,7 @@ TEST(JobOutcome, TheJobStaysInProgressWhileStagesRemain) {
 }
 
 TEST(JobOutcome, AJobThatMayNotCompleteKeepsItsStatus) {
-  for (auto job : {JobStatus::kPending, JobStatus::kAborted, JobStatus::kFailed}) {
+  for (auto job : {JobStatus::kAborted, JobStatus::kFailed}) {
     EXPECT_EQ(JobAfterStageCompleted(job, 1, 1), job) << ToString(job);
   }
 }
@@ -182,8 +182,35 @@ TEST(JobOutcome, AFailedStageFailsAJobInProgress) {
   EXPECT_EQ(JobAfterStageFailed(JobStatus::kInProgress), JobStatus::kFailed);
 }
 
+// SPEC A.3.12: pausing stops claims, not running work. A paused job whose last work
+// finishes ends COMPLETED (or FAILED), and so does a resumed job whose remaining work was
+// already claimed before the pause (PENDING again until a new claim).
+TEST(JobOutcome, APausedOrResumedJobWhoseLastStageCompletesCompletes) {
+  EXPECT_EQ(JobAfterStageCompleted(JobStatus::kPaused, 2, 2), JobStatus::kCompleted);
+  EXPECT_EQ(JobAfterStageCompleted(JobStatus::kPending, 2, 2), JobStatus::kCompleted);
+  EXPECT_EQ(JobAfterStageCompleted(JobStatus::kPaused, 1, 2), JobStatus::kPaused);
+}
+
+TEST(JobOutcome, APausedOrResumedJobWhoseStageFailsFails) {
+  EXPECT_EQ(JobAfterStageFailed(JobStatus::kPaused), JobStatus::kFailed);
+  EXPECT_EQ(JobAfterStageFailed(JobStatus::kPending), JobStatus::kFailed);
+}
+
+TEST(JobOutcome, TheInternalTransitionsMayNotBeRequested) {
+  EXPECT_FALSE(ClientMayRequest(JobStatus::kCompleted));
+  EXPECT_FALSE(ClientMayRequest(JobStatus::kFailed));
+}
+
+TEST(JobOutcome, AResumedJobIsPendingUnlessAllItsStagesAreCompleted) {
+  EXPECT_EQ(JobAfterResume(0, 0), JobStatus::kPending);
+  EXPECT_EQ(JobAfterResume(1, 2), JobStatus::kPending);
+  EXPECT_EQ(JobAfterResume(2, 2), JobStatus::kCompleted);
+  EXPECT_TRUE(CanTransition(JobStatus::kPaused, JobStatus::kCompleted));
+  EXPECT_TRUE(CanTransition(JobStatus::kPaused, JobStatus::kPending));
+}
+
 TEST(JobOutcome, AFailedStageLeavesAJobThatMayNotFail) {
-  for (auto job : {JobStatus::kPending, JobStatus::kAborted, JobStatus::kCompleted}) {
+  for (auto job : {JobStatus::kAborted, JobStatus::kCompleted}) {
     EXPECT_EQ(JobAfterStageFailed(job), job) << ToString(job);
   }
 }

@@ -26,6 +26,16 @@ TEST(Statements, NoStatementKeepsAFragmentPlaceholder) {
   }
 }
 
+TEST(Statements, BothFailurePathsRecordTheFailureInErrors) {
+  for (const char* name : {"TaskReport", "TaskReportCounted"}) {
+    const std::string& sql = Statements().at(name);
+    EXPECT_NE(sql.find("errors = CASE WHEN $3::text = 'COMPLETED' THEN t.errors ELSE"), std::string::npos) << name;
+    EXPECT_EQ(sql.find("{TaskFailureRecorded}"), std::string::npos) << name;
+  }
+  // Completions write nothing there.
+  EXPECT_EQ(Statements().at("TaskReportBatch").find("errors ="), std::string::npos);
+}
+
 TEST(Statements, AFragmentLeavesBehindTheCommentsThatFollowIt) {
   // The header comment of the statement after the fragment is not part of the fragment.
   EXPECT_EQ(Statements().at("TaskReportBatch").find("A report that reaches a final status"), std::string::npos);

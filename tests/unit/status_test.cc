@@ -29,12 +29,15 @@ using NameSet = std::set<std::string>;
 
 // ---- SPEC A.2, by hand ----
 
+// SPEC A.2's 13 edges, then the internal ones of SPEC A.3.12 (taken by the lifecycle rules,
+// never on request): PAUSED/PENDING -> COMPLETED/FAILED.
 const EdgeSet& ExpectedJobEdges() {
   static const EdgeSet kEdges = {
       {"CREATED", "PENDING"},    {"CREATED", "PAUSED"},      {"CREATED", "ABORTED"},       {"PENDING", "IN_PROGRESS"},
       {"PENDING", "PAUSED"},     {"PENDING", "ABORTED"},     {"IN_PROGRESS", "COMPLETED"}, {"IN_PROGRESS", "FAILED"},
       {"IN_PROGRESS", "PAUSED"}, {"IN_PROGRESS", "ABORTED"}, {"PAUSED", "PENDING"},        {"PAUSED", "IN_PROGRESS"},
-      {"PAUSED", "ABORTED"},
+      {"PAUSED", "ABORTED"},     {"PAUSED", "COMPLETED"},    {"PAUSED", "FAILED"},         {"PENDING", "COMPLETED"},
+      {"PENDING", "FAILED"},
   };
   return kEdges;
 }
@@ -149,7 +152,7 @@ TEST(TransitionTables, SpecTablesNameRealStatusesAndMatchTheEdgeCount) {
   ExpectTableIsWellFormed(ExpectedJobEdges(), kAllJobStatuses, ParseJobStatus);
   ExpectTableIsWellFormed(ExpectedStageEdges(), kAllStageStatuses, ParseStageStatus);
   ExpectTableIsWellFormed(ExpectedTaskEdges(), kAllTaskStatuses, ParseTaskStatus);
-  EXPECT_EQ(ExpectedJobEdges().size(), 13u);
+  EXPECT_EQ(ExpectedJobEdges().size(), 17u);  // 13 of SPEC A.2, 4 internal (A.3.12)
   EXPECT_EQ(ExpectedStageEdges().size(), 12u);
   EXPECT_EQ(ExpectedTaskEdges().size(), 6u);
 }
@@ -171,13 +174,17 @@ TEST(JobTransitions, PausedJobMayBeAborted) {
   EXPECT_TRUE(CanTransition(JobStatus::kPaused, JobStatus::kAborted));
 }
 
-TEST(JobTransitions, PausedJobCannotCompleteOrFailDirectly) {
-  EXPECT_FALSE(CanTransition(JobStatus::kPaused, JobStatus::kCompleted));
-  EXPECT_FALSE(CanTransition(JobStatus::kPaused, JobStatus::kFailed));
+// SPEC A.3.12: a paused job (or one resumed but not yet claimed from) whose running work
+// finishes completes or fails, through internal edges no client may request.
+TEST(JobTransitions, PausedJobCompletesOrFailsOnlyThroughInternalEdges) {
+  EXPECT_TRUE(CanTransition(JobStatus::kPaused, JobStatus::kCompleted));
+  EXPECT_TRUE(CanTransition(JobStatus::kPaused, JobStatus::kFailed));
+  EXPECT_FALSE(ClientMayRequest(JobStatus::kCompleted));
+  EXPECT_FALSE(ClientMayRequest(JobStatus::kFailed));
 }
 
-TEST(JobTransitions, PendingJobCannotCompleteWithoutGoingInProgress) {
-  EXPECT_FALSE(CanTransition(JobStatus::kPending, JobStatus::kCompleted));
+TEST(JobTransitions, PendingJobCompletesWithoutGoingInProgressOnlyInternally) {
+  EXPECT_TRUE(CanTransition(JobStatus::kPending, JobStatus::kCompleted));
   EXPECT_TRUE(CanTransition(JobStatus::kPending, JobStatus::kInProgress));
   EXPECT_TRUE(CanTransition(JobStatus::kInProgress, JobStatus::kCompleted));
 }
@@ -452,6 +459,19 @@ TEST(Percentage, IsClampedToZeroAndOneHundred) {
 
 TEST(Percentage, LargeCountsDoNotOverflow) {
   EXPECT_EQ(Percentage(1'000'000'000'000, 3'000'000'000'000), 33);
+}
+
+}  // namespace
+}  // namespace jobnik::domain
+
+namespace jobnik::domain {
+namespace {
+
+TEST(ClientRequests, OnlyResumePauseAndAbortMayBeRequested) {
+  for (const auto to : kAllJobStatuses) {
+    const bool expected = to == JobStatus::kPending || to == JobStatus::kPaused || to == JobStatus::kAborted;
+    EXPECT_EQ(ClientMayRequest(to), expected) << ToString(to);
+  }
 }
 
 }  // namespace

@@ -15,8 +15,8 @@ Api::Api(store::Store& store, Metrics& metrics, ApiOptions options, tracing::Tra
 void Api::Register(httplib::Server& server) {
   std::vector<Route> routes;
   AddJobRoutes(routes, store_, metrics_);
-  AddStageRoutes(routes, store_, metrics_);
-  AddTaskRoutes(routes, store_, metrics_);
+  AddStageRoutes(routes, store_, metrics_, options_.lease);
+  AddTaskRoutes(routes, store_, metrics_, options_.lease);
   AddOpsRoutes(routes, store_, metrics_, draining_, liveness_);
   InstallRoutes(server, routes, metrics_, tracer_, options_.access_log);
   InstallServerHandlers(server, options_.body_limit, options_.connections);

@@ -27,6 +27,8 @@ int HttpStatusOf(const Status& s) {
     case ErrorCode::kMethodNotAllowed:
       return 405;
     case ErrorCode::kTaskStatusUpdateFailed:
+    case ErrorCode::kTaskClaimMismatch:
+    case ErrorCode::kJobNotActive:
       return 409;
     case ErrorCode::kPayloadTooLarge:
       return 413;

@@ -16,10 +16,18 @@
 
 namespace jobnik::http {
 
+// The bounds of a lease (dequeue's `lease_seconds`, a heartbeat's `leaseSeconds`) and the
+// length a heartbeat without `leaseSeconds` extends a lease by; seconds (config lease_*).
+struct LeaseBounds {
+  int min = 5;
+  int max = 86400;
+  int heartbeat_default = 300;
+};
+
 // `st` and `m` must outlive the server the routes are installed on.
 void AddJobRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m);
-void AddStageRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m);
-void AddTaskRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m);
+void AddStageRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, LeaseBounds lease = {});
+void AddTaskRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, LeaseBounds lease = {});
 // /readiness answers 503 while `draining`; /liveness while `liveness` (when set) returns
 // false. Both are read at each request, so they may change after the routes are added.
 void AddOpsRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, const std::atomic<bool>& draining,

@@ -16,7 +16,7 @@ namespace jobnik::http {
 
 using domain::ErrorCode;
 
-void AddStageRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m) {
+void AddStageRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, LeaseBounds lease) {
   const RouteAdder add{routes};
   add("GET", "/v1/stages", "/v1/stages",
       WithPaging({"job_id", "stage_type", "stage_operation_status", "should_return_tasks"}), [&st](Call& c) -> Reply {
@@ -86,12 +86,18 @@ void AddStageRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m) {
     spdlog::info("{} tasks added to stage {}", created->size(), id);
     return JsonReply(201, *created);
   });
-  add("PATCH", "/v1/stages/([^/]+)/tasks/dequeue", "/v1/stages/{stageType}/tasks/dequeue", {},
-      [&st, &m](Call& c) -> Reply {
+  add("PATCH", "/v1/stages/([^/]+)/tasks/dequeue", "/v1/stages/{stageType}/tasks/dequeue",
+      {"lease_seconds", "worker_id"}, [&st, &m, lease](Call& c) -> Reply {
         const std::string type = c.req.matches[1].str();
         Tag("jobnik.stage.type", type);
         if (auto s = domain::CheckTextParam(type, "request/params/stageType", 50); !s.ok()) return ErrorReply(s);
-        auto d = st.ClaimTask(type);
+        // Extensions: a lease the sweeper enforces, and who claims (docs/design.md).
+        Query q(c.query);
+        store::ClaimOptions options;
+        if (auto l = q.Int("lease_seconds", lease.min, lease.max)) options.lease_seconds = static_cast<int>(*l);
+        options.worker_id = q.String("worker_id", 1, 200);
+        if (!q.status().ok()) return ErrorReply(q.status());
+        auto d = st.ClaimTask(type, options);
         if (!d.ok()) {
           if (d.status().code() == ErrorCode::kTaskNotFound) m.dequeue_misses.Increment();
           return ErrorReply(d.status());
@@ -100,7 +106,9 @@ void AddStageRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m) {
         Tag("jobnik.task.id", d->task.id);
         Tag("jobnik.stage.id", d->task.stage_id);
         Tag("jobnik.job.id", d->job_id);
-        spdlog::debug("task {} of stage {} (job {}) dequeued", d->task.id, d->task.stage_id, d->job_id);
+        spdlog::debug("task {} of stage {} (job {}) dequeued (claim {}{}{})", d->task.id, d->task.stage_id, d->job_id,
+                      d->task.claim_id.value_or("-"), options.worker_id ? ", worker " : "",
+                      options.worker_id.value_or(""));
         return JsonReply(200, d->task);
       });
 }

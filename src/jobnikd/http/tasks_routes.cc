@@ -2,7 +2,9 @@
 // report of a task's outcome, with its metrics and cascade log lines).
 #include "http/routes.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "domain/codec.h"
@@ -13,7 +15,7 @@
 
 namespace jobnik::http {
 
-void AddTaskRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m) {
+void AddTaskRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, LeaseBounds lease) {
   const RouteAdder add{routes};
   add("GET", "/v1/tasks", "/v1/tasks", WithPaging({"stage_id", "stage_type", "status", "from_date", "end_date"}),
       [&st](Call& c) -> Reply {
@@ -46,9 +48,9 @@ void AddTaskRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m) {
   add("PUT", "/v1/tasks/([^/]+)/status", "/v1/tasks/{taskId}/status", {}, [&st, &m](Call& c) -> Reply {
     std::string id;
     if (auto s = UuidParam(c.req, "taskId", id); !s.ok()) return ErrorReply(s);
-    auto status = domain::ParseTaskStatusChange(c.req.body);
-    if (!status.ok()) return ErrorReply(status.status());
-    auto r = st.ReportTask(id, *status);
+    auto report = domain::ParseTaskReport(c.req.body);
+    if (!report.ok()) return ErrorReply(report.status());
+    auto r = st.ReportTask(id, report->status, {report->claim_id, report->reason});
     if (!r.ok()) return ErrorReply(r.status());
     Tag("jobnik.stage.id", r->task.stage_id);
     Tag("jobnik.job.id", r->job_id);
@@ -66,8 +68,9 @@ void AddTaskRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m) {
         break;
     }
     if (r->task.status != domain::TaskStatus::kCompleted) {
-      spdlog::info("task {} of stage {} (job {}) reported FAILED -> {} (attempt {}/{})", id, r->task.stage_id,
-                   r->job_id, domain::ToString(r->task.status), r->task.attempts, r->task.max_attempts);
+      spdlog::info("task {} of stage {} (job {}) reported FAILED -> {} (attempt {}/{}){}{}", id, r->task.stage_id,
+                   r->job_id, domain::ToString(r->task.status), r->task.attempts, r->task.max_attempts,
+                   r->task.worker_id ? " by worker " : "", r->task.worker_id.value_or(""));
     }
     if (r->stage_completed) spdlog::info("stage {} of job {} completed", r->task.stage_id, r->job_id);
     if (r->stage_failed) spdlog::warn("stage {} of job {} failed (task {})", r->task.stage_id, r->job_id, id);
@@ -75,6 +78,29 @@ void AddTaskRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m) {
     if (r->job_completed) spdlog::info("job {} completed", r->job_id);
     if (r->job_failed) spdlog::warn("job {} failed", r->job_id);
     return JsonReply(200, r->task);
+  });
+  // Extension: extends the lease of a claimed task (docs/design.md, "Claims, leases and
+  // heartbeats"). 200 {"id", "claimId", "leaseExpiresAt"}.
+  add("POST", "/v1/tasks/([^/]+)/heartbeat", "/v1/tasks/{taskId}/heartbeat", {}, [&st, lease](Call& c) -> Reply {
+    std::string id;
+    if (auto s = UuidParam(c.req, "taskId", id); !s.ok()) return ErrorReply(s);
+    auto beat = domain::ParseHeartbeat(c.req.body);
+    if (!beat.ok()) return ErrorReply(beat.status());
+    const int seconds = beat->lease_seconds.value_or(lease.heartbeat_default);
+    if (seconds < lease.min || seconds > lease.max) {
+      return ErrorReply(domain::ValidationError(
+          fmt::format("request/body/leaseSeconds must be an integer from {} to {}", lease.min, lease.max)));
+    }
+    auto h = st.HeartbeatTask(id, beat->claim_id, seconds);
+    if (!h.ok()) {
+      spdlog::info("heartbeat of task {} refused: {}", id, h.status().message());
+      return ErrorReply(h.status());
+    }
+    std::string body = "{";
+    body += R"("id":)" + nlohmann::json(id).dump();
+    body += R"(,"claimId":)" + nlohmann::json(h->claim_id).dump();
+    body += R"(,"leaseExpiresAt":")" + domain::FormatTime(h->lease_expires_at) + "\"}";
+    return Reply{200, std::move(body), {}};
   });
 }
 

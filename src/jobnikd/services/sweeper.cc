@@ -12,14 +12,22 @@ Sweeper::~Sweeper() {
 }
 
 domain::Result<int> Sweeper::RunOnce(domain::Timestamp now) {
+  // Leased tasks live by their lease, the others by stale_after.
+  JOBNIK_ASSIGN_OR_RETURN(auto expired, store_.FailExpiredLeases(now, options_.batch));
+  for (const auto& r : expired) {
+    spdlog::warn("sweeper: the lease of task {} of stage {} (job {}) expired{}{}; now {} (attempt {}/{})", r.task.id,
+                 r.task.stage_id, r.job_id, r.task.worker_id ? " (worker " + *r.task.worker_id : "",
+                 r.task.worker_id ? ")" : "", domain::ToString(r.task.status), r.task.attempts, r.task.max_attempts);
+  }
   const auto cutoff = now - std::chrono::duration_cast<std::chrono::microseconds>(options_.stale_after);
   JOBNIK_ASSIGN_OR_RETURN(auto reports, store_.FailStaleTasks(cutoff, options_.batch));
   for (const auto& r : reports) {
     spdlog::warn("sweeper: task {} of stage {} (job {}) was IN_PROGRESS too long; now {} (attempt {}/{})", r.task.id,
                  r.task.stage_id, r.job_id, domain::ToString(r.task.status), r.task.attempts, r.task.max_attempts);
   }
-  if (metrics_) metrics_->tasks_swept.Increment(static_cast<double>(reports.size()));
-  return static_cast<int>(reports.size());
+  const auto swept = expired.size() + reports.size();
+  if (metrics_) metrics_->tasks_swept.Increment(static_cast<double>(swept));
+  return static_cast<int>(swept);
 }
 
 domain::Result<int> Sweeper::SweepAll(domain::Timestamp now) {

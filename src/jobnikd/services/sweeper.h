@@ -1,6 +1,8 @@
-// The stale-task sweeper: fails tasks that have been IN_PROGRESS for longer than
-// `stale_after`, through exactly the store's worker-report path (so retries, stage
-// and job failure behave as if the worker had reported FAILED), in bounded batches.
+// The stale-task sweeper: fails leased tasks whose lease expired (reason "lease expired")
+// and tasks claimed without a lease that have been IN_PROGRESS for longer than
+// `stale_after` (reason "stale"), through exactly the store's worker-report path (so
+// retries, stage and job failure behave as if the worker had reported FAILED), in
+// bounded batches.
 //
 // With several jobnikd on one database only the leader sweeps (store/leadership.h):
 // leadership moves to another instance as soon as the leader goes away.
@@ -33,7 +35,8 @@ class Sweeper {
   Sweeper(store::Store& store, store::Leadership* leadership, Metrics* metrics, SweeperOptions options);
   ~Sweeper();
 
-  // One batch as of `now`, regardless of leadership. Returns how many tasks it failed.
+  // One batch of each kind as of `now`, regardless of leadership. Returns how many tasks
+  // it failed.
   domain::Result<int> RunOnce(domain::Timestamp now);
   // A whole sweep as of `now`, regardless of leadership (`jobnikd sweep --once`, and each
   // turn of the background loop): batches until one comes back short, so a backlog

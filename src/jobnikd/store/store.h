@@ -35,6 +35,27 @@ struct ClaimedTask {
   bool job_started = false;    // its job went PENDING -> IN_PROGRESS
 };
 
+// Optional parts of a claim (extensions): who claims, and for how long (a lease the
+// sweeper enforces instead of `stale_after`; seconds, within the daemon's bounds).
+struct ClaimOptions {
+  std::optional<std::string> worker_id;
+  std::optional<int> lease_seconds;
+};
+
+// Optional parts of a report (extensions): the claim it is made under (refused with
+// TASK_CLAIM_MISMATCH unless it is the task's current claim), and a failure's reason (cut
+// to domain::kMaxFailureReasonBytes by the caller).
+struct ReportOptions {
+  std::optional<std::string> claim_id;
+  std::optional<std::string> reason;
+};
+
+// A heartbeat's outcome: the task's claim and its new lease expiry.
+struct Heartbeat {
+  std::string claim_id;
+  domain::Timestamp lease_expires_at{};
+};
+
 // What a task status report did, for metrics and logs.
 struct TaskReport {
   domain::Task task;  // after the change (status RETRIED when it will be retried)
@@ -134,16 +155,27 @@ class Store {
   virtual Result<ListPage<domain::Task>> ListTasks(const domain::TaskFilter& filter, const ListRange& range) = 0;
   virtual Result<domain::Task> GetTask(const std::string& id) = 0;
   virtual Status SetTaskUserMetadata(const std::string& id, const std::string& metadata_json) = 0;
-  // Claims the oldest claimable task of the highest priority (v1: dequeue). TASK_NOT_FOUND
-  // when nothing is claimable.
-  virtual Result<ClaimedTask> ClaimTask(const std::string& stage_type) = 0;
+  // TASK_NOT_FOUND when nothing is claimable. Every claim gets a fresh Task::claim_id.
+  virtual Result<ClaimedTask> ClaimTask(const std::string& stage_type, const ClaimOptions& options = {}) = 0;
   // COMPLETED or FAILED, from IN_PROGRESS only, with every cascade of SPEC A.3.5.
-  // TASK_NOT_FOUND, ILLEGAL_TASK_STATUS_TRANSITION, TASK_STATUS_UPDATE_FAILED (409).
-  virtual Result<TaskReport> ReportTask(const std::string& id, domain::TaskStatus status) = 0;
+  // TASK_NOT_FOUND, ILLEGAL_TASK_STATUS_TRANSITION, TASK_STATUS_UPDATE_FAILED (409),
+  // TASK_CLAIM_MISMATCH (409: options.claim_id is not the task's current claim).
+  virtual Result<TaskReport> ReportTask(const std::string& id, domain::TaskStatus status,
+                                        const ReportOptions& options = {}) = 0;
+  // Extends the lease of an IN_PROGRESS task to now + `lease_seconds`: one statement on the
+  // task row only. TASK_NOT_FOUND; TASK_CLAIM_MISMATCH when the task is no longer in
+  // progress or `claim_id` is not its current claim; JOB_NOT_ACTIVE when its job is not
+  // PENDING or IN_PROGRESS (paused or aborted since the claim).
+  virtual Result<Heartbeat> HeartbeatTask(const std::string& id, const std::optional<std::string>& claim_id,
+                                          int lease_seconds) = 0;
 
   // ---- maintenance ----
-  // Fails (as a worker's FAILED report would) up to `limit` tasks IN_PROGRESS since
-  // before `cutoff`. Returns the reports of those it failed.
+  // Fails (as a worker's FAILED report would, reason "lease expired") up to `limit`
+  // IN_PROGRESS tasks whose lease expired before `now`. Returns the reports of those it
+  // failed; a task heartbeated or reported on since it was listed is skipped.
+  virtual Result<std::vector<TaskReport>> FailExpiredLeases(domain::Timestamp now, int limit) = 0;
+  // Fails (as a worker's FAILED report would, reason "stale") up to `limit` tasks claimed
+  // without a lease and IN_PROGRESS since before `cutoff`. Returns the reports of those it failed.
   virtual Result<std::vector<TaskReport>> FailStaleTasks(domain::Timestamp cutoff, int limit) = 0;
   // One step of that: fails task `id` only if it is still IN_PROGRESS since before
   // `cutoff` (it may have been reported on, and claimed again, since it was listed).

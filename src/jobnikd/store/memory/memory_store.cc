@@ -2,9 +2,11 @@
 
 #include <fmt/format.h>
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <tuple>
 
 #include "domain/lifecycle.h"
+#include "domain/time.h"
 
 namespace jobnik::store::memory {
 namespace {
@@ -484,7 +486,7 @@ Status MemoryStore::SetTaskUserMetadata(const std::string& id, const std::string
   return Status::Ok();
 }
 
-Result<ClaimedTask> MemoryStore::ClaimTask(const std::string& stage_type) {
+Result<ClaimedTask> MemoryStore::ClaimTask(const std::string& stage_type, const ClaimOptions& options) {
   std::lock_guard lock(mu_);
   TaskRow* best = nullptr;
   JobRow* best_job = nullptr;
@@ -510,6 +512,10 @@ Result<ClaimedTask> MemoryStore::ClaimTask(const std::string& stage_type) {
   best->task.status = TaskStatus::kInProgress;
   best->task.start_time = now;
   best->task.update_time = now;
+  best->task.claim_id = NewId();
+  best->task.worker_id = options.worker_id;
+  best->task.lease_expires_at.reset();
+  if (options.lease_seconds) best->task.lease_expires_at = now + std::chrono::seconds(*options.lease_seconds);
   // The first claim starts a PENDING stage and job (SPEC A.3.4).
   if (best_stage->stage.status == StageStatus::kPending) {
     best_stage->stage.status = StageStatus::kInProgress;
@@ -525,7 +531,8 @@ Result<ClaimedTask> MemoryStore::ClaimTask(const std::string& stage_type) {
   return d;
 }
 
-Result<TaskReport> MemoryStore::Report(const std::string& id, TaskStatus requested) {
+Result<TaskReport> MemoryStore::Report(const std::string& id, TaskStatus requested,
+                                       const std::optional<std::string>& reason) {
   auto it = tasks_.find(id);
   if (it == tasks_.end()) return domain::TaskNotFound(id);
   auto& task = it->second.task;
@@ -544,6 +551,15 @@ Result<TaskReport> MemoryStore::Report(const std::string& id, TaskStatus request
   task.attempts = outcome->attempts;
   task.update_time = now;
   if (domain::IsFinal(task.status)) task.end_time = now;
+  if (task.status != TaskStatus::kCompleted) {
+    auto errors = task.errors ? nlohmann::json::parse(*task.errors) : nlohmann::json::array();
+    nlohmann::json entry{{"attempt", task.attempts}, {"at", domain::FormatTime(now)}};
+    if (reason) entry["reason"] = reason->substr(0, domain::kMaxFailureReasonBytes);
+    if (task.worker_id) entry["workerId"] = *task.worker_id;
+    errors.push_back(std::move(entry));
+    if (errors.size() > 20) errors.erase(errors.begin(), errors.end() - 20);
+    task.errors = errors.dump();
+  }
 
   TaskReport report;
   report.job_id = job.id;
@@ -585,18 +601,61 @@ Result<TaskReport> MemoryStore::Report(const std::string& id, TaskStatus request
   return report;
 }
 
-Result<TaskReport> MemoryStore::ReportTask(const std::string& id, TaskStatus status) {
+Result<TaskReport> MemoryStore::ReportTask(const std::string& id, TaskStatus status, const ReportOptions& options) {
   std::lock_guard lock(mu_);
-  return Report(id, status);
+  auto it = tasks_.find(id);
+  if (it == tasks_.end()) return domain::TaskNotFound(id);
+  if (options.claim_id && it->second.task.status == TaskStatus::kInProgress &&
+      it->second.task.claim_id != options.claim_id) {
+    return Status(ErrorCode::kTaskClaimMismatch,
+                  fmt::format("Task {} is not under claim {} any more", id, *options.claim_id));
+  }
+  return Report(id, status, options.reason);
+}
+
+Result<Heartbeat> MemoryStore::HeartbeatTask(const std::string& id, const std::optional<std::string>& claim_id,
+                                             int lease_seconds) {
+  std::lock_guard lock(mu_);
+  auto it = tasks_.find(id);
+  if (it == tasks_.end()) return domain::TaskNotFound(id);
+  auto& task = it->second.task;
+  if (task.status != TaskStatus::kInProgress || (claim_id && task.claim_id != claim_id)) {
+    return Status(ErrorCode::kTaskClaimMismatch, fmt::format("Task {} is not under that claim any more", id));
+  }
+  const auto& job = jobs_.at(stages_.at(task.stage_id).stage.job_id).job;
+  if (!domain::IsActive(job.status)) {
+    return Status(ErrorCode::kJobNotActive, fmt::format("The job of task {} is {}", id, domain::ToString(job.status)));
+  }
+  task.lease_expires_at = Now() + std::chrono::seconds(lease_seconds);
+  return Heartbeat{task.claim_id.value_or(""), *task.lease_expires_at};
 }
 
 // ---------------------------------------------------------------- maintenance
+
+Result<std::vector<TaskReport>> MemoryStore::FailExpiredLeases(domain::Timestamp now, int limit) {
+  std::lock_guard lock(mu_);
+  std::vector<std::pair<domain::Timestamp, std::string>> expired;
+  for (const auto& [id, row] : tasks_) {
+    if (row.task.status == TaskStatus::kInProgress && row.task.lease_expires_at && *row.task.lease_expires_at < now) {
+      expired.emplace_back(*row.task.lease_expires_at, id);
+    }
+  }
+  std::sort(expired.begin(), expired.end());
+  if (static_cast<int>(expired.size()) > limit) expired.resize(static_cast<std::size_t>(std::max(limit, 0)));
+  std::vector<TaskReport> reports;
+  for (const auto& [at, id] : expired) {
+    JOBNIK_ASSIGN_OR_RETURN(auto report, Report(id, TaskStatus::kFailed, std::string("lease expired")));
+    reports.push_back(std::move(report));
+  }
+  return reports;
+}
 
 Result<std::vector<TaskReport>> MemoryStore::FailStaleTasks(domain::Timestamp cutoff, int limit) {
   std::lock_guard lock(mu_);
   std::vector<std::pair<domain::Timestamp, std::string>> stale;
   for (const auto& [id, row] : tasks_) {
-    if (row.task.status == TaskStatus::kInProgress && row.task.start_time && *row.task.start_time < cutoff) {
+    if (row.task.status == TaskStatus::kInProgress && !row.task.lease_expires_at && row.task.start_time &&
+        *row.task.start_time < cutoff) {
       stale.emplace_back(*row.task.start_time, id);
     }
   }
@@ -604,7 +663,7 @@ Result<std::vector<TaskReport>> MemoryStore::FailStaleTasks(domain::Timestamp cu
   if (static_cast<int>(stale.size()) > limit) stale.resize(static_cast<std::size_t>(std::max(limit, 0)));
   std::vector<TaskReport> reports;
   for (const auto& [start, id] : stale) {
-    JOBNIK_ASSIGN_OR_RETURN(auto report, Report(id, TaskStatus::kFailed));
+    JOBNIK_ASSIGN_OR_RETURN(auto report, Report(id, TaskStatus::kFailed, std::string("stale")));
     reports.push_back(std::move(report));
   }
   return reports;
@@ -617,7 +676,7 @@ Result<std::optional<TaskReport>> MemoryStore::FailStaleTask(const std::string& 
       *it->second.task.start_time >= cutoff) {
     return std::optional<TaskReport>{};
   }
-  JOBNIK_ASSIGN_OR_RETURN(auto report, Report(id, TaskStatus::kFailed));
+  JOBNIK_ASSIGN_OR_RETURN(auto report, Report(id, TaskStatus::kFailed, std::string("stale")));
   return std::optional<TaskReport>(std::move(report));
 }
 

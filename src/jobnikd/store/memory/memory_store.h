@@ -54,9 +54,13 @@ class MemoryStore final : public Store {
   Result<ListPage<domain::Task>> ListTasks(const domain::TaskFilter& filter, const ListRange& range) override;
   Result<domain::Task> GetTask(const std::string& id) override;
   Status SetTaskUserMetadata(const std::string& id, const std::string& metadata_json) override;
-  Result<ClaimedTask> ClaimTask(const std::string& stage_type) override;
-  Result<TaskReport> ReportTask(const std::string& id, domain::TaskStatus status) override;
+  Result<ClaimedTask> ClaimTask(const std::string& stage_type, const ClaimOptions& options = {}) override;
+  Result<TaskReport> ReportTask(const std::string& id, domain::TaskStatus status,
+                                const ReportOptions& options = {}) override;
+  Result<Heartbeat> HeartbeatTask(const std::string& id, const std::optional<std::string>& claim_id,
+                                  int lease_seconds) override;
 
+  Result<std::vector<TaskReport>> FailExpiredLeases(domain::Timestamp now, int limit) override;
   Result<std::vector<TaskReport>> FailStaleTasks(domain::Timestamp cutoff, int limit) override;
   Result<std::optional<TaskReport>> FailStaleTask(const std::string& id, domain::Timestamp cutoff) override;
   Result<QueueStats> GetQueueStats() override;
@@ -85,7 +89,8 @@ class MemoryStore final : public Store {
   domain::Stage InsertStage(JobRow& job, const domain::NewStage& stage, const TraceDefaults& trace);
   std::vector<domain::Task> InsertTasks(StageRow& stage, const std::vector<domain::NewTask>& tasks,
                                         const TraceDefaults& trace);
-  Result<TaskReport> Report(const std::string& id, domain::TaskStatus status);
+  // A report; a failure appends `reason` to the task's errors (the newest 20 kept).
+  Result<TaskReport> Report(const std::string& id, domain::TaskStatus status, const std::optional<std::string>& reason);
   std::vector<std::pair<ListKey, std::string>> JobKeys(const domain::JobFilter& f) const;
   std::vector<std::pair<ListKey, std::string>> StageKeys(const domain::StageFilter& f) const;
   std::vector<std::pair<ListKey, std::string>> TaskKeys(const domain::TaskFilter& f) const;

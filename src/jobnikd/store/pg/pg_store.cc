@@ -6,6 +6,7 @@
 #include <cctype>
 #include <deque>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "domain/codec.h"
@@ -56,8 +57,46 @@ std::string UuidArray(const std::vector<std::string>& ids) {
   return out;
 }
 
-// The JSON array TaskInsertBatch reads: the tasks' wire form (domain/codec.h), each with
-// its trace context resolved.
+// The same with NULL for an absent id (a $n::uuid[] parallel to another).
+std::string OptUuidArray(const std::vector<std::optional<std::string>>& ids) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (i) out += ',';
+    out += ids[i] ? *ids[i] : "NULL";
+  }
+  out += '}';
+  return out;
+}
+
+// A claim as ClaimTask submits it to the claims' group commit, and back (ClaimBatch): the
+// JSON of its options (empty for none; JSON text never holds a raw newline), a newline,
+// the stage type. An entry without a newline is a bare stage type.
+std::string EncodeClaim(const std::string& stage_type, const ClaimOptions& options) {
+  std::string out;
+  if (options.worker_id || options.lease_seconds) {
+    nlohmann::json o = nlohmann::json::object();
+    if (options.worker_id) o["workerId"] = *options.worker_id;
+    if (options.lease_seconds) o["leaseSeconds"] = *options.lease_seconds;
+    out = o.dump();
+  }
+  out += '\n';
+  out += stage_type;
+  return out;
+}
+std::pair<std::string, std::string> DecodeClaim(const std::string& entry) {  // {type, options JSON}
+  const auto nl = entry.find('\n');
+  if (nl == std::string::npos) return {entry, ""};
+  return {entry.substr(nl + 1), entry.substr(0, nl)};
+}
+
+Status ClaimMismatch(const std::string& id, const std::string& claim_id) {
+  return {ErrorCode::kTaskClaimMismatch,
+          fmt::format("Task {} is not under claim {} any more (it was reported on, or failed by the sweeper and "
+                      "perhaps claimed again); nothing was changed",
+                      id, claim_id)};
+}
+
+// The JSON array TaskInsertBatch reads.
 std::string TaskBatchJson(const std::vector<domain::NewTask>& tasks, const TraceDefaults& trace) {
   std::string out;
   domain::AppendJson(out, tasks, trace);
@@ -248,42 +287,70 @@ Result<TaskReport> Cascade(pqxx::work& tx, const pqxx::row& row) {
   return report;
 }
 
-// Why a guarded update matched no row: the task is gone (404), was not IN_PROGRESS
-// (400), or changed between our read and our update (409).
-Status WhyNotUpdated(pqxx::work& tx, const std::string& id, TaskStatus requested) {
+// Why a guarded update matched no row: the task is gone (404), is not under the report's
+// claim (409 TASK_CLAIM_MISMATCH), was not IN_PROGRESS (400), or changed between our read
+// and our update (409).
+Status WhyNotUpdated(pqxx::work& tx, const std::string& id, TaskStatus requested,
+                     const std::optional<std::string>& claim_id = std::nullopt) {
   auto rows = tx.exec_prepared("TaskGet", id);
   if (rows.empty()) return TaskNotFound(id);
-  const auto status = ReadTask(rows[0]).status;
-  if (status != TaskStatus::kInProgress) return Illegal(ErrorCode::kIllegalTaskStatusTransition, status, requested);
+  const auto task = ReadTask(rows[0]);
+  if (claim_id && (task.status != TaskStatus::kInProgress || task.claim_id != claim_id)) {
+    return ClaimMismatch(id, *claim_id);
+  }
+  if (task.status != TaskStatus::kInProgress) {
+    return Illegal(ErrorCode::kIllegalTaskStatusTransition, task.status, requested);
+  }
   return Conflict(id);
 }
 
-// The body of a task report, shared by workers' reports and the sweeper. The sweeper
-// passes `started_before`: the task is failed only if it is still the claim it found
-// stale (a report and a new claim may have happened since it listed the task).
+// What the sweeper requires of a task it fails, as it listed it: still IN_PROGRESS under
+// the same claim (when known), and still stale (claimed without a lease before
+// `started_before`) or still expired (its lease ended before `lease_expired_before`). A
+// report, a heartbeat or a new claim may have happened since.
+struct SweepCheck {
+  std::optional<std::string> claim_id;
+  std::optional<domain::Timestamp> started_before;
+  std::optional<domain::Timestamp> lease_expired_before;
+  std::string reason;  // recorded in the task's errors
+
+  bool StillDue(const domain::Task& t) const {
+    if (t.status != TaskStatus::kInProgress) return false;
+    if (claim_id && t.claim_id != claim_id) return false;
+    if (started_before && (t.lease_expires_at || !t.start_time || *t.start_time >= *started_before)) return false;
+    if (lease_expired_before && (!t.lease_expires_at || *t.lease_expires_at >= *lease_expired_before)) return false;
+    return true;
+  }
+};
+
+// The body of a task report, shared by workers' reports and the sweeper (`sweep`: the
+// task is read locked and failed only if still due).
 Result<TaskReport> ReportTaskInTx(pqxx::work& tx, const std::string& id, TaskStatus requested,
-                                  std::optional<domain::Timestamp> started_before = std::nullopt) {
-  auto current_rows = tx.exec_prepared("TaskGet", id);
+                                  const ReportOptions& options, const SweepCheck* sweep = nullptr) {
+  auto current_rows = tx.exec_prepared(sweep ? "TaskGetForUpdate" : "TaskGet", id);
   if (current_rows.empty()) return TaskNotFound(id);
   const domain::Task current = ReadTask(current_rows[0]);
-  if (started_before &&
-      (current.status != TaskStatus::kInProgress || !current.start_time || *current.start_time >= *started_before)) {
-    return Conflict(id);
+  if (options.claim_id && (current.status != TaskStatus::kInProgress || current.claim_id != options.claim_id)) {
+    return ClaimMismatch(id, *options.claim_id);
   }
+  if (sweep && !sweep->StillDue(current)) return Conflict(id);
+  const std::optional<std::string> reason = sweep ? std::optional<std::string>(sweep->reason) : options.reason;
 
   // FAILED with attempts left becomes RETRIED (SPEC A.3.5).
   const auto outcome = domain::DecideTaskReport(current.status, current.attempts, current.max_attempts, requested);
   if (!outcome) return Illegal(ErrorCode::kIllegalTaskStatusTransition, current.status, requested);
   const std::string target_name(domain::ToString(outcome->status));
   if (!outcome->counts_in_stage) {
-    auto updated = tx.exec_prepared("TaskReport", id, current.attempts, target_name, outcome->attempts);
+    auto updated =
+        tx.exec_prepared("TaskReport", id, current.attempts, target_name, outcome->attempts, current.claim_id, reason);
     if (updated.empty()) return Conflict(id);
     TaskReport report;
     report.task = ReadTask(updated[0]);
     report.job_id = StageJobId(tx, report.task.stage_id).value();
     return report;
   }
-  auto updated = tx.exec_prepared("TaskReportCounted", id, current.attempts, target_name, outcome->attempts);
+  auto updated = tx.exec_prepared("TaskReportCounted", id, current.attempts, target_name, outcome->attempts,
+                                  current.claim_id, reason);
   if (updated.empty()) return Conflict(id);
   return Cascade(tx, updated[0]);
 }
@@ -407,24 +474,31 @@ Result<bool> PgStore::SetJobPriority(const std::string& id, domain::Priority pri
   });
 }
 
-Status PgStore::SetJobStatus(const std::string& id, JobStatus status) {
-  return RunTransaction<bool>(pool_, "SetJobStatus",
-                              [&](pqxx::work& tx) -> Result<bool> {
-                                auto job = LoadJob(tx, "JobGetForUpdate", id);
-                                if (!job) return JobNotFound(id);
-                                if (!domain::CanTransition(job->status, status)) {
-                                  return Illegal(ErrorCode::kIllegalJobStatusTransition, job->status, status);
-                                }
-                                tx.exec_prepared0("JobSetStatus", id, std::string(domain::ToString(job->status)),
-                                                  std::string(domain::ToString(status)));
-                                if (status == JobStatus::kAborted) tx.exec_prepared0("StageAbortForJob", id);
-                                if (domain::IsActive(status)) {
-                                  tx.exec_prepared0("TaskSetReadyForJob", id);
-                                } else {
-                                  tx.exec_prepared0("TaskClearReadyForJob", id);
-                                }
-                                return true;
-                              })
+Status PgStore::SetJobStatus(const std::string& id, JobStatus requested) {
+  return RunTransaction<bool>(
+             pool_, "SetJobStatus",
+             [&](pqxx::work& tx) -> Result<bool> {
+               auto job = LoadJob(tx, "JobGetForUpdate", id);
+               if (!job) return JobNotFound(id);
+               if (!domain::ClientMayRequest(requested) || !domain::CanTransition(job->status, requested)) {
+                 return Illegal(ErrorCode::kIllegalJobStatusTransition, job->status, requested);
+               }
+               JobStatus status = requested;
+               if (job->status == JobStatus::kPaused && status == JobStatus::kPending) {
+                 // A resumed job whose stages all completed is done (domain::JobAfterResume).
+                 auto counts = tx.exec_prepared1("JobRefreshPercentage", id);
+                 status = domain::JobAfterResume(counts[0].as<std::int64_t>(), counts[1].as<std::int64_t>());
+               }
+               tx.exec_prepared0("JobSetStatus", id, std::string(domain::ToString(job->status)),
+                                 std::string(domain::ToString(status)));
+               if (status == JobStatus::kAborted) tx.exec_prepared0("StageAbortForJob", id);
+               if (domain::IsActive(status)) {
+                 tx.exec_prepared0("TaskSetReadyForJob", id);
+               } else {
+                 tx.exec_prepared0("TaskClearReadyForJob", id);
+               }
+               return true;
+             })
       .status();
 }
 
@@ -669,20 +743,29 @@ Status PgStore::SetTaskUserMetadata(const std::string& id, const std::string& me
       .status();
 }
 
-Result<ClaimedTask> PgStore::ClaimTask(const std::string& stage_type) {
-  return claims_.Submit("", stage_type);
+Result<ClaimedTask> PgStore::ClaimTask(const std::string& stage_type, const ClaimOptions& options) {
+  return claims_.Submit("", EncodeClaim(stage_type, options));
 }
 
-std::vector<Result<ClaimedTask>> PgStore::ClaimBatch(const std::vector<std::string>& stage_types) {
-  // The batch's distinct types, in order of first request, each with how many wait.
-  std::vector<std::pair<std::string, int>> wanted;
-  for (const auto& type : stage_types) {
-    auto it = std::find_if(wanted.begin(), wanted.end(), [&](const auto& w) { return w.first == type; });
-    if (it == wanted.end()) {
-      wanted.emplace_back(type, 1);
-    } else {
-      ++it->second;
-    }
+std::vector<Result<ClaimedTask>> PgStore::ClaimBatch(const std::vector<std::string>& entries) {
+  // The batch's distinct types, in order of first request, each with how many wait and
+  // the options of each of those requests, in order ("{}" for none).
+  struct Wanted {
+    std::string type;
+    int count = 0;
+    std::vector<std::string> options;
+  };
+  std::vector<Wanted> wanted;
+  std::vector<std::string> stage_types;
+  stage_types.reserve(entries.size());
+  for (const auto& entry : entries) {
+    auto decoded = DecodeClaim(entry);
+    std::string type = std::move(decoded.first), options = std::move(decoded.second);
+    auto it = std::find_if(wanted.begin(), wanted.end(), [&](const auto& w) { return w.type == type; });
+    if (it == wanted.end()) it = wanted.insert(wanted.end(), Wanted{type, 0, {}});
+    ++it->count;
+    it->options.push_back(options.empty() ? "{}" : std::move(options));
+    stage_types.push_back(std::move(type));
   }
   // Claimed tasks per type, in claim order; one statement (and commit) per kMaxClaimTypes.
   std::map<std::string, std::deque<ClaimedTask>> claimed;
@@ -690,11 +773,22 @@ std::vector<Result<ClaimedTask>> PgStore::ClaimBatch(const std::vector<std::stri
   for (std::size_t from = 0; from < wanted.size(); from += kMaxClaimTypes) {
     const std::size_t count = std::min(kMaxClaimTypes, wanted.size() - from);
     std::vector<std::string> params;
-    params.reserve(2 * count);
+    params.reserve(2 * count + 1);
+    // The options per branch ({options} in TaskClaim): "[]" when no request has any.
+    bool any_options = false;
+    std::string options = "[";
     for (std::size_t i = from; i < from + count; ++i) {
-      params.push_back(wanted[i].first);
-      params.push_back(std::to_string(wanted[i].second));
+      params.push_back(wanted[i].type);
+      params.push_back(std::to_string(wanted[i].count));
+      options += i > from ? ",[" : "[";
+      for (std::size_t k = 0; k < wanted[i].options.size(); ++k) {
+        if (k) options += ',';
+        options += wanted[i].options[k];
+        any_options = any_options || wanted[i].options[k] != "{}";
+      }
+      options += ']';
     }
+    params.push_back(any_options ? options + "]" : "[]");
     auto rows = RunTransaction<std::vector<std::pair<int, ClaimedTask>>, pqxx::nontransaction>(
         pool_, "Dequeue",
         [&](pqxx::nontransaction& tx) -> Result<std::vector<std::pair<int, ClaimedTask>>> {
@@ -717,10 +811,10 @@ std::vector<Result<ClaimedTask>> PgStore::ClaimBatch(const std::vector<std::stri
         },
         Plans::kGeneric);
     if (!rows.ok()) {
-      for (std::size_t i = from; i < from + count; ++i) failed.emplace(wanted[i].first, rows.status());
+      for (std::size_t i = from; i < from + count; ++i) failed.emplace(wanted[i].type, rows.status());
       continue;
     }
-    for (auto& [branch, d] : *rows) claimed[wanted[from + branch - 1].first].push_back(std::move(d));
+    for (auto& [branch, d] : *rows) claimed[wanted[from + branch - 1].type].push_back(std::move(d));
   }
   // Requests get the tasks of their type in claim order (the oldest request the first
   // task). The first claim of a stage (job) reports having started it; the others do not.
@@ -746,10 +840,51 @@ std::vector<Result<ClaimedTask>> PgStore::ClaimBatch(const std::vector<std::stri
   return results;
 }
 
-Result<TaskReport> PgStore::ReportTask(const std::string& id, TaskStatus status) {
-  if (status == TaskStatus::kCompleted) return completed_reports_.Submit("", LowerCase(id));
-  return RunTransaction<TaskReport>(
-      pool_, "ReportTask", [&](pqxx::work& tx) -> Result<TaskReport> { return ReportTaskInTx(tx, id, status); });
+Result<TaskReport> PgStore::ReportTask(const std::string& id, TaskStatus status, const ReportOptions& options) {
+  ReportOptions normal = options;
+  if (normal.claim_id) normal.claim_id = LowerCase(*normal.claim_id);
+  if (status == TaskStatus::kCompleted) {
+    return completed_reports_.Submit("", normal.claim_id ? LowerCase(id) + ' ' + *normal.claim_id : LowerCase(id));
+  }
+  return RunTransaction<TaskReport>(pool_, "ReportTask", [&](pqxx::work& tx) -> Result<TaskReport> {
+    return ReportTaskInTx(tx, id, status, normal);
+  });
+}
+
+Result<Heartbeat> PgStore::HeartbeatTask(const std::string& id, const std::optional<std::string>& claim_id,
+                                         int lease_seconds) {
+  std::optional<std::string> claim;
+  if (claim_id) claim = LowerCase(*claim_id);
+  auto beat = RunTransaction<std::optional<Heartbeat>, pqxx::nontransaction>(
+      pool_, "HeartbeatTask", [&](pqxx::nontransaction& tx) -> Result<std::optional<Heartbeat>> {
+        auto rows = tx.exec_prepared("TaskHeartbeat", id, claim, lease_seconds);
+        if (rows.empty()) return std::optional<Heartbeat>{};
+        return std::optional<Heartbeat>(
+            Heartbeat{rows[0]["claim_id"].is_null() ? "" : rows[0]["claim_id"].c_str(),  // NULL: claimed before 0003
+                      ParsePgTime(rows[0]["lease_expires_at"].c_str())});
+      });
+  if (!beat.ok()) return beat.status();
+  if (*beat) return std::move(**beat);
+  // Refused: say why (a read, on the refusal path only).
+  return RunTransaction<Heartbeat>(pool_, "HeartbeatRefused", [&](pqxx::work& tx) -> Result<Heartbeat> {
+    auto rows = tx.exec_prepared("TaskHeartbeatRefused", id);
+    if (rows.empty()) return TaskNotFound(id);
+    const auto status = domain::ParseTaskStatus(rows[0]["status"].c_str()).value();
+    const auto current =
+        rows[0]["claim_id"].is_null() ? std::nullopt : std::optional<std::string>(rows[0]["claim_id"].c_str());
+    if (status != TaskStatus::kInProgress) {
+      return Status(ErrorCode::kTaskClaimMismatch,
+                    fmt::format("Task {} is {}, no longer IN_PROGRESS under a claim; its lease cannot be extended", id,
+                                domain::ToString(status)));
+    }
+    if (claim && current != claim) return ClaimMismatch(id, *claim);
+    const auto job_status = domain::ParseJobStatus(rows[0]["job_status"].c_str()).value();
+    if (!domain::IsActive(job_status)) {
+      return Status(ErrorCode::kJobNotActive, fmt::format("The job of task {} is {}; stop working on the task", id,
+                                                          domain::ToString(job_status)));
+    }
+    return Conflict(id);  // changed between the two statements: the caller may retry
+  });
 }
 
 // ---------------------------------------------------------------- group commit of completions
@@ -768,8 +903,18 @@ Result<TaskReport> PgStore::ReportTask(const std::string& id, TaskStatus status)
 // the vector below (a known variant diagnostic bug); silenced for this function only.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-std::vector<Result<TaskReport>> PgStore::ReportCompletedBatch(const std::vector<std::string>& ids) {
+std::vector<Result<TaskReport>> PgStore::ReportCompletedBatch(const std::vector<std::string>& entries) {
   using Results = std::vector<Result<TaskReport>>;
+  // Each entry: a task id, or "id claim" (ReportTask).
+  std::vector<std::string> ids;
+  std::vector<std::optional<std::string>> claims;
+  ids.reserve(entries.size());
+  claims.reserve(entries.size());
+  for (const auto& e : entries) {
+    const auto space = e.find(' ');
+    ids.push_back(e.substr(0, space));
+    claims.push_back(space == std::string::npos ? std::nullopt : std::optional<std::string>(e.substr(space + 1)));
+  }
   auto results = RunTransaction<Results>(
       pool_, "CompleteTasks",
       [&](pqxx::work& tx) -> Result<Results> {
@@ -780,11 +925,17 @@ std::vector<Result<TaskReport>> PgStore::ReportCompletedBatch(const std::vector<
           StageStatus stage_status = StageStatus::kInProgress;
         };
         std::map<std::string, Done> done;
-        // Tasks are locked in id order, the same in every batch.
-        std::vector<std::string> sorted = ids;
-        std::sort(sorted.begin(), sorted.end());
-        sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
-        const auto completed = tx.exec_prepared("TaskReportBatch", UuidArray(sorted));
+        // Tasks are locked in id order, the same in every batch; a task reported twice in
+        // one batch is tried under its first report's claim.
+        std::map<std::string, std::optional<std::string>> claim_of;
+        for (std::size_t i = 0; i < ids.size(); ++i) claim_of.emplace(ids[i], claims[i]);
+        std::vector<std::string> sorted;
+        std::vector<std::optional<std::string>> sorted_claims;
+        for (const auto& [id, claim] : claim_of) {
+          sorted.push_back(id);
+          sorted_claims.push_back(claim);
+        }
+        const auto completed = tx.exec_prepared("TaskReportBatch", UuidArray(sorted), OptUuidArray(sorted_claims));
         const TaskColumns columns(completed);
         const CountedColumns counted(completed);
         for (const auto& row : completed) {
@@ -795,10 +946,11 @@ std::vector<Result<TaskReport>> PgStore::ReportCompletedBatch(const std::vector<
         Results out;
         out.reserve(ids.size());
         std::set<std::string> followed;  // the first report of each stage carries its cascade
-        for (const auto& id : ids) {
+        for (std::size_t i = 0; i < ids.size(); ++i) {
+          const auto& id = ids[i];
           auto it = done.find(id);
-          if (it == done.end()) {
-            out.push_back(WhyNotUpdated(tx, id, TaskStatus::kCompleted));
+          if (it == done.end() || claims[i] != claim_of.at(id)) {
+            out.push_back(WhyNotUpdated(tx, id, TaskStatus::kCompleted, claims[i]));
             continue;
           }
           TaskReport report;
@@ -815,34 +967,19 @@ std::vector<Result<TaskReport>> PgStore::ReportCompletedBatch(const std::vector<
         return out;
       },
       Plans::kGeneric);
-  if (!results.ok()) return Results(ids.size(), results.status());
+  if (!results.ok()) return Results(entries.size(), results.status());
   return std::move(results).value();
 }
 #pragma GCC diagnostic pop
 
-Result<std::vector<TaskReport>> PgStore::FailStaleTasks(domain::Timestamp cutoff, int limit) {
-  using Ids = std::vector<std::string>;
-  auto stale = RunTransaction<Ids>(pool_, "FindStaleTasks", [&](pqxx::work& tx) -> Result<Ids> {
-    Ids ids;
-    for (const auto& row : tx.exec_prepared("TaskFindStale", domain::FormatTime(cutoff), limit)) {
-      ids.push_back(row["id"].as<std::string>());
-    }
-    return ids;
-  });
-  JOBNIK_TRY(stale);
-  std::vector<TaskReport> reports;
-  for (const auto& id : *stale) {
-    JOBNIK_ASSIGN_OR_RETURN(auto report, FailStaleTask(id, cutoff));
-    if (report) reports.push_back(std::move(*report));
-  }
-  return reports;
-}
+namespace {
 
-Result<std::optional<TaskReport>> PgStore::FailStaleTask(const std::string& id, domain::Timestamp cutoff) {
-  // Exactly the path of a worker's FAILED report, one transaction per task, guarded so
-  // that a task reported on (and perhaps claimed again) since it was listed is skipped.
-  auto report = RunTransaction<TaskReport>(pool_, "FailStaleTask", [&](pqxx::work& tx) -> Result<TaskReport> {
-    return ReportTaskInTx(tx, id, TaskStatus::kFailed, cutoff);
+// The sweeper's failure of one task: exactly the path of a worker's FAILED report, one
+// transaction per task, guarded by `check` so that a task reported on, heartbeated or
+// claimed again since it was listed is skipped (std::nullopt).
+Result<std::optional<TaskReport>> SweepTask(Pool& pool, const std::string& id, const SweepCheck& check) {
+  auto report = RunTransaction<TaskReport>(pool, "FailStaleTask", [&](pqxx::work& tx) -> Result<TaskReport> {
+    return ReportTaskInTx(tx, id, TaskStatus::kFailed, {}, &check);
   });
   if (report.ok()) return std::optional<TaskReport>(std::move(report).value());
   switch (report.status().code()) {
@@ -853,6 +990,43 @@ Result<std::optional<TaskReport>> PgStore::FailStaleTask(const std::string& id, 
     default:
       return report.status();
   }
+}
+
+// Lists up to `limit` tasks with `statement` (id, claim_id) as of `when`, then fails each
+// that is still due (`check`, completed with the claim listed).
+Result<std::vector<TaskReport>> Sweep(Pool& pool, const char* statement, domain::Timestamp when, int limit,
+                                      SweepCheck check) {
+  using Claims = std::vector<std::pair<std::string, std::string>>;
+  auto due = RunTransaction<Claims>(pool, statement, [&](pqxx::work& tx) -> Result<Claims> {
+    Claims claims;
+    for (const auto& row : tx.exec_prepared(statement, domain::FormatTime(when), limit)) {
+      claims.emplace_back(row["id"].as<std::string>(), row["claim_id"].is_null() ? "" : row["claim_id"].c_str());
+    }
+    return claims;
+  });
+  if (!due.ok()) return due.status();
+  std::vector<TaskReport> reports;
+  for (const auto& [id, claim] : *due) {
+    check.claim_id = claim.empty() ? std::nullopt : std::optional<std::string>(claim);
+    auto report = SweepTask(pool, id, check);
+    if (!report.ok()) return report.status();
+    if (*report) reports.push_back(std::move(**report));
+  }
+  return reports;
+}
+
+}  // namespace
+
+Result<std::vector<TaskReport>> PgStore::FailStaleTasks(domain::Timestamp cutoff, int limit) {
+  return Sweep(pool_, "TaskFindStale", cutoff, limit, SweepCheck{std::nullopt, cutoff, std::nullopt, "stale"});
+}
+
+Result<std::vector<TaskReport>> PgStore::FailExpiredLeases(domain::Timestamp now, int limit) {
+  return Sweep(pool_, "TaskFindLeaseExpired", now, limit, SweepCheck{std::nullopt, std::nullopt, now, "lease expired"});
+}
+
+Result<std::optional<TaskReport>> PgStore::FailStaleTask(const std::string& id, domain::Timestamp cutoff) {
+  return SweepTask(pool_, id, SweepCheck{std::nullopt, cutoff, std::nullopt, "stale"});
 }
 
 Result<QueueStats> PgStore::GetQueueStats() {

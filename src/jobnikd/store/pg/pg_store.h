@@ -52,22 +52,28 @@ class PgStore final : public Store {
   Result<ListPage<domain::Task>> ListTasks(const domain::TaskFilter& filter, const ListRange& range) override;
   Result<domain::Task> GetTask(const std::string& id) override;
   Status SetTaskUserMetadata(const std::string& id, const std::string& metadata_json) override;
-  Result<ClaimedTask> ClaimTask(const std::string& stage_type) override;
+  Result<ClaimedTask> ClaimTask(const std::string& stage_type, const ClaimOptions& options = {}) override;
   // The batch behind ClaimTask (public so that tests can form a batch deterministically):
   // claims a task for each entry of `stage_types` (one entry per waiting request, any
   // mix of types) in one statement per kMaxClaimTypes distinct types; a result per
   // entry, in order: the oldest request of a type gets its type's first task, requests
-  // beyond a type's claimable tasks get TASK_NOT_FOUND.
+  // beyond a type's claimable tasks get TASK_NOT_FOUND. An entry may also be a claim with
+  // options, as ClaimTask submits it (EncodeClaim: the options' JSON, a newline, the type).
   std::vector<Result<ClaimedTask>> ClaimBatch(const std::vector<std::string>& stage_types);
-  Result<TaskReport> ReportTask(const std::string& id, domain::TaskStatus status) override;
+  Result<TaskReport> ReportTask(const std::string& id, domain::TaskStatus status,
+                                const ReportOptions& options = {}) override;
+  Result<Heartbeat> HeartbeatTask(const std::string& id, const std::optional<std::string>& claim_id,
+                                  int lease_seconds) override;
 
+  Result<std::vector<TaskReport>> FailExpiredLeases(domain::Timestamp now, int limit) override;
   Result<std::vector<TaskReport>> FailStaleTasks(domain::Timestamp cutoff, int limit) override;
   Result<std::optional<TaskReport>> FailStaleTask(const std::string& id, domain::Timestamp cutoff) override;
   Result<QueueStats> GetQueueStats() override;
   Status Ping() override;
 
  private:
-  // One transaction applying the COMPLETED reports of `ids`; a result per id, in order.
+  // One transaction completing `ids` (each a task id, or "id claim" for a report under a
+  // claim); a result per entry, in order.
   std::vector<Result<TaskReport>> ReportCompletedBatch(const std::vector<std::string>& ids);
 
   Pool& pool_;

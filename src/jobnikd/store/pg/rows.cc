@@ -36,6 +36,25 @@ Column FindColumn(const pqxx::row& r, Column usual, const char* name) {
   return r.column_number(name);
 }
 
+namespace {
+
+// A column the statement may not return.
+std::optional<Column> FindOptionalColumn(const pqxx::result& r, const char* name) {
+  for (Column i = 0; i < r.columns(); ++i) {
+    if (std::strcmp(r.column_name(i), name) == 0) return i;
+  }
+  return std::nullopt;
+}
+
+std::optional<Column> FindOptionalColumn(const pqxx::row& r, const char* name) {
+  for (Column i = 0; i < r.size(); ++i) {
+    if (std::strcmp(r[i].name(), name) == 0) return i;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 // The usual positions are those of the column lists at the top of queries/*.sql.
 template <typename ResultOrRow>
 JobColumns::JobColumns(const ResultOrRow& r)
@@ -83,7 +102,11 @@ TaskColumns::TaskColumns(const ResultOrRow& r)
       start_time(FindColumn(r, 9, "start_time")),
       end_time(FindColumn(r, 10, "end_time")),
       traceparent(FindColumn(r, 11, "traceparent")),
-      tracestate(FindColumn(r, 12, "tracestate")) {}
+      tracestate(FindColumn(r, 12, "tracestate")),
+      claim_id(FindOptionalColumn(r, "claim_id")),
+      lease_expires_at(FindOptionalColumn(r, "lease_expires_at")),
+      worker_id(FindOptionalColumn(r, "worker_id")),
+      errors(FindOptionalColumn(r, "errors")) {}
 
 template JobColumns::JobColumns(const pqxx::result&);
 template JobColumns::JobColumns(const pqxx::row&);
@@ -153,6 +176,10 @@ domain::Task ReadTask(const pqxx::row& r, const TaskColumns& c) {
   t.end_time = OptTime(r[c.end_time]);
   t.traceparent = Str(r[c.traceparent]);
   t.tracestate = OptString(r[c.tracestate]);
+  if (c.claim_id) t.claim_id = OptString(r[*c.claim_id]);
+  if (c.lease_expires_at) t.lease_expires_at = OptTime(r[*c.lease_expires_at]);
+  if (c.worker_id) t.worker_id = OptString(r[*c.worker_id]);
+  if (c.errors) t.errors = OptString(r[*c.errors]);
   return t;
 }
 

@@ -3,6 +3,7 @@
 // is the usual one, not a contract).
 #pragma once
 
+#include <optional>
 #include <pqxx/pqxx>
 #include <string_view>
 
@@ -37,6 +38,8 @@ struct TaskColumns {
   explicit TaskColumns(const ResultOrRow& r);
   Column id, stage_id, data, user_metadata, status, attempts, max_attempts, creation_time, update_time, start_time,
       end_time, traceparent, tracestate;
+  // Columns of 0003 that only some statements return (the claim, the reads, the report).
+  std::optional<Column> claim_id, lease_expires_at, worker_id, errors;
 };
 
 // PostgreSQL's ISO output in UTC: "2026-11-29 02:08:43.123456+00".

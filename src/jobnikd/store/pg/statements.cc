@@ -131,6 +131,7 @@ std::string ExpandClaim(std::size_t types) {
   }
   std::string sql = tmpl.substr(0, begin) + branches + tmpl.substr(end + kEnd.size());
   ReplaceAll(sql, "{candidates}", candidates);
+  ReplaceAll(sql, "{options}", fmt::format("${}", 2 * types + 1));
   return sql;
 }
 

@@ -1,7 +1,8 @@
 -- Queries on the task table.
 -- Columns of a task row, read by name (store/pg/rows.cc), usually in this order: id,
 -- stage_id, data, user_metadata, status, attempts, max_attempts, creation_time,
--- update_time, start_time, end_time, traceparent, tracestate.
+-- update_time, start_time, end_time, traceparent, tracestate; then, where the task JSON
+-- needs them, claim_id, lease_expires_at, worker_id, errors (schema/0003, read by name).
 
 -- Lifecycle rules in SQL. The rules of SPEC A.3 are decided by lib/domain/lifecycle.h and
 -- the store applies its decisions, except on the claim and report paths, where a second
@@ -47,18 +48,21 @@ ORDER BY n;
 
 -- name: TaskGet
 SELECT id::text, stage_id::text, data::text, user_metadata::text, status, attempts, max_attempts,
-       creation_time, update_time, start_time, end_time, traceparent, tracestate
+       creation_time, update_time, start_time, end_time, traceparent, tracestate,
+       claim_id::text, lease_expires_at, worker_id, errors::text
 FROM task WHERE id = $1::uuid;
 
 -- name: TaskListForStages
 SELECT id::text, stage_id::text, data::text, user_metadata::text, status, attempts, max_attempts,
-       creation_time, update_time, start_time, end_time, traceparent, tracestate
+       creation_time, update_time, start_time, end_time, traceparent, tracestate,
+       claim_id::text, lease_expires_at, worker_id, errors::text
 FROM task WHERE stage_id = ANY ($1::uuid[])
 ORDER BY stage_id, seq;
 
 -- name: TaskFind
 SELECT id::text, stage_id::text, data::text, user_metadata::text, status, attempts, max_attempts,
-       creation_time, update_time, start_time, end_time, traceparent, tracestate
+       creation_time, update_time, start_time, end_time, traceparent, tracestate,
+       claim_id::text, lease_expires_at, worker_id, errors::text
 FROM task
 WHERE ($1::uuid IS NULL OR stage_id = $1)
   AND ($2::text IS NULL OR stage_type = $2)
@@ -95,7 +99,7 @@ WHERE stage_id = $1::uuid AND NOT ready AND status IN ('PENDING', 'RETRIED');
 -- TaskClaim1..TaskClaim16. The part between the "per type" lines is repeated once
 -- per type i = 1..K, with {i} replaced by i, {type} by $(2i-1) (the stage type) and
 -- {limit} by $(2i) (how many requests of that type wait); {candidates} becomes the
--- UNION ALL of the branches c1..cK.
+-- UNION ALL of the branches c1..cK, and {options} $(2K+1) (the requests' claim options).
 -- Each branch claims highest job priority first, oldest first, served by task_claim
 -- (equality on stage_type, then its exact sort order) whatever the statistics. The
 -- updates find their rows by primary key through ARRAY(...) (an index lookup per id):
@@ -118,7 +122,8 @@ WHERE stage_id = $1::uuid AND NOT ready AND status IN ('PENDING', 'RETRIED');
 WITH
 -- per type: begin
 c{i} AS (
-  SELECT {i} AS branch, t.id, t.stage_id, s.status AS stage_status, j.id AS job_id, j.status AS job_status
+  SELECT {i} AS branch, t.id, t.stage_id, t.priority, t.seq, s.status AS stage_status, j.id AS job_id,
+         j.status AS job_status
   FROM task t
   JOIN stage s ON s.id = t.stage_id
   JOIN job j ON j.id = s.job_id
@@ -131,12 +136,29 @@ c{i} AS (
 -- per type: end
 candidate AS (
   {candidates}
+), request_options AS (
+  -- {options}: per branch, the options of its requests in request order (a JSON array of
+  -- arrays of {"workerId": w, "leaseSeconds": n}); '[]' when no request has any (v1).
+  SELECT b.branch::int AS branch, o.n, o.e
+  FROM jsonb_array_elements({options}::jsonb) WITH ORDINALITY AS b(requests, branch),
+       jsonb_array_elements(b.requests) WITH ORDINALITY AS o(e, n)
+), claim_options AS (
+  -- The k-th task claimed of a branch goes to its k-th request (the order of the result).
+  SELECT c.id, o.e ->> 'workerId' AS worker_id, (o.e ->> 'leaseSeconds')::int AS lease_seconds
+  FROM (SELECT id, branch, row_number() OVER (PARTITION BY branch ORDER BY priority, seq) AS n
+        FROM candidate) c
+  JOIN request_options o ON o.branch = c.branch AND o.n = c.n
 ), claimed AS (
-  UPDATE task t SET status = 'IN_PROGRESS', start_time = now(), update_time = now()
+  -- Every claim gets a fresh claim token; the worker and lease of its request, or none.
+  UPDATE task t SET status = 'IN_PROGRESS', start_time = now(), update_time = now(), claim_id = gen_random_uuid(),
+                    worker_id = (SELECT o.worker_id FROM claim_options o WHERE o.id = t.id),
+                    lease_expires_at = now() + make_interval(secs => (SELECT o.lease_seconds FROM claim_options o
+                                                                      WHERE o.id = t.id))
   WHERE t.id = ANY (ARRAY(SELECT id FROM candidate))
   RETURNING t.id AS uuid, t.id::text, t.stage_id::text, t.data::text, t.user_metadata::text, t.status,
             t.attempts, t.max_attempts, t.creation_time, t.update_time, t.start_time, t.end_time,
-            t.traceparent, t.tracestate, t.stage_id AS stage_uuid, t.priority, t.seq
+            t.traceparent, t.tracestate, t.stage_id AS stage_uuid, t.priority, t.seq,
+            t.claim_id::text AS claim_id, t.lease_expires_at, t.worker_id, t.errors::text AS errors
 ), stage_started AS (
   UPDATE stage s SET status = 'IN_PROGRESS', update_time = now()
   WHERE s.id = ANY (ARRAY(SELECT stage_id FROM candidate WHERE stage_status = 'PENDING')) AND s.status = 'PENDING'
@@ -148,6 +170,7 @@ candidate AS (
 )
 SELECT cl.id, cl.stage_id, cl.data, cl.user_metadata, cl.status, cl.attempts, cl.max_attempts,
        cl.creation_time, cl.update_time, cl.start_time, cl.end_time, cl.traceparent, cl.tracestate,
+       cl.claim_id, cl.lease_expires_at, cl.worker_id, cl.errors,
        c.job_id::text,
        EXISTS (SELECT 1 FROM stage_started ss WHERE ss.id = cl.stage_uuid),
        EXISTS (SELECT 1 FROM job_started js WHERE js.id = c.job_id),
@@ -155,22 +178,36 @@ SELECT cl.id, cl.stage_id, cl.data, cl.user_metadata, cl.status, cl.attempts, cl
 FROM claimed cl JOIN candidate c ON c.id = cl.uuid
 ORDER BY c.branch, cl.priority, cl.seq;
 
--- A worker's (or the sweeper's) report on an IN_PROGRESS task. Guarded by the status and
--- attempts read just before, so a concurrent report makes this match no row (409).
--- $3: new status, $4: new attempts. A RETRIED task is claimable again if its stage and
--- job are still active.
+-- A failure (a status $3 other than COMPLETED) appends an entry to the task's `errors`,
+-- keeping the newest 20: the failed attempt ($4, the new attempts), when, the reason ($6,
+-- already cut to 8 KiB; none when NULL) and the worker of the claim. A completion writes
+-- nothing here.
+-- fragment: TaskFailureRecorded
+errors = CASE WHEN $3::text = 'COMPLETED' THEN t.errors ELSE
+           coalesce((SELECT jsonb_agg(x.e ORDER BY x.n)
+                     FROM jsonb_array_elements(t.errors) WITH ORDINALITY AS x(e, n)
+                     WHERE x.n > jsonb_array_length(t.errors) - 19), '[]'::jsonb)
+           || jsonb_build_array(jsonb_strip_nulls(jsonb_build_object(
+                'attempt', $4::int, 'at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                'reason', $6::text, 'workerId', t.worker_id)))
+         END
+
+-- A worker's (or the sweeper's) report on an IN_PROGRESS task. Guarded by the status,
+-- attempts and claim ($5, NULL for none) read just before, so a concurrent report or a
+-- new claim makes this match no row (409). $3: new status, $4: new attempts, $6: the
+-- failure's reason. A RETRIED task is claimable again if its stage and job are still active.
 -- name: TaskReport
-UPDATE task t SET status = $3::text, attempts = $4, update_time = now(),
+UPDATE task t SET status = $3::text, attempts = $4, update_time = now(), {TaskFailureRecorded},
                   end_time = CASE WHEN $3::text IN ('COMPLETED', 'FAILED') THEN now() ELSE t.end_time END,
                   ready = CASE WHEN $3::text = 'RETRIED' THEN EXISTS (
                             SELECT 1 FROM stage s JOIN job j ON j.id = s.job_id
                             WHERE s.id = t.stage_id AND s.status IN ('PENDING', 'IN_PROGRESS')
                               AND j.status IN ('PENDING', 'IN_PROGRESS'))
                           ELSE t.ready END
-WHERE t.id = $1::uuid AND t.status = 'IN_PROGRESS' AND t.attempts = $2
+WHERE t.id = $1::uuid AND t.status = 'IN_PROGRESS' AND t.attempts = $2 AND t.claim_id IS NOT DISTINCT FROM $5::uuid
 RETURNING t.id::text, t.stage_id::text, t.data::text, t.user_metadata::text, t.status, t.attempts,
           t.max_attempts, t.creation_time, t.update_time, t.start_time, t.end_time, t.traceparent,
-          t.tracestate;
+          t.tracestate, t.worker_id, t.errors::text AS errors;
 
 -- The stage counters of tasks that reached a final status, shared by TaskReportCounted
 -- and TaskReportBatch (statements.cc puts this text where they name the fragment): the
@@ -201,16 +238,16 @@ counted AS (
 )
 
 -- A report that reaches a final status (COMPLETED, or FAILED with no attempts left; $3,
--- decided by domain::DecideTaskReport): TaskReport and its stage's counters
--- (StageCountFinished) in one statement. No row: another report won (409). Used for
+-- decided by domain::DecideTaskReport): TaskReport (same parameters) and its stage's
+-- counters (StageCountFinished) in one statement. No row: another report won (409). Used for
 -- final failures (COMPLETED reports are grouped: TaskReportBatch).
 -- name: TaskReportCounted
 WITH done AS (
-  UPDATE task t SET status = $3::text, attempts = $4, update_time = now(), end_time = now()
-  WHERE t.id = $1::uuid AND t.status = 'IN_PROGRESS' AND t.attempts = $2
+  UPDATE task t SET status = $3::text, attempts = $4, update_time = now(), end_time = now(), {TaskFailureRecorded}
+  WHERE t.id = $1::uuid AND t.status = 'IN_PROGRESS' AND t.attempts = $2 AND t.claim_id IS NOT DISTINCT FROM $5::uuid
   RETURNING t.id::text, t.stage_id::text, t.data::text, t.user_metadata::text, t.status, t.attempts,
             t.max_attempts, t.creation_time, t.update_time, t.start_time, t.end_time, t.traceparent,
-            t.tracestate, t.stage_id AS stage_uuid
+            t.tracestate, t.stage_id AS stage_uuid, t.worker_id, t.errors::text AS errors
 ), per_stage AS (
   SELECT stage_uuid, CASE WHEN $3::text = 'COMPLETED' THEN 1 ELSE 0 END AS completed,
          CASE WHEN $3::text = 'FAILED' THEN 1 ELSE 0 END AS failed
@@ -218,19 +255,20 @@ WITH done AS (
 ), {StageCountFinished}
 SELECT done.id, done.stage_id, done.data, done.user_metadata, done.status, done.attempts, done.max_attempts,
        done.creation_time, done.update_time, done.start_time, done.end_time, done.traceparent, done.tracestate,
-       counted.job_id, counted."order" AS stage_order, counted.status AS stage_status
+       counted.job_id, counted."order" AS stage_order, counted.status AS stage_status, done.worker_id, done.errors
 FROM done, counted;
 
 -- Group commit of completions: the COMPLETED reports that arrived together, in one
 -- statement: their tasks (locked in id order, the same for every batch), then each
 -- stage's counters once (+n, StageCountFinished).
 -- Returns each completed task with its stage's job, order and status after the update;
--- a task no longer IN_PROGRESS is simply not returned (its report gets 400 or 409).
+-- a task no longer IN_PROGRESS, or whose report named ($2, parallel to $1; NULL for none)
+-- another claim, is simply not returned (its report gets 400 or 409).
 -- name: TaskReportBatch
 WITH done AS (
   UPDATE task t SET status = 'COMPLETED', update_time = now(), end_time = now()
-  FROM unnest($1::uuid[]) AS x(id)
-  WHERE t.id = x.id AND t.status = 'IN_PROGRESS'
+  FROM unnest($1::uuid[], $2::uuid[]) AS x(id, claim)
+  WHERE t.id = x.id AND t.status = 'IN_PROGRESS' AND (x.claim IS NULL OR t.claim_id = x.claim)
   RETURNING t.id::text, t.stage_id::text, t.data::text, t.user_metadata::text, t.status, t.attempts,
             t.max_attempts, t.creation_time, t.update_time, t.start_time, t.end_time, t.traceparent,
             t.tracestate, t.stage_id AS stage_uuid
@@ -245,13 +283,47 @@ FROM done d JOIN counted c ON c.id = d.stage_uuid;
 -- name: TaskSetUserMetadata
 UPDATE task SET user_metadata = $2::jsonb, update_time = now() WHERE id = $1::uuid;
 
--- The stale-task sweeper's batch: tasks in progress since before the cutoff, oldest first,
--- skipping ones a worker is reporting on right now.
+-- The stale-task sweeper's batch: tasks claimed without a lease in progress since before
+-- the cutoff, oldest first. (A leased task lives by its lease: TaskFindLeaseExpired.)
 -- name: TaskFindStale
-SELECT id::text, attempts FROM task
-WHERE status = 'IN_PROGRESS' AND start_time < $1::timestamptz
+SELECT id::text, attempts, claim_id::text AS claim_id FROM task
+WHERE status = 'IN_PROGRESS' AND start_time < $1::timestamptz AND lease_expires_at IS NULL
 ORDER BY start_time
 LIMIT $2;
+
+-- The sweeper's batch of leased tasks whose lease expired before $1, soonest expired first.
+-- Finds them among the IN_PROGRESS rows (bounded by the running work, through task_active);
+-- lease_expires_at has no index of its own, so a heartbeat stays a HOT update.
+-- name: TaskFindLeaseExpired
+SELECT id::text, attempts, claim_id::text AS claim_id FROM task
+WHERE status = 'IN_PROGRESS' AND lease_expires_at < $1::timestamptz
+ORDER BY lease_expires_at
+LIMIT $2;
+
+-- The sweeper's read of one task it is about to fail, locked so that a heartbeat or a
+-- report waits for its decision.
+-- name: TaskGetForUpdate
+SELECT id::text, stage_id::text, data::text, user_metadata::text, status, attempts, max_attempts,
+       creation_time, update_time, start_time, end_time, traceparent, tracestate,
+       claim_id::text, lease_expires_at, worker_id, errors::text
+FROM task WHERE id = $1::uuid FOR UPDATE;
+
+-- A heartbeat: the lease of an IN_PROGRESS task whose claim is $2 (any claim when NULL)
+-- and whose job is still active moves to now() + $3 seconds. One short statement on the
+-- task row alone (HOT: no indexed column changes); no stage or job row is written. No
+-- row: TaskHeartbeatRefused says why.
+-- name: TaskHeartbeat
+UPDATE task t SET lease_expires_at = now() + make_interval(secs => $3::int)
+FROM stage s JOIN job j ON j.id = s.job_id
+WHERE t.id = $1::uuid AND t.status = 'IN_PROGRESS' AND ($2::uuid IS NULL OR t.claim_id = $2::uuid)
+  AND s.id = t.stage_id AND j.status IN ('PENDING', 'IN_PROGRESS')
+RETURNING t.lease_expires_at, t.claim_id::text AS claim_id;
+
+-- Why a heartbeat matched no row: the task's status and claim, and its job's status.
+-- name: TaskHeartbeatRefused
+SELECT t.status, t.claim_id::text AS claim_id, j.status AS job_status
+FROM task t JOIN stage s ON s.id = t.stage_id JOIN job j ON j.id = s.job_id
+WHERE t.id = $1::uuid;
 
 -- One page of GET /v1/tasks, in the list's order (seq) through task_seq: a range scan
 -- from the cursor ($6, the last seq seen; NULL for the first page), never a sort. Filters
@@ -260,7 +332,8 @@ LIMIT $2;
 -- so a page never rescans the rows before it. The last column is the row's seq.
 -- name: TaskPage
 SELECT id::text, stage_id::text, data::text, user_metadata::text, status, attempts, max_attempts,
-       creation_time, update_time, start_time, end_time, traceparent, tracestate, seq
+       creation_time, update_time, start_time, end_time, traceparent, tracestate, seq,
+       claim_id::text, lease_expires_at, worker_id, errors::text
 FROM task
 WHERE seq > coalesce($6::bigint, 0)
   AND ($1::uuid IS NULL OR stage_id = $1)
@@ -274,7 +347,8 @@ LIMIT $7 OFFSET $8;
 -- The same within one stage ($1, required), through task_stage (stage_id, seq).
 -- name: TaskPageOfStage
 SELECT id::text, stage_id::text, data::text, user_metadata::text, status, attempts, max_attempts,
-       creation_time, update_time, start_time, end_time, traceparent, tracestate, seq
+       creation_time, update_time, start_time, end_time, traceparent, tracestate, seq,
+       claim_id::text, lease_expires_at, worker_id, errors::text
 FROM task
 WHERE stage_id = $1::uuid AND seq > coalesce($6::bigint, 0)
   AND ($2::text IS NULL OR stage_type = $2)
