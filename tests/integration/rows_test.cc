@@ -78,8 +78,7 @@ TEST_F(RowsTest, FinalReportStatementsNameTheirStageColumns) {
   auto lease = pool_->Acquire();
   ASSERT_TRUE(lease.ok());
   pqxx::work tx(**lease);
-  const auto rows = tx.exec_params(store::pg::Statements().at("TaskReportBatch"), "{" + tasks_[0].id + "}",
-                                   "{NULL}");
+  const auto rows = tx.exec_params(store::pg::Statements().at("TaskReportBatch"), "{" + tasks_[0].id + "}", "{NULL}");
   ASSERT_EQ(rows.size(), 1U);
   for (pqxx::row::size_type i = 0; i < rows.columns(); ++i) {
     for (pqxx::row::size_type k = 0; k < i; ++k) {

@@ -29,9 +29,9 @@ namespace jobnik::http {
 
 struct ApiOptions {
   std::size_t body_limit = std::size_t{1024} * 1024;  // bytes; larger bodies get 413
-  bool access_log = true;                    // one info line per request
-  ConnectionTracker* connections = nullptr;  // told when each request starts (may be null)
-  LeaseBounds lease{};                       // dequeue's lease_seconds, heartbeats
+  bool access_log = true;                             // one info line per request
+  ConnectionTracker* connections = nullptr;           // told when each request starts (may be null)
+  LeaseBounds lease{};                                // dequeue's lease_seconds, heartbeats
 };
 
 class Api {
