@@ -139,6 +139,7 @@ Client::Client(ClientOptions options) : http_(std::make_unique<httplib::Client>(
   http_->set_tcp_nodelay(true);
   http_->set_connection_timeout(std::chrono::milliseconds(options.connect_timeout_ms));
   http_->set_read_timeout(std::chrono::milliseconds(options.read_timeout_ms));
+  if (!options.bearer_token.empty()) http_->set_bearer_token_auth(options.bearer_token.c_str());
 }
 
 Client::~Client() = default;
@@ -159,7 +160,9 @@ Result<Client::Raw> Client::Request(const std::string& method, const std::string
   else
     return Status(ErrorCode::kValidation, "unsupported method " + method);
   if (!r) return Status(ErrorCode::kUnavailable, "cannot reach jobnikd: " + httplib::to_string(r.error()));
-  return Raw{r->status, std::move(r->body)};
+  Raw raw{r->status, std::move(r->body)};
+  for (const auto& [name, value] : r->headers) raw.headers.emplace_back(name, value);
+  return raw;
 }
 
 Result<domain::Job> Client::CreateJob(const domain::NewJob& job) {
