@@ -131,8 +131,8 @@ int Submit(Context& c, const SubmitArgs& a, std::istream& in) {
   FollowArgs f;
   f.jobs = {created->id};
   Context quiet = c;
-  quiet.quiet = true;  // the id was the output
-  return Wait(c.quiet ? quiet : c, f);
+  quiet.quiet = true;  // the id is the output
+  return Wait(quiet, f);
 }
 
 int Get(Context& c, const std::string& kind, const std::string& id) {

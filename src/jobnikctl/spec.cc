@@ -388,7 +388,7 @@ Status Reader::ApplySet(YAML::Node root, const std::string& set) {
       }
       continue;
     }
-    if (!cur.IsMap() && !cur.IsNull()) {
+    if (cur.IsDefined() && !cur.IsMap() && !cur.IsNull()) {
       return ValidationError(fmt::format("--set {}: {} is a value, not a mapping", set, path));
     }
     path = Path(path, seg);

@@ -95,7 +95,8 @@ TEST(CtlSpec, PlainValuesAreTypedAndQuotedOnesStayStrings) {
 TEST(CtlSpec, SetOverridesFieldsWithTypedValues) {
   auto o = Env();
   o.sets = {"name=other", "data.bucket=archive", "stages[0].data.width=512", "stages.1.startAsWaiting=false",
-            "stages[0].tasks[1].maxAttempts=5", "data.tags=[a, b]", "priority=LOW"};
+            "stages[0].tasks[1].maxAttempts=5", "data.tags=[a, b]", "priority=LOW",
+            "stages[1].data.deep.er=1"};
   const auto b = Body(kTiles, o);
   EXPECT_EQ(b["name"], "other");
   EXPECT_EQ(b["priority"], "LOW");
@@ -104,6 +105,7 @@ TEST(CtlSpec, SetOverridesFieldsWithTypedValues) {
   EXPECT_EQ(b["stages"][0]["data"]["width"], 512);
   EXPECT_FALSE(b["stages"][1].contains("startAsWaiting"));
   EXPECT_EQ(b["stages"][0]["tasks"][1]["maxAttempts"], 5);
+  EXPECT_EQ(b["stages"][1]["data"], json({{"deep", {{"er", 1}}}}));  // created on the way
 }
 
 TEST(CtlSpec, ASetErrorNamesTheSet) {
