@@ -23,7 +23,8 @@ Status ErrorOf(const Client::Raw& raw) {
   auto j = json::parse(raw.body, nullptr, false);
   if (j.is_object() && j.contains("code") && j.contains("message") && j["code"].is_string() &&
       j["message"].is_string()) {
-    if (auto code = domain::ParseErrorCode(j["code"].get<std::string>())) return {*code, j["message"].get<std::string>()};
+    if (auto code = domain::ParseErrorCode(j["code"].get<std::string>()))
+      return {*code, j["message"].get<std::string>()};
     return {raw.status >= 500 ? ErrorCode::kUnknown : ErrorCode::kValidation,
             fmt::format("{} ({}, HTTP {})", j["message"].get<std::string>(), j["code"].get<std::string>(), raw.status)};
   }
@@ -81,7 +82,8 @@ Result<json> Body(const Result<Client::Raw>& raw, int expected) {
   if (!raw.ok()) return raw.status();
   if (raw->status != expected) return ErrorOf(*raw);
   auto j = json::parse(raw->body, nullptr, false);
-  if (j.is_discarded()) return domain::BadResponse(fmt::format("the server sent malformed JSON (HTTP {})", raw->status));
+  if (j.is_discarded())
+    return domain::BadResponse(fmt::format("the server sent malformed JSON (HTTP {})", raw->status));
   return j;
 }
 

@@ -52,16 +52,17 @@ std::vector<process::Key<Config>> ConfigTable() {
       StringKey<Config>({"timeout", "JOBNIK_TIMEOUT", "--timeout",
                          "give up after this long: waiting for jobs, and each request", false, "DURATION"},
                         &Config::timeout, CheckDuration),
-      StringKey<Config>({"output", "JOBNIK_OUTPUT", "-o,--output",
-                         "output format: table, json, yaml or name (default: table on a terminal, json otherwise)",
-                         false, "FORMAT"},
-                        &Config::output, CheckFormat),
+      StringKey<Config>(
+          {"output", "JOBNIK_OUTPUT", "-o,--output",
+           "output format: table, json, yaml or name (default: table on a terminal, json otherwise)", false, "FORMAT"},
+          &Config::output, CheckFormat),
   };
 }
 
 std::string DefaultConfigFile() {
   if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg && *xdg) return std::string(xdg) + "/jobnik/jobnikctl.yaml";
-  if (const char* home = std::getenv("HOME"); home && *home) return std::string(home) + "/.config/jobnik/jobnikctl.yaml";
+  if (const char* home = std::getenv("HOME"); home && *home)
+    return std::string(home) + "/.config/jobnik/jobnikctl.yaml";
   return "";
 }
 
@@ -183,7 +184,7 @@ std::string BashScript(const CLI::App& root, const Completion& comp) {
       // An option of the root is valid after any command.
       const std::string cmd = n.path.empty() ? "*" : "\"" + n.path + "\"";
       std::vector<std::string> pats;
-      for (const auto& f : Flags(o)) pats.push_back(cmd + ":" + f);
+      for (const auto& f : Flags(o)) pats.push_back(fmt::format("{}:{}", cmd, f));
       s += "    " + Join(pats, "|") + ")\n";
       if (auto it = comp.choices.find(o); it != comp.choices.end()) {
         s += "      words=\"" + Join(it->second) + "\" ;;\n";
@@ -224,7 +225,7 @@ std::string BashScript(const CLI::App& root, const Completion& comp) {
     }
     s += "      \"" + n.path + "\")\n";
     s += "        if [[ $cur == -* ]]; then\n";
-    s += "          words=\"" + globals + options + "\"\n";
+    s += fmt::format("          words=\"{}{}\"\n", globals, options);
     if (files) {
       s += "        else\n"
            "          compopt -o filenames 2>/dev/null\n"
@@ -312,6 +313,7 @@ std::string FishScript(const CLI::App& root, const Completion& comp) {
 
 std::vector<std::string> Names(auto all) {
   std::vector<std::string> out;
+  out.reserve(all.size());
   for (auto v : all) out.emplace_back(domain::ToString(v));
   return out;
 }
@@ -330,8 +332,9 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   config_flags.AddTo(app, process::KeysOf(table));
   std::optional<std::string> config_file;
   Completion comp;
-  auto* config_opt = app.add_option("--config", config_file, "configuration file (default: " + DefaultConfigFile() + ")")
-                         ->type_name("FILE");
+  auto* config_opt =
+      app.add_option("--config", config_file, "configuration file (default: " + DefaultConfigFile() + ")")
+          ->type_name("FILE");
   comp.files.push_back(config_opt);
   if (auto* o = app.get_option_no_throw("--output")) comp.choices[o] = {"table", "json", "yaml", "name"};
   bool quiet = false;
@@ -356,7 +359,8 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   run[version] = [](Context& c) { return Version(c); };
 
   SubmitArgs submit_args;
-  auto* submit = command(app, "submit", "submit a job spec (YAML or JSON, see jobnik-spec(5)) as one job; print its id");
+  auto* submit =
+      command(app, "submit", "submit a job spec (YAML or JSON, see jobnik-spec(5)) as one job; print its id");
   comp.files.push_back(submit->add_option("FILE", submit_args.file, "the spec, or - for standard input")->required());
   submit->add_option("--set", submit_args.sets, "override a field of the spec: PATH=VALUE (VALUE in YAML)")
       ->type_name("PATH=VALUE")
@@ -377,7 +381,8 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   auto* list = command(app, "list", "list jobs, stages or tasks matching filters");
   list->require_subcommand(1);
   auto paging = [&](CLI::App* sub) {
-    sub->add_option("--limit", list_args.limit, "at most this many (default 100); the next page's cursor goes to stderr")
+    sub->add_option("--limit", list_args.limit,
+                    "at most this many (default 100); the next page's cursor goes to stderr")
         ->type_name("N");
     sub->add_option("--cursor", list_args.cursor, "continue after the page that gave this cursor");
     sub->add_flag("--all", list_args.all, "every match, however many");
@@ -472,8 +477,8 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   task->require_subcommand(1);
   std::optional<std::string> reason;
   for (const char* verb : {"complete", "fail"}) {
-    auto* sub = command(*task, verb,
-                        fmt::format("report a claimed task {}", verb == std::string("complete") ? "COMPLETED" : "FAILED"));
+    auto* sub = command(
+        *task, verb, fmt::format("report a claimed task {}", verb == std::string("complete") ? "COMPLETED" : "FAILED"));
     sub->add_option("ID", id, "the task's id")->required();
     sub->add_option("--reason", reason, "why; kept in the task's userMetadata");
     run[sub] = [verb, &id, &reason](Context& c) { return TaskReport(c, id, verb == std::string("complete"), reason); };

@@ -205,8 +205,7 @@ int List(Context& c, const ListArgs& a) {
     domain::JobFilter f;
     f.name = a.name;
     if (auto r = ParseEnumArg(c, a.priority, f.priority, domain::ParsePriority, "--priority", kPriorities)) return *r;
-    if (auto r = ParseEnumArg(c, a.status, f.status, domain::ParseJobStatus, "--status",
-                              domain::kAllJobStatuses)) {
+    if (auto r = ParseEnumArg(c, a.status, f.status, domain::ParseJobStatus, "--status", domain::kAllJobStatuses)) {
       return *r;
     }
     if (auto r = ParseTimeArg(c, a.from, f.from_date, "--from")) return *r;
@@ -217,8 +216,7 @@ int List(Context& c, const ListArgs& a) {
     domain::StageFilter f;
     f.job_id = a.job;
     f.type = a.type;
-    if (auto r = ParseEnumArg(c, a.status, f.status, domain::ParseStageStatus, "--status",
-                              domain::kAllStageStatuses)) {
+    if (auto r = ParseEnumArg(c, a.status, f.status, domain::ParseStageStatus, "--status", domain::kAllStageStatuses)) {
       return *r;
     }
     return ListAll<domain::Stage>(c, a, [&](const auto& p) { return c.client.FindStages(f, p); });
@@ -226,8 +224,7 @@ int List(Context& c, const ListArgs& a) {
   domain::TaskFilter f;
   f.stage_id = a.stage;
   f.stage_type = a.type;
-  if (auto r = ParseEnumArg(c, a.status, f.status, domain::ParseTaskStatus, "--status",
-                            domain::kAllTaskStatuses)) {
+  if (auto r = ParseEnumArg(c, a.status, f.status, domain::ParseTaskStatus, "--status", domain::kAllTaskStatuses)) {
     return *r;
   }
   if (auto r = ParseTimeArg(c, a.from, f.from_date, "--from")) return *r;
@@ -255,7 +252,10 @@ int SetStatus(Context& c, const std::string& verb, const std::string& job) {
                                          : domain::JobStatus::kAborted;
   if (auto s = c.client.SetJobStatus(job, status); !s.ok()) return c.Fail(s);
   if (!c.quiet) {
-    c.err << "jobnikctl: job " << job << (verb == "pause" ? " paused" : verb == "resume" ? " resumed" : " aborted")
+    c.err << "jobnikctl: job " << job
+          << (verb == "pause"    ? " paused"
+              : verb == "resume" ? " resumed"
+                                 : " aborted")
           << '\n';
   }
   return ToInt(ExitCode::kOk);
@@ -280,7 +280,7 @@ int Delete(Context& c, const std::string& job) {
 int MetadataSet(Context& c, const std::string& kind, const std::string& id, const std::string& json) {
   auto j = nlohmann::json::parse(json, nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
-    return c.Fail("JSON must be a JSON object, such as '{\"owner\":\"ops\"}', not '" + json + "'",
+    return c.Fail(fmt::format(R"(JSON must be a JSON object, such as '{{"owner":"ops"}}', not '{}')", json),
                   ToInt(ExitCode::kUsage));
   }
   const auto entity = kind == "job"     ? client::Client::Entity::kJob

@@ -23,12 +23,12 @@ struct Context {
   std::ostream& out;
   std::ostream& err;
   client::Client& client;
-  std::string url;               // the base URL as given (for messages)
+  std::string url;  // the base URL as given (for messages)
   Format format = Format::kJson;
-  bool format_given = false;     // -o was given (flag, environment or file)
+  bool format_given = false;  // -o was given (flag, environment or file)
   bool quiet = false;
   bool verbose = false;
-  bool tty = false;              // `out` is a terminal
+  bool tty = false;                           // `out` is a terminal
   std::optional<Clock::time_point> deadline;  // --timeout
 
   // Prints "jobnikctl: MESSAGE (CODE)" and returns the exit code of the Status.
@@ -56,7 +56,7 @@ struct SubmitArgs {
 };
 struct FollowArgs {
   std::vector<std::string> jobs;
-  double interval = 0.2;      // first poll interval, seconds (backs off to max_interval)
+  double interval = 0.2;  // first poll interval, seconds (backs off to max_interval)
   double max_interval = 5.0;
 };
 

@@ -2,6 +2,7 @@
 // backing off while nothing changes, and exit with the code of the outcome.
 #include <fmt/format.h>
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <thread>
 
@@ -107,7 +108,8 @@ int Wait(Context& c, const FollowArgs& a) {
     if (changed) backoff.Reset();
     if (!backoff.Sleep(c.deadline)) {
       std::string what;
-      for (const auto& id : waiting) what += fmt::format("{}{} ({})", what.empty() ? "" : ", ", id, domain::ToString(last[id]));
+      for (const auto& id : waiting)
+        what += fmt::format("{}{} ({})", what.empty() ? "" : ", ", id, domain::ToString(last[id]));
       return TimedOut(c, what);
     }
   }
@@ -132,7 +134,7 @@ struct Progress {
     const double rate = static_cast<double>(s.completed - first_done) / seconds;
     const auto left = s.total() - s.completed;
     if (left <= 0) return fmt::format("{:.1f}/s", rate);
-    return fmt::format("{:.1f}/s ETA {}s", rate, static_cast<long long>(static_cast<double>(left) / rate + 0.5));
+    return fmt::format("{:.1f}/s ETA {}s", rate, std::llround(static_cast<double>(left) / rate));
   }
 };
 

@@ -62,8 +62,12 @@ std::string Time(domain::Timestamp t) {
 }
 
 std::vector<std::string> Row(const domain::Job& j) {
-  return {j.id, j.name, std::string(domain::ToString(j.status)), std::string(domain::ToString(j.priority)),
-          std::to_string(j.percentage) + "%", Time(j.creation_time)};
+  return {j.id,
+          j.name,
+          std::string(domain::ToString(j.status)),
+          std::string(domain::ToString(j.priority)),
+          std::to_string(j.percentage) + "%",
+          Time(j.creation_time)};
 }
 std::vector<std::string> Row(const domain::Stage& s) {
   return {s.id,

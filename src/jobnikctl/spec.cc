@@ -31,7 +31,7 @@ class Reader {
   Reader(std::string file, const SpecOptions& options) : file_(std::move(file)), options_(options) {}
 
   Result<domain::NewJob> Job(YAML::Node root);
-  Status ApplySet(YAML::Node root, const std::string& set);
+  Status ApplySet(const YAML::Node& root, const std::string& set);
 
  private:
   // "FILE:LINE:COLUMN: PATH: PROBLEM", or "--set X=V: PATH: PROBLEM" for a value a --set put there.
@@ -115,7 +115,7 @@ Result<std::string> Reader::Expand(const YAML::Node& node, const std::string& pa
     if (!value || (value->empty() && dash != std::string::npos)) {
       if (dash == std::string::npos) {
         return Error(node, path,
-                     "environment variable " + name + " is not set (${" + name + ":-default} gives a default)");
+                     fmt::format("environment variable {0} is not set (${{{0}:-default}} gives a default)", name));
       }
       value = expr.substr(dash + 2);
     }
@@ -227,7 +227,8 @@ Status Reader::JsonLines(std::istream& in, const std::string& name, const domain
     }
     const std::string where = fmt::format("{}:{}", name, n);
     auto error = [&](const std::string& key, const std::string& problem) {
-      return ValidationError(key.empty() ? where + ": " + problem : where + ": " + key + ": " + problem);
+      return ValidationError(key.empty() ? fmt::format("{}: {}", where, problem)
+                                         : fmt::format("{}: {}: {}", where, key, problem));
     };
     JOBNIK_ASSIGN_OR_RETURN(auto t, Task(j, error, defaults));
     tasks.push_back(std::move(t));
@@ -252,9 +253,9 @@ Status Reader::TasksFrom(const YAML::Node& node, const std::string& path, const 
       JOBNIK_TRY(JsonLines(*options_.stdin_tasks, "<stdin>", defaults, tasks));
       continue;
     }
-    const std::filesystem::path full =
-        std::filesystem::path(pattern).is_absolute() ? std::filesystem::path(pattern)
-                                                     : std::filesystem::path(options_.base_dir) / pattern;
+    const std::filesystem::path full = std::filesystem::path(pattern).is_absolute()
+                                           ? std::filesystem::path(pattern)
+                                           : std::filesystem::path(options_.base_dir) / pattern;
     glob_t g{};
     const int rc = ::glob(full.c_str(), 0, nullptr, &g);
     std::vector<std::string> files(g.gl_pathv, g.gl_pathv + (rc == 0 ? g.gl_pathc : 0));
@@ -271,8 +272,8 @@ Status Reader::TasksFrom(const YAML::Node& node, const std::string& path, const 
 
 Result<domain::NewStage> Reader::Stage(const YAML::Node& node, const std::string& path) const {
   if (!node.IsMap()) return Error(node, path, "a stage must be a mapping with a type");
-  JOBNIK_TRY(CheckKeys(node, path, {"type", "data", "userMetadata", "startAsWaiting", "tasks", "tasksFrom",
-                                    "taskDefaults"}));
+  JOBNIK_TRY(
+      CheckKeys(node, path, {"type", "data", "userMetadata", "startAsWaiting", "tasks", "tasksFrom", "taskDefaults"}));
   domain::NewStage st;
   if (!node["type"]) return Error(node, path, "a stage needs a type");
   JOBNIK_ASSIGN_OR_RETURN(st.type, String(node["type"], Path(path, "type")));
@@ -321,7 +322,8 @@ Result<domain::NewJob> Reader::Job(YAML::Node root) {
   if (const auto p = root["priority"]) {
     JOBNIK_ASSIGN_OR_RETURN(const auto text, String(p, "priority"));
     const auto priority = domain::ParsePriority(text);
-    if (!priority) return Error(p, "priority", "must be one of VERY_HIGH, HIGH, MEDIUM, LOW, VERY_LOW, not '" + text + "'");
+    if (!priority)
+      return Error(p, "priority", "must be one of VERY_HIGH, HIGH, MEDIUM, LOW, VERY_LOW, not '" + text + "'");
     job.priority = *priority;
   }
   JOBNIK_ASSIGN_OR_RETURN(job.data, Object(root, "data", ""));
@@ -353,7 +355,7 @@ std::vector<std::string> SplitPath(const std::string& path) {
   return out;
 }
 
-Status Reader::ApplySet(YAML::Node root, const std::string& set) {
+Status Reader::ApplySet(const YAML::Node& root, const std::string& set) {
   const auto eq = set.find('=');
   if (eq == std::string::npos || eq == 0) return ValidationError("--set " + set + ": expected PATH=VALUE");
   const auto segments = SplitPath(set.substr(0, eq));

@@ -94,8 +94,13 @@ TEST(CtlSpec, PlainValuesAreTypedAndQuotedOnesStayStrings) {
 
 TEST(CtlSpec, SetOverridesFieldsWithTypedValues) {
   auto o = Env();
-  o.sets = {"name=other", "data.bucket=archive", "stages[0].data.width=512", "stages.1.startAsWaiting=false",
-            "stages[0].tasks[1].maxAttempts=5", "data.tags=[a, b]", "priority=LOW",
+  o.sets = {"name=other",
+            "data.bucket=archive",
+            "stages[0].data.width=512",
+            "stages.1.startAsWaiting=false",
+            "stages[0].tasks[1].maxAttempts=5",
+            "data.tags=[a, b]",
+            "priority=LOW",
             "stages[1].data.deep.er=1"};
   const auto b = Body(kTiles, o);
   EXPECT_EQ(b["name"], "other");
