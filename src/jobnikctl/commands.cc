@@ -43,11 +43,16 @@ int Context::Fail(const Status& status) const {
     line += fmt::format(" ({})", domain::ToString(status.code()));
   }
   err << line << '\n';
-  return ExitCodeOf(status);
+  const int code = ExitCodeOf(status);
+  if (verbose)
+    err << fmt::format("jobnikctl: jobnikd at {}; error {}; exit status {}\n", url, domain::ToString(status.code()),
+                       code);
+  return code;
 }
 
 int Context::Fail(const std::string& message, int code) const {
   err << "jobnikctl: " << message << '\n';
+  if (verbose) err << fmt::format("jobnikctl: jobnikd at {}; exit status {}\n", url, code);
   return code;
 }
 

@@ -172,6 +172,9 @@ EOF
   run --separate-stderr ctl wait 00000000-0000-4000-8000-000000000000
   assert_failure 4
   [[ "$stderr" == *"(JOB_NOT_FOUND)" ]]
+  run --separate-stderr ctl -v wait 00000000-0000-4000-8000-000000000000
+  assert_failure 4
+  [[ "${stderr_lines[1]}" == "jobnikctl: jobnikd at $JOBNIK_URL; error JOB_NOT_FOUND; exit status 4" ]]
   run ctl wait "$done_id" --url "$DEAD_URL"
   assert_failure 3
   run ctl wait
