@@ -94,7 +94,9 @@ Result<Client::Raw> Client::Request(const std::string& method, const std::string
   request.body = body;
   auto r = transport_->Send(request);
   if (!r.ok()) return r.status();
-  return Raw{r->status, std::move(r->body)};
+  Raw raw{r->status, std::move(r->body)};
+  for (auto& [name, value] : r->headers) raw.headers.emplace_back(name, std::move(value));
+  return raw;
 }
 
 Result<domain::Job> Client::CreateJob(const domain::NewJob& job) {

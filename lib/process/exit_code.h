@@ -16,8 +16,17 @@ enum class ExitCode : int {
   // A usage or configuration error: bad command line, unknown key, value out of range, a
   // configuration file that cannot be read. Restarting will not help.
   kUsage = 2,
-  // jobnikctl: jobnikd cannot be reached at all (nothing listens, the connection failed).
+  // jobnikctl: jobnikd cannot be reached at all (nothing listens, the connection failed),
+  // or answers 503 (draining, its database unreachable).
   kUnavailable = 3,
+  // jobnikctl: the job, stage or task does not exist (or `task claim` found nothing).
+  kNotFound = 4,
+  // jobnikctl wait/watch/submit --wait: a job ended FAILED.
+  kJobFailed = 5,
+  // jobnikctl wait/watch/submit --wait: a job ended ABORTED (and none FAILED).
+  kJobAborted = 6,
+  // jobnikctl: --timeout passed before the jobs reached a final state.
+  kTimeout = 7,
 };
 
 constexpr int ToInt(ExitCode code) {

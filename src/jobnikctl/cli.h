@@ -6,9 +6,11 @@
 
 namespace jobnik::ctl {
 
-// Returns an exit code of process::ExitCode (lib/process/exit_code.h): ping exits kOk
-// when jobnikd is ready, kFailure when it answers but is not, kUnavailable when it cannot
-// be reached; a command-line error is kUsage.
+// Parses the command line, runs the command and returns an exit code of process::ExitCode
+// (lib/process/exit_code.h; documented in jobnikctl(1), EXIT STATUS): a command-line,
+// configuration or job spec error is kUsage, jobnikd unreachable kUnavailable, a missing
+// entity kNotFound, a job that ended FAILED/ABORTED kJobFailed/kJobAborted, --timeout
+// kTimeout, any other failure kFailure.
 int Main(int argc, char** argv, std::ostream& out, std::ostream& err);
 
 }  // namespace jobnik::ctl

@@ -62,6 +62,22 @@ TEST(Programs, AnUnknownOptionIsAUsageError) {
   EXPECT_NE(o.err.find("A subcommand is required"), std::string::npos) << o.err;
 }
 
+TEST(Programs, JobnikctlNamesAnUnknownCommand) {
+  auto o = Call(&ctl::Main, {"jobnikctl", "--url", "http://127.0.0.1:1", "frobnicate"});
+  EXPECT_EQ(o.code, ToInt(ExitCode::kUsage));
+  EXPECT_EQ(o.err.rfind("jobnikctl: unknown command 'frobnicate' (commands: health, ", 0), 0u) << o.err;
+  o = Call(&ctl::Main, {"jobnikctl", "get", "-o", "json", "jobs", "x"});
+  EXPECT_EQ(o.code, ToInt(ExitCode::kUsage));
+  EXPECT_EQ(o.err, "jobnikctl: unknown get command 'jobs' (expected one of: job, stage, task)\n");
+}
+
+TEST(Programs, JobnikctlTakesGlobalOptionsAfterTheCommand) {
+  // --url after the command is still jobnikctl's: nothing listens there.
+  const auto o = Call(&ctl::Main, {"jobnikctl", "get", "job", "x", "--url", "http://127.0.0.1:1/v1", "-o", "json"});
+  EXPECT_EQ(o.code, ToInt(ExitCode::kUnavailable)) << o.err;
+  EXPECT_EQ(o.err.rfind("jobnikctl: cannot reach jobnikd", 0), 0u) << o.err;
+}
+
 TEST(Programs, PingOfNothingListeningIsUnavailable) {
   // A bound socket that does not listen: connections to its port are refused.
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
