@@ -23,10 +23,10 @@ Worker::ClientFactory Worker::ClientsFor(const ClientOptions& options) {
 }
 
 Worker::Worker(WorkerOptions options, ClientFactory clients, TaskHandler handler, WorkerHooks hooks, Clock& clock)
-    : Worker(
-          std::move(options), std::move(clients),
-          OutcomeHandler([handler = std::move(handler)](TaskContext& c) { return TaskOutcome{handler(c), ""}; }),
-          std::move(hooks), clock) {}
+    : Worker(std::move(options), std::move(clients), OutcomeHandler([handler = std::move(handler)](TaskContext& c) {
+               return TaskOutcome{handler(c), ""};
+             }),
+             std::move(hooks), clock) {}
 
 Worker::Worker(WorkerOptions options, ClientFactory clients, OutcomeHandler handler, WorkerHooks hooks, Clock& clock)
     : options_(std::move(options)),

@@ -40,8 +40,8 @@ namespace jobnik::client {
 struct TaskContext {
   const domain::Task& task;
   int slot = 0;
-  Client& client;        // the slot's client (its connection)
-  std::stop_token stop;  // requested when the worker stops
+  Client& client;           // the slot's client (its connection)
+  std::stop_token stop;     // requested when the worker stops
   std::string_view json{};  // the claimed task as the server sent it
   std::string claim_id{};   // the claim token (empty: the server has none)
 };

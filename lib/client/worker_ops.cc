@@ -104,8 +104,8 @@ Result<domain::Task> Client::Report(const std::string& task_id, domain::TaskStat
   return domain::DecodeTask(j);
 }
 
-Client::HeartbeatOutcome Client::Heartbeat(const std::string& task_id, const std::string& claim_id,
-                                           int lease_seconds, Status* error) {
+Client::HeartbeatOutcome Client::Heartbeat(const std::string& task_id, const std::string& claim_id, int lease_seconds,
+                                           Status* error) {
   nlohmann::json body = nlohmann::json::object();
   if (!claim_id.empty()) body["claimId"] = claim_id;
   if (lease_seconds > 0) body["leaseSeconds"] = lease_seconds;

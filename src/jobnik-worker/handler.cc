@@ -1,12 +1,13 @@
 #include "handler.h"
 
+#include <dlfcn.h>
 #include <fmt/format.h>
 #include <unistd.h>
 #include <chrono>
-#include <csignal>
-#include <cstring>
 #include <condition_variable>
+#include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -22,6 +23,10 @@ using client::TaskOutcome;
 using domain::TaskStatus;
 
 constexpr std::size_t kReasonTail = 2048;  // of stderr, in a failure's reason
+
+TaskOutcome Failed(std::string reason) {
+  return {TaskStatus::kFailed, std::move(reason)};
+}
 
 std::string Now() {
   const auto now = std::chrono::system_clock::now();
@@ -75,9 +80,8 @@ class TaskDir {
     const char* base = std::getenv("TMPDIR");
     std::string templ = std::string(base && *base ? base : "/tmp") + "/jobnik-task-XXXXXX";
     if (::mkdtemp(templ.data()) == nullptr) {
-      return domain::Status(domain::ErrorCode::kUnknown,
-                            fmt::format("cannot create a task directory in {}: {}", base ? base : "/tmp",
-                                        std::strerror(errno)));
+      return domain::Status(domain::ErrorCode::kUnknown, fmt::format("cannot create a task directory in {}: {}",
+                                                                     base ? base : "/tmp", std::strerror(errno)));
     }
     TaskDir dir;
     dir.path_ = templ;
@@ -167,11 +171,43 @@ class Heartbeats {
   std::thread thread_;
 };
 
-TaskOutcome Failed(std::string reason) {
-  return {TaskStatus::kFailed, std::move(reason)};
+}  // namespace
+
+domain::Status LoadPlugin(HandlerConfig& handler) {
+  void* lib = ::dlopen(handler.plugin.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (lib == nullptr) return domain::ValidationError(fmt::format("cannot load '{}': {}", handler.plugin, ::dlerror()));
+  auto* entry = reinterpret_cast<jobnik_worker_plugin_fn>(::dlsym(lib, JOBNIK_WORKER_PLUGIN_SYMBOL));
+  if (entry == nullptr) {
+    return domain::ValidationError(
+        fmt::format("'{}' is not a jobnik-worker plugin: it has no {}()", handler.plugin, JOBNIK_WORKER_PLUGIN_SYMBOL));
+  }
+  const jobnik_worker_plugin* api = entry();
+  if (api == nullptr || api->handle == nullptr) {
+    return domain::ValidationError(fmt::format("'{}' gave no handle function", handler.plugin));
+  }
+  if (api->abi_version != JOBNIK_WORKER_PLUGIN_ABI) {
+    return domain::ValidationError(fmt::format("'{}' was built for plugin ABI version {}; this worker loads version {}",
+                                               handler.plugin, api->abi_version, JOBNIK_WORKER_PLUGIN_ABI));
+  }
+  if (api->init != nullptr) {
+    const char* error = nullptr;
+    handler.plugin_state = api->init(handler.plugin_config.c_str(), &error);
+    if (handler.plugin_state == nullptr) {
+      return domain::ValidationError(
+          fmt::format("'{}' refused to start: {}", handler.plugin, error != nullptr ? error : "init returned NULL"));
+    }
+  }
+  handler.plugin_api = api;
+  return domain::Status::Ok();
 }
 
-}  // namespace
+void UnloadPlugin(HandlerConfig& handler) {
+  if (handler.plugin_api != nullptr && handler.plugin_api->destroy != nullptr) {
+    handler.plugin_api->destroy(handler.plugin_state);
+  }
+  handler.plugin_api = nullptr;
+  handler.plugin_state = nullptr;
+}
 
 void Logger::Log(std::string_view level, std::string_view message, std::string_view task_id,
                  std::string_view stage_type) {
@@ -245,7 +281,41 @@ domain::Result<std::string> ExpandPlaceholders(const std::string& arg, const nlo
 
 namespace {
 
+// Merges a result object into the task's userMetadata: COMPLETED, or FAILED saying why not.
+TaskOutcome MergeResult(client::TaskContext& context, const std::string& text, const std::string& what) {
+  auto result = nlohmann::json::parse(text, nullptr, false);
+  if (result.is_discarded() || !result.is_object()) return Failed(what + " does not hold a JSON object");
+  if (result.empty()) return {TaskStatus::kCompleted, ""};
+  auto meta = nlohmann::json::parse(context.task.user_metadata, nullptr, false);
+  if (meta.is_discarded() || !meta.is_object()) meta = nlohmann::json::object();
+  meta.update(result);
+  auto stored = context.client.SetTaskUserMetadata(context.task.id, meta.dump());
+  if (!stored.ok()) return Failed("cannot store the result in the task's userMetadata: " + stored.message());
+  return {TaskStatus::kCompleted, ""};
+}
+
+TaskOutcome RunPlugin(const HandlerConfig& handler, RunEnvironment& env, client::TaskContext& context) {
+  const domain::Task& task = context.task;
+  auto data = nlohmann::json::parse(task.data, nullptr, false);
+  const std::string data_json = data.is_discarded() ? "{}" : data.dump();
+  const std::string json(context.json);
+  const std::string job_id = env.stages.JobIdOf(context.client, task.stage_id);
+  const jobnik_task t{
+      task.id.c_str(),   task.stage_id.c_str(), job_id.c_str(),    handler.stage_type.c_str(), json.c_str(),
+      data_json.c_str(), task.attempts + 1,     task.max_attempts, task.traceparent.c_str()};
+  jobnik_result result{nullptr, nullptr};
+  const int rc = handler.plugin_api->handle(handler.plugin_state, &t, &result);
+  if (rc != 0) {
+    return Failed(result.reason != nullptr && *result.reason != '\0'
+                      ? std::string(result.reason)
+                      : fmt::format("the plugin {} returned {}", handler.plugin_api->name, rc));
+  }
+  if (result.result_json == nullptr) return {TaskStatus::kCompleted, ""};
+  return MergeResult(context, result.result_json, fmt::format("the plugin {}'s result", handler.plugin_api->name));
+}
+
 TaskOutcome Run(const HandlerConfig& handler, RunEnvironment& env, client::TaskContext& context) {
+  if (handler.plugin_api != nullptr) return RunPlugin(handler, env, context);
   const domain::Task& task = context.task;
   const std::string& type = handler.stage_type;
   auto task_json = nlohmann::json::parse(context.json, nullptr, false);
@@ -313,7 +383,8 @@ TaskOutcome Run(const HandlerConfig& handler, RunEnvironment& env, client::TaskC
     kill.request_stop();
   });
 
-  env.log.Log("info", fmt::format("running {}", request.spawn.argv.empty() ? "" : request.spawn.argv[0]), task.id, type);
+  env.log.Log("info", fmt::format("running {}", request.spawn.argv.empty() ? "" : request.spawn.argv[0]), task.id,
+              type);
   domain::Result<process::RunResult> ran = domain::Unavailable("not run");
   {
     Heartbeats heartbeats(env, context, type, kill, cause);
@@ -330,7 +401,8 @@ TaskOutcome Run(const HandlerConfig& handler, RunEnvironment& env, client::TaskC
 
   TaskOutcome outcome;
   if (ran->timed_out) {
-    outcome = Failed(fmt::format("timed out after {} s (the command's process group was killed)", handler.timeout_seconds));
+    outcome =
+        Failed(fmt::format("timed out after {} s (the command's process group was killed)", handler.timeout_seconds));
   } else if (ran->cancelled) {
     switch (cause.load()) {
       case KillCause::kJobNotActive:
@@ -349,16 +421,7 @@ TaskOutcome Run(const HandlerConfig& handler, RunEnvironment& env, client::TaskC
     if (in) {
       std::stringstream text;
       text << in.rdbuf();
-      auto result = nlohmann::json::parse(text.str(), nullptr, false);
-      if (result.is_discarded() || !result.is_object()) {
-        outcome = Failed("the result file (JOBNIK_RESULT_FILE) does not hold a JSON object");
-      } else if (!result.empty()) {
-        auto meta = nlohmann::json::parse(task.user_metadata, nullptr, false);
-        if (meta.is_discarded() || !meta.is_object()) meta = nlohmann::json::object();
-        meta.update(result);
-        auto stored = context.client.SetTaskUserMetadata(task.id, meta.dump());
-        if (!stored.ok()) outcome = Failed("cannot store the result in the task's userMetadata: " + stored.message());
-      }
+      outcome = MergeResult(context, text.str(), "the result file (JOBNIK_RESULT_FILE)");
     }
   } else if (handler.retry_exit_code && ran->status.Exited() && ran->status.Code() == *handler.retry_exit_code) {
     // TODO(retry-after): send retryAfterSeconds once the server has retry backoff.

@@ -18,6 +18,7 @@
 #include "client/client.h"
 #include "client/worker.h"
 #include "domain/error.h"
+#include "jobnik/worker_plugin.h"
 #include "process/runner.h"
 
 namespace jobnik::worker {
@@ -35,7 +36,18 @@ struct HandlerConfig {
   std::string user;  // run as this user (the worker must be root)
   std::optional<process::SpawnOptions::User> run_as;
   std::optional<int> retry_exit_code;  // "retry later"
+  // Or a plugin (include/jobnik/worker_plugin.h) instead of a command.
+  std::string plugin;                                // its shared library
+  std::string plugin_config;                         // given to its init()
+  const jobnik_worker_plugin* plugin_api = nullptr;  // loaded by LoadPlugin
+  void* plugin_state = nullptr;
 };
+
+// Loads the handler's plugin and calls its init(). Errors: the library cannot be loaded,
+// has no jobnik_worker_plugin symbol, speaks another ABI version, or its init refused.
+domain::Status LoadPlugin(HandlerConfig& handler);
+// Calls the loaded plugin's destroy().
+void UnloadPlugin(HandlerConfig& handler);
 
 // Where log lines go (thread-safe): text or JSON lines, each with the task id when there is one.
 class Logger {

@@ -100,6 +100,10 @@ Status ParseHandler(const YAML::Node& node, const std::string& where, HandlerCon
       JOBNIK_ASSIGN_OR_RETURN(h.cwd, StringOf(v, at));
     } else if (key == "user") {
       JOBNIK_ASSIGN_OR_RETURN(h.user, StringOf(v, at));
+    } else if (key == "plugin") {
+      JOBNIK_ASSIGN_OR_RETURN(h.plugin, StringOf(v, at));
+    } else if (key == "plugin_config") {
+      JOBNIK_ASSIGN_OR_RETURN(h.plugin_config, StringOf(v, at));
     } else if (key == "env") {
       if (!v.IsMap()) return Invalid(at, "must be a mapping of variable names to values");
       for (const auto& e : v) {
@@ -120,8 +124,7 @@ Status ParseFile(const std::string& path, WorkerConfig& c) {
   } catch (const YAML::BadFile&) {
     return domain::ValidationError(fmt::format("{}: cannot read the file: {}", path, std::strerror(errno)));
   } catch (const YAML::Exception& e) {
-    return domain::ValidationError(
-        fmt::format("{}: line {}: not valid YAML: {}", path, e.mark.line + 1, e.msg));
+    return domain::ValidationError(fmt::format("{}: line {}: not valid YAML: {}", path, e.mark.line + 1, e.msg));
   }
   if (!root.IsMap()) return domain::ValidationError(path + ": must be a YAML mapping (url, handlers, ...)");
   try {
@@ -163,7 +166,8 @@ Status ParseFile(const std::string& path, WorkerConfig& c) {
 
 // Checks what can be checked before starting; fills in run_as.
 Status Validate(WorkerConfig& c, const std::string& source) {
-  if (auto url = client::ParseBaseUrl(c.url); !url.ok()) return domain::ValidationError("url: " + url.status().message());
+  if (auto url = client::ParseBaseUrl(c.url); !url.ok())
+    return domain::ValidationError("url: " + url.status().message());
   if (c.log_format != "text" && c.log_format != "json") {
     return domain::ValidationError(fmt::format("log_format: must be text or json, not '{}'", c.log_format));
   }
@@ -180,7 +184,13 @@ Status Validate(WorkerConfig& c, const std::string& source) {
                                                 : fmt::format("{}.{}: {}", at, key, problem));
     };
     if (h.stage_type.empty()) return err("stage_type", "is missing (the stage type whose tasks this handler runs)");
-    if (!types.insert(h.stage_type).second) return err("stage_type", fmt::format("'{}' has two handlers", h.stage_type));
+    if (!types.insert(h.stage_type).second)
+      return err("stage_type", fmt::format("'{}' has two handlers", h.stage_type));
+    if (!h.plugin.empty()) {
+      if (!h.command.empty()) return err("plugin", "and command: give one");
+      if (auto s = LoadPlugin(h); !s.ok()) return err("plugin", s.message());
+      continue;
+    }
     if (h.command.empty() || h.command[0].empty()) return err("command", "is missing (the program and its arguments)");
     if (h.shell && h.command.size() != 1) return err("command", "with shell: true must be one string (the script)");
     if (!h.cwd.empty()) {
@@ -214,7 +224,8 @@ std::string ConfigYaml(const WorkerConfig& c) {
   for (const auto& h : c.handlers) {
     out << YAML::BeginMap;
     out << YAML::Key << "stage_type" << YAML::Value << h.stage_type;
-    out << YAML::Key << "command" << YAML::Value << YAML::Flow << h.command;
+    if (!h.plugin.empty()) out << YAML::Key << "plugin" << YAML::Value << h.plugin;
+    if (!h.command.empty()) out << YAML::Key << "command" << YAML::Value << YAML::Flow << h.command;
     out << YAML::Key << "shell" << YAML::Value << h.shell;
     out << YAML::Key << "concurrency" << YAML::Value << h.concurrency;
     out << YAML::Key << "timeout" << YAML::Value << h.timeout_seconds;
@@ -234,7 +245,7 @@ std::string ConfigYaml(const WorkerConfig& c) {
 int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   CLI::App app{"jobnik-worker: run an executable for every task of a stage type", "jobnik-worker"};
   app.set_version_flag("-V,--version", fmt::format("jobnik-worker {}", Version()));
-  std::string config_file, url, token, stage_type, log_format, cwd, user;
+  std::string config_file, url, token, stage_type, log_format, cwd, user, plugin, plugin_config;
   int concurrency = 1, timeout = 0, kill_grace = 5, retry_exit_code = 0, shutdown_timeout = -1;
   bool shell = false, print_config = false;
   std::vector<std::string> env_flags, command;
@@ -247,6 +258,8 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   app.add_option("--kill-grace", kill_grace, "seconds between SIGTERM and SIGKILL")->check(CLI::Range(0, 3600));
   app.add_option("--retry-exit-code", retry_exit_code, "the exit code meaning 'retry later'")
       ->check(CLI::Range(1, 255));
+  app.add_option("--plugin", plugin, "a plugin (shared library) handles the tasks instead of a command");
+  app.add_option("--plugin-config", plugin_config, "text given to the plugin's init()");
   app.add_flag("--shell", shell, "run COMMAND (one string) with /bin/sh -c");
   app.add_option("--env", env_flags, "NAME=VALUE for the command (repeatable)");
   app.add_option("--cwd", cwd, "the command's working directory");
@@ -283,10 +296,13 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   if (config_file.empty()) {
     if (stage_type.empty() && !command.empty()) return usage("--stage-type: missing (the stage type COMMAND handles)");
     if (!stage_type.empty()) {
-      if (command.empty()) return usage("no command: give it after --, e.g. --stage-type resize -- /bin/resize {data.src}");
+      if (command.empty() && plugin.empty())
+        return usage("no command: give it after --, e.g. --stage-type resize -- /bin/resize {data.src}");
       HandlerConfig h;
       h.stage_type = stage_type;
       h.command = command;
+      h.plugin = plugin;
+      h.plugin_config = plugin_config;
       h.shell = shell;
       h.concurrency = concurrency;
       h.timeout_seconds = timeout;
@@ -317,8 +333,14 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
 
   process::SpawnRunner runner;
   std::stop_source shutdown;  // requested when running commands must end
-  RunEnvironment env{{}, runner, log, config.url, shutdown.get_token(), config.heartbeat_seconds,
-                     config.lease_seconds, [client_options] { return std::make_unique<client::Client>(client_options); }};
+  RunEnvironment env{{},
+                     runner,
+                     log,
+                     config.url,
+                     shutdown.get_token(),
+                     config.heartbeat_seconds,
+                     config.lease_seconds,
+                     [client_options] { return std::make_unique<client::Client>(client_options); }};
 
   std::atomic<int> running_slots{0};
   std::atomic<int> busy{0};
@@ -371,8 +393,8 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
                                 "ends them now)",
                                 first.signal, busy.load(), config.shutdown_timeout_seconds));
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(config.shutdown_timeout_seconds);
-    auto second = signals.Wait(
-        tick, [&] { return running_slots.load() > 0 && std::chrono::steady_clock::now() < deadline; });
+    auto second =
+        signals.Wait(tick, [&] { return running_slots.load() > 0 && std::chrono::steady_clock::now() < deadline; });
     if (running_slots.load() > 0) {
       log.Log("warn", second.signal != 0 ? "second signal: stopping the running commands"
                                          : "shutdown timeout: stopping the running commands");
@@ -380,6 +402,8 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   }
   shutdown.request_stop();
   for (auto& w : workers) w->Wait();
+  workers.clear();
+  for (auto& h : config.handlers) UnloadPlugin(h);
   log.Log("info", "stopped");
   return first.signal != 0 ? ToInt(ExitCode::kOk) : ToInt(ExitCode::kFailure);
 }

@@ -306,3 +306,45 @@ YAML
   [[ $(sort -u "$W/ids" | wc -l) == 2000 ]]
   [[ "$(api GET "/v1/stages/$stage" | jq -c '.summary | {completed, total}')" == '{"completed":2000,"total":2000}' ]]
 }
+
+PLUGIN_DIR="$JOBNIK_BIN_DIR/../examples/plugins"
+
+@test "a plugin completes tasks (its result merged into userMetadata) and fails them with its reason" {
+  local stage ok bad
+  stage=$(make_stage echo)
+  ok=$(add_tasks "$stage" '[{"data":{"x":1}}]')
+  bad=$(add_tasks "$stage" '[{"data":{"fail":true}}]')
+  start_worker --stage-type echo --concurrency 2 --plugin "$PLUGIN_DIR/libjobnik_echo_plugin.so" --plugin-config hi
+  poll 20 task_is "$ok" COMPLETED
+  [[ "$(api GET "/v1/tasks/$ok" | jq -cS .userMetadata)" == '{"attempt":1,"echo":{"x":1},"greeting":"hi"}' ]]
+  poll 20 task_is "$bad" FAILED
+  grep -q "task=$bad failed after .*: asked to fail" "$WORKER_LOG"
+}
+
+@test "a plugin of another ABI version, or one that cannot be loaded, is rejected at start" {
+  run "$JOBNIK_WORKER" --stage-type echo --plugin "$PLUGIN_DIR/libjobnik_echo_plugin_wrong_abi.so"
+  assert_failure 2
+  assert_output "jobnik-worker: plugin: '$PLUGIN_DIR/libjobnik_echo_plugin_wrong_abi.so' was built for plugin ABI version 99; this worker loads version 1"
+  run "$JOBNIK_WORKER" --stage-type echo --plugin "$W/nope.so"
+  assert_failure 2
+  assert_output --partial "jobnik-worker: plugin: cannot load '$W/nope.so': "
+  printf 'handlers:\n  - stage_type: a\n    plugin: /bin/true\n' >"$W/p.yaml"
+  run "$JOBNIK_WORKER" --config "$W/p.yaml"
+  assert_failure 2
+  assert_output --partial "jobnik-worker: $W/p.yaml: handlers[0].plugin: cannot load '/bin/true': "
+}
+
+@test "an idle worker does not busy-loop: few claims against an empty queue over several seconds" {
+  local before after
+  before=$(grep -c 'route=/v1/stages/{stageType}/tasks/dequeue' "$LOG" || true)
+  start_worker --stage-type idle --concurrency 4 -- /bin/true
+  sleep 5  # the time span being measured, not a synchronisation
+  after=$(grep -c 'route=/v1/stages/{stageType}/tasks/dequeue' "$LOG" || true)
+  kill -TERM "$WORKER_PID"
+  wait_worker
+  [[ "$WORKER_STATUS" == 0 ]]
+  # 4 slots backing off 1 s, 2 s, 4 s (full jitter) make a few claims each in 5 s; a busy
+  # loop would make thousands.
+  echo "claims in 5 s: $((after - before))"
+  (( after - before >= 4 && after - before <= 60 ))
+}

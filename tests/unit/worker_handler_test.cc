@@ -94,14 +94,15 @@ TEST(RunTaskTest, ExitCodesTimeoutsAndShutdownBecomeOutcomesWithReasons) {
   EXPECT_EQ(f.Run().reason, "timed out after 2 s (the command's process group was killed)");
 
   // Shutdown: the command's stop token is requested, and the task fails "worker shutdown".
-  f.runner.SetHandler([](const process::RunRequest&, const std::stop_token& stop) -> domain::Result<process::RunResult> {
-    auto r = process::ExitedWith(0);
-    if (stop.stop_requested()) {
-      r.cancelled = true;
-      r.status = process::ExitStatus::OfSignal(15);
-    }
-    return r;
-  });
+  f.runner.SetHandler(
+      [](const process::RunRequest&, const std::stop_token& stop) -> domain::Result<process::RunResult> {
+        auto r = process::ExitedWith(0);
+        if (stop.stop_requested()) {
+          r.cancelled = true;
+          r.status = process::ExitStatus::OfSignal(15);
+        }
+        return r;
+      });
   f.shutdown.request_stop();
   EXPECT_EQ(f.Run().reason, "worker shutdown");
 
