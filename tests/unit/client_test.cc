@@ -508,17 +508,16 @@ TEST(WorkerTest, AFailureReasonAndTheClaimTokenAreReportedOnlyToAServerWithClaim
     fake->Reply(200, TaskJson("aa", "FAILED"));
     FakeClock clock;
     WorkerHooks hooks;
-    hooks.on_reported = [](int, const domain::Task&, TaskStatus, const domain::Result<domain::Task>&,
-                           Clock::Duration) { return Next::kStopSlot; };
+    hooks.on_reported = [](int, const domain::Task&, TaskStatus, const domain::Result<domain::Task>&, Clock::Duration) {
+      return Next::kStopSlot;
+    };
     std::string seen_claim, seen_json;
-    Worker worker(
-        OneSlot(), Over(fake),
-        OutcomeHandler([&](TaskContext& c) {
-          seen_claim = c.claim_id;
-          seen_json = std::string(c.json);
-          return TaskOutcome{TaskStatus::kFailed, "exited with status 3"};
-        }),
-        hooks, clock);
+    Worker worker(OneSlot(), Over(fake), OutcomeHandler([&](TaskContext& c) {
+                    seen_claim = c.claim_id;
+                    seen_json = std::string(c.json);
+                    return TaskOutcome{TaskStatus::kFailed, "exited with status 3"};
+                  }),
+                  hooks, clock);
     worker.Start();
     worker.Wait();
     const auto requests = fake->requests();
