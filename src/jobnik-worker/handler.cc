@@ -70,7 +70,7 @@ void LogLines(Logger& log, std::string_view level, const std::string& prefix, co
   }
   std::istringstream in(tail.text);
   std::string line;
-  while (std::getline(in, line)) log.Log(level, prefix + ": " + line, task_id, stage_type);
+  while (std::getline(in, line)) log.Log(level, fmt::format("{}: {}", prefix, line), task_id, stage_type);
 }
 
 // A directory of the task's own for its task and result files, removed with it.

@@ -65,8 +65,8 @@ Result<std::string> StringOf(const YAML::Node& node, const std::string& where) {
 Status ParseHandler(const YAML::Node& node, const std::string& where, HandlerConfig& h) {
   if (!node.IsMap()) return Invalid(where, "must be a mapping (stage_type, command, ...)");
   for (const auto& kv : node) {
-    const std::string key = kv.first.as<std::string>();
-    const std::string at = where + "." + key;
+    const auto key = kv.first.as<std::string>();
+    const std::string at = fmt::format("{}.{}", where, key);
     const YAML::Node& v = kv.second;
     if (key == "stage_type") {
       JOBNIK_ASSIGN_OR_RETURN(h.stage_type, StringOf(v, at));
@@ -88,7 +88,7 @@ Status ParseHandler(const YAML::Node& node, const std::string& where, HandlerCon
       JOBNIK_ASSIGN_OR_RETURN(auto n, IntOf(v, at, 1, 1024));
       h.concurrency = static_cast<int>(n);
     } else if (key == "timeout") {
-      JOBNIK_ASSIGN_OR_RETURN(auto n, IntOf(v, at, 0, 7 * 24 * 3600));
+      JOBNIK_ASSIGN_OR_RETURN(auto n, IntOf(v, at, 0, 7LL * 24 * 3600));
       h.timeout_seconds = static_cast<int>(n);
     } else if (key == "kill_grace") {
       JOBNIK_ASSIGN_OR_RETURN(auto n, IntOf(v, at, 0, 3600));
@@ -108,7 +108,7 @@ Status ParseHandler(const YAML::Node& node, const std::string& where, HandlerCon
       if (!v.IsMap()) return Invalid(at, "must be a mapping of variable names to values");
       for (const auto& e : v) {
         const auto name = e.first.as<std::string>();
-        JOBNIK_ASSIGN_OR_RETURN(h.env[name], StringOf(e.second, at + "." + name));
+        JOBNIK_ASSIGN_OR_RETURN(h.env[name], StringOf(e.second, fmt::format("{}.{}", at, name)));
       }
     } else {
       return Invalid(where, fmt::format("unknown key '{}'", key));
@@ -129,15 +129,15 @@ Status ParseFile(const std::string& path, WorkerConfig& c) {
   if (!root.IsMap()) return domain::ValidationError(path + ": must be a YAML mapping (url, handlers, ...)");
   try {
     for (const auto& kv : root) {
-      const std::string key = kv.first.as<std::string>();
-      const std::string at = path + ": " + key;
+      const auto key = kv.first.as<std::string>();
+      const std::string at = fmt::format("{}: {}", path, key);
       const YAML::Node& v = kv.second;
       if (key == "url") {
         JOBNIK_ASSIGN_OR_RETURN(c.url, StringOf(v, at));
       } else if (key == "token") {
         JOBNIK_ASSIGN_OR_RETURN(c.token, StringOf(v, at));
       } else if (key == "shutdown_timeout") {
-        JOBNIK_ASSIGN_OR_RETURN(auto n, IntOf(v, at, 0, 24 * 3600));
+        JOBNIK_ASSIGN_OR_RETURN(auto n, IntOf(v, at, 0, 24LL * 3600));
         c.shutdown_timeout_seconds = static_cast<int>(n);
       } else if (key == "log_format") {
         JOBNIK_ASSIGN_OR_RETURN(c.log_format, StringOf(v, at));
@@ -145,7 +145,7 @@ Status ParseFile(const std::string& path, WorkerConfig& c) {
         JOBNIK_ASSIGN_OR_RETURN(auto n, IntOf(v, at, 1, 3600));
         c.heartbeat_seconds = static_cast<int>(n);
       } else if (key == "lease_seconds") {
-        JOBNIK_ASSIGN_OR_RETURN(auto n, IntOf(v, at, 0, 24 * 3600));
+        JOBNIK_ASSIGN_OR_RETURN(auto n, IntOf(v, at, 0, 24LL * 3600));
         c.lease_seconds = static_cast<int>(n);
       } else if (key == "handlers") {
         if (!v.IsSequence() || v.size() == 0) return Invalid(at, "must be a non-empty list of handlers");
