@@ -36,7 +36,7 @@ echo "== starting jobnik-worker --config examples/worker.yaml"
 pids+=($!)
 
 echo "== submitting examples/demo-job.json and waiting for it"
-if "$bin/jobnikctl" submit --help >/dev/null 2>&1; then
+if "$bin/jobnikctl" --help 2>/dev/null | grep -qE '^ +submit '; then
   "$bin/jobnikctl" --url "$url" submit --wait "$here/examples/demo-job.json" >"$state/job.json"
   job=$(jq -r '.id // empty' "$state/job.json" 2>/dev/null || true)
 else  # a jobnikctl without submit: the same through the API

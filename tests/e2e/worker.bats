@@ -348,3 +348,11 @@ PLUGIN_DIR="$JOBNIK_BIN_DIR/../examples/plugins"
   echo "claims in 5 s: $((after - before))"
   (( after - before >= 4 && after - before <= 60 ))
 }
+
+@test "make demo's script runs the examples/ job spec and worker configuration end to end" {
+  local src="${JOBNIK_SOURCE_DIR:-$BATS_TEST_DIRNAME/../..}"
+  run timeout 120 "$src/scripts/demo.sh" "$JOBNIK_BIN_DIR/.."
+  assert_success
+  assert_output --partial ": COMPLETED"
+  assert_output --partial '"userMetadata":{"greeting":"hello, Grace"}'
+}
