@@ -59,6 +59,7 @@ bench:
 	cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DJOBNIK_BUILD_TESTS=OFF
 	cmake --build build-release -j $(JOBS)
 	bench/run.sh build-release
+	bench/worker-bench.sh build-release
 
 install: build
 	DESTDIR=$(DESTDIR) cmake --install $(BUILD_DIR) --prefix $(PREFIX)
