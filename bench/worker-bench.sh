@@ -25,7 +25,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$bin/jobnikd" --listen 127.0.0.1:0 --data-dir "$state/data" --log-level warn >"$state/jobnikd.log" 2>&1 &
+"$bin/jobnikd" --listen 127.0.0.1:0 --data-dir "$state/data" >"$state/jobnikd.log" 2>&1 &
 pids+=($!)
 port=""
 for ((i = 0; i < 600; i++)); do
@@ -33,6 +33,7 @@ for ((i = 0; i < 600; i++)); do
   [[ -n "$port" ]] && curl -sf "http://127.0.0.1:$port/readiness" -o /dev/null && break
   sleep 0.1
 done
+[[ -n "$port" ]] || { echo "jobnikd did not start:" >&2; cat "$state/jobnikd.log" >&2; exit 1; }
 url="http://127.0.0.1:$port"
 
 now() { date +%s.%N; }
