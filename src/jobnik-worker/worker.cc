@@ -246,7 +246,7 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   CLI::App app{"jobnik-worker: run an executable for every task of a stage type", "jobnik-worker"};
   app.set_version_flag("-V,--version", fmt::format("jobnik-worker {}", Version()));
   std::string config_file, url, token, stage_type, log_format, cwd, user, plugin, plugin_config;
-  int concurrency = 1, timeout = 0, kill_grace = 5, retry_exit_code = 0, shutdown_timeout = -1;
+  int concurrency = 1, timeout = 0, kill_grace = 5, retry_exit_code = 0, shutdown_timeout = -1, heartbeat = 0;
   bool shell = false, print_config = false;
   std::vector<std::string> env_flags, command;
   app.add_option("-c,--config", config_file, "YAML file with the server and the handlers (jobnik-worker(1))");
@@ -268,6 +268,8 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
                  "seconds running commands get to finish after SIGTERM/SIGINT [default 30]")
       ->check(CLI::Range(0, 86400));
   app.add_option("--log-format", log_format, "text or json");
+  app.add_option("--heartbeat-interval", heartbeat, "seconds between heartbeats while a command runs [default 10]")
+      ->check(CLI::Range(1, 3600));
   app.add_flag("--print-config", print_config, "print the configuration (token masked) and exit");
   app.add_option("command", command, "the command and its arguments (after --)");
   try {
@@ -293,6 +295,7 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   if (!token.empty()) config.token = token;
   if (shutdown_timeout >= 0) config.shutdown_timeout_seconds = shutdown_timeout;
   if (!log_format.empty()) config.log_format = log_format;
+  if (heartbeat > 0) config.heartbeat_seconds = heartbeat;
   if (config_file.empty()) {
     if (stage_type.empty() && !command.empty()) return usage("--stage-type: missing (the stage type COMMAND handles)");
     if (!stage_type.empty()) {

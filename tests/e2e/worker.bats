@@ -3,6 +3,8 @@
 # stdin, task and result files), failures and retries, timeouts killing the whole process
 # group, concurrency, graceful shutdown, bad configuration, and a burst over several workers.
 load helpers
+# A jobnikd of another build (e.g. with leases) for a manual run of this suite.
+JOBNIKD=${JOBNIK_TEST_JOBNIKD:-$JOBNIKD}
 
 setup() {
   start_jobnikd_on_own_schema
@@ -355,4 +357,26 @@ PLUGIN_DIR="$JOBNIK_BIN_DIR/../examples/plugins"
   assert_success
   assert_output --partial ": COMPLETED"
   assert_output --partial '"userMetadata":{"greeting":"hello, Grace"}'
+}
+
+@test "aborting the job while its command runs kills the command (heartbeats; a server with claim tokens)" {
+  local cmd stage id job pgid
+  cmd=$(script abort.sh 'echo "$(ps -o pgid= $$ | tr -d " ")" >"$1"; exec sleep 300')
+  stage=$(make_stage abort)
+  job=$(api GET "/v1/stages/$stage" | jq -r .jobId)
+  id=$(add_tasks "$stage" '[{"data":{}}]')
+  start_worker --stage-type abort --heartbeat-interval 1 -- "$cmd" "$W/pgid"
+  poll 10 test -s "$W/pgid"
+  pgid=$(cat "$W/pgid")
+  if [[ "$(task_field "$id" claimId)" == null ]]; then
+    skip "this jobnikd has no claim tokens (no heartbeats)"
+  fi
+  api PUT "/v1/jobs/$job/status" '{"status":"ABORTED"}' >/dev/null
+  [[ "$(last_status)" == 200 ]]
+  poll 15 bash -c "! pgrep -g $pgid >/dev/null"
+  grep -q "task=$id the job is no longer active: stopping the command" "$WORKER_LOG"
+  grep -q "task=$id failed after .*the job is no longer active (the command was killed)" "$WORKER_LOG"
+  kill -TERM "$WORKER_PID"
+  wait_worker
+  [[ "$WORKER_STATUS" == 0 ]]
 }
