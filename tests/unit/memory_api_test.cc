@@ -210,7 +210,7 @@ TEST_F(MemoryApiTest, TheWorkerLoopDrainsAJobOverHttp) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   JobStatus status = JobStatus::kPending;
   while (std::chrono::steady_clock::now() < deadline) {
-    status = store_.GetJob(job.id, false)->status;
+    status = store_.GetJob(job.id)->status;
     if (domain::IsFinal(status)) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
