@@ -101,6 +101,10 @@ script() {
   run grep -c "task=$id failed after .* the command exited with status 3: out of disk" "$WORKER_LOG"
   assert_output 3
   grep -q "task=$id stderr: out of disk" "$WORKER_LOG"
+  if [[ "$(task_field "$id" errors)" != null ]]; then
+    [[ "$(task_field "$id" 'errors | length')" == 3 ]]
+    [[ "$(task_field "$id" 'errors[-1].reason')" == "the command exited with status 3: out of disk" ]]
+  fi
 }
 
 @test "a timeout kills the command's whole process group (TERM ignored: KILL after the grace), none left" {
@@ -210,6 +214,10 @@ wait')
   [[ "$WORKER_STATUS" == 0 ]]
   task_is "$id" FAILED
   grep -q "task=$id failed after .*: worker shutdown" "$WORKER_LOG"
+  # A server with claim tokens keeps the reason with the task.
+  if [[ "$(task_field "$id" errors)" != null ]]; then
+    [[ "$(task_field "$id" 'errors[-1].reason')" == "worker shutdown" ]]
+  fi
   ! pgrep -g "$pgid"
   # Nothing more was claimed after the signal.
   task_is "$next" PENDING
