@@ -24,7 +24,7 @@ DATA_DIR    ?=
 CMAKE_FLAGS = -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DJOBNIK_WERROR=$(WERROR) -DJOBNIK_SANITIZE=$(SANITIZE) \
               -DCMAKE_INSTALL_PREFIX=$(PREFIX)
 
-.PHONY: all deps configure build test run bench install uninstall format lint clean
+.PHONY: all deps configure build test run demo bench install uninstall format lint clean
 
 all: build
 
@@ -50,11 +50,16 @@ run: build
 	echo "jobnikd: API on http://$(LISTEN)/v1 (try: curl http://$(LISTEN)/v1/jobs), state in $$data_dir; Ctrl-C stops it"; \
 	exec $(BUILD_DIR)/src/jobnikd --listen $(LISTEN) --data-dir "$$data_dir"
 
+# The examples/ job spec and worker configuration end to end (scripts/demo.sh).
+demo: build
+	scripts/demo.sh $(BUILD_DIR)
+
 bench:
 	@scripts/deps.sh --bench
 	cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DJOBNIK_BUILD_TESTS=OFF
 	cmake --build build-release -j $(JOBS)
 	bench/run.sh build-release
+	bench/worker-bench.sh build-release
 
 install: build
 	DESTDIR=$(DESTDIR) cmake --install $(BUILD_DIR) --prefix $(PREFIX)

@@ -76,18 +76,35 @@ class Client {
   domain::Status DeleteJob(const std::string& job_id);
   // Releases a WAITING (or CREATED) stage: PENDING.
   domain::Status ReleaseStage(const std::string& stage_id);
-  // A report with the extensions of a server that has them: the claim it is made under
-  // (409 TASK_CLAIM_MISMATCH when the task is no longer that claim) and, for FAILED, the
-  // reason (kept in the task's `errors`).
-  struct ReportDetails {
-    std::optional<std::string> claim_id;
-    std::optional<std::string> reason;
-  };
-  domain::Result<domain::Task> ReportTask(const std::string& task_id, domain::TaskStatus status,
-                                          const ReportDetails& details);
   enum class Entity { kJob, kStage, kTask };
   // Replaces the userMetadata of a job, stage or task with `json_object` (JSON text).
   domain::Status SetUserMetadata(Entity entity, const std::string& id, const std::string& json_object);
+
+  // ---- Worker operations (worker_ops.cc): claim tokens, leases, reasons and heartbeats ----
+  // The claim/report/heartbeat fields of a server with leases are sent only when asked for
+  // (a server without them rejects unknown fields and query parameters).
+  struct ClaimOptions {
+    int lease_seconds = 0;  // > 0: ?lease_seconds=N
+    std::string worker_id;  // non-empty: ?worker_id=...
+  };
+  struct Claimed {
+    domain::Task task;
+    std::string json;      // the task as the server sent it
+    std::string claim_id;  // empty: the server has no claim tokens
+  };
+  // std::nullopt when nothing is claimable.
+  domain::Result<std::optional<Claimed>> Claim(const std::string& stage_type, const ClaimOptions& options);
+  struct ReportOptions {
+    std::string claim_id;  // non-empty: sent as claimId
+    std::string reason;    // non-empty (FAILED): sent as reason, cut to 8 KiB
+  };
+  domain::Result<domain::Task> Report(const std::string& task_id, domain::TaskStatus status,
+                                      const ReportOptions& options);
+  // POST /v1/tasks/{id}/heartbeat. kClaimLost: 409 TASK_CLAIM_MISMATCH; kJobNotActive: 409
+  // JOB_NOT_ACTIVE (the job was paused or aborted); kError: anything else (status set).
+  enum class HeartbeatOutcome { kOk, kClaimLost, kJobNotActive, kError };
+  HeartbeatOutcome Heartbeat(const std::string& task_id, const std::string& claim_id, int lease_seconds,
+                             domain::Status* error = nullptr);
 
  private:
   std::shared_ptr<Transport> transport_;

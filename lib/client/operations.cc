@@ -6,30 +6,30 @@
 #include <nlohmann/json.hpp>
 
 #include "client/client.h"
+#include "client/wire.h"
 #include "domain/codec.h"
 #include "domain/time.h"
 
 namespace jobnik::client {
-namespace {
+
+namespace wire {
 
 using domain::ErrorCode;
-using domain::Result;
 using domain::Status;
 using nlohmann::json;
 
-// An error answer back into a Status: the server's code and message; anything else
-// names the HTTP status.
-Status ErrorOf(const Client::Raw& raw) {
-  auto j = json::parse(raw.body, nullptr, false);
+Status ErrorOf(int http_status, const std::string& body) {
+  auto j = json::parse(body, nullptr, false);
   if (j.is_object() && j.contains("code") && j.contains("message") && j["code"].is_string() &&
       j["message"].is_string()) {
     if (auto code = domain::ParseErrorCode(j["code"].get<std::string>()))
       return {*code, j["message"].get<std::string>()};
-    return {raw.status >= 500 ? ErrorCode::kUnknown : ErrorCode::kValidation,
-            fmt::format("{} ({}, HTTP {})", j["message"].get<std::string>(), j["code"].get<std::string>(), raw.status)};
+    return {
+        http_status >= 500 ? ErrorCode::kUnknown : ErrorCode::kValidation,
+        fmt::format("{} ({}, HTTP {})", j["message"].get<std::string>(), j["code"].get<std::string>(), http_status)};
   }
-  return {raw.status == 503 ? ErrorCode::kUnavailable : ErrorCode::kBadResponse,
-          fmt::format("HTTP {}: {}", raw.status, raw.body.substr(0, 200))};
+  return {http_status == 503 ? ErrorCode::kUnavailable : ErrorCode::kBadResponse,
+          fmt::format("HTTP {}: {}", http_status, body.substr(0, 200))};
 }
 
 // Percent-encodes a path segment or a query value (RFC 3986 unreserved characters pass).
@@ -47,6 +47,17 @@ std::string Encode(std::string_view s) {
   }
   return out;
 }
+
+}  // namespace wire
+
+namespace {
+
+using wire::Encode;
+
+using domain::ErrorCode;
+using domain::Result;
+using domain::Status;
+using nlohmann::json;
 
 // A query string built one parameter at a time ("" when empty).
 class Query {
@@ -80,7 +91,7 @@ class Query {
 // The JSON body of a 2xx answer, or the error.
 Result<json> Body(const Result<Client::Raw>& raw, int expected) {
   if (!raw.ok()) return raw.status();
-  if (raw->status != expected) return ErrorOf(*raw);
+  if (raw->status != expected) return wire::ErrorOf(raw->status, raw->body);
   auto j = json::parse(raw->body, nullptr, false);
   if (j.is_discarded())
     return domain::BadResponse(fmt::format("the server sent malformed JSON (HTTP {})", raw->status));
@@ -196,16 +207,6 @@ Status Client::DeleteJob(const std::string& job_id) {
 
 Status Client::ReleaseStage(const std::string& stage_id) {
   return Change(Request("PUT", "/v1/stages/" + Encode(stage_id) + "/status", R"({"status":"PENDING"})"));
-}
-
-Result<domain::Task> Client::ReportTask(const std::string& task_id, domain::TaskStatus status,
-                                        const ReportDetails& details) {
-  json body{{"status", domain::ToString(status)}};
-  if (details.claim_id) body["claimId"] = *details.claim_id;
-  if (details.reason && status == domain::TaskStatus::kFailed) body["reason"] = *details.reason;
-  JOBNIK_ASSIGN_OR_RETURN(const auto j,
-                          Body(Request("PUT", "/v1/tasks/" + Encode(task_id) + "/status", body.dump()), 200));
-  return domain::DecodeTask(j);
 }
 
 Status Client::SetUserMetadata(Entity entity, const std::string& id, const std::string& json_object) {

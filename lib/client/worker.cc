@@ -1,5 +1,6 @@
 #include "client/worker.h"
 
+#include <exception>
 #include <optional>
 #include <utility>
 
@@ -22,6 +23,12 @@ Worker::ClientFactory Worker::ClientsFor(const ClientOptions& options) {
 }
 
 Worker::Worker(WorkerOptions options, ClientFactory clients, TaskHandler handler, WorkerHooks hooks, Clock& clock)
+    : Worker(std::move(options), std::move(clients), OutcomeHandler([handler = std::move(handler)](TaskContext& c) {
+               return TaskOutcome{handler(c), ""};
+             }),
+             std::move(hooks), clock) {}
+
+Worker::Worker(WorkerOptions options, ClientFactory clients, OutcomeHandler handler, WorkerHooks hooks, Clock& clock)
     : options_(std::move(options)),
       clients_(std::move(clients)),
       handler_(std::move(handler)),
@@ -50,14 +57,17 @@ void Worker::Wait() {
   }
 }
 
-Result<domain::Task> Worker::Report(Client& client, const domain::Task& task, TaskStatus status,
-                                    Clock::Duration& latency) {
+Result<domain::Task> Worker::Report(Client& client, const domain::Task& task, const TaskOutcome& outcome,
+                                    const std::string& claim_id, Clock::Duration& latency) {
+  const TaskStatus status = outcome.status;
+  // The reason only to a server that takes it: one that gave the task a claim token.
+  const Client::ReportOptions report{claim_id, claim_id.empty() ? std::string() : outcome.reason};
   const int attempts = status == TaskStatus::kCompleted ? options_.report_attempts : 1;
   Backoff backoff(options_.report_backoff, options_.uniform01);
   Result<domain::Task> result = domain::Unavailable("not reported");
   for (int attempt = 1;; ++attempt) {
     const auto t0 = clock_.Now();
-    result = client.ReportTask(task.id, status);
+    result = client.Report(task.id, status, report);
     latency = clock_.Now() - t0;
     if (result.ok()) return result;
     if (attempt > 1 && (result.status().code() == ErrorCode::kIllegalTaskStatusTransition ||
@@ -86,7 +96,7 @@ void Worker::RunSlot(int slot) {
 
   while (k > 0 && !stop.stop_requested()) {
     auto t0 = clock_.Now();
-    auto claimed = client->Dequeue(types[cur]);
+    auto claimed = client->Claim(types[cur], options_.claim);
     const auto claim_latency = clock_.Now() - t0;
     if (!claimed.ok()) {
       if (hooks_.on_claim_error && hooks_.on_claim_error(slot, types[cur], claimed.status()) == Next::kStopSlot) break;
@@ -108,21 +118,25 @@ void Worker::RunSlot(int slot) {
     empty_in_a_row = 0;
     empty_rounds = 0;
     idle.Reset();
-    const domain::Task task = std::move(**claimed);
+    const Client::Claimed claim = std::move(**claimed);
+    const domain::Task& task = claim.task;
     if (hooks_.on_claimed && hooks_.on_claimed(slot, task, claim_latency) == Next::kStopSlot) break;
 
-    TaskStatus status = TaskStatus::kFailed;
+    TaskOutcome outcome;
     try {
-      TaskContext context{task, slot, *client, stop};
-      status = handler_(context);
-    } catch (...) {  // a handler that throws failed its task
-      status = TaskStatus::kFailed;
+      TaskContext context{task, slot, *client, stop, claim.json, claim.claim_id};
+      outcome = handler_(context);
+    } catch (const std::exception& e) {  // a handler that throws failed its task
+      outcome = {TaskStatus::kFailed, std::string("the handler threw: ") + e.what()};
+    } catch (...) {
+      outcome = {TaskStatus::kFailed, "the handler threw"};
     }
-    if (status != TaskStatus::kCompleted) status = TaskStatus::kFailed;
+    if (outcome.status != TaskStatus::kCompleted) outcome.status = TaskStatus::kFailed;
 
     Clock::Duration report_latency{};
-    const auto reported = Report(*client, task, status, report_latency);
-    if (hooks_.on_reported && hooks_.on_reported(slot, task, status, reported, report_latency) == Next::kStopSlot) {
+    const auto reported = Report(*client, task, outcome, claim.claim_id, report_latency);
+    if (hooks_.on_reported &&
+        hooks_.on_reported(slot, task, outcome.status, reported, report_latency) == Next::kStopSlot) {
       break;
     }
   }

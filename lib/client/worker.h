@@ -5,7 +5,8 @@
 //   it has work). After a full round of empty claims, and after a failed claim, the slot
 //   waits an exponential backoff with full jitter (WorkerOptions::backoff: 1 s, x2, at most
 //   60 s); a claim that returns work resets it. A busy queue never waits.
-// - The handler's status is reported. A COMPLETED report that gets no answer (connection
+// - The handler's status is reported (with its failure reason and the claim token when the
+//   server returned one with the task). A COMPLETED report that gets no answer (connection
 //   lost, 503, DATABASE_ERROR) is retried (report_backoff, report_attempts) and never turned
 //   into FAILED; when a retry finds the task already final, the task is read back, and a
 //   COMPLETED task counts as reported. A FAILED report is not retried: without a claim
@@ -39,9 +40,20 @@ namespace jobnik::client {
 struct TaskContext {
   const domain::Task& task;
   int slot = 0;
-  Client& client;        // the slot's client (its connection)
-  std::stop_token stop;  // requested when the worker stops
+  Client& client;           // the slot's client (its connection)
+  std::stop_token stop;     // requested when the worker stops
+  std::string_view json{};  // the claimed task as the server sent it
+  std::string claim_id{};   // the claim token (empty: the server has none)
 };
+
+// How a handler says a task ended: kCompleted or kFailed, and why it failed.
+struct TaskOutcome {
+  domain::TaskStatus status = domain::TaskStatus::kFailed;
+  // FAILED: the reason, sent with the report when the server takes it (it returned a
+  // claim token with the task), else only seen by the hooks.
+  std::string reason;
+};
+using OutcomeHandler = std::function<TaskOutcome(TaskContext&)>;
 
 // Handles a claimed task and says how it ended: kCompleted or kFailed (an exception
 // counts as kFailed).
@@ -82,6 +94,7 @@ struct WorkerOptions {
   BackoffOptions report_backoff{std::chrono::milliseconds(100), 2.0, std::chrono::milliseconds(5000)};
   int report_attempts = 10;
   std::function<double()> uniform01;  // the jitter's random source (tests); empty: random
+  Client::ClaimOptions claim;         // lease and worker id asked for with every claim
 };
 
 class Worker {
@@ -92,6 +105,9 @@ class Worker {
 
   // `clock` must outlive the worker.
   Worker(WorkerOptions options, ClientFactory clients, TaskHandler handler, WorkerHooks hooks = {},
+         Clock& clock = SystemClock());
+  // A handler that gives a failure's reason.
+  Worker(WorkerOptions options, ClientFactory clients, OutcomeHandler handler, WorkerHooks hooks = {},
          Clock& clock = SystemClock());
   ~Worker();  // Stop()
   Worker(const Worker&) = delete;
@@ -113,12 +129,12 @@ class Worker {
  private:
   void RunSlot(int slot);
   // The report of `status`, with the retries of a COMPLETED report.
-  domain::Result<domain::Task> Report(Client& client, const domain::Task& task, domain::TaskStatus status,
-                                      Clock::Duration& latency);
+  domain::Result<domain::Task> Report(Client& client, const domain::Task& task, const TaskOutcome& outcome,
+                                      const std::string& claim_id, Clock::Duration& latency);
 
   WorkerOptions options_;
   ClientFactory clients_;
-  TaskHandler handler_;
+  OutcomeHandler handler_;
   WorkerHooks hooks_;
   Clock& clock_;
   std::stop_source stop_;

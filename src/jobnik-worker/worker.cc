@@ -1,25 +1,414 @@
 #include "worker.h"
 
 #include <fmt/format.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <yaml-cpp/yaml.h>
 #include <CLI/CLI.hpp>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <memory>
+#include <set>
 
+#include "client/worker.h"
 #include "common/version.h"
+#include "handler.h"
+#include "process/config.h"
 #include "process/exit_code.h"
+#include "process/runner.h"
+#include "process/sd_notify.h"
+#include "process/signals.h"
 
 namespace jobnik::worker {
+namespace {
 
+using domain::Result;
+using domain::Status;
 using process::ExitCode;
 using process::ToInt;
+
+struct WorkerConfig {
+  std::string url = "http://127.0.0.1:8080";
+  std::string token;
+  int shutdown_timeout_seconds = 30;
+  std::string log_format = "text";
+  int heartbeat_seconds = 10;
+  int lease_seconds = 0;
+  std::vector<HandlerConfig> handlers;
+};
+
+Status Invalid(const std::string& where, const std::string& problem) {
+  return domain::ValidationError(where + ": " + problem);
+}
+
+Result<long long> IntOf(const YAML::Node& node, const std::string& where, long long min, long long max) {
+  if (!node.IsScalar()) return Invalid(where, "must be an integer");
+  long long v = 0;
+  if (auto s = process::ParseInt(node.Scalar(), min, max, v); !s.ok()) return Invalid(where, s.message());
+  return v;
+}
+
+Result<bool> BoolOf(const YAML::Node& node, const std::string& where) {
+  if (!node.IsScalar()) return Invalid(where, "must be true or false");
+  bool v = false;
+  if (auto s = process::ParseBool(node.Scalar(), v); !s.ok()) return Invalid(where, s.message());
+  return v;
+}
+
+Result<std::string> StringOf(const YAML::Node& node, const std::string& where) {
+  if (!node.IsScalar()) return Invalid(where, "must be a string");
+  return node.Scalar();
+}
+
+Status ParseHandler(const YAML::Node& node, const std::string& where, HandlerConfig& h) {
+  if (!node.IsMap()) return Invalid(where, "must be a mapping (stage_type, command, ...)");
+  for (const auto& kv : node) {
+    const auto key = kv.first.as<std::string>();
+    const std::string at = fmt::format("{}.{}", where, key);
+    const YAML::Node& v = kv.second;
+    if (key == "stage_type") {
+      JOBNIK_ASSIGN_OR_RETURN(h.stage_type, StringOf(v, at));
+    } else if (key == "command") {
+      if (v.IsScalar()) {
+        h.command = {v.Scalar()};
+      } else if (v.IsSequence()) {
+        h.command.clear();
+        for (std::size_t i = 0; i < v.size(); ++i) {
+          JOBNIK_ASSIGN_OR_RETURN(auto arg, StringOf(v[i], fmt::format("{}[{}]", at, i)));
+          h.command.push_back(std::move(arg));
+        }
+      } else {
+        return Invalid(at, "must be a list of arguments (or, with shell: true, one string)");
+      }
+    } else if (key == "shell") {
+      JOBNIK_ASSIGN_OR_RETURN(h.shell, BoolOf(v, at));
+    } else if (key == "concurrency") {
+      JOBNIK_ASSIGN_OR_RETURN(auto n, IntOf(v, at, 1, 1024));
+      h.concurrency = static_cast<int>(n);
+    } else if (key == "timeout") {
+      JOBNIK_ASSIGN_OR_RETURN(auto n, IntOf(v, at, 0, 7LL * 24 * 3600));
+      h.timeout_seconds = static_cast<int>(n);
+    } else if (key == "kill_grace") {
+      JOBNIK_ASSIGN_OR_RETURN(auto n, IntOf(v, at, 0, 3600));
+      h.kill_grace_seconds = static_cast<int>(n);
+    } else if (key == "retry_exit_code") {
+      JOBNIK_ASSIGN_OR_RETURN(auto n, IntOf(v, at, 1, 255));
+      h.retry_exit_code = static_cast<int>(n);
+    } else if (key == "cwd") {
+      JOBNIK_ASSIGN_OR_RETURN(h.cwd, StringOf(v, at));
+    } else if (key == "user") {
+      JOBNIK_ASSIGN_OR_RETURN(h.user, StringOf(v, at));
+    } else if (key == "plugin") {
+      JOBNIK_ASSIGN_OR_RETURN(h.plugin, StringOf(v, at));
+    } else if (key == "plugin_config") {
+      JOBNIK_ASSIGN_OR_RETURN(h.plugin_config, StringOf(v, at));
+    } else if (key == "env") {
+      if (!v.IsMap()) return Invalid(at, "must be a mapping of variable names to values");
+      for (const auto& e : v) {
+        const auto name = e.first.as<std::string>();
+        JOBNIK_ASSIGN_OR_RETURN(h.env[name], StringOf(e.second, fmt::format("{}.{}", at, name)));
+      }
+    } else {
+      return Invalid(where, fmt::format("unknown key '{}'", key));
+    }
+  }
+  return Status::Ok();
+}
+
+Status ParseFile(const std::string& path, WorkerConfig& c) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    return domain::ValidationError(fmt::format("{}: cannot read the file: {}", path, std::strerror(errno)));
+  } catch (const YAML::Exception& e) {
+    return domain::ValidationError(fmt::format("{}: line {}: not valid YAML: {}", path, e.mark.line + 1, e.msg));
+  }
+  if (!root.IsMap()) return domain::ValidationError(path + ": must be a YAML mapping (url, handlers, ...)");
+  try {
+    for (const auto& kv : root) {
+      const auto key = kv.first.as<std::string>();
+      const std::string at = fmt::format("{}: {}", path, key);
+      const YAML::Node& v = kv.second;
+      if (key == "url") {
+        JOBNIK_ASSIGN_OR_RETURN(c.url, StringOf(v, at));
+      } else if (key == "token") {
+        JOBNIK_ASSIGN_OR_RETURN(c.token, StringOf(v, at));
+      } else if (key == "shutdown_timeout") {
+        JOBNIK_ASSIGN_OR_RETURN(auto n, IntOf(v, at, 0, 24LL * 3600));
+        c.shutdown_timeout_seconds = static_cast<int>(n);
+      } else if (key == "log_format") {
+        JOBNIK_ASSIGN_OR_RETURN(c.log_format, StringOf(v, at));
+      } else if (key == "heartbeat_interval") {
+        JOBNIK_ASSIGN_OR_RETURN(auto n, IntOf(v, at, 1, 3600));
+        c.heartbeat_seconds = static_cast<int>(n);
+      } else if (key == "lease_seconds") {
+        JOBNIK_ASSIGN_OR_RETURN(auto n, IntOf(v, at, 0, 24LL * 3600));
+        c.lease_seconds = static_cast<int>(n);
+      } else if (key == "handlers") {
+        if (!v.IsSequence() || v.size() == 0) return Invalid(at, "must be a non-empty list of handlers");
+        for (std::size_t i = 0; i < v.size(); ++i) {
+          HandlerConfig h;
+          JOBNIK_TRY(ParseHandler(v[i], fmt::format("{}: handlers[{}]", path, i), h));
+          c.handlers.push_back(std::move(h));
+        }
+      } else {
+        return domain::ValidationError(fmt::format("{}: unknown key '{}'", path, key));
+      }
+    }
+  } catch (const YAML::Exception& e) {
+    return domain::ValidationError(fmt::format("{}: line {}: {}", path, e.mark.line + 1, e.msg));
+  }
+  return Status::Ok();
+}
+
+// Checks what can be checked before starting; fills in run_as.
+Status Validate(WorkerConfig& c, const std::string& source) {
+  if (auto url = client::ParseBaseUrl(c.url); !url.ok())
+    return domain::ValidationError("url: " + url.status().message());
+  if (c.log_format != "text" && c.log_format != "json") {
+    return domain::ValidationError(fmt::format("log_format: must be text or json, not '{}'", c.log_format));
+  }
+  if (c.handlers.empty()) {
+    return domain::ValidationError(
+        "no handler: give --stage-type TYPE -- COMMAND [ARGS...], or --config FILE with handlers");
+  }
+  std::set<std::string> types;
+  for (std::size_t i = 0; i < c.handlers.size(); ++i) {
+    auto& h = c.handlers[i];
+    const std::string at = source.empty() ? "" : fmt::format("{}: handlers[{}]", source, i);
+    auto err = [&](const std::string& key, const std::string& problem) {
+      return domain::ValidationError(at.empty() ? fmt::format("{}: {}", key, problem)
+                                                : fmt::format("{}.{}: {}", at, key, problem));
+    };
+    if (h.stage_type.empty()) return err("stage_type", "is missing (the stage type whose tasks this handler runs)");
+    if (!types.insert(h.stage_type).second)
+      return err("stage_type", fmt::format("'{}' has two handlers", h.stage_type));
+    if (!h.plugin.empty()) {
+      if (!h.command.empty()) return err("plugin", "and command: give one");
+      if (auto s = LoadPlugin(h); !s.ok()) return err("plugin", s.message());
+      continue;
+    }
+    if (h.command.empty() || h.command[0].empty()) return err("command", "is missing (the program and its arguments)");
+    if (h.shell && h.command.size() != 1) return err("command", "with shell: true must be one string (the script)");
+    if (!h.cwd.empty()) {
+      struct stat st {};
+      if (::stat(h.cwd.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+        return err("cwd", fmt::format("'{}' is not a directory", h.cwd));
+      }
+    }
+    if (!h.user.empty()) {
+      const passwd* pw = ::getpwnam(h.user.c_str());
+      if (pw == nullptr) return err("user", fmt::format("no such user '{}'", h.user));
+      if (::geteuid() != 0 && pw->pw_uid != ::geteuid()) {
+        return err("user", fmt::format("running as '{}' needs the worker to run as root", h.user));
+      }
+      h.run_as = process::SpawnOptions::User{pw->pw_uid, pw->pw_gid};
+    }
+  }
+  return Status::Ok();
+}
+
+std::string ConfigYaml(const WorkerConfig& c) {
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  out << YAML::Key << "url" << YAML::Value << c.url;
+  out << YAML::Key << "token" << YAML::Value << (c.token.empty() ? "" : "****");
+  out << YAML::Key << "shutdown_timeout" << YAML::Value << c.shutdown_timeout_seconds;
+  out << YAML::Key << "log_format" << YAML::Value << c.log_format;
+  out << YAML::Key << "heartbeat_interval" << YAML::Value << c.heartbeat_seconds;
+  out << YAML::Key << "lease_seconds" << YAML::Value << c.lease_seconds;
+  out << YAML::Key << "handlers" << YAML::Value << YAML::BeginSeq;
+  for (const auto& h : c.handlers) {
+    out << YAML::BeginMap;
+    out << YAML::Key << "stage_type" << YAML::Value << h.stage_type;
+    if (!h.plugin.empty()) out << YAML::Key << "plugin" << YAML::Value << h.plugin;
+    if (!h.command.empty()) out << YAML::Key << "command" << YAML::Value << YAML::Flow << h.command;
+    out << YAML::Key << "shell" << YAML::Value << h.shell;
+    out << YAML::Key << "concurrency" << YAML::Value << h.concurrency;
+    out << YAML::Key << "timeout" << YAML::Value << h.timeout_seconds;
+    out << YAML::Key << "kill_grace" << YAML::Value << h.kill_grace_seconds;
+    if (h.retry_exit_code) out << YAML::Key << "retry_exit_code" << YAML::Value << *h.retry_exit_code;
+    if (!h.cwd.empty()) out << YAML::Key << "cwd" << YAML::Value << h.cwd;
+    if (!h.user.empty()) out << YAML::Key << "user" << YAML::Value << h.user;
+    if (!h.env.empty()) out << YAML::Key << "env" << YAML::Value << h.env;
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace
 
 int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   CLI::App app{"jobnik-worker: run an executable for every task of a stage type", "jobnik-worker"};
   app.set_version_flag("-V,--version", fmt::format("jobnik-worker {}", Version()));
+  std::string config_file, url, token, stage_type, log_format, cwd, user, plugin, plugin_config;
+  int concurrency = 1, timeout = 0, kill_grace = 5, retry_exit_code = 0, shutdown_timeout = -1, heartbeat = 0;
+  bool shell = false, print_config = false;
+  std::vector<std::string> env_flags, command;
+  app.add_option("-c,--config", config_file, "YAML file with the server and the handlers (jobnik-worker(1))");
+  app.add_option("--url", url, "jobnikd's base URL [env JOBNIK_URL; default http://127.0.0.1:8080]");
+  app.add_option("--token", token, "bearer token [env JOBNIK_TOKEN]");
+  app.add_option("-t,--stage-type", stage_type, "the stage type whose tasks COMMAND runs");
+  app.add_option("-n,--concurrency", concurrency, "tasks run at once")->check(CLI::Range(1, 1024));
+  app.add_option("--timeout", timeout, "seconds a command may run (0: no limit)")->check(CLI::Range(0, 604800));
+  app.add_option("--kill-grace", kill_grace, "seconds between SIGTERM and SIGKILL")->check(CLI::Range(0, 3600));
+  app.add_option("--retry-exit-code", retry_exit_code, "the exit code meaning 'retry later'")
+      ->check(CLI::Range(1, 255));
+  app.add_option("--plugin", plugin, "a plugin (shared library) handles the tasks instead of a command");
+  app.add_option("--plugin-config", plugin_config, "text given to the plugin's init()");
+  app.add_flag("--shell", shell, "run COMMAND (one string) with /bin/sh -c");
+  app.add_option("--env", env_flags, "NAME=VALUE for the command (repeatable)");
+  app.add_option("--cwd", cwd, "the command's working directory");
+  app.add_option("--user", user, "run the command as this user (the worker must be root)");
+  app.add_option("--shutdown-timeout", shutdown_timeout,
+                 "seconds running commands get to finish after SIGTERM/SIGINT [default 30]")
+      ->check(CLI::Range(0, 86400));
+  app.add_option("--log-format", log_format, "text or json");
+  app.add_option("--heartbeat-interval", heartbeat, "seconds between heartbeats while a command runs [default 10]")
+      ->check(CLI::Range(1, 3600));
+  app.add_flag("--print-config", print_config, "print the configuration (token masked) and exit");
+  app.add_option("command", command, "the command and its arguments (after --)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e, out, err) == 0 ? ToInt(ExitCode::kOk) : ToInt(ExitCode::kUsage);
   }
-  return ToInt(ExitCode::kOk);
+  auto usage = [&err](const std::string& message) {
+    err << "jobnik-worker: " << message << "\n";
+    return ToInt(ExitCode::kUsage);
+  };
+
+  WorkerConfig config;
+  if (!config_file.empty()) {
+    if (!stage_type.empty() || !command.empty()) {
+      return usage("give either --config FILE or --stage-type TYPE -- COMMAND, not both");
+    }
+    if (auto s = ParseFile(config_file, config); !s.ok()) return usage(s.message());
+  }
+  if (const char* v = std::getenv("JOBNIK_URL"); v && *v) config.url = v;
+  if (const char* v = std::getenv("JOBNIK_TOKEN"); v && *v) config.token = v;
+  if (!url.empty()) config.url = url;
+  if (!token.empty()) config.token = token;
+  if (shutdown_timeout >= 0) config.shutdown_timeout_seconds = shutdown_timeout;
+  if (!log_format.empty()) config.log_format = log_format;
+  if (heartbeat > 0) config.heartbeat_seconds = heartbeat;
+  if (config_file.empty()) {
+    if (stage_type.empty() && !command.empty()) return usage("--stage-type: missing (the stage type COMMAND handles)");
+    if (!stage_type.empty()) {
+      if (command.empty() && plugin.empty())
+        return usage("no command: give it after --, e.g. --stage-type resize -- /bin/resize {data.src}");
+      HandlerConfig h;
+      h.stage_type = stage_type;
+      h.command = command;
+      h.plugin = plugin;
+      h.plugin_config = plugin_config;
+      h.shell = shell;
+      h.concurrency = concurrency;
+      h.timeout_seconds = timeout;
+      h.kill_grace_seconds = kill_grace;
+      if (retry_exit_code > 0) h.retry_exit_code = retry_exit_code;
+      h.cwd = cwd;
+      h.user = user;
+      for (const auto& e : env_flags) {
+        const auto eq = e.find('=');
+        if (eq == std::string::npos || eq == 0) return usage(fmt::format("--env: '{}' is not NAME=VALUE", e));
+        h.env[e.substr(0, eq)] = e.substr(eq + 1);
+      }
+      config.handlers.push_back(std::move(h));
+    }
+  }
+  if (auto s = Validate(config, config_file); !s.ok()) return usage(s.message());
+  if (print_config) {
+    out << ConfigYaml(config);
+    return ToInt(ExitCode::kOk);
+  }
+
+  // Blocks SIGINT/SIGTERM before any thread starts.
+  process::ShutdownSignals signals;
+  Logger log(err, config.log_format == "json");
+  client::ClientOptions client_options;
+  client_options.base_url = config.url;
+  client_options.bearer_token = config.token;
+
+  process::SpawnRunner runner;
+  std::stop_source shutdown;  // requested when running commands must end
+  RunEnvironment env{{},
+                     runner,
+                     log,
+                     config.url,
+                     shutdown.get_token(),
+                     config.heartbeat_seconds,
+                     config.lease_seconds,
+                     [client_options] { return std::make_unique<client::Client>(client_options); }};
+
+  std::atomic<int> running_slots{0};
+  std::atomic<int> busy{0};
+  std::vector<std::unique_ptr<client::Worker>> workers;
+  for (const auto& h : config.handlers) {
+    client::WorkerOptions options;
+    options.stage_types = {h.stage_type};
+    options.slots = h.concurrency;
+    options.claim.lease_seconds = config.lease_seconds;
+    client::WorkerHooks hooks;
+    const std::string type = h.stage_type;
+    hooks.on_claim_error = [&log, type](int, const std::string&, const domain::Status& e) {
+      log.Log("warn", "claim failed: " + e.message(), "", type);
+      return client::Next::kContinue;
+    };
+    hooks.on_claimed = [&busy](int, const domain::Task&, client::Clock::Duration) {
+      ++busy;
+      return client::Next::kContinue;
+    };
+    hooks.on_reported = [&log, &busy, type](int, const domain::Task& task, domain::TaskStatus requested,
+                                            const domain::Result<domain::Task>& result, client::Clock::Duration) {
+      --busy;
+      if (!result.ok()) {
+        log.Log("error", fmt::format("report {} failed: {}", domain::ToString(requested), result.status().message()),
+                task.id, type);
+      }
+      return client::Next::kContinue;
+    };
+    hooks.on_slot_stopped = [&running_slots](int) { --running_slots; };
+    running_slots += h.concurrency;
+    const HandlerConfig* handler = &h;
+    workers.push_back(std::make_unique<client::Worker>(
+        options, client::Worker::ClientsFor(client_options),
+        client::OutcomeHandler([handler, &env](client::TaskContext& c) { return RunTask(*handler, env, c); }),
+        std::move(hooks)));
+  }
+  for (auto& w : workers) w->Start();
+  for (const auto& h : config.handlers) {
+    log.Log("info", fmt::format("started: {} slot(s) on {} claiming from {}", h.concurrency, h.stage_type, config.url),
+            "", h.stage_type);
+  }
+  process::SdNotify("READY=1");
+
+  const auto tick = std::chrono::milliseconds(100);
+  auto first = signals.Wait(tick, [&] { return running_slots.load() > 0; });
+  process::SdNotify("STOPPING=1");
+  for (auto& w : workers) w->RequestStop();
+  if (first.signal != 0) {
+    log.Log("info", fmt::format("signal {}: no more claims; {} running task(s) get {} s to finish (a second signal "
+                                "ends them now)",
+                                first.signal, busy.load(), config.shutdown_timeout_seconds));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(config.shutdown_timeout_seconds);
+    auto second =
+        signals.Wait(tick, [&] { return running_slots.load() > 0 && std::chrono::steady_clock::now() < deadline; });
+    if (running_slots.load() > 0) {
+      log.Log("warn", second.signal != 0 ? "second signal: stopping the running commands"
+                                         : "shutdown timeout: stopping the running commands");
+    }
+  }
+  shutdown.request_stop();
+  for (auto& w : workers) w->Wait();
+  workers.clear();
+  for (auto& h : config.handlers) UnloadPlugin(h);
+  log.Log("info", "stopped");
+  return first.signal != 0 ? ToInt(ExitCode::kOk) : ToInt(ExitCode::kFailure);
 }
 
 }  // namespace jobnik::worker

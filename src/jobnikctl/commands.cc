@@ -314,7 +314,7 @@ int TaskReport(Context& c, const std::string& id, bool completed, const std::opt
   }
   // A failure's reason goes with the report: the task keeps it in its `errors`.
   auto r = completed ? c.client.ReportTask(id, domain::TaskStatus::kCompleted)
-                     : c.client.ReportTask(id, domain::TaskStatus::kFailed, {std::nullopt, reason});
+                     : c.client.Report(id, domain::TaskStatus::kFailed, {"", reason.value_or("")});
   if (!r.ok()) return c.Fail(r.status());
   if (c.format_given) {
     Print(c.out, c.format, *r);

@@ -72,8 +72,8 @@ source_completions() { find "$JOBNIK_SOURCE_DIR/completions" -maxdepth 1 -type f
   assert_output 0
   run grep -x 'ExecStart=.*' "$root/lib/systemd/system/jobnikd.service"
   assert_output "ExecStart=/usr/local/bin/jobnikd --config /etc/jobnik/jobnikd.yaml serve"
-  # Not installed until jobnik-worker can run as a service.
-  assert [ ! -e "$root/lib/systemd/system/jobnik-worker@.service" ]
+  run grep -x 'ExecStart=.*' "$root/lib/systemd/system/jobnik-worker@.service"
+  assert_output "ExecStart=/usr/local/bin/jobnik-worker --config /etc/jobnik/worker-%i.yaml"
 
   # Nothing outside the prefix.
   run find "$STAGE" -mindepth 1 -maxdepth 1

@@ -113,10 +113,14 @@ serve_notified() {
   run grep -cxF 'ExecStart=@BINDIR@/jobnik-worker --config /etc/jobnik/worker-%i.yaml' \
     "$UNIT_DIR/jobnik-worker@.service"
   assert_output 1
-  for line in 'Restart=always' 'StartLimitIntervalSec=5min' 'StartLimitBurst=5'; do
+  for line in 'Restart=always' 'StartLimitIntervalSec=5min' 'StartLimitBurst=5' 'Type=notify' 'KillMode=mixed' \
+    'NoNewPrivileges=yes' 'ProtectSystem=strict'; do
     run grep -cxF -- "$line" "$UNIT_DIR/jobnik-worker@.service"
     assert_output 1
   done
+  # Longer than the worker's shutdown_timeout (30 s) plus kill_grace (5 s).
+  stop=$(sed -n 's/^TimeoutStopSec=\([0-9]*\)s$/\1/p' "$UNIT_DIR/jobnik-worker@.service")
+  (( stop > 35 ))
 }
 
 @test "sd_notify: READY=1 with MAINPID once serving, STOPPING=1 on SIGTERM, exit 0" {

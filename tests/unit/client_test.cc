@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <httplib.h>
+#include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -485,6 +486,85 @@ TEST(WorkerTest, SlotsRunConcurrentlyEachWithItsOwnClient) {
   EXPECT_EQ(clients.load(), 4);
   EXPECT_EQ(q.reports.size(), 40U);
   EXPECT_EQ(std::set<std::string>(q.reports.begin(), q.reports.end()).size(), 40U);
+}
+
+}  // namespace
+}  // namespace jobnik::client
+
+namespace jobnik::client {
+namespace {
+
+// A claimed task as a server with claim tokens sends it.
+std::string ClaimedJson(const std::string& id) {
+  std::string json = TaskJson(id);
+  json.pop_back();
+  return json + R"(,"claimId":"c-1","leaseExpiresAt":"2024-01-01T00:01:00.000Z","workerId":"w"})";
+}
+
+TEST(WorkerTest, AFailureReasonAndTheClaimTokenAreReportedOnlyToAServerWithClaimTokens) {
+  for (const bool tokens : {false, true}) {
+    auto fake = std::make_shared<FakeTransport>();
+    fake->Reply(200, tokens ? ClaimedJson("aa") : TaskJson("aa"));
+    fake->Reply(200, TaskJson("aa", "FAILED"));
+    FakeClock clock;
+    WorkerHooks hooks;
+    hooks.on_reported = [](int, const domain::Task&, TaskStatus, const domain::Result<domain::Task>&, Clock::Duration) {
+      return Next::kStopSlot;
+    };
+    std::string seen_claim, seen_json;
+    Worker worker(OneSlot(), Over(fake), OutcomeHandler([&](TaskContext& c) {
+                    seen_claim = c.claim_id;
+                    seen_json = std::string(c.json);
+                    return TaskOutcome{TaskStatus::kFailed, "exited with status 3"};
+                  }),
+                  hooks, clock);
+    worker.Start();
+    worker.Wait();
+    const auto requests = fake->requests();
+    ASSERT_EQ(requests.size(), 2U);
+    EXPECT_EQ(requests[0].path, "/v1/stages/t/tasks/dequeue");
+    if (tokens) {
+      EXPECT_EQ(seen_claim, "c-1");
+      EXPECT_EQ(requests[1].body, R"({"claimId":"c-1","reason":"exited with status 3","status":"FAILED"})");
+    } else {
+      EXPECT_EQ(seen_claim, "");
+      EXPECT_EQ(requests[1].body, R"({"status":"FAILED"})");
+    }
+    EXPECT_EQ(seen_json, tokens ? ClaimedJson("aa") : TaskJson("aa"));
+  }
+}
+
+TEST(WorkerOpsTest, ClaimOptionsHeartbeatsAndLongReasons) {
+  auto fake = std::make_shared<FakeTransport>();
+  Client client(fake);
+  fake->Reply(404, kNothing);
+  auto none = client.Claim("a b", {30, "host:1"});
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  EXPECT_EQ(fake->requests()[0].path, "/v1/stages/a%20b/tasks/dequeue?lease_seconds=30&worker_id=host%3A1");
+
+  fake->Reply(200, TaskJson("aa"));
+  fake->Reply(409, R"({"message":"claim gone","code":"TASK_CLAIM_MISMATCH"})");
+  fake->Reply(409, R"({"message":"paused","code":"JOB_NOT_ACTIVE"})");
+  fake->Reply(503, R"({"message":"down","code":"SERVICE_UNAVAILABLE"})");
+  EXPECT_EQ(client.Heartbeat("aa", "c-1", 60), Client::HeartbeatOutcome::kOk);
+  EXPECT_EQ(fake->requests()[1].path, "/v1/tasks/aa/heartbeat");
+  EXPECT_EQ(fake->requests()[1].body, R"({"claimId":"c-1","leaseSeconds":60})");
+  EXPECT_EQ(client.Heartbeat("aa", "c-1", 0), Client::HeartbeatOutcome::kClaimLost);
+  EXPECT_EQ(client.Heartbeat("aa", "c-1", 0), Client::HeartbeatOutcome::kJobNotActive);
+  domain::Status error;
+  EXPECT_EQ(client.Heartbeat("aa", "c-1", 0, &error), Client::HeartbeatOutcome::kError);
+  EXPECT_EQ(error.code(), ErrorCode::kUnavailable);
+
+  // A reason is cut to 8 KiB, never inside a UTF-8 sequence.
+  fake->Reply(200, TaskJson("aa", "FAILED"));
+  std::string reason = "x";
+  for (int i = 0; i < 5000; ++i) reason += "\xC3\xA9";  // é
+  ASSERT_TRUE(client.Report("aa", TaskStatus::kFailed, {"c-1", reason}).ok());
+  const auto body = nlohmann::json::parse(fake->requests().back().body);
+  const auto sent = body["reason"].get<std::string>();
+  EXPECT_EQ(sent.size(), 8191U);  // "x" and 4095 whole "é"
+  EXPECT_EQ(sent.substr(0, 3), "x\xC3\xA9");
 }
 
 }  // namespace

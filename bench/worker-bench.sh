@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# bench/worker-bench.sh BUILD_DIR - jobnik-worker's throughput (`make bench-worker`).
+#
+# Starts jobnikd (embedded database in a temporary directory), then:
+#   baseline  a plain shell loop spawning /bin/true N times: the machine's spawn rate
+#   command   WORKERS jobnik-worker processes x CONCURRENCY slots running /bin/true for N tasks
+#   plugin    the same with the example no-op plugin (libjobnik_echo_plugin.so) in-process
+# and prints tasks/s of each and the command/baseline ratio.
+#
+# Environment: BENCH_WORKER_TASKS (N, default 4000), BENCH_WORKERS (4), BENCH_CONCURRENCY (8).
+set -euo pipefail
+build=${1:?usage: $0 BUILD_DIR}
+n=${BENCH_WORKER_TASKS:-4000}
+workers=${BENCH_WORKERS:-4}
+conc=${BENCH_CONCURRENCY:-8}
+bin="$build/src"
+state=$(mktemp -d /tmp/jobnik-wbench.XXXXXX)
+chmod 755 "$state"
+pids=()
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$state"
+}
+trap cleanup EXIT
+
+"$bin/jobnikd" --listen 127.0.0.1:0 --data-dir "$state/data" >"$state/jobnikd.log" 2>&1 &
+pids+=($!)
+port=""
+for ((i = 0; i < 600; i++)); do
+  port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\).*|\1|p' "$state/jobnikd.log" | head -n1)
+  [[ -n "$port" ]] && curl -sf "http://127.0.0.1:$port/readiness" -o /dev/null && break
+  sleep 0.1
+done
+[[ -n "$port" ]] || { echo "jobnikd did not start:" >&2; cat "$state/jobnikd.log" >&2; exit 1; }
+url="http://127.0.0.1:$port"
+
+now() { date +%s.%N; }
+rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.0f", n / (b - a) }'; }
+
+# stage TYPE: a job with one stage of TYPE holding n tasks; prints the stage id.
+stage() {
+  local job st i
+  job=$(curl -sf -XPOST "$url/v1/jobs" -H 'Content-Type: application/json' -d '{"name":"bench","data":{}}' | jq -r .id)
+  st=$(curl -sf -XPOST "$url/v1/jobs/$job/stage" -H 'Content-Type: application/json' -d "{\"type\":\"$1\",\"data\":{}}" | jq -r .id)
+  for ((i = 0; i < n; i += 1000)); do
+    jq -cn --argjson k "$((n - i < 1000 ? n - i : 1000))" '[range($k) | {data: {}}]' |
+      curl -sf -XPOST "$url/v1/stages/$st/tasks" -H 'Content-Type: application/json' --data @- -o /dev/null
+  done
+  echo "$st"
+}
+
+# run TYPE ARGS...: WORKERS workers on TYPE until its stage completes; prints tasks/s.
+run() {
+  local type=$1 st t0 t1 i
+  shift
+  st=$(stage "$type")
+  local mine=()
+  t0=$(now)
+  for ((i = 0; i < workers; i++)); do
+    "$bin/jobnik-worker" --url "$url" --stage-type "$type" --concurrency "$conc" "$@" 2>/dev/null &
+    mine+=($!)
+    pids+=($!)
+  done
+  until [[ "$(curl -sf "$url/v1/stages/$st" | jq -r .status)" == COMPLETED ]]; do sleep 0.05; done
+  t1=$(now)
+  kill -TERM "${mine[@]}"
+  wait "${mine[@]}" 2>/dev/null || true
+  rate "$n" "$t0" "$t1"
+}
+
+t0=$(now)
+for ((i = 0; i < n; i++)); do /bin/true; done
+t1=$(now)
+baseline=$(rate "$n" "$t0" "$t1")
+command=$(run bench-true -- /bin/true)
+plugin=$(run bench-plugin --plugin "$build/examples/plugins/libjobnik_echo_plugin.so")
+echo "tasks: $n; workers: $workers x concurrency $conc"
+echo "baseline (shell loop spawning /bin/true): $baseline spawns/s"
+echo "jobnik-worker, command /bin/true:         $command tasks/s ($(awk -v a="$command" -v b="$baseline" 'BEGIN { printf "%.2f", a / b }') x baseline)"
+echo "jobnik-worker, no-op plugin:              $plugin tasks/s"

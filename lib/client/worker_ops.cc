@@ -1,0 +1,100 @@
+// The worker's operations of Client (client.h): claim with a lease, report with a claim
+// token and a reason, heartbeat, and the task's userMetadata.
+#include <fmt/format.h>
+#include <cctype>
+#include <nlohmann/json.hpp>
+
+#include "client/client.h"
+#include "client/wire.h"
+#include "domain/codec.h"
+
+namespace jobnik::client {
+namespace {
+
+using domain::ErrorCode;
+using domain::Result;
+using domain::Status;
+
+using wire::Encode;
+using wire::ErrorOf;
+
+constexpr std::size_t kMaxReasonBytes = std::size_t{8} * 1024;
+
+// The "code" of an error body, or "".
+std::string ErrorCodeOf(const std::string& body) {
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_object() && j.contains("code") && j["code"].is_string()) return j["code"].get<std::string>();
+  return "";
+}
+
+// Cuts `s` to at most `n` bytes without splitting a UTF-8 sequence.
+std::string CutUtf8(const std::string& s, std::size_t n) {
+  if (s.size() <= n) return s;
+  std::size_t end = n;
+  while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
+  return s.substr(0, end);
+}
+
+}  // namespace
+
+Result<std::optional<Client::Claimed>> Client::Claim(const std::string& stage_type, const ClaimOptions& options) {
+  std::string path = "/v1/stages/" + Encode(stage_type) + "/tasks/dequeue";
+  char sep = '?';
+  if (options.lease_seconds > 0) {
+    path += fmt::format("{}lease_seconds={}", sep, options.lease_seconds);
+    sep = '&';
+  }
+  if (!options.worker_id.empty()) path += fmt::format("{}worker_id={}", sep, Encode(options.worker_id));
+  auto raw = Request("PATCH", path);
+  if (!raw.ok()) return raw.status();
+  if (raw->status == 404) {
+    auto s = ErrorOf(raw->status, raw->body);
+    if (s.code() == ErrorCode::kTaskNotFound) return std::optional<Claimed>{};
+    return s;
+  }
+  if (raw->status != 200) return ErrorOf(raw->status, raw->body);
+  auto j = nlohmann::json::parse(raw->body, nullptr, false);
+  if (j.is_discarded()) return domain::BadResponse("the server sent malformed JSON");
+  auto task = domain::DecodeTask(j);
+  if (!task.ok()) return task.status();
+  Claimed claimed{std::move(task).value(), std::move(raw->body), ""};
+  if (j.contains("claimId") && j["claimId"].is_string()) claimed.claim_id = j["claimId"].get<std::string>();
+  return std::optional<Claimed>(std::move(claimed));
+}
+
+Result<domain::Task> Client::Report(const std::string& task_id, domain::TaskStatus status,
+                                    const ReportOptions& options) {
+  if (options.claim_id.empty() && options.reason.empty()) return ReportTask(task_id, status);
+  nlohmann::json body{{"status", std::string(domain::ToString(status))}};
+  if (!options.claim_id.empty()) body["claimId"] = options.claim_id;
+  if (!options.reason.empty() && status == domain::TaskStatus::kFailed) {
+    body["reason"] = CutUtf8(options.reason, kMaxReasonBytes);
+  }
+  auto raw = Request("PUT", "/v1/tasks/" + Encode(task_id) + "/status",
+                     body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  if (!raw.ok()) return raw.status();
+  if (raw->status != 200) return ErrorOf(raw->status, raw->body);
+  auto j = nlohmann::json::parse(raw->body, nullptr, false);
+  if (j.is_discarded()) return domain::BadResponse("the server sent malformed JSON");
+  return domain::DecodeTask(j);
+}
+
+Client::HeartbeatOutcome Client::Heartbeat(const std::string& task_id, const std::string& claim_id, int lease_seconds,
+                                           Status* error) {
+  nlohmann::json body = nlohmann::json::object();
+  if (!claim_id.empty()) body["claimId"] = claim_id;
+  if (lease_seconds > 0) body["leaseSeconds"] = lease_seconds;
+  auto raw = Request("POST", "/v1/tasks/" + Encode(task_id) + "/heartbeat", body.dump());
+  if (!raw.ok()) {
+    if (error) *error = raw.status();
+    return HeartbeatOutcome::kError;
+  }
+  if (raw->status == 200) return HeartbeatOutcome::kOk;
+  const auto code = ErrorCodeOf(raw->body);
+  if (raw->status == 409 && code == "TASK_CLAIM_MISMATCH") return HeartbeatOutcome::kClaimLost;
+  if (raw->status == 409 && code == "JOB_NOT_ACTIVE") return HeartbeatOutcome::kJobNotActive;
+  if (error) *error = ErrorOf(raw->status, raw->body);
+  return HeartbeatOutcome::kError;
+}
+
+}  // namespace jobnik::client

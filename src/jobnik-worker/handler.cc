@@ -1,0 +1,450 @@
+#include "handler.h"
+
+#include <dlfcn.h>
+#include <fmt/format.h>
+#include <unistd.h>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+extern char** environ;  // NOLINT(readability-redundant-declaration)
+
+namespace jobnik::worker {
+namespace {
+
+using client::TaskOutcome;
+using domain::TaskStatus;
+
+constexpr std::size_t kReasonTail = 2048;  // of stderr, in a failure's reason
+
+TaskOutcome Failed(std::string reason) {
+  return {TaskStatus::kFailed, std::move(reason)};
+}
+
+std::string Now() {
+  const auto now = std::chrono::system_clock::now();
+  const auto secs = std::chrono::system_clock::to_time_t(now);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  return fmt::format("{}.{:03}Z", buf, ms);
+}
+
+std::string ShellQuote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+// The last `n` bytes of `s`, trimmed, starting at a line when one starts within them.
+std::string TailText(const std::string& s, std::size_t n) {
+  std::string t = s.size() > n ? s.substr(s.size() - n) : s;
+  if (s.size() > n) {
+    if (auto nl = t.find('\n'); nl != std::string::npos && nl + 1 < t.size()) t = t.substr(nl + 1);
+  }
+  while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
+  return t;
+}
+
+void LogLines(Logger& log, std::string_view level, const std::string& prefix, const process::Tail& tail,
+              const std::string& task_id, const std::string& stage_type) {
+  if (tail.total_bytes == 0) return;
+  if (tail.Truncated()) {
+    log.Log(level, fmt::format("{}: ({} earlier bytes not shown)", prefix, tail.total_bytes - tail.text.size()),
+            task_id, stage_type);
+  }
+  std::istringstream in(tail.text);
+  std::string line;
+  while (std::getline(in, line)) log.Log(level, fmt::format("{}: {}", prefix, line), task_id, stage_type);
+}
+
+// A directory of the task's own for its task and result files, removed with it.
+class TaskDir {
+ public:
+  static domain::Result<TaskDir> Make(const std::optional<process::SpawnOptions::User>& owner) {
+    const char* base = std::getenv("TMPDIR");
+    std::string templ = std::string(base && *base ? base : "/tmp") + "/jobnik-task-XXXXXX";
+    if (::mkdtemp(templ.data()) == nullptr) {
+      return domain::Status(domain::ErrorCode::kUnknown, fmt::format("cannot create a task directory in {}: {}",
+                                                                     base ? base : "/tmp", std::strerror(errno)));
+    }
+    TaskDir dir;
+    dir.path_ = templ;
+    if (owner && ::chown(templ.c_str(), owner->uid, owner->gid) != 0) {
+      return domain::Status(domain::ErrorCode::kUnknown,
+                            fmt::format("cannot give {} to the handler's user: {}", templ, std::strerror(errno)));
+    }
+    return dir;
+  }
+  TaskDir() = default;
+  TaskDir(TaskDir&& o) noexcept : path_(std::exchange(o.path_, {})) {}
+  TaskDir& operator=(TaskDir&&) = delete;
+  TaskDir(const TaskDir&) = delete;
+  TaskDir& operator=(const TaskDir&) = delete;
+  ~TaskDir() {
+    std::error_code ec;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Heartbeats while a command runs; asks it to stop when the server says the job is no
+// longer active or the claim is gone.
+class Heartbeats {
+ public:
+  Heartbeats(RunEnvironment& env, const client::TaskContext& context, std::string type, std::stop_source& kill,
+             std::atomic<KillCause>& cause)
+      : env_(env), context_(context), type_(std::move(type)), kill_(kill), cause_(cause) {
+    if (context.claim_id.empty() || env.heartbeat_seconds <= 0 || !env.heartbeat_client) return;
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~Heartbeats() {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  Heartbeats(const Heartbeats&) = delete;
+  Heartbeats& operator=(const Heartbeats&) = delete;
+
+ private:
+  void Run() {
+    auto client = env_.heartbeat_client();
+    const auto& id = context_.task.id;
+    for (;;) {
+      {
+        std::unique_lock lock(mu_);
+        if (cv_.wait_for(lock, std::chrono::seconds(env_.heartbeat_seconds), [this] { return done_; })) return;
+      }
+      domain::Status error;
+      switch (client->Heartbeat(id, context_.claim_id, env_.lease_seconds, &error)) {
+        case client::Client::HeartbeatOutcome::kOk:
+          break;
+        case client::Client::HeartbeatOutcome::kJobNotActive:
+          env_.log.Log("warn", "the job is no longer active: stopping the command", id, type_);
+          Kill(KillCause::kJobNotActive);
+          return;
+        case client::Client::HeartbeatOutcome::kClaimLost:
+          env_.log.Log("warn", "the claim on the task is gone: stopping the command", id, type_);
+          Kill(KillCause::kClaimLost);
+          return;
+        case client::Client::HeartbeatOutcome::kError:
+          env_.log.Log("warn", "heartbeat failed: " + error.message(), id, type_);
+          break;
+      }
+    }
+  }
+  void Kill(KillCause cause) {
+    KillCause none = KillCause::kNone;
+    cause_.compare_exchange_strong(none, cause);
+    kill_.request_stop();
+  }
+
+  RunEnvironment& env_;
+  const client::TaskContext& context_;
+  std::string type_;
+  std::stop_source& kill_;
+  std::atomic<KillCause>& cause_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
+domain::Status LoadPlugin(HandlerConfig& handler) {
+  void* lib = ::dlopen(handler.plugin.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (lib == nullptr) return domain::ValidationError(fmt::format("cannot load '{}': {}", handler.plugin, ::dlerror()));
+  auto* entry = reinterpret_cast<jobnik_worker_plugin_fn>(::dlsym(lib, JOBNIK_WORKER_PLUGIN_SYMBOL));
+  if (entry == nullptr) {
+    return domain::ValidationError(
+        fmt::format("'{}' is not a jobnik-worker plugin: it has no {}()", handler.plugin, JOBNIK_WORKER_PLUGIN_SYMBOL));
+  }
+  const jobnik_worker_plugin* api = entry();
+  if (api == nullptr || api->handle == nullptr) {
+    return domain::ValidationError(fmt::format("'{}' gave no handle function", handler.plugin));
+  }
+  if (api->abi_version != JOBNIK_WORKER_PLUGIN_ABI) {
+    return domain::ValidationError(fmt::format("'{}' was built for plugin ABI version {}; this worker loads version {}",
+                                               handler.plugin, api->abi_version, JOBNIK_WORKER_PLUGIN_ABI));
+  }
+  if (api->init != nullptr) {
+    const char* error = nullptr;
+    handler.plugin_state = api->init(handler.plugin_config.c_str(), &error);
+    if (handler.plugin_state == nullptr) {
+      return domain::ValidationError(
+          fmt::format("'{}' refused to start: {}", handler.plugin, error != nullptr ? error : "init returned NULL"));
+    }
+  }
+  handler.plugin_api = api;
+  return domain::Status::Ok();
+}
+
+void UnloadPlugin(HandlerConfig& handler) {
+  if (handler.plugin_api != nullptr && handler.plugin_api->destroy != nullptr) {
+    handler.plugin_api->destroy(handler.plugin_state);
+  }
+  handler.plugin_api = nullptr;
+  handler.plugin_state = nullptr;
+}
+
+void Logger::Log(std::string_view level, std::string_view message, std::string_view task_id,
+                 std::string_view stage_type) {
+  std::string line;
+  if (json_) {
+    nlohmann::json j{{"time", Now()}, {"level", level}, {"message", message}};
+    if (!task_id.empty()) j["taskId"] = task_id;
+    if (!stage_type.empty()) j["stageType"] = stage_type;
+    line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  } else {
+    line = fmt::format("{} {}", Now(), level);
+    if (!stage_type.empty()) line += fmt::format(" stage_type={}", stage_type);
+    if (!task_id.empty()) line += fmt::format(" task={}", task_id);
+    line += fmt::format(" {}", message);
+  }
+  line += '\n';
+  std::lock_guard lock(mu_);
+  out_ << line << std::flush;
+}
+
+std::string StageCache::JobIdOf(client::Client& client, const std::string& stage_id) {
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = job_ids_.find(stage_id); it != job_ids_.end()) return it->second;
+  }
+  auto stage = client.GetStage(stage_id);
+  if (!stage.ok()) return "";
+  std::lock_guard lock(mu_);
+  job_ids_[stage_id] = stage->job_id;
+  return stage->job_id;
+}
+
+domain::Result<std::string> ExpandPlaceholders(const std::string& arg, const nlohmann::json& data, bool shell) {
+  std::string out;
+  std::size_t pos = 0;
+  for (;;) {
+    const auto open = arg.find("{data", pos);
+    if (open == std::string::npos) break;
+    const auto after = open + 5;
+    if (after < arg.size() && arg[after] != '.' && arg[after] != '}') {  // e.g. "{database}": not ours
+      out += arg.substr(pos, after - pos);
+      pos = after;
+      continue;
+    }
+    const auto close = arg.find('}', open);
+    if (close == std::string::npos) {
+      return domain::ValidationError(fmt::format("placeholder '{}' has no closing brace", arg.substr(open)));
+    }
+    out += arg.substr(pos, open - pos);
+    const std::string name = arg.substr(open + 1, close - open - 1);  // data.a.b
+    const nlohmann::json* value = &data;
+    std::size_t p = 4;  // after "data"
+    while (p < name.size()) {
+      const auto next = name.find('.', p + 1);
+      const std::string field = name.substr(p + 1, next == std::string::npos ? std::string::npos : next - p - 1);
+      if (field.empty() || !value->is_object() || !value->contains(field)) {
+        return domain::ValidationError(fmt::format("placeholder {{{}}}: the task's data has no field '{}'", name,
+                                                   name.substr(0, next == std::string::npos ? name.size() : next)));
+      }
+      value = &(*value)[field];
+      p = next == std::string::npos ? name.size() : next;
+    }
+    std::string text = value->is_string() ? value->get<std::string>()
+                                          : value->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    out += shell ? ShellQuote(text) : text;
+    pos = close + 1;
+  }
+  out += arg.substr(pos);
+  return out;
+}
+
+namespace {
+
+// Merges a result object into the task's userMetadata: COMPLETED, or FAILED saying why not.
+TaskOutcome MergeResult(client::TaskContext& context, const std::string& text, const std::string& what) {
+  auto result = nlohmann::json::parse(text, nullptr, false);
+  if (result.is_discarded() || !result.is_object()) return Failed(what + " does not hold a JSON object");
+  if (result.empty()) return {TaskStatus::kCompleted, ""};
+  auto meta = nlohmann::json::parse(context.task.user_metadata, nullptr, false);
+  if (meta.is_discarded() || !meta.is_object()) meta = nlohmann::json::object();
+  meta.update(result);
+  auto stored = context.client.SetUserMetadata(client::Client::Entity::kTask, context.task.id, meta.dump());
+  if (!stored.ok()) return Failed("cannot store the result in the task's userMetadata: " + stored.message());
+  return {TaskStatus::kCompleted, ""};
+}
+
+TaskOutcome RunPlugin(const HandlerConfig& handler, RunEnvironment& env, client::TaskContext& context) {
+  const domain::Task& task = context.task;
+  auto data = nlohmann::json::parse(task.data, nullptr, false);
+  const std::string data_json = data.is_discarded() ? "{}" : data.dump();
+  const std::string json(context.json);
+  const std::string job_id = env.stages.JobIdOf(context.client, task.stage_id);
+  const jobnik_task t{
+      task.id.c_str(),   task.stage_id.c_str(), job_id.c_str(),    handler.stage_type.c_str(), json.c_str(),
+      data_json.c_str(), task.attempts + 1,     task.max_attempts, task.traceparent.c_str()};
+  jobnik_result result{nullptr, nullptr};
+  const int rc = handler.plugin_api->handle(handler.plugin_state, &t, &result);
+  if (rc != 0) {
+    return Failed(result.reason != nullptr && *result.reason != '\0'
+                      ? std::string(result.reason)
+                      : fmt::format("the plugin {} returned {}", handler.plugin_api->name, rc));
+  }
+  if (result.result_json == nullptr) return {TaskStatus::kCompleted, ""};
+  return MergeResult(context, result.result_json, fmt::format("the plugin {}'s result", handler.plugin_api->name));
+}
+
+TaskOutcome Run(const HandlerConfig& handler, RunEnvironment& env, client::TaskContext& context) {
+  if (handler.plugin_api != nullptr) return RunPlugin(handler, env, context);
+  const domain::Task& task = context.task;
+  const std::string& type = handler.stage_type;
+  auto task_json = nlohmann::json::parse(context.json, nullptr, false);
+  if (task_json.is_discarded() || !task_json.is_object()) task_json = nlohmann::json::object();
+  auto data = nlohmann::json::parse(task.data, nullptr, false);
+  if (data.is_discarded()) data = nlohmann::json::object();
+
+  process::RunRequest request;
+  for (std::size_t i = 0; i < handler.command.size(); ++i) {
+    auto arg = ExpandPlaceholders(handler.command[i], data, handler.shell);
+    if (!arg.ok()) return Failed(fmt::format("argument {}: {}", i, arg.status().message()));
+    request.spawn.argv.push_back(std::move(arg).value());
+  }
+  if (handler.shell) request.spawn.argv.insert(request.spawn.argv.begin(), {"/bin/sh", "-c"});
+
+  auto dir = TaskDir::Make(handler.run_as);
+  if (!dir.ok()) return Failed(dir.status().message());
+  const std::string task_file = dir->path() + "/task.json";
+  const std::string result_file = dir->path() + "/result.json";
+  {
+    std::ofstream f(task_file);
+    f << context.json;
+    if (!f) return Failed("cannot write the task file " + task_file);
+  }
+  if (handler.run_as) {
+    (void)::chown(task_file.c_str(), handler.run_as->uid, handler.run_as->gid);
+  }
+
+  std::map<std::string, std::string> vars;
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view kv(*e);
+    const auto eq = kv.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string key(kv.substr(0, eq));
+    if (key == "JOBNIK_TOKEN") continue;  // the worker's secret stays with the worker
+    vars[key] = std::string(kv.substr(eq + 1));
+  }
+  for (const auto& [k, v] : handler.env) vars[k] = v;
+  vars["JOBNIK_TASK_ID"] = task.id;
+  vars["JOBNIK_STAGE_ID"] = task.stage_id;
+  vars["JOBNIK_JOB_ID"] = env.stages.JobIdOf(context.client, task.stage_id);
+  vars["JOBNIK_STAGE_TYPE"] = type;
+  vars["JOBNIK_ATTEMPT"] = std::to_string(task.attempts + 1);
+  vars["JOBNIK_MAX_ATTEMPTS"] = std::to_string(task.max_attempts);
+  vars["JOBNIK_URL"] = env.url;
+  vars["JOBNIK_TASK_FILE"] = task_file;
+  vars["JOBNIK_RESULT_FILE"] = result_file;
+  if (!task.traceparent.empty()) vars["TRACEPARENT"] = task.traceparent;
+  if (task.tracestate) vars["TRACESTATE"] = *task.tracestate;
+  request.spawn.env = std::move(vars);
+  request.spawn.cwd = handler.cwd;
+  request.spawn.run_as = handler.run_as;
+  request.spawn.death_signal = SIGKILL;
+  request.stdin_data = std::string(context.json);
+  if (request.stdin_data.empty()) request.stdin_data = "{}";
+  if (handler.timeout_seconds > 0) request.timeout = std::chrono::seconds(handler.timeout_seconds);
+  request.grace = std::chrono::seconds(handler.kill_grace_seconds);
+
+  // Killed on shutdown, or when a heartbeat says the job or the claim is gone.
+  std::stop_source kill;
+  std::atomic<KillCause> cause{KillCause::kNone};
+  std::stop_callback on_shutdown(env.shutdown, [&kill, &cause] {
+    KillCause none = KillCause::kNone;
+    cause.compare_exchange_strong(none, KillCause::kShutdown);
+    kill.request_stop();
+  });
+
+  env.log.Log("info", fmt::format("running {}", request.spawn.argv.empty() ? "" : request.spawn.argv[0]), task.id,
+              type);
+  domain::Result<process::RunResult> ran = domain::Unavailable("not run");
+  {
+    Heartbeats heartbeats(env, context, type, kill, cause);
+    ran = env.runner.Run(request, kill.get_token());
+  }
+  if (!ran.ok()) return Failed(ran.status().message());
+  LogLines(env.log, "info", "stdout", ran->out, task.id, type);
+  LogLines(env.log, "info", "stderr", ran->err, task.id, type);
+  const std::string err_tail = TailText(ran->err.text, kReasonTail);
+  auto with_stderr = [&err_tail](std::string reason) {
+    if (!err_tail.empty()) reason += ": " + err_tail;
+    return reason;
+  };
+
+  TaskOutcome outcome;
+  if (ran->timed_out) {
+    outcome =
+        Failed(fmt::format("timed out after {} s (the command's process group was killed)", handler.timeout_seconds));
+  } else if (ran->cancelled) {
+    switch (cause.load()) {
+      case KillCause::kJobNotActive:
+        outcome = Failed("the job is no longer active (the command was killed)");
+        break;
+      case KillCause::kClaimLost:
+        outcome = Failed("the claim on the task was lost (the command was killed)");
+        break;
+      default:
+        outcome = Failed("worker shutdown");
+        break;
+    }
+  } else if (ran->status.Success()) {
+    outcome = {TaskStatus::kCompleted, ""};
+    std::ifstream in(result_file);
+    if (in) {
+      std::stringstream text;
+      text << in.rdbuf();
+      outcome = MergeResult(context, text.str(), "the result file (JOBNIK_RESULT_FILE)");
+    }
+  } else if (handler.retry_exit_code && ran->status.Exited() && ran->status.Code() == *handler.retry_exit_code) {
+    // TODO(retry-after): send retryAfterSeconds once the server has retry backoff.
+    outcome = Failed(with_stderr(fmt::format("retry later: the command {}", ran->status.Describe())));
+  } else {
+    outcome = Failed(with_stderr(fmt::format("the command {}", ran->status.Describe())));
+  }
+  return outcome;
+}
+
+}  // namespace
+
+TaskOutcome RunTask(const HandlerConfig& handler, RunEnvironment& env, client::TaskContext& context) {
+  const auto t0 = std::chrono::steady_clock::now();
+  TaskOutcome outcome = Run(handler, env, context);
+  const auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (outcome.status == TaskStatus::kCompleted) {
+    env.log.Log("info", fmt::format("completed in {:.3f} s", secs), context.task.id, handler.stage_type);
+  } else {
+    env.log.Log("warn", fmt::format("failed after {:.3f} s: {}", secs, outcome.reason), context.task.id,
+                handler.stage_type);
+  }
+  return outcome;
+}
+
+}  // namespace jobnik::worker
