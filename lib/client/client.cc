@@ -4,6 +4,7 @@
 #include <cctype>
 #include <nlohmann/json.hpp>
 
+#include "client/wire.h"
 #include "domain/codec.h"
 
 namespace jobnik::client {
@@ -13,22 +14,9 @@ using domain::ErrorCode;
 using domain::Result;
 using domain::Status;
 
-// An error body {"message","code"} back into a Status.
-Status FromErrorBody(int http_status, const std::string& body) {
-  auto j = nlohmann::json::parse(body, nullptr, false);
-  if (j.is_object() && j.contains("code") && j.contains("message") && j["code"].is_string() &&
-      j["message"].is_string()) {
-    if (auto code = domain::ParseErrorCode(j["code"].get<std::string>()))
-      return {*code, j["message"].get<std::string>()};
-    return {http_status >= 500 ? ErrorCode::kUnknown : ErrorCode::kValidation, j["message"].get<std::string>()};
-  }
-  return {http_status == 503 ? ErrorCode::kUnavailable : ErrorCode::kUnknown,
-          fmt::format("HTTP {}: {}", http_status, body.substr(0, 200))};
-}
-
 template <typename T>
 Result<T> Decode(const Client::Raw& raw, int expected, Result<T> (*decode)(const nlohmann::json&)) {
-  if (raw.status != expected) return FromErrorBody(raw.status, raw.body);
+  if (raw.status != expected) return wire::ErrorOf(raw.status, raw.body);
   auto j = nlohmann::json::parse(raw.body, nullptr, false);
   if (j.is_discarded()) return domain::BadResponse("the server sent malformed JSON");
   return decode(j);
@@ -41,22 +29,6 @@ Result<std::vector<domain::Task>> DecodeTasks(const nlohmann::json& j) {
     auto task = domain::DecodeTask(t);
     if (!task.ok()) return task.status();
     out.push_back(std::move(task).value());
-  }
-  return out;
-}
-
-// Percent-encodes a path segment (RFC 3986 unreserved characters pass).
-std::string EncodeSegment(const std::string& s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 0xF];
-    }
   }
   return out;
 }
@@ -131,10 +103,10 @@ Result<domain::Stage> Client::GetStage(const std::string& id, bool with_tasks) {
 }
 
 Result<std::optional<domain::Task>> Client::Dequeue(const std::string& stage_type) {
-  auto raw = Request("PATCH", "/v1/stages/" + EncodeSegment(stage_type) + "/tasks/dequeue");
+  auto raw = Request("PATCH", "/v1/stages/" + wire::Encode(stage_type) + "/tasks/dequeue");
   if (!raw.ok()) return raw.status();
   if (raw->status == 404) {
-    auto s = FromErrorBody(raw->status, raw->body);
+    auto s = wire::ErrorOf(raw->status, raw->body);
     if (s.code() == ErrorCode::kTaskNotFound) return std::optional<domain::Task>{};
     return s;
   }
@@ -151,7 +123,7 @@ Result<domain::Task> Client::ReportTask(const std::string& task_id, domain::Task
 }
 
 Result<domain::Task> Client::GetTask(const std::string& id) {
-  auto raw = Request("GET", "/v1/tasks/" + EncodeSegment(id));
+  auto raw = Request("GET", "/v1/tasks/" + wire::Encode(id));
   if (!raw.ok()) return raw.status();
   return Decode<domain::Task>(*raw, 200, domain::DecodeTask);
 }

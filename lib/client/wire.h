@@ -1,4 +1,4 @@
-// Helpers shared by the files that implement Client (operations.cc, worker_ops.cc): not
+// Helpers shared by the files that implement Client (client.cc, operations.cc, worker_ops.cc): not
 // part of the public interface.
 #pragma once
 

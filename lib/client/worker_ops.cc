@@ -20,13 +20,6 @@ using wire::ErrorOf;
 
 constexpr std::size_t kMaxReasonBytes = std::size_t{8} * 1024;
 
-// The "code" of an error body, or "".
-std::string ErrorCodeOf(const std::string& body) {
-  auto j = nlohmann::json::parse(body, nullptr, false);
-  if (j.is_object() && j.contains("code") && j["code"].is_string()) return j["code"].get<std::string>();
-  return "";
-}
-
 // Cuts `s` to at most `n` bytes without splitting a UTF-8 sequence.
 std::string CutUtf8(const std::string& s, std::size_t n) {
   if (s.size() <= n) return s;
@@ -90,10 +83,10 @@ Client::HeartbeatOutcome Client::Heartbeat(const std::string& task_id, const std
     return HeartbeatOutcome::kError;
   }
   if (raw->status == 200) return HeartbeatOutcome::kOk;
-  const auto code = ErrorCodeOf(raw->body);
-  if (raw->status == 409 && code == "TASK_CLAIM_MISMATCH") return HeartbeatOutcome::kClaimLost;
-  if (raw->status == 409 && code == "JOB_NOT_ACTIVE") return HeartbeatOutcome::kJobNotActive;
-  if (error) *error = ErrorOf(raw->status, raw->body);
+  auto refused = ErrorOf(raw->status, raw->body);
+  if (refused.code() == ErrorCode::kTaskClaimMismatch) return HeartbeatOutcome::kClaimLost;
+  if (refused.code() == ErrorCode::kJobNotActive) return HeartbeatOutcome::kJobNotActive;
+  if (error) *error = std::move(refused);
   return HeartbeatOutcome::kError;
 }
 
