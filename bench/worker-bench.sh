@@ -14,27 +14,10 @@ n=${BENCH_WORKER_TASKS:-4000}
 workers=${BENCH_WORKERS:-4}
 conc=${BENCH_CONCURRENCY:-8}
 bin="$build/src"
-state=$(mktemp -d /tmp/jobnik-wbench.XXXXXX)
-chmod 755 "$state"
-pids=()
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$state"
-}
-trap cleanup EXIT
-
-"$bin/jobnikd" --listen 127.0.0.1:0 --data-dir "$state/data" >"$state/jobnikd.log" 2>&1 &
-pids+=($!)
-port=""
-for ((i = 0; i < 600; i++)); do
-  port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\).*|\1|p' "$state/jobnikd.log" | head -n1)
-  [[ -n "$port" ]] && curl -sf "http://127.0.0.1:$port/readiness" -o /dev/null && break
-  sleep 0.1
-done
-[[ -n "$port" ]] || { echo "jobnikd did not start:" >&2; cat "$state/jobnikd.log" >&2; exit 1; }
-url="http://127.0.0.1:$port"
+BIN=$bin STATE_PREFIX=/tmp/jobnik-wbench
+# shellcheck source=scripts/local-jobnikd.sh
+. "$(dirname "$0")/../scripts/local-jobnikd.sh"
+start_local_jobnikd
 
 now() { date +%s.%N; }
 rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.0f", n / (b - a) }'; }

@@ -7,28 +7,11 @@ set -euo pipefail
 build=${1:-build}
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin="$build/src"
-state=$(mktemp -d /tmp/jobnik-demo.XXXXXX)
-chmod 755 "$state"
-pids=()
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$state"
-}
-trap cleanup EXIT
-
-echo "== starting jobnikd (embedded database in $state)"
-"$bin/jobnikd" --listen 127.0.0.1:0 --data-dir "$state/data" >"$state/jobnikd.log" 2>&1 &
-pids+=($!)
-port=""
-for ((i = 0; i < 600; i++)); do
-  port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\).*|\1|p' "$state/jobnikd.log" | head -n1)
-  [[ -n "$port" ]] && curl -sf "http://127.0.0.1:$port/readiness" -o /dev/null && break
-  kill -0 "${pids[0]}" 2>/dev/null || { cat "$state/jobnikd.log" >&2; exit 1; }
-  sleep 0.1
-done
-url="http://127.0.0.1:$port"
+BIN=$bin STATE_PREFIX=/tmp/jobnik-demo
+# shellcheck source=scripts/local-jobnikd.sh
+. "$(dirname "$0")/local-jobnikd.sh"
+echo "== starting jobnikd (embedded database in a temporary directory)"
+start_local_jobnikd
 echo "   jobnikd on $url"
 
 echo "== starting jobnik-worker --config examples/worker.yaml"
