@@ -4,6 +4,7 @@
 #include <cctype>
 #include <nlohmann/json.hpp>
 
+#include "client/trace.h"
 #include "client/wire.h"
 #include "domain/codec.h"
 
@@ -33,6 +34,14 @@ Result<std::vector<domain::Task>> DecodeTasks(const nlohmann::json& j) {
   return out;
 }
 
+// Adds the thread's trace context (trace.h) unless the request carries its own.
+void AddTrace(Headers& headers) {
+  if (FindHeader(headers, "traceparent")) return;
+  const auto trace = OutgoingTrace();
+  headers.emplace_back("traceparent", trace.Traceparent());
+  if (trace.tracestate) headers.emplace_back("tracestate", *trace.tracestate);
+}
+
 }  // namespace
 
 std::string NewJobJson(const domain::NewJob& job) {
@@ -55,7 +64,8 @@ Client::Client(std::shared_ptr<Transport> transport) : transport_(std::move(tran
 
 Client::~Client() = default;
 
-Result<HttpResponse> Client::Send(const HttpRequest& request) {
+Result<HttpResponse> Client::Send(HttpRequest request) {
+  AddTrace(request.headers);
   return transport_->Send(request);
 }
 
@@ -64,6 +74,7 @@ Result<Client::Raw> Client::Request(const std::string& method, const std::string
   request.method = method;
   request.path = path;
   request.body = body;
+  AddTrace(request.headers);
   auto r = transport_->Send(request);
   if (!r.ok()) return r.status();
   Raw raw{r->status, std::move(r->body)};

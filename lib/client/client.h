@@ -1,6 +1,7 @@
 // The typed C++ client of the v1 API (used by jobnikctl, jobnik-worker and the
 // benchmarks). A Client speaks over a Transport (transport.h): the real one is one
 // keep-alive HTTP connection, so use one Client per thread; tests give it a FakeTransport.
+// Every request carries a traceparent continuing the thread's trace context (trace.h).
 #pragma once
 
 #include <memory>
@@ -46,7 +47,7 @@ class Client {
   };
   domain::Result<Raw> Request(const std::string& method, const std::string& path, const std::string& body = "");
   // Any request, with its headers and the whole response.
-  domain::Result<HttpResponse> Send(const HttpRequest& request);
+  domain::Result<HttpResponse> Send(HttpRequest request);
 
   Transport& transport() { return *transport_; }
 

@@ -4,6 +4,8 @@
 #include <optional>
 #include <utility>
 
+#include "client/trace.h"
+
 namespace jobnik::client {
 namespace {
 
@@ -18,13 +20,17 @@ bool Unanswered(const domain::Status& s) {
 
 }  // namespace
 
+std::string_view ToString(BreakerKind k) {
+  return k == BreakerKind::kClaim ? "claim" : "handler";
+}
+
 Worker::ClientFactory Worker::ClientsFor(const ClientOptions& options) {
   return [options](int /*slot*/) { return std::make_unique<Client>(options); };
 }
 
 Worker::Worker(WorkerOptions options, ClientFactory clients, TaskHandler handler, WorkerHooks hooks, Clock& clock)
     : Worker(std::move(options), std::move(clients), OutcomeHandler([handler = std::move(handler)](TaskContext& c) {
-               return TaskOutcome{handler(c), ""};
+               return TaskOutcome{handler(c), "", false};
              }),
              std::move(hooks), clock) {}
 
@@ -33,7 +39,14 @@ Worker::Worker(WorkerOptions options, ClientFactory clients, OutcomeHandler hand
       clients_(std::move(clients)),
       handler_(std::move(handler)),
       hooks_(std::move(hooks)),
-      clock_(clock) {
+      clock_(clock),
+      claim_breaker_(options_.claim_breaker, clock_,
+                     [this](BreakerState from, BreakerState to) {
+                       if (hooks_.on_breaker) hooks_.on_breaker(BreakerKind::kClaim, from, to);
+                     }),
+      handler_breaker_(options_.handler_breaker, clock_, [this](BreakerState from, BreakerState to) {
+        if (hooks_.on_breaker) hooks_.on_breaker(BreakerKind::kHandler, from, to);
+      }) {
   if (options_.slots < 1) options_.slots = 1;
   if (options_.report_attempts < 1) options_.report_attempts = 1;
 }
@@ -95,9 +108,23 @@ void Worker::RunSlot(int slot) {
   Backoff idle(options_.backoff, options_.uniform01);
 
   while (k > 0 && !stop.stop_requested()) {
+    // Both breakers must let the claim go out; a refused slot waits without a request.
+    const Permit handling = handler_breaker_.Allow();
+    if (handling == Permit::kRefused) {
+      clock_.SleepFor(handler_breaker_.RetryIn(), stop);
+      continue;
+    }
+    const Permit claiming = claim_breaker_.Allow();
+    if (claiming == Permit::kRefused) {
+      handler_breaker_.Cancel(handling);
+      clock_.SleepFor(claim_breaker_.RetryIn(), stop);
+      continue;
+    }
     auto t0 = clock_.Now();
     auto claimed = client->Claim(types[cur], options_.claim);
     const auto claim_latency = clock_.Now() - t0;
+    claim_breaker_.Record(claiming, claimed.ok());
+    if (!claimed.ok() || !claimed->has_value()) handler_breaker_.Cancel(handling);
     if (!claimed.ok()) {
       if (hooks_.on_claim_error && hooks_.on_claim_error(slot, types[cur], claimed.status()) == Next::kStopSlot) break;
       clock_.SleepFor(idle.Next(), stop);
@@ -120,9 +147,15 @@ void Worker::RunSlot(int slot) {
     idle.Reset();
     const Client::Claimed claim = std::move(**claimed);
     const domain::Task& task = claim.task;
-    if (hooks_.on_claimed && hooks_.on_claimed(slot, task, claim_latency) == Next::kStopSlot) break;
+    if (hooks_.on_claimed && hooks_.on_claimed(slot, task, claim_latency) == Next::kStopSlot) {
+      handler_breaker_.Cancel(handling);
+      break;
+    }
 
+    // The handler's requests and the report continue the task's trace.
+    const TraceScope trace(task.traceparent, task.tracestate);
     TaskOutcome outcome;
+    const auto handle_start = clock_.Now();
     try {
       TaskContext context{task, slot, *client, stop, claim.json, claim.claim_id};
       outcome = handler_(context);
@@ -132,6 +165,12 @@ void Worker::RunSlot(int slot) {
       outcome = {TaskStatus::kFailed, "the handler threw"};
     }
     if (outcome.status != TaskStatus::kCompleted) outcome.status = TaskStatus::kFailed;
+    if (outcome.cancelled && outcome.status != TaskStatus::kCompleted) {
+      handler_breaker_.Cancel(handling);
+    } else {
+      handler_breaker_.Record(handling, outcome.status == TaskStatus::kCompleted);
+    }
+    if (hooks_.on_handled) hooks_.on_handled(slot, task, outcome, clock_.Now() - handle_start);
 
     Clock::Duration report_latency{};
     const auto reported = Report(*client, task, outcome, claim.claim_id, report_latency);

@@ -14,6 +14,10 @@
 //   whose report was lost).
 // - RequestStop() stops claiming; running handlers see their stop token requested and
 //   finish, and their reports are sent; Stop() waits for that.
+// - Two circuit breakers (circuit_breaker.h) guard the loop: one over claims (failed
+//   claims: no answer, 5xx) and one over handlers (FAILED outcomes). While either is open
+//   no slot claims; after its reset timeout one slot claims as the probe. Empty claims
+//   count for neither.
 // - Hooks see every step (for counters, latencies and logs) and may end their slot.
 //
 // All time is read from and slept on a Clock (clock.h): tests use FakeClock and
@@ -29,6 +33,7 @@
 #include <vector>
 
 #include "client/backoff.h"
+#include "client/circuit_breaker.h"
 #include "client/client.h"
 #include "client/clock.h"
 #include "domain/error.h"
@@ -52,8 +57,15 @@ struct TaskOutcome {
   // FAILED: the reason, sent with the report when the server takes it (it returned a
   // claim token with the task), else only seen by the hooks.
   std::string reason;
+  // FAILED because the work was called off (worker shutdown, job aborted, claim lost), not
+  // because the handler failed: the handler breaker does not count it.
+  bool cancelled = false;
 };
 using OutcomeHandler = std::function<TaskOutcome(TaskContext&)>;
+
+// Which of a worker's two breakers.
+enum class BreakerKind { kClaim, kHandler };
+std::string_view ToString(BreakerKind k);
 
 // Handles a claimed task and says how it ended: kCompleted or kFailed (an exception
 // counts as kFailed).
@@ -76,6 +88,8 @@ struct WorkerHooks {
   std::function<Next(int slot, int rounds)> on_queue_empty;
   // A claim failed (no answer, or an error answer other than "nothing to claim").
   std::function<Next(int slot, const std::string& stage_type, const domain::Status& error)> on_claim_error;
+  // The handler ended with `outcome` after `duration` (before the report).
+  std::function<void(int slot, const domain::Task& task, const TaskOutcome& outcome, Duration duration)> on_handled;
   // The report of `requested` on `task` ended, after any retries: the task as the server
   // left it, or the last error. `latency` is the last attempt's.
   std::function<Next(int slot, const domain::Task& task, domain::TaskStatus requested,
@@ -83,6 +97,8 @@ struct WorkerHooks {
       on_reported;
   // The slot ended (stopped, or ended by a hook).
   std::function<void(int slot)> on_slot_stopped;
+  // A breaker changed state (on the thread that caused it).
+  std::function<void(BreakerKind breaker, BreakerState from, BreakerState to)> on_breaker;
 };
 
 struct WorkerOptions {
@@ -95,6 +111,10 @@ struct WorkerOptions {
   int report_attempts = 10;
   std::function<double()> uniform01;  // the jitter's random source (tests); empty: random
   Client::ClaimOptions claim;         // lease and worker id asked for with every claim
+  // Opens when at least half of 5 or more claims in a minute failed; probes after 10 s.
+  CircuitBreakerOptions claim_breaker{true, std::chrono::seconds(60), 5, 0.5, std::chrono::seconds(10)};
+  // Opens when 80 % of 20 or more handled tasks in a minute failed; probes after 30 s.
+  CircuitBreakerOptions handler_breaker{true, std::chrono::seconds(60), 20, 0.8, std::chrono::seconds(30)};
 };
 
 class Worker {
@@ -125,6 +145,9 @@ class Worker {
     Wait();
   }
   bool stop_requested() const { return stop_.stop_requested(); }
+  BreakerState breaker_state(BreakerKind k) const {
+    return k == BreakerKind::kClaim ? claim_breaker_.state() : handler_breaker_.state();
+  }
 
  private:
   void RunSlot(int slot);
@@ -137,6 +160,8 @@ class Worker {
   OutcomeHandler handler_;
   WorkerHooks hooks_;
   Clock& clock_;
+  CircuitBreaker claim_breaker_;
+  CircuitBreaker handler_breaker_;
   std::stop_source stop_;
   std::mutex mu_;  // threads_
   std::vector<std::thread> threads_;

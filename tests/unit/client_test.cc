@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <httplib.h>
+#include <prometheus/text_serializer.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -19,7 +21,9 @@
 #include "client/client.h"
 #include "client/clock.h"
 #include "client/fake_transport.h"
+#include "client/trace.h"
 #include "client/worker.h"
+#include "client/worker_metrics.h"
 
 namespace jobnik::client {
 namespace {
@@ -515,7 +519,7 @@ TEST(WorkerTest, AFailureReasonAndTheClaimTokenAreReportedOnlyToAServerWithClaim
     Worker worker(OneSlot(), Over(fake), OutcomeHandler([&](TaskContext& c) {
                     seen_claim = c.claim_id;
                     seen_json = std::string(c.json);
-                    return TaskOutcome{TaskStatus::kFailed, "exited with status 3"};
+                    return TaskOutcome{TaskStatus::kFailed, "exited with status 3", false};
                   }),
                   hooks, clock);
     worker.Start();
@@ -532,6 +536,212 @@ TEST(WorkerTest, AFailureReasonAndTheClaimTokenAreReportedOnlyToAServerWithClaim
     }
     EXPECT_EQ(seen_json, tokens ? ClaimedJson("aa") : TaskJson("aa"));
   }
+}
+
+TEST(WorkerTest, TheClaimBreakerOpensOnFailedClaimsAndAProbeClosesIt) {
+  Queue q;
+  q.tasks = {"aa", "bb"};
+  auto fake = std::make_shared<FakeTransport>([&q](const HttpRequest& r) { return q.Handle(r); });
+  fake->DropNext(FakeTransport::Drop::kBeforeServer, 3);  // the server is away for 3 claims
+  FakeClock clock;
+  auto options = OneSlot();
+  options.uniform01 = [] { return 0.0; };  // no backoff: only the breaker waits
+  options.claim_breaker = {true, std::chrono::seconds(60), 3, 0.5, std::chrono::seconds(10)};
+  WorkerHooks hooks;
+  std::vector<std::string> changes;
+  std::vector<std::size_t> requests_at_change;
+  hooks.on_breaker = [&](BreakerKind kind, BreakerState from, BreakerState to) {
+    changes.push_back(std::string(ToString(kind)) + " " + std::string(ToString(from)) + ">" +
+                      std::string(ToString(to)));
+    requests_at_change.push_back(fake->request_count());
+  };
+  hooks.on_queue_empty = [](int, int) { return Next::kStopSlot; };
+  Worker worker(
+      options, Over(fake), [](TaskContext&) { return TaskStatus::kCompleted; }, hooks, clock);
+  worker.Start();
+  worker.Wait();
+  EXPECT_EQ(changes, (std::vector<std::string>{"claim closed>open", "claim open>half-open", "claim half-open>closed"}));
+  // Opened by the 3rd failed claim; no request while open; the probe was the 4th.
+  EXPECT_EQ(requests_at_change, (std::vector<std::size_t>{3, 3, 4}));
+  EXPECT_EQ(q.reports, (std::vector<std::string>{"aa COMPLETED", "bb COMPLETED"}));
+  const auto sleeps = clock.sleeps();
+  EXPECT_EQ(std::count(sleeps.begin(), sleeps.end(), Clock::Duration(std::chrono::seconds(10))), 1);
+}
+
+TEST(WorkerTest, TheHandlerBreakerStopsClaimingWhileHandlersFail) {
+  Queue q;
+  for (int i = 0; i < 20; ++i) q.tasks.push_back(std::to_string(10 + i));
+  auto fake = std::make_shared<FakeTransport>([&q](const HttpRequest& r) { return q.Handle(r); });
+  FakeClock clock;
+  auto options = OneSlot();
+  options.handler_breaker = {true, std::chrono::seconds(60), 3, 1.0, std::chrono::seconds(30)};
+  WorkerHooks hooks;
+  std::vector<std::string> changes;
+  Worker* self = nullptr;
+  hooks.on_breaker = [&](BreakerKind kind, BreakerState from, BreakerState to) {
+    changes.push_back(std::string(ToString(kind)) + " " + std::string(ToString(from)) + ">" +
+                      std::string(ToString(to)));
+    if (changes.size() == 3) self->RequestStop();  // opened again by the failed probe
+  };
+  std::atomic<int> handled{0};
+  Worker worker(options, Over(fake), OutcomeHandler([&handled](TaskContext&) {
+                  ++handled;
+                  return TaskOutcome{TaskStatus::kFailed, "disk full", false};
+                }),
+                hooks, clock);
+  self = &worker;
+  worker.Start();
+  worker.Wait();
+  EXPECT_EQ(changes,
+            (std::vector<std::string>{"handler closed>open", "handler open>half-open", "handler half-open>open"}));
+  EXPECT_EQ(handled.load(), 4);  // three failures opened it, one probe failed: 16 tasks left unclaimed
+  EXPECT_EQ(q.tasks.size(), 16U);
+  EXPECT_EQ(q.reports.size(), 4U);
+  const auto sleeps = clock.sleeps();
+  EXPECT_GE(std::count(sleeps.begin(), sleeps.end(), Clock::Duration(std::chrono::seconds(30))), 1);
+}
+
+TEST(WorkerTest, CancelledTasksDoNotCountAgainstTheHandler) {
+  Queue q;
+  for (int i = 0; i < 6; ++i) q.tasks.push_back(std::to_string(10 + i));
+  auto fake = std::make_shared<FakeTransport>([&q](const HttpRequest& r) { return q.Handle(r); });
+  FakeClock clock;
+  auto options = OneSlot();
+  options.handler_breaker = {true, std::chrono::seconds(60), 3, 1.0, std::chrono::seconds(30)};
+  WorkerHooks hooks;
+  int changes = 0;
+  hooks.on_breaker = [&changes](BreakerKind, BreakerState, BreakerState) { ++changes; };
+  hooks.on_queue_empty = [](int, int) { return Next::kStopSlot; };
+  Worker worker(options, Over(fake), OutcomeHandler([](TaskContext&) {
+                  return TaskOutcome{TaskStatus::kFailed, "worker shutdown", true};
+                }),
+                hooks, clock);
+  worker.Start();
+  worker.Wait();
+  EXPECT_EQ(changes, 0);
+  EXPECT_EQ(q.reports.size(), 6U);  // all reported FAILED, none held back
+  EXPECT_EQ(worker.breaker_state(BreakerKind::kHandler), BreakerState::kClosed);
+}
+
+// ---- trace context ----
+
+std::string TraceIdOf(const HttpRequest& r) {
+  const auto tp = FindHeader(r.headers, "traceparent");
+  const auto parsed = tracing::ParseTraceparent(tp.value_or(""));
+  return parsed ? parsed->trace_id : "";
+}
+
+TEST(TraceTest, EveryRequestCarriesATraceparentContinuingTheThreadsContext) {
+  auto fake = std::make_shared<FakeTransport>([](const HttpRequest&) { return JsonReply(200, "{}"); });
+  Client client(fake);
+  ASSERT_TRUE(client.Request("GET", "/v1/jobs").ok());
+  ASSERT_TRUE(client.Request("GET", "/v1/jobs").ok());
+  const std::string outer = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  {
+    const TraceScope scope(outer, "vendor=1");
+    ASSERT_TRUE(client.Request("GET", "/v1/jobs").ok());
+    {
+      const TraceScope inner(tracing::TraceContext{"11111111111111111111111111111111", "2222222222222222", "01", {}});
+      ASSERT_TRUE(client.Request("GET", "/v1/jobs").ok());
+    }
+    HttpRequest own;
+    own.method = "GET";
+    own.path = "/v1/jobs";
+    ASSERT_TRUE(client.Send(own).ok());  // the outer scope again
+    own.headers.emplace_back("traceparent", "00-33333333333333333333333333333333-4444444444444444-00");
+    ASSERT_TRUE(client.Send(own).ok());  // its own is kept
+  }
+  EXPECT_FALSE(CurrentTrace().has_value());
+  const TraceScope bad("not a traceparent");  // ignored
+  EXPECT_FALSE(CurrentTrace().has_value());
+
+  const auto r = fake->requests();
+  ASSERT_EQ(r.size(), 6U);
+  for (const auto& req : r) EXPECT_EQ(TraceIdOf(req).size(), 32U);
+  EXPECT_NE(TraceIdOf(r[0]), TraceIdOf(r[1]));  // no context: a new trace each
+  EXPECT_EQ(TraceIdOf(r[2]), "0af7651916cd43dd8448eb211c80319c");
+  EXPECT_NE(FindHeader(r[2].headers, "traceparent"), outer);  // a child: a span of its own
+  EXPECT_EQ(FindHeader(r[2].headers, "tracestate"), "vendor=1");
+  EXPECT_EQ(TraceIdOf(r[3]), "11111111111111111111111111111111");
+  EXPECT_EQ(TraceIdOf(r[4]), "0af7651916cd43dd8448eb211c80319c");
+  EXPECT_EQ(FindHeader(r[5].headers, "traceparent"), "00-33333333333333333333333333333333-4444444444444444-00");
+}
+
+TEST(TraceTest, TheWorkerReportsInTheTasksTrace) {
+  auto fake = std::make_shared<FakeTransport>();
+  fake->Reply(200, TaskJson("aa"));  // TaskJson's traceparent: trace 0af76519...
+  fake->Reply(200, TaskJson("aa", "COMPLETED"));
+  fake->Reply(404, kNothing);
+  FakeClock clock;
+  WorkerHooks hooks;
+  hooks.on_queue_empty = [](int, int) { return Next::kStopSlot; };
+  std::string seen_in_handler;
+  Worker worker(
+      OneSlot(), Over(fake),
+      [&seen_in_handler](TaskContext&) {
+        seen_in_handler = CurrentTrace() ? CurrentTrace()->trace_id : "";
+        return TaskStatus::kCompleted;
+      },
+      hooks, clock);
+  worker.Start();
+  worker.Wait();
+  EXPECT_EQ(seen_in_handler, "0af7651916cd43dd8448eb211c80319c");
+  const auto r = fake->requests();
+  ASSERT_EQ(r.size(), 3U);
+  EXPECT_NE(TraceIdOf(r[0]), "0af7651916cd43dd8448eb211c80319c");  // the claim: before the task
+  EXPECT_EQ(TraceIdOf(r[1]), "0af7651916cd43dd8448eb211c80319c");  // the report
+}
+
+// The value of one series in the text exposition, e.g. Sample(text, "x_total{stage_type=\"t\"}").
+double Sample(const std::string& text, const std::string& series) {
+  const auto at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + series.size() + 2));
+}
+
+TEST(WorkerMetricsTest, CountTasksOutcomesErrorsAndBreakerStates) {
+  Queue q;
+  q.tasks = {"aa", "bb", "cc"};
+  auto fake = std::make_shared<FakeTransport>([&q](const HttpRequest& r) { return q.Handle(r); });
+  fake->DropNext(FakeTransport::Drop::kBeforeServer, 1);  // one failed claim
+  FakeClock clock;
+  auto options = OneSlot();
+  options.uniform01 = [] { return 0.0; };
+  options.handler_breaker = {true, std::chrono::seconds(60), 2, 0.6, std::chrono::seconds(30)};
+  prometheus::Registry registry;
+  WorkerMetrics metrics(registry);
+  WorkerHooks inner;
+  int empties = 0;
+  inner.on_empty = [&empties](int, const std::string&, Clock::Duration) { ++empties; };
+  inner.on_queue_empty = [](int, int rounds) { return rounds >= 3 ? Next::kStopSlot : Next::kContinue; };
+  int n = 0;
+  Worker worker(options, Over(fake), OutcomeHandler([&n](TaskContext&) {
+                  // COMPLETED, FAILED, FAILED: 2 of 3 failed opens the handler breaker.
+                  return TaskOutcome{n++ == 0 ? TaskStatus::kCompleted : TaskStatus::kFailed, "no", false};
+                }),
+                metrics.Wrap("t", inner), clock);
+  worker.Start();
+  worker.Wait();
+  const std::string text = "\n" + prometheus::TextSerializer().Serialize(registry.Collect());
+  const std::string t = R"({stage_type="t"})";
+  EXPECT_EQ(Sample(text, "jobnik_worker_tasks_started_total" + t), 3) << text;
+  EXPECT_EQ(Sample(text, "jobnik_worker_tasks_completed_total" + t), 1);
+  EXPECT_EQ(Sample(text, "jobnik_worker_tasks_failed_total" + t), 2);
+  EXPECT_EQ(Sample(text, "jobnik_worker_tasks_timed_out_total" + t), 0);
+  EXPECT_EQ(Sample(text, "jobnik_worker_tasks_in_flight" + t), 0);
+  EXPECT_EQ(Sample(text, "jobnik_worker_claim_errors_total" + t), 1);
+  EXPECT_EQ(Sample(text, "jobnik_worker_report_errors_total" + t), 0);
+  EXPECT_EQ(Sample(text, "jobnik_worker_handler_duration_seconds_count" + t), 3);
+  EXPECT_EQ(Sample(text, "jobnik_worker_empty_polls" + t), 3);  // the inner hooks ran too
+  EXPECT_EQ(empties, 3);
+  // Opened after the third task; the probe (after 30 s) found the queue empty and was
+  // given back: still half-open.
+  EXPECT_EQ(Sample(text, R"(jobnik_worker_breaker_state{breaker="handler",stage_type="t"})"), 1);
+  EXPECT_EQ(Sample(text, R"(jobnik_worker_breaker_state{breaker="claim",stage_type="t"})"), 0);
+  metrics.CountTimeout("t");
+  EXPECT_EQ(Sample("\n" + prometheus::TextSerializer().Serialize(registry.Collect()),
+                   "jobnik_worker_tasks_timed_out_total" + t),
+            1);
 }
 
 TEST(WorkerOpsTest, ClaimOptionsHeartbeatsAndLongReasons) {
