@@ -401,6 +401,7 @@ TaskOutcome Run(const HandlerConfig& handler, RunEnvironment& env, client::TaskC
 
   TaskOutcome outcome;
   if (ran->timed_out) {
+    if (env.on_timeout) env.on_timeout(type);
     outcome =
         Failed(fmt::format("timed out after {} s (the command's process group was killed)", handler.timeout_seconds));
   } else if (ran->cancelled) {
@@ -415,6 +416,7 @@ TaskOutcome Run(const HandlerConfig& handler, RunEnvironment& env, client::TaskC
         outcome = Failed("worker shutdown");
         break;
     }
+    outcome.cancelled = true;
   } else if (ran->status.Success()) {
     outcome = {TaskStatus::kCompleted, ""};
     std::ifstream in(result_file);

@@ -86,6 +86,8 @@ struct RunEnvironment {
   int lease_seconds = 0;       // asked for with each heartbeat (0: the server's default)
   // A client of its own for heartbeats (the slot's is busy waiting on the command).
   std::function<std::unique_ptr<client::Client>()> heartbeat_client;
+  // Called with the stage type when a command is killed for its timeout (metrics).
+  std::function<void(const std::string& stage_type)> on_timeout;
 };
 
 // Replaces each {data.a.b} in `arg` with that field of `data` (a string as is, anything

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "client/worker.h"
+#include "client/worker_metrics.h"
 #include "common/version.h"
 #include "handler.h"
 #include "process/config.h"
@@ -20,6 +21,7 @@
 #include "process/runner.h"
 #include "process/sd_notify.h"
 #include "process/signals.h"
+#include "status_server.h"
 
 namespace jobnik::worker {
 namespace {
@@ -36,6 +38,9 @@ struct WorkerConfig {
   std::string log_format = "text";
   int heartbeat_seconds = 10;
   int lease_seconds = 0;
+  std::string listen;  // HOST:PORT of /metrics, /healthz, /readyz; empty: none
+  client::CircuitBreakerOptions claim_breaker = client::WorkerOptions().claim_breaker;
+  client::CircuitBreakerOptions handler_breaker = client::WorkerOptions().handler_breaker;
   std::vector<HandlerConfig> handlers;
 };
 
@@ -117,6 +122,44 @@ Status ParseHandler(const YAML::Node& node, const std::string& where, HandlerCon
   return Status::Ok();
 }
 
+Result<double> RatioOf(const YAML::Node& node, const std::string& where) {
+  if (!node.IsScalar()) return Invalid(where, "must be a number between 0 and 1");
+  try {
+    std::size_t used = 0;
+    const double v = std::stod(node.Scalar(), &used);
+    if (used == node.Scalar().size() && v > 0 && v <= 1) return v;
+  } catch (const std::exception&) {
+  }
+  return Invalid(where, fmt::format("must be a number greater than 0 and at most 1, not '{}'", node.Scalar()));
+}
+
+Status ParseBreaker(const YAML::Node& node, const std::string& where, client::CircuitBreakerOptions& b) {
+  if (!node.IsMap())
+    return Invalid(where, "must be a mapping (enabled, window, min_calls, failure_ratio, reset_timeout)");
+  for (const auto& kv : node) {
+    const auto key = kv.first.as<std::string>();
+    const std::string at = fmt::format("{}.{}", where, key);
+    const YAML::Node& v = kv.second;
+    if (key == "enabled") {
+      JOBNIK_ASSIGN_OR_RETURN(b.enabled, BoolOf(v, at));
+    } else if (key == "window") {
+      JOBNIK_ASSIGN_OR_RETURN(auto n, IntOf(v, at, 1, 24LL * 3600));
+      b.window = std::chrono::seconds(n);
+    } else if (key == "min_calls") {
+      JOBNIK_ASSIGN_OR_RETURN(auto n, IntOf(v, at, 1, 1000000));
+      b.min_calls = static_cast<int>(n);
+    } else if (key == "failure_ratio") {
+      JOBNIK_ASSIGN_OR_RETURN(b.failure_ratio, RatioOf(v, at));
+    } else if (key == "reset_timeout") {
+      JOBNIK_ASSIGN_OR_RETURN(auto n, IntOf(v, at, 1, 24LL * 3600));
+      b.reset_timeout = std::chrono::seconds(n);
+    } else {
+      return Invalid(where, fmt::format("unknown key '{}'", key));
+    }
+  }
+  return Status::Ok();
+}
+
 Status ParseFile(const std::string& path, WorkerConfig& c) {
   YAML::Node root;
   try {
@@ -147,6 +190,12 @@ Status ParseFile(const std::string& path, WorkerConfig& c) {
       } else if (key == "lease_seconds") {
         JOBNIK_ASSIGN_OR_RETURN(auto n, IntOf(v, at, 0, 24LL * 3600));
         c.lease_seconds = static_cast<int>(n);
+      } else if (key == "listen") {
+        JOBNIK_ASSIGN_OR_RETURN(c.listen, StringOf(v, at));
+      } else if (key == "claim_breaker") {
+        JOBNIK_TRY(ParseBreaker(v, at, c.claim_breaker));
+      } else if (key == "handler_breaker") {
+        JOBNIK_TRY(ParseBreaker(v, at, c.handler_breaker));
       } else if (key == "handlers") {
         if (!v.IsSequence() || v.size() == 0) return Invalid(at, "must be a non-empty list of handlers");
         for (std::size_t i = 0; i < v.size(); ++i) {
@@ -170,6 +219,9 @@ Status Validate(WorkerConfig& c, const std::string& source) {
     return domain::ValidationError("url: " + url.status().message());
   if (c.log_format != "text" && c.log_format != "json") {
     return domain::ValidationError(fmt::format("log_format: must be text or json, not '{}'", c.log_format));
+  }
+  if (!c.listen.empty()) {
+    if (auto s = CheckListen(c.listen); !s.ok()) return domain::ValidationError("listen: " + s.message());
   }
   if (c.handlers.empty()) {
     return domain::ValidationError(
@@ -220,6 +272,19 @@ std::string ConfigYaml(const WorkerConfig& c) {
   out << YAML::Key << "log_format" << YAML::Value << c.log_format;
   out << YAML::Key << "heartbeat_interval" << YAML::Value << c.heartbeat_seconds;
   out << YAML::Key << "lease_seconds" << YAML::Value << c.lease_seconds;
+  if (!c.listen.empty()) out << YAML::Key << "listen" << YAML::Value << c.listen;
+  for (const auto& [name, b] :
+       {std::pair{"claim_breaker", &c.claim_breaker}, std::pair{"handler_breaker", &c.handler_breaker}}) {
+    using std::chrono::duration_cast;
+    using std::chrono::seconds;
+    out << YAML::Key << name << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "enabled" << YAML::Value << b->enabled;
+    out << YAML::Key << "window" << YAML::Value << duration_cast<seconds>(b->window).count();
+    out << YAML::Key << "min_calls" << YAML::Value << b->min_calls;
+    out << YAML::Key << "failure_ratio" << YAML::Value << fmt::format("{}", b->failure_ratio);
+    out << YAML::Key << "reset_timeout" << YAML::Value << duration_cast<seconds>(b->reset_timeout).count();
+    out << YAML::EndMap;
+  }
   out << YAML::Key << "handlers" << YAML::Value << YAML::BeginSeq;
   for (const auto& h : c.handlers) {
     out << YAML::BeginMap;
@@ -245,8 +310,9 @@ std::string ConfigYaml(const WorkerConfig& c) {
 int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   CLI::App app{"jobnik-worker: run an executable for every task of a stage type", "jobnik-worker"};
   app.set_version_flag("-V,--version", fmt::format("jobnik-worker {}", Version()));
-  std::string config_file, url, token, stage_type, log_format, cwd, user, plugin, plugin_config;
+  std::string config_file, url, token, stage_type, log_format, cwd, user, plugin, plugin_config, listen;
   int concurrency = 1, timeout = 0, kill_grace = 5, retry_exit_code = 0, shutdown_timeout = -1, heartbeat = 0;
+  int lease = -1;
   bool shell = false, print_config = false;
   std::vector<std::string> env_flags, command;
   app.add_option("-c,--config", config_file, "YAML file with the server and the handlers (jobnik-worker(1))");
@@ -270,6 +336,10 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   app.add_option("--log-format", log_format, "text or json");
   app.add_option("--heartbeat-interval", heartbeat, "seconds between heartbeats while a command runs [default 10]")
       ->check(CLI::Range(1, 3600));
+  app.add_option("--lease-seconds", lease,
+                 "the lease asked for with each claim and heartbeat (0: the server's default) [default 0]")
+      ->check(CLI::Range(0, 86400));
+  app.add_option("--listen", listen, "HOST:PORT to serve /metrics, /healthz and /readyz on (port 0: any free port)");
   app.add_flag("--print-config", print_config, "print the configuration (token masked) and exit");
   app.add_option("command", command, "the command and its arguments (after --)");
   try {
@@ -296,6 +366,8 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   if (shutdown_timeout >= 0) config.shutdown_timeout_seconds = shutdown_timeout;
   if (!log_format.empty()) config.log_format = log_format;
   if (heartbeat > 0) config.heartbeat_seconds = heartbeat;
+  if (lease >= 0) config.lease_seconds = lease;
+  if (!listen.empty()) config.listen = listen;
   if (config_file.empty()) {
     if (stage_type.empty() && !command.empty()) return usage("--stage-type: missing (the stage type COMMAND handles)");
     if (!stage_type.empty()) {
@@ -334,6 +406,9 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   client_options.base_url = config.url;
   client_options.bearer_token = config.token;
 
+  prometheus::Registry registry;
+  client::WorkerMetrics metrics(registry);
+
   process::SpawnRunner runner;
   std::stop_source shutdown;  // requested when running commands must end
   RunEnvironment env{{},
@@ -343,7 +418,8 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
                      shutdown.get_token(),
                      config.heartbeat_seconds,
                      config.lease_seconds,
-                     [client_options] { return std::make_unique<client::Client>(client_options); }};
+                     [client_options] { return std::make_unique<client::Client>(client_options); },
+                     [&metrics](const std::string& type) { metrics.CountTimeout(type); }};
 
   std::atomic<int> running_slots{0};
   std::atomic<int> busy{0};
@@ -353,6 +429,8 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
     options.stage_types = {h.stage_type};
     options.slots = h.concurrency;
     options.claim.lease_seconds = config.lease_seconds;
+    options.claim_breaker = config.claim_breaker;
+    options.handler_breaker = config.handler_breaker;
     client::WorkerHooks hooks;
     const std::string type = h.stage_type;
     hooks.on_claim_error = [&log, type](int, const std::string&, const domain::Status& e) {
@@ -373,12 +451,47 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
       return client::Next::kContinue;
     };
     hooks.on_slot_stopped = [&running_slots](int) { --running_slots; };
+    hooks.on_breaker = [&log, type](client::BreakerKind kind, client::BreakerState from, client::BreakerState to) {
+      const bool bad = to == client::BreakerState::kOpen;
+      log.Log(
+          bad ? "warn" : "info",
+          fmt::format("{} breaker {} (was {}){}", client::ToString(kind), client::ToString(to), client::ToString(from),
+                      !bad ? ""
+                      : kind == client::BreakerKind::kClaim
+                          ? ": claims keep failing; no claims until a probe succeeds"
+                          : ": the handler keeps failing; no claims until a probe succeeds"),
+          "", type);
+    };
     running_slots += h.concurrency;
     const HandlerConfig* handler = &h;
     workers.push_back(std::make_unique<client::Worker>(
         options, client::Worker::ClientsFor(client_options),
         client::OutcomeHandler([handler, &env](client::TaskContext& c) { return RunTask(*handler, env, c); }),
-        std::move(hooks)));
+        metrics.Wrap(h.stage_type, std::move(hooks))));
+  }
+  std::atomic<bool> stopping{false};
+  std::unique_ptr<StatusServer> status;
+  if (!config.listen.empty()) {
+    auto started = StatusServer::Start(config.listen, registry, [&]() -> std::string {
+      if (stopping) return "stopping";
+      for (std::size_t i = 0; i < workers.size(); ++i) {
+        if (workers[i]->breaker_state(client::BreakerKind::kClaim) == client::BreakerState::kOpen) {
+          return fmt::format("claims of {} keep failing (claim breaker open)", config.handlers[i].stage_type);
+        }
+        if (workers[i]->breaker_state(client::BreakerKind::kHandler) == client::BreakerState::kOpen) {
+          return fmt::format("handler of {} keeps failing (handler breaker open)", config.handlers[i].stage_type);
+        }
+      }
+      return "";
+    });
+    if (!started.ok()) {
+      log.Log("error", started.status().message());
+      workers.clear();
+      for (auto& h : config.handlers) UnloadPlugin(h);
+      return ToInt(ExitCode::kFailure);
+    }
+    status = std::move(*started);
+    log.Log("info", fmt::format("status on http://{} (/metrics, /healthz, /readyz)", status->address()));
   }
   for (auto& w : workers) w->Start();
   for (const auto& h : config.handlers) {
@@ -390,6 +503,7 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   const auto tick = std::chrono::milliseconds(100);
   auto first = signals.Wait(tick, [&] { return running_slots.load() > 0; });
   process::SdNotify("STOPPING=1");
+  stopping = true;
   for (auto& w : workers) w->RequestStop();
   if (first.signal != 0) {
     log.Log("info", fmt::format("signal {}: no more claims; {} running task(s) get {} s to finish (a second signal "
@@ -405,6 +519,7 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   }
   shutdown.request_stop();
   for (auto& w : workers) w->Wait();
+  status.reset();  // reads the workers
   workers.clear();
   for (auto& h : config.handlers) UnloadPlugin(h);
   log.Log("info", "stopped");

@@ -388,3 +388,106 @@ PLUGIN_DIR="$JOBNIK_BIN_DIR/../examples/plugins"
   wait_worker
   [[ "$WORKER_STATUS" == 0 ]]
 }
+
+# status_url: the worker's status address from its log (after --listen 127.0.0.1:0).
+status_url() {
+  local addr
+  addr=$(sed -n 's|.*status on http://\([0-9.]*:[0-9]*\) .*|\1|p' "$WORKER_LOG" | head -n1)
+  [[ -n "$addr" ]] && echo "http://$addr"
+}
+# metric NAME_WITH_LABELS: the value of one series on the worker's /metrics.
+metric() { curl -sf "$(status_url)/metrics" | awk -v s="$1" '$1 == s { print $2 }'; }
+metric_is() { [[ "$(metric "$1")" == "$2" ]]; }
+
+@test "--listen serves /metrics (tasks started, completed, failed, timed out; duration) and /healthz, /readyz" {
+  local cmd stage
+  cmd=$(script mixed.sh 'case "$1" in fail) echo "bad input" >&2; exit 4;; hang) exec sleep 60;; esac')
+  stage=$(make_stage mixed)
+  add_tasks "$stage" '[{"data":{"do":"ok"}},{"data":{"do":"ok"}},{"data":{"do":"fail"}},{"data":{"do":"hang"}}]' >/dev/null
+  start_worker --stage-type mixed --concurrency 4 --timeout 1 --kill-grace 0 --listen 127.0.0.1:0 -- "$cmd" '{data.do}'
+  poll 10 status_url
+  local t='{stage_type="mixed"}'
+  poll 20 metric_is "jobnik_worker_tasks_failed_total$t" 2
+  metric_is "jobnik_worker_tasks_started_total$t" 4
+  metric_is "jobnik_worker_tasks_completed_total$t" 2
+  metric_is "jobnik_worker_tasks_timed_out_total$t" 1
+  metric_is "jobnik_worker_handler_duration_seconds_count$t" 4
+  poll 5 metric_is "jobnik_worker_tasks_in_flight$t" 0
+  metric_is "jobnik_worker_breaker_state{breaker=\"claim\",stage_type=\"mixed\"}" 0
+  run curl -s "$(status_url)/healthz"
+  assert_output '{"status":"ok"}'
+  run curl -s -w ' %{http_code}' "$(status_url)/readyz"
+  assert_output '{"status":"ok"} 200'
+  stage_is "$stage" FAILED
+}
+
+@test "a failing handler opens the handler breaker: no more claims, and /readyz says why" {
+  local f="$W/worker.yaml" cmd stage
+  cmd=$(script broken.sh 'echo "disk full" >&2; exit 1')
+  printf 'url: %s\nlisten: 127.0.0.1:0\nhandler_breaker: {min_calls: 3, failure_ratio: 1, reset_timeout: 600}\nhandlers:\n  - stage_type: broken\n    command: [%s]\n' \
+    "$JOBNIK_URL" "$cmd" >"$f"
+  stage=$(make_stage broken)
+  add_tasks "$stage" "$(jq -cn '[range(10) | {data: {}, maxAttempts: 5}]')" >/dev/null
+  "$JOBNIK_WORKER" --config "$f" >>"$WORKER_LOG" 2>&1 &
+  WORKER_PID=$!
+  WORKER_PIDS+=("$WORKER_PID")
+  poll 20 grep -q "handler breaker open (was closed): the handler keeps failing" "$WORKER_LOG"
+  poll 5 status_url
+  run curl -s -w ' %{http_code}' "$(status_url)/readyz"
+  assert_output '{"status":"handler of broken keeps failing (handler breaker open)"} 503'
+  metric_is 'jobnik_worker_breaker_state{breaker="handler",stage_type="broken"}' 2
+  # The three failures that opened it (retried by the server: the stage goes on).
+  metric_is 'jobnik_worker_tasks_started_total{stage_type="broken"}' 3
+  metric_is 'jobnik_worker_tasks_failed_total{stage_type="broken"}' 3
+  stage_is "$stage" IN_PROGRESS
+  kill -TERM "$WORKER_PID"
+  wait_worker
+  [[ "$WORKER_STATUS" == 0 ]]
+}
+
+@test "claims that keep failing open the claim breaker and make the worker not ready" {
+  local f="$W/worker.yaml"
+  printf 'url: http://127.0.0.1:1\nlisten: 127.0.0.1:0\nclaim_breaker: {min_calls: 1, reset_timeout: 600}\nhandlers:\n  - stage_type: x\n    command: [/bin/true]\n' >"$f"
+  "$JOBNIK_WORKER" --config "$f" >>"$WORKER_LOG" 2>&1 &
+  WORKER_PID=$!
+  WORKER_PIDS+=("$WORKER_PID")
+  poll 20 grep -q "claim breaker open (was closed): claims keep failing" "$WORKER_LOG"
+  run curl -s -w ' %{http_code}' "$(status_url)/readyz"
+  assert_output '{"status":"claims of x keep failing (claim breaker open)"} 503'
+  run curl -s -w ' %{http_code}' "$(status_url)/healthz"
+  assert_output '{"status":"ok"} 200'
+  [[ "$(metric 'jobnik_worker_claim_errors_total{stage_type="x"}')" -ge 1 ]]
+  kill -TERM "$WORKER_PID"
+  wait_worker
+  [[ "$WORKER_STATUS" == 0 ]]
+}
+
+@test "bad breaker and listen settings are rejected at start" {
+  local f="$W/worker.yaml"
+  printf 'claim_breaker: {failure_ratio: 2}\nhandlers:\n  - stage_type: a\n    command: [/bin/true]\n' >"$f"
+  run "$JOBNIK_WORKER" --config "$f"
+  assert_failure 2
+  assert_output "jobnik-worker: $f: claim_breaker.failure_ratio: must be a number greater than 0 and at most 1, not '2'"
+  printf 'handler_breaker: {colour: red}\nhandlers:\n  - stage_type: a\n    command: [/bin/true]\n' >"$f"
+  run "$JOBNIK_WORKER" --config "$f"
+  assert_failure 2
+  assert_output "jobnik-worker: $f: handler_breaker: unknown key 'colour'"
+  run "$JOBNIK_WORKER" --listen nowhere --stage-type a -- /bin/true
+  assert_failure 2
+  assert_output "jobnik-worker: listen: 'nowhere' is not HOST:PORT (e.g. 127.0.0.1:9090)"
+  run "$JOBNIK_WORKER" --lease-seconds -1 --stage-type a -- /bin/true
+  assert_failure 2
+}
+
+@test "the bash completion offers every long option of --help, and its values" {
+  local src="${JOBNIK_SOURCE_DIR:-$BATS_TEST_DIRNAME/../..}" opt offered
+  # shellcheck source=/dev/null
+  offered=$(bash -c 'source "$1/completions/jobnik-worker.bash"; COMP_WORDS=(jobnik-worker --); COMP_CWORD=1
+    _jobnik_worker; printf "%s\n" "${COMPREPLY[@]}"' _ "$src")
+  for opt in $("$JOBNIK_WORKER" --help | grep -oE -- '--[a-z][a-z-]*' | sort -u); do
+    grep -qx -- "$opt" <<<"$offered" || { echo "not offered: $opt" >&2; return 1; }
+  done
+  run bash -c 'source "$1/completions/jobnik-worker.bash"; COMP_WORDS=(jobnik-worker --log-format ""); COMP_CWORD=2
+    _jobnik_worker; echo "${COMPREPLY[*]}"' _ "$src"
+  assert_output "text json"
+}

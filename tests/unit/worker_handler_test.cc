@@ -43,7 +43,7 @@ struct Fixture {
   std::ostringstream log_text;
   Logger log{log_text, false};
   std::stop_source shutdown;
-  RunEnvironment env{{}, runner, log, "http://jobnik", shutdown.get_token(), 0, 0, nullptr};
+  RunEnvironment env{{}, runner, log, "http://jobnik", shutdown.get_token(), 0, 0, nullptr, nullptr};
   std::shared_ptr<client::FakeTransport> fake = std::make_shared<client::FakeTransport>();
   client::Client client{fake};
   domain::Task task;
