@@ -5,7 +5,10 @@
 #   baseline  a plain shell loop spawning /bin/true N times: the machine's spawn rate
 #   command   WORKERS jobnik-worker processes x CONCURRENCY slots running /bin/true for N tasks
 #   plugin    the same with the example no-op plugin (libjobnik_echo_plugin.so) in-process
-# and prints tasks/s of each and the command/baseline ratio.
+#   sdk       the SDK's worker loop (client::Worker in jobnik-loadgen) with an empty handler and
+#             WORKERS x CONCURRENCY slots: the rate the plugin is compared with
+# and prints tasks/s of each, the ratios and the targets (command >= 1,000 tasks/s; plugin
+# >= 0.8 x sdk), [met] or [MISSED] like bench/run.sh.
 #
 # Environment: BENCH_WORKER_TASKS (N, default 4000), BENCH_WORKERS (4), BENCH_CONCURRENCY (8).
 set -euo pipefail
@@ -57,9 +60,27 @@ t0=$(now)
 for ((i = 0; i < n; i++)); do /bin/true; done
 t1=$(now)
 baseline=$(rate "$n" "$t0" "$t1")
+# sdk: the SDK loop alone, as many slots in one process, timed like run().
+sdk() {
+  local st t0 t1
+  st=$(stage bench-sdk)
+  t0=$(now)
+  "$build/bench/jobnik-loadgen" work --url "$url" --type bench-sdk --workers $((workers * conc)) --expect "$n" \
+    --no-verify >/dev/null
+  until [[ "$(curl -sf "$url/v1/stages/$st" | jq -r .status)" == COMPLETED ]]; do sleep 0.05; done
+  t1=$(now)
+  rate "$n" "$t0" "$t1"
+}
+
 command=$(run bench-true -- /bin/true)
 plugin=$(run bench-plugin --plugin "$build/examples/plugins/libjobnik_echo_plugin.so")
+sdk=$(sdk)
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print (v >= t ? "[met]   " : "[MISSED]") }'; }
 echo "tasks: $n; workers: $workers x concurrency $conc"
 echo "baseline (shell loop spawning /bin/true): $baseline spawns/s"
-echo "jobnik-worker, command /bin/true:         $command tasks/s ($(awk -v a="$command" -v b="$baseline" 'BEGIN { printf "%.2f", a / b }') x baseline)"
-echo "jobnik-worker, no-op plugin:              $plugin tasks/s"
+echo "jobnik-worker, command /bin/true:         $command tasks/s ($(ratio "$command" "$baseline") x baseline)"
+echo "jobnik-worker, no-op plugin:              $plugin tasks/s ($(ratio "$plugin" "$sdk") x sdk)"
+echo "SDK worker loop, empty handler:           $sdk tasks/s"
+echo "  $(verdict "$command" 1000) command /bin/true, $workers x $conc: $command tasks/s (target >= 1000)"
+echo "  $(verdict "$(ratio "$plugin" "$sdk")" 0.8) no-op plugin / SDK loop: $(ratio "$plugin" "$sdk") (target >= 0.8)"
