@@ -1,5 +1,6 @@
 // Unit tests of lib/client's seams without a server: the Client over a FakeTransport,
 // base URLs, the clocks, backoff with full jitter, and the worker loop on virtual time.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <httplib.h>
@@ -22,6 +23,7 @@
 #include "client/clock.h"
 #include "client/fake_transport.h"
 #include "client/trace.h"
+#include "client/typed.h"
 #include "client/worker.h"
 #include "client/worker_metrics.h"
 
@@ -690,6 +692,129 @@ TEST(TraceTest, TheWorkerReportsInTheTasksTrace) {
   ASSERT_EQ(r.size(), 3U);
   EXPECT_NE(TraceIdOf(r[0]), "0af7651916cd43dd8448eb211c80319c");  // the claim: before the task
   EXPECT_EQ(TraceIdOf(r[1]), "0af7651916cd43dd8448eb211c80319c");  // the report
+}
+
+// ---- typed payloads ----
+
+struct ResizeTask {
+  std::string src;
+  int width = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ResizeTask, src, width)
+struct OtherTask {
+  bool flag = false;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(OtherTask, flag)
+struct TilesJob {
+  std::string area;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TilesJob, area)
+
+struct Resize {
+  static constexpr std::string_view kType = "resize";
+  using Data = nlohmann::json;
+  using TaskData = ResizeTask;
+};
+struct Tiles {
+  static constexpr std::string_view kName = "tiles";
+  using Data = TilesJob;
+};
+
+// A producer or handler of the wrong payload type does not compile.
+template <class S, class T>
+concept CanAddTasks = requires(Client& c, std::vector<T> v) {
+  typed::AddTasks<S>(c, "", v);
+};
+template <class S, class F>
+concept CanHandle = requires(F f) {
+  typed::Handler<S>(f);
+};
+static_assert(CanAddTasks<Resize, ResizeTask>);
+static_assert(!CanAddTasks<Resize, OtherTask>);
+static_assert(CanHandle<Resize, TaskStatus (*)(TaskContext&, const ResizeTask&)>);
+static_assert(!CanHandle<Resize, TaskStatus (*)(TaskContext&, const OtherTask&)>);
+static_assert(!typed::StageKind<Tiles> && typed::JobKind<Tiles> && typed::StageKind<Resize>);
+
+TEST(TypedTest, ProducersEncodeTheDeclaredTypes) {
+  const auto job = typed::NewJob<Tiles>(TilesJob{"north"}, domain::Priority::kHigh);
+  EXPECT_EQ(job.name, "tiles");
+  EXPECT_EQ(nlohmann::json::parse(job.data), (nlohmann::json{{"area", "north"}}));
+  EXPECT_EQ(job.priority, domain::Priority::kHigh);
+  const auto stage = typed::NewStage<Resize>({{"quality", 90}}, {ResizeTask{"a.png", 256}, ResizeTask{"b.png", 64}}, 3);
+  EXPECT_EQ(stage.type, "resize");
+  EXPECT_EQ(typed::NewStage<Resize>({}).data, "{}");  // untyped and empty: an empty object
+  ASSERT_EQ(stage.tasks.size(), 2U);
+  EXPECT_EQ(nlohmann::json::parse(stage.tasks[1].data), (nlohmann::json{{"src", "b.png"}, {"width", 64}}));
+  EXPECT_EQ(stage.tasks[1].max_attempts, 3);
+
+  auto fake = std::make_shared<FakeTransport>();
+  fake->Reply(201, "[" + TaskJson("aa") + "]");
+  Client client(fake);
+  ASSERT_TRUE(typed::AddTasks<Resize>(client, "st1", {ResizeTask{"c.png", 32}}).ok());
+  EXPECT_EQ(nlohmann::json::parse(fake->requests()[0].body),
+            nlohmann::json::parse(R"([{"data":{"src":"c.png","width":32},"userMetadata":{},"maxAttempts":1}])"));
+}
+
+TEST(TypedTest, ReadingChecksTheKindAndNamesWhatDoesNotConvert) {
+  domain::Job job;
+  job.id = "j1";
+  job.name = "tiles";
+  job.data = R"({"area":"south"})";
+  auto data = typed::DataOf<Tiles>(job);
+  ASSERT_TRUE(data.ok()) << data.status().message();
+  EXPECT_EQ(data->area, "south");
+  job.data = R"({"area":7})";
+  auto bad = typed::DataOf<Tiles>(job);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), ErrorCode::kBadResponse);
+  EXPECT_THAT(bad.status().message(), ::testing::StartsWith("job j1 data: "));
+  EXPECT_THAT(bad.status().message(), ::testing::HasSubstr("must be string"));
+  job.name = "other";
+  EXPECT_THAT(typed::DataOf<Tiles>(job).status().message(), ::testing::HasSubstr("is named 'other', not 'tiles'"));
+  domain::Stage stage;
+  stage.id = "s1";
+  stage.type = "crop";
+  EXPECT_THAT(typed::DataOf<Resize>(stage).status().message(),
+              ::testing::HasSubstr("stage s1 is of type 'crop', not 'resize'"));
+}
+
+TEST(TypedTest, AHandlerGetsTheTaskDataAndATaskThatDoesNotConvertIsFailed) {
+  auto with_data = [](const std::string& id, const std::string& data) {
+    std::string json = TaskJson(id);
+    json.replace(json.find(R"("data":{})"), 9, R"("data":)" + data);
+    return json;
+  };
+  auto fake = std::make_shared<FakeTransport>();
+  fake->Reply(200, with_data("aa", R"({"src":"a.png","width":256})"));
+  fake->Reply(200, TaskJson("aa", "COMPLETED"));
+  fake->Reply(200, with_data("bb", R"({"src":"b.png"})"));  // width missing
+  fake->Reply(200, TaskJson("bb", "FAILED"));
+  fake->Reply(404, kNothing);
+  FakeClock clock;
+  WorkerHooks hooks;
+  hooks.on_queue_empty = [](int, int) { return Next::kStopSlot; };
+  std::vector<std::string> reasons;
+  hooks.on_handled = [&reasons](int, const domain::Task&, const TaskOutcome& o, Clock::Duration) {
+    reasons.push_back(o.reason);
+  };
+  std::vector<std::string> seen;
+  Worker worker(typed::ForStage<Resize>(), Over(fake),
+                typed::Handler<Resize>([&seen](TaskContext&, const ResizeTask& t) {
+                  seen.push_back(t.src + ":" + std::to_string(t.width));
+                  return TaskStatus::kCompleted;
+                }),
+                hooks, clock);
+  worker.Start();
+  worker.Wait();
+  EXPECT_EQ(seen, (std::vector<std::string>{"a.png:256"}));
+  ASSERT_EQ(reasons.size(), 2U);
+  EXPECT_EQ(reasons[0], "");
+  EXPECT_THAT(reasons[1], ::testing::StartsWith("task bb data: "));
+  EXPECT_THAT(reasons[1], ::testing::HasSubstr("width"));
+  const auto r = fake->requests();
+  ASSERT_EQ(r.size(), 5U);
+  EXPECT_THAT(r[0].path, ::testing::HasSubstr("/v1/stages/resize/tasks/dequeue"));
+  EXPECT_THAT(r[3].body, ::testing::HasSubstr("FAILED"));
 }
 
 // The value of one series in the text exposition, e.g. Sample(text, "x_total{stage_type=\"t\"}").
