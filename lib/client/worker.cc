@@ -61,12 +61,48 @@ void Worker::Start() {
   started_ = true;
   threads_.reserve(static_cast<std::size_t>(options_.slots));
   for (int i = 0; i < options_.slots; ++i) threads_.emplace_back([this, i] { RunSlot(i); });
+  if (options_.heartbeat_interval > Clock::Duration::zero()) heartbeat_thread_ = std::thread([this] { RunHeartbeats(); });
 }
 
 void Worker::Wait() {
   std::lock_guard lock(mu_);
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
+  }
+  // Every handler has ended: no more heartbeats.
+  heartbeat_stop_.request_stop();
+  if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
+}
+
+void Worker::RunHeartbeats() {
+  const std::stop_token stop = heartbeat_stop_.get_token();
+  std::unique_ptr<Client> client;  // its own connection, made when first needed
+  while (clock_.SleepFor(options_.heartbeat_interval, stop)) {
+    std::vector<std::pair<int, InFlight>> due;
+    {
+      std::lock_guard lock(in_flight_mu_);
+      due.assign(in_flight_.begin(), in_flight_.end());
+    }
+    for (const auto& [slot, t] : due) {
+      if (stop.stop_requested()) return;
+      if (!client) client = clients_(options_.slots);
+      domain::Status error;
+      const auto outcome = client->Heartbeat(t.task->id, t.claim_id, options_.claim.lease_seconds, &error);
+      const bool cancel = outcome == Client::HeartbeatOutcome::kJobNotActive ||
+                          outcome == Client::HeartbeatOutcome::kClaimLost;
+      std::lock_guard lock(in_flight_mu_);
+      const auto it = in_flight_.find(slot);
+      if (it == in_flight_.end() || it->second.claim_id != t.claim_id) continue;  // ended meanwhile
+      if (cancel) {
+        CancelCause none = CancelCause::kNone;
+        it->second.cause->compare_exchange_strong(none, outcome == Client::HeartbeatOutcome::kJobNotActive
+                                                            ? CancelCause::kJobNotActive
+                                                            : CancelCause::kClaimLost);
+        it->second.cancel->request_stop();
+      }
+      // Under the lock: the task (on its slot's stack) outlives the call.
+      if (hooks_.on_heartbeat) hooks_.on_heartbeat(*t.task, outcome, error);
+    }
   }
 }
 
@@ -154,15 +190,26 @@ void Worker::RunSlot(int slot) {
 
     // The handler's requests and the report continue the task's trace.
     const TraceScope trace(task.traceparent, task.tracestate);
+    std::stop_source cancel;
+    std::atomic<CancelCause> cause{CancelCause::kNone};
+    const bool heartbeats = options_.heartbeat_interval > Clock::Duration::zero() && !claim.claim_id.empty();
+    if (heartbeats) {
+      std::lock_guard lock(in_flight_mu_);
+      in_flight_[slot] = {&task, claim.claim_id, &cancel, &cause};
+    }
     TaskOutcome outcome;
     const auto handle_start = clock_.Now();
     try {
-      TaskContext context{task, slot, *client, stop, claim.json, claim.claim_id};
+      TaskContext context{task, slot, *client, stop, claim.json, claim.claim_id, cancel.get_token(), &cause};
       outcome = handler_(context);
     } catch (const std::exception& e) {  // a handler that throws failed its task
       outcome = {TaskStatus::kFailed, std::string("the handler threw: ") + e.what()};
     } catch (...) {
       outcome = {TaskStatus::kFailed, "the handler threw"};
+    }
+    if (heartbeats) {
+      std::lock_guard lock(in_flight_mu_);
+      in_flight_.erase(slot);
     }
     if (outcome.status != TaskStatus::kCompleted) outcome.status = TaskStatus::kFailed;
     if (outcome.cancelled && outcome.status != TaskStatus::kCompleted) {

@@ -12,6 +12,10 @@
 //   COMPLETED task counts as reported. A FAILED report is not retried: without a claim
 //   token a repeated FAILED could fail the task's next claim (the sweeper fails a task
 //   whose report was lost).
+// - Heartbeats (WorkerOptions::heartbeat_interval, with a server that hands out claim
+//   tokens): one thread per worker heartbeats every task being handled, asking for
+//   claim.lease_seconds; when the server answers that the task's job was paused or
+//   aborted, or that the claim is gone, the task's `cancelled` token is requested.
 // - RequestStop() stops claiming; running handlers see their stop token requested and
 //   finish, and their reports are sent; Stop() waits for that.
 // - Two circuit breakers (circuit_breaker.h) guard the loop: one over claims (failed
@@ -24,7 +28,9 @@
 // FakeTransport (fake_transport.h).
 #pragma once
 
+#include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <stop_token>
@@ -41,6 +47,9 @@
 
 namespace jobnik::client {
 
+// Why a task's `cancelled` token was requested.
+enum class CancelCause { kNone, kJobNotActive, kClaimLost };
+
 // What a handler gets.
 struct TaskContext {
   const domain::Task& task;
@@ -49,6 +58,11 @@ struct TaskContext {
   std::stop_token stop;     // requested when the worker stops
   std::string_view json{};  // the claimed task as the server sent it
   std::string claim_id{};   // the claim token (empty: the server has none)
+  // Requested when a heartbeat finds the task's job paused or aborted, or its claim gone
+  // (cancel_cause() says which): the work should stop, its result is not wanted.
+  std::stop_token cancelled{};
+  const std::atomic<CancelCause>* cause = nullptr;
+  CancelCause cancel_cause() const { return cause != nullptr ? cause->load() : CancelCause::kNone; }
 };
 
 // How a handler says a task ended: kCompleted or kFailed, and why it failed.
@@ -99,6 +113,10 @@ struct WorkerHooks {
   std::function<void(int slot)> on_slot_stopped;
   // A breaker changed state (on the thread that caused it).
   std::function<void(BreakerKind breaker, BreakerState from, BreakerState to)> on_breaker;
+  // A heartbeat of `task` answered `outcome` (kError: `error` says why). On the heartbeat
+  // thread, concurrently with the slots' hooks.
+  std::function<void(const domain::Task& task, Client::HeartbeatOutcome outcome, const domain::Status& error)>
+      on_heartbeat;
 };
 
 struct WorkerOptions {
@@ -110,7 +128,9 @@ struct WorkerOptions {
   BackoffOptions report_backoff{std::chrono::milliseconds(100), 2.0, std::chrono::milliseconds(5000)};
   int report_attempts = 10;
   std::function<double()> uniform01;  // the jitter's random source (tests); empty: random
-  Client::ClaimOptions claim;         // lease and worker id asked for with every claim
+  Client::ClaimOptions claim;         // lease and worker id asked for with every claim (and heartbeat)
+  // How often tasks being handled are heartbeated (with a claim token); 0: never.
+  Clock::Duration heartbeat_interval{0};
   // Opens when at least half of 5 or more claims in a minute failed; probes after 10 s.
   CircuitBreakerOptions claim_breaker{true, std::chrono::seconds(60), 5, 0.5, std::chrono::seconds(10)};
   // Opens when 80 % of 20 or more handled tasks in a minute failed; probes after 30 s.
@@ -151,6 +171,7 @@ class Worker {
 
  private:
   void RunSlot(int slot);
+  void RunHeartbeats();
   // The report of `status`, with the retries of a COMPLETED report.
   domain::Result<domain::Task> Report(Client& client, const domain::Task& task, const TaskOutcome& outcome,
                                       const std::string& claim_id, Clock::Duration& latency);
@@ -166,6 +187,17 @@ class Worker {
   std::mutex mu_;  // threads_
   std::vector<std::thread> threads_;
   bool started_ = false;
+  // The tasks being handled with a claim token, by slot, for the heartbeat thread.
+  struct InFlight {
+    const domain::Task* task;
+    std::string claim_id;
+    std::stop_source* cancel;
+    std::atomic<CancelCause>* cause;
+  };
+  std::mutex in_flight_mu_;
+  std::map<int, InFlight> in_flight_;
+  std::stop_source heartbeat_stop_;
+  std::thread heartbeat_thread_;
 };
 
 }  // namespace jobnik::client

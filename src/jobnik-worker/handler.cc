@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 #include <unistd.h>
 #include <chrono>
-#include <condition_variable>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -12,7 +11,6 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <thread>
 
 extern char** environ;  // NOLINT(readability-redundant-declaration)
 
@@ -104,71 +102,6 @@ class TaskDir {
 
  private:
   std::string path_;
-};
-
-// Heartbeats while a command runs; asks it to stop when the server says the job is no
-// longer active or the claim is gone.
-class Heartbeats {
- public:
-  Heartbeats(RunEnvironment& env, const client::TaskContext& context, std::string type, std::stop_source& kill,
-             std::atomic<KillCause>& cause)
-      : env_(env), context_(context), type_(std::move(type)), kill_(kill), cause_(cause) {
-    if (context.claim_id.empty() || env.heartbeat_seconds <= 0 || !env.heartbeat_client) return;
-    thread_ = std::thread([this] { Run(); });
-  }
-  ~Heartbeats() {
-    {
-      std::lock_guard lock(mu_);
-      done_ = true;
-    }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
-  }
-  Heartbeats(const Heartbeats&) = delete;
-  Heartbeats& operator=(const Heartbeats&) = delete;
-
- private:
-  void Run() {
-    auto client = env_.heartbeat_client();
-    const auto& id = context_.task.id;
-    for (;;) {
-      {
-        std::unique_lock lock(mu_);
-        if (cv_.wait_for(lock, std::chrono::seconds(env_.heartbeat_seconds), [this] { return done_; })) return;
-      }
-      domain::Status error;
-      switch (client->Heartbeat(id, context_.claim_id, env_.lease_seconds, &error)) {
-        case client::Client::HeartbeatOutcome::kOk:
-          break;
-        case client::Client::HeartbeatOutcome::kJobNotActive:
-          env_.log.Log("warn", "the job is no longer active: stopping the command", id, type_);
-          Kill(KillCause::kJobNotActive);
-          return;
-        case client::Client::HeartbeatOutcome::kClaimLost:
-          env_.log.Log("warn", "the claim on the task is gone: stopping the command", id, type_);
-          Kill(KillCause::kClaimLost);
-          return;
-        case client::Client::HeartbeatOutcome::kError:
-          env_.log.Log("warn", "heartbeat failed: " + error.message(), id, type_);
-          break;
-      }
-    }
-  }
-  void Kill(KillCause cause) {
-    KillCause none = KillCause::kNone;
-    cause_.compare_exchange_strong(none, cause);
-    kill_.request_stop();
-  }
-
-  RunEnvironment& env_;
-  const client::TaskContext& context_;
-  std::string type_;
-  std::stop_source& kill_;
-  std::atomic<KillCause>& cause_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  std::thread thread_;
 };
 
 }  // namespace
@@ -374,7 +307,8 @@ TaskOutcome Run(const HandlerConfig& handler, RunEnvironment& env, client::TaskC
   if (handler.timeout_seconds > 0) request.timeout = std::chrono::seconds(handler.timeout_seconds);
   request.grace = std::chrono::seconds(handler.kill_grace_seconds);
 
-  // Killed on shutdown, or when a heartbeat says the job or the claim is gone.
+  // Killed on shutdown, or when a heartbeat (the worker loop's) says the job or the claim
+  // is gone.
   std::stop_source kill;
   std::atomic<KillCause> cause{KillCause::kNone};
   std::stop_callback on_shutdown(env.shutdown, [&kill, &cause] {
@@ -382,14 +316,21 @@ TaskOutcome Run(const HandlerConfig& handler, RunEnvironment& env, client::TaskC
     cause.compare_exchange_strong(none, KillCause::kShutdown);
     kill.request_stop();
   });
+  std::stop_callback on_cancel(context.cancelled, [&] {
+    const bool inactive = context.cancel_cause() == client::CancelCause::kJobNotActive;
+    env.log.Log("warn",
+                inactive ? "the job is no longer active: stopping the command"
+                         : "the claim on the task is gone: stopping the command",
+                task.id, type);
+    KillCause none = KillCause::kNone;
+    cause.compare_exchange_strong(none, inactive ? KillCause::kJobNotActive : KillCause::kClaimLost);
+    kill.request_stop();
+  });
 
   env.log.Log("info", fmt::format("running {}", request.spawn.argv.empty() ? "" : request.spawn.argv[0]), task.id,
               type);
   domain::Result<process::RunResult> ran = domain::Unavailable("not run");
-  {
-    Heartbeats heartbeats(env, context, type, kill, cause);
-    ran = env.runner.Run(request, kill.get_token());
-  }
+  ran = env.runner.Run(request, kill.get_token());
   if (!ran.ok()) return Failed(ran.status().message());
   LogLines(env.log, "info", "stdout", ran->out, task.id, type);
   LogLines(env.log, "info", "stderr", ran->err, task.id, type);

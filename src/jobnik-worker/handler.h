@@ -81,11 +81,7 @@ struct RunEnvironment {
   process::ProcessRunner& runner;
   Logger& log;
   std::string url;             // JOBNIK_URL for the command
-  std::stop_token shutdown;    // requested when the shutdown timeout ends: commands are killed
-  int heartbeat_seconds = 10;  // with a claim token: heartbeat this often while a command runs
-  int lease_seconds = 0;       // asked for with each heartbeat (0: the server's default)
-  // A client of its own for heartbeats (the slot's is busy waiting on the command).
-  std::function<std::unique_ptr<client::Client>()> heartbeat_client;
+  std::stop_token shutdown;  // requested when the shutdown timeout ends: commands are killed
   // Called with the stage type when a command is killed for its timeout (metrics).
   std::function<void(const std::string& stage_type)> on_timeout;
 };

@@ -416,9 +416,6 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
                      log,
                      config.url,
                      shutdown.get_token(),
-                     config.heartbeat_seconds,
-                     config.lease_seconds,
-                     [client_options] { return std::make_unique<client::Client>(client_options); },
                      [&metrics](const std::string& type) { metrics.CountTimeout(type); }};
 
   std::atomic<int> running_slots{0};
@@ -429,6 +426,7 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
     options.stage_types = {h.stage_type};
     options.slots = h.concurrency;
     options.claim.lease_seconds = config.lease_seconds;
+    options.heartbeat_interval = std::chrono::seconds(config.heartbeat_seconds);
     options.claim_breaker = config.claim_breaker;
     options.handler_breaker = config.handler_breaker;
     client::WorkerHooks hooks;
@@ -451,6 +449,12 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
       return client::Next::kContinue;
     };
     hooks.on_slot_stopped = [&running_slots](int) { --running_slots; };
+    hooks.on_heartbeat = [&log, type](const domain::Task& task, client::Client::HeartbeatOutcome outcome,
+                                      const domain::Status& error) {
+      if (outcome == client::Client::HeartbeatOutcome::kError) {
+        log.Log("warn", "heartbeat failed: " + error.message(), task.id, type);
+      }
+    };
     hooks.on_breaker = [&log, type](client::BreakerKind kind, client::BreakerState from, client::BreakerState to) {
       const bool bad = to == client::BreakerState::kOpen;
       log.Log(

@@ -625,6 +625,77 @@ TEST(WorkerTest, CancelledTasksDoNotCountAgainstTheHandler) {
   EXPECT_EQ(worker.breaker_state(BreakerKind::kHandler), BreakerState::kClosed);
 }
 
+TEST(WorkerTest, HeartbeatsCancelATaskWhoseJobIsNoLongerActive) {
+  std::string claimed = TaskJson("aa");
+  claimed.replace(claimed.find(R"("data")"), 6, R"("claimId":"c-1","data")");
+  std::atomic<int> heartbeats{0};
+  auto fake = std::make_shared<FakeTransport>([&](const HttpRequest& r) -> domain::Result<HttpResponse> {
+    if (r.path.ends_with("/heartbeat")) {
+      EXPECT_EQ(r.path, "/v1/tasks/aa/heartbeat");
+      EXPECT_THAT(r.body, ::testing::HasSubstr(R"("claimId":"c-1")"));
+      if (++heartbeats <= 2) return JsonReply(200, R"({"leaseExpiresAt":"2030-01-01T00:00:00.000Z"})");
+      return JsonReply(409, R"({"message":"the job is ABORTED","code":"JOB_NOT_ACTIVE"})");
+    }
+    if (IsReport(r)) return JsonReply(200, TaskJson("aa", "FAILED"));
+    return JsonReply(404, kNothing);
+  });
+  fake->Reply(200, claimed);
+  auto options = OneSlot();
+  options.heartbeat_interval = milliseconds(10);  // real time: the heartbeat thread runs on its own
+  WorkerHooks hooks;
+  std::mutex mu;
+  std::vector<Client::HeartbeatOutcome> outcomes;
+  hooks.on_heartbeat = [&](const domain::Task& task, Client::HeartbeatOutcome outcome, const domain::Status&) {
+    EXPECT_EQ(task.id, "aa");
+    std::lock_guard lock(mu);
+    outcomes.push_back(outcome);
+  };
+  hooks.on_reported = [](int, const domain::Task&, TaskStatus, const domain::Result<domain::Task>&, Clock::Duration) {
+    return Next::kStopSlot;
+  };
+  CancelCause seen = CancelCause::kNone;
+  Worker worker(
+      options, Over(fake),
+      OutcomeHandler([&seen](TaskContext& c) {
+        std::mutex m;
+        std::condition_variable_any cv;
+        std::unique_lock lock(m);
+        cv.wait(lock, c.cancelled, [] { return false; });  // until cancelled
+        seen = c.cancel_cause();
+        return TaskOutcome{TaskStatus::kFailed, "cancelled", true};
+      }),
+      hooks);
+  worker.Start();
+  worker.Wait();
+  EXPECT_EQ(seen, CancelCause::kJobNotActive);
+  std::lock_guard lock(mu);
+  EXPECT_EQ(outcomes, (std::vector<Client::HeartbeatOutcome>{Client::HeartbeatOutcome::kOk, Client::HeartbeatOutcome::kOk,
+                                                             Client::HeartbeatOutcome::kJobNotActive}));
+}
+
+TEST(WorkerTest, NoHeartbeatsWithoutAClaimToken) {
+  auto fake = std::make_shared<FakeTransport>();
+  fake->Reply(200, TaskJson("aa"));  // a v1 server: no claimId
+  fake->Reply(200, TaskJson("aa", "COMPLETED"));
+  auto options = OneSlot();
+  options.heartbeat_interval = milliseconds(1);
+  WorkerHooks hooks;
+  hooks.on_reported = [](int, const domain::Task&, TaskStatus, const domain::Result<domain::Task>&, Clock::Duration) {
+    return Next::kStopSlot;
+  };
+  Worker worker(
+      options, Over(fake),
+      [](TaskContext& c) {
+        EXPECT_FALSE(c.cancelled.stop_requested());
+        std::this_thread::sleep_for(milliseconds(50));  // the span in which heartbeats would be due
+        return TaskStatus::kCompleted;
+      },
+      hooks);
+  worker.Start();
+  worker.Wait();
+  EXPECT_EQ(fake->request_count(), 2U);  // claim and report only
+}
+
 // ---- trace context ----
 
 std::string TraceIdOf(const HttpRequest& r) {

@@ -43,7 +43,7 @@ struct Fixture {
   std::ostringstream log_text;
   Logger log{log_text, false};
   std::stop_source shutdown;
-  RunEnvironment env{{}, runner, log, "http://jobnik", shutdown.get_token(), 0, 0, nullptr, nullptr};
+  RunEnvironment env{{}, runner, log, "http://jobnik", shutdown.get_token(), nullptr};
   std::shared_ptr<client::FakeTransport> fake = std::make_shared<client::FakeTransport>();
   client::Client client{fake};
   domain::Task task;
@@ -60,7 +60,7 @@ struct Fixture {
     fake->Reply(200, R"({"message":"no","code":"STAGE_NOT_FOUND"})");  // the stage lookup (job id)
   }
   client::TaskOutcome Run() {
-    client::TaskContext context{task, 0, client, {}, json, ""};
+    client::TaskContext context{task, 0, client, {}, json, "", {}, nullptr};
     return RunTask(handler, env, context);
   }
 };
