@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "domain/status.h"
+#include "domain/validation.h"
 
 namespace jobnik::ctl {
 namespace {
@@ -125,9 +126,13 @@ Result<std::string> Reader::Expand(const YAML::Node& node, const std::string& pa
   return out;
 }
 
+constexpr const char* kNotText = "is not text: it must be valid UTF-8 without NUL characters";
+
 Result<std::string> Reader::String(const YAML::Node& node, const std::string& path) const {
   if (!node.IsScalar()) return Error(node, path, "must be a string");
-  return Expand(node, path);
+  JOBNIK_ASSIGN_OR_RETURN(auto s, Expand(node, path));
+  if (!domain::IsStorableText(s)) return Error(node, path, kNotText);
+  return s;
 }
 
 // A plain YAML scalar typed as YAML 1.2's core schema does: null, bool, number or string.
@@ -156,6 +161,7 @@ Result<json> Reader::Value(const YAML::Node& node, const std::string& path) cons
       return json(nullptr);
     case YAML::NodeType::Scalar: {
       JOBNIK_ASSIGN_OR_RETURN(auto s, Expand(node, path));
+      if (!domain::IsStorableText(s)) return Error(node, path, kNotText);
       // A quoted scalar ("!" tag) or an explicit !!str is a string; a plain one is typed.
       if (node.Tag() == "!" || node.Tag() == "tag:yaml.org,2002:str") return json(std::move(s));
       return TypedScalar(s);
@@ -172,6 +178,7 @@ Result<json> Reader::Value(const YAML::Node& node, const std::string& path) cons
       json out = json::object();
       for (const auto& kv : node) {
         if (!kv.first.IsScalar()) return Error(kv.first, path, "keys must be strings");
+        if (!domain::IsStorableText(kv.first.Scalar())) return Error(kv.first, path, "a key " + std::string(kNotText));
         JOBNIK_ASSIGN_OR_RETURN(auto v, Value(kv.second, Path(path, kv.first.Scalar())));
         out[kv.first.Scalar()] = std::move(v);
       }

@@ -1,6 +1,7 @@
 // The job spec of `jobnikctl submit` (src/jobnikctl/spec.h, jobnik-spec(5)): YAML and
 // JSON, value typing, --set overrides, ${ENV} expansion, tasksFrom, and errors that name
 // FILE:LINE:COLUMN and the field path.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -71,6 +72,18 @@ TEST(CtlSpec, AYamlSpecBecomesOneJobTree) {
   EXPECT_EQ(b["stages"][0]["tasks"][1]["maxAttempts"], 3);
   EXPECT_EQ(b["stages"][1]["startAsWaiting"], true);
   EXPECT_EQ(b["stages"][1]["data"], json::object());
+}
+
+// Found by tests/fuzz/fuzz_spec: bytes that are not UTF-8 made the JSON encoder throw.
+TEST(CtlSpec, TextThatIsNotUtf8IsAnErrorNamingTheField) {
+  EXPECT_EQ(Error("name: j\ndata: {note: \"a\x96"
+                  "b\"}\n"),
+            "spec.yaml:2:14: data.note: is not text: it must be valid UTF-8 without NUL characters");
+  EXPECT_EQ(Error("name: \"j\x96\"\n"),
+            "spec.yaml:1:7: name: is not text: it must be valid UTF-8 without NUL characters");
+  EXPECT_THAT(Error("name: j\ndata: {\"k\x96\": 1}\n"), ::testing::HasSubstr("data: a key is not text"));
+  EXPECT_THAT(Error("name: j\nstages: [{type: \"t\\0\", data: {}}]\n"),
+              ::testing::HasSubstr("stages[0].type: is not text"));
 }
 
 TEST(CtlSpec, AJsonSpecIsReadTheSame) {
