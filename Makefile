@@ -8,6 +8,7 @@
 #   make install   PREFIX=/usr/local DESTDIR=  binaries, man pages, completions, systemd units
 #   make format    clang-format the sources
 #   make lint      the CI gates besides the tests: formatting and clang-tidy
+#   make fuzz      the libFuzzer targets (tests/fuzz), FUZZ_SECONDS each (default 60)
 #   make clean
 
 BUILD_DIR   ?= build
@@ -20,11 +21,12 @@ DESTDIR     ?=
 CTEST_ARGS  ?=
 LISTEN      ?= 127.0.0.1:8080
 DATA_DIR    ?=
+FUZZ_SECONDS ?= 60
 
 CMAKE_FLAGS = -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DJOBNIK_WERROR=$(WERROR) -DJOBNIK_SANITIZE=$(SANITIZE) \
               -DCMAKE_INSTALL_PREFIX=$(PREFIX)
 
-.PHONY: all deps configure build test run demo bench install uninstall format lint clean
+.PHONY: all deps configure build test run demo bench install uninstall format lint fuzz clean
 
 all: build
 
@@ -76,5 +78,9 @@ lint: build
 	@scripts/deps.sh --lint
 	scripts/lint.sh $(BUILD_DIR)
 
+fuzz:
+	@scripts/deps.sh --fuzz
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
 clean:
-	rm -rf $(BUILD_DIR) build-release
+	rm -rf $(BUILD_DIR) build-release build-fuzz

@@ -4,6 +4,7 @@
 #   scripts/deps.sh          build + run + test packages
 #   scripts/deps.sh --bench  also the benchmark tools
 #   scripts/deps.sh --lint   also clang-format and clang-tidy (scripts/lint.sh, CI)
+#   scripts/deps.sh --fuzz   also clang and its libFuzzer runtime (scripts/fuzz.sh, CI)
 set -euo pipefail
 
 packages=(
@@ -22,7 +23,8 @@ for arg in "$@"; do
   case "$arg" in
     --bench) packages+=(postgresql-contrib) ;;
     --lint) packages+=(clang-format clang-tidy) ;;
-    *) echo "deps: unknown option $arg (use --bench or --lint)" >&2; exit 2 ;;
+    --fuzz) packages+=(clang libclang-rt-14-dev) ;;
+    *) echo "deps: unknown option $arg (use --bench, --lint or --fuzz)" >&2; exit 2 ;;
   esac
 done
 
