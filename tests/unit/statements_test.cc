@@ -36,6 +36,19 @@ TEST(Statements, BothFailurePathsRecordTheFailureInErrors) {
   EXPECT_EQ(Statements().at("TaskReportBatch").find("errors ="), std::string::npos);
 }
 
+TEST(Statements, TheClaimCompletionAndHeartbeatStatementsRecordNoEvent) {
+  // The job event log (event.sql) is written beside other changes only: the hot paths
+  // stay one statement each, as they were.
+  for (std::size_t types = 1; types <= kMaxClaimTypes; ++types) {
+    EXPECT_EQ(Statement(ClaimStatementName(types)).find("job_event"), std::string::npos) << types;
+  }
+  for (const char* name : {"TaskReportBatch", "TaskHeartbeat"}) {
+    EXPECT_EQ(Statement(name).find("job_event"), std::string::npos) << name;
+  }
+  // The abort of a job's stages records each stage's change in the same statement.
+  EXPECT_NE(Statement("StageAbortForJob").find("INSERT INTO job_event"), std::string::npos);
+}
+
 TEST(Statements, AFragmentLeavesBehindTheCommentsThatFollowIt) {
   // The header comment of the statement after the fragment is not part of the fragment.
   EXPECT_EQ(Statements().at("TaskReportBatch").find("A report that reaches a final status"), std::string::npos);
