@@ -2,7 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <string_view>
 
+#include "common/embedded.h"
 #include "store/pg/statements.h"
 
 namespace jobnik::store::pg {
@@ -39,9 +41,14 @@ TEST(Statements, BothFailurePathsRecordTheFailureInErrors) {
 TEST(Statements, TheClaimCompletionAndHeartbeatStatementsRecordNoEvent) {
   // The job event log (event.sql) is written beside other changes only: the hot paths
   // stay one statement each, as they were.
-  for (std::size_t types = 1; types <= kMaxClaimTypes; ++types) {
-    EXPECT_EQ(Statement(ClaimStatementName(types)).find("job_event"), std::string::npos) << types;
+  // The claim template (task.sql, "-- template: TaskClaim" up to the next section).
+  std::string_view claim;
+  for (const auto& file : embedded::queries::Files()) {
+    const auto at = file.content.find("-- template: TaskClaim\n");
+    if (at != std::string_view::npos) claim = file.content.substr(at, file.content.find("\n-- fragment: ", at) - at);
   }
+  ASSERT_NE(claim.find("UPDATE task t SET status = 'IN_PROGRESS'"), std::string_view::npos);
+  EXPECT_EQ(claim.find("job_event"), std::string_view::npos);
   for (const char* name : {"TaskReportBatch", "TaskHeartbeat"}) {
     EXPECT_EQ(Statement(name).find("job_event"), std::string::npos) << name;
   }
