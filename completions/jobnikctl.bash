@@ -12,7 +12,7 @@ _jobnikctl() {
       -*) ;;
       *)
         case "$cmd${cmd:+ }$w" in
-          "health"|"ping"|"version"|"submit"|"get"|"get job"|"get stage"|"get task"|"list"|"list jobs"|"list stages"|"list tasks"|"tree"|"wait"|"watch"|"pause"|"resume"|"abort"|"priority"|"delete"|"metadata"|"metadata set"|"stage"|"stage release"|"task"|"task complete"|"task fail"|"task claim"|"completion") cmd="$cmd${cmd:+ }$w" ;;
+          "health"|"ping"|"version"|"submit"|"get"|"get job"|"get stage"|"get task"|"list"|"list jobs"|"list stages"|"list tasks"|"events"|"tree"|"wait"|"watch"|"pause"|"resume"|"abort"|"priority"|"delete"|"metadata"|"metadata set"|"stage"|"stage release"|"task"|"task complete"|"task fail"|"task claim"|"completion") cmd="$cmd${cmd:+ }$w" ;;
         esac
         ;;
     esac
@@ -70,6 +70,10 @@ _jobnikctl() {
       return 0 ;;
     "list tasks":--cursor)
       return 0 ;;
+    "events":--limit)
+      return 0 ;;
+    "events":--cursor)
+      return 0 ;;
     "task complete":--reason)
       return 0 ;;
     "task fail":--reason)
@@ -81,7 +85,7 @@ _jobnikctl() {
         if [[ $cur == -* ]]; then
           words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose"
         else
-          words="health ping version submit get list tree wait watch pause resume abort priority delete metadata stage task completion"
+          words="health ping version submit get list events tree wait watch pause resume abort priority delete metadata stage task completion"
         fi ;;
       "health")
         if [[ $cur == -* ]]; then
@@ -154,6 +158,12 @@ _jobnikctl() {
       "list tasks")
         if [[ $cur == -* ]]; then
           words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help --stage --type --status --from --to --limit --cursor --all"
+        else
+          words=""
+        fi ;;
+      "events")
+        if [[ $cur == -* ]]; then
+          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help --limit --cursor --all"
         else
           words=""
         fi ;;

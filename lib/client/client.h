@@ -70,6 +70,10 @@ class Client {
   domain::Result<Page<domain::Stage>> FindStages(const domain::StageFilter& filter, const Paging& paging = {});
   domain::Result<Page<domain::Task>> FindTasks(const domain::TaskFilter& filter, const Paging& paging = {});
   domain::Result<std::vector<domain::Stage>> GetJobStages(const std::string& job_id);
+  // GET /v1/jobs/{id}/events (extension): one page of the job's event log, newest first;
+  // without paging.limit the server's default page size (100). Always paged: follow
+  // next_cursor for older events.
+  domain::Result<Page<domain::JobEvent>> GetJobEvents(const std::string& job_id, const Paging& paging = {});
   domain::Result<domain::Summary> GetStageSummary(const std::string& stage_id);
   // Pause (PAUSED), resume (PENDING) or abort (ABORTED) a job.
   domain::Status SetJobStatus(const std::string& job_id, domain::JobStatus status);

@@ -181,6 +181,13 @@ Result<Client::Page<domain::Task>> Client::FindTasks(const domain::TaskFilter& f
   return ListPage<domain::Task>(*this, "/v1/tasks" + q.str(), domain::DecodeTask, "tasks");
 }
 
+Result<Client::Page<domain::JobEvent>> Client::GetJobEvents(const std::string& job_id, const Paging& paging) {
+  Query q;
+  q.Add(paging);
+  return ListPage<domain::JobEvent>(*this, "/v1/jobs/" + Encode(job_id) + "/events" + q.str(), domain::DecodeJobEvent,
+                                    "events");
+}
+
 Result<std::vector<domain::Stage>> Client::GetJobStages(const std::string& job_id) {
   JOBNIK_ASSIGN_OR_RETURN(const auto j, Body(Request("GET", "/v1/jobs/" + Encode(job_id) + "/stages"), 200));
   return DecodeArray(j, domain::DecodeStage, "stages");

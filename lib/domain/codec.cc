@@ -375,6 +375,27 @@ void AppendJson(std::string& out, const Job& j) {
   out += '}';
 }
 
+void AppendJson(std::string& out, const JobEvent& e) {
+  out += '{';
+  FieldInt(out, "id", e.id);
+  FieldTime(out, "time", e.time);
+  Field(out, "jobId", e.job_id);
+  Field(out, "entity", e.entity);
+  Field(out, "entityId", e.entity_id);
+  Field(out, "kind", e.kind);
+  if (e.old_value) Field(out, "oldValue", *e.old_value);
+  Field(out, "newValue", e.new_value);
+  if (e.reason) Field(out, "reason", *e.reason);
+  if (e.worker_id) Field(out, "workerId", *e.worker_id);
+  if (e.actor) {
+    Field(out, "actor", *e.actor);
+  } else {
+    Key(out, "actor");
+    out += "null";
+  }
+  out += '}';
+}
+
 namespace {
 
 void AppendTrace(std::string& out, const std::optional<std::string>& traceparent,
@@ -553,6 +574,23 @@ Result<Job> DecodeJob(const json& j) {
     job.task_summary = *s;
   }
   return job;
+}
+
+Result<JobEvent> DecodeJobEvent(const json& j) {
+  if (!j.is_object()) return DecodeError("event is not an object");
+  JobEvent e;
+  if (!GetInt(j, "id", e.id)) return DecodeError("event.id");
+  if (!GetTime(j, "time", e.time)) return DecodeError("event.time");
+  if (!GetString(j, "jobId", e.job_id)) return DecodeError("event.jobId");
+  if (!GetString(j, "entity", e.entity)) return DecodeError("event.entity");
+  if (!GetString(j, "entityId", e.entity_id)) return DecodeError("event.entityId");
+  if (!GetString(j, "kind", e.kind)) return DecodeError("event.kind");
+  if (!GetOptString(j, "oldValue", e.old_value)) return DecodeError("event.oldValue");
+  if (!GetString(j, "newValue", e.new_value)) return DecodeError("event.newValue");
+  if (!GetOptString(j, "reason", e.reason)) return DecodeError("event.reason");
+  if (!GetOptString(j, "workerId", e.worker_id)) return DecodeError("event.workerId");
+  if (!GetOptString(j, "actor", e.actor)) return DecodeError("event.actor");
+  return e;
 }
 
 // ---- Requests ----

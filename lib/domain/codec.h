@@ -27,6 +27,9 @@ void AppendJson(std::string& out, const Summary& s);
 void AppendJson(std::string& out, const Task& t);
 void AppendJson(std::string& out, const Stage& s);  // includes "tasks" only when s.tasks is set
 void AppendJson(std::string& out, const Job& j);    // includes "stages" only when j.stages is set
+// "actor" is always present (null until requests are authenticated); oldValue, reason and
+// workerId only when set.
+void AppendJson(std::string& out, const JobEvent& e);
 template <typename T>
 void AppendJson(std::string& out, const std::vector<T>& items) {
   out += '[';
@@ -73,6 +76,7 @@ Result<Summary> DecodeSummary(const nlohmann::json& j);
 Result<Task> DecodeTask(const nlohmann::json& j);
 Result<Stage> DecodeStage(const nlohmann::json& j);
 Result<Job> DecodeJob(const nlohmann::json& j);
+Result<JobEvent> DecodeJobEvent(const nlohmann::json& j);
 
 // ---- Request bodies (server side). Every violation -> VALIDATION_ERROR naming the field. ----
 

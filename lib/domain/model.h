@@ -96,6 +96,30 @@ struct Job {
   bool operator==(const Job&) const = default;
 };
 
+// Extension: one entry of a job's event log (GET /v1/jobs/{id}/events): a change of the
+// job, one of its stages or one of its tasks that is not the ordinary claim/complete flow.
+struct JobEvent {
+  std::int64_t id = 0;  // increasing: a newer event has a larger id
+  Timestamp time{};
+  std::string job_id;
+  std::string entity;                    // kEventEntity*: "job", "stage" or "task"
+  std::string entity_id;                 // its id
+  std::string kind;                      // kEventKind*: "status" or "priority"
+  std::optional<std::string> old_value;  // a status or priority name
+  std::string new_value;
+  std::optional<std::string> reason;  // a failure's reason, "stale", "lease expired", "job aborted", ...
+  // Who asked for the change: unset until requests are authenticated (always null today).
+  std::optional<std::string> actor;
+  std::optional<std::string> worker_id;  // the worker of the task's claim, when it said
+
+  bool operator==(const JobEvent&) const = default;
+};
+inline constexpr const char* kEventEntityJob = "job";
+inline constexpr const char* kEventEntityStage = "stage";
+inline constexpr const char* kEventEntityTask = "task";
+inline constexpr const char* kEventKindStatus = "status";
+inline constexpr const char* kEventKindPriority = "priority";
+
 // ---- Requests (already validated by the codec) ----
 
 // A failure reason is cut to this many bytes (at a UTF-8 boundary), never rejected.

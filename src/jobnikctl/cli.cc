@@ -426,6 +426,14 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   }
 
   std::string job_id;
+  auto* events = command(app, "events", "list a job's events (pause, abort, retries, failures, ...), newest first");
+  events->add_option("JOB", job_id, "the job's id")->required();
+  paging(events);
+  run[events] = [&](Context& c) {
+    list_args.kind = "events";
+    return Events(c, job_id, list_args);
+  };
+
   auto* tree = command(app, "tree", "print a job, its stages and their task counts");
   tree->add_option("JOB", job_id, "the job's id")->required();
   run[tree] = [&](Context& c) { return Tree(c, job_id); };

@@ -237,6 +237,11 @@ int List(Context& c, const ListArgs& a) {
   return ListAll<domain::Task>(c, a, [&](const auto& p) { return c.client.FindTasks(f, p); });
 }
 
+int Events(Context& c, const std::string& job, const ListArgs& a) {
+  if (a.limit && *a.limit < 1) return c.Fail("--limit must be at least 1", ToInt(ExitCode::kUsage));
+  return ListAll<domain::JobEvent>(c, a, [&](const auto& p) { return c.client.GetJobEvents(job, p); });
+}
+
 int Tree(Context& c, const std::string& job_id) {
   auto job = c.client.GetJob(job_id, true);
   if (!job.ok()) return c.Fail(job.status());

@@ -43,7 +43,7 @@ int ExitCodeOf(const domain::Status& status);
 
 // Command arguments.
 struct ListArgs {
-  std::string kind;  // jobs, stages, tasks
+  std::string kind;  // jobs, stages, tasks (events: `events`)
   std::optional<std::string> name, priority, status, job, type, stage, from, to;
   std::optional<int> limit;
   std::optional<std::string> cursor;
@@ -66,6 +66,8 @@ int Submit(Context& c, const SubmitArgs& a, std::istream& in);
 int Get(Context& c, const std::string& kind, const std::string& id);
 int List(Context& c, const ListArgs& a);
 int Tree(Context& c, const std::string& job);
+// A job's event log, newest first (a.limit, a.cursor, a.all as for List).
+int Events(Context& c, const std::string& job, const ListArgs& a);
 int Wait(Context& c, const FollowArgs& a);
 int Watch(Context& c, const FollowArgs& a);
 int SetStatus(Context& c, const std::string& verb, const std::string& job);  // pause, resume, abort

@@ -82,6 +82,19 @@ std::vector<std::string> Row(const domain::Task& t) {
   return {t.id, t.stage_id, std::string(domain::ToString(t.status)), fmt::format("{}/{}", t.attempts, t.max_attempts),
           Time(t.creation_time)};
 }
+// A failure reason in a table cell: its first line, at most 60 bytes (cut at a UTF-8 boundary).
+std::string Cell(const std::optional<std::string>& reason) {
+  if (!reason) return "";
+  std::string s = reason->substr(0, reason->find('\n'));
+  if (s.size() <= 60) return s;
+  return domain::CutUtf8(std::move(s), 57) + "...";
+}
+
+std::vector<std::string> Row(const domain::JobEvent& e) {
+  return {std::to_string(e.id), Time(e.time),   e.entity,
+          e.entity_id,          e.kind,         e.old_value.value_or("-"),
+          e.new_value,          Cell(e.reason), e.worker_id.value_or("")};
+}
 std::vector<std::string> Header(const domain::Job*) {
   return {"ID", "NAME", "STATUS", "PRIORITY", "DONE", "CREATED"};
 }
@@ -90,6 +103,9 @@ std::vector<std::string> Header(const domain::Stage*) {
 }
 std::vector<std::string> Header(const domain::Task*) {
   return {"ID", "STAGE", "STATUS", "ATTEMPTS", "CREATED"};
+}
+std::vector<std::string> Header(const domain::JobEvent*) {
+  return {"ID", "TIME", "ENTITY", "ENTITY_ID", "KIND", "OLD", "NEW", "REASON", "WORKER"};
 }
 
 template <typename T>
@@ -156,6 +172,9 @@ void Print(std::ostream& out, Format f, const std::vector<domain::Stage>& stages
 }
 void Print(std::ostream& out, Format f, const std::vector<domain::Task>& tasks) {
   PrintList(out, f, tasks);
+}
+void Print(std::ostream& out, Format f, const std::vector<domain::JobEvent>& events) {
+  PrintList(out, f, events);
 }
 
 std::string Counts(const domain::Summary& s) {

@@ -22,6 +22,8 @@ void Print(std::ostream& out, Format f, const domain::Task& task);
 void Print(std::ostream& out, Format f, const std::vector<domain::Job>& jobs);
 void Print(std::ostream& out, Format f, const std::vector<domain::Stage>& stages);
 void Print(std::ostream& out, Format f, const std::vector<domain::Task>& tasks);
+// Events: -o name prints their ids.
+void Print(std::ostream& out, Format f, const std::vector<domain::JobEvent>& events);
 
 // JSON text (pretty) or its YAML rendering.
 void PrintJsonText(std::ostream& out, Format f, const std::string& json_text);

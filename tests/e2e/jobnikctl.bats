@@ -270,6 +270,51 @@ $third"
   assert_failure 4
 }
 
+@test "events: a job's history newest first, as a table and as JSON, in pages; an unknown job is exit 4" {
+  id=$(spec "$T-job" "$T" 2 2 | ctl submit -)
+  ctl -q priority "$id" high
+  ctl -q pause "$id"
+  ctl -q resume "$id"
+  task=$(ctl task claim "$T")
+  ctl -q task fail "$task" --reason "disk full"
+  run ctl events "$id" -o json
+  assert_success
+  [[ $(jq length <<<"$output") == 4 ]]
+  [[ $(jq -c '[.[] | [.entity, .kind, .oldValue, .newValue]]' <<<"$output") == \
+    '[["task","status","IN_PROGRESS","RETRIED"],["job","status","PAUSED","PENDING"],["job","status","PENDING","PAUSED"],["job","priority","MEDIUM","HIGH"]]' ]]
+  [[ $(jq -r '.[0].reason' <<<"$output") == "disk full" ]]
+  [[ $(jq -r '.[0].entityId' <<<"$output") == "$task" ]]
+  [[ $(jq -c '[.[] | .actor]' <<<"$output") == '[null,null,null,null]' ]]
+  [[ $(jq -r '[.[].id] | . == (sort | reverse)' <<<"$output") == true ]]
+  all_ids=$(jq -r '.[].id' <<<"$output")
+
+  run ctl events "$id" -o table
+  assert_success
+  assert_line --index 0 --regexp '^ID +TIME +ENTITY +ENTITY_ID +KIND +OLD +NEW +REASON +WORKER$'
+  assert_line --index 1 --regexp "^[0-9]+ +[0-9T:-]+Z +task +$task +status +IN_PROGRESS +RETRIED +disk full"
+  [[ ${#lines[@]} == 5 ]]
+
+  run --separate-stderr ctl events "$id" --limit 3 -o name
+  assert_success
+  [[ ${#lines[@]} == 3 ]]
+  [[ "$stderr" =~ ^jobnikctl:\ more\ events\ follow:\ --cursor\ ([^ ]+)\ \(or\ --all\)$ ]]
+  first_three=$output
+  run --separate-stderr ctl events "$id" --limit 3 --cursor "${BASH_REMATCH[1]}" -o name
+  assert_success
+  [[ ${#lines[@]} == 1 ]]
+  [[ -z "$stderr" ]]
+  assert_output "$(tail -n 1 <<<"$all_ids")"
+  run ctl events "$id" --limit 1 --all -o name
+  assert_output "$all_ids"
+  [[ "$first_three" == "$(head -n 3 <<<"$all_ids")" ]]
+
+  run --separate-stderr ctl events 00000000-0000-4000-8000-000000000000
+  assert_failure 4
+  [[ "$stderr" == *"(JOB_NOT_FOUND)" ]]
+  run --separate-stderr ctl events "$id" --limit 0
+  assert_failure 2
+}
+
 @test "metadata set replaces the userMetadata of a job, a stage and a task" {
   id=$(spec "$T-job" "$T" 1 | ctl submit -)
   stage=$(ctl list stages --job "$id" -o name)
@@ -447,6 +492,10 @@ $third"
   }
   run complete_words jobnikctl su
   assert_output "submit"
+  run complete_words jobnikctl ev
+  assert_output "events"
+  run complete_words jobnikctl events x --c
+  assert_output "--config --cursor"
   run complete_words jobnikctl get ""
   assert_output "job stage task"
   run complete_words jobnikctl -o json list ""
@@ -497,7 +546,7 @@ $third"
   done
   # Every command and every exit status is documented.
   page=$(MANWIDTH=200 man -l "$SRC/man/jobnikctl.1" 2>/dev/null)
-  for cmd in health version submit "get job" "list jobs" tree wait watch pause resume abort priority delete \
+  for cmd in health version submit "get job" "list jobs" events tree wait watch pause resume abort priority delete \
     "metadata set" "stage release" "task complete" "task fail" "task claim" completion; do
     grep -q "$cmd" <<<"$page" || { echo "not documented: $cmd"; false; }
   done

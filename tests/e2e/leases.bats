@@ -173,3 +173,57 @@ job_is() { [[ "$(api GET "/v1/jobs/$1" | jq -r .status)" == "$2" ]]; }
   api PUT "/v1/tasks/$id/status" '{"status":"FAILED","reason":"broken"}' >/dev/null
   job_is "$failed_job" FAILED
 }
+
+@test "GET /v1/jobs/{id}/events: controls, a retry and the sweeper's failure newest first, in pages; 404, 400" {
+  start_daemon 600
+  job=$(new_work ev 1 2)
+  stage=$(api GET "/v1/jobs/$job/stages" | jq -r '.[0].id')
+  api PATCH "/v1/jobs/$job/priority" '{"priority":"HIGH"}' >/dev/null
+  api PUT "/v1/jobs/$job/status" '{"status":"PAUSED"}' >/dev/null
+  api PUT "/v1/jobs/$job/status" '{"status":"PENDING"}' >/dev/null
+  id=$(api PATCH '/v1/stages/ev/tasks/dequeue?worker_id=w-9' | jq -r .id)
+  api PUT "/v1/tasks/$id/status" '{"status":"FAILED","reason":"no space"}' >/dev/null
+  assert_equal "$(last_status)" 200
+  api PATCH '/v1/stages/ev/tasks/dequeue?lease_seconds=1&worker_id=w-9' >/dev/null
+  # No heartbeat: the sweeper fails the task for good (its last attempt), then its stage and job.
+  poll 10 job_is "$job" FAILED
+
+  events=$(api GET "/v1/jobs/$job/events")
+  assert_equal "$(last_status)" 200
+  assert_equal "$(jq -r '.[] | [.entity, .kind, (.oldValue // "-"), .newValue, (.reason // "-"), (.workerId // "-")] | join(" ")' <<<"$events")" \
+    "job status IN_PROGRESS FAILED stage $stage failed -
+stage status IN_PROGRESS FAILED task $id failed for good -
+task status IN_PROGRESS FAILED lease expired w-9
+task status IN_PROGRESS RETRIED no space w-9
+job status PAUSED PENDING - -
+job status PENDING PAUSED - -
+job priority MEDIUM HIGH - -"
+  assert_equal "$(jq -c '[.[] | .actor] | unique' <<<"$events")" "[null]"
+
+  # Pages: limit, then the cursor of X-Next-Cursor; the pages are the whole list, in order.
+  headers="$BATS_TEST_TMPDIR/headers"
+  page1=$(curl -s -D "$headers" "$JOBNIK_URL/v1/jobs/$job/events?limit=4")
+  cursor=$(awk 'tolower($1) == "x-next-cursor:" { print $2 }' "$headers" | tr -d '\r')
+  [[ -n "$cursor" ]]
+  grep -qi '^link: </v1/jobs/.*/events?.*cursor=.*rel="next"' "$headers"
+  page2=$(curl -s -D "$headers" "$JOBNIK_URL/v1/jobs/$job/events?limit=4&cursor=$cursor")
+  ! grep -qi '^x-next-cursor:' "$headers"
+  assert_equal "$(jq -c -s 'add | [.[].id]' <<<"$page1$page2")" "$(jq -c '[.[].id]' <<<"$events")"
+
+  missing=$(api GET /v1/jobs/00000000-0000-4000-8000-000000000000/events)
+  assert_equal "$(last_status)" 404
+  assert_equal "$(jq -r .code <<<"$missing")" JOB_NOT_FOUND
+  for q in limit=0 limit=1001 limit=ten cursor=not-a-cursor page=2; do
+    bad=$(api GET "/v1/jobs/$job/events?$q")
+    assert_equal "$(last_status)" 400
+    assert_equal "$(jq -r .code <<<"$bad")" VALIDATION_ERROR
+    [[ "$(jq -r .message <<<"$bad")" == *"${q%%=*}"* ]]
+  done
+
+  # Deleting the job deletes its events.
+  api DELETE "/v1/jobs/$job" >/dev/null
+  assert_equal "$(last_status)" 200
+  api GET "/v1/jobs/$job/events" >/dev/null
+  assert_equal "$(last_status)" 404
+  [[ "$(psql "$URL" -qAtc "SELECT count(*) FROM $SCHEMA.job_event")" == 0 ]]
+}

@@ -291,6 +291,7 @@ int main(int argc, char** argv) {
       {"PATCH", "/v1/jobs/" + job_id + "/priority", job_id, true},
       {"PUT", "/v1/jobs/" + job_id + "/status", job_id, true},
       {"GET", "/v1/jobs/" + job_id + "/stages", job_id, false},
+      {"GET", "/v1/jobs/" + job_id + "/events", job_id, false},
       {"POST", "/v1/jobs/" + job_id + "/stage", job_id, true},
       {"GET", "/v1/stages", "", false},
       {"GET", "/v1/stages/" + stage_id, stage_id, false},
@@ -304,6 +305,8 @@ int main(int argc, char** argv) {
       {"GET", "/v1/tasks/" + task_id, task_id, false},
       {"PATCH", "/v1/tasks/" + task_id + "/user-metadata", task_id, true},
       {"PUT", "/v1/tasks/" + task_id + "/status", task_id, true},
+      // The task is PENDING: even a well-formed heartbeat (an empty body is one) is a 409.
+      {"POST", "/v1/tasks/" + task_id + "/heartbeat", task_id, true},
       {"DELETE", "/v1/jobs/" + job_id, job_id, false},
       {"GET", "/liveness", "", false},
       {"GET", "/readiness", "", false},
@@ -416,6 +419,15 @@ int main(int argc, char** argv) {
        {"job_name=%FF%FE", "job_name=ab%00cd", "priority=%FF", "should_return_stages=%00", "job_name=a&job_name=b"}) {
     runner.Run({std::string("GET /v1/jobs?") + q, Http("GET", std::string("/v1/jobs?") + q, "")});
   }
+  // The event log's paging: limits out of bounds or not numbers, cursors that are not one.
+  for (const char* q : {"limit=%FF", "limit=0", "limit=-1", "limit=1001", "limit=99999999999999999999", "limit=1e400",
+                        "limit=1%00", "cursor=%FF%FE", "cursor=a%00b", "cursor=ZTE6LTE", "cursor=dDE6MQ",
+                        "limit=1&limit=2", "page=1", "page_size=5"}) {
+    const std::string path = "/v1/jobs/" + job_id + "/events?" + q;
+    runner.Run({"GET " + path, Http("GET", path, "")});
+  }
+  runner.Run({"GET events: a 300-byte cursor",
+              Http("GET", "/v1/jobs/" + job_id + "/events?cursor=" + std::string(300, 'A'), "")});
   for (const char* q : {"stage_type=%FF", "stage_type=a%00", "status=%C0%AF", "stage_id=%FF"}) {
     runner.Run({std::string("GET /v1/tasks?") + q, Http("GET", std::string("/v1/tasks?") + q, "")});
   }

@@ -10,6 +10,8 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <vector>
 
 #include "client/client.h"
 #include "client/worker.h"
@@ -179,6 +181,64 @@ TEST_F(MemoryApiTest, ListsPageThroughTheJobs) {
   auto all = client_->Request("GET", "/v1/jobs");
   ASSERT_TRUE(all.ok());
   EXPECT_EQ(json::parse(all->body).size(), 5U) << all->body;
+}
+
+TEST_F(MemoryApiTest, TheEventLogListsRetriesFailuresAndControlsNewestFirstInPages) {
+  const auto job = Submit(1, 1, 2);
+  const auto& stage_id = (*job.stages)[0].id;
+  ASSERT_TRUE(client_->SetJobPriority(job.id, domain::Priority::kHigh).ok());
+  auto task = Claim("t0");
+  ASSERT_TRUE(client_->Report(task.id, TaskStatus::kFailed, {"", "out of memory"}).ok());
+  ASSERT_TRUE(client_->SetJobStatus(job.id, JobStatus::kPaused).ok());
+  ASSERT_TRUE(client_->SetJobStatus(job.id, JobStatus::kPending).ok());
+  task = Claim("t0");
+  ASSERT_TRUE(client_->Report(task.id, TaskStatus::kFailed, {"", "again"}).ok());
+
+  // {entity, entity id, old, new, reason}, newest first.
+  using Row = std::tuple<std::string, std::string, std::string, std::string, std::string>;
+  const std::vector<Row> want = {
+      {"job", job.id, "IN_PROGRESS", "FAILED", "stage " + stage_id + " failed"},
+      {"stage", stage_id, "IN_PROGRESS", "FAILED", "task " + task.id + " failed for good"},
+      {"task", task.id, "IN_PROGRESS", "FAILED", "again"},
+      {"job", job.id, "PAUSED", "PENDING", ""},
+      {"job", job.id, "IN_PROGRESS", "PAUSED", ""},
+      {"task", task.id, "IN_PROGRESS", "RETRIED", "out of memory"},
+      {"job", job.id, "MEDIUM", "HIGH", ""},
+  };
+  std::vector<Row> got;
+  client::Client::Paging paging;
+  paging.limit = 2;
+  int pages = 0;
+  for (;;) {
+    ++pages;
+    auto page = client_->GetJobEvents(job.id, paging);
+    ASSERT_TRUE(page.ok()) << page.status().message();
+    for (const auto& e : page->items) {
+      EXPECT_FALSE(e.actor.has_value());
+      got.emplace_back(e.entity, e.entity_id, e.old_value.value_or(""), e.new_value, e.reason.value_or(""));
+    }
+    if (!page->next_cursor) break;
+    paging.cursor = page->next_cursor;
+  }
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(pages, 4);
+
+  auto unknown = client_->GetJobEvents("00000000-0000-4000-8000-000000000000");
+  EXPECT_EQ(unknown.status().code(), domain::ErrorCode::kJobNotFound);
+  for (const char* bad : {"?limit=0", "?limit=1001", "?cursor=nope", "?page=2", "?limit=x"}) {
+    auto r = client_->Request("GET", "/v1/jobs/" + job.id + "/events" + bad);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->status, 400) << bad << ": " << r->body;
+    EXPECT_EQ(json::parse(r->body).value("code", ""), "VALIDATION_ERROR") << bad;
+  }
+  // A cursor of another list is not one of this list.
+  Submit(1, 1);
+  auto jobs = client_->FindJobs({}, {1, std::nullopt});
+  ASSERT_TRUE(jobs.ok());
+  auto other = client_->Request("GET", "/v1/jobs/" + job.id + "/events?cursor=" + jobs->next_cursor.value_or("x"));
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE(jobs->next_cursor.has_value());
+  EXPECT_EQ(other->status, 400) << other->body;
 }
 
 TEST_F(MemoryApiTest, TheWorkerLoopDrainsAJobOverHttp) {

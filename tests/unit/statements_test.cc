@@ -2,7 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <string_view>
 
+#include "common/embedded.h"
 #include "store/pg/statements.h"
 
 namespace jobnik::store::pg {
@@ -34,6 +36,24 @@ TEST(Statements, BothFailurePathsRecordTheFailureInErrors) {
   }
   // Completions write nothing there.
   EXPECT_EQ(Statements().at("TaskReportBatch").find("errors ="), std::string::npos);
+}
+
+TEST(Statements, TheClaimCompletionAndHeartbeatStatementsRecordNoEvent) {
+  // The job event log (event.sql) is written beside other changes only: the hot paths
+  // stay one statement each, as they were.
+  // The claim template (task.sql, "-- template: TaskClaim" up to the next section).
+  std::string_view claim;
+  for (const auto& file : embedded::queries::Files()) {
+    const auto at = file.content.find("-- template: TaskClaim\n");
+    if (at != std::string_view::npos) claim = file.content.substr(at, file.content.find("\n-- fragment: ", at) - at);
+  }
+  ASSERT_NE(claim.find("UPDATE task t SET status = 'IN_PROGRESS'"), std::string_view::npos);
+  EXPECT_EQ(claim.find("job_event"), std::string_view::npos);
+  for (const char* name : {"TaskReportBatch", "TaskHeartbeat"}) {
+    EXPECT_EQ(Statement(name).find("job_event"), std::string::npos) << name;
+  }
+  // The abort of a job's stages records each stage's change in the same statement.
+  EXPECT_NE(Statement("StageAbortForJob").find("INSERT INTO job_event"), std::string::npos);
 }
 
 TEST(Statements, AFragmentLeavesBehindTheCommentsThatFollowIt) {

@@ -106,6 +106,20 @@ void AddJobRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m) {
     auto stages = st.GetStagesOfJob(id, tasks);
     return stages.ok() ? JsonReply(200, *stages) : ErrorReply(stages.status());
   });
+  // Extension: the job's event log, newest first, always in pages (limit, cursor).
+  add("GET", "/v1/jobs/([^/]+)/events", "/v1/jobs/{jobId}/events", {"limit", "cursor"}, [&st](Call& c) -> Reply {
+    std::string id;
+    if (auto s = UuidParam(c.req, "jobId", id); !s.ok()) return ErrorReply(s);
+    Query q(c.query);
+    Paging paging = ReadPaging(q, ListKind::kEvents);
+    if (!q.status().ok()) return ErrorReply(q.status());
+    if (!paging.paged) {  // no limit and no cursor: the first page, of the lists' default size
+      paging.paged = true;
+      paging.size = kDefaultPageSize;
+    }
+    return ListReply<domain::JobEvent>(c, paging, ListKind::kEvents,
+                                       [&st, id](const store::ListRange& r) { return st.ListJobEvents(id, r); });
+  });
   add("POST", "/v1/jobs/([^/]+)/stage", "/v1/jobs/{jobId}/stage", {}, [&st, &m](Call& c) -> Reply {
     std::string id;
     if (auto s = UuidParam(c.req, "jobId", id); !s.ok()) return ErrorReply(s);

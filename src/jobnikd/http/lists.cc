@@ -21,8 +21,7 @@ namespace {
 // The paging parameters every list route takes besides its filters.
 const std::vector<std::string> kPagingParams = {"limit", "cursor", "page", "page_size"};
 
-constexpr std::int64_t kMaxPageSize = 1000;     // limit, page_size
-constexpr std::int64_t kDefaultPageSize = 100;  // page without page_size, cursor without limit
+constexpr std::int64_t kMaxPageSize = 1000;  // limit, page_size
 constexpr std::int64_t kMaxPage = 10'000'000;
 // Rows per database round trip when a whole list is streamed: the daemon holds one batch
 // (and one pooled connection, only while reading it) at a time.
@@ -85,7 +84,8 @@ std::vector<std::string> WithPaging(std::vector<std::string> names) {
 
 std::string EncodeCursor(ListKind kind, const store::ListKey& key) {
   std::string text = fmt::format("{}1:{}", static_cast<char>(kind), key.time_or_seq);
-  if (kind != ListKind::kTasks) text += ":" + key.id;
+  const bool by_number = kind == ListKind::kTasks || kind == ListKind::kEvents;  // seq or event id alone
+  if (!by_number) text += ":" + key.id;
   if (kind == ListKind::kStages) text += fmt::format(":{}", key.order);
   return Base64UrlEncode(text);
 }
@@ -101,17 +101,17 @@ std::optional<store::ListKey> DecodeCursor(ListKind kind, std::string_view curso
     rest.remove_prefix(colon + 1);
   }
   parts.push_back(rest);
-  const std::size_t want = kind == ListKind::kTasks ? 2 : kind == ListKind::kJobs ? 3 : 4;
+  const bool by_number = kind == ListKind::kTasks || kind == ListKind::kEvents;  // seq or event id alone
+  const std::size_t want = by_number ? 2 : kind == ListKind::kJobs ? 3 : 4;
   if (parts.size() != want || parts[0] != std::string{static_cast<char>(kind), '1'}) return std::nullopt;
   store::ListKey key;
   if (!ParseInt64(parts[1], key.time_or_seq)) return std::nullopt;
-  // Creation times from year 1 to 9999 (µs since 1970); seqs are positive.
-  if (kind == ListKind::kTasks
-          ? key.time_or_seq < 0
-          : (key.time_or_seq < -62'135'596'800'000'000LL || key.time_or_seq > 253'402'300'799'999'999LL)) {
+  // Creation times from year 1 to 9999 (µs since 1970); seqs and event ids are positive.
+  if (by_number ? key.time_or_seq < 0
+                : (key.time_or_seq < -62'135'596'800'000'000LL || key.time_or_seq > 253'402'300'799'999'999LL)) {
     return std::nullopt;
   }
-  if (kind != ListKind::kTasks) {
+  if (!by_number) {
     if (!domain::IsUuid(parts[2])) return std::nullopt;
     key.id = std::string(parts[2]);
   }
@@ -245,5 +245,8 @@ template Reply ListReply<domain::Stage>(const Call&, const Paging&, ListKind,
                                         std::function<Result<store::ListPage<domain::Stage>>(const store::ListRange&)>);
 template Reply ListReply<domain::Task>(const Call&, const Paging&, ListKind,
                                        std::function<Result<store::ListPage<domain::Task>>(const store::ListRange&)>);
+template Reply ListReply<domain::JobEvent>(
+    const Call&, const Paging&, ListKind,
+    std::function<Result<store::ListPage<domain::JobEvent>>(const store::ListRange&)>);
 
 }  // namespace jobnik::http

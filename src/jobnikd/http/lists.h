@@ -25,12 +25,16 @@ namespace jobnik::http {
 std::vector<std::string> WithPaging(std::vector<std::string> names);
 
 // Which list a cursor belongs to: a job cursor is no cursor of /v1/tasks.
-enum class ListKind : char { kJobs = 'j', kStages = 's', kTasks = 't' };
+enum class ListKind : char { kJobs = 'j', kStages = 's', kTasks = 't', kEvents = 'e' };
 
-// The opaque cursor: base64url of "<kind>1:<time or seq>[:<id>[:<order>]]".
+// The opaque cursor: base64url of "<kind>1:<time or seq>[:<id>[:<order>]]" (events: the
+// last event id seen).
 std::string EncodeCursor(ListKind kind, const store::ListKey& key);
 // The key of a cursor of list `kind`; nullopt when `cursor` is not one.
 std::optional<store::ListKey> DecodeCursor(ListKind kind, std::string_view cursor);
+
+// Rows per page when a paged list is asked for without `limit` (or `page_size`).
+inline constexpr std::int64_t kDefaultPageSize = 100;
 
 // How the client asked for a list: everything (v1), or one page.
 struct Paging {
@@ -58,5 +62,8 @@ extern template Reply ListReply<domain::Stage>(
 extern template Reply ListReply<domain::Task>(
     const Call&, const Paging&, ListKind,
     std::function<domain::Result<store::ListPage<domain::Task>>(const store::ListRange&)>);
+extern template Reply ListReply<domain::JobEvent>(
+    const Call&, const Paging&, ListKind,
+    std::function<domain::Result<store::ListPage<domain::JobEvent>>(const store::ListRange&)>);
 
 }  // namespace jobnik::http

@@ -81,9 +81,10 @@ struct QueueStats {
 
 // A position in a list's order (keyset): the order columns of one row.
 struct ListKey {
-  std::int64_t time_or_seq = 0;  // jobs, stages: creation time in µs since the epoch; tasks: seq
-  std::string id;                // jobs: the job's id; stages: the stage's job id; tasks: unused
-  std::int64_t order = 0;        // stages: the stage's order; otherwise unused
+  // jobs, stages: creation time in µs since the epoch; tasks: seq; job events: the event's id
+  std::int64_t time_or_seq = 0;
+  std::string id;          // jobs: the job's id; stages: the stage's job id; tasks: unused
+  std::int64_t order = 0;  // stages: the stage's order; otherwise unused
   bool operator==(const ListKey&) const = default;
 };
 
@@ -124,6 +125,12 @@ class Store {
   virtual Result<bool> SetJobPriority(const std::string& id, domain::Priority priority) = 0;
   // PENDING (resume), PAUSED, ABORTED. ILLEGAL_JOB_STATUS_TRANSITION.
   virtual Status SetJobStatus(const std::string& id, domain::JobStatus status) = 0;
+
+  // The job's event log (extension): one page, newest first (ListKey::time_or_seq is the
+  // event's id; range.after continues with older events; range.offset is not used).
+  // JOB_NOT_FOUND. Events are recorded by the methods that make the changes, in their
+  // transaction (docs/design.md, "Job events"); ClaimTask and COMPLETED reports record none.
+  virtual Result<ListPage<domain::JobEvent>> ListJobEvents(const std::string& job_id, const ListRange& range) = 0;
 
   // ---- stages ----
   // JOB_NOT_FOUND, JOB_IN_FINITE_STATE.

@@ -83,6 +83,23 @@ domain::Timestamp MemoryStore::Now() {
   return now;
 }
 
+void MemoryStore::Record(JobRow& job, const char* entity, const std::string& entity_id, const char* kind,
+                         std::optional<std::string> old_value, std::string new_value, std::optional<std::string> reason,
+                         std::optional<std::string> worker_id) {
+  domain::JobEvent e;
+  e.id = next_event_id_++;
+  e.time = Now();
+  e.job_id = job.job.id;
+  e.entity = entity;
+  e.entity_id = entity_id;
+  e.kind = kind;
+  e.old_value = std::move(old_value);
+  e.new_value = std::move(new_value);
+  e.reason = std::move(reason);
+  e.worker_id = std::move(worker_id);
+  job.events.push_back(std::move(e));
+}
+
 domain::Summary MemoryStore::SummaryOf(const StageRow& s) const {
   domain::Summary sum;
   for (const auto& id : s.tasks) {
@@ -285,6 +302,8 @@ Result<bool> MemoryStore::SetJobPriority(const std::string& id, domain::Priority
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return domain::JobNotFound(id);
   if (it->second.job.priority == priority) return false;
+  Record(it->second, domain::kEventEntityJob, id, domain::kEventKindPriority,
+         std::string(domain::ToString(it->second.job.priority)), std::string(domain::ToString(priority)));
   it->second.job.priority = priority;
   it->second.job.update_time = Now();
   return true;
@@ -298,15 +317,35 @@ Status MemoryStore::SetJobStatus(const std::string& id, JobStatus status) {
   if (!domain::CanTransition(job.status, status)) {
     return Illegal(ErrorCode::kIllegalJobStatusTransition, job.status, status);
   }
+  Record(it->second, domain::kEventEntityJob, id, domain::kEventKindStatus, std::string(domain::ToString(job.status)),
+         std::string(domain::ToString(status)));
   job.status = status;
   job.update_time = Now();
   if (status == JobStatus::kAborted) {
     for (const auto& stage_id : it->second.stages) {
       auto& s = stages_.at(stage_id).stage;
-      if (!domain::IsFinal(s.status)) s.status = StageStatus::kAborted;
+      if (domain::IsFinal(s.status)) continue;
+      Record(it->second, domain::kEventEntityStage, stage_id, domain::kEventKindStatus,
+             std::string(domain::ToString(s.status)), std::string(domain::ToString(StageStatus::kAborted)),
+             std::string("job aborted"));
+      s.status = StageStatus::kAborted;
     }
   }
   return Status::Ok();
+}
+
+Result<ListPage<domain::JobEvent>> MemoryStore::ListJobEvents(const std::string& job_id, const ListRange& range) {
+  std::lock_guard lock(mu_);
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) return domain::JobNotFound(job_id);
+  ListPage<domain::JobEvent> page;
+  const auto& events = it->second.events;
+  for (auto e = events.rbegin(); e != events.rend() && static_cast<int>(page.items.size()) < range.limit; ++e) {
+    if (range.after && e->id >= range.after->time_or_seq) continue;
+    page.items.push_back(*e);
+    page.keys.push_back({e->id, "", 0});
+  }
+  return page;
 }
 
 // ---------------------------------------------------------------- stages
@@ -404,6 +443,8 @@ Status MemoryStore::SetStageStatus(const std::string& id, StageStatus status) {
                           domain::ToString(previous.status))};
     }
   }
+  Record(jobs_.at(stage.job_id), domain::kEventEntityStage, id, domain::kEventKindStatus,
+         std::string(domain::ToString(stage.status)), std::string(domain::ToString(status)));
   stage.status = status;
   return Status::Ok();
 }
@@ -547,6 +588,10 @@ Result<TaskReport> MemoryStore::Report(const std::string& id, TaskStatus request
   const auto before_sum = SummaryOf(stage_row);
   const domain::StageCounts before{before_sum.total(), before_sum.completed, before_sum.failed};
   const auto now = Now();
+  if (outcome->status != TaskStatus::kCompleted) {
+    Record(job_row, domain::kEventEntityTask, id, domain::kEventKindStatus, std::string(domain::ToString(task.status)),
+           std::string(domain::ToString(outcome->status)), reason, task.worker_id);
+  }
   task.status = outcome->status;
   task.attempts = outcome->attempts;
   task.update_time = now;
@@ -583,14 +628,25 @@ Result<TaskReport> MemoryStore::Report(const std::string& id, TaskStatus request
       const JobStatus after =
           domain::JobAfterStageCompleted(job.status, done, static_cast<std::int64_t>(job_row.stages.size()));
       if (after != job.status) {
+        if (job.status == JobStatus::kPaused) {
+          Record(job_row, domain::kEventEntityJob, job.id, domain::kEventKindStatus,
+                 std::string(domain::ToString(job.status)), std::string(domain::ToString(after)),
+                 std::string("its last stage completed while it was paused"));
+        }
         job.status = after;
         job.update_time = now;
         report.job_completed = true;
       }
     } else if (!completed && stage.status == StageStatus::kFailed && stage_before != StageStatus::kFailed) {
       report.stage_failed = true;
+      Record(job_row, domain::kEventEntityStage, stage.id, domain::kEventKindStatus,
+             std::string(domain::ToString(stage_before)), std::string(domain::ToString(stage.status)),
+             fmt::format("task {} failed for good", id));
       const JobStatus after = domain::JobAfterStageFailed(job.status);
       if (after != job.status) {
+        Record(job_row, domain::kEventEntityJob, job.id, domain::kEventKindStatus,
+               std::string(domain::ToString(job.status)), std::string(domain::ToString(after)),
+               fmt::format("stage {} failed", stage.id));
         job.status = after;
         job.update_time = now;
         report.job_failed = true;

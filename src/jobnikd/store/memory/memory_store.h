@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -35,6 +36,7 @@ class MemoryStore final : public Store {
   Status SetJobUserMetadata(const std::string& id, const std::string& metadata_json) override;
   Result<bool> SetJobPriority(const std::string& id, domain::Priority priority) override;
   Status SetJobStatus(const std::string& id, domain::JobStatus status) override;
+  Result<ListPage<domain::JobEvent>> ListJobEvents(const std::string& job_id, const ListRange& range) override;
 
   Result<domain::Stage> AddStage(const std::string& job_id, const domain::NewStage& stage,
                                  const TraceDefaults& trace) override;
@@ -76,8 +78,9 @@ class MemoryStore final : public Store {
     std::vector<std::string> tasks;  // ids in creation order
   };
   struct JobRow {
-    domain::Job job;                  // without stages and percentage: computed when read
-    std::vector<std::string> stages;  // ids by order
+    domain::Job job;                       // without stages and percentage: computed when read
+    std::vector<std::string> stages;       // ids by order
+    std::vector<domain::JobEvent> events;  // its event log, oldest first
   };
 
   // All with mu_ held.
@@ -86,6 +89,10 @@ class MemoryStore final : public Store {
   domain::Summary SummaryOf(const StageRow& s) const;
   domain::Stage ReadStage(const StageRow& s, bool with_tasks) const;
   domain::Job ReadJob(const JobRow& j, bool with_stages, bool with_task_summary) const;
+  // Appends a status or priority change to `job`'s event log (a fresh id, now).
+  void Record(JobRow& job, const char* entity, const std::string& entity_id, const char* kind,
+              std::optional<std::string> old_value, std::string new_value,
+              std::optional<std::string> reason = std::nullopt, std::optional<std::string> worker_id = std::nullopt);
   domain::Stage InsertStage(JobRow& job, const domain::NewStage& stage, const TraceDefaults& trace);
   std::vector<domain::Task> InsertTasks(StageRow& stage, const std::vector<domain::NewTask>& tasks,
                                         const TraceDefaults& trace);
@@ -99,6 +106,7 @@ class MemoryStore final : public Store {
   std::mt19937_64 rng_;
   domain::Timestamp last_time_{};
   std::int64_t next_seq_ = 1;
+  std::int64_t next_event_id_ = 1;
   std::map<std::string, JobRow> jobs_;
   std::map<std::string, StageRow> stages_;
   std::map<std::string, TaskRow> tasks_;

@@ -96,6 +96,41 @@ Status ClaimMismatch(const std::string& id, const std::string& claim_id) {
                       id, claim_id)};
 }
 
+// ---- The job event log (schema/0004, queries/event.sql; docs/design.md "Job events") ----
+
+// Who asked for a change, recorded with its event. Requests are not authenticated yet, so
+// it is always unknown; authentication will pass the caller down to RecordEvent here.
+const std::optional<std::string> kNoActor;
+
+// One change to record (entity: domain::kEventEntity*; kind: domain::kEventKind*).
+struct EventRecord {
+  const char* entity;
+  std::string entity_id;
+  const char* kind;
+  std::optional<std::string> old_value;
+  std::string new_value;
+  std::optional<std::string> reason;
+  std::optional<std::string> worker_id;
+};
+
+// Records `e` in the event log of job `job_id`, in the transaction of the change.
+void RecordEvent(pqxx::work& tx, const std::string& job_id, const EventRecord& e) {
+  tx.exec_prepared0("EventInsert", job_id, e.entity, e.entity_id, e.kind, e.old_value, e.new_value, e.reason,
+                    e.worker_id, kNoActor);
+}
+
+template <typename S>
+EventRecord StatusEvent(const char* entity, const std::string& id, S from, S to,
+                        std::optional<std::string> reason = std::nullopt) {
+  return {entity,
+          id,
+          domain::kEventKindStatus,
+          std::string(domain::ToString(from)),
+          std::string(domain::ToString(to)),
+          std::move(reason),
+          std::nullopt};
+}
+
 // The JSON array TaskInsertBatch reads.
 std::string TaskBatchJson(const std::vector<domain::NewTask>& tasks, const TraceDefaults& trace) {
   std::string out;
@@ -250,9 +285,25 @@ void FollowStage(pqxx::work& tx, int order, StageStatus stage_status, TaskStatus
       tx.exec_prepared0("JobSetStatus", report.job_id, std::string(domain::ToString(job.status)),
                         std::string(domain::ToString(after)));
       report.job_completed = true;
+      // A job completing in the ordinary flow records nothing; one whose work finished
+      // while it was paused takes the internal edge PAUSED -> COMPLETED, which is recorded.
+      if (job.status == JobStatus::kPaused) {
+        RecordEvent(tx, report.job_id,
+                    StatusEvent(domain::kEventEntityJob, report.job_id, job.status, after,
+                                std::string("its last stage completed while it was paused")));
+      }
     }
   } else if (task_status == TaskStatus::kFailed && stage_status == StageStatus::kFailed) {
     report.stage_failed = true;
+    // The stage failed now if this is its first failure (a stage fails only from
+    // IN_PROGRESS, with its first final failure; later ones only count). Its row is
+    // locked by this transaction's update, so the count read is this report's.
+    const auto& stage_id = report.task.stage_id;
+    if (tx.exec_prepared1("StageTaskFailed", stage_id)[0].as<std::int64_t>() == 1) {
+      RecordEvent(tx, report.job_id,
+                  StatusEvent(domain::kEventEntityStage, stage_id, StageStatus::kInProgress, StageStatus::kFailed,
+                              fmt::format("task {} failed for good", report.task.id)));
+    }
     auto job = LoadJob(tx, "JobGetForUpdate", report.job_id).value();
     const JobStatus after = domain::JobAfterStageFailed(job.status);
     if (after != job.status) {
@@ -260,6 +311,9 @@ void FollowStage(pqxx::work& tx, int order, StageStatus stage_status, TaskStatus
                         std::string(domain::ToString(after)));
       tx.exec_prepared0("TaskClearReadyForJob", report.job_id);
       report.job_failed = true;
+      RecordEvent(tx, report.job_id,
+                  StatusEvent(domain::kEventEntityJob, report.job_id, job.status, after,
+                              fmt::format("stage {} failed", stage_id)));
     }
   }
 }
@@ -340,6 +394,14 @@ Result<TaskReport> ReportTaskInTx(pqxx::work& tx, const std::string& id, TaskSta
   const auto outcome = domain::DecideTaskReport(current.status, current.attempts, current.max_attempts, requested);
   if (!outcome) return Illegal(ErrorCode::kIllegalTaskStatusTransition, current.status, requested);
   const std::string target_name(domain::ToString(outcome->status));
+  // Every report through here (a FAILED one: COMPLETED reports are grouped, see
+  // ReportCompletedBatch) is recorded: IN_PROGRESS -> RETRIED or FAILED, with its reason.
+  const auto record = [&](const std::string& job_id) {
+    if (outcome->status == TaskStatus::kCompleted) return;
+    auto event = StatusEvent(domain::kEventEntityTask, id, current.status, outcome->status, reason);
+    event.worker_id = current.worker_id;
+    RecordEvent(tx, job_id, event);
+  };
   if (!outcome->counts_in_stage) {
     auto updated =
         tx.exec_prepared("TaskReport", id, current.attempts, target_name, outcome->attempts, current.claim_id, reason);
@@ -347,11 +409,13 @@ Result<TaskReport> ReportTaskInTx(pqxx::work& tx, const std::string& id, TaskSta
     TaskReport report;
     report.task = ReadTask(updated[0]);
     report.job_id = StageJobId(tx, report.task.stage_id).value();
+    record(report.job_id);
     return report;
   }
   auto updated = tx.exec_prepared("TaskReportCounted", id, current.attempts, target_name, outcome->attempts,
                                   current.claim_id, reason);
   if (updated.empty()) return Conflict(id);
+  record(updated[0][CountedColumns(updated[0]).job_id].as<std::string>());
   return Cascade(tx, updated[0]);
 }
 
@@ -470,6 +534,9 @@ Result<bool> PgStore::SetJobPriority(const std::string& id, domain::Priority pri
     if (job->priority == priority) return false;
     tx.exec_prepared0("JobSetPriority", id, PriorityValue(priority));
     tx.exec_prepared0("TaskSetPriorityForJob", id, PriorityValue(priority));
+    RecordEvent(tx, id,
+                {domain::kEventEntityJob, id, domain::kEventKindPriority, std::string(domain::ToString(job->priority)),
+                 std::string(domain::ToString(priority)), std::nullopt, std::nullopt});
     return true;
   });
 }
@@ -491,7 +558,13 @@ Status PgStore::SetJobStatus(const std::string& id, JobStatus requested) {
                }
                tx.exec_prepared0("JobSetStatus", id, std::string(domain::ToString(job->status)),
                                  std::string(domain::ToString(status)));
-               if (status == JobStatus::kAborted) tx.exec_prepared0("StageAbortForJob", id);
+               RecordEvent(
+                   tx, id,
+                   StatusEvent(domain::kEventEntityJob, id, job->status, status,
+                               status == requested ? std::nullopt
+                                                   : std::optional<std::string>("resumed with every stage completed")));
+               // Aborts the unfinished stages, recording each (after the job's event).
+               if (status == JobStatus::kAborted) tx.exec_prepared0("StageAbortForJob", id, kNoActor);
                if (domain::IsActive(status)) {
                  tx.exec_prepared0("TaskSetReadyForJob", id);
                } else {
@@ -500,6 +573,32 @@ Status PgStore::SetJobStatus(const std::string& id, JobStatus requested) {
                return true;
              })
       .status();
+}
+
+Result<ListPage<domain::JobEvent>> PgStore::ListJobEvents(const std::string& job_id, const ListRange& range) {
+  using Page = ListPage<domain::JobEvent>;
+  return RunTransaction<Page>(pool_, "ListJobEvents", [&](pqxx::work& tx) -> Result<Page> {
+    if (!LoadJob(tx, "JobGet", job_id)) return JobNotFound(job_id);
+    Page page;
+    const auto rows = tx.exec_prepared("EventPage", job_id, AfterTime(range), range.limit);
+    for (const auto& row : rows) {
+      domain::JobEvent e;
+      e.id = row["id"].as<std::int64_t>();
+      e.time = ParsePgTime(row["time"].c_str());
+      e.job_id = row["job_id"].as<std::string>();
+      e.entity = row["entity"].as<std::string>();
+      e.entity_id = row["entity_id"].as<std::string>();
+      e.kind = row["kind"].as<std::string>();
+      e.old_value = row["old_value"].get<std::string>();
+      e.new_value = row["new_value"].as<std::string>();
+      e.reason = row["reason"].get<std::string>();
+      e.actor = row["actor"].get<std::string>();
+      e.worker_id = row["worker_id"].get<std::string>();
+      page.keys.push_back({e.id, "", 0});
+      page.items.push_back(std::move(e));
+    }
+    return page;
+  });
 }
 
 // ---------------------------------------------------------------- stages
@@ -624,6 +723,7 @@ Status PgStore::SetStageStatus(const std::string& id, StageStatus status) {
                }
                tx.exec_prepared0("StageSetStatus", id, std::string(domain::ToString(stage->status)),
                                  std::string(domain::ToString(status)));
+               RecordEvent(tx, stage->job_id, StatusEvent(domain::kEventEntityStage, id, stage->status, status));
                if (domain::IsActive(status) && domain::IsActive(job->status)) {
                  tx.exec_prepared0("TaskSetReadyForStage", id);
                }

@@ -33,6 +33,7 @@ class PgStore final : public Store {
   Status SetJobUserMetadata(const std::string& id, const std::string& metadata_json) override;
   Result<bool> SetJobPriority(const std::string& id, domain::Priority priority) override;
   Status SetJobStatus(const std::string& id, domain::JobStatus status) override;
+  Result<ListPage<domain::JobEvent>> ListJobEvents(const std::string& job_id, const ListRange& range) override;
 
   Result<domain::Stage> AddStage(const std::string& job_id, const domain::NewStage& stage,
                                  const TraceDefaults& trace) override;

@@ -57,6 +57,11 @@ SELECT "order", status FROM stage WHERE job_id = $1::uuid ORDER BY "order" DESC 
 -- name: StageGetPrevious
 SELECT status FROM stage WHERE job_id = $1::uuid AND "order" = $2 - 1;
 
+-- A stage's count of final failures (the report path reads it under the stage's lock,
+-- after counting its own failure: 1 means this failure failed the stage).
+-- name: StageTaskFailed
+SELECT task_failed FROM stage WHERE id = $1::uuid;
+
 -- name: StageSetUserMetadata
 UPDATE stage SET user_metadata = $2::jsonb, update_time = now() WHERE id = $1::uuid;
 
@@ -65,10 +70,8 @@ UPDATE stage SET user_metadata = $2::jsonb, update_time = now() WHERE id = $1::u
 UPDATE stage SET status = $3, update_time = now()
 WHERE id = $1::uuid AND status = $2;
 
--- An aborted job aborts every stage that is not final.
--- name: StageAbortForJob
-UPDATE stage SET status = 'ABORTED', update_time = now()
-WHERE job_id = $1::uuid AND status IN ('CREATED', 'PENDING', 'IN_PROGRESS', 'WAITING');
+-- An aborted job aborts every stage that is not final: StageAbortForJob (event.sql), which
+-- records each stage's change.
 
 -- Adding tasks ($2 of them): the stored total grows, the percentage follows ($3, from
 -- domain::StagePercentage; the caller holds the stage's lock).
