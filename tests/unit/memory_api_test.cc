@@ -126,6 +126,17 @@ TEST_F(MemoryApiTest, CreateClaimReportCompletesTheJob) {
   EXPECT_EQ(json::parse(again->body).value("code", ""), "ILLEGAL_TASK_STATUS_TRANSITION");
 }
 
+TEST_F(MemoryApiTest, TheStoreRefusesAJobsInternalStatusesAsPgStoreDoes) {
+  // The API's codec refuses them first (VALIDATION_ERROR); the store must too, for its
+  // other callers.
+  const auto job = Submit(1, 1);
+  for (const JobStatus status : {JobStatus::kCompleted, JobStatus::kFailed, JobStatus::kInProgress}) {
+    const auto s = store_.SetJobStatus(job.id, status);
+    EXPECT_EQ(s.code(), domain::ErrorCode::kIllegalJobStatusTransition) << domain::ToString(status);
+  }
+  EXPECT_EQ(client_->GetJob(job.id)->status, JobStatus::kPending);
+}
+
 TEST_F(MemoryApiTest, AFailedTaskIsRetriedUntilItsAttemptsRunOut) {
   const auto job = Submit(1, 1, 2);
   auto task = Claim("t0");

@@ -309,16 +309,27 @@ Result<bool> MemoryStore::SetJobPriority(const std::string& id, domain::Priority
   return true;
 }
 
-Status MemoryStore::SetJobStatus(const std::string& id, JobStatus status) {
+Status MemoryStore::SetJobStatus(const std::string& id, JobStatus requested) {
   std::lock_guard lock(mu_);
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return domain::JobNotFound(id);
   auto& job = it->second.job;
-  if (!domain::CanTransition(job.status, status)) {
-    return Illegal(ErrorCode::kIllegalJobStatusTransition, job.status, status);
+  if (!domain::ClientMayRequest(requested) || !domain::CanTransition(job.status, requested)) {
+    return Illegal(ErrorCode::kIllegalJobStatusTransition, job.status, requested);
+  }
+  JobStatus status = requested;
+  if (job.status == JobStatus::kPaused && status == JobStatus::kPending) {
+    // As PgStore: a resumed job whose stages all completed is done.
+    std::int64_t completed = 0;
+    for (const auto& stage_id : it->second.stages) {
+      if (stages_.at(stage_id).stage.status == StageStatus::kCompleted) ++completed;
+    }
+    status = domain::JobAfterResume(completed, static_cast<std::int64_t>(it->second.stages.size()));
   }
   Record(it->second, domain::kEventEntityJob, id, domain::kEventKindStatus, std::string(domain::ToString(job.status)),
-         std::string(domain::ToString(status)));
+         std::string(domain::ToString(status)),
+         status == requested ? std::optional<std::string>()
+                             : std::optional<std::string>("resumed with every stage completed"));
   job.status = status;
   job.update_time = Now();
   if (status == JobStatus::kAborted) {
