@@ -181,6 +181,7 @@ domain::Result<Child> Child::Spawn(const SpawnOptions& options) {
     if (fd >= 0) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
   }
   child.tail_bytes_ = options.tail_bytes;
+  child.on_line_ = options.on_line;
   return child;
 }
 
@@ -198,6 +199,8 @@ Child& Child::operator=(Child&& other) noexcept {
     std::swap(out_, other.out_);
     std::swap(err_, other.err_);
     std::swap(status_, other.status_);
+    std::swap(on_line_, other.on_line_);
+    std::swap(partial_, other.partial_);
   }
   return *this;
 }
@@ -220,13 +223,41 @@ pid_t Child::Release() {
   return pid;
 }
 
+void Child::Lines(int stream, std::string_view data, bool end) {
+  std::string& partial = partial_[stream - 1];
+  for (;;) {
+    const auto nl = data.find('\n');
+    const std::size_t room = kMaxLineBytes - partial.size();
+    if (nl == std::string_view::npos || nl > room) {
+      if (data.size() < room) {
+        partial.append(data);
+        break;
+      }
+      partial.append(data.substr(0, room));  // a piece of a long line
+      data.remove_prefix(room);
+    } else {
+      partial.append(data.substr(0, nl));
+      data.remove_prefix(nl + 1);
+    }
+    on_line_(stream, partial);
+    partial.clear();
+  }
+  if (end && !partial.empty()) {
+    on_line_(stream, partial);
+    partial.clear();
+  }
+}
+
 void Child::Drain() {
   char buf[8192];
+  int stream = 0;
   for (auto [fd, tail] : {std::pair{&out_fd_, &out_}, std::pair{&err_fd_, &err_}}) {
+    ++stream;
     while (*fd >= 0) {
       const ssize_t n = ::read(*fd, buf, sizeof buf);
       if (n > 0) {
         Append(*tail, buf, static_cast<std::size_t>(n), tail_bytes_);
+        if (on_line_) Lines(stream, std::string_view(buf, static_cast<std::size_t>(n)), false);
       } else if (n == 0) {
         CloseFd(*fd);  // every writer is gone
       } else if (errno != EINTR) {
@@ -265,6 +296,10 @@ ExitStatus Child::Reap() {
   // A process of the group may still hold the pipes: what it writes later is not read.
   CloseFd(out_fd_);
   CloseFd(err_fd_);
+  if (on_line_) {
+    Lines(1, {}, true);
+    Lines(2, {}, true);
+  }
   return *status_;
 }
 

@@ -9,14 +9,19 @@
 
 #include <sys/types.h>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "domain/error.h"
 
 namespace jobnik::process {
+
+// on_line's longest piece: a longer line is passed on in pieces of this size.
+inline constexpr std::size_t kMaxLineBytes = 64 * 1024;
 
 struct SpawnOptions {
   // argv[0] is the program: a path, or a name looked up in $PATH. Not run by a shell.
@@ -31,6 +36,10 @@ struct SpawnOptions {
   // file (created 0600, never through a symlink).
   std::string output_file;
   std::size_t tail_bytes = std::size_t{64} * 1024;  // of each captured stream, the last this many bytes are kept
+  // Captured output line by line as it arrives (stream 1: stdout, 2: stderr), on the thread
+  // that waits for the child; a last line without a newline comes when the child is reaped,
+  // and a line longer than kMaxLineBytes comes in pieces. Empty: only the tails.
+  std::function<void(int stream, std::string_view line)> on_line;
   // Run as this user and group (the process must be root): setgroups, setgid, setuid.
   struct User {
     uid_t uid = 0;
@@ -107,11 +116,17 @@ class Child {
   bool ExitedNoReap();
   ExitStatus Reap();
 
+  // Passes the complete lines of what stream (1 or 2) just gave to on_line_; `end`: the
+  // rest too.
+  void Lines(int stream, std::string_view data, bool end);
+
   pid_t pid_ = -1;
   int pidfd_ = -1;
   int out_fd_ = -1, err_fd_ = -1;
   std::size_t tail_bytes_ = 0;
   Tail out_, err_;
+  std::function<void(int, std::string_view)> on_line_;
+  std::string partial_[2];  // the unfinished line of stdout and of stderr
   std::optional<ExitStatus> status_;
 };
 

@@ -93,6 +93,30 @@ TEST(Spawn, CapturesStdoutAndStderrApart) {
   EXPECT_FALSE(r.out.Truncated());
 }
 
+TEST(Spawn, StreamsOutputLineByLineWhileTheChildRuns) {
+  TempDir dir;
+  const std::string seen = dir.path() + "/seen";
+  // The child goes on only once its first line was passed on: proof that lines come while
+  // it runs, not when it ends.
+  auto options = Shell("echo one; while [ ! -e '" + seen + R"(' ]; do sleep 0.01; done; echo two >&2; )" +
+                       R"(printf 'par'; printf 'tial\nlast-no-newline'; head -c 70000 /dev/zero | tr '\0' x >&2)");
+  std::vector<std::string> lines;
+  options.on_line = [&lines, &seen](int stream, std::string_view line) {
+    if (line == "one") std::ofstream(seen).put('1');
+    lines.push_back(std::to_string(stream) + ":" + std::string(line.substr(0, 20)) + "/" + std::to_string(line.size()));
+  };
+  const auto r = MustRun(options, std::chrono::seconds(20));
+  EXPECT_TRUE(r.status.Success());
+  EXPECT_FALSE(r.timed_out);
+  // stdout and stderr each in order; a long line in pieces of kMaxLineBytes; the last line
+  // without a newline at the end.
+  std::vector<std::string> out, err;
+  for (const auto& l : lines) (l[0] == '1' ? out : err).push_back(l);
+  EXPECT_EQ(out, (std::vector<std::string>{"1:one/3", "1:partial/7", "1:last-no-newline/15"}));
+  EXPECT_EQ(err, (std::vector<std::string>{"2:two/3", "2:" + std::string(20, 'x') + "/" + std::to_string(kMaxLineBytes),
+                                           "2:" + std::string(20, 'x') + "/" + std::to_string(70000 - kMaxLineBytes)}));
+}
+
 TEST(Spawn, KeepsOnlyTheTailOfALongOutput) {
   auto options = Shell("printf 0123456789abcdefghij; head -c 1000000 /dev/zero >&2; printf end >&2");
   options.tail_bytes = 10;
