@@ -120,8 +120,8 @@ TEST_F(BackoffTest, ADelayedTaskIsNotClaimableEarlyAndIsClaimableAfterItsDelay) 
   NewWork("wait", 1, 4, RetryPolicy{0.4, 2, 10});
   services::Scheduler scheduler(*store_, nullptr, {std::chrono::milliseconds(20)});
   scheduler.Start();
+  auto t = Claim("wait");
   for (const double delay : {0.4, 0.8}) {  // two attempts: the delay doubles
-    auto t = Claim("wait");
     const auto reported = Clock::now();
     Fail(t);
     auto again = PollClaim("wait", std::chrono::milliseconds(5000));
@@ -130,6 +130,7 @@ TEST_F(BackoffTest, ADelayedTaskIsNotClaimableEarlyAndIsClaimableAfterItsDelay) 
     EXPECT_EQ(again->id, t.id);
     EXPECT_GE(elapsed, delay);
     EXPECT_LE(elapsed, delay * 1.1 + 0.5);
+    t = *again;
   }
   scheduler.Stop();
 }
@@ -267,8 +268,14 @@ TEST_F(BackoffTest, TwoSchedulersNeverPromoteATaskTwice) {
   services::Scheduler a(*store_, nullptr, {std::chrono::milliseconds(1000), 3});
   services::Scheduler b(*store_, nullptr, {std::chrono::milliseconds(1000), 3});
   int na = 0, nb = 0;
-  std::thread ta([&] { na = a.RunOnce().value_or(-1); });
-  std::thread tb([&] { nb = b.RunOnce().value_or(-1); });
+  std::thread ta([&] {
+    auto n = a.RunOnce();
+    na = n.ok() ? *n : -1000;
+  });
+  std::thread tb([&] {
+    auto n = b.RunOnce();
+    nb = n.ok() ? *n : -1000;
+  });
   ta.join();
   tb.join();
   EXPECT_EQ(na + nb, 40);
