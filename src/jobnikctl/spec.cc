@@ -233,7 +233,8 @@ Result<domain::NewTask> Reader::Task(const json& j, const FieldError& error, con
       }
       t.max_attempts = v.get<int>();
     } else if (key == "retry") {
-      JOBNIK_ASSIGN_OR_RETURN(t.retry, Retry(v, [&](const std::string& problem) { return error(key, problem); }));
+      const std::string field = key;  // clang before 16 cannot capture a structured binding
+      JOBNIK_ASSIGN_OR_RETURN(t.retry, Retry(v, [&](const std::string& problem) { return error(field, problem); }));
     } else {
       return error(key, "unknown field (expected one of: data, userMetadata, maxAttempts, retry)");
     }
