@@ -281,9 +281,10 @@ record() {
 # run_work NAME SCENARIO WORKERS SUBMIT_ARGS... -- WORK_ARGS...
 # Fresh jobnikd, submission, checkpoint, workers, stop; optional seeding via SEED_ARGS
 # (jobnik-loadgen seed-history) or SEED_DELAYED (bench/seed-delayed.sql: that many waiting
-# RETRIED tasks of SEED_TYPE).
+# RETRIED tasks of SEED_TYPE, 0 for none; either way the tables are analyzed, so the two
+# runs of e differ only by the waiting rows).
 seed_args=()
-seed_delayed=0
+seed_delayed=
 seed_type=
 run_work() {
   local name=$1 scenario=$2 workers=$3
@@ -320,7 +321,7 @@ run_work() {
       ok=false
     fi
   fi
-  if ((seed_delayed > 0)); then
+  if [[ -n $seed_delayed ]]; then
     log "$name: seeding $seed_delayed delayed RETRIED tasks of type $seed_type"
     local t0 t1
     t0=$(date +%s.%N)
@@ -430,12 +431,13 @@ for s in "${scenarios[@]}"; do
       ;;
     e)
       # The same work twice on fresh schemas: without, then with, the waiting tasks.
+      seed_delayed=0 seed_type=bench-e
       run_work "e_w${e_workers}_none" e "$e_workers" --tasks "$e_tasks" --stages 1 --type bench-e -- \
         --type bench-e --expect "$e_tasks"
       seed_delayed=$e_delayed seed_type=bench-e
       run_work "e_w${e_workers}_delayed" e "$e_workers" --tasks "$e_tasks" --stages 1 --type bench-e -- \
         --type bench-e --expect "$e_tasks"
-      seed_delayed=0 seed_type=
+      seed_delayed= seed_type=
       ;;
   esac
 done
