@@ -12,7 +12,8 @@
 #   d  b at 16 workers with a large history: D_COMPLETED COMPLETED tasks and D_PENDING
 #      PENDING tasks of other stage types (bench/seed-history.sql)
 #   e  claims with E_DELAYED RETRIED tasks of the same stage type waiting for their retry
-#      delay (bench/seed-delayed.sql) against none: one stage of E tasks, 16 workers
+#      delay (bench/seed-delayed.sql) against none: one stage of E tasks, 16 workers, in
+#      E_PAIRS alternating pairs of runs (the ratio is the median of the pairs')
 #
 # Prints a table and writes bench/results/latest.json (+ logs in bench/results/logs/).
 # Targets are informational: a miss does not fail the run. Exit status: 0 ok; 1 when a
@@ -35,6 +36,7 @@
 #   BENCH_BASELINE_JSON       reuse this baseline result instead of running pgbench
 #   BENCH_E_TASKS             tasks of e's stage                 20000 / 2000
 #   BENCH_E_DELAYED           e's waiting RETRIED tasks          100000 / 100000
+#   BENCH_E_PAIRS             e's pairs of runs (none, delayed)  3 / 1
 #   BENCH_SCENARIOS           which scenarios to run             "a b c d e"
 #   BENCH_RESULTS             results directory                  bench/results
 set -euo pipefail
@@ -76,12 +78,13 @@ d_workers=16
 e_tasks=${BENCH_E_TASKS:-$(pick 20000 2000)}
 e_delayed=${BENCH_E_DELAYED:-100000}
 e_workers=16
+e_pairs=${BENCH_E_PAIRS:-$(pick 3 1)}
 baseline_seconds=${BENCH_SECONDS:-$(pick 10 2)}
 work_timeout=${BENCH_WORK_TIMEOUT:-120}
 read -r -a scenarios <<<"${BENCH_SCENARIOS:-a b c d e}"
 results=${BENCH_RESULTS:-$root/bench/results}
 
-for v in a_tasks b_per_stage per_worker c_tasks d_completed d_pending e_tasks e_delayed baseline_seconds work_timeout; do
+for v in a_tasks b_per_stage per_worker c_tasks d_completed d_pending e_tasks e_delayed e_pairs baseline_seconds work_timeout; do
   [[ ${!v} =~ ^[0-9]+$ ]] || { echo "$0: $v must be a non-negative integer, got '${!v}'" >&2; exit 2; }
 done
 for w in "${workers_list[@]}"; do
@@ -430,13 +433,15 @@ for s in "${scenarios[@]}"; do
       seed_args=()
       ;;
     e)
-      # The same work twice on fresh schemas: without, then with, the waiting tasks.
-      seed_delayed=0 seed_type=bench-e
-      run_work "e_w${e_workers}_none" e "$e_workers" --tasks "$e_tasks" --stages 1 --type bench-e -- \
-        --type bench-e --expect "$e_tasks"
-      seed_delayed=$e_delayed seed_type=bench-e
-      run_work "e_w${e_workers}_delayed" e "$e_workers" --tasks "$e_tasks" --stages 1 --type bench-e -- \
-        --type bench-e --expect "$e_tasks"
+      # The same work on fresh schemas without, then with, the waiting tasks; E_PAIRS times.
+      for ((k = 1; k <= e_pairs; k++)); do
+        seed_delayed=0 seed_type=bench-e
+        run_work "e_none_p$k" e "$e_workers" --tasks "$e_tasks" --stages 1 --type bench-e -- \
+          --type bench-e --expect "$e_tasks"
+        seed_delayed=$e_delayed
+        run_work "e_delayed_p$k" e "$e_workers" --tasks "$e_tasks" --stages 1 --type bench-e -- \
+          --type bench-e --expect "$e_tasks"
+      done
       seed_delayed= seed_type=
       ;;
   esac
@@ -457,11 +462,11 @@ jq -n \
   --argjson nproc "$(nproc)" --arg kernel "$(uname -r)" \
   --argjson cfg "$(jq -n --argjson a "$a_tasks" --argjson pw "$per_worker" --argjson b "$b_per_stage" \
     --argjson c "$c_tasks" --argjson dc "$d_completed" --argjson dp "$d_pending" \
-    --argjson e "$e_tasks" --argjson ed "$e_delayed" \
+    --argjson e "$e_tasks" --argjson ed "$e_delayed" --argjson ep "$e_pairs" \
     --argjson bs "$baseline_seconds" --argjson to "$work_timeout" --arg flags "${jobnikd_flags[*]}" \
     --arg workers "${workers_list[*]}" \
     '{a_tasks: $a, b_types: 16, b_tasks_per_stage: $b, tasks_per_worker_cap: $pw,
-      c_tasks: $c, d_completed: $dc, d_pending: $dp, d_workers: 16, e_tasks: $e, e_delayed: $ed, e_workers: 16,
+      c_tasks: $c, d_completed: $dc, d_pending: $dp, d_workers: 16, e_tasks: $e, e_delayed: $ed, e_pairs: $ep, e_workers: 16,
       baseline_seconds: $bs,
       work_timeout_s: $to, jobnikd_flags: $flags, workers: ($workers | split(" ") | map(tonumber))}')" \
   -f /dev/stdin >"$out" <<'JQ'
@@ -480,7 +485,11 @@ def target($name; $value; $op; $threshold; $unit):
     sixteen_stages_vs_pgbench_16types: {"16": div(tps("b_w16"); $b.claim_done_16types_pairs_per_s)},
     sixteen_stages_vs_pgbench_one_type: ($ws | map({(.): div(tps("b_w" + .); $b.claim_done_pairs_per_s[.])}) | add // {}),
     large_history_vs_fresh: div(tps("d_w16"); tps("b_w16")),
-    delayed_retries_vs_none: div(tps("e_w16_delayed"); tps("e_w16_none")),
+    delayed_retries_pairs: ([range(1; $cfg.e_pairs + 1) | tostring]
+      | map(div(tps("e_delayed_p" + .); tps("e_none_p" + .))) | map(select(. != null))),
+    delayed_retries_vs_none: ([range(1; $cfg.e_pairs + 1) | tostring]
+      | map(div(tps("e_delayed_p" + .); tps("e_none_p" + .))) | map(select(. != null)) | sort
+      | if length == 0 then null else .[(length - 1) / 2 | floor] end),
     submission_vs_bulk_insert: div($runs.c.submit.tasks_per_s; $b.bulk_insert_rows_per_s)
   } as $ratios
 | [ target("e2e/pgbench claim+done at 16, 16 stages, W=16"; $ratios.sixteen_stages_vs_pgbench_one_type["16"]; ">="; 0.5; "ratio"),
@@ -542,9 +551,11 @@ jq -r '
     (if .runs.c then row(.runs.c; "c  submit one job"; .baseline.bulk_insert_rows_per_s; .ratios.submission_vs_bulk_insert) else empty end),
     (if .runs.d_w16 then row(.runs.d_w16; "d  16 stages + history"; .runs.b_w16.work.tasks_per_s; .ratios.large_history_vs_fresh) else empty end),
     (if .runs.d_w16.seed then "   (d: seeded \(.runs.d_w16.seed.completed_tasks) COMPLETED + \(.runs.d_w16.seed.pending_tasks) PENDING tasks in \(.runs.d_w16.seed.wall_s) s; ratio = d / b at 16 workers)" else empty end),
-    (if .runs.e_w16_none then row(.runs.e_w16_none; "e  one type, none waiting"; null; null) else empty end),
-    (if .runs.e_w16_delayed then row(.runs.e_w16_delayed; "e  one type, delayed"; .runs.e_w16_none.work.tasks_per_s; .ratios.delayed_retries_vs_none) else empty end),
-    (if .runs.e_w16_delayed.seed then "   (e: seeded \(.runs.e_w16_delayed.seed.delayed_tasks) delayed RETRIED tasks of the same type in \(.runs.e_w16_delayed.seed.wall_s) s; ratio = delayed / none)" else empty end),
+    (.runs | to_entries | map(select(.key | startswith("e_"))) | sort_by((.key | split("_p")[1] | tonumber), (.key | startswith("e_delayed"))) | .[]
+      | if (.key | startswith("e_none")) then row(.value; "e  one type, none waiting"; null; null)
+        else row(.value; "e  one type, delayed ones"; $all.runs["e_none_p" + (.key | split("_p")[1])].work.tasks_per_s;
+                 $all.ratios.delayed_retries_pairs[(.key | split("_p")[1] | tonumber) - 1]) end),
+    (if .runs.e_delayed_p1.seed then "   (e: \(.runs.e_delayed_p1.seed.delayed_tasks) delayed RETRIED tasks of the same type seeded in \(.runs.e_delayed_p1.seed.wall_s) s; ratio = waiting / none per pair, median \(f(.ratios.delayed_retries_vs_none)))" else empty end),
     "",
     "CPU per completed task (ms): jobnikd / PostgreSQL / loadgen",
     (.runs | to_entries | map(select(.value.cpu_ms_per_task)) | sort_by(.value.scenario, .value.workers) | .[]
