@@ -11,6 +11,9 @@
 #   c  submission of one job with C tasks in one atomic POST /v1/jobs
 #   d  b at 16 workers with a large history: D_COMPLETED COMPLETED tasks and D_PENDING
 #      PENDING tasks of other stage types (bench/seed-history.sql)
+#   e  claims with E_DELAYED RETRIED tasks of the same stage type waiting for their retry
+#      delay (bench/seed-delayed.sql) against none: one stage of E tasks, 16 workers, in
+#      E_PAIRS alternating pairs of runs (the ratio is the median of the pairs')
 #
 # Prints a table and writes bench/results/latest.json (+ logs in bench/results/logs/).
 # Targets are informational: a miss does not fail the run. Exit status: 0 ok; 1 when a
@@ -31,7 +34,10 @@
 #   BENCH_SECONDS             seconds per pgbench run of the baseline  10 / 2
 #   BENCH_WORK_TIMEOUT        seconds before a work run gives up 120
 #   BENCH_BASELINE_JSON       reuse this baseline result instead of running pgbench
-#   BENCH_SCENARIOS           which scenarios to run             "a b c d"
+#   BENCH_E_TASKS             tasks of e's stage                 20000 / 2000
+#   BENCH_E_DELAYED           e's waiting RETRIED tasks          100000 / 100000
+#   BENCH_E_PAIRS             e's pairs of runs (none, delayed)  3 / 1
+#   BENCH_SCENARIOS           which scenarios to run             "a b c d e"
 #   BENCH_RESULTS             results directory                  bench/results
 set -euo pipefail
 shopt -s inherit_errexit
@@ -69,19 +75,23 @@ c_tasks=${BENCH_C_TASKS:-$(pick 100000 10000)}
 d_completed=${BENCH_D_COMPLETED:-$(pick 1000000 200000)}
 d_pending=${BENCH_D_PENDING:-$(pick 1000000 200000)}
 d_workers=16
+e_tasks=${BENCH_E_TASKS:-$(pick 20000 2000)}
+e_delayed=${BENCH_E_DELAYED:-100000}
+e_workers=16
+e_pairs=${BENCH_E_PAIRS:-$(pick 3 1)}
 baseline_seconds=${BENCH_SECONDS:-$(pick 10 2)}
 work_timeout=${BENCH_WORK_TIMEOUT:-120}
-read -r -a scenarios <<<"${BENCH_SCENARIOS:-a b c d}"
+read -r -a scenarios <<<"${BENCH_SCENARIOS:-a b c d e}"
 results=${BENCH_RESULTS:-$root/bench/results}
 
-for v in a_tasks b_per_stage per_worker c_tasks d_completed d_pending baseline_seconds work_timeout; do
+for v in a_tasks b_per_stage per_worker c_tasks d_completed d_pending e_tasks e_delayed e_pairs baseline_seconds work_timeout; do
   [[ ${!v} =~ ^[0-9]+$ ]] || { echo "$0: $v must be a non-negative integer, got '${!v}'" >&2; exit 2; }
 done
 for w in "${workers_list[@]}"; do
   [[ $w =~ ^[1-9][0-9]*$ ]] || { echo "$0: BENCH_WORKERS: '$w' is not a positive integer" >&2; exit 2; }
 done
 for s in "${scenarios[@]}"; do
-  [[ $s =~ ^[abcd]$ ]] || { echo "$0: BENCH_SCENARIOS: unknown scenario '$s'" >&2; exit 2; }
+  [[ $s =~ ^[abcde]$ ]] || { echo "$0: BENCH_SCENARIOS: unknown scenario '$s'" >&2; exit 2; }
 done
 
 # jobnikd's flags for every run (the database URL and schema are added per run).
@@ -272,8 +282,13 @@ record() {
 # ---------------------------------------------------------------- one run
 
 # run_work NAME SCENARIO WORKERS SUBMIT_ARGS... -- WORK_ARGS...
-# Fresh jobnikd, submission, checkpoint, workers, stop; optional seeding via SEED_ARGS.
+# Fresh jobnikd, submission, checkpoint, workers, stop; optional seeding via SEED_ARGS
+# (jobnik-loadgen seed-history) or SEED_DELAYED (bench/seed-delayed.sql: that many waiting
+# RETRIED tasks of SEED_TYPE, 0 for none; either way the tables are analyzed, so the two
+# runs of e differ only by the waiting rows).
 seed_args=()
+seed_delayed=
+seed_type=
 run_work() {
   local name=$1 scenario=$2 workers=$3
   shift 3
@@ -306,6 +321,20 @@ run_work() {
       jq '{seed: .}' <<<"$sj" >"$seedj" || printf '{}' >"$seedj"
     else
       fail "$name: seeding failed (see $name.jobnikd.log)"
+      ok=false
+    fi
+  fi
+  if [[ -n $seed_delayed ]]; then
+    log "$name: seeding $seed_delayed delayed RETRIED tasks of type $seed_type"
+    local t0 t1
+    t0=$(date +%s.%N)
+    if psql_run -At -v schema="$jd_schema" -v delayed="$seed_delayed" -v type="$seed_type" \
+      -f "$here/seed-delayed.sql" >"$work/$name.seed.txt" 2>>"$jd_log"; then
+      t1=$(date +%s.%N)
+      jq -n --argjson n "$(tail -n 1 "$work/$name.seed.txt")" --arg s "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')" \
+        '{seed: {delayed_tasks: $n, wall_s: ($s | tonumber)}}' >"$seedj" || printf '{}' >"$seedj"
+    else
+      fail "$name: seeding delayed tasks failed (see $name.jobnikd.log)"
       ok=false
     fi
   fi
@@ -403,6 +432,18 @@ for s in "${scenarios[@]}"; do
         --type bench --types "$b_types" --expect "$n"
       seed_args=()
       ;;
+    e)
+      # The same work on fresh schemas without, then with, the waiting tasks; E_PAIRS times.
+      for ((k = 1; k <= e_pairs; k++)); do
+        seed_delayed=0 seed_type=bench-e
+        run_work "e_none_p$k" e "$e_workers" --tasks "$e_tasks" --stages 1 --type bench-e -- \
+          --type bench-e --expect "$e_tasks"
+        seed_delayed=$e_delayed
+        run_work "e_delayed_p$k" e "$e_workers" --tasks "$e_tasks" --stages 1 --type bench-e -- \
+          --type bench-e --expect "$e_tasks"
+      done
+      seed_delayed= seed_type=
+      ;;
   esac
 done
 
@@ -421,10 +462,12 @@ jq -n \
   --argjson nproc "$(nproc)" --arg kernel "$(uname -r)" \
   --argjson cfg "$(jq -n --argjson a "$a_tasks" --argjson pw "$per_worker" --argjson b "$b_per_stage" \
     --argjson c "$c_tasks" --argjson dc "$d_completed" --argjson dp "$d_pending" \
+    --argjson e "$e_tasks" --argjson ed "$e_delayed" --argjson ep "$e_pairs" \
     --argjson bs "$baseline_seconds" --argjson to "$work_timeout" --arg flags "${jobnikd_flags[*]}" \
     --arg workers "${workers_list[*]}" \
     '{a_tasks: $a, b_types: 16, b_tasks_per_stage: $b, tasks_per_worker_cap: $pw,
-      c_tasks: $c, d_completed: $dc, d_pending: $dp, d_workers: 16, baseline_seconds: $bs,
+      c_tasks: $c, d_completed: $dc, d_pending: $dp, d_workers: 16, e_tasks: $e, e_delayed: $ed, e_pairs: $ep, e_workers: 16,
+      baseline_seconds: $bs,
       work_timeout_s: $to, jobnikd_flags: $flags, workers: ($workers | split(" ") | map(tonumber))}')" \
   -f /dev/stdin >"$out" <<'JQ'
 def r3: if . == null then null else . * 1000 | round / 1000 end;
@@ -442,11 +485,17 @@ def target($name; $value; $op; $threshold; $unit):
     sixteen_stages_vs_pgbench_16types: {"16": div(tps("b_w16"); $b.claim_done_16types_pairs_per_s)},
     sixteen_stages_vs_pgbench_one_type: ($ws | map({(.): div(tps("b_w" + .); $b.claim_done_pairs_per_s[.])}) | add // {}),
     large_history_vs_fresh: div(tps("d_w16"); tps("b_w16")),
+    delayed_retries_pairs: ([range(1; $cfg.e_pairs + 1) | tostring]
+      | map(div(tps("e_delayed_p" + .); tps("e_none_p" + .))) | map(select(. != null))),
+    delayed_retries_vs_none: ([range(1; $cfg.e_pairs + 1) | tostring]
+      | map(div(tps("e_delayed_p" + .); tps("e_none_p" + .))) | map(select(. != null)) | sort
+      | if length == 0 then null else .[(length - 1) / 2 | floor] end),
     submission_vs_bulk_insert: div($runs.c.submit.tasks_per_s; $b.bulk_insert_rows_per_s)
   } as $ratios
 | [ target("e2e/pgbench claim+done at 16, 16 stages, W=16"; $ratios.sixteen_stages_vs_pgbench_one_type["16"]; ">="; 0.5; "ratio"),
     target("e2e/pgbench claim+done at 16, one stage, W=16"; $ratios.one_stage_vs_pgbench["16"]; ">="; 0.35; "ratio"),
     target("large history / fresh, 16 stages, W=16"; $ratios.large_history_vs_fresh; ">="; 0.8; "ratio"),
+    target("100k delayed retries / none, one type, W=16"; $ratios.delayed_retries_vs_none; ">="; 0.9; "ratio"),
     target("submission throughput, one job of C tasks"; $runs.c.submit.tasks_per_s; ">="; 20000; "tasks/s"),
     target("p99 dequeue, one stage, W=16"; $runs.a_w16.work.dequeue_ms.p99; "<"; 20; "ms"),
     target("p99 dequeue, 16 stages, W=16"; $runs.b_w16.work.dequeue_ms.p99; "<"; 20; "ms"),
@@ -502,6 +551,11 @@ jq -r '
     (if .runs.c then row(.runs.c; "c  submit one job"; .baseline.bulk_insert_rows_per_s; .ratios.submission_vs_bulk_insert) else empty end),
     (if .runs.d_w16 then row(.runs.d_w16; "d  16 stages + history"; .runs.b_w16.work.tasks_per_s; .ratios.large_history_vs_fresh) else empty end),
     (if .runs.d_w16.seed then "   (d: seeded \(.runs.d_w16.seed.completed_tasks) COMPLETED + \(.runs.d_w16.seed.pending_tasks) PENDING tasks in \(.runs.d_w16.seed.wall_s) s; ratio = d / b at 16 workers)" else empty end),
+    (.runs | to_entries | map(select(.key | startswith("e_"))) | sort_by((.key | split("_p")[1] | tonumber), (.key | startswith("e_delayed"))) | .[]
+      | if (.key | startswith("e_none")) then row(.value; "e  one type, none waiting"; null; null)
+        else row(.value; "e  one type, delayed ones"; $all.runs["e_none_p" + (.key | split("_p")[1])].work.tasks_per_s;
+                 $all.ratios.delayed_retries_pairs[(.key | split("_p")[1] | tonumber) - 1]) end),
+    (if .runs.e_delayed_p1.seed then "   (e: \(.runs.e_delayed_p1.seed.delayed_tasks) delayed RETRIED tasks of the same type seeded in \(.runs.e_delayed_p1.seed.wall_s) s; ratio = waiting / none per pair, median \(f(.ratios.delayed_retries_vs_none)))" else empty end),
     "",
     "CPU per completed task (ms): jobnikd / PostgreSQL / loadgen",
     (.runs | to_entries | map(select(.value.cpu_ms_per_task)) | sort_by(.value.scenario, .value.workers) | .[]

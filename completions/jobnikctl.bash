@@ -8,7 +8,7 @@ _jobnikctl() {
   for ((i = 1; i < COMP_CWORD; i++)); do
     w=${COMP_WORDS[i]}
     case $w in
-      --url|--token|--timeout|-o|--output|--config|--set|--name|--priority|--status|--from|--to|--limit|--cursor|--job|--type|--stage|--reason) ((i++)) ;;
+      --url|--token|--timeout|-o|--output|--config|--set|--name|--priority|--status|--from|--to|--limit|--cursor|--job|--type|--stage|--reason|--retry-after) ((i++)) ;;
       -*) ;;
       *)
         case "$cmd${cmd:+ }$w" in
@@ -77,6 +77,8 @@ _jobnikctl() {
     "task complete":--reason)
       return 0 ;;
     "task fail":--reason)
+      return 0 ;;
+    "task fail":--retry-after)
       return 0 ;;
   esac
   if [[ -z $words ]]; then
@@ -253,7 +255,7 @@ _jobnikctl() {
         fi ;;
       "task fail")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help --reason"
+          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help --reason --retry-after"
         else
           words=""
         fi ;;

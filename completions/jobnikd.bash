@@ -37,7 +37,7 @@ _jobnikd()
     local value_opts='-c --config --listen --database-url --database-schema --pool-size --batch-max --batches-in-flight
         --data-dir --postgres-bin-dir --http-threads --body-limit --keep-alive-timeout
         --shutdown-timeout --log-level --log-format --access-log --sweeper
-        --sweeper-interval --stale-after --sweeper-batch --otlp-endpoint --service-name
+        --sweeper-interval --stale-after --sweeper-batch --scheduler-interval-ms --otlp-endpoint --service-name
         --tracing-queue-size'
     local global_opts="-h --help -V --version --print-config $value_opts"
 
@@ -76,7 +76,7 @@ _jobnikd()
             ;;
         --listen | --database-url | --database-schema | --pool-size | --batch-max | --batches-in-flight | --http-threads | \
             --body-limit | --keep-alive-timeout | --shutdown-timeout | --sweeper-interval | \
-            --stale-after | --sweeper-batch | --otlp-endpoint | --service-name | \
+            --stale-after | --sweeper-batch | --scheduler-interval-ms | --otlp-endpoint | --service-name | \
             --tracing-queue-size)
             # A free-form value: nothing to offer.
             COMPREPLY=()

@@ -102,6 +102,9 @@ class Client {
   struct ReportOptions {
     std::string claim_id;  // non-empty: sent as claimId
     std::string reason;    // non-empty (FAILED): sent as reason, cut to 8 KiB
+    // Set (FAILED): sent as retryAfterSeconds, the delay before the task is retried
+    // (instead of its retry policy's); 0 .. 604800.
+    std::optional<double> retry_after_seconds = std::nullopt;
   };
   domain::Result<domain::Task> Report(const std::string& task_id, domain::TaskStatus status,
                                       const ReportOptions& options);

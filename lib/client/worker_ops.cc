@@ -57,11 +57,16 @@ Result<std::optional<Client::Claimed>> Client::Claim(const std::string& stage_ty
 
 Result<domain::Task> Client::Report(const std::string& task_id, domain::TaskStatus status,
                                     const ReportOptions& options) {
-  if (options.claim_id.empty() && options.reason.empty()) return ReportTask(task_id, status);
+  if (options.claim_id.empty() && options.reason.empty() && !options.retry_after_seconds) {
+    return ReportTask(task_id, status);
+  }
   nlohmann::json body{{"status", std::string(domain::ToString(status))}};
   if (!options.claim_id.empty()) body["claimId"] = options.claim_id;
   if (!options.reason.empty() && status == domain::TaskStatus::kFailed) {
     body["reason"] = CutUtf8(options.reason, kMaxReasonBytes);
+  }
+  if (options.retry_after_seconds && status == domain::TaskStatus::kFailed) {
+    body["retryAfterSeconds"] = *options.retry_after_seconds;
   }
   auto raw = Request("PUT", "/v1/tasks/" + Encode(task_id) + "/status",
                      body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));

@@ -47,6 +47,15 @@ void FieldTime(std::string& out, std::string_view key, Timestamp t) {
   out += '"';
 }
 
+void AppendNumber(std::string& out, double v) {
+  out += fmt::format("{}", v);  // shortest form that reads back the same
+}
+
+void FieldRetry(std::string& out, const RetryPolicy& r) {
+  Key(out, "retry");
+  AppendJson(out, r);
+}
+
 template <typename... Keys>
 Status RequireAll(const json& j, std::string_view path, Keys... keys) {
   for (std::string_view k : {std::string_view(keys)...}) {
@@ -146,9 +155,40 @@ Status ReadObjectField(const json& j, const char* key, std::string_view path, st
   return Status::Ok();
 }
 
+// A number from `min` to `max`, or the message naming `path` and the bounds.
+Status CheckNumberIn(const json& v, const std::string& path, double min, double max, std::string_view min_text = {}) {
+  if (v.is_number() && v.get<double>() >= min && v.get<double>() <= max) return Status::Ok();
+  return ValidationError(fmt::format("{} must be a number from {} to {}", path,
+                                     min_text.empty() ? fmt::format("{}", min) : std::string(min_text), max));
+}
+
+// The optional `retry` object of a task or stage (docs/design.md, "Retry backoff").
+Status ReadRetry(const json& j, std::string_view path, std::optional<RetryPolicy>& out) {
+  auto it = j.find("retry");
+  if (it == j.end() || it->is_null()) return Status::Ok();
+  const std::string at = Path(path, "retry");
+  JOBNIK_TRY(CheckObject(*it, at));
+  JOBNIK_TRY(CheckAllowedKeys(*it, {"delaySeconds", "backoff", "maxDelaySeconds"}, at));
+  JOBNIK_TRY(CheckRequired(*it, "delaySeconds", at));
+  RetryPolicy r;
+  JOBNIK_TRY(CheckNumberIn((*it)["delaySeconds"], Path(at, "delaySeconds"), 0, kMaxRetryDelaySeconds));
+  r.delay_seconds = (*it)["delaySeconds"].get<double>();
+  if (auto b = it->find("backoff"); b != it->end()) {
+    JOBNIK_TRY(CheckNumberIn(*b, Path(at, "backoff"), 1, kMaxRetryBackoff));
+    r.backoff = b->get<double>();
+  }
+  if (auto m = it->find("maxDelaySeconds"); m != it->end()) {
+    JOBNIK_TRY(CheckNumberIn(*m, Path(at, "maxDelaySeconds"), r.delay_seconds, kMaxRetryDelaySeconds,
+                             fmt::format("delaySeconds ({})", r.delay_seconds)));
+    r.max_delay_seconds = m->get<double>();
+  }
+  out = r;
+  return Status::Ok();
+}
+
 Result<NewTask> ReadNewTask(const json& j, std::string_view path) {
   JOBNIK_TRY(CheckObject(j, path));
-  JOBNIK_TRY(CheckAllowedKeys(j, {"data", "userMetadata", "maxAttempts", "traceparent", "tracestate"}, path));
+  JOBNIK_TRY(CheckAllowedKeys(j, {"data", "userMetadata", "maxAttempts", "traceparent", "tracestate", "retry"}, path));
   JOBNIK_TRY(CheckRequired(j, "data", path));
   NewTask t;
   JOBNIK_TRY(ReadObjectField(j, "data", path, t.data));
@@ -158,6 +198,7 @@ Result<NewTask> ReadNewTask(const json& j, std::string_view path) {
     t.max_attempts = static_cast<int>(it->get<double>());
   }
   JOBNIK_TRY(CheckTraceFields(j, path, t.traceparent, t.tracestate));
+  JOBNIK_TRY(ReadRetry(j, path, t.retry));
   return t;
 }
 
@@ -177,6 +218,7 @@ Result<NewStage> ReadNewStage(const json& j, std::string_view path, StageTasks t
     st.start_as_waiting = it->get<bool>();
   }
   JOBNIK_TRY(CheckTraceFields(j, path, st.traceparent, st.tracestate));
+  JOBNIK_TRY(ReadRetry(j, path, st.retry));
   if (auto it = j.find("tasks"); it != j.end() && tasks == StageTasks::kInclude) {
     if (!it->is_array()) return ValidationError(fmt::format("{}/tasks must be array", path));
     st.tasks.reserve(it->size());
@@ -327,6 +369,8 @@ void AppendJson(std::string& out, const Task& t) {
   }
   if (t.worker_id) Field(out, "workerId", *t.worker_id);
   if (t.errors) FieldRaw(out, "errors", *t.errors);
+  if (t.retry) FieldRetry(out, *t.retry);
+  if (t.not_before && t.status == TaskStatus::kRetried) FieldTime(out, "notBefore", *t.not_before);
   out += '}';
 }
 
@@ -348,6 +392,17 @@ void AppendJson(std::string& out, const Stage& s) {
     Key(out, "tasks");
     AppendJson(out, *s.tasks);
   }
+  if (s.retry) FieldRetry(out, *s.retry);
+  out += '}';
+}
+
+void AppendJson(std::string& out, const RetryPolicy& r) {
+  out += "{\"delaySeconds\":";
+  AppendNumber(out, r.delay_seconds);
+  out += ",\"backoff\":";
+  AppendNumber(out, r.backoff);
+  out += ",\"maxDelaySeconds\":";
+  AppendNumber(out, r.max_delay_seconds);
   out += '}';
 }
 
@@ -410,6 +465,7 @@ void AppendTaskFields(std::string& out, const NewTask& t) {
   FieldRaw(out, "data", t.data);
   FieldRaw(out, "userMetadata", t.user_metadata);
   FieldInt(out, "maxAttempts", t.max_attempts);
+  if (t.retry) FieldRetry(out, *t.retry);
 }
 
 }  // namespace
@@ -444,6 +500,7 @@ void AppendJson(std::string& out, const NewStage& s, StageTasks tasks) {
   FieldRaw(out, "userMetadata", s.user_metadata);
   if (s.start_as_waiting) FieldRaw(out, "startAsWaiting", "true");
   AppendTrace(out, s.traceparent, s.tracestate);
+  if (s.retry) FieldRetry(out, *s.retry);
   if (tasks == StageTasks::kInclude && !s.tasks.empty()) {
     Key(out, "tasks");
     AppendJson(out, s.tasks);
@@ -516,7 +573,27 @@ Result<Task> DecodeTask(const json& j) {
     if (!it->is_array()) return DecodeError("task.errors");
     t.errors = it->dump();
   }
+  if (auto it = j.find("retry"); it != j.end() && !it->is_null()) {
+    JOBNIK_ASSIGN_OR_RETURN(t.retry, DecodeRetryPolicy(*it));
+  }
+  if (!GetOptTime(j, "notBefore", t.not_before)) return DecodeError("task.notBefore");
   return t;
+}
+
+Result<RetryPolicy> DecodeRetryPolicy(const json& j) {
+  RetryPolicy r;
+  if (!j.is_object()) return DecodeError("retry is not an object");
+  auto number = [&j](const char* key, double& out) {
+    auto it = j.find(key);
+    if (it == j.end()) return true;
+    if (!it->is_number()) return false;
+    out = it->get<double>();
+    return true;
+  };
+  if (!number("delaySeconds", r.delay_seconds)) return DecodeError("retry.delaySeconds");
+  if (!number("backoff", r.backoff)) return DecodeError("retry.backoff");
+  if (!number("maxDelaySeconds", r.max_delay_seconds)) return DecodeError("retry.maxDelaySeconds");
+  return r;
 }
 
 Result<Stage> DecodeStage(const json& j) {
@@ -535,6 +612,9 @@ Result<Stage> DecodeStage(const json& j) {
   JOBNIK_ASSIGN_OR_RETURN(s.summary, DecodeSummary(*it));
   if (!GetString(j, "traceparent", s.traceparent)) return DecodeError("stage.traceparent");
   if (!GetOptString(j, "tracestate", s.tracestate)) return DecodeError("stage.tracestate");
+  if (auto retry = j.find("retry"); retry != j.end() && !retry->is_null()) {
+    JOBNIK_ASSIGN_OR_RETURN(s.retry, DecodeRetryPolicy(*retry));
+  }
   if (auto tasks = j.find("tasks"); tasks != j.end()) {
     if (!tasks->is_array()) return DecodeError("stage.tasks");
     s.tasks.emplace();
@@ -715,6 +795,10 @@ Result<TaskReportRequest> ParseTaskReport(std::string_view body) {
   if (auto it = j.find("reason"); it != j.end() && !it->is_null()) {
     if (!it->is_string()) return ValidationError("request/body/reason must be a string");
     if (out.status == TaskStatus::kFailed) out.reason = CutUtf8(it->get<std::string>(), kMaxFailureReasonBytes);
+  }
+  if (auto it = j.find("retryAfterSeconds"); it != j.end() && !it->is_null()) {
+    JOBNIK_TRY(CheckNumberIn(*it, "request/body/retryAfterSeconds", 0, kMaxRetryDelaySeconds));
+    if (out.status == TaskStatus::kFailed) out.retry_after_seconds = it->get<double>();
   }
   return out;
 }

@@ -30,6 +30,8 @@ void AppendJson(std::string& out, const Job& j);    // includes "stages" only wh
 // "actor" is always present (null until requests are authenticated); oldValue, reason and
 // workerId only when set.
 void AppendJson(std::string& out, const JobEvent& e);
+// {"delaySeconds":d,"backoff":f,"maxDelaySeconds":m}
+void AppendJson(std::string& out, const RetryPolicy& r);
 template <typename T>
 void AppendJson(std::string& out, const std::vector<T>& items) {
   out += '[';
@@ -77,6 +79,8 @@ Result<Task> DecodeTask(const nlohmann::json& j);
 Result<Stage> DecodeStage(const nlohmann::json& j);
 Result<Job> DecodeJob(const nlohmann::json& j);
 Result<JobEvent> DecodeJobEvent(const nlohmann::json& j);
+// A `retry` object as AppendJson(RetryPolicy) writes it (missing keys keep their defaults).
+Result<RetryPolicy> DecodeRetryPolicy(const nlohmann::json& j);
 
 // ---- Request bodies (server side). Every violation -> VALIDATION_ERROR naming the field. ----
 
@@ -97,8 +101,9 @@ Result<std::vector<NewTask>> ParseNewTasks(std::string_view body);
 Result<JobStatus> ParseJobStatusChange(std::string_view body);
 Result<StageStatus> ParseStageStatusChange(std::string_view body);
 Result<TaskStatus> ParseTaskStatusChange(std::string_view body);
-// The same with the optional `claimId` (a uuid) and `reason` (a string, cut to
-// kMaxFailureReasonBytes at a UTF-8 boundary; only kept for FAILED).
+// The same with the optional `claimId` (a uuid), `reason` (a string, cut to
+// kMaxFailureReasonBytes at a UTF-8 boundary; only kept for FAILED) and
+// `retryAfterSeconds` (a number from 0 to kMaxRetryDelaySeconds; only kept for FAILED).
 Result<TaskReportRequest> ParseTaskReport(std::string_view body);
 // A heartbeat: empty, or an object with the optional `claimId` (a uuid) and
 // `leaseSeconds` (an integer; its bounds are checked by the caller).

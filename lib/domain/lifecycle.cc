@@ -1,5 +1,8 @@
 #include "domain/lifecycle.h"
 
+#include <algorithm>
+#include <cmath>
+
 namespace jobnik::domain {
 
 std::optional<TaskReportOutcome> DecideTaskReport(TaskStatus current, int attempts, int max_attempts,
@@ -12,6 +15,16 @@ std::optional<TaskReportOutcome> DecideTaskReport(TaskStatus current, int attemp
   if (!CanTransition(current, out.status)) return std::nullopt;
   out.counts_in_stage = IsFinal(out.status);
   return out;
+}
+
+double RetryDelaySeconds(const std::optional<RetryPolicy>& policy, int attempts,
+                         std::optional<double> retry_after_seconds, double jitter) {
+  if (retry_after_seconds) return std::max(0.0, *retry_after_seconds);
+  if (!policy || policy->delay_seconds <= 0) return 0;  // (0 * inf would be NaN)
+  // backoff^(attempts - 1) overflows to infinity long before attempts does: the cap holds.
+  const double exponent = std::max(0, attempts - 1);
+  const double base = std::min(policy->max_delay_seconds, policy->delay_seconds * std::pow(policy->backoff, exponent));
+  return base * (1 + kRetryJitter * std::clamp(jitter, 0.0, 1.0));
 }
 
 StageStatus InitialStageStatus(bool start_as_waiting, std::optional<StageStatus> last_stage) {

@@ -39,6 +39,14 @@ struct TaskReportOutcome {
 std::optional<TaskReportOutcome> DecideTaskReport(TaskStatus current, int attempts, int max_attempts,
                                                   TaskStatus requested);
 
+// How many seconds a task that just became RETRIED (its attempts now `attempts`, >= 1)
+// waits before it is claimable again (docs/design.md, "Retry backoff"): the worker's
+// `retry_after_seconds` when given, exactly; else, with a policy, min(max_delay_seconds,
+// delay_seconds * backoff^(attempts - 1)) plus `jitter` (in [0, 1)) times kRetryJitter of
+// it; 0 (claimable at once, as in v1) with neither.
+double RetryDelaySeconds(const std::optional<RetryPolicy>& policy, int attempts,
+                         std::optional<double> retry_after_seconds, double jitter);
+
 // ---- Stages
 
 // The status a new stage starts in (SPEC A.3.2, A.3.12): WAITING when asked; otherwise

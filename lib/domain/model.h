@@ -35,6 +35,21 @@ struct Summary {
 // floor(100 * done / total), clamped to 0..100; 0 when total is 0 (SPEC A.3.5).
 int Percentage(std::int64_t done, std::int64_t total);
 
+// Extension (docs/design.md, "Retry backoff"): how long a failed task with attempts left
+// waits before it is claimable again: min(max_delay_seconds, delay_seconds *
+// backoff^(attempts - 1)) seconds, plus up to kRetryJitter of that. Given per task, or per
+// stage as the default of its tasks. Validated by the codec within these bounds.
+inline constexpr double kMaxRetryDelaySeconds = 7 * 86400.0;  // delaySeconds, maxDelaySeconds, retryAfterSeconds
+inline constexpr double kMaxRetryBackoff = 100;
+inline constexpr double kRetryJitter = 0.1;
+struct RetryPolicy {
+  double delay_seconds = 0;
+  double backoff = 1;
+  double max_delay_seconds = kMaxRetryDelaySeconds;
+
+  bool operator==(const RetryPolicy&) const = default;
+};
+
 struct Task {
   std::string id;
   std::string stage_id;
@@ -56,6 +71,10 @@ struct Task {
   std::optional<Timestamp> lease_expires_at;
   std::optional<std::string> worker_id;
   std::optional<std::string> errors;
+  // Extensions (docs/design.md, "Retry backoff"): the task's retry policy (its own or its
+  // stage's), and while a RETRIED task waits for its delay, when it becomes claimable.
+  std::optional<RetryPolicy> retry = std::nullopt;
+  std::optional<Timestamp> not_before = std::nullopt;
 
   bool operator==(const Task&) const = default;
 };
@@ -72,7 +91,8 @@ struct Stage {
   Summary summary;
   std::string traceparent;
   std::optional<std::string> tracestate;
-  std::optional<std::vector<Task>> tasks;  // only when asked for
+  std::optional<std::vector<Task>> tasks;           // only when asked for
+  std::optional<RetryPolicy> retry = std::nullopt;  // extension: the default of its tasks
 
   bool operator==(const Stage&) const = default;
 };
@@ -128,8 +148,9 @@ inline constexpr std::size_t kMaxFailureReasonBytes = 8192;
 // PUT /v1/tasks/{id}/status: v1's status plus the optional extensions.
 struct TaskReportRequest {
   TaskStatus status = TaskStatus::kCompleted;
-  std::optional<std::string> claim_id;  // refused unless the task's current claim
-  std::optional<std::string> reason;    // FAILED only; cut to kMaxFailureReasonBytes
+  std::optional<std::string> claim_id;                       // refused unless the task's current claim
+  std::optional<std::string> reason;                         // FAILED only; cut to kMaxFailureReasonBytes
+  std::optional<double> retry_after_seconds = std::nullopt;  // FAILED only; overrides the task's retry delay
 };
 
 // POST /v1/tasks/{id}/heartbeat (the body is optional).
@@ -144,6 +165,7 @@ struct NewTask {
   int max_attempts = 1;
   std::optional<std::string> traceparent;
   std::optional<std::string> tracestate;
+  std::optional<RetryPolicy> retry = std::nullopt;  // extension; none: its stage's
 
   bool operator==(const NewTask&) const = default;
 };
@@ -155,7 +177,8 @@ struct NewStage {
   bool start_as_waiting = false;
   std::optional<std::string> traceparent;
   std::optional<std::string> tracestate;
-  std::vector<NewTask> tasks;  // extension: tasks created with the stage
+  std::vector<NewTask> tasks;                       // extension: tasks created with the stage
+  std::optional<RetryPolicy> retry = std::nullopt;  // extension: the default of its tasks
 
   bool operator==(const NewStage&) const = default;
 };

@@ -484,12 +484,22 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   auto* task = command(app, "task", "act on tasks by hand (debugging a queue)");
   task->require_subcommand(1);
   std::optional<std::string> reason;
+  double retry_after = -1;  // < 0: not given
   for (const char* verb : {"complete", "fail"}) {
     auto* sub = command(
         *task, verb, fmt::format("report a claimed task {}", verb == std::string("complete") ? "COMPLETED" : "FAILED"));
     sub->add_option("ID", id, "the task's id")->required();
     sub->add_option("--reason", reason, "why; kept in the task's userMetadata");
-    run[sub] = [verb, &id, &reason](Context& c) { return TaskReport(c, id, verb == std::string("complete"), reason); };
+    if (verb == std::string("fail")) {
+      sub->add_option("--retry-after", retry_after,
+                      "seconds before the task may be claimed again, if it has attempts left (instead of its retry "
+                      "policy's delay)")
+          ->check(CLI::Range(0.0, 604800.0));
+    }
+    run[sub] = [verb, &id, &reason, &retry_after](Context& c) {
+      return TaskReport(c, id, verb == std::string("complete"), reason,
+                        retry_after >= 0 ? std::optional<double>(retry_after) : std::nullopt);
+    };
   }
   std::string type;
   auto* claim = command(*task, "claim", "claim the next task of a stage type; print its id");

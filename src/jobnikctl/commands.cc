@@ -307,7 +307,8 @@ int StageRelease(Context& c, const std::string& stage) {
   return ToInt(ExitCode::kOk);
 }
 
-int TaskReport(Context& c, const std::string& id, bool completed, const std::optional<std::string>& reason) {
+int TaskReport(Context& c, const std::string& id, bool completed, const std::optional<std::string>& reason,
+               std::optional<double> retry_after_seconds) {
   if (reason && completed) {
     // A completion has no reason on the wire: keep the note in the task's userMetadata.
     auto task = c.client.GetTask(id);
@@ -319,7 +320,7 @@ int TaskReport(Context& c, const std::string& id, bool completed, const std::opt
   }
   // A failure's reason goes with the report: the task keeps it in its `errors`.
   auto r = completed ? c.client.ReportTask(id, domain::TaskStatus::kCompleted)
-                     : c.client.Report(id, domain::TaskStatus::kFailed, {"", reason.value_or("")});
+                     : c.client.Report(id, domain::TaskStatus::kFailed, {"", reason.value_or(""), retry_after_seconds});
   if (!r.ok()) return c.Fail(r.status());
   if (c.format_given) {
     Print(c.out, c.format, *r);

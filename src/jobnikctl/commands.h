@@ -75,7 +75,8 @@ int Priority(Context& c, const std::string& job, const std::string& level);
 int Delete(Context& c, const std::string& job);
 int MetadataSet(Context& c, const std::string& kind, const std::string& id, const std::string& json);
 int StageRelease(Context& c, const std::string& stage);
-int TaskReport(Context& c, const std::string& id, bool completed, const std::optional<std::string>& reason);
+int TaskReport(Context& c, const std::string& id, bool completed, const std::optional<std::string>& reason,
+               std::optional<double> retry_after_seconds = std::nullopt);
 int TaskClaim(Context& c, const std::string& type);
 
 // "30", "30s", "500ms", "5m", "1h" -> seconds.

@@ -197,6 +197,32 @@ Result<std::string> Reader::Object(const YAML::Node& map, const char* key, const
   return v.dump();
 }
 
+// A `retry` object (jobnik-spec(5)); `error(problem)` names where it is. The bounds are the
+// server's (domain::kMaxRetryDelaySeconds, kMaxRetryBackoff).
+Result<domain::RetryPolicy> Retry(const json& v, const std::function<Status(const std::string&)>& error) {
+  if (!v.is_object()) return error("must be a mapping with delaySeconds (and backoff, maxDelaySeconds)");
+  domain::RetryPolicy r;
+  const auto number = [&](const char* key, double min, double max, double& out) -> Status {
+    auto it = v.find(key);
+    if (it == v.end()) return Status::Ok();
+    if (!it->is_number() || it->get<double>() < min || it->get<double>() > max) {
+      return error(fmt::format("{} must be a number from {} to {}, not {}", key, min, max, it->dump()));
+    }
+    out = it->get<double>();
+    return Status::Ok();
+  };
+  for (const auto& [key, value] : v.items()) {
+    if (key != "delaySeconds" && key != "backoff" && key != "maxDelaySeconds") {
+      return error("unknown field " + key + " (expected one of: delaySeconds, backoff, maxDelaySeconds)");
+    }
+  }
+  if (!v.contains("delaySeconds")) return error("needs delaySeconds");
+  JOBNIK_TRY(number("delaySeconds", 0, domain::kMaxRetryDelaySeconds, r.delay_seconds));
+  JOBNIK_TRY(number("backoff", 1, domain::kMaxRetryBackoff, r.backoff));
+  JOBNIK_TRY(number("maxDelaySeconds", r.delay_seconds, domain::kMaxRetryDelaySeconds, r.max_delay_seconds));
+  return r;
+}
+
 // A task object; `error(key, problem)` makes the error for a field (key "" for the task).
 Result<domain::NewTask> Reader::Task(const json& j, const FieldError& error, const domain::NewTask& defaults) const {
   if (!j.is_object()) return error("", "a task must be an object with \"data\"");
@@ -213,8 +239,11 @@ Result<domain::NewTask> Reader::Task(const json& j, const FieldError& error, con
         return error(key, "must be an integer from 1 to 1000000, not " + v.dump());
       }
       t.max_attempts = v.get<int>();
+    } else if (key == "retry") {
+      const std::string field = key;  // clang before 16 cannot capture a structured binding
+      JOBNIK_ASSIGN_OR_RETURN(t.retry, Retry(v, [&](const std::string& problem) { return error(field, problem); }));
     } else {
-      return error(key, "unknown field (expected one of: data, userMetadata, maxAttempts)");
+      return error(key, "unknown field (expected one of: data, userMetadata, maxAttempts, retry)");
     }
   }
   if (!j.contains("data") && defaults.data.empty()) return error("", "a task needs \"data\" (an object)");
@@ -279,8 +308,8 @@ Status Reader::TasksFrom(const YAML::Node& node, const std::string& path, const 
 
 Result<domain::NewStage> Reader::Stage(const YAML::Node& node, const std::string& path) const {
   if (!node.IsMap()) return Error(node, path, "a stage must be a mapping with a type");
-  JOBNIK_TRY(
-      CheckKeys(node, path, {"type", "data", "userMetadata", "startAsWaiting", "tasks", "tasksFrom", "taskDefaults"}));
+  JOBNIK_TRY(CheckKeys(
+      node, path, {"type", "data", "userMetadata", "startAsWaiting", "tasks", "tasksFrom", "taskDefaults", "retry"}));
   domain::NewStage st;
   if (!node["type"]) return Error(node, path, "a stage needs a type");
   JOBNIK_ASSIGN_OR_RETURN(st.type, String(node["type"], Path(path, "type")));
@@ -291,6 +320,11 @@ Result<domain::NewStage> Reader::Stage(const YAML::Node& node, const std::string
     JOBNIK_ASSIGN_OR_RETURN(const auto v, Value(w, Path(path, "startAsWaiting")));
     if (!v.is_boolean()) return Error(w, Path(path, "startAsWaiting"), "must be true or false");
     st.start_as_waiting = v.get<bool>();
+  }
+  if (const auto r = node["retry"]) {
+    JOBNIK_ASSIGN_OR_RETURN(const auto v, Value(r, Path(path, "retry")));
+    JOBNIK_ASSIGN_OR_RETURN(
+        st.retry, Retry(v, [&](const std::string& problem) { return Error(r, Path(path, "retry"), problem); }));
   }
   domain::NewTask defaults;
   defaults.data = "";  // a task must have its own
@@ -309,7 +343,7 @@ Result<domain::NewStage> Reader::Stage(const YAML::Node& node, const std::string
     for (std::size_t i = 0; i < tasks.size(); ++i) {
       const std::string tpath = fmt::format("{}.tasks[{}]", path, i);
       if (!tasks[i].IsMap()) return Error(tasks[i], tpath, "a task must be a mapping with data");
-      JOBNIK_TRY(CheckKeys(tasks[i], tpath, {"data", "userMetadata", "maxAttempts"}));
+      JOBNIK_TRY(CheckKeys(tasks[i], tpath, {"data", "userMetadata", "maxAttempts", "retry"}));
       JOBNIK_ASSIGN_OR_RETURN(const auto v, Value(tasks[i], tpath));
       JOBNIK_ASSIGN_OR_RETURN(auto t, Task(v, YamlError(tasks[i], tpath), defaults));
       st.tasks.push_back(std::move(t));

@@ -97,6 +97,11 @@ const std::vector<KeyDef>& Defs() {
              &Config::sweeper_stale_after, 1, 30LL * 86400),
       IntKey({"sweeper.batch", "JOBNIK_SWEEPER_BATCH", "--sweeper-batch", "tasks failed per sweep at most"},
              &Config::sweeper_batch, 1, 100000),
+      IntKey({"scheduler.interval_ms", "JOBNIK_SCHEDULER_INTERVAL_MS", "--scheduler-interval-ms",
+              "longest wait of the retry scheduler between two looks for RETRIED tasks whose retry delay is over "
+              "(it also wakes at the next due time)",
+              false, "MILLISECONDS"},
+             &Config::scheduler_interval_ms, 10, 60000),
       IntKey({"lease.min", "JOBNIK_LEASE_MIN", "--lease-min", "shortest lease a worker may ask for", false, "SECONDS"},
              &Config::lease_min, 1, 2592000),
       IntKey({"lease.max", "JOBNIK_LEASE_MAX", "--lease-max", "longest lease a worker may ask for", false, "SECONDS"},

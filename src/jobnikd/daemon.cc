@@ -29,6 +29,7 @@
 #include "process/exit_code.h"
 #include "process/sd_notify.h"
 #include "process/signals.h"
+#include "services/scheduler.h"
 #include "services/sweeper.h"
 #include "store/pg/leadership.h"
 #include "store/pg/migrator.h"
@@ -157,6 +158,7 @@ class Daemon {
     Build();
     JOBNIK_TRY(Listen());
     if (config_.sweeper_enabled) sweeper_->Start();
+    scheduler_->Start();
     Serve();
     return domain::Status::Ok();
   }
@@ -213,6 +215,7 @@ class Daemon {
     drained = true;
     deadline.join();
     sweeper_->Stop();
+    scheduler_->Stop();
     spdlog::info("stopped");
     return database_lost_ ? process::ExitCode::kFailure : process::ExitCode::kOk;
   }
@@ -280,6 +283,8 @@ class Daemon {
         *store_, leadership_.get(), &metrics_,
         services::SweeperOptions{std::chrono::seconds(config_.sweeper_interval),
                                  std::chrono::seconds(config_.sweeper_stale_after), config_.sweeper_batch});
+    scheduler_ = std::make_unique<services::Scheduler>(
+        *store_, &metrics_, services::SchedulerOptions{std::chrono::milliseconds(config_.scheduler_interval_ms)});
   }
 
   // Binds --listen (port 0: any free port), with the reason when it cannot.
@@ -337,6 +342,7 @@ class Daemon {
   httplib::Server server_;
   std::unique_ptr<store::pg::PgLeadership> leadership_;
   std::unique_ptr<services::Sweeper> sweeper_;
+  std::unique_ptr<services::Scheduler> scheduler_;
   std::thread http_thread_;
   std::atomic<bool> http_returned_{false};
   int port_ = -1;

@@ -59,6 +59,18 @@ Metrics::Metrics()
                       .Help("Stale IN_PROGRESS tasks failed by the sweeper.")
                       .Register(*registry_)
                       .Add({})),
+      retries_made_ready(
+          prometheus::BuildCounter()
+              .Name("jobnik_retries_made_ready_total")
+              .Help("RETRIED tasks made claimable by the retry scheduler once their retry delay was over.")
+              .Register(*registry_)
+              .Add({})),
+      retry_lateness(prometheus::BuildHistogram()
+                         .Name("jobnik_retry_lateness_seconds")
+                         .Help("How long after its retry delay was over the retry scheduler made a task claimable.")
+                         .Register(*registry_)
+                         .Add({}, prometheus::Histogram::BucketBoundaries{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                                                          2.5, 5, 10})),
       spans_dropped(prometheus::BuildCounter()
                         .Name("jobnik_trace_spans_dropped_total")
                         .Help("Spans dropped because the export queue was full or the exporter failed.")

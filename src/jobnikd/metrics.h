@@ -64,6 +64,10 @@ class Metrics {
   prometheus::Counter& tasks_failed;
   prometheus::Counter& tasks_retried;
   prometheus::Counter& tasks_swept;
+  // The retry scheduler (services/scheduler.h): RETRIED tasks it made claimable once their
+  // retry delay was over, and how late after their due time.
+  prometheus::Counter& retries_made_ready;
+  prometheus::Histogram& retry_lateness;
   prometheus::Counter& spans_dropped;
 
   // Called before each exposition to refresh gauges (pool, queue).

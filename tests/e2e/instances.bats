@@ -123,9 +123,11 @@ backdate() { sql "UPDATE $SCHEMA.task SET start_time = now() - interval '1 hour'
   migrations=("$BATS_TEST_DIRNAME"/../../schema/[0-9]*.sql)
   n=${#migrations[@]}
   [[ $n -ge 1 ]]
+  last=$(basename "${migrations[-1]}")
+  last=$((10#${last%%_*}))  # the versions need not be contiguous (one may be merged later)
   run sql "SELECT count(*), count(DISTINCT version), min(version), max(version) FROM $SCHEMA.schema_migrations"
   assert_success
-  assert_output "$n|$n|1|$n"
+  assert_output "$n|$n|1|$last"
   for f in "${migrations[@]}"; do
     m=$(basename "$f")
     assert_equal "$(sql "SELECT count(*) FROM $SCHEMA.schema_migrations WHERE name = '$m'")" 1

@@ -165,7 +165,7 @@ TEST(CtlSpec, AMissingVariableIsAnErrorAtItsPlace) {
 TEST(CtlSpec, ErrorsNameFileLineColumnAndFieldPath) {
   EXPECT_EQ(Error("name: j\nstages:\n  - tpye: resize\n"),
             "spec.yaml:3:5: stages[0].tpye: unknown field (expected one of: type, data, userMetadata, startAsWaiting, "
-            "tasks, tasksFrom, taskDefaults)");
+            "tasks, tasksFrom, taskDefaults, retry)");
   EXPECT_EQ(Error("name: j\npriority: URGENT\n"),
             "spec.yaml:2:11: priority: must be one of VERY_HIGH, HIGH, MEDIUM, LOW, VERY_LOW, not 'URGENT'");
   EXPECT_EQ(Error("name: j\nstages:\n  - type: t\n    tasks:\n      - data: {}\n        maxAttempts: 0\n"),

@@ -291,5 +291,63 @@ TEST_F(MemoryApiTest, TheWorkerLoopDrainsAJobOverHttp) {
   EXPECT_EQ(reported.size(), 50U);
 }
 
+TEST_F(MemoryApiTest, RetryBackoffDelaysAFailedTaskAndRetryAfterSecondsOverridesIt) {
+  // The stage's retry policy is its task's default; the client encodes it.
+  domain::NewJob job;
+  job.name = "backoff";
+  job.data = "{}";
+  domain::NewStage stage;
+  stage.type = "slow";
+  stage.data = "{}";
+  stage.retry = domain::RetryPolicy{0.3, 2, 10};
+  domain::NewTask task;
+  task.data = "{}";
+  task.max_attempts = 4;
+  stage.tasks.push_back(task);
+  job.stages.emplace({stage});
+  auto created = client_->CreateJob(job);
+  ASSERT_TRUE(created.ok()) << created.status().message();
+  ASSERT_EQ((*created->stages)[0].retry, stage.retry);
+
+  auto claimed = Claim("slow");
+  EXPECT_EQ(claimed.retry, stage.retry);
+  const auto reported = std::chrono::steady_clock::now();
+  auto failed = client_->Report(claimed.id, TaskStatus::kFailed, {"", "busy"});
+  ASSERT_TRUE(failed.ok()) << failed.status().message();
+  EXPECT_EQ(failed->status, TaskStatus::kRetried);
+  ASSERT_TRUE(failed->not_before.has_value());
+  auto early = client_->Dequeue("slow");
+  ASSERT_TRUE(early.ok());
+  EXPECT_FALSE(early->has_value()) << "claimable during its delay";
+  // Claimable once the delay is over (polled), not before.
+  std::optional<domain::Task> again;
+  for (int i = 0; i < 400 && !again; ++i) {
+    auto d = client_->Dequeue("slow");
+    ASSERT_TRUE(d.ok());
+    if (d->has_value()) again = **d;
+    if (!again) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_TRUE(again.has_value());
+  EXPECT_GE(std::chrono::steady_clock::now() - reported, std::chrono::milliseconds(300));
+  EXPECT_FALSE(again->not_before.has_value());
+
+  // retryAfterSeconds: that delay exactly (0: at once).
+  auto zero = client_->Report(again->id, TaskStatus::kFailed, {"", "", 0.0});
+  ASSERT_TRUE(zero.ok()) << zero.status().message();
+  EXPECT_FALSE(zero->not_before.has_value());
+  auto third = Claim("slow");
+  auto later = client_->Report(third.id, TaskStatus::kFailed, {"", "", 60.0});
+  ASSERT_TRUE(later.ok()) << later.status().message();
+  ASSERT_TRUE(later->not_before.has_value());
+  EXPECT_NEAR(std::chrono::duration<double>(*later->not_before - later->update_time).count(), 60, 0.01);
+  // The scheduler's step finds nothing due yet.
+  auto due = store_.PromoteDueTasks(10);
+  ASSERT_TRUE(due.ok());
+  EXPECT_TRUE(due->empty());
+  auto next = store_.NextRetryDue();
+  ASSERT_TRUE(next.ok() && next->has_value());
+  EXPECT_GT(**next, 50);
+}
+
 }  // namespace
 }  // namespace jobnik::testing

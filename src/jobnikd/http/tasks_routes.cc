@@ -50,7 +50,7 @@ void AddTaskRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, Lea
     if (auto s = UuidParam(c.req, "taskId", id); !s.ok()) return ErrorReply(s);
     auto report = domain::ParseTaskReport(c.req.body);
     if (!report.ok()) return ErrorReply(report.status());
-    auto r = st.ReportTask(id, report->status, {report->claim_id, report->reason});
+    auto r = st.ReportTask(id, report->status, {report->claim_id, report->reason, report->retry_after_seconds});
     if (!r.ok()) return ErrorReply(r.status());
     Tag("jobnik.stage.id", r->task.stage_id);
     Tag("jobnik.job.id", r->job_id);
@@ -68,9 +68,11 @@ void AddTaskRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, Lea
         break;
     }
     if (r->task.status != domain::TaskStatus::kCompleted) {
-      spdlog::info("task {} of stage {} (job {}) reported FAILED -> {} (attempt {}/{}){}{}", id, r->task.stage_id,
+      spdlog::info("task {} of stage {} (job {}) reported FAILED -> {} (attempt {}/{}){}{}{}{}", id, r->task.stage_id,
                    r->job_id, domain::ToString(r->task.status), r->task.attempts, r->task.max_attempts,
-                   r->task.worker_id ? " by worker " : "", r->task.worker_id.value_or(""));
+                   r->task.worker_id ? " by worker " : "", r->task.worker_id.value_or(""),
+                   r->task.not_before ? "; claimable again from " : "",
+                   r->task.not_before ? domain::FormatTime(*r->task.not_before) : "");
     }
     if (r->stage_completed) spdlog::info("stage {} of job {} completed", r->task.stage_id, r->job_id);
     if (r->stage_failed) spdlog::warn("stage {} of job {} failed (task {})", r->task.stage_id, r->job_id, id);

@@ -2,7 +2,17 @@
 
 #include <spdlog/spdlog.h>
 
+#include "domain/time.h"
+
 namespace jobnik::services {
+namespace {
+
+// When a retried task is claimable again, if it waits for its retry delay.
+std::string RetryNote(const domain::Task& t) {
+  return t.not_before ? "; claimable again from " + domain::FormatTime(*t.not_before) : "";
+}
+
+}  // namespace
 
 Sweeper::Sweeper(store::Store& store, store::Leadership* leadership, Metrics* metrics, SweeperOptions options)
     : store_(store), leadership_(leadership), metrics_(metrics), options_(options) {}
@@ -15,15 +25,17 @@ domain::Result<int> Sweeper::RunOnce(domain::Timestamp now) {
   // Leased tasks live by their lease, the others by stale_after.
   JOBNIK_ASSIGN_OR_RETURN(auto expired, store_.FailExpiredLeases(now, options_.batch));
   for (const auto& r : expired) {
-    spdlog::warn("sweeper: the lease of task {} of stage {} (job {}) expired{}{}; now {} (attempt {}/{})", r.task.id,
+    spdlog::warn("sweeper: the lease of task {} of stage {} (job {}) expired{}{}; now {} (attempt {}/{}){}", r.task.id,
                  r.task.stage_id, r.job_id, r.task.worker_id ? " (worker " + *r.task.worker_id : "",
-                 r.task.worker_id ? ")" : "", domain::ToString(r.task.status), r.task.attempts, r.task.max_attempts);
+                 r.task.worker_id ? ")" : "", domain::ToString(r.task.status), r.task.attempts, r.task.max_attempts,
+                 RetryNote(r.task));
   }
   const auto cutoff = now - std::chrono::duration_cast<std::chrono::microseconds>(options_.stale_after);
   JOBNIK_ASSIGN_OR_RETURN(auto reports, store_.FailStaleTasks(cutoff, options_.batch));
   for (const auto& r : reports) {
-    spdlog::warn("sweeper: task {} of stage {} (job {}) was IN_PROGRESS too long; now {} (attempt {}/{})", r.task.id,
-                 r.task.stage_id, r.job_id, domain::ToString(r.task.status), r.task.attempts, r.task.max_attempts);
+    spdlog::warn("sweeper: task {} of stage {} (job {}) was IN_PROGRESS too long; now {} (attempt {}/{}){}", r.task.id,
+                 r.task.stage_id, r.job_id, domain::ToString(r.task.status), r.task.attempts, r.task.max_attempts,
+                 RetryNote(r.task));
   }
   const auto swept = expired.size() + reports.size();
   if (metrics_) metrics_->tasks_swept.Increment(static_cast<double>(swept));

@@ -43,11 +43,22 @@ struct ClaimOptions {
 };
 
 // Optional parts of a report (extensions): the claim it is made under (refused with
-// TASK_CLAIM_MISMATCH unless it is the task's current claim), and a failure's reason (cut
-// to domain::kMaxFailureReasonBytes by the caller).
+// TASK_CLAIM_MISMATCH unless it is the task's current claim), a failure's reason (cut
+// to domain::kMaxFailureReasonBytes by the caller), and the delay a failure asks for
+// before the task is retried (instead of its retry policy's; validated by the caller).
 struct ReportOptions {
   std::optional<std::string> claim_id;
   std::optional<std::string> reason;
+  std::optional<double> retry_after_seconds = std::nullopt;
+};
+
+// A RETRIED task whose retry delay is over, as the retry scheduler found it.
+struct DueTask {
+  std::string id;
+  std::string stage_id;
+  std::string job_id;
+  bool ready = false;       // claimable now; false: its stage or job is not active (it will be on resume)
+  double late_seconds = 0;  // how long after its due time it was made so
 };
 
 // A heartbeat's outcome: the task's claim and its new lease expiry.
@@ -188,6 +199,14 @@ class Store {
   // `cutoff` (it may have been reported on, and claimed again, since it was listed).
   // std::nullopt when it was skipped for that reason.
   virtual Result<std::optional<TaskReport>> FailStaleTask(const std::string& id, domain::Timestamp cutoff) = 0;
+  // The retry scheduler's step (docs/design.md, "Retry backoff"): up to `limit` RETRIED
+  // tasks whose retry delay is over, soonest due first, stop waiting: each is claimable
+  // from now on if its stage and job are active (else once they are). Safe to run from
+  // several instances at once (each task is taken by one).
+  virtual Result<std::vector<DueTask>> PromoteDueTasks(int limit) = 0;
+  // Seconds until the next waiting task is due (<= 0: due already); std::nullopt when no
+  // task waits for its retry delay.
+  virtual Result<std::optional<double>> NextRetryDue() = 0;
   // Counts of unfinished work; cost bounded by unfinished stages and jobs.
   virtual Result<QueueStats> GetQueueStats() = 0;
   // The database answers.

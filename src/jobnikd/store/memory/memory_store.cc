@@ -178,6 +178,7 @@ std::vector<domain::Task> MemoryStore::InsertTasks(StageRow& stage, const std::v
     task.user_metadata = t.user_metadata;
     task.status = TaskStatus::kPending;
     task.max_attempts = t.max_attempts;
+    task.retry = t.retry ? t.retry : stage.stage.retry;  // a task without a policy takes its stage's
     task.creation_time = task.update_time = Now();
     ApplyTrace(t.traceparent, t.tracestate, trace, task.traceparent, task.tracestate);
     stage.tasks.push_back(task.id);
@@ -199,6 +200,7 @@ domain::Stage MemoryStore::InsertStage(JobRow& job, const domain::NewStage& stag
   s.user_metadata = stage.user_metadata;
   s.order = static_cast<int>(job.stages.size()) + 1;
   s.status = domain::InitialStageStatus(stage.start_as_waiting, last);
+  s.retry = stage.retry;
   ApplyTrace(stage.traceparent, stage.tracestate, trace, s.traceparent, s.tracestate);
   InsertTasks(row, stage.tasks, trace);
   job.stages.push_back(s.id);
@@ -540,6 +542,7 @@ Status MemoryStore::SetTaskUserMetadata(const std::string& id, const std::string
 
 Result<ClaimedTask> MemoryStore::ClaimTask(const std::string& stage_type, const ClaimOptions& options) {
   std::lock_guard lock(mu_);
+  const auto now = Now();
   TaskRow* best = nullptr;
   JobRow* best_job = nullptr;
   StageRow* best_stage = nullptr;
@@ -549,6 +552,7 @@ Result<ClaimedTask> MemoryStore::ClaimTask(const std::string& stage_type, const 
     if (stage.stage.type != stage_type) continue;
     auto& job = jobs_.at(stage.stage.job_id);
     if (!domain::TasksClaimable(job.job.status, stage.stage.status)) continue;
+    if (row.task.not_before && *row.task.not_before > now) continue;  // waits for its retry delay
     // Highest priority first (kVeryHigh is the smallest value), then the oldest task.
     if (best == nullptr || std::tie(job.job.priority, row.seq) < std::tie(best_job->job.priority, best->seq)) {
       best = &row;
@@ -559,8 +563,8 @@ Result<ClaimedTask> MemoryStore::ClaimTask(const std::string& stage_type, const 
   if (best == nullptr) {
     return Status(ErrorCode::kTaskNotFound, fmt::format("No claimable task of stage type '{}'", stage_type));
   }
-  const auto now = Now();
   ClaimedTask d;
+  best->task.not_before.reset();
   best->task.status = TaskStatus::kInProgress;
   best->task.start_time = now;
   best->task.update_time = now;
@@ -584,7 +588,8 @@ Result<ClaimedTask> MemoryStore::ClaimTask(const std::string& stage_type, const 
 }
 
 Result<TaskReport> MemoryStore::Report(const std::string& id, TaskStatus requested,
-                                       const std::optional<std::string>& reason) {
+                                       const std::optional<std::string>& reason,
+                                       std::optional<double> retry_after_seconds) {
   auto it = tasks_.find(id);
   if (it == tasks_.end()) return domain::TaskNotFound(id);
   auto& task = it->second.task;
@@ -607,6 +612,15 @@ Result<TaskReport> MemoryStore::Report(const std::string& id, TaskStatus request
   task.attempts = outcome->attempts;
   task.update_time = now;
   if (domain::IsFinal(task.status)) task.end_time = now;
+  if (task.status == TaskStatus::kRetried) {
+    const double delay = domain::RetryDelaySeconds(task.retry, task.attempts, retry_after_seconds,
+                                                   std::uniform_real_distribution<double>(0.0, 1.0)(rng_));
+    task.not_before.reset();
+    if (delay > 0) {
+      task.not_before =
+          now + std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::duration<double>(delay));
+    }
+  }
   if (task.status != TaskStatus::kCompleted) {
     auto errors = task.errors ? nlohmann::json::parse(*task.errors) : nlohmann::json::array();
     nlohmann::json entry{{"attempt", task.attempts}, {"at", domain::FormatTime(now)}};
@@ -677,7 +691,7 @@ Result<TaskReport> MemoryStore::ReportTask(const std::string& id, TaskStatus sta
     return Status(ErrorCode::kTaskClaimMismatch,
                   fmt::format("Task {} is not under claim {} any more", id, *options.claim_id));
   }
-  return Report(id, status, options.reason);
+  return Report(id, status, options.reason, options.retry_after_seconds);
 }
 
 Result<Heartbeat> MemoryStore::HeartbeatTask(const std::string& id, const std::optional<std::string>& claim_id,
@@ -745,6 +759,37 @@ Result<std::optional<TaskReport>> MemoryStore::FailStaleTask(const std::string& 
   }
   JOBNIK_ASSIGN_OR_RETURN(auto report, Report(id, TaskStatus::kFailed, std::string("stale")));
   return std::optional<TaskReport>(std::move(report));
+}
+
+Result<std::vector<DueTask>> MemoryStore::PromoteDueTasks(int limit) {
+  std::lock_guard lock(mu_);
+  const auto now = Now();
+  std::vector<std::pair<domain::Timestamp, std::string>> due;
+  for (const auto& [id, row] : tasks_) {
+    if (row.task.not_before && *row.task.not_before <= now) due.emplace_back(*row.task.not_before, id);
+  }
+  std::sort(due.begin(), due.end());
+  if (static_cast<int>(due.size()) > limit) due.resize(static_cast<std::size_t>(std::max(limit, 0)));
+  std::vector<DueTask> out;
+  for (const auto& [at, id] : due) {
+    auto& task = tasks_.at(id).task;
+    task.not_before.reset();
+    const auto& stage = stages_.at(task.stage_id).stage;
+    const auto& job = jobs_.at(stage.job_id).job;
+    out.push_back({id, stage.id, job.id, domain::TasksClaimable(job.status, stage.status),
+                   std::chrono::duration<double>(now - at).count()});
+  }
+  return out;
+}
+
+Result<std::optional<double>> MemoryStore::NextRetryDue() {
+  std::lock_guard lock(mu_);
+  std::optional<domain::Timestamp> next;
+  for (const auto& [id, row] : tasks_) {
+    if (row.task.not_before && (!next || *row.task.not_before < *next)) next = row.task.not_before;
+  }
+  if (!next) return std::optional<double>{};
+  return std::optional<double>(std::chrono::duration<double>(*next - Now()).count());
 }
 
 Result<QueueStats> MemoryStore::GetQueueStats() {

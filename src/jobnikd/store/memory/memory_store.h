@@ -4,7 +4,8 @@
 // applies the lifecycle rules of lib/domain/lifecycle.h (report outcomes, initial stage
 // status, stage tallies, the next stage, the job's outcome, percentages) rather than its
 // own. Claims: highest job priority first, then oldest task, among the tasks of active
-// stages of active jobs (domain::TasksClaimable).
+// stages of active jobs (domain::TasksClaimable) that do not wait for a retry delay (a
+// RETRIED task is claimable from its not_before on; PromoteDueTasks only clears it).
 //
 // Not a model of PgStore's performance or of its concurrency (no group commit, no
 // conflicts: TASK_STATUS_UPDATE_FAILED never happens). Lists are paged as PgStore pages
@@ -65,6 +66,8 @@ class MemoryStore final : public Store {
   Result<std::vector<TaskReport>> FailExpiredLeases(domain::Timestamp now, int limit) override;
   Result<std::vector<TaskReport>> FailStaleTasks(domain::Timestamp cutoff, int limit) override;
   Result<std::optional<TaskReport>> FailStaleTask(const std::string& id, domain::Timestamp cutoff) override;
+  Result<std::vector<DueTask>> PromoteDueTasks(int limit) override;
+  Result<std::optional<double>> NextRetryDue() override;
   Result<QueueStats> GetQueueStats() override;
   Status Ping() override;
 
@@ -96,8 +99,10 @@ class MemoryStore final : public Store {
   domain::Stage InsertStage(JobRow& job, const domain::NewStage& stage, const TraceDefaults& trace);
   std::vector<domain::Task> InsertTasks(StageRow& stage, const std::vector<domain::NewTask>& tasks,
                                         const TraceDefaults& trace);
-  // A report; a failure appends `reason` to the task's errors (the newest 20 kept).
-  Result<TaskReport> Report(const std::string& id, domain::TaskStatus status, const std::optional<std::string>& reason);
+  // A report; a failure appends `reason` to the task's errors (the newest 20 kept), and a
+  // retry waits for its delay (`retry_after_seconds`, else the task's policy's).
+  Result<TaskReport> Report(const std::string& id, domain::TaskStatus status, const std::optional<std::string>& reason,
+                            std::optional<double> retry_after_seconds = std::nullopt);
   std::vector<std::pair<ListKey, std::string>> JobKeys(const domain::JobFilter& f) const;
   std::vector<std::pair<ListKey, std::string>> StageKeys(const domain::StageFilter& f) const;
   std::vector<std::pair<ListKey, std::string>> TaskKeys(const domain::TaskFilter& f) const;

@@ -7,6 +7,7 @@
 #include <deque>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <set>
 
 #include "domain/codec.h"
@@ -242,8 +243,10 @@ domain::Stage InsertStage(pqxx::work& tx, const domain::Job& job, const domain::
   const auto& traceparent = stage.traceparent ? *stage.traceparent : trace.traceparent;
   const auto& tracestate =
       stage.traceparent ? stage.tracestate : (stage.tracestate ? stage.tracestate : trace.tracestate);
+  std::optional<std::string> retry;
+  if (stage.retry) retry = domain::ToJson(*stage.retry);
   auto row = tx.exec_prepared1("StageInsert", job.id, stage.type, stage.data, stage.user_metadata,
-                               std::string(domain::ToString(status)), traceparent, tracestate, order);
+                               std::string(domain::ToString(status)), traceparent, tracestate, order, retry);
   domain::Stage created = ReadStage(row);
   if (!stage.tasks.empty()) {
     const bool ready = domain::TasksClaimable(job.status, status);
@@ -377,6 +380,12 @@ struct SweepCheck {
   }
 };
 
+// A uniform draw in [0, 1) for the retry delay's jitter.
+double Jitter() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+}
+
 // The body of a task report, shared by workers' reports and the sweeper (`sweep`: the
 // task is read locked and failed only if still due).
 Result<TaskReport> ReportTaskInTx(pqxx::work& tx, const std::string& id, TaskStatus requested,
@@ -403,8 +412,11 @@ Result<TaskReport> ReportTaskInTx(pqxx::work& tx, const std::string& id, TaskSta
     RecordEvent(tx, job_id, event);
   };
   if (!outcome->counts_in_stage) {
-    auto updated =
-        tx.exec_prepared("TaskReport", id, current.attempts, target_name, outcome->attempts, current.claim_id, reason);
+    // RETRIED: claimable at once, or after its retry delay (the worker's, or its policy's).
+    const double delay = domain::RetryDelaySeconds(current.retry, outcome->attempts,
+                                                   sweep ? std::nullopt : options.retry_after_seconds, Jitter());
+    auto updated = tx.exec_prepared("TaskReport", id, current.attempts, target_name, outcome->attempts,
+                                    current.claim_id, reason, delay);
     if (updated.empty()) return Conflict(id);
     TaskReport report;
     report.task = ReadTask(updated[0]);
@@ -1127,6 +1139,29 @@ Result<std::vector<TaskReport>> PgStore::FailExpiredLeases(domain::Timestamp now
 
 Result<std::optional<TaskReport>> PgStore::FailStaleTask(const std::string& id, domain::Timestamp cutoff) {
   return SweepTask(pool_, id, SweepCheck{std::nullopt, cutoff, std::nullopt, "stale"});
+}
+
+Result<std::vector<DueTask>> PgStore::PromoteDueTasks(int limit) {
+  using Due = std::vector<DueTask>;
+  return RunTransaction<Due, pqxx::nontransaction>(
+      pool_, "PromoteDueTasks", [&](pqxx::nontransaction& tx) -> Result<Due> {
+        Due due;
+        for (const auto& row : tx.exec_prepared("TaskPromoteDue", limit)) {
+          due.push_back({row["id"].as<std::string>(), row["stage_id"].as<std::string>(),
+                         row["job_id"].is_null() ? "" : row["job_id"].as<std::string>(), row["ready"].as<bool>(),
+                         row["late_seconds"].as<double>()});
+        }
+        return due;
+      });
+}
+
+Result<std::optional<double>> PgStore::NextRetryDue() {
+  return RunTransaction<std::optional<double>, pqxx::nontransaction>(
+      pool_, "NextRetryDue", [&](pqxx::nontransaction& tx) -> Result<std::optional<double>> {
+        auto rows = tx.exec_prepared("TaskNextDue");
+        if (rows.empty()) return std::optional<double>{};
+        return std::optional<double>(rows[0]["due_in_seconds"].as<double>());
+      });
 }
 
 Result<QueueStats> PgStore::GetQueueStats() {

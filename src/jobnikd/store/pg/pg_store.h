@@ -69,6 +69,8 @@ class PgStore final : public Store {
   Result<std::vector<TaskReport>> FailExpiredLeases(domain::Timestamp now, int limit) override;
   Result<std::vector<TaskReport>> FailStaleTasks(domain::Timestamp cutoff, int limit) override;
   Result<std::optional<TaskReport>> FailStaleTask(const std::string& id, domain::Timestamp cutoff) override;
+  Result<std::vector<DueTask>> PromoteDueTasks(int limit) override;
+  Result<std::optional<double>> NextRetryDue() override;
   Result<QueueStats> GetQueueStats() override;
   Status Ping() override;
 

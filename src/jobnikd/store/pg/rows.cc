@@ -4,6 +4,9 @@
 #include <stdexcept>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
+#include "domain/codec.h"
 #include "domain/time.h"
 
 namespace jobnik::store::pg {
@@ -22,6 +25,13 @@ domain::Timestamp Time(const pqxx::field& f) {
 }
 std::string Str(const pqxx::field& f) {
   return std::string(f.c_str(), f.size());
+}
+// A retry policy as the codec stored it (jsonb text); NULL for none.
+std::optional<domain::RetryPolicy> OptRetry(const pqxx::field& f) {
+  if (f.is_null()) return std::nullopt;
+  auto r = domain::DecodeRetryPolicy(nlohmann::json::parse(std::string_view(f.c_str(), f.size())));
+  if (!r.ok()) throw std::runtime_error("unexpected retry policy from the database: " + Str(f));
+  return *r;
 }
 
 }  // namespace
@@ -86,7 +96,8 @@ StageColumns::StageColumns(const ResultOrRow& r)
       in_progress(FindColumn(r, 11, "in_progress")),
       retried(FindColumn(r, 12, "retried")),
       traceparent(FindColumn(r, 14, "traceparent")),
-      tracestate(FindColumn(r, 15, "tracestate")) {}
+      tracestate(FindColumn(r, 15, "tracestate")),
+      retry(FindOptionalColumn(r, "retry")) {}
 
 template <typename ResultOrRow>
 TaskColumns::TaskColumns(const ResultOrRow& r)
@@ -106,7 +117,9 @@ TaskColumns::TaskColumns(const ResultOrRow& r)
       claim_id(FindOptionalColumn(r, "claim_id")),
       lease_expires_at(FindOptionalColumn(r, "lease_expires_at")),
       worker_id(FindOptionalColumn(r, "worker_id")),
-      errors(FindOptionalColumn(r, "errors")) {}
+      errors(FindOptionalColumn(r, "errors")),
+      retry(FindOptionalColumn(r, "retry")),
+      not_before(FindOptionalColumn(r, "not_before")) {}
 
 template JobColumns::JobColumns(const pqxx::result&);
 template JobColumns::JobColumns(const pqxx::row&);
@@ -158,6 +171,7 @@ domain::Stage ReadStage(const pqxx::row& r, const StageColumns& c) {
                       s.summary.in_progress - s.summary.retried;
   s.traceparent = Str(r[c.traceparent]);
   s.tracestate = OptString(r[c.tracestate]);
+  if (c.retry) s.retry = OptRetry(r[*c.retry]);
   return s;
 }
 
@@ -180,6 +194,8 @@ domain::Task ReadTask(const pqxx::row& r, const TaskColumns& c) {
   if (c.lease_expires_at) t.lease_expires_at = OptTime(r[*c.lease_expires_at]);
   if (c.worker_id) t.worker_id = OptString(r[*c.worker_id]);
   if (c.errors) t.errors = OptString(r[*c.errors]);
+  if (c.retry) t.retry = OptRetry(r[*c.retry]);
+  if (c.not_before) t.not_before = OptTime(r[*c.not_before]);
   return t;
 }
 

@@ -32,6 +32,7 @@ struct StageColumns {
   explicit StageColumns(const ResultOrRow& r);
   Column id, job_id, type, data, user_metadata, order, status, percentage, task_total, task_completed, task_failed,
       in_progress, retried, traceparent, tracestate;
+  std::optional<Column> retry;  // 0005
 };
 struct TaskColumns {
   template <typename ResultOrRow>
@@ -40,6 +41,8 @@ struct TaskColumns {
       end_time, traceparent, tracestate;
   // Columns of 0003 that only some statements return (the claim, the reads, the report).
   std::optional<Column> claim_id, lease_expires_at, worker_id, errors;
+  // Columns of 0005, likewise (not the claim's: a claimed task has no not_before).
+  std::optional<Column> retry, not_before;
 };
 
 // PostgreSQL's ISO output in UTC: "2026-11-29 02:08:43.123456+00".

@@ -1,20 +1,23 @@
 -- Queries on the stage table. Reads go through the stage_summary view.
 -- Columns of a stage row, read by name (store/pg/rows.cc), usually in this order: id,
 -- job_id, type, data, user_metadata, order, status, percentage, task_total,
--- task_completed, task_failed, in_progress, retried, pending, traceparent, tracestate.
+-- task_completed, task_failed, in_progress, retried, pending, traceparent, tracestate; then
+-- retry (schema/0005, read by name).
 
--- The caller holds the job's lock and passes the next order ($8).
+-- The caller holds the job's lock and passes the next order ($8); $9: the stage's retry
+-- policy (JSON, the default of its tasks; NULL for none).
 -- name: StageInsert
 INSERT INTO stage (id, job_id, "order", type, data, user_metadata, status, percentage,
-                   creation_time, update_time, traceparent, tracestate)
-VALUES (gen_random_uuid(), $1::uuid, $8, $2, $3::jsonb, $4::jsonb, $5, 0, now(), now(), $6, $7)
+                   creation_time, update_time, traceparent, tracestate, retry)
+VALUES (gen_random_uuid(), $1::uuid, $8, $2, $3::jsonb, $4::jsonb, $5, 0, now(), now(), $6, $7, $9::jsonb)
 RETURNING id::text, job_id::text, type, data::text, user_metadata::text, "order", status, percentage,
           task_total, task_completed, task_failed, 0::bigint AS in_progress, 0::bigint AS retried,
-          0::bigint AS pending, traceparent, tracestate;
+          0::bigint AS pending, traceparent, tracestate, retry::text AS retry;
 
 -- name: StageGet
 SELECT id::text, job_id::text, type, data::text, user_metadata::text, "order", status, percentage,
-       task_total, task_completed, task_failed, in_progress, retried, pending, traceparent, tracestate
+       task_total, task_completed, task_failed, in_progress, retried, pending, traceparent, tracestate,
+       retry::text AS retry
 FROM stage_summary WHERE id = $1::uuid;
 
 -- name: StageJobId
@@ -23,18 +26,20 @@ SELECT job_id::text FROM stage WHERE id = $1::uuid;
 -- name: StageGetForUpdate
 SELECT id::text, job_id::text, type, data::text, user_metadata::text, "order", status, percentage,
        task_total, task_completed, task_failed, 0::bigint AS in_progress, 0::bigint AS retried,
-       0::bigint AS pending, traceparent, tracestate
+       0::bigint AS pending, traceparent, tracestate, retry::text AS retry
 FROM stage WHERE id = $1::uuid FOR UPDATE;
 
 -- name: StageListForJobs
 SELECT id::text, job_id::text, type, data::text, user_metadata::text, "order", status, percentage,
-       task_total, task_completed, task_failed, in_progress, retried, pending, traceparent, tracestate
+       task_total, task_completed, task_failed, in_progress, retried, pending, traceparent, tracestate,
+       retry::text AS retry
 FROM stage_summary WHERE job_id = ANY ($1::uuid[])
 ORDER BY job_id, "order";
 
 -- name: StageFind
 SELECT id::text, job_id::text, type, data::text, user_metadata::text, "order", status, percentage,
-       task_total, task_completed, task_failed, in_progress, retried, pending, traceparent, tracestate
+       task_total, task_completed, task_failed, in_progress, retried, pending, traceparent, tracestate,
+       retry::text AS retry
 FROM stage_summary
 WHERE ($1::uuid IS NULL OR job_id = $1)
   AND ($2::text IS NULL OR type = $2)
@@ -101,7 +106,7 @@ GROUP BY type;
 -- name: StagePage
 SELECT id::text, job_id::text, type, data::text, user_metadata::text, "order", status, percentage,
        task_total, task_completed, task_failed, in_progress, retried, pending, traceparent, tracestate,
-       (extract(epoch FROM creation_time) * 1000000)::bigint AS cursor_time
+       retry::text AS retry, (extract(epoch FROM creation_time) * 1000000)::bigint AS cursor_time
 FROM stage_summary
 WHERE (creation_time, job_id, "order") >
         (coalesce(timestamptz 'epoch' + $4::bigint * interval '1 microsecond', '-infinity'),

@@ -2,7 +2,8 @@
 -- Columns of a task row, read by name (store/pg/rows.cc), usually in this order: id,
 -- stage_id, data, user_metadata, status, attempts, max_attempts, creation_time,
 -- update_time, start_time, end_time, traceparent, tracestate; then, where the task JSON
--- needs them, claim_id, lease_expires_at, worker_id, errors (schema/0003, read by name).
+-- needs them, claim_id, lease_expires_at, worker_id, errors (schema/0003), retry and
+-- not_before (schema/0005), read by name.
 
 -- Lifecycle rules in SQL. The rules of SPEC A.3 are decided by lib/domain/lifecycle.h and
 -- the store applies its decisions, except on the claim and report paths, where a second
@@ -24,45 +25,46 @@
 
 -- Inserts a batch of tasks from one JSON array ($5), keeping the array's order.
 -- Each element: a NewTask in its wire form (domain/codec.h, trace context resolved):
--- {"data":{},"userMetadata":{},"maxAttempts":n,"traceparent":"..","tracestate":".."}.
+-- {"data":{},"userMetadata":{},"maxAttempts":n,"traceparent":"..","tracestate":"..","retry":{..}}.
+-- A task without a retry policy of its own takes its stage's (none when the stage has none).
 -- name: TaskInsertBatch
 INSERT INTO task (id, stage_id, stage_type, priority, ready, status, data, user_metadata,
-                  max_attempts, creation_time, update_time, traceparent, tracestate)
+                  max_attempts, creation_time, update_time, traceparent, tracestate, retry)
 SELECT gen_random_uuid(), $1::uuid, $2, $3, $4, 'PENDING', e -> 'data',
        coalesce(e -> 'userMetadata', '{}'::jsonb), (e ->> 'maxAttempts')::int, now(), now(),
-       e ->> 'traceparent', e ->> 'tracestate'
+       e ->> 'traceparent', e ->> 'tracestate', coalesce(e -> 'retry', (SELECT st.retry FROM stage st WHERE st.id = $1::uuid))
 FROM jsonb_array_elements($5::jsonb) WITH ORDINALITY AS x(e, n)
 ORDER BY n
 RETURNING id::text, stage_id::text, data::text, user_metadata::text, status, attempts, max_attempts,
-          creation_time, update_time, start_time, end_time, traceparent, tracestate, seq;
+          creation_time, update_time, start_time, end_time, traceparent, tracestate, seq, retry::text AS retry;
 
 -- The same for a job submission, which does not return its tasks.
 -- name: TaskInsertBatchQuiet
 INSERT INTO task (id, stage_id, stage_type, priority, ready, status, data, user_metadata,
-                  max_attempts, creation_time, update_time, traceparent, tracestate)
+                  max_attempts, creation_time, update_time, traceparent, tracestate, retry)
 SELECT gen_random_uuid(), $1::uuid, $2, $3, $4, 'PENDING', e -> 'data',
        coalesce(e -> 'userMetadata', '{}'::jsonb), (e ->> 'maxAttempts')::int, now(), now(),
-       e ->> 'traceparent', e ->> 'tracestate'
+       e ->> 'traceparent', e ->> 'tracestate', coalesce(e -> 'retry', (SELECT st.retry FROM stage st WHERE st.id = $1::uuid))
 FROM jsonb_array_elements($5::jsonb) WITH ORDINALITY AS x(e, n)
 ORDER BY n;
 
 -- name: TaskGet
 SELECT id::text, stage_id::text, data::text, user_metadata::text, status, attempts, max_attempts,
        creation_time, update_time, start_time, end_time, traceparent, tracestate,
-       claim_id::text, lease_expires_at, worker_id, errors::text
+       claim_id::text, lease_expires_at, worker_id, errors::text, retry::text AS retry, not_before
 FROM task WHERE id = $1::uuid;
 
 -- name: TaskListForStages
 SELECT id::text, stage_id::text, data::text, user_metadata::text, status, attempts, max_attempts,
        creation_time, update_time, start_time, end_time, traceparent, tracestate,
-       claim_id::text, lease_expires_at, worker_id, errors::text
+       claim_id::text, lease_expires_at, worker_id, errors::text, retry::text AS retry, not_before
 FROM task WHERE stage_id = ANY ($1::uuid[])
 ORDER BY stage_id, seq;
 
 -- name: TaskFind
 SELECT id::text, stage_id::text, data::text, user_metadata::text, status, attempts, max_attempts,
        creation_time, update_time, start_time, end_time, traceparent, tracestate,
-       claim_id::text, lease_expires_at, worker_id, errors::text
+       claim_id::text, lease_expires_at, worker_id, errors::text, retry::text AS retry, not_before
 FROM task
 WHERE ($1::uuid IS NULL OR stage_id = $1)
   AND ($2::text IS NULL OR stage_type = $2)
@@ -83,16 +85,19 @@ UPDATE task SET ready = false
 WHERE stage_id IN (SELECT id FROM stage WHERE job_id = $1::uuid)
   AND ready AND status IN ('PENDING', 'RETRIED');
 
--- Tasks of the active stages of a resumed job become claimable.
+-- Tasks of the active stages of a resumed job become claimable, except RETRIED tasks still
+-- waiting for their retry delay (not_before in the future: the scheduler's, TaskPromoteDue).
 -- name: TaskSetReadyForJob
-UPDATE task SET ready = true
+UPDATE task SET ready = true, not_before = NULL
 WHERE stage_id IN (SELECT id FROM stage WHERE job_id = $1::uuid AND status IN ('PENDING', 'IN_PROGRESS'))
-  AND NOT ready AND status IN ('PENDING', 'RETRIED');
+  AND NOT ready AND status IN ('PENDING', 'RETRIED') AND (not_before IS NULL OR not_before <= now());
 
--- Tasks of a stage that became active become claimable (its job is active: the caller checks).
+-- Tasks of a stage that became active become claimable (its job is active: the caller
+-- checks), except those waiting for their retry delay, as above.
 -- name: TaskSetReadyForStage
-UPDATE task SET ready = true
-WHERE stage_id = $1::uuid AND NOT ready AND status IN ('PENDING', 'RETRIED');
+UPDATE task SET ready = true, not_before = NULL
+WHERE stage_id = $1::uuid AND NOT ready AND status IN ('PENDING', 'RETRIED')
+  AND (not_before IS NULL OR not_before <= now());
 
 -- The claim of one batch of dequeue requests (see group_commit.h), for K stage types at
 -- once: a template, expanded in statements.cc into the statements
@@ -195,19 +200,23 @@ errors = CASE WHEN $3::text = 'COMPLETED' THEN t.errors ELSE
 -- A worker's (or the sweeper's) report on an IN_PROGRESS task. Guarded by the status,
 -- attempts and claim ($5, NULL for none) read just before, so a concurrent report or a
 -- new claim makes this match no row (409). $3: new status, $4: new attempts, $6: the
--- failure's reason. A RETRIED task is claimable again if its stage and job are still active.
+-- failure's reason. A RETRIED task is claimable again at once ($7, its retry delay in
+-- seconds, is 0: domain::RetryDelaySeconds) if its stage and job are still active; with a
+-- delay it waits, not ready, until not_before (the scheduler makes it ready: TaskPromoteDue).
 -- name: TaskReport
 UPDATE task t SET status = $3::text, attempts = $4, update_time = now(), {TaskFailureRecorded},
                   end_time = CASE WHEN $3::text IN ('COMPLETED', 'FAILED') THEN now() ELSE t.end_time END,
-                  ready = CASE WHEN $3::text = 'RETRIED' THEN EXISTS (
+                  ready = CASE WHEN $3::text = 'RETRIED' THEN $7::float8 <= 0 AND EXISTS (
                             SELECT 1 FROM stage s JOIN job j ON j.id = s.job_id
                             WHERE s.id = t.stage_id AND s.status IN ('PENDING', 'IN_PROGRESS')
                               AND j.status IN ('PENDING', 'IN_PROGRESS'))
-                          ELSE t.ready END
+                          ELSE t.ready END,
+                  not_before = CASE WHEN $3::text = 'RETRIED' AND $7::float8 > 0
+                                 THEN now() + make_interval(secs => $7::float8) ELSE t.not_before END
 WHERE t.id = $1::uuid AND t.status = 'IN_PROGRESS' AND t.attempts = $2 AND t.claim_id IS NOT DISTINCT FROM $5::uuid
 RETURNING t.id::text, t.stage_id::text, t.data::text, t.user_metadata::text, t.status, t.attempts,
           t.max_attempts, t.creation_time, t.update_time, t.start_time, t.end_time, t.traceparent,
-          t.tracestate, t.worker_id, t.errors::text AS errors;
+          t.tracestate, t.worker_id, t.errors::text AS errors, t.retry::text AS retry, t.not_before;
 
 -- The stage counters of tasks that reached a final status, shared by TaskReportCounted
 -- and TaskReportBatch (statements.cc puts this text where they name the fragment): the
@@ -247,7 +256,7 @@ WITH done AS (
   WHERE t.id = $1::uuid AND t.status = 'IN_PROGRESS' AND t.attempts = $2 AND t.claim_id IS NOT DISTINCT FROM $5::uuid
   RETURNING t.id::text, t.stage_id::text, t.data::text, t.user_metadata::text, t.status, t.attempts,
             t.max_attempts, t.creation_time, t.update_time, t.start_time, t.end_time, t.traceparent,
-            t.tracestate, t.stage_id AS stage_uuid, t.worker_id, t.errors::text AS errors
+            t.tracestate, t.stage_id AS stage_uuid, t.worker_id, t.errors::text AS errors, t.retry::text AS retry
 ), per_stage AS (
   SELECT stage_uuid, CASE WHEN $3::text = 'COMPLETED' THEN 1 ELSE 0 END AS completed,
          CASE WHEN $3::text = 'FAILED' THEN 1 ELSE 0 END AS failed
@@ -255,7 +264,8 @@ WITH done AS (
 ), {StageCountFinished}
 SELECT done.id, done.stage_id, done.data, done.user_metadata, done.status, done.attempts, done.max_attempts,
        done.creation_time, done.update_time, done.start_time, done.end_time, done.traceparent, done.tracestate,
-       counted.job_id, counted."order" AS stage_order, counted.status AS stage_status, done.worker_id, done.errors
+       counted.job_id, counted."order" AS stage_order, counted.status AS stage_status, done.worker_id, done.errors,
+       done.retry
 FROM done, counted;
 
 -- Group commit of completions: the COMPLETED reports that arrived together, in one
@@ -305,7 +315,7 @@ LIMIT $2;
 -- name: TaskGetForUpdate
 SELECT id::text, stage_id::text, data::text, user_metadata::text, status, attempts, max_attempts,
        creation_time, update_time, start_time, end_time, traceparent, tracestate,
-       claim_id::text, lease_expires_at, worker_id, errors::text
+       claim_id::text, lease_expires_at, worker_id, errors::text, retry::text AS retry, not_before
 FROM task WHERE id = $1::uuid FOR UPDATE;
 
 -- A heartbeat: the lease of an IN_PROGRESS task whose claim is $2 (any claim when NULL)
@@ -333,7 +343,7 @@ WHERE t.id = $1::uuid;
 -- name: TaskPage
 SELECT id::text, stage_id::text, data::text, user_metadata::text, status, attempts, max_attempts,
        creation_time, update_time, start_time, end_time, traceparent, tracestate, seq,
-       claim_id::text, lease_expires_at, worker_id, errors::text
+       claim_id::text, lease_expires_at, worker_id, errors::text, retry::text AS retry, not_before
 FROM task
 WHERE seq > coalesce($6::bigint, 0)
   AND ($1::uuid IS NULL OR stage_id = $1)
@@ -348,7 +358,7 @@ LIMIT $7 OFFSET $8;
 -- name: TaskPageOfStage
 SELECT id::text, stage_id::text, data::text, user_metadata::text, status, attempts, max_attempts,
        creation_time, update_time, start_time, end_time, traceparent, tracestate, seq,
-       claim_id::text, lease_expires_at, worker_id, errors::text
+       claim_id::text, lease_expires_at, worker_id, errors::text, retry::text AS retry, not_before
 FROM task
 WHERE stage_id = $1::uuid AND seq > coalesce($6::bigint, 0)
   AND ($2::text IS NULL OR stage_type = $2)
@@ -357,3 +367,31 @@ WHERE stage_id = $1::uuid AND seq > coalesce($6::bigint, 0)
   AND ($5::timestamptz IS NULL OR creation_time <= $5)
 ORDER BY stage_id, seq
 LIMIT $7 OFFSET $8;
+
+-- The retry scheduler (services/scheduler.h), on the leader: up to $1 RETRIED tasks whose
+-- retry delay is over (not_before <= now()), soonest due first, through task_not_before.
+-- Each becomes claimable (ready) when its stage and job are active, and its not_before is
+-- cleared either way (a task of a paused job then becomes ready on resume, like any other).
+-- SKIP LOCKED: a report, heartbeat or second scheduler holding a row passes it by (it is
+-- still due next time). Returns each task with its stage, job, whether it is now ready and
+-- how late after its due time this made it so.
+-- name: TaskPromoteDue
+WITH due AS (
+  SELECT id, not_before FROM task WHERE not_before <= now() ORDER BY not_before LIMIT $1 FOR UPDATE SKIP LOCKED
+)
+UPDATE task t SET not_before = NULL,
+                  ready = t.status IN ('PENDING', 'RETRIED') AND EXISTS (
+                            SELECT 1 FROM stage s JOIN job j ON j.id = s.job_id
+                            WHERE s.id = t.stage_id AND s.status IN ('PENDING', 'IN_PROGRESS')
+                              AND j.status IN ('PENDING', 'IN_PROGRESS'))
+FROM due
+WHERE t.id = due.id
+RETURNING t.id::text, t.stage_id::text, t.ready,
+          (SELECT s.job_id::text FROM stage s WHERE s.id = t.stage_id) AS job_id,
+          extract(epoch FROM now() - due.not_before)::float8 AS late_seconds;
+
+-- In how many seconds the next waiting task is due (negative: overdue); no row when none
+-- waits. One read of the first entry of task_not_before.
+-- name: TaskNextDue
+SELECT extract(epoch FROM not_before - now())::float8 AS due_in_seconds
+FROM task WHERE not_before IS NOT NULL ORDER BY not_before LIMIT 1;
