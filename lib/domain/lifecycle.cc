@@ -1,9 +1,30 @@
 #include "domain/lifecycle.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 
 namespace jobnik::domain {
+
+namespace {
+
+template <typename S>
+Status Illegal(ErrorCode code, S from, S to) {
+  return {code, fmt::format("Illegal status transition from {} to {}", ToString(from), ToString(to))};
+}
+
+}  // namespace
+
+Status IllegalTransition(JobStatus from, JobStatus to) {
+  return Illegal(ErrorCode::kIllegalJobStatusTransition, from, to);
+}
+Status IllegalTransition(StageStatus from, StageStatus to) {
+  return Illegal(ErrorCode::kIllegalStageStatusTransition, from, to);
+}
+Status IllegalTransition(TaskStatus from, TaskStatus to) {
+  return Illegal(ErrorCode::kIllegalTaskStatusTransition, from, to);
+}
 
 std::optional<TaskReportOutcome> DecideTaskReport(TaskStatus current, int attempts, int max_attempts,
                                                   TaskStatus requested) {

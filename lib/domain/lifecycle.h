@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "domain/error.h"
 #include "domain/model.h"
 #include "domain/status.h"
 
@@ -31,6 +32,12 @@ struct TaskReportOutcome {
 
   bool operator==(const TaskReportOutcome&) const = default;
 };
+
+// The error of a status change the state machine refuses: ILLEGAL_JOB_STATUS_TRANSITION,
+// ILLEGAL_STAGE_STATUS_TRANSITION or ILLEGAL_TASK_STATUS_TRANSITION, naming both statuses.
+Status IllegalTransition(JobStatus from, JobStatus to);
+Status IllegalTransition(StageStatus from, StageStatus to);
+Status IllegalTransition(TaskStatus from, TaskStatus to);
 
 // The report of `requested` on a task now `current` with `attempts` of `max_attempts`:
 // FAILED adds an attempt and becomes RETRIED while attempts remain (attempts < max_attempts),

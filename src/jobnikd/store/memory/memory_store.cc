@@ -16,11 +16,6 @@ using domain::JobStatus;
 using domain::StageStatus;
 using domain::TaskStatus;
 
-template <typename S>
-Status Illegal(ErrorCode code, S from, S to) {
-  return {code, fmt::format("Illegal status transition from {} to {}", domain::ToString(from), domain::ToString(to))};
-}
-
 std::int64_t Micros(domain::Timestamp t) {
   return t.time_since_epoch().count();
 }
@@ -317,7 +312,7 @@ Status MemoryStore::SetJobStatus(const std::string& id, JobStatus requested) {
   if (it == jobs_.end()) return domain::JobNotFound(id);
   auto& job = it->second.job;
   if (!domain::ClientMayRequest(requested) || !domain::CanTransition(job.status, requested)) {
-    return Illegal(ErrorCode::kIllegalJobStatusTransition, job.status, requested);
+    return domain::IllegalTransition(job.status, requested);
   }
   JobStatus status = requested;
   if (job.status == JobStatus::kPaused && status == JobStatus::kPending) {
@@ -444,7 +439,7 @@ Status MemoryStore::SetStageStatus(const std::string& id, StageStatus status) {
   auto& stage = it->second.stage;
   if (stage.status == status) return Status::Ok();  // SPEC A.3.7: same status is a no-op
   if (!domain::CanTransition(stage.status, status)) {
-    return Illegal(ErrorCode::kIllegalStageStatusTransition, stage.status, status);
+    return domain::IllegalTransition(stage.status, status);
   }
   if (stage.order > 1) {
     const auto& job = jobs_.at(stage.job_id);
@@ -598,7 +593,7 @@ Result<TaskReport> MemoryStore::Report(const std::string& id, TaskStatus request
   auto& job_row = jobs_.at(stage.job_id);
   auto& job = job_row.job;
   const auto outcome = domain::DecideTaskReport(task.status, task.attempts, task.max_attempts, requested);
-  if (!outcome) return Illegal(ErrorCode::kIllegalTaskStatusTransition, task.status, requested);
+  if (!outcome) return domain::IllegalTransition(task.status, requested);
 
   // The stage's counters before this task's final status counts.
   const auto before_sum = SummaryOf(stage_row);

@@ -28,11 +28,6 @@ using domain::TaskStatus;
 using domain::JobNotFound;
 using domain::StageNotFound;
 using domain::TaskNotFound;
-template <typename S>
-Status Illegal(ErrorCode code, S from, S to) {
-  return {code, fmt::format("Illegal status transition from {} to {}", domain::ToString(from), domain::ToString(to))};
-}
-
 int PriorityValue(domain::Priority p) {
   return static_cast<int>(p);
 }
@@ -356,7 +351,7 @@ Status WhyNotUpdated(pqxx::work& tx, const std::string& id, TaskStatus requested
     return ClaimMismatch(id, *claim_id);
   }
   if (task.status != TaskStatus::kInProgress) {
-    return Illegal(ErrorCode::kIllegalTaskStatusTransition, task.status, requested);
+    return domain::IllegalTransition(task.status, requested);
   }
   return Conflict(id);
 }
@@ -401,7 +396,7 @@ Result<TaskReport> ReportTaskInTx(pqxx::work& tx, const std::string& id, TaskSta
 
   // FAILED with attempts left becomes RETRIED (SPEC A.3.5).
   const auto outcome = domain::DecideTaskReport(current.status, current.attempts, current.max_attempts, requested);
-  if (!outcome) return Illegal(ErrorCode::kIllegalTaskStatusTransition, current.status, requested);
+  if (!outcome) return domain::IllegalTransition(current.status, requested);
   const std::string target_name(domain::ToString(outcome->status));
   // Every report through here (a FAILED one: COMPLETED reports are grouped, see
   // ReportCompletedBatch) is recorded: IN_PROGRESS -> RETRIED or FAILED, with its reason.
@@ -560,7 +555,7 @@ Status PgStore::SetJobStatus(const std::string& id, JobStatus requested) {
                auto job = LoadJob(tx, "JobGetForUpdate", id);
                if (!job) return JobNotFound(id);
                if (!domain::ClientMayRequest(requested) || !domain::CanTransition(job->status, requested)) {
-                 return Illegal(ErrorCode::kIllegalJobStatusTransition, job->status, requested);
+                 return domain::IllegalTransition(job->status, requested);
                }
                JobStatus status = requested;
                if (job->status == JobStatus::kPaused && status == JobStatus::kPending) {
@@ -720,7 +715,7 @@ Status PgStore::SetStageStatus(const std::string& id, StageStatus status) {
                if (!job || !stage) return StageNotFound(id);
                if (stage->status == status) return true;  // SPEC A.3.7: same status is a no-op
                if (!domain::CanTransition(stage->status, status)) {
-                 return Illegal(ErrorCode::kIllegalStageStatusTransition, stage->status, status);
+                 return domain::IllegalTransition(stage->status, status);
                }
                if (stage->order > 1) {
                  auto previous = tx.exec_prepared("StageGetPrevious", stage->job_id, stage->order);
