@@ -44,7 +44,7 @@ _jobnik_worker()
             return
             ;;
         --url | --token | -t | --stage-type | -n | --concurrency | --timeout | --kill-grace | \
-            --retry-exit-code | --plugin-config | --env | --shutdown-timeout | --heartbeat-interval | \
+            --retry-exit-code | --retry-after | --plugin-config | --env | --shutdown-timeout | --heartbeat-interval | \
             --lease-seconds | --listen)
             # A free-form value: nothing to offer.
             COMPREPLY=()
@@ -54,7 +54,7 @@ _jobnik_worker()
 
     if [[ $cur == -* ]]; then
         mapfile -t COMPREPLY < <(compgen -W '-h --help -V --version -c --config --url --token -t --stage-type
-            -n --concurrency --timeout --kill-grace --retry-exit-code --plugin --plugin-config --shell --env --cwd
+            -n --concurrency --timeout --kill-grace --retry-exit-code --retry-after --plugin --plugin-config --shell --env --cwd
             --user --shutdown-timeout --heartbeat-interval --lease-seconds --listen --log-format --print-config --' \
             -- "$cur")
     fi

@@ -61,7 +61,8 @@ void Worker::Start() {
   started_ = true;
   threads_.reserve(static_cast<std::size_t>(options_.slots));
   for (int i = 0; i < options_.slots; ++i) threads_.emplace_back([this, i] { RunSlot(i); });
-  if (options_.heartbeat_interval > Clock::Duration::zero()) heartbeat_thread_ = std::thread([this] { RunHeartbeats(); });
+  if (options_.heartbeat_interval > Clock::Duration::zero())
+    heartbeat_thread_ = std::thread([this] { RunHeartbeats(); });
 }
 
 void Worker::Wait() {
@@ -88,8 +89,8 @@ void Worker::RunHeartbeats() {
       if (!client) client = clients_(options_.slots);
       domain::Status error;
       const auto outcome = client->Heartbeat(t.task->id, t.claim_id, options_.claim.lease_seconds, &error);
-      const bool cancel = outcome == Client::HeartbeatOutcome::kJobNotActive ||
-                          outcome == Client::HeartbeatOutcome::kClaimLost;
+      const bool cancel =
+          outcome == Client::HeartbeatOutcome::kJobNotActive || outcome == Client::HeartbeatOutcome::kClaimLost;
       std::lock_guard lock(in_flight_mu_);
       const auto it = in_flight_.find(slot);
       if (it == in_flight_.end() || it->second.claim_id != t.claim_id) continue;  // ended meanwhile
@@ -110,7 +111,9 @@ Result<domain::Task> Worker::Report(Client& client, const domain::Task& task, co
                                     const std::string& claim_id, Clock::Duration& latency) {
   const TaskStatus status = outcome.status;
   // The reason only to a server that takes it: one that gave the task a claim token.
-  const Client::ReportOptions report{claim_id, claim_id.empty() ? std::string() : outcome.reason};
+  const bool extended = !claim_id.empty();
+  const Client::ReportOptions report{claim_id, extended ? outcome.reason : std::string(),
+                                     extended ? outcome.retry_after_seconds : std::nullopt};
   const int attempts = status == TaskStatus::kCompleted ? options_.report_attempts : 1;
   Backoff backoff(options_.report_backoff, options_.uniform01);
   Result<domain::Task> result = domain::Unavailable("not reported");

@@ -74,6 +74,9 @@ struct TaskOutcome {
   // FAILED because the work was called off (worker shutdown, job aborted, claim lost), not
   // because the handler failed: the handler breaker does not count it.
   bool cancelled = false;
+  // FAILED: retry the task after this many seconds rather than by its retry policy (sent
+  // as retryAfterSeconds, like the reason only to a server with claim tokens).
+  std::optional<double> retry_after_seconds = std::nullopt;
 };
 using OutcomeHandler = std::function<TaskOutcome(TaskContext&)>;
 

@@ -1,6 +1,8 @@
 #include "process/fake_runner.h"
 
 #include <optional>
+#include <sstream>
+#include <string>
 #include <utility>
 
 namespace jobnik::process {
@@ -52,11 +54,21 @@ domain::Result<RunResult> FakeProcessRunner::Run(const RunRequest& request, cons
       handler = handler_;
     }
   }
-  if (scripted) return std::move(*scripted);
-  if (handler) return handler(request, stop);
-  return domain::Status(domain::ErrorCode::kUnknown,
-                        "cannot run '" + (request.spawn.argv.empty() ? std::string() : request.spawn.argv[0]) +
-                            "': no result scripted (fake)");
+  if (!scripted && !handler) {
+    return domain::Status(domain::ErrorCode::kUnknown,
+                          "cannot run '" + (request.spawn.argv.empty() ? std::string() : request.spawn.argv[0]) +
+                              "': no result scripted (fake)");
+  }
+  domain::Result<RunResult> result = scripted ? std::move(*scripted) : handler(request, stop);
+  // The output's lines, as the real runner passes them on.
+  if (result.ok() && request.spawn.on_line) {
+    for (const auto& [stream, tail] : {std::pair{1, &result->out}, std::pair{2, &result->err}}) {
+      std::istringstream in(tail->text);
+      std::string line;
+      while (std::getline(in, line)) request.spawn.on_line(stream, line);
+    }
+  }
+  return result;
 }
 
 }  // namespace jobnik::process

@@ -59,18 +59,6 @@ std::string TailText(const std::string& s, std::size_t n) {
   return t;
 }
 
-void LogLines(Logger& log, std::string_view level, const std::string& prefix, const process::Tail& tail,
-              const std::string& task_id, const std::string& stage_type) {
-  if (tail.total_bytes == 0) return;
-  if (tail.Truncated()) {
-    log.Log(level, fmt::format("{}: ({} earlier bytes not shown)", prefix, tail.total_bytes - tail.text.size()),
-            task_id, stage_type);
-  }
-  std::istringstream in(tail.text);
-  std::string line;
-  while (std::getline(in, line)) log.Log(level, fmt::format("{}: {}", prefix, line), task_id, stage_type);
-}
-
 // A directory of the task's own for its task and result files, removed with it.
 class TaskDir {
  public:
@@ -306,6 +294,10 @@ TaskOutcome Run(const HandlerConfig& handler, RunEnvironment& env, client::TaskC
   if (request.stdin_data.empty()) request.stdin_data = "{}";
   if (handler.timeout_seconds > 0) request.timeout = std::chrono::seconds(handler.timeout_seconds);
   request.grace = std::chrono::seconds(handler.kill_grace_seconds);
+  // Each line of output goes to the log as it comes, with the task id.
+  request.spawn.on_line = [&env, &task, &type](int stream, std::string_view line) {
+    env.log.Log("info", fmt::format("{}: {}", stream == 1 ? "stdout" : "stderr", line), task.id, type);
+  };
 
   // Killed on shutdown, or when a heartbeat (the worker loop's) says the job or the claim
   // is gone.
@@ -332,8 +324,6 @@ TaskOutcome Run(const HandlerConfig& handler, RunEnvironment& env, client::TaskC
   domain::Result<process::RunResult> ran = domain::Unavailable("not run");
   ran = env.runner.Run(request, kill.get_token());
   if (!ran.ok()) return Failed(ran.status().message());
-  LogLines(env.log, "info", "stdout", ran->out, task.id, type);
-  LogLines(env.log, "info", "stderr", ran->err, task.id, type);
   const std::string err_tail = TailText(ran->err.text, kReasonTail);
   auto with_stderr = [&err_tail](std::string reason) {
     if (!err_tail.empty()) reason += ": " + err_tail;
@@ -367,8 +357,8 @@ TaskOutcome Run(const HandlerConfig& handler, RunEnvironment& env, client::TaskC
       outcome = MergeResult(context, text.str(), "the result file (JOBNIK_RESULT_FILE)");
     }
   } else if (handler.retry_exit_code && ran->status.Exited() && ran->status.Code() == *handler.retry_exit_code) {
-    // TODO(retry-after): send retryAfterSeconds once the server has retry backoff.
     outcome = Failed(with_stderr(fmt::format("retry later: the command {}", ran->status.Describe())));
+    outcome.retry_after_seconds = handler.retry_after_seconds;
   } else {
     outcome = Failed(with_stderr(fmt::format("the command {}", ran->status.Describe())));
   }

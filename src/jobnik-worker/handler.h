@@ -36,6 +36,7 @@ struct HandlerConfig {
   std::string user;  // run as this user (the worker must be root)
   std::optional<process::SpawnOptions::User> run_as;
   std::optional<int> retry_exit_code;  // "retry later"
+  int retry_after_seconds = 60;        // ... after this long (retryAfterSeconds)
   // Or a plugin (include/jobnik/worker_plugin.h) instead of a command.
   std::string plugin;                                // its shared library
   std::string plugin_config;                         // given to its init()
@@ -80,7 +81,7 @@ struct RunEnvironment {
   StageCache stages;
   process::ProcessRunner& runner;
   Logger& log;
-  std::string url;             // JOBNIK_URL for the command
+  std::string url;           // JOBNIK_URL for the command
   std::stop_token shutdown;  // requested when the shutdown timeout ends: commands are killed
   // Called with the stage type when a command is killed for its timeout (metrics).
   std::function<void(const std::string& stage_type)> on_timeout;

@@ -98,6 +98,9 @@ Status ParseHandler(const YAML::Node& node, const std::string& where, HandlerCon
     } else if (key == "kill_grace") {
       JOBNIK_ASSIGN_OR_RETURN(auto n, IntOf(v, at, 0, 3600));
       h.kill_grace_seconds = static_cast<int>(n);
+    } else if (key == "retry_after") {
+      JOBNIK_ASSIGN_OR_RETURN(auto n, IntOf(v, at, 0, 7LL * 24 * 3600));
+      h.retry_after_seconds = static_cast<int>(n);
     } else if (key == "retry_exit_code") {
       JOBNIK_ASSIGN_OR_RETURN(auto n, IntOf(v, at, 1, 255));
       h.retry_exit_code = static_cast<int>(n);
@@ -295,7 +298,10 @@ std::string ConfigYaml(const WorkerConfig& c) {
     out << YAML::Key << "concurrency" << YAML::Value << h.concurrency;
     out << YAML::Key << "timeout" << YAML::Value << h.timeout_seconds;
     out << YAML::Key << "kill_grace" << YAML::Value << h.kill_grace_seconds;
-    if (h.retry_exit_code) out << YAML::Key << "retry_exit_code" << YAML::Value << *h.retry_exit_code;
+    if (h.retry_exit_code) {
+      out << YAML::Key << "retry_exit_code" << YAML::Value << *h.retry_exit_code;
+      out << YAML::Key << "retry_after" << YAML::Value << h.retry_after_seconds;
+    }
     if (!h.cwd.empty()) out << YAML::Key << "cwd" << YAML::Value << h.cwd;
     if (!h.user.empty()) out << YAML::Key << "user" << YAML::Value << h.user;
     if (!h.env.empty()) out << YAML::Key << "env" << YAML::Value << h.env;
@@ -311,7 +317,8 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   CLI::App app{"jobnik-worker: run an executable for every task of a stage type", "jobnik-worker"};
   app.set_version_flag("-V,--version", fmt::format("jobnik-worker {}", Version()));
   std::string config_file, url, token, stage_type, log_format, cwd, user, plugin, plugin_config, listen;
-  int concurrency = 1, timeout = 0, kill_grace = 5, retry_exit_code = 0, shutdown_timeout = -1, heartbeat = 0;
+  int concurrency = 1, timeout = 0, kill_grace = 5, retry_exit_code = 0, retry_after = 60, shutdown_timeout = -1,
+      heartbeat = 0;
   int lease = -1;
   bool shell = false, print_config = false;
   std::vector<std::string> env_flags, command;
@@ -322,6 +329,8 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   app.add_option("-n,--concurrency", concurrency, "tasks run at once")->check(CLI::Range(1, 1024));
   app.add_option("--timeout", timeout, "seconds a command may run (0: no limit)")->check(CLI::Range(0, 604800));
   app.add_option("--kill-grace", kill_grace, "seconds between SIGTERM and SIGKILL")->check(CLI::Range(0, 3600));
+  app.add_option("--retry-after", retry_after, "seconds before a 'retry later' task is retried [default 60]")
+      ->check(CLI::Range(0, 604800));
   app.add_option("--retry-exit-code", retry_exit_code, "the exit code meaning 'retry later'")
       ->check(CLI::Range(1, 255));
   app.add_option("--plugin", plugin, "a plugin (shared library) handles the tasks instead of a command");
@@ -383,6 +392,7 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
       h.timeout_seconds = timeout;
       h.kill_grace_seconds = kill_grace;
       if (retry_exit_code > 0) h.retry_exit_code = retry_exit_code;
+      h.retry_after_seconds = retry_after;
       h.cwd = cwd;
       h.user = user;
       for (const auto& e : env_flags) {

@@ -491,3 +491,32 @@ metric_is() { [[ "$(metric "$1")" == "$2" ]]; }
     _jobnik_worker; echo "${COMPREPLY[*]}"' _ "$src"
   assert_output "text json"
 }
+
+@test "a command's output reaches the log line by line while it runs" {
+  local cmd stage id
+  cmd=$(script chatty.sh 'echo "started $1"; while [ ! -e "$2" ]; do sleep 0.05; done; echo finished; printf "no newline" >&2')
+  stage=$(make_stage chatty)
+  id=$(add_tasks "$stage" '[{"data":{"n":7}}]')
+  start_worker --stage-type chatty -- "$cmd" '{data.n}' "$W/go"
+  # The command waits for this file: the line is in the log before the command ends.
+  poll 20 grep -q "task=$id stdout: started 7" "$WORKER_LOG"
+  touch "$W/go"
+  poll 20 task_is "$id" COMPLETED
+  grep -q "task=$id stdout: finished" "$WORKER_LOG"
+  grep -q "task=$id stderr: no newline" "$WORKER_LOG"
+}
+
+@test "'retry later' sends retryAfterSeconds: the task waits that long before it is claimable again" {
+  local cmd stage id before not_before
+  cmd=$(script later.sh 'echo "busy, come back" >&2; exit 75')
+  stage=$(make_stage later)
+  id=$(add_tasks "$stage" '[{"data":{},"maxAttempts":3}]')
+  before=$(date +%s)
+  start_worker --stage-type later --retry-exit-code 75 --retry-after 300 -- "$cmd"
+  poll 20 task_is "$id" RETRIED
+  kill -TERM "$WORKER_PID"
+  wait_worker
+  not_before=$(date -d "$(task_field "$id" notBefore)" +%s)
+  (( not_before >= before + 299 && not_before <= $(date +%s) + 301 ))
+  [[ "$(task_field "$id" 'errors[-1].reason')" == "retry later: the command exited with status 75: busy, come back" ]]
+}

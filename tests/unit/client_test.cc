@@ -654,23 +654,22 @@ TEST(WorkerTest, HeartbeatsCancelATaskWhoseJobIsNoLongerActive) {
     return Next::kStopSlot;
   };
   CancelCause seen = CancelCause::kNone;
-  Worker worker(
-      options, Over(fake),
-      OutcomeHandler([&seen](TaskContext& c) {
-        std::mutex m;
-        std::condition_variable_any cv;
-        std::unique_lock lock(m);
-        cv.wait(lock, c.cancelled, [] { return false; });  // until cancelled
-        seen = c.cancel_cause();
-        return TaskOutcome{TaskStatus::kFailed, "cancelled", true};
-      }),
-      hooks);
+  Worker worker(options, Over(fake), OutcomeHandler([&seen](TaskContext& c) {
+                  std::mutex m;
+                  std::condition_variable_any cv;
+                  std::unique_lock lock(m);
+                  cv.wait(lock, c.cancelled, [] { return false; });  // until cancelled
+                  seen = c.cancel_cause();
+                  return TaskOutcome{TaskStatus::kFailed, "cancelled", true};
+                }),
+                hooks);
   worker.Start();
   worker.Wait();
   EXPECT_EQ(seen, CancelCause::kJobNotActive);
   std::lock_guard lock(mu);
-  EXPECT_EQ(outcomes, (std::vector<Client::HeartbeatOutcome>{Client::HeartbeatOutcome::kOk, Client::HeartbeatOutcome::kOk,
-                                                             Client::HeartbeatOutcome::kJobNotActive}));
+  EXPECT_EQ(outcomes,
+            (std::vector<Client::HeartbeatOutcome>{Client::HeartbeatOutcome::kOk, Client::HeartbeatOutcome::kOk,
+                                                   Client::HeartbeatOutcome::kJobNotActive}));
 }
 
 TEST(WorkerTest, NoHeartbeatsWithoutAClaimToken) {
