@@ -21,7 +21,7 @@
 namespace jobnik::process {
 
 // on_line's longest piece: a longer line is passed on in pieces of this size.
-inline constexpr std::size_t kMaxLineBytes = 64 * 1024;
+inline constexpr std::size_t kMaxLineBytes = std::size_t{64} * 1024;
 
 struct SpawnOptions {
   // argv[0] is the program: a path, or a name looked up in $PATH. Not run by a shell.
