@@ -4,7 +4,7 @@
 # Starts jobnikd (embedded database in a temporary directory), then:
 #   baseline  a plain shell loop spawning /bin/true N times: the machine's spawn rate
 #   command   WORKERS jobnik-worker processes x CONCURRENCY slots running /bin/true for N tasks
-#   plugin    the same with the example no-op plugin (libjobnik_echo_plugin.so) in-process
+#   plugin    the same with the no-op example plugin (libjobnik_noop_plugin.so) in-process
 #   sdk       the SDK's worker loop (client::Worker in jobnik-loadgen) with an empty handler and
 #             WORKERS x CONCURRENCY slots: the rate the plugin is compared with
 # and prints tasks/s of each, the ratios and the targets (command >= 1,000 tasks/s; plugin
@@ -73,7 +73,7 @@ sdk() {
 }
 
 command=$(run bench-true -- /bin/true)
-plugin=$(run bench-plugin --plugin "$build/examples/plugins/libjobnik_echo_plugin.so")
+plugin=$(run bench-plugin --plugin "$build/examples/plugins/libjobnik_noop_plugin.so")
 sdk=$(sdk)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print (v >= t ? "[met]   " : "[MISSED]") }'; }

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <grp.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -11,7 +12,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cstdint>
 #include <cstring>
+#include <memory>
 #include <utility>
 
 namespace jobnik::process {
@@ -38,11 +41,94 @@ void Append(Tail& tail, const char* data, std::size_t n, std::size_t limit) {
   if (tail.text.size() > limit) tail.text.erase(0, tail.text.size() - limit);
 }
 
-// Child side, after fork: only async-signal-safe calls.
+// Child side: only async-signal-safe calls, no allocation (see ChildMain).
 [[noreturn]] void Fail(int report, Step step) {
   const int msg[2] = {step, errno};
   (void)!::write(report, msg, sizeof msg);
   _exit(127);
+}
+
+// What the child needs, all prepared by the parent before the clone.
+struct ChildSetup {
+  const SpawnOptions* options;
+  char* const* argv;
+  char* const* envp;  // nullptr: the parent's environment
+  int out_w, err_w, report_w;
+  pid_t parent;
+  bool capture;
+};
+
+// The child, from the clone to the exec. It shares the parent's memory (CLONE_VM) while the
+// spawning thread is suspended (CLONE_VFORK), and runs on a stack of its own: so it may only
+// make system calls and write nothing but its own stack (no malloc, no locks; the other
+// threads of the parent keep running). Credentials change by raw system calls: glibc's
+// wrappers would try to change those of every thread of the (shared) process.
+int ChildMain(void* arg) {
+  const auto& c = *static_cast<const ChildSetup*>(arg);
+  const SpawnOptions& options = *c.options;
+  ::setsid();
+  // Signals are blocked (by the parent, around the clone) until no handler of the parent
+  // can run here: handlers go back to the default, and the child starts with none blocked.
+  for (int sig = 1; sig < NSIG; ++sig) {
+    struct sigaction sa {};
+    if (::sigaction(sig, nullptr, &sa) != 0) continue;  // glibc's own signals, SIGKILL, SIGSTOP
+    const bool handled = (sa.sa_flags & SA_SIGINFO) != 0 || (sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN);
+    if (handled || sig == SIGPIPE) {
+      sa = {};
+      sa.sa_handler = SIG_DFL;
+      ::sigaction(sig, &sa, nullptr);
+    }
+  }
+  if (options.stdin_fd >= 0) {
+    ::dup2(options.stdin_fd, STDIN_FILENO);
+  } else {
+    const int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
+  }
+  if (c.capture) {
+    ::dup2(c.out_w, STDOUT_FILENO);
+    ::dup2(c.err_w, STDERR_FILENO);
+  } else {
+    // Opened before any privilege drop, in a directory that may belong to the child's
+    // user: never through a symlink.
+    const int fd = ::open(options.output_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600);
+    if (fd < 0) Fail(c.report_w, kOutputFile);
+    ::dup2(fd, STDOUT_FILENO);
+    ::dup2(fd, STDERR_FILENO);
+    ::close(fd);
+  }
+  if (!options.cwd.empty() && ::chdir(options.cwd.c_str()) != 0) Fail(c.report_w, kWorkingDir);
+  if (options.run_as) {
+    const gid_t gid = options.run_as->gid;
+    if ((::geteuid() == 0 && ::syscall(SYS_setgroups, 1, &gid) != 0) || ::syscall(SYS_setgid, gid) != 0 ||
+        ::syscall(SYS_setuid, options.run_as->uid) != 0) {
+      Fail(c.report_w, kPrivileges);
+    }
+  }
+  // After the privilege drop: a credential change clears the parent-death signal.
+  if (options.death_signal != 0) {
+    ::prctl(PR_SET_PDEATHSIG, options.death_signal);
+    if (::getppid() != c.parent) _exit(1);
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);  // the parent may block SIGINT/SIGTERM in its threads
+  if (c.envp != nullptr) {
+    ::execvpe(c.argv[0], c.argv, c.envp);
+  } else {
+    ::execvp(c.argv[0], c.argv);
+  }
+  Fail(c.report_w, kExec);
+}
+
+// The child's stack: one per spawning thread, made on its first spawn. execvp's $PATH
+// search keeps the candidate path on it.
+char* ChildStackTop() {
+  constexpr std::size_t kSize = std::size_t{256} * 1024;
+  thread_local const std::unique_ptr<char[]> stack(new char[kSize]);
+  // The top, aligned to 16 bytes as the ABI wants.
+  char* top = stack.get() + kSize;
+  return top - (reinterpret_cast<std::uintptr_t>(top) % 16);
 }
 
 }  // namespace
@@ -65,7 +151,7 @@ std::string ExitStatus::Describe() const {
 
 domain::Result<Child> Child::Spawn(const SpawnOptions& options) {
   if (options.argv.empty()) return domain::ValidationError("argv must not be empty");
-  // Everything the child needs is prepared before fork.
+  // Everything the child needs is prepared before the clone.
   std::vector<char*> args;
   for (const auto& a : options.argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -90,56 +176,21 @@ domain::Result<Child> Child::Spawn(const SpawnOptions& options) {
     close_all();
     return Status(ErrorCode::kUnknown, fmt::format("cannot create pipes: {}", std::strerror(e)));
   }
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
+  const ChildSetup setup{&options,   args.data(), options.env ? envp.data() : nullptr, out[1], err[1], report[1],
+                         ::getpid(), capture};
+  // clone(CLONE_VM | CLONE_VFORK) rather than fork: nothing of the parent's memory is copied,
+  // so a spawn costs the same in a large, many-threaded process as in a small one; this
+  // thread waits until the child has called exec (or exited).
+  sigset_t all, old;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old);
+  const pid_t pid =
+      ::clone(ChildMain, ChildStackTop(), CLONE_VM | CLONE_VFORK | SIGCHLD, const_cast<ChildSetup*>(&setup));
+  const int clone_errno = errno;
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (pid < 0) {
-    const int e = errno;
     close_all();
-    return Status(ErrorCode::kUnknown, fmt::format("cannot fork: {}", std::strerror(e)));
-  }
-  if (pid == 0) {
-    // Child: only async-signal-safe calls from here on.
-    ::setsid();
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);  // the parent may block SIGINT/SIGTERM in its threads
-    ::signal(SIGPIPE, SIG_DFL);
-    if (options.stdin_fd >= 0) {
-      ::dup2(options.stdin_fd, STDIN_FILENO);
-    } else {
-      const int devnull = ::open("/dev/null", O_RDONLY);
-      if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
-    }
-    if (capture) {
-      ::dup2(out[1], STDOUT_FILENO);
-      ::dup2(err[1], STDERR_FILENO);
-    } else {
-      // Opened before any privilege drop, in a directory that may belong to the child's
-      // user: never through a symlink.
-      const int fd = ::open(options.output_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600);
-      if (fd < 0) Fail(report[1], kOutputFile);
-      ::dup2(fd, STDOUT_FILENO);
-      ::dup2(fd, STDERR_FILENO);
-      ::close(fd);
-    }
-    if (!options.cwd.empty() && ::chdir(options.cwd.c_str()) != 0) Fail(report[1], kWorkingDir);
-    if (options.run_as) {
-      const gid_t gid = options.run_as->gid;
-      if ((::geteuid() == 0 && ::setgroups(1, &gid) != 0) || ::setgid(gid) != 0 || ::setuid(options.run_as->uid) != 0) {
-        Fail(report[1], kPrivileges);
-      }
-    }
-    // After the privilege drop: a credential change clears the parent-death signal.
-    if (options.death_signal != 0) {
-      ::prctl(PR_SET_PDEATHSIG, options.death_signal);
-      if (::getppid() != parent) _exit(1);
-    }
-    if (options.env) {
-      ::execvpe(args[0], args.data(), envp.data());
-    } else {
-      ::execvp(args[0], args.data());
-    }
-    Fail(report[1], kExec);
+    return Status(ErrorCode::kUnknown, fmt::format("cannot start a process: {}", std::strerror(clone_errno)));
   }
   CloseFd(out[1]);
   CloseFd(err[1]);

@@ -1,8 +1,7 @@
-// Spawning a child process: fork/exec of an argv (no shell), in a session (and process
-// group) of its own, stdin from /dev/null (or a descriptor), stdout/stderr captured through pipes (the last
-// `tail_bytes` of each kept) or appended to a file, optional environment, working
-// directory, privilege drop and parent-death signal; waiting with a timeout and killing
-// the whole group (SIGTERM, then SIGKILL after a grace period).
+// Spawning a child process: a new process (clone with CLONE_VFORK, then exec) running an argv (no shell), in a session
+// (and process group) of its own, stdin from /dev/null (or a descriptor), stdout/stderr captured through pipes (the
+// last `tail_bytes` of each kept) or appended to a file, optional environment, working directory, privilege drop and
+// parent-death signal; waiting with a timeout and killing the whole group (SIGTERM, then SIGKILL after a grace period).
 //
 // Used by the embedded PostgreSQL of jobnikd and by jobnik-worker for task commands.
 #pragma once
@@ -76,7 +75,7 @@ struct Tail {
 // destroyed kills its group and reaps it.
 class Child {
  public:
-  // Starts the child. Errors: the pipes or fork failed, or the child could not be set up
+  // Starts the child. Errors: the pipes or the new process could not be made, or the child could not be set up
   // (working directory, output file, privilege drop) or could not exec its program: the
   // message names the step, the program and the reason ("cannot run 'x': No such file or
   // directory"); such a child has been reaped.

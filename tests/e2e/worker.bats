@@ -331,6 +331,15 @@ PLUGIN_DIR="$JOBNIK_BIN_DIR/../examples/plugins"
   grep -q "task=$bad failed after .*: asked to fail" "$WORKER_LOG"
 }
 
+@test "the no-op plugin completes tasks without touching their userMetadata" {
+  local stage ids
+  stage=$(make_stage noop)
+  ids=$(add_tasks "$stage" '[{"data":{"x":1},"userMetadata":{"keep":true}},{"data":{}}]')
+  start_worker --stage-type noop --concurrency 2 --plugin "$PLUGIN_DIR/libjobnik_noop_plugin.so"
+  poll 20 stage_is "$stage" COMPLETED
+  [[ "$(api GET "/v1/tasks/$(head -n1 <<<"$ids")" | jq -c .userMetadata)" == '{"keep":true}' ]]
+}
+
 @test "a plugin of another ABI version, or one that cannot be loaded, is rejected at start" {
   run "$JOBNIK_WORKER" --stage-type echo --plugin "$PLUGIN_DIR/libjobnik_echo_plugin_wrong_abi.so"
   assert_failure 2

@@ -12,8 +12,11 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <map>
+#include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "matchers.h"
 #include "process/spawn.h"
@@ -232,6 +235,51 @@ TEST(Spawn, TheDeathSignalComesWhenTheSpawningThreadEnds) {
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   EXPECT_TRUE(WIFSIGNALED(status));
   EXPECT_EQ(WTERMSIG(status), SIGTERM);
+}
+
+TEST(Spawn, TheChildStartsWithNoSignalBlockedAndSigpipeAtItsDefault) {
+  // The parent ignores SIGPIPE and blocks SIGTERM in the spawning thread, as the daemons do.
+  struct sigaction ignore {
+  }, old_pipe{};
+  ignore.sa_handler = SIG_IGN;
+  ASSERT_EQ(::sigaction(SIGPIPE, &ignore, &old_pipe), 0);
+  sigset_t term, old_mask;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  ASSERT_EQ(::pthread_sigmask(SIG_BLOCK, &term, &old_mask), 0);
+  const auto r = MustRun(Shell("sed -n 's/^\\(SigBlk\\|SigIgn\\):[[:space:]]*//p' /proc/$$/status"));
+  ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  ::sigaction(SIGPIPE, &old_pipe, nullptr);
+  ASSERT_EQ(r.status.Code(), 0) << r.err.text;
+  std::istringstream lines(r.out.text);
+  std::string blocked, ignored;
+  lines >> blocked >> ignored;
+  EXPECT_EQ(blocked, "0000000000000000");
+  EXPECT_EQ(std::stoull(ignored, nullptr, 16) & (1ULL << (SIGPIPE - 1)), 0U) << ignored;
+}
+
+TEST(Spawn, ManyThreadsSpawnAtOnceAndEachGetsItsOwnChild) {
+  // The child shares the parent's memory until it execs: spawns from many threads at once
+  // must not disturb each other or the parent.
+  constexpr int kThreads = 8, kEach = 40;
+  std::vector<std::string> failures[kThreads];
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([t, &failures] {
+      for (int i = 0; i < kEach; ++i) {
+        SpawnOptions o;
+        const std::string word = std::to_string(t) + "-" + std::to_string(i);
+        o.argv = {"echo", word};  // found through $PATH
+        o.env = std::map<std::string, std::string>{{"PATH", "/usr/bin:/bin"}};
+        auto r = process::Run(o, std::nullopt, 5s);
+        if (!r.ok() || r->out.text != word + "\n" || !r->status.Success()) {
+          failures[t].push_back(word + ": " + (r.ok() ? r->out.text : r.status().message()));
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (const auto& f : failures) EXPECT_TRUE(f.empty()) << f.front();
 }
 
 TEST(Spawn, DropsPrivilegesWhenRoot) {
