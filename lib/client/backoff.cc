@@ -2,11 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 
 namespace jobnik::client {
 
 Backoff::Backoff(BackoffOptions options, std::function<double()> uniform01)
-    : options_(options), uniform01_(std::move(uniform01)), rng_(std::random_device{}()) {
+    : options_(options), uniform01_(std::move(uniform01)) {
   options_.factor = std::max(options_.factor, 1.0);
   options_.initial = std::max(options_.initial, std::chrono::milliseconds(0));
   options_.max = std::max(options_.max, options_.initial);
@@ -24,7 +25,9 @@ std::chrono::milliseconds Backoff::Next() {
   const auto ceiling = Ceiling();
   if (failures_ < 1000) ++failures_;  // the ceiling is at max long before
   if (options_.jitter == Jitter::kNone || ceiling.count() == 0) return ceiling;
-  double u = uniform01_ ? uniform01_() : std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
+  // Seeded once per thread, not per Backoff: the worker makes one for every report.
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  double u = uniform01_ ? uniform01_() : std::uniform_real_distribution<double>(0.0, 1.0)(rng);
   u = std::clamp(u, 0.0, 1.0);
   // Uniform over the whole milliseconds 0..ceiling, both included.
   const auto n = static_cast<double>(ceiling.count() + 1);

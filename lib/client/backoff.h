@@ -5,7 +5,6 @@
 
 #include <chrono>
 #include <functional>
-#include <random>
 
 namespace jobnik::client {
 
@@ -23,7 +22,7 @@ struct BackoffOptions {
 
 class Backoff {
  public:
-  // `uniform01` draws from [0, 1) (tests pass a fixed one); empty: a per-object
+  // `uniform01` draws from [0, 1) (tests pass a fixed one); empty: a per-thread
   // pseudo-random generator seeded from std::random_device.
   explicit Backoff(BackoffOptions options, std::function<double()> uniform01 = {});
 
@@ -39,7 +38,6 @@ class Backoff {
  private:
   BackoffOptions options_;
   std::function<double()> uniform01_;
-  std::mt19937_64 rng_;
   int failures_ = 0;
 };
 
