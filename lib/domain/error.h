@@ -39,6 +39,7 @@ enum class ErrorCode : std::uint8_t {
   kRouteNotFound,     // 404 for an unknown path
   kMethodNotAllowed,  // 405
   kPayloadTooLarge,   // 413
+  kForbidden,         // 403: refused by a cross-site or rebinding defense (site_guard.h)
   kUnavailable,       // 503: shutting down, database unreachable, pool exhausted
   // Client side: the server answered something that is not the API (not its JSON, a
   // missing field). Never sent by jobnikd.

@@ -77,6 +77,16 @@ const std::vector<KeyDef>& Defs() {
       IntKey({"http.keep_alive_timeout", "JOBNIK_HTTP_KEEP_ALIVE_TIMEOUT", "--keep-alive-timeout",
               "seconds an idle keep-alive connection is kept", false, "SECONDS"},
              &Config::http_keep_alive_timeout, 1, 3600),
+      StringKey({"http.allowed_hosts", "JOBNIK_HTTP_ALLOWED_HOSTS", "--allowed-hosts",
+                 "Host header names answered, comma-separated (* any); default: the loopback names when listening "
+                 "on loopback, else any",
+                 false, "HOSTS"},
+                &Config::http_allowed_hosts),
+      StringKey({"http.allowed_origins", "JOBNIK_HTTP_ALLOWED_ORIGINS", "--allowed-origins",
+                 "web page origins (scheme://host[:port], comma-separated) allowed to change state besides "
+                 "jobnikd's own",
+                 false, "ORIGINS"},
+                &Config::http_allowed_origins),
       IntKey({"shutdown_timeout", "JOBNIK_SHUTDOWN_TIMEOUT", "--shutdown-timeout",
               "seconds to finish in-flight requests on SIGTERM", false, "SECONDS"},
              &Config::shutdown_timeout, 0, 3600),

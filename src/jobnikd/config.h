@@ -26,7 +26,11 @@ struct Config {
   int http_threads = 64;
   long long http_body_limit = 1024LL * 1024;
   int http_keep_alive_timeout = 5;  // seconds
-  int shutdown_timeout = 10;        // seconds to finish in-flight requests
+  // Cross-site and DNS-rebinding defenses (http/site_guard.h): comma-separated lists; empty
+  // allowed_hosts: the loopback names when listening on loopback, else any Host.
+  std::string http_allowed_hosts;
+  std::string http_allowed_origins;
+  int shutdown_timeout = 10;  // seconds to finish in-flight requests
   std::string log_level = "info";
   std::string log_format = "text";
   bool log_access = true;

@@ -257,6 +257,9 @@ class Daemon {
     http::ApiOptions api_options{static_cast<std::size_t>(config_.http_body_limit), config_.log_access};
     api_options.connections = &connections_;
     api_options.lease = {config_.lease_min, config_.lease_max, config_.lease_default};
+    site_guard_ = std::make_unique<http::SiteGuard>(config_.ListenHost(), config_.http_allowed_hosts,
+                                                    config_.http_allowed_origins);
+    api_options.site_guard = site_guard_.get();
     api_ = std::make_unique<http::Api>(*store_, metrics_, api_options, tracer_.get());
     // cpp-httplib's default sets SO_REUSEPORT, which lets a second jobnikd listen on the same
     // port and the kernel split connections between the two: SO_REUSEADDR only.
@@ -338,6 +341,7 @@ class Daemon {
   Metrics metrics_;
   std::unique_ptr<tracing::Tracer> tracer_;
   http::ConnectionTracker connections_;
+  std::unique_ptr<http::SiteGuard> site_guard_;
   std::unique_ptr<http::Api> api_;
   httplib::Server server_;
   std::unique_ptr<store::pg::PgLeadership> leadership_;

@@ -76,6 +76,12 @@ Metrics::Metrics()
                         .Help("Spans dropped because the export queue was full or the exporter failed.")
                         .Register(*registry_)
                         .Add({})),
+      requests_refused(
+          prometheus::BuildCounter()
+              .Name("jobnik_http_requests_refused_total")
+              .Help("Requests refused 403 for their Host or Origin (cross-site or DNS-rebinding defenses).")
+              .Register(*registry_)
+              .Add({})),
       requests_(prometheus::BuildCounter()
                     .Name("jobnik_http_requests_total")
                     .Help("HTTP requests by route template, method and status.")

@@ -69,6 +69,8 @@ class Metrics {
   prometheus::Counter& retries_made_ready;
   prometheus::Histogram& retry_lateness;
   prometheus::Counter& spans_dropped;
+  // Requests refused by the Host/Origin defenses (http/site_guard.h).
+  prometheus::Counter& requests_refused;
 
   // Called before each exposition to refresh gauges (pool, queue).
   void SetCollectHook(std::function<void(Metrics&)> hook);

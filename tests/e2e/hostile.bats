@@ -155,7 +155,7 @@ is_error_body() {
   curl -s -X PUT "$JOBNIK_URL/v1/%FF" | is_error_body
   # A raw 0xFF in the request target (curl would encode it): straight onto the socket.
   exec 5<>"/dev/tcp/127.0.0.1/${JOBNIK_URL##*:}"
-  printf 'GET /v1/jobs?\xff\xfe=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&5
+  printf 'GET /v1/jobs?\xff\xfe=1 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' >&5
   response=$(timeout 5 cat <&5 | tr -d '\r')
   exec 5<&-
   [[ "$response" == "HTTP/1.1 400"* ]]
@@ -196,4 +196,55 @@ is_error_body() {
   assert_success
   run jq -r 'select(.msg | contains("FORGED")) | .level' "$LOG"
   assert_output info
+}
+
+# status_of ARGS...: curl's HTTP status of a request to this jobnikd (extra curl args first).
+status_of() { curl -s -o "$BATS_TEST_TMPDIR/body" -w '%{http_code}' "$@"; }
+jobs_named() { curl -s "$JOBNIK_URL/v1/jobs?job_name=$1" | jq length; }
+
+@test "DNS rebinding: a request for another Host name is a 403 naming it, and stores nothing" {
+  start_daemon
+  local port=${JOBNIK_URL##*:}
+  [[ $(status_of -H "Host: evil.example:$port" "$JOBNIK_URL/v1/jobs") == 403 ]]
+  jq -e '.code == "FORBIDDEN" and (.message | contains("evil.example")) and (.message | contains("http.allowed_hosts"))' \
+    "$BATS_TEST_TMPDIR/body"
+  [[ $(status_of -H "Host: evil.example:$port" -XPOST -H 'Content-Type: application/json' \
+    -d '{"name":"rebound","data":{}}' "$JOBNIK_URL/v1/jobs") == 403 ]]
+  [[ $(jobs_named rebound) == 0 ]]
+  # Loopback names are answered.
+  [[ $(status_of -H "Host: localhost:$port" "$JOBNIK_URL/v1/jobs") == 200 ]]
+  curl -s "$JOBNIK_URL/metrics" | grep -qx 'jobnik_http_requests_refused_total 2'
+  grep -q "refused POST /v1/jobs from 127.0.0.1: Host 'evil.example:$port'" "$LOG"
+}
+
+@test "a state change from another site's page is a 403 and stores nothing; same origin and scripts pass" {
+  start_daemon
+  local port=${JOBNIK_URL##*:}
+  post() { status_of -XPOST -H 'Content-Type: text/plain' -d "{\"name\":\"$1\",\"data\":{}}" "${@:2}" "$JOBNIK_URL/v1/jobs"; }
+  [[ $(post cross -H 'Origin: https://evil.example') == 403 ]]
+  jq -e '.code == "FORBIDDEN" and (.message | contains("https://evil.example"))' "$BATS_TEST_TMPDIR/body"
+  [[ $(post cross -H 'Origin: null') == 403 ]]
+  [[ $(post cross -H "Origin: http://127.0.0.1:1") == 403 ]]
+  [[ $(post cross -H 'Sec-Fetch-Site: cross-site') == 403 ]]
+  [[ $(jobs_named cross) == 0 ]]
+  # A read from another page is answered (the browser keeps it from the page: no CORS).
+  [[ $(status_of -H 'Origin: https://evil.example' "$JOBNIK_URL/v1/jobs") == 200 ]]
+  [[ -z "$(curl -s -D - -o /dev/null -H 'Origin: https://evil.example' "$JOBNIK_URL/v1/jobs" | grep -i '^access-control')" ]]
+  # The same origin (the dashboard) and clients without these headers.
+  [[ $(post same -H "Origin: http://127.0.0.1:$port" -H 'Sec-Fetch-Site: same-origin') == 201 ]]
+  [[ $(post script) == 201 ]]
+  [[ $(jobs_named same) == 1 && $(jobs_named script) == 1 ]]
+}
+
+@test "--allowed-hosts and --allowed-origins widen what is answered" {
+  start_daemon --allowed-hosts 'jobs.example, 127.0.0.1' --allowed-origins https://ops.example
+  local port=${JOBNIK_URL##*:}
+  [[ $(status_of -H "Host: jobs.example:$port" "$JOBNIK_URL/v1/jobs") == 200 ]]
+  # The list replaces the defaults: a loopback name not in it is refused, but health checks
+  # answer whatever the Host.
+  [[ $(status_of -H "Host: localhost:$port" "$JOBNIK_URL/v1/jobs") == 403 ]]
+  [[ $(status_of -H "Host: localhost:$port" "$JOBNIK_URL/liveness") == 200 ]]
+  [[ $(status_of -H "Host: localhost:$port" "$JOBNIK_URL/readiness") == 200 ]]
+  [[ $(status_of -XPOST -H "Host: jobs.example:$port" -H 'Origin: https://ops.example' -d '{"name":"ops","data":{}}' \
+    "$JOBNIK_URL/v1/jobs") == 201 ]]
 }

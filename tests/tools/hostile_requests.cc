@@ -441,7 +441,7 @@ int main(int argc, char** argv) {
   // dropped with the connection.
   runner.Run({"Content-Length shorter than the body",
               "PUT /v1/tasks/" + task_id +
-                  "/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                  "/status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n"
                   "Content-Length: 5\r\n\r\n"
                   R"({"status":"COMPLETED"})"});
   runner.Run({"non-numeric Content-Length", with_headers("Content-Length: abc\r\n", job_body)});
@@ -466,7 +466,7 @@ int main(int argc, char** argv) {
   runner.Run({"a method not UTF-8", Http("G\xffT", "/v1/jobs", "")});
   runner.Run({"HTTP/9", "GET /v1/jobs HTTP/9\r\n\r\n"});
   runner.Run({"a garbage request line", std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 15)});
-  runner.Run({"a bare LF request", "GET /nowhere HTTP/1.1\nHost: x\n\n"});
+  runner.Run({"a bare LF request", "GET /nowhere HTTP/1.1\nHost: 127.0.0.1\n\n"});
   runner.Run({"a body over the limit", Http("POST", "/v1/jobs", std::string(4 * 1024 * 1024, '['))});
 
   // Right at the limits: accepted and stored (PostgreSQL's jsonb holds this depth).

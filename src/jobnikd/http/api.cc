@@ -19,7 +19,7 @@ void Api::Register(httplib::Server& server) {
   AddTaskRoutes(routes, store_, metrics_, options_.lease);
   AddOpsRoutes(routes, store_, metrics_, draining_, liveness_);
   InstallRoutes(server, routes, metrics_, tracer_, options_.access_log);
-  InstallServerHandlers(server, options_.body_limit, options_.connections);
+  InstallServerHandlers(server, options_.body_limit, options_.connections, options_.site_guard, &metrics_);
 }
 
 }  // namespace jobnik::http

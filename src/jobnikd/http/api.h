@@ -22,6 +22,7 @@
 #include "http/connections.h"
 #include "http/errors.h"  // HttpStatusOf
 #include "http/routes.h"  // LeaseBounds
+#include "http/site_guard.h"
 #include "metrics.h"
 #include "store/store.h"
 
@@ -32,6 +33,7 @@ struct ApiOptions {
   bool access_log = true;                             // one info line per request
   ConnectionTracker* connections = nullptr;           // told when each request starts (may be null)
   LeaseBounds lease{};                                // dequeue's lease_seconds, heartbeats
+  const SiteGuard* site_guard = nullptr;              // Host/Origin refusals (null: none); outlives the Api
 };
 
 class Api {

@@ -152,17 +152,29 @@ void InstallRoutes(httplib::Server& server, const std::vector<Route>& routes, Me
   }
 }
 
-void InstallServerHandlers(httplib::Server& server, std::size_t body_limit, ConnectionTracker* connections) {
+void InstallServerHandlers(httplib::Server& server, std::size_t body_limit, ConnectionTracker* connections,
+                           const SiteGuard* guard, Metrics* metrics) {
   server.set_payload_max_length(body_limit);
   // HTTP/1.1 (RFC 9112 6.3): a request with neither Content-Length nor Transfer-Encoding
   // has no body. httplib would instead read a PATCH/POST/PUT/DELETE body until the
   // connection closes, so `curl -X PATCH .../dequeue` would hang until the read timeout.
-  server.set_pre_routing_handler([connections](const httplib::Request& req, httplib::Response& res) {
+  server.set_pre_routing_handler([connections, guard, metrics](const httplib::Request& req, httplib::Response& res) {
     // Shutdown closed this connection as idle just as its request arrived: don't run it.
     if (connections && !connections->RequestStarted(req)) {
       res.status = 503;
       res.set_content(domain::ErrorBody({ErrorCode::kUnavailable, "jobnikd is shutting down"}), kJson);
       return httplib::Server::HandlerResponse::Handled;
+    }
+    if (guard) {
+      if (auto refusal = guard->Check(req.method, req.path, req.get_header_value("Host"),
+                                      req.get_header_value("Origin"), req.get_header_value("Sec-Fetch-Site"))) {
+        spdlog::warn("refused {} {} from {}: {}", req.method, req.path, req.remote_addr, *refusal);
+        if (metrics) metrics->requests_refused.Increment();
+        res.status = 403;
+        res.set_header("traceparent", tracing::ChildOf(std::nullopt).Traceparent());
+        res.set_content(domain::ErrorBody({ErrorCode::kForbidden, "Refused: " + *refusal}), kJson);
+        return httplib::Server::HandlerResponse::Handled;
+      }
     }
     if (!req.has_header("Content-Length") && !req.has_header("Transfer-Encoding")) {
       const_cast<httplib::Request&>(req).headers.emplace("Content-Length", "0");

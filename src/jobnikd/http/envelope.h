@@ -6,8 +6,8 @@
 //  - InstallRoutes: wires each route with the envelope (unknown query parameters -> 400,
 //    traceparent/tracestate, server span, exceptions -> 500, request metrics, X-Request-Id,
 //    access log) and answers 405 with Allow on a known path with another method.
-//  - InstallServerHandlers: body limit, pre-routing (shutdown, bodyless requests, form
-//    bodies read as JSON), JSON bodies for errors httplib answers itself, exception handler.
+//  - InstallServerHandlers: body limit, pre-routing (shutdown, Host/Origin refusals,
+//    bodyless requests, form bodies read as JSON), JSON bodies for errors httplib answers itself, exception handler.
 #pragma once
 
 #include <cstddef>
@@ -24,6 +24,7 @@
 #include "domain/codec.h"
 #include "domain/error.h"
 #include "http/connections.h"
+#include "http/site_guard.h"
 #include "metrics.h"
 #include "store/store.h"
 
@@ -86,7 +87,9 @@ void InstallRoutes(httplib::Server& server, const std::vector<Route>& routes, Me
                    bool access_log);
 
 // Installs the server-wide handlers: the body limit, the pre-routing handler (tells
-// `connections`, may be null, when each request starts), the error and exception handlers.
-void InstallServerHandlers(httplib::Server& server, std::size_t body_limit, ConnectionTracker* connections);
+// `connections`, may be null, when each request starts; refuses what `guard`, may be null,
+// refuses, counted in `metrics`), the error and exception handlers.
+void InstallServerHandlers(httplib::Server& server, std::size_t body_limit, ConnectionTracker* connections,
+                           const SiteGuard* guard = nullptr, Metrics* metrics = nullptr);
 
 }  // namespace jobnik::http

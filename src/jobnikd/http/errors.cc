@@ -24,6 +24,8 @@ int HttpStatusOf(const Status& s) {
     case ErrorCode::kTaskNotFound:
     case ErrorCode::kRouteNotFound:
       return 404;
+    case ErrorCode::kForbidden:
+      return 403;
     case ErrorCode::kMethodNotAllowed:
       return 405;
     case ErrorCode::kTaskStatusUpdateFailed:
