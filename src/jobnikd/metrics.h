@@ -69,6 +69,11 @@ class Metrics {
   prometheus::Counter& retries_made_ready;
   prometheus::Histogram& retry_lateness;
   prometheus::Counter& spans_dropped;
+  // Long-poll claims (services/claim_waiter.h): requests waiting for work now, waiters
+  // woken (each wake-up is one more claim attempt), and wake-up notifications received.
+  prometheus::Gauge& claim_waiting;
+  prometheus::Counter& claim_wakeups;
+  prometheus::Counter& claim_notifications;
 
   // Called before each exposition to refresh gauges (pool, queue).
   void SetCollectHook(std::function<void(Metrics&)> hook);

@@ -32,6 +32,7 @@ struct ApiOptions {
   bool access_log = true;                             // one info line per request
   ConnectionTracker* connections = nullptr;           // told when each request starts (may be null)
   LeaseBounds lease{};                                // dequeue's lease_seconds, heartbeats
+  services::ClaimWaiter* claim_waiter = nullptr;      // long-poll claims (null: wait_seconds does not wait)
 };
 
 class Api {
