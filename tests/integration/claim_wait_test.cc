@@ -288,6 +288,7 @@ TEST_F(ClaimWaitTest, ABurstWakesAsManyWaitersAsThereAreNewTasks) {
   Metrics metrics;
   auto& waiter = NewWaiter(WakeupMode::kNotify, *store_, &metrics);
   std::vector<std::unique_ptr<WaitingClaim>> claims;
+  claims.reserve(5);
   for (int i = 0; i < 5; ++i) claims.push_back(StartClaim(waiter, *store_, "w-burst"));
   ASSERT_TRUE(Eventually([&] {
     for (auto& c : claims) {
@@ -311,6 +312,7 @@ TEST_F(ClaimWaitTest, ABurstWakesAsManyWaitersAsThereAreNewTasks) {
 TEST_F(ClaimWaitTest, StopReleasesEveryWaiterAtOnce) {
   auto& waiter = NewWaiter(WakeupMode::kNotify, *store_);
   std::vector<std::unique_ptr<WaitingClaim>> claims;
+  claims.reserve(3);
   for (int i = 0; i < 3; ++i) claims.push_back(StartClaim(waiter, *store_, "w-stop", 60s));
   ASSERT_TRUE(Eventually([&] { return waiter.Waiting() == 3; }));
   const auto stop = Clock::now();
@@ -365,7 +367,7 @@ TEST_F(ClaimWaitTest, TheListenerReconnectsAfterItsConnectionIsKilled) {
 class DequeueWaitTest : public ClaimWaitTest {
  protected:
   void StartServer(ClaimWaiter* waiter) {
-    http::ApiOptions options{64 * 1024, false};
+    http::ApiOptions options{std::size_t{64} * 1024, false};
     options.claim_waiter = waiter;
     api_ = std::make_unique<http::Api>(*store_, metrics_, options);
     api_->Register(server_);
