@@ -5,6 +5,8 @@
 //                 then verify every stage's summary through the API
 //   seed-history  bulk-load finished and pending tasks straight into jobnikd's schema
 //                 (bench/seed-history.sql through psql: the API is far too slow for 2M rows)
+//   longpoll      W workers wait in long-poll dequeues (wait_seconds); tasks are submitted one
+//                 at a time; the latency from a submission's answer to its claim's answer
 //   ready         wait until jobnikd answers GET /readiness with 200
 //
 // Every mode prints one JSON object on stdout (progress and errors go to stderr) and
@@ -25,6 +27,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <latch>
@@ -563,6 +566,136 @@ int RunSeed(const SeedArgs& a) {
   return ok ? 0 : 1;
 }
 
+// ------------------------------------------------------------------ longpoll
+
+struct LongPollArgs {
+  std::string url;         // the waiters' jobnikd
+  std::string submit_url;  // where tasks are submitted (empty: url)
+  std::string type = "bench-lp";
+  int workers = 64;
+  int tasks = 200;
+  int wait_s = 30;  // each dequeue's wait_seconds
+  int hold_s = 0;   // with --tasks 0: keep the workers waiting this long (to measure an idle jobnikd)
+  int timeout_s = 120;
+};
+
+// The value of an unlabelled series in /metrics; -1 when absent.
+double MetricValue(Client& client, const std::string& name) {
+  auto r = client.Request("GET", "/metrics");
+  if (!r.ok() || r->status != 200) return -1;
+  const std::string key = "\n" + name + " ";
+  const auto at = r->body.find(key);
+  if (at == std::string::npos) return -1;
+  return std::strtod(r->body.c_str() + at + key.size(), nullptr);
+}
+
+// Polls until the jobnikd at `client` has `n` claims waiting, or `timeout` passes.
+bool WaitForWaiters(Client& client, int n, Clock::duration timeout) {
+  const auto until = Clock::now() + timeout;
+  while (Clock::now() < until) {
+    if (MetricValue(client, "jobnik_claim_waiting_requests") == n) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return false;
+}
+
+int RunLongPoll(const LongPollArgs& a) {
+  const std::string submit_url = a.submit_url.empty() ? a.url : a.submit_url;
+  std::mutex mu;
+  std::map<long long, Clock::time_point> claimed_at;  // task "i" -> when its claim returned
+  std::atomic<bool> stop{false};
+  std::atomic<long long> errors{0}, claims{0}, timeouts{0};
+  std::vector<std::thread> workers;
+  const std::string path = fmt::format("/v1/stages/{}/tasks/dequeue?wait_seconds={}", a.type, a.wait_s);
+  workers.reserve(static_cast<std::size_t>(a.workers));
+  for (int w = 0; w < a.workers; ++w) {
+    workers.emplace_back([&] {
+      Client client(Options(a.url, a.wait_s + 30));
+      while (!stop) {
+        auto r = client.Request("PATCH", path);
+        const auto now = Clock::now();
+        if (!r.ok() || (r->status != 200 && r->status != 404)) {
+          if (!stop && errors.fetch_add(1) == 0) {
+            std::cerr << "longpoll: dequeue: " << (r.ok() ? Snippet(r->body) : r.status().message()) << "\n";
+          }
+          if (!stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          continue;
+        }
+        if (r->status == 404) {
+          ++timeouts;
+          continue;
+        }
+        ++claims;
+        auto task = json::parse(r->body, nullptr, false);
+        const long long i = task.is_object() ? task["data"].value("i", -1LL) : -1;
+        {
+          const std::lock_guard lock(mu);
+          claimed_at[i] = now;
+        }
+        const std::string id = task.is_object() ? task.value("id", "") : "";
+        auto done = client.Request("PUT", "/v1/tasks/" + id + "/status", R"({"status":"COMPLETED"})");
+        if (!done.ok() || done->status != 200) ++errors;
+      }
+    });
+  }
+  Client watch(Options(a.url, 10));
+  Client submitter(Options(submit_url, a.timeout_s));
+  const auto give_up = Clock::now() + std::chrono::seconds(a.timeout_s);
+  auto finish = [&](bool ok, const std::string& why, json extra) {
+    stop = true;
+    // The waiters return at their wait_seconds at the latest; a SIGTERM of jobnikd sooner.
+    for (auto& t : workers) t.join();
+    json out = {{"mode", "longpoll"}, {"ok", ok}, {"workers", a.workers}, {"wait_s", a.wait_s}};
+    if (!why.empty()) out["error"] = why;
+    for (auto& [k, v] : extra.items()) out[k] = v;
+    out["claims"] = claims.load();
+    out["empty_answers"] = timeouts.load();
+    out["errors"] = errors.load();
+    Print(out);
+    return ok ? 0 : 1;
+  };
+  if (!WaitForWaiters(watch, a.workers, std::chrono::seconds(30))) {
+    return finish(false, "the workers never all waited (is this jobnikd long-poll capable?)", json::object());
+  }
+  if (a.tasks == 0) {
+    std::this_thread::sleep_for(std::chrono::seconds(a.hold_s));
+    return finish(true, "", {{"held_s", a.hold_s}});
+  }
+  std::vector<float> latency_us;
+  long long early = 0;  // claims that returned before their submission did
+  for (long long i = 0; i < a.tasks; ++i) {
+    const std::string body = fmt::format(
+        R"({{"name":"lp-{}","data":{{}},"stages":[{{"type":"{}","data":{{}},"tasks":[{{"data":{{"i":{}}}}}]}}]}})", i,
+        a.type, i);
+    auto r = submitter.Request("POST", "/v1/jobs", body);
+    const auto submitted = Clock::now();
+    if (!r.ok() || r->status != 201) {
+      return finish(false, "POST /v1/jobs: " + (r.ok() ? Snippet(r->body) : r.status().message()), json::object());
+    }
+    // Wait for its claim, then for every worker to wait again, so each task meets W idle waiters.
+    std::optional<Clock::time_point> at;
+    while (!at && Clock::now() < give_up) {
+      {
+        const std::lock_guard lock(mu);
+        if (auto it = claimed_at.find(i); it != claimed_at.end()) at = it->second;
+      }
+      if (!at) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    if (!at) return finish(false, fmt::format("task {} was never claimed", i), json::object());
+    if (*at < submitted) ++early;
+    latency_us.push_back(
+        static_cast<float>(std::max(0.0, std::chrono::duration<double, std::micro>(*at - submitted).count())));
+    if (!WaitForWaiters(watch, a.workers, give_up - Clock::now())) {
+      return finish(false, "the workers did not all wait again", json::object());
+    }
+  }
+  return finish(true, "",
+                {{"tasks", a.tasks},
+                 {"across_instances", submit_url != a.url},
+                 {"claimed_before_submit_returned", early},
+                 {"submit_to_claim_ms", Percentiles(latency_us)}});
+}
+
 // ------------------------------------------------------------------ ready
 
 int RunReady(const std::string& url, int timeout_s) {
@@ -629,6 +762,20 @@ int main(int argc, char** argv) {
   sd->add_option("--sql", seed.sql, "the seeding SQL")->capture_default_str();
   sd->add_option("--psql", seed.psql, "psql binary")->capture_default_str();
 
+  LongPollArgs lp;
+  auto* lpc = app.add_subcommand("longpoll",
+                                 "W workers wait in long-poll dequeues; tasks submitted one at a time; submit -> claim "
+                                 "latency");
+  lpc->add_option("--url", lp.url, "the waiters' jobnikd")->required();
+  lpc->add_option("--submit-url", lp.submit_url, "submit through this jobnikd (default: --url)");
+  lpc->add_option("--type", lp.type, "stage type")->capture_default_str();
+  lpc->add_option("--workers", lp.workers, "waiting workers (one connection each)")->capture_default_str();
+  lpc->add_option("--tasks", lp.tasks, "tasks, submitted one at a time (0: only hold the waiters, --hold-s)")
+      ->capture_default_str();
+  lpc->add_option("--wait-s", lp.wait_s, "each dequeue's wait_seconds")->capture_default_str();
+  lpc->add_option("--hold-s", lp.hold_s, "with --tasks 0: seconds to keep the workers waiting")->capture_default_str();
+  lpc->add_option("--timeout-s", lp.timeout_s, "give up after this many seconds")->capture_default_str();
+
   std::string ready_url;
   int ready_timeout = 30;
   auto* rdy = app.add_subcommand("ready", "wait until GET /readiness answers 200");
@@ -646,5 +793,6 @@ int main(int argc, char** argv) {
     return RunWork(work);
   }
   if (*sd) return RunSeed(seed);
+  if (*lpc) return RunLongPoll(lp);
   return RunReady(ready_url, ready_timeout);
 }

@@ -14,6 +14,9 @@
 #   e  claims with E_DELAYED RETRIED tasks of the same stage type waiting for their retry
 #      delay (bench/seed-delayed.sql) against none: one stage of E tasks, 16 workers, in
 #      E_PAIRS alternating pairs of runs (the ratio is the median of the pairs')
+#   f  long poll: F_WAITERS workers wait in dequeues with wait_seconds; F tasks are submitted
+#      one at a time (each once every worker waits again): submit returns -> claim returns
+#      latency p50/p99, with the submission through the same jobnikd and through a second one
 #
 # Prints a table and writes bench/results/latest.json (+ logs in bench/results/logs/).
 # Targets are informational: a miss does not fail the run. Exit status: 0 ok; 1 when a
@@ -37,7 +40,9 @@
 #   BENCH_E_TASKS             tasks of e's stage                 20000 / 2000
 #   BENCH_E_DELAYED           e's waiting RETRIED tasks          100000 / 100000
 #   BENCH_E_PAIRS             e's pairs of runs (none, delayed)  3 / 1
-#   BENCH_SCENARIOS           which scenarios to run             "a b c d e"
+#   BENCH_F_TASKS             f's tasks (one at a time)          500 / 100
+#   BENCH_F_WAITERS           f's waiting workers                64
+#   BENCH_SCENARIOS           which scenarios to run             "a b c d e f"
 #   BENCH_RESULTS             results directory                  bench/results
 set -euo pipefail
 shopt -s inherit_errexit
@@ -79,19 +84,22 @@ e_tasks=${BENCH_E_TASKS:-$(pick 20000 2000)}
 e_delayed=${BENCH_E_DELAYED:-100000}
 e_workers=16
 e_pairs=${BENCH_E_PAIRS:-$(pick 3 1)}
+f_tasks=${BENCH_F_TASKS:-$(pick 500 100)}
+f_waiters=${BENCH_F_WAITERS:-64}
 baseline_seconds=${BENCH_SECONDS:-$(pick 10 2)}
 work_timeout=${BENCH_WORK_TIMEOUT:-120}
-read -r -a scenarios <<<"${BENCH_SCENARIOS:-a b c d e}"
+read -r -a scenarios <<<"${BENCH_SCENARIOS:-a b c d e f}"
 results=${BENCH_RESULTS:-$root/bench/results}
 
-for v in a_tasks b_per_stage per_worker c_tasks d_completed d_pending e_tasks e_delayed e_pairs baseline_seconds work_timeout; do
+for v in a_tasks b_per_stage per_worker c_tasks d_completed d_pending e_tasks e_delayed e_pairs f_tasks f_waiters \
+  baseline_seconds work_timeout; do
   [[ ${!v} =~ ^[0-9]+$ ]] || { echo "$0: $v must be a non-negative integer, got '${!v}'" >&2; exit 2; }
 done
 for w in "${workers_list[@]}"; do
   [[ $w =~ ^[1-9][0-9]*$ ]] || { echo "$0: BENCH_WORKERS: '$w' is not a positive integer" >&2; exit 2; }
 done
 for s in "${scenarios[@]}"; do
-  [[ $s =~ ^[abcde]$ ]] || { echo "$0: BENCH_SCENARIOS: unknown scenario '$s'" >&2; exit 2; }
+  [[ $s =~ ^[abcdef]$ ]] || { echo "$0: BENCH_SCENARIOS: unknown scenario '$s'" >&2; exit 2; }
 done
 
 # jobnikd's flags for every run (the database URL and schema are added per run).
@@ -370,6 +378,43 @@ run_work() {
       "peak RSS \(.peak_rss_mb) MB"] | join(", ")' "$work/runs/$name.json")"
 }
 
+# run_longpoll NAME ACROSS: scenario f on a fresh jobnikd (ACROSS=true: submissions go
+# through a second jobnikd on the same schema, started after the first).
+run_longpoll() {
+  local name=$1 across=$2 meta="$work/$1.meta.json" workj="$work/$1.work.json" rssj="$work/$1.rss.json"
+  local out rc submit_url pid2=
+  jq -n --arg name "$name" --argjson w "$f_waiters" '{name: $name, scenario: "f", workers: $w}' >"$meta"
+  printf '{}' >"$workj"
+  log "$name: starting jobnikd"
+  if ! start_jobnikd "$name"; then
+    jq -n '{ok: false, error: "jobnikd did not start"}' >"$workj"
+    record "$name" "$meta" "$workj"
+    return 0
+  fi
+  submit_url=$jd_url
+  if [[ $across == true ]]; then
+    local port2
+    port2=$(free_port)
+    "$jobnikd" serve --listen "127.0.0.1:$port2" --database-url "$pg_url" --database-schema "$jd_schema" \
+      "${jobnikd_flags[@]}" >>"$work/logs/$name.second.jobnikd.log" 2>&1 &
+    pid2=$!
+    submit_url="http://127.0.0.1:$port2"
+    "$loadgen" ready --url "$submit_url" --timeout-s 30 2>>"$jd_log" || fail "$name: the second jobnikd did not start"
+  fi
+  log "$name: $f_waiters waiters, $f_tasks tasks one at a time$([[ $across == true ]] && echo ', submitted through a second jobnikd')"
+  rc=0
+  out=$("$loadgen" longpoll --url "$jd_url" --submit-url "$submit_url" --workers "$f_waiters" --tasks "$f_tasks" \
+    --wait-s 5 --timeout-s "$work_timeout") || rc=$?
+  if [[ -n $out ]]; then jq '{work: .}' <<<"$out" >"$workj" || printf '{}' >"$workj"; fi
+  ((rc == 0)) || fail "$name: long poll failed (loadgen exit $rc): $(jq -c '.work | {error, errors}' "$workj" 2>/dev/null)"
+  if [[ -n $pid2 ]]; then kill -TERM "$pid2" 2>/dev/null; wait "$pid2" 2>/dev/null || true; fi
+  stop_jobnikd "$name"
+  [[ $jd_rss_kb =~ ^[0-9]+$ ]] || jd_rss_kb=0
+  jq -n --argjson kb "$jd_rss_kb" '{peak_rss_kb: $kb, peak_rss_mb: ($kb / 1024 * 10 | round / 10)}' >"$rssj"
+  record "$name" "$meta" "$workj" "$rssj"
+  log "$name: submit -> claim p50/p99 $(jq -r '"\(.work.submit_to_claim_ms.p50) / \(.work.submit_to_claim_ms.p99) ms"' "$work/runs/$name.json")"
+}
+
 # capped TOTAL W M: min(TOTAL, per_worker x W) (TOTAL when per_worker is 0), rounded
 # down to a multiple of M, at least M.
 capped() {
@@ -444,6 +489,10 @@ for s in "${scenarios[@]}"; do
       done
       seed_delayed= seed_type=
       ;;
+    f)
+      run_longpoll f_same false
+      run_longpoll f_across true
+      ;;
   esac
 done
 
@@ -498,6 +547,8 @@ def target($name; $value; $op; $threshold; $unit):
     target("100k delayed retries / none, one type, W=16"; $ratios.delayed_retries_vs_none; ">="; 0.9; "ratio"),
     target("submission throughput, one job of C tasks"; $runs.c.submit.tasks_per_s; ">="; 20000; "tasks/s"),
     target("p99 dequeue, one stage, W=16"; $runs.a_w16.work.dequeue_ms.p99; "<"; 20; "ms"),
+    target("p99 long poll submit -> claim, 64 waiters"; $runs.f_same.work.submit_to_claim_ms.p99; "<"; 20; "ms"),
+    target("p99 long poll submit -> claim, 64 waiters, second jobnikd"; $runs.f_across.work.submit_to_claim_ms.p99; "<"; 20; "ms"),
     target("p99 dequeue, 16 stages, W=16"; $runs.b_w16.work.dequeue_ms.p99; "<"; 20; "ms"),
     target("peak RSS, one stage, W=64"; $runs.a_w64.peak_rss_mb; "<"; 100; "MB"),
     target("peak RSS, 16 stages, W=64"; $runs.b_w64.peak_rss_mb; "<"; 100; "MB")
@@ -556,6 +607,8 @@ jq -r '
         else row(.value; "e  one type, delayed ones"; $all.runs["e_none_p" + (.key | split("_p")[1])].work.tasks_per_s;
                  $all.ratios.delayed_retries_pairs[(.key | split("_p")[1] | tonumber) - 1]) end),
     (if .runs.e_delayed_p1.seed then "   (e: \(.runs.e_delayed_p1.seed.delayed_tasks) delayed RETRIED tasks of the same type seeded in \(.runs.e_delayed_p1.seed.wall_s) s; ratio = waiting / none per pair, median \(f(.ratios.delayed_retries_vs_none)))" else empty end),
+    (.runs | to_entries | map(select(.key | startswith("f_"))) | .[]
+      | "f  long poll \(if .value.work.across_instances then "(2nd jobnikd)" else "(same)" end | pad(13)) \(f(.value.workers) | lpad(4)) \(f(.value.work.tasks) | lpad(8))   submit -> claim p50/p99 \(f(.value.work.submit_to_claim_ms.p50))/\(f(.value.work.submit_to_claim_ms.p99)) ms\(if .value.work.ok == false then " FAIL" else "" end)"),
     "",
     "CPU per completed task (ms): jobnikd / PostgreSQL / loadgen",
     (.runs | to_entries | map(select(.value.cpu_ms_per_task)) | sort_by(.value.scenario, .value.workers) | .[]

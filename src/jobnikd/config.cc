@@ -9,6 +9,7 @@
 #include <regex>
 
 #include "common/logging.h"
+#include "services/claim_waiter.h"
 
 namespace jobnik {
 namespace {
@@ -87,6 +88,24 @@ const std::vector<KeyDef>& Defs() {
                  "jobnikd's own",
                  false, "ORIGINS"},
                 &Config::http_allowed_origins),
+      StringKey({"claim.wakeup", "JOBNIK_CLAIM_WAKEUP", "--claim-wakeup",
+                 "how waiting claims (dequeue's wait_seconds) learn of new work: notify (PostgreSQL LISTEN/NOTIFY) "
+                 "or poll (every claim.poll_interval_ms; for PgBouncer in transaction mode)",
+                 false, "MODE"},
+                &Config::claim_wakeup,
+                [](const std::string& v) {
+                  if (services::ParseWakeupMode(v)) return Status::Ok();
+                  return ValidationError(fmt::format("must be notify or poll, not '{}'", v));
+                }),
+      IntKey({"claim.poll_interval_ms", "JOBNIK_CLAIM_POLL_INTERVAL_MS", "--claim-poll-interval",
+              "how often waiting claims' stage types are checked for work in poll mode (and in notify mode while "
+              "the listening connection is down)",
+              false, "MILLISECONDS"},
+             &Config::claim_poll_interval_ms, 10, 60000),
+      IntKey({"claim.max_waiters", "JOBNIK_CLAIM_MAX_WAITERS", "--claim-max-waiters",
+              "waiting claims at most (each holds an HTTP thread); more get 503 at once. 0: http.threads minus a "
+              "reserve of a quarter of them (at least 1 thread)"},
+             &Config::claim_max_waiters, 0, 100000),
       IntKey({"shutdown_timeout", "JOBNIK_SHUTDOWN_TIMEOUT", "--shutdown-timeout",
               "seconds to finish in-flight requests on SIGTERM", false, "SECONDS"},
              &Config::shutdown_timeout, 0, 3600),
@@ -287,6 +306,12 @@ std::string Rebuild(const Conninfo& options) {
 }
 
 }  // namespace
+
+int Config::MaxWaiters() const {
+  if (claim_max_waiters > 0) return claim_max_waiters;
+  const int reserve = std::max(1, http_threads / 4);
+  return std::max(1, http_threads - reserve);
+}
 
 std::string Config::ListenHost() const {
   return listen.substr(0, listen.rfind(':'));

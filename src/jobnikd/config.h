@@ -31,6 +31,11 @@ struct Config {
   std::string http_allowed_hosts;
   std::string http_allowed_origins;
   int shutdown_timeout = 10;  // seconds to finish in-flight requests
+  // Long-poll claims (services/claim_waiter.h): wake-up by notify or poll, the poll
+  // interval, and the waiting requests at most (0: MaxWaiters()'s default).
+  std::string claim_wakeup = "notify";
+  int claim_poll_interval_ms = 1000;
+  int claim_max_waiters = 0;
   std::string log_level = "info";
   std::string log_format = "text";
   bool log_access = true;
@@ -51,6 +56,9 @@ struct Config {
   int metrics_stage_types_max = 200;      // stage types with queue gauges of their own
   int metrics_stage_type_idle_ttl = 300;  // seconds a type's gauges outlive its unfinished work
 
+  // claim_max_waiters, or by default http_threads minus a reserve of a quarter of them
+  // for other requests (at least 1).
+  int MaxWaiters() const;
   // Host and port of `listen`.
   std::string ListenHost() const;
   int ListenPort() const;

@@ -29,6 +29,7 @@
 #include "process/exit_code.h"
 #include "process/sd_notify.h"
 #include "process/signals.h"
+#include "services/claim_waiter.h"
 #include "services/scheduler.h"
 #include "services/sweeper.h"
 #include "store/pg/leadership.h"
@@ -159,6 +160,7 @@ class Daemon {
     JOBNIK_TRY(Listen());
     if (config_.sweeper_enabled) sweeper_->Start();
     scheduler_->Start();
+    claim_waiter_->Start();
     Serve();
     return domain::Status::Ok();
   }
@@ -192,6 +194,9 @@ class Daemon {
     }
     process::SdNotify("STOPPING=1");
     api_->SetDraining(true);
+    // Waiting claims answer now (404, as at the end of their wait) instead of holding the
+    // drain up to their deadline; claims arriving from now on do not wait.
+    claim_waiter_->Stop();
 
     // listen_after_bind() returns once in-flight requests are done; bound that wait.
     std::atomic<bool> drained{false};
@@ -254,12 +259,21 @@ class Daemon {
     metrics_.SetStageTypeLimits({static_cast<std::size_t>(config_.metrics_stage_types_max),
                                  std::chrono::seconds(config_.metrics_stage_type_idle_ttl)});
     metrics_.CollectFrom({pool_.get(), store_.get(), tracer_.get()});
+    claim_waiter_ = std::make_unique<services::ClaimWaiter>(
+        services::ClaimWaiterOptions{services::ParseWakeupMode(config_.claim_wakeup).value(),
+                                     std::chrono::milliseconds(config_.claim_poll_interval_ms),
+                                     static_cast<std::size_t>(config_.MaxWaiters()), db_.url, config_.database_schema},
+        [store = store_.get()](const std::string& type, std::int64_t limit) {
+          return store->CountClaimable(type, limit);
+        },
+        &metrics_);
     http::ApiOptions api_options{static_cast<std::size_t>(config_.http_body_limit), config_.log_access};
     api_options.connections = &connections_;
     api_options.lease = {config_.lease_min, config_.lease_max, config_.lease_default};
     site_guard_ = std::make_unique<http::SiteGuard>(config_.ListenHost(), config_.http_allowed_hosts,
                                                     config_.http_allowed_origins);
     api_options.site_guard = site_guard_.get();
+    api_options.claim_waiter = claim_waiter_.get();
     api_ = std::make_unique<http::Api>(*store_, metrics_, api_options, tracer_.get());
     // cpp-httplib's default sets SO_REUSEPORT, which lets a second jobnikd listen on the same
     // port and the kernel split connections between the two: SO_REUSEADDR only.
@@ -324,9 +338,11 @@ class Daemon {
     // otherwise leave the loop to start afterwards and shutdown to wait for its timeout.
     while (!server_.is_running() && !http_returned_) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     const std::string host = config_.ListenHost();
-    spdlog::info("jobnikd {} listening on http://{}:{} (database {}, schema {}, {} HTTP threads, pool {})", Version(),
-                 host, port_, db_.embedded ? "embedded" : MaskSecret(db_.url), config_.database_schema,
-                 config_.http_threads, config_.database_pool_size);
+    spdlog::info(
+        "jobnikd {} listening on http://{}:{} (database {}, schema {}, {} HTTP threads, pool {}, claim wake-up {}, "
+        "{} waiting claims at most)",
+        Version(), host, port_, db_.embedded ? "embedded" : MaskSecret(db_.url), config_.database_schema,
+        config_.http_threads, config_.database_pool_size, config_.claim_wakeup, config_.MaxWaiters());
     process::SdNotify(fmt::format("READY=1\nSTATUS=listening on {}:{}\nMAINPID={}", host, port_, getpid()));
   }
 
@@ -340,6 +356,7 @@ class Daemon {
   std::unique_ptr<store::pg::PgStore> store_;
   Metrics metrics_;
   std::unique_ptr<tracing::Tracer> tracer_;
+  std::unique_ptr<services::ClaimWaiter> claim_waiter_;
   http::ConnectionTracker connections_;
   std::unique_ptr<http::SiteGuard> site_guard_;
   std::unique_ptr<http::Api> api_;

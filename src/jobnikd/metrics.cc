@@ -82,6 +82,21 @@ Metrics::Metrics()
               .Help("Requests refused 403 for their Host or Origin (cross-site or DNS-rebinding defenses).")
               .Register(*registry_)
               .Add({})),
+      claim_waiting(prometheus::BuildGauge()
+                        .Name("jobnik_claim_waiting_requests")
+                        .Help("Claim requests waiting for work (long poll).")
+                        .Register(*registry_)
+                        .Add({})),
+      claim_wakeups(prometheus::BuildCounter()
+                        .Name("jobnik_claim_wakeups_total")
+                        .Help("Waiting claim requests woken to try their claim again.")
+                        .Register(*registry_)
+                        .Add({})),
+      claim_notifications(prometheus::BuildCounter()
+                              .Name("jobnik_claim_notifications_total")
+                              .Help("Claimable-work notifications received from PostgreSQL (LISTEN).")
+                              .Register(*registry_)
+                              .Add({})),
       requests_(prometheus::BuildCounter()
                     .Name("jobnik_http_requests_total")
                     .Help("HTTP requests by route template, method and status.")

@@ -71,6 +71,11 @@ class Metrics {
   prometheus::Counter& spans_dropped;
   // Requests refused by the Host/Origin defenses (http/site_guard.h).
   prometheus::Counter& requests_refused;
+  // Long-poll claims (services/claim_waiter.h): requests waiting for work now, waiters
+  // woken (each wake-up is one more claim attempt), and wake-up notifications received.
+  prometheus::Gauge& claim_waiting;
+  prometheus::Counter& claim_wakeups;
+  prometheus::Counter& claim_notifications;
 
   // Called before each exposition to refresh gauges (pool, queue).
   void SetCollectHook(std::function<void(Metrics&)> hook);

@@ -15,7 +15,7 @@ Api::Api(store::Store& store, Metrics& metrics, ApiOptions options, tracing::Tra
 void Api::Register(httplib::Server& server) {
   std::vector<Route> routes;
   AddJobRoutes(routes, store_, metrics_);
-  AddStageRoutes(routes, store_, metrics_, options_.lease);
+  AddStageRoutes(routes, store_, metrics_, options_.lease, options_.claim_waiter);
   AddTaskRoutes(routes, store_, metrics_, options_.lease);
   AddOpsRoutes(routes, store_, metrics_, draining_, liveness_);
   InstallRoutes(server, routes, metrics_, tracer_, options_.access_log);

@@ -34,6 +34,7 @@ struct ApiOptions {
   ConnectionTracker* connections = nullptr;           // told when each request starts (may be null)
   LeaseBounds lease{};                                // dequeue's lease_seconds, heartbeats
   const SiteGuard* site_guard = nullptr;              // Host/Origin refusals (null: none); outlives the Api
+  services::ClaimWaiter* claim_waiter = nullptr;      // long-poll claims (null: wait_seconds does not wait)
 };
 
 class Api {

@@ -12,6 +12,7 @@
 
 #include "http/envelope.h"
 #include "metrics.h"
+#include "services/claim_waiter.h"
 #include "store/store.h"
 
 namespace jobnik::http {
@@ -24,9 +25,14 @@ struct LeaseBounds {
   int heartbeat_default = 300;
 };
 
+// The longest wait a claim may ask for (dequeue's wait_seconds), seconds.
+inline constexpr int kMaxWaitSeconds = 60;
+
 // `st` and `m` must outlive the server the routes are installed on.
 void AddJobRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m);
-void AddStageRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, LeaseBounds lease = {});
+// `waiter` (may be null: wait_seconds does not wait) serves the dequeue's long poll.
+void AddStageRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, LeaseBounds lease = {},
+                    services::ClaimWaiter* waiter = nullptr);
 void AddTaskRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, LeaseBounds lease = {});
 // /readiness answers 503 while `draining`; /liveness while `liveness` (when set) returns
 // false. Both are read at each request, so they may change after the routes are added.

@@ -3,6 +3,8 @@
 #include "http/routes.h"
 
 #include <spdlog/spdlog.h>
+#include <chrono>
+#include <optional>
 #include <string>
 
 #include "domain/codec.h"
@@ -16,7 +18,8 @@ namespace jobnik::http {
 
 using domain::ErrorCode;
 
-void AddStageRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, LeaseBounds lease) {
+void AddStageRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, LeaseBounds lease,
+                    services::ClaimWaiter* waiter) {
   const RouteAdder add{routes};
   add("GET", "/v1/stages", "/v1/stages",
       WithPaging({"job_id", "stage_type", "stage_operation_status", "should_return_tasks"}), [&st](Call& c) -> Reply {
@@ -87,7 +90,7 @@ void AddStageRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, Le
     return JsonReply(201, *created);
   });
   add("PATCH", "/v1/stages/([^/]+)/tasks/dequeue", "/v1/stages/{stageType}/tasks/dequeue",
-      {"lease_seconds", "worker_id"}, [&st, &m, lease](Call& c) -> Reply {
+      {"lease_seconds", "worker_id", "wait_seconds"}, [&st, &m, lease, waiter](Call& c) -> Reply {
         const std::string type = c.req.matches[1].str();
         Tag("jobnik.stage.type", type);
         if (auto s = domain::CheckTextParam(type, "request/params/stageType", 50); !s.ok()) return ErrorReply(s);
@@ -96,8 +99,29 @@ void AddStageRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, Le
         store::ClaimOptions options;
         if (auto l = q.Int("lease_seconds", lease.min, lease.max)) options.lease_seconds = static_cast<int>(*l);
         options.worker_id = q.String("worker_id", 1, 200);
+        // Extension: long poll. Waits up to this many seconds for a claimable task instead
+        // of answering 404 at once (services/claim_waiter.h); no SQL runs while it waits.
+        const auto wait = q.Int("wait_seconds", 0, kMaxWaitSeconds);
         if (!q.status().ok()) return ErrorReply(q.status());
-        auto d = st.ClaimTask(type, options);
+        std::optional<domain::Result<store::ClaimedTask>> claimed;
+        const auto attempt = [&] {
+          claimed = st.ClaimTask(type, options);
+          return claimed->ok() || claimed->status().code() != ErrorCode::kTaskNotFound;
+        };
+        if (wait.value_or(0) > 0 && waiter) {
+          const auto outcome =
+              waiter->ClaimOrWait({type}, std::chrono::steady_clock::now() + std::chrono::seconds(*wait), attempt);
+          if (outcome == services::ClaimWaiter::Outcome::kOverLimit) {
+            m.dequeue_misses.Increment();
+            Reply busy = ErrorReply(domain::Unavailable(
+                "too many claims are waiting already (claim.max_waiters): retry later, or without wait_seconds"));
+            busy.headers.emplace_back("Retry-After", "1");
+            return busy;
+          }
+        } else {
+          attempt();
+        }
+        auto& d = *claimed;
         if (!d.ok()) {
           if (d.status().code() == ErrorCode::kTaskNotFound) m.dequeue_misses.Increment();
           return ErrorReply(d.status());

@@ -134,6 +134,13 @@ std::string TaskBatchJson(const std::vector<domain::NewTask>& tasks, const Trace
   return out;
 }
 
+// Wakes the requests waiting for work of `stage_type` (services/claim_waiter.h): `count` of
+// its tasks became claimable in this transaction (delivered at commit, dropped on rollback).
+template <typename Tx>
+void NotifyClaimable(Tx& tx, const std::string& stage_type, std::int64_t count) {
+  tx.exec_prepared("TaskNotifyClaimable", stage_type, count);
+}
+
 std::optional<domain::Job> LoadJob(pqxx::work& tx, const char* statement, const std::string& id) {
   auto r = tx.exec_prepared(statement, id);
   if (r.empty()) return std::nullopt;
@@ -248,6 +255,7 @@ domain::Stage InsertStage(pqxx::work& tx, const domain::Job& job, const domain::
     tx.exec_prepared(rows == TaskRows::kNotReturned ? "TaskInsertBatchQuiet" : "TaskInsertBatch", created.id,
                      stage.type, PriorityValue(job.priority), ready, TaskBatchJson(stage.tasks, trace));
     const auto total = static_cast<std::int64_t>(stage.tasks.size());
+    if (ready) NotifyClaimable(tx, stage.type, total);
     tx.exec_prepared0("StageAddTotal", created.id, total, domain::StagePercentage({total, 0, 0}));
     created.summary.pending = static_cast<std::int64_t>(stage.tasks.size());
   }
@@ -273,7 +281,7 @@ void FollowStage(pqxx::work& tx, int order, StageStatus stage_status, TaskStatus
     if (!next.empty()) {
       report.next_stage_started = next[0]["id"].as<std::string>();
       if (domain::TasksClaimable(job.status, StageStatus::kPending)) {
-        tx.exec_prepared0("TaskSetReadyForStage", *report.next_stage_started);
+        tx.exec_prepared("TaskSetReadyForStage", *report.next_stage_started);  // notifies
       }
     }
     auto counts = tx.exec_prepared1("JobRefreshPercentage", report.job_id);
@@ -413,6 +421,9 @@ Result<TaskReport> ReportTaskInTx(pqxx::work& tx, const std::string& id, TaskSta
     auto updated = tx.exec_prepared("TaskReport", id, current.attempts, target_name, outcome->attempts,
                                     current.claim_id, reason, delay);
     if (updated.empty()) return Conflict(id);
+    // Claimable again at once: wake a waiting request (a retry with a delay wakes one when
+    // the scheduler promotes it, PromoteDueTasks).
+    if (updated[0]["ready"].as<bool>()) NotifyClaimable(tx, updated[0]["stage_type"].as<std::string>(), 1);
     TaskReport report;
     report.task = ReadTask(updated[0]);
     report.job_id = StageJobId(tx, report.task.stage_id).value();
@@ -573,7 +584,7 @@ Status PgStore::SetJobStatus(const std::string& id, JobStatus requested) {
                // Aborts the unfinished stages, recording each (after the job's event).
                if (status == JobStatus::kAborted) tx.exec_prepared0("StageAbortForJob", id, kNoActor);
                if (domain::IsActive(status)) {
-                 tx.exec_prepared0("TaskSetReadyForJob", id);
+                 tx.exec_prepared("TaskSetReadyForJob", id);  // notifies
                } else {
                  tx.exec_prepared0("TaskClearReadyForJob", id);
                }
@@ -732,7 +743,7 @@ Status PgStore::SetStageStatus(const std::string& id, StageStatus status) {
                                  std::string(domain::ToString(status)));
                RecordEvent(tx, stage->job_id, StatusEvent(domain::kEventEntityStage, id, stage->status, status));
                if (domain::IsActive(status) && domain::IsActive(job->status)) {
-                 tx.exec_prepared0("TaskSetReadyForStage", id);
+                 tx.exec_prepared("TaskSetReadyForStage", id);  // notifies
                }
                return true;
              })
@@ -787,6 +798,7 @@ Result<std::vector<domain::Task>> PgStore::AddTasks(const std::string& stage_id,
       created.push_back(ReadTask(row, columns));
     }
     const auto added = static_cast<std::int64_t>(tasks.size());
+    if (ready) NotifyClaimable(tx, stage->type, added);
     tx.exec_prepared0(
         "StageAddTotal", stage_id, added,
         domain::StagePercentage({stage->summary.total() + added, stage->summary.completed, stage->summary.failed}));
@@ -1141,12 +1153,23 @@ Result<std::vector<DueTask>> PgStore::PromoteDueTasks(int limit) {
   return RunTransaction<Due, pqxx::nontransaction>(
       pool_, "PromoteDueTasks", [&](pqxx::nontransaction& tx) -> Result<Due> {
         Due due;
+        std::map<std::string, std::int64_t> ready_by_type;
         for (const auto& row : tx.exec_prepared("TaskPromoteDue", limit)) {
           due.push_back({row["id"].as<std::string>(), row["stage_id"].as<std::string>(),
                          row["job_id"].is_null() ? "" : row["job_id"].as<std::string>(), row["ready"].as<bool>(),
                          row["late_seconds"].as<double>()});
+          if (due.back().ready) ++ready_by_type[row["stage_type"].as<std::string>()];
         }
+        // The promotion is committed (autocommit): wake waiting requests now.
+        for (const auto& [type, n] : ready_by_type) NotifyClaimable(tx, type, n);
         return due;
+      });
+}
+
+Result<std::int64_t> PgStore::CountClaimable(const std::string& stage_type, std::int64_t limit) {
+  return RunTransaction<std::int64_t, pqxx::nontransaction>(
+      pool_, "CountClaimable", [&](pqxx::nontransaction& tx) -> Result<std::int64_t> {
+        return tx.exec_prepared1("TaskCountClaimable", stage_type, limit)["n"].as<std::int64_t>();
       });
 }
 

@@ -71,6 +71,9 @@ class PgStore final : public Store {
   Result<std::optional<TaskReport>> FailStaleTask(const std::string& id, domain::Timestamp cutoff) override;
   Result<std::vector<DueTask>> PromoteDueTasks(int limit) override;
   Result<std::optional<double>> NextRetryDue() override;
+  // The long-poll's poll fallback (services/claim_waiter.h): how many tasks of
+  // `stage_type` a claim would find now, at most `limit`. Locks nothing.
+  Result<std::int64_t> CountClaimable(const std::string& stage_type, std::int64_t limit);
   Result<QueueStats> GetQueueStats() override;
   Status Ping() override;
 

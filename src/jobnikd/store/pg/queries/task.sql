@@ -87,17 +87,52 @@ WHERE stage_id IN (SELECT id FROM stage WHERE job_id = $1::uuid)
 
 -- Tasks of the active stages of a resumed job become claimable, except RETRIED tasks still
 -- waiting for their retry delay (not_before in the future: the scheduler's, TaskPromoteDue).
+-- Wakes the requests waiting for work of those types (TaskNotifyClaimable): one row per type.
 -- name: TaskSetReadyForJob
-UPDATE task SET ready = true, not_before = NULL
-WHERE stage_id IN (SELECT id FROM stage WHERE job_id = $1::uuid AND status IN ('PENDING', 'IN_PROGRESS'))
-  AND NOT ready AND status IN ('PENDING', 'RETRIED') AND (not_before IS NULL OR not_before <= now());
+WITH made_ready AS (
+  UPDATE task SET ready = true, not_before = NULL
+  WHERE stage_id IN (SELECT id FROM stage WHERE job_id = $1::uuid AND status IN ('PENDING', 'IN_PROGRESS'))
+    AND NOT ready AND status IN ('PENDING', 'RETRIED') AND (not_before IS NULL OR not_before <= now())
+  RETURNING stage_type
+)
+SELECT pg_notify('jobnik_claimable', current_schema() || E'\t' || stage_type || E'\t' || count(*))
+FROM made_ready GROUP BY stage_type;
 
 -- Tasks of a stage that became active become claimable (its job is active: the caller
 -- checks), except those waiting for their retry delay, as above.
+-- Wakes waiting requests as TaskSetReadyForJob does.
 -- name: TaskSetReadyForStage
-UPDATE task SET ready = true, not_before = NULL
-WHERE stage_id = $1::uuid AND NOT ready AND status IN ('PENDING', 'RETRIED')
-  AND (not_before IS NULL OR not_before <= now());
+WITH made_ready AS (
+  UPDATE task SET ready = true, not_before = NULL
+  WHERE stage_id = $1::uuid AND NOT ready AND status IN ('PENDING', 'RETRIED')
+    AND (not_before IS NULL OR not_before <= now())
+  RETURNING stage_type
+)
+SELECT pg_notify('jobnik_claimable', current_schema() || E'\t' || stage_type || E'\t' || count(*))
+FROM made_ready GROUP BY stage_type;
+
+-- Long-poll wake-up (services/claim_waiter.h): $2 tasks of stage type $1 became claimable in
+-- this transaction. Every statement that sets task.ready (or inserts ready tasks) is
+-- followed by this, or notifies itself (TaskSetReadyForJob, TaskSetReadyForStage). The
+-- payload is "<schema>\t<stage type>\t<count>"; PostgreSQL delivers it at commit (never on
+-- rollback) to every jobnikd listening on the database, and folds identical payloads of one
+-- transaction into one.
+-- name: TaskNotifyClaimable
+SELECT pg_notify('jobnik_claimable', current_schema() || E'\t' || $1::text || E'\t' || $2::bigint);
+
+-- The poll fallback of the long-poll wake-up (no NOTIFY, e.g. behind PgBouncer in
+-- transaction mode): how many tasks of stage type $1 a claim would find now, at most $2.
+-- The claim's conditions (TaskClaim) through the same index, without locking anything.
+-- name: TaskCountClaimable
+SELECT count(*) AS n FROM (
+  SELECT 1
+  FROM task t
+  JOIN stage s ON s.id = t.stage_id
+  JOIN job j ON j.id = s.job_id
+  WHERE t.stage_type = $1 AND t.ready AND t.status IN ('PENDING', 'RETRIED')
+    AND s.status IN ('PENDING', 'IN_PROGRESS') AND j.status IN ('PENDING', 'IN_PROGRESS')
+  LIMIT $2
+) x;
 
 -- The claim of one batch of dequeue requests (see group_commit.h), for K stage types at
 -- once: a template, expanded in statements.cc into the statements
@@ -216,7 +251,8 @@ UPDATE task t SET status = $3::text, attempts = $4, update_time = now(), {TaskFa
 WHERE t.id = $1::uuid AND t.status = 'IN_PROGRESS' AND t.attempts = $2 AND t.claim_id IS NOT DISTINCT FROM $5::uuid
 RETURNING t.id::text, t.stage_id::text, t.data::text, t.user_metadata::text, t.status, t.attempts,
           t.max_attempts, t.creation_time, t.update_time, t.start_time, t.end_time, t.traceparent,
-          t.tracestate, t.worker_id, t.errors::text AS errors, t.retry::text AS retry, t.not_before;
+          t.tracestate, t.worker_id, t.errors::text AS errors, t.retry::text AS retry, t.not_before,
+          t.ready, t.stage_type;
 
 -- The stage counters of tasks that reached a final status, shared by TaskReportCounted
 -- and TaskReportBatch (statements.cc puts this text where they name the fragment): the
@@ -386,7 +422,7 @@ UPDATE task t SET not_before = NULL,
                               AND j.status IN ('PENDING', 'IN_PROGRESS'))
 FROM due
 WHERE t.id = due.id
-RETURNING t.id::text, t.stage_id::text, t.ready,
+RETURNING t.id::text, t.stage_id::text, t.ready, t.stage_type,
           (SELECT s.job_id::text FROM stage s WHERE s.id = t.stage_id) AS job_id,
           extract(epoch FROM now() - due.not_before)::float8 AS late_seconds;
 
