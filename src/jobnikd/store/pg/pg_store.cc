@@ -987,8 +987,9 @@ Result<std::vector<ClaimedTask>> PgStore::ClaimTasks(const std::vector<std::stri
 
 std::vector<Result<TaskReport>> PgStore::ReportTasks(const std::vector<TaskUpdate>& updates) {
   std::vector<std::optional<Result<TaskReport>>> results(updates.size());
-  // COMPLETED reports go into one completion batch together (ReportCompletedBatch, as the
-  // group commit runs it); the others are one transaction each, as ReportTask runs them.
+  // COMPLETED reports go into the completions' group commit together (so that concurrent
+  // batch reports share transactions, as single reports do); the others are one
+  // transaction each, as ReportTask runs them.
   std::vector<std::string> completions;
   std::vector<std::size_t> completion_index;
   for (std::size_t i = 0; i < updates.size(); ++i) {
@@ -1006,7 +1007,7 @@ std::vector<Result<TaskReport>> PgStore::ReportTasks(const std::vector<TaskUpdat
     }
   }
   if (!completions.empty()) {
-    auto done = ReportCompletedBatch(completions);
+    auto done = completed_reports_.SubmitMany("", std::move(completions));
     for (std::size_t k = 0; k < done.size(); ++k) results[completion_index[k]].emplace(std::move(done[k]));
   }
   std::vector<Result<TaskReport>> out;
