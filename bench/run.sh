@@ -14,6 +14,10 @@
 #   e  claims with E_DELAYED RETRIED tasks of the same stage type waiting for their retry
 #      delay (bench/seed-delayed.sql) against none: one stage of E tasks, 16 workers, in
 #      E_PAIRS alternating pairs of runs (the ratio is the median of the pairs')
+#   f  batch claims and reports (POST /v1/tasks/claim + POST /v1/tasks/status, up to
+#      F_BATCH tasks per request), 16 workers: one stage of F tasks, and 16 stages of
+#      F/16 tasks (one claim over all 16 types); against pgbench single claim+done at 16
+#      clients, and the pgbench baseline that claims 10 rows per transaction
 #
 # Prints a table and writes bench/results/latest.json (+ logs in bench/results/logs/).
 # Targets are informational: a miss does not fail the run. Exit status: 0 ok; 1 when a
@@ -37,7 +41,9 @@
 #   BENCH_E_TASKS             tasks of e's stage                 20000 / 2000
 #   BENCH_E_DELAYED           e's waiting RETRIED tasks          100000 / 100000
 #   BENCH_E_PAIRS             e's pairs of runs (none, delayed)  3 / 1
-#   BENCH_SCENARIOS           which scenarios to run             "a b c d e"
+#   BENCH_F_TASKS             tasks of each of f's runs          20000 / 2000
+#   BENCH_F_BATCH             f's tasks per claim and per report  10
+#   BENCH_SCENARIOS           which scenarios to run             "a b c d e f"
 #   BENCH_RESULTS             results directory                  bench/results
 set -euo pipefail
 shopt -s inherit_errexit
@@ -79,19 +85,22 @@ e_tasks=${BENCH_E_TASKS:-$(pick 20000 2000)}
 e_delayed=${BENCH_E_DELAYED:-100000}
 e_workers=16
 e_pairs=${BENCH_E_PAIRS:-$(pick 3 1)}
+f_tasks=${BENCH_F_TASKS:-$(pick 20000 2000)}
+f_batch=${BENCH_F_BATCH:-10}
+f_workers=16
 baseline_seconds=${BENCH_SECONDS:-$(pick 10 2)}
 work_timeout=${BENCH_WORK_TIMEOUT:-120}
-read -r -a scenarios <<<"${BENCH_SCENARIOS:-a b c d e}"
+read -r -a scenarios <<<"${BENCH_SCENARIOS:-a b c d e f}"
 results=${BENCH_RESULTS:-$root/bench/results}
 
-for v in a_tasks b_per_stage per_worker c_tasks d_completed d_pending e_tasks e_delayed e_pairs baseline_seconds work_timeout; do
+for v in a_tasks b_per_stage per_worker c_tasks d_completed d_pending e_tasks e_delayed e_pairs f_tasks f_batch baseline_seconds work_timeout; do
   [[ ${!v} =~ ^[0-9]+$ ]] || { echo "$0: $v must be a non-negative integer, got '${!v}'" >&2; exit 2; }
 done
 for w in "${workers_list[@]}"; do
   [[ $w =~ ^[1-9][0-9]*$ ]] || { echo "$0: BENCH_WORKERS: '$w' is not a positive integer" >&2; exit 2; }
 done
 for s in "${scenarios[@]}"; do
-  [[ $s =~ ^[abcde]$ ]] || { echo "$0: BENCH_SCENARIOS: unknown scenario '$s'" >&2; exit 2; }
+  [[ $s =~ ^[abcdef]$ ]] || { echo "$0: BENCH_SCENARIOS: unknown scenario '$s'" >&2; exit 2; }
 done
 
 # jobnikd's flags for every run (the database URL and schema are added per run).
@@ -444,6 +453,13 @@ for s in "${scenarios[@]}"; do
       done
       seed_delayed= seed_type=
       ;;
+    f)
+      n=$(( (f_tasks / b_types) * b_types ))
+      run_work "f_one_w$f_workers" f "$f_workers" --tasks "$n" --stages 1 --type bench -- \
+        --type bench --expect "$n" --batch "$f_batch"
+      run_work "f_16_w$f_workers" f "$f_workers" --tasks "$n" --stages 1 --type bench --types "$b_types" -- \
+        --type bench --types "$b_types" --expect "$n" --batch "$f_batch"
+      ;;
   esac
 done
 
@@ -463,10 +479,12 @@ jq -n \
   --argjson cfg "$(jq -n --argjson a "$a_tasks" --argjson pw "$per_worker" --argjson b "$b_per_stage" \
     --argjson c "$c_tasks" --argjson dc "$d_completed" --argjson dp "$d_pending" \
     --argjson e "$e_tasks" --argjson ed "$e_delayed" --argjson ep "$e_pairs" \
+    --argjson f "$f_tasks" --argjson fb "$f_batch" \
     --argjson bs "$baseline_seconds" --argjson to "$work_timeout" --arg flags "${jobnikd_flags[*]}" \
     --arg workers "${workers_list[*]}" \
     '{a_tasks: $a, b_types: 16, b_tasks_per_stage: $b, tasks_per_worker_cap: $pw,
       c_tasks: $c, d_completed: $dc, d_pending: $dp, d_workers: 16, e_tasks: $e, e_delayed: $ed, e_pairs: $ep, e_workers: 16,
+      f_tasks: $f, f_batch: $fb, f_workers: 16,
       baseline_seconds: $bs,
       work_timeout_s: $to, jobnikd_flags: $flags, workers: ($workers | split(" ") | map(tonumber))}')" \
   -f /dev/stdin >"$out" <<'JQ'
@@ -490,12 +508,18 @@ def target($name; $value; $op; $threshold; $unit):
     delayed_retries_vs_none: ([range(1; $cfg.e_pairs + 1) | tostring]
       | map(div(tps("e_delayed_p" + .); tps("e_none_p" + .))) | map(select(. != null)) | sort
       | if length == 0 then null else .[(length - 1) / 2 | floor] end),
-    submission_vs_bulk_insert: div($runs.c.submit.tasks_per_s; $b.bulk_insert_rows_per_s)
+    submission_vs_bulk_insert: div($runs.c.submit.tasks_per_s; $b.bulk_insert_rows_per_s),
+    batch_one_stage_vs_pgbench: div(tps("f_one_w16"); $b.claim_done_pairs_per_s["16"]),
+    batch_16_stages_vs_pgbench: div(tps("f_16_w16"); $b.claim_done_pairs_per_s["16"]),
+    batch_one_stage_vs_pgbench_claim10: div(tps("f_one_w16"); $b.claim10_done_tasks_per_s),
+    batch_16_stages_vs_pgbench_claim10: div(tps("f_16_w16"); $b.claim10_done_tasks_per_s)
   } as $ratios
 | [ target("e2e/pgbench claim+done at 16, 16 stages, W=16"; $ratios.sixteen_stages_vs_pgbench_one_type["16"]; ">="; 0.5; "ratio"),
     target("e2e/pgbench claim+done at 16, one stage, W=16"; $ratios.one_stage_vs_pgbench["16"]; ">="; 0.35; "ratio"),
     target("large history / fresh, 16 stages, W=16"; $ratios.large_history_vs_fresh; ">="; 0.8; "ratio"),
     target("100k delayed retries / none, one type, W=16"; $ratios.delayed_retries_vs_none; ">="; 0.9; "ratio"),
+    target("batch(\($cfg.f_batch)) e2e/pgbench claim+done at 16, one stage, W=16"; $ratios.batch_one_stage_vs_pgbench; ">="; 1.0; "ratio"),
+    target("batch(\($cfg.f_batch)) e2e/pgbench claim+done at 16, 16 stages, W=16"; $ratios.batch_16_stages_vs_pgbench; ">="; 1.0; "ratio"),
     target("submission throughput, one job of C tasks"; $runs.c.submit.tasks_per_s; ">="; 20000; "tasks/s"),
     target("p99 dequeue, one stage, W=16"; $runs.a_w16.work.dequeue_ms.p99; "<"; 20; "ms"),
     target("p99 dequeue, 16 stages, W=16"; $runs.b_w16.work.dequeue_ms.p99; "<"; 20; "ms"),
@@ -556,6 +580,9 @@ jq -r '
         else row(.value; "e  one type, delayed ones"; $all.runs["e_none_p" + (.key | split("_p")[1])].work.tasks_per_s;
                  $all.ratios.delayed_retries_pairs[(.key | split("_p")[1] | tonumber) - 1]) end),
     (if .runs.e_delayed_p1.seed then "   (e: \(.runs.e_delayed_p1.seed.delayed_tasks) delayed RETRIED tasks of the same type seeded in \(.runs.e_delayed_p1.seed.wall_s) s; ratio = waiting / none per pair, median \(f(.ratios.delayed_retries_vs_none)))" else empty end),
+    (if .runs.f_one_w16 then row(.runs.f_one_w16; "f  batch, one stage"; $all.baseline.claim_done_pairs_per_s["16"]; $all.ratios.batch_one_stage_vs_pgbench) else empty end),
+    (if .runs.f_16_w16 then row(.runs.f_16_w16; "f  batch, 16 stages"; $all.baseline.claim_done_pairs_per_s["16"]; $all.ratios.batch_16_stages_vs_pgbench) else empty end),
+    (if .runs.f_one_w16 or .runs.f_16_w16 then "   (f: up to \(.config.f_batch) tasks per claim and per report; ratio vs pgbench single claim+done at 16 clients; vs pgbench claiming 10 rows per transaction, \(f(.baseline.claim10_done_tasks_per_s)) tasks/s: one stage \(f(.ratios.batch_one_stage_vs_pgbench_claim10)), 16 stages \(f(.ratios.batch_16_stages_vs_pgbench_claim10)); deq/done latencies are per request)" else empty end),
     "",
     "CPU per completed task (ms): jobnikd / PostgreSQL / loadgen",
     (.runs | to_entries | map(select(.value.cpu_ms_per_task)) | sort_by(.value.scenario, .value.workers) | .[]
