@@ -2,7 +2,9 @@
 //
 //   submit        one atomic POST /v1/jobs per job (stages and tasks inline), timed
 //   work          W worker threads claim (dequeue) and complete tasks until N are done,
-//                 then verify every stage's summary through the API
+//                 then verify every stage's summary through the API; with --batch B each
+//                 thread claims up to B tasks per request (POST /v1/tasks/claim) and
+//                 reports them in one request (POST /v1/tasks/status)
 //   seed-history  bulk-load finished and pending tasks straight into jobnikd's schema
 //                 (bench/seed-history.sql through psql: the API is far too slow for 2M rows)
 //   longpoll      W workers wait in long-poll dequeues (wait_seconds); tasks are submitted one
@@ -204,6 +206,7 @@ struct WorkArgs {
   int timeout_s = 120;
   long long max_errors = 0;
   bool verify = true;
+  int batch = 0;  // > 0: batch claims and reports of up to this many tasks
 };
 
 struct Shared {
@@ -252,6 +255,8 @@ void RecordError(Shared& sh, WorkerStats& st, long long max_errors, const std::s
   if (n == 1) std::cerr << "work: " << what << "\n";
   if (n > max_errors) Stop(sh);
 }
+
+void WaitUntilDone(const WorkArgs& a, Shared& sh);
 
 // The worker loop of lib/client with W slots, tuned to the benchmark: a slot starts on
 // its home type and moves on when it is empty; after a full round of misses it pauses
@@ -333,7 +338,13 @@ void Work(const WorkArgs& a, const std::vector<std::string>& types, Shared& sh, 
   sh.start = Clock::now();
   sh.go.count_down();
 
-  // Wait for the workers, the deadline, or a fatal error.
+  WaitUntilDone(a, sh);
+  worker.Stop();
+  sh.cpu = CpuSeconds() - cpu_start;
+}
+
+// Waits for the workers to complete every task, the deadline, or a fatal error.
+void WaitUntilDone(const WorkArgs& a, Shared& sh) {
   const auto deadline = sh.start + std::chrono::seconds(a.timeout_s);
   auto last_report = sh.start;
   while (sh.completed.load() < a.expect && !sh.stop.load()) {
@@ -352,7 +363,91 @@ void Work(const WorkArgs& a, const std::vector<std::string>& types, Shared& sh, 
                                Seconds(now - sh.start));
     }
   }
-  worker.Stop();
+}
+
+// Batch mode: each of W threads claims up to a.batch tasks of all the types in one
+// request and completes them (under their claims) in one request, until all are done.
+// After an empty claim a thread pauses 2 ms, as the worker loop does.
+void WorkBatch(const WorkArgs& a, const std::vector<std::string>& types, Shared& sh, std::vector<WorkerStats>& stats) {
+  auto micros = [](Clock::duration d) {
+    return static_cast<float>(std::chrono::duration<double, std::micro>(d).count());
+  };
+  std::vector<std::thread> threads;
+  for (int w = 0; w < a.workers; ++w) {
+    threads.emplace_back([&, w] {
+      WorkerStats& st = stats[static_cast<std::size_t>(w)];
+      Client client(Options(a.url, 60));
+      const auto reserve = static_cast<std::size_t>(a.expect / a.workers + a.expect / 10 + 16);
+      st.ids.reserve(reserve);
+      const auto c0 = Clock::now();
+      auto r = client.Request("GET", "/liveness");
+      st.connect_us = micros(Clock::now() - c0);
+      if (!r.ok() || r->status != 200) {
+        RecordError(sh, st, a.max_errors,
+                    "GET /liveness: " + (r.ok() ? fmt::format("HTTP {}", r->status) : r.status().message()));
+      }
+      sh.ready.count_down();
+      sh.go.wait();
+      Client::ClaimTasksRequest request;
+      request.stage_types = types;
+      request.limit = a.batch;
+      std::vector<Client::TaskUpdate> updates;
+      while (!sh.stop.load()) {
+        const auto t0 = Clock::now();
+        auto claimed = client.ClaimTasks(request);
+        const auto t1 = Clock::now();
+        if (!claimed.ok()) {
+          RecordError(sh, st, a.max_errors, "claim: " + claimed.status().message());
+          continue;
+        }
+        if (claimed->empty()) {
+          ++st.misses;
+          st.miss_us.push_back(micros(t1 - t0));
+          std::this_thread::sleep_for(std::chrono::milliseconds(2));
+          continue;
+        }
+        st.dequeue_us.push_back(micros(t1 - t0));
+        st.claimed += static_cast<long long>(claimed->size());
+        updates.clear();
+        for (auto& c : *claimed) {
+          st.ids.push_back(c.task.id);
+          Client::ReportOptions options;
+          options.claim_id = c.claim_id;
+          updates.push_back({c.task.id, jobnik::domain::TaskStatus::kCompleted, std::move(options)});
+        }
+        const auto t2 = Clock::now();
+        auto results = client.ReportTasks(updates);
+        const auto t3 = Clock::now();
+        if (!results.ok()) {
+          RecordError(sh, st, a.max_errors, "report: " + results.status().message());
+          continue;
+        }
+        st.complete_us.push_back(micros(t3 - t2));
+        long long done = 0;
+        for (std::size_t i = 0; i < results->size(); ++i) {
+          if ((*results)[i].ok()) {
+            ++done;
+          } else {
+            if ((*results)[i].code() == jobnik::domain::ErrorCode::kTaskStatusUpdateFailed) ++st.conflicts;
+            RecordError(sh, st, a.max_errors, "complete " + updates[i].task_id + ": " + (*results)[i].message());
+          }
+        }
+        st.completed += done;
+        const long long before = sh.completed.fetch_add(done);
+        if (before < sh.expect && before + done >= sh.expect) {
+          sh.end.store(Clock::now().time_since_epoch().count());
+          Stop(sh);
+        }
+      }
+    });
+  }
+  sh.ready.wait();
+  const double cpu_start = CpuSeconds();
+  sh.start = Clock::now();
+  sh.go.count_down();
+  WaitUntilDone(a, sh);
+  Stop(sh);
+  for (auto& t : threads) t.join();
   sh.cpu = CpuSeconds() - cpu_start;
 }
 
@@ -435,7 +530,11 @@ int RunWork(const WorkArgs& a) {
   Shared sh(a.workers);
   sh.expect = a.expect;
   std::vector<WorkerStats> stats(static_cast<std::size_t>(a.workers));
-  Work(a, types, sh, stats);
+  if (a.batch > 0) {
+    WorkBatch(a, types, sh, stats);
+  } else {
+    Work(a, types, sh, stats);
+  }
   const bool timed_out = sh.timed_out;
   const double cpu = sh.cpu;
   const auto end_ticks = sh.end.load();
@@ -473,6 +572,7 @@ int RunWork(const WorkArgs& a) {
               {"type", a.type},
               {"types", types.size()},
               {"workers", a.workers},
+              {"batch", a.batch},
               {"expected", a.expect},
               {"claimed", all.claimed},
               {"completed", all.completed},
@@ -744,6 +844,9 @@ int main(int argc, char** argv) {
   wrk->add_option("--expect", work.expect, "tasks to complete")->required()->check(CLI::PositiveNumber);
   wrk->add_option("--timeout-s", work.timeout_s, "give up after this many seconds")->capture_default_str();
   wrk->add_option("--max-errors", work.max_errors, "stop after more failed requests than this")->capture_default_str();
+  wrk->add_option("--batch", work.batch,
+                  "B > 0: claim up to B tasks of all the types per request and report them in one (batch routes)")
+      ->check(CLI::Range(0, 1000));
   bool no_verify = false;
   wrk->add_flag("--no-verify", no_verify, "skip the verification of the stage summaries");
 

@@ -17,6 +17,10 @@
 #   f  long poll: F_WAITERS workers wait in dequeues with wait_seconds; F tasks are submitted
 #      one at a time (each once every worker waits again): submit returns -> claim returns
 #      latency p50/p99, with the submission through the same jobnikd and through a second one
+#   g  batch claims and reports (POST /v1/tasks/claim + POST /v1/tasks/status, up to
+#      G_BATCH tasks per request), 16 workers: one stage of G tasks, and 16 stages of
+#      G/16 tasks (one claim over all 16 types); against pgbench single claim+done at 16
+#      clients, and the pgbench baseline that claims 10 rows per transaction
 #
 # Prints a table and writes bench/results/latest.json (+ logs in bench/results/logs/).
 # Targets are informational: a miss does not fail the run. Exit status: 0 ok; 1 when a
@@ -42,7 +46,9 @@
 #   BENCH_E_PAIRS             e's pairs of runs (none, delayed)  3 / 1
 #   BENCH_F_TASKS             f's tasks (one at a time)          500 / 100
 #   BENCH_F_WAITERS           f's waiting workers                64
-#   BENCH_SCENARIOS           which scenarios to run             "a b c d e f"
+#   BENCH_G_TASKS             tasks of each of g's runs          20000 / 2000
+#   BENCH_G_BATCH             g's tasks per claim and per report  10
+#   BENCH_SCENARIOS           which scenarios to run             "a b c d e f g"
 #   BENCH_RESULTS             results directory                  bench/results
 set -euo pipefail
 shopt -s inherit_errexit
@@ -86,20 +92,23 @@ e_workers=16
 e_pairs=${BENCH_E_PAIRS:-$(pick 3 1)}
 f_tasks=${BENCH_F_TASKS:-$(pick 500 100)}
 f_waiters=${BENCH_F_WAITERS:-64}
+g_tasks=${BENCH_G_TASKS:-$(pick 20000 2000)}
+g_batch=${BENCH_G_BATCH:-10}
+g_workers=16
 baseline_seconds=${BENCH_SECONDS:-$(pick 10 2)}
 work_timeout=${BENCH_WORK_TIMEOUT:-120}
-read -r -a scenarios <<<"${BENCH_SCENARIOS:-a b c d e f}"
+read -r -a scenarios <<<"${BENCH_SCENARIOS:-a b c d e f g}"
 results=${BENCH_RESULTS:-$root/bench/results}
 
 for v in a_tasks b_per_stage per_worker c_tasks d_completed d_pending e_tasks e_delayed e_pairs f_tasks f_waiters \
-  baseline_seconds work_timeout; do
+  g_tasks g_batch baseline_seconds work_timeout; do
   [[ ${!v} =~ ^[0-9]+$ ]] || { echo "$0: $v must be a non-negative integer, got '${!v}'" >&2; exit 2; }
 done
 for w in "${workers_list[@]}"; do
   [[ $w =~ ^[1-9][0-9]*$ ]] || { echo "$0: BENCH_WORKERS: '$w' is not a positive integer" >&2; exit 2; }
 done
 for s in "${scenarios[@]}"; do
-  [[ $s =~ ^[abcdef]$ ]] || { echo "$0: BENCH_SCENARIOS: unknown scenario '$s'" >&2; exit 2; }
+  [[ $s =~ ^[abcdefg]$ ]] || { echo "$0: BENCH_SCENARIOS: unknown scenario '$s'" >&2; exit 2; }
 done
 
 # jobnikd's flags for every run (the database URL and schema are added per run).
@@ -493,6 +502,13 @@ for s in "${scenarios[@]}"; do
       run_longpoll f_same false
       run_longpoll f_across true
       ;;
+    g)
+      n=$(( (g_tasks / b_types) * b_types ))
+      run_work "g_one_w$g_workers" g "$g_workers" --tasks "$n" --stages 1 --type bench -- \
+        --type bench --expect "$n" --batch "$g_batch"
+      run_work "g_16_w$g_workers" g "$g_workers" --tasks "$n" --stages 1 --type bench --types "$b_types" -- \
+        --type bench --types "$b_types" --expect "$n" --batch "$g_batch"
+      ;;
   esac
 done
 
@@ -512,10 +528,12 @@ jq -n \
   --argjson cfg "$(jq -n --argjson a "$a_tasks" --argjson pw "$per_worker" --argjson b "$b_per_stage" \
     --argjson c "$c_tasks" --argjson dc "$d_completed" --argjson dp "$d_pending" \
     --argjson e "$e_tasks" --argjson ed "$e_delayed" --argjson ep "$e_pairs" \
+    --argjson g "$g_tasks" --argjson gb "$g_batch" \
     --argjson bs "$baseline_seconds" --argjson to "$work_timeout" --arg flags "${jobnikd_flags[*]}" \
     --arg workers "${workers_list[*]}" \
     '{a_tasks: $a, b_types: 16, b_tasks_per_stage: $b, tasks_per_worker_cap: $pw,
       c_tasks: $c, d_completed: $dc, d_pending: $dp, d_workers: 16, e_tasks: $e, e_delayed: $ed, e_pairs: $ep, e_workers: 16,
+      g_tasks: $g, g_batch: $gb, g_workers: 16,
       baseline_seconds: $bs,
       work_timeout_s: $to, jobnikd_flags: $flags, workers: ($workers | split(" ") | map(tonumber))}')" \
   -f /dev/stdin >"$out" <<'JQ'
@@ -539,12 +557,18 @@ def target($name; $value; $op; $threshold; $unit):
     delayed_retries_vs_none: ([range(1; $cfg.e_pairs + 1) | tostring]
       | map(div(tps("e_delayed_p" + .); tps("e_none_p" + .))) | map(select(. != null)) | sort
       | if length == 0 then null else .[(length - 1) / 2 | floor] end),
-    submission_vs_bulk_insert: div($runs.c.submit.tasks_per_s; $b.bulk_insert_rows_per_s)
+    submission_vs_bulk_insert: div($runs.c.submit.tasks_per_s; $b.bulk_insert_rows_per_s),
+    batch_one_stage_vs_pgbench: div(tps("g_one_w16"); $b.claim_done_pairs_per_s["16"]),
+    batch_16_stages_vs_pgbench: div(tps("g_16_w16"); $b.claim_done_pairs_per_s["16"]),
+    batch_one_stage_vs_pgbench_claim10: div(tps("g_one_w16"); $b.claim10_done_tasks_per_s),
+    batch_16_stages_vs_pgbench_claim10: div(tps("g_16_w16"); $b.claim10_done_tasks_per_s)
   } as $ratios
 | [ target("e2e/pgbench claim+done at 16, 16 stages, W=16"; $ratios.sixteen_stages_vs_pgbench_one_type["16"]; ">="; 0.5; "ratio"),
     target("e2e/pgbench claim+done at 16, one stage, W=16"; $ratios.one_stage_vs_pgbench["16"]; ">="; 0.35; "ratio"),
     target("large history / fresh, 16 stages, W=16"; $ratios.large_history_vs_fresh; ">="; 0.8; "ratio"),
     target("100k delayed retries / none, one type, W=16"; $ratios.delayed_retries_vs_none; ">="; 0.9; "ratio"),
+    target("batch(\($cfg.g_batch)) e2e/pgbench claim+done at 16, one stage, W=16"; $ratios.batch_one_stage_vs_pgbench; ">="; 1.0; "ratio"),
+    target("batch(\($cfg.g_batch)) e2e/pgbench claim+done at 16, 16 stages, W=16"; $ratios.batch_16_stages_vs_pgbench; ">="; 1.0; "ratio"),
     target("submission throughput, one job of C tasks"; $runs.c.submit.tasks_per_s; ">="; 20000; "tasks/s"),
     target("p99 dequeue, one stage, W=16"; $runs.a_w16.work.dequeue_ms.p99; "<"; 20; "ms"),
     target("p99 long poll submit -> claim, 64 waiters"; $runs.f_same.work.submit_to_claim_ms.p99; "<"; 20; "ms"),
@@ -609,6 +633,9 @@ jq -r '
     (if .runs.e_delayed_p1.seed then "   (e: \(.runs.e_delayed_p1.seed.delayed_tasks) delayed RETRIED tasks of the same type seeded in \(.runs.e_delayed_p1.seed.wall_s) s; ratio = waiting / none per pair, median \(f(.ratios.delayed_retries_vs_none)))" else empty end),
     (.runs | to_entries | map(select(.key | startswith("f_"))) | .[]
       | "f  long poll \(if .value.work.across_instances then "(2nd jobnikd)" else "(same)" end | pad(13)) \(f(.value.workers) | lpad(4)) \(f(.value.work.tasks) | lpad(8))   submit -> claim p50/p99 \(f(.value.work.submit_to_claim_ms.p50))/\(f(.value.work.submit_to_claim_ms.p99)) ms\(if .value.work.ok == false then " FAIL" else "" end)"),
+    (if .runs.g_one_w16 then row(.runs.g_one_w16; "g  batch, one stage"; $all.baseline.claim_done_pairs_per_s["16"]; $all.ratios.batch_one_stage_vs_pgbench) else empty end),
+    (if .runs.g_16_w16 then row(.runs.g_16_w16; "g  batch, 16 stages"; $all.baseline.claim_done_pairs_per_s["16"]; $all.ratios.batch_16_stages_vs_pgbench) else empty end),
+    (if .runs.g_one_w16 or .runs.g_16_w16 then "   (g: up to \(.config.g_batch) tasks per claim and per report; ratio vs pgbench single claim+done at 16 clients; vs pgbench claiming 10 rows per transaction, \(f(.baseline.claim10_done_tasks_per_s)) tasks/s: one stage \(f(.ratios.batch_one_stage_vs_pgbench_claim10)), 16 stages \(f(.ratios.batch_16_stages_vs_pgbench_claim10)); deq/done latencies are per request)" else empty end),
     "",
     "CPU per completed task (ms): jobnikd / PostgreSQL / loadgen",
     (.runs | to_entries | map(select(.value.cpu_ms_per_task)) | sort_by(.value.scenario, .value.workers) | .[]

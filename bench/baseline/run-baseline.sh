@@ -20,6 +20,8 @@
 # Measures, in the private schema bench_baseline (dropped first and at the end):
 #   claim_done_pairs_per_s        claim_done.sql at 1, 4, 16, 64 clients
 #   claim_done_16types_pairs_per_s claim_done_16types.sql at 16 clients
+#   claim10_done_tasks_per_s      claim_done_batch10.sql at 16 clients (10 rows per claim
+#                                 and per completion): tasks/s
 #   bulk_insert_rows_per_s        insert_bulk.sql, 100 transactions x 1000 rows, 1 client
 #   single_insert_rows_per_s      insert_single.sql, 1 row per transaction, 1 client
 # Each claim run starts from a freshly loaded table (load.sql). Exits non-zero if
@@ -102,11 +104,13 @@ pgbench_run() {
 # "number of transactions actually processed: N" (-T) or "N/M" (-t) -> N
 processed() { awk '/^number of transactions actually processed:/ {split($6, a, "/"); print a[1]}' "$work/$1.log"; }
 
-# claim_run NAME CLIENTS SCRIPT TYPES -> prints pairs/s.
+# claim_run NAME CLIENTS SCRIPT TYPES [ROWS_PER_EXECUTION] -> prints pairs/s.
 # pgbench counts one execution of the script (claim + done = two SQL
 # transactions) as one "transaction", so its tps IS pairs/s: no division by 2.
+# A script that claims and completes ROWS rows per execution (default 1) prints
+# its tps x ROWS: tasks/s.
 claim_run() {
-  local name=$1 clients=$2 script=$3 types=$4
+  local name=$1 clients=$2 script=$3 types=$4 per=${5:-1}
   log "loading $rows PENDING rows ($types stage type(s))"
   psql_run -v rows="$rows" -v types="$types" -f "$here/load.sql" >/dev/null
   log "$name: $clients client(s), ${seconds}s"
@@ -119,10 +123,11 @@ claim_run() {
   read -r completed pending in_progress <<<"$counts"
   # Every script execution must have claimed and completed exactly one row; a
   # shortfall means claims came back empty, i.e. the table (or a type) ran dry.
-  if [[ $completed != "$n" || $in_progress != 0 || $pending == 0 ]]; then
+  if [[ $completed != "$((n * per))" || $in_progress != 0 || $pending == 0 ]]; then
     die "$name: $n pairs run but $completed COMPLETED, $in_progress IN_PROGRESS, $pending PENDING left (ran dry? raise BENCH_ROWS)"
   fi
-  log "$name: $tps pairs/s ($n pairs, $pending rows still PENDING)"
+  tps=$(jq -n --argjson t "$tps" --argjson p "$per" '$t * $p')
+  log "$name: $tps pairs/s ($n executions x $per, $pending rows still PENDING)"
   echo "$tps"
 }
 
@@ -138,6 +143,7 @@ for c in 1 4 16 64; do
   pairs[$c]=$(claim_run "claim_done_c$c" "$c" claim_done.sql 1)
 done
 pairs16types=$(claim_run claim_done_16types_c16 16 claim_done_16types.sql 16)
+batch10=$(claim_run claim_done_batch10_c16 16 claim_done_batch10.sql 1 10)
 
 # Bulk insert: into the emptied table, 100 transactions x 1000 rows from one client.
 psql_run -c 'TRUNCATE bench_baseline.task RESTART IDENTITY' -c 'CHECKPOINT' >/dev/null
@@ -155,11 +161,12 @@ single_rows=$(pgbench_run insert_single 1 insert_single.sql -T "$seconds")
 jq -n \
   --argjson c1 "${pairs[1]}" --argjson c4 "${pairs[4]}" \
   --argjson c16 "${pairs[16]}" --argjson c64 "${pairs[64]}" \
-  --argjson t16 "$pairs16types" --argjson bulk "$bulk_rows" --argjson single "$single_rows" \
+  --argjson t16 "$pairs16types" --argjson b10 "$batch10" --argjson bulk "$bulk_rows" --argjson single "$single_rows" \
   --arg version "$version" --argjson seconds "$seconds" \
   'def r: . * 10 | round / 10;
    {claim_done_pairs_per_s: {"1": ($c1 | r), "4": ($c4 | r), "16": ($c16 | r), "64": ($c64 | r)},
     claim_done_16types_pairs_per_s: ($t16 | r),
+    claim10_done_tasks_per_s: ($b10 | r),
     bulk_insert_rows_per_s: ($bulk | r),
     single_insert_rows_per_s: ($single | r),
     pgbench_version: $version,
@@ -172,5 +179,6 @@ jq -r '
   "  claim+done pairs/s, 16 clients     \(.claim_done_pairs_per_s["16"])",
   "  claim+done pairs/s, 64 clients     \(.claim_done_pairs_per_s["64"])",
   "  claim+done pairs/s, 16 cl/16 types \(.claim_done_16types_pairs_per_s)",
+  "  claim 10+done tasks/s, 16 clients  \(.claim10_done_tasks_per_s)",
   "  bulk insert rows/s (1000/tx)       \(.bulk_insert_rows_per_s)",
   "  single insert rows/s (1/tx)        \(.single_insert_rows_per_s)"' "$out"

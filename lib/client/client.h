@@ -114,6 +114,28 @@ class Client {
   HeartbeatOutcome Heartbeat(const std::string& task_id, const std::string& claim_id, int lease_seconds,
                              domain::Status* error = nullptr);
 
+  // ---- Batch operations (extension; worker_ops.cc) ----
+  struct ClaimTasksRequest {
+    std::vector<std::string> stage_types{};  // 1..16 distinct types
+    int limit = 1;                           // 1..1000
+    int wait_seconds = 0;                    // 0..60
+    int lease_seconds = 0;                   // > 0: sent as leaseSeconds
+    std::string worker_id{};                 // non-empty: sent as workerId
+  };
+  // POST /v1/tasks/claim: up to `limit` tasks of the types, highest priority then oldest
+  // first over all of them; empty when none is claimable.
+  domain::Result<std::vector<Claimed>> ClaimTasks(const ClaimTasksRequest& request);
+  struct TaskUpdate {
+    std::string task_id;
+    domain::TaskStatus status = domain::TaskStatus::kCompleted;
+    ReportOptions options;
+  };
+  // POST /v1/tasks/status (1..1000 updates): one Status per update, in order: ok, or that
+  // update's error with the code the single report gives (TASK_CLAIM_MISMATCH, ...). An
+  // error Result only when the request as a whole failed (then nothing is known of the
+  // updates: each may or may not have been applied).
+  domain::Result<std::vector<domain::Status>> ReportTasks(const std::vector<TaskUpdate>& updates);
+
  private:
   std::shared_ptr<Transport> transport_;
 };

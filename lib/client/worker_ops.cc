@@ -95,4 +95,70 @@ Client::HeartbeatOutcome Client::Heartbeat(const std::string& task_id, const std
   return HeartbeatOutcome::kError;
 }
 
+Result<std::vector<Client::Claimed>> Client::ClaimTasks(const ClaimTasksRequest& request) {
+  nlohmann::json body{{"stageTypes", request.stage_types}, {"limit", request.limit}};
+  if (request.wait_seconds > 0) body["waitSeconds"] = request.wait_seconds;
+  if (request.lease_seconds > 0) body["leaseSeconds"] = request.lease_seconds;
+  if (!request.worker_id.empty()) body["workerId"] = request.worker_id;
+  auto raw = Request("POST", "/v1/tasks/claim", body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  if (!raw.ok()) return raw.status();
+  if (raw->status != 200) return ErrorOf(raw->status, raw->body);
+  auto j = nlohmann::json::parse(raw->body, nullptr, false);
+  if (j.is_discarded()) return domain::BadResponse("the server sent malformed JSON");
+  if (!j.is_object() || !j.contains("tasks") || !j["tasks"].is_array()) {
+    return domain::BadResponse("the claim's answer has no array `tasks`");
+  }
+  std::vector<Claimed> out;
+  out.reserve(j["tasks"].size());
+  for (const auto& t : j["tasks"]) {
+    auto task = domain::DecodeTask(t);
+    if (!task.ok()) return task.status();
+    Claimed claimed{std::move(task).value(), t.dump(), ""};
+    if (t.contains("claimId") && t["claimId"].is_string()) claimed.claim_id = t["claimId"].get<std::string>();
+    out.push_back(std::move(claimed));
+  }
+  return out;
+}
+
+Result<std::vector<Status>> Client::ReportTasks(const std::vector<TaskUpdate>& updates) {
+  nlohmann::json items = nlohmann::json::array();
+  for (const auto& u : updates) {
+    nlohmann::json item{{"id", u.task_id}, {"status", std::string(domain::ToString(u.status))}};
+    if (!u.options.claim_id.empty()) item["claimId"] = u.options.claim_id;
+    if (!u.options.reason.empty() && u.status == domain::TaskStatus::kFailed) {
+      item["reason"] = CutUtf8(u.options.reason, kMaxReasonBytes);
+    }
+    if (u.options.retry_after_seconds && u.status == domain::TaskStatus::kFailed) {
+      item["retryAfterSeconds"] = *u.options.retry_after_seconds;
+    }
+    items.push_back(std::move(item));
+  }
+  const nlohmann::json body{{"updates", std::move(items)}};
+  auto raw = Request("POST", "/v1/tasks/status", body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  if (!raw.ok()) return raw.status();
+  if (raw->status != 200) return ErrorOf(raw->status, raw->body);
+  auto j = nlohmann::json::parse(raw->body, nullptr, false);
+  if (j.is_discarded()) return domain::BadResponse("the server sent malformed JSON");
+  if (!j.is_object() || !j.contains("results") || !j["results"].is_array() || j["results"].size() != updates.size()) {
+    return domain::BadResponse(
+        fmt::format("the batch report's answer has no array `results` of {} items", updates.size()));
+  }
+  std::vector<Status> out;
+  out.reserve(updates.size());
+  for (const auto& r : j["results"]) {
+    if (r.is_object() && r.value("ok", false)) {
+      out.push_back(Status::Ok());
+      continue;
+    }
+    const std::string code =
+        r.is_object() && r.contains("code") && r["code"].is_string() ? r["code"].get<std::string>() : "";
+    const std::string message =
+        r.is_object() && r.contains("message") && r["message"].is_string() ? r["message"].get<std::string>() : "";
+    const auto parsed = domain::ParseErrorCode(code);
+    if (!parsed) return domain::BadResponse("a batch report result has neither ok nor a known code: " + r.dump());
+    out.emplace_back(*parsed, message);
+  }
+  return out;
+}
+
 }  // namespace jobnik::client

@@ -1,6 +1,7 @@
 #include "domain/codec.h"
 
 #include <fmt/format.h>
+#include <algorithm>
 #include <charconv>
 #include <nlohmann/json.hpp>
 
@@ -799,6 +800,114 @@ Result<TaskReportRequest> ParseTaskReport(std::string_view body) {
   if (auto it = j.find("retryAfterSeconds"); it != j.end() && !it->is_null()) {
     JOBNIK_TRY(CheckNumberIn(*it, "request/body/retryAfterSeconds", 0, kMaxRetryDelaySeconds));
     if (out.status == TaskStatus::kFailed) out.retry_after_seconds = it->get<double>();
+  }
+  return out;
+}
+
+namespace {
+
+// An optional integer `key` of `j` from `min` to `max`.
+Status OptionalIntIn(const json& j, std::string_view key, std::string_view path, int min, int max,
+                     std::optional<int>& out) {
+  auto it = j.find(std::string(key));
+  if (it == j.end() || it->is_null()) return Status::Ok();
+  if (!it->is_number_integer() || it->get<std::int64_t>() < min || it->get<std::int64_t>() > max) {
+    return ValidationError(fmt::format("{} must be an integer from {} to {}", Path(path, key), min, max));
+  }
+  out = static_cast<int>(it->get<std::int64_t>());
+  return Status::Ok();
+}
+
+// One report of a batch (path: request/body/updates/N).
+Status ReadTaskReportItem(const json& j, const std::string& path, TaskReportBatchItem& out) {
+  JOBNIK_TRY(CheckObject(j, path));
+  JOBNIK_TRY(CheckRequired(j, "id", path));
+  if (!j["id"].is_string() || !IsUuid(j["id"].get_ref<const std::string&>())) {
+    return ValidationError(fmt::format("{}/id must be a uuid", path));
+  }
+  out.id = j["id"].get<std::string>();
+  JOBNIK_TRY(CheckRequired(j, "status", path));
+  const json& v = j["status"];
+  if (v.is_string() && v.get_ref<const std::string&>() == ToString(TaskStatus::kCompleted)) {
+    out.report.status = TaskStatus::kCompleted;
+  } else if (v.is_string() && v.get_ref<const std::string&>() == ToString(TaskStatus::kFailed)) {
+    out.report.status = TaskStatus::kFailed;
+  } else {
+    return ValidationError(
+        fmt::format("{}/status must be equal to one of the allowed values: COMPLETED, FAILED", path));
+  }
+  if (auto it = j.find("claimId"); it != j.end() && !it->is_null()) {
+    if (!it->is_string() || !IsUuid(it->get_ref<const std::string&>())) {
+      return ValidationError(fmt::format("{}/claimId must be a uuid", path));
+    }
+    out.report.claim_id = it->get<std::string>();
+  }
+  if (auto it = j.find("reason"); it != j.end() && !it->is_null()) {
+    if (!it->is_string()) return ValidationError(fmt::format("{}/reason must be a string", path));
+    if (out.report.status == TaskStatus::kFailed) {
+      out.report.reason = CutUtf8(it->get<std::string>(), kMaxFailureReasonBytes);
+    }
+  }
+  if (auto it = j.find("retryAfterSeconds"); it != j.end() && !it->is_null()) {
+    JOBNIK_TRY(CheckNumberIn(*it, path + "/retryAfterSeconds", 0, kMaxRetryDelaySeconds));
+    if (out.report.status == TaskStatus::kFailed) out.report.retry_after_seconds = it->get<double>();
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<ClaimBatchRequest> ParseClaimBatch(std::string_view body) {
+  JOBNIK_ASSIGN_OR_RETURN(const json j, ParseJsonBody(body));
+  const std::string_view path = "request/body";
+  JOBNIK_TRY(CheckObject(j, path));
+  JOBNIK_TRY(RequireAll(j, path, "stageTypes", "limit"));
+  ClaimBatchRequest out;
+  const json& types = j["stageTypes"];
+  if (!types.is_array() || types.empty() || types.size() > 16) {
+    return ValidationError("request/body/stageTypes must be an array of 1 to 16 stage types");
+  }
+  for (std::size_t i = 0; i < types.size(); ++i) {
+    const std::string at = fmt::format("request/body/stageTypes/{}", i);
+    JOBNIK_TRY(CheckString(types[i], at, 1, 50));
+    std::string type = types[i].get<std::string>();
+    if (std::find(out.stage_types.begin(), out.stage_types.end(), type) != out.stage_types.end()) {
+      return ValidationError(fmt::format("{} repeats the stage type '{}' (the types must be distinct)", at, type));
+    }
+    out.stage_types.push_back(std::move(type));
+  }
+  std::optional<int> limit, wait;
+  JOBNIK_TRY(OptionalIntIn(j, "limit", path, 1, 1000, limit));
+  if (!limit) return ValidationError("request/body/limit must be an integer from 1 to 1000");
+  out.limit = *limit;
+  JOBNIK_TRY(OptionalIntIn(j, "waitSeconds", path, 0, 60, wait));
+  out.wait_seconds = wait.value_or(0);
+  JOBNIK_TRY(OptionalIntIn(j, "leaseSeconds", path, 0, 100000000, out.lease_seconds));
+  if (auto it = j.find("workerId"); it != j.end() && !it->is_null()) {
+    JOBNIK_TRY(CheckString(*it, "request/body/workerId", 1, 200));
+    out.worker_id = it->get<std::string>();
+  }
+  return out;
+}
+
+Result<std::vector<TaskReportBatchItem>> ParseTaskReportBatch(std::string_view body) {
+  JOBNIK_ASSIGN_OR_RETURN(const json j, ParseJsonBody(body));
+  JOBNIK_TRY(CheckObject(j, "request/body"));
+  JOBNIK_TRY(CheckRequired(j, "updates", "request/body"));
+  const json& updates = j["updates"];
+  if (!updates.is_array() || updates.empty() || updates.size() > 1000) {
+    return ValidationError("request/body/updates must be an array of 1 to 1000 task reports");
+  }
+  std::vector<TaskReportBatchItem> out(updates.size());
+  for (std::size_t i = 0; i < updates.size(); ++i) {
+    const json& item = updates[i];
+    out[i].error = ReadTaskReportItem(item, fmt::format("request/body/updates/{}", i), out[i]);
+    if (!out[i].error.ok() && out[i].id.empty() && item.is_object()) {
+      // Echo the item's id in its result when it is a string at all.
+      if (auto it = item.find("id"); it != item.end() && it->is_string() && IsStorableText(it->get<std::string>())) {
+        out[i].id = it->get<std::string>();
+      }
+    }
   }
   return out;
 }

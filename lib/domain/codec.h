@@ -105,6 +105,22 @@ Result<TaskStatus> ParseTaskStatusChange(std::string_view body);
 // kMaxFailureReasonBytes at a UTF-8 boundary; only kept for FAILED) and
 // `retryAfterSeconds` (a number from 0 to kMaxRetryDelaySeconds; only kept for FAILED).
 Result<TaskReportRequest> ParseTaskReport(std::string_view body);
+// One item of POST /v1/tasks/status (extension): a report of task `id`, or why the item
+// is invalid (`error` not ok; `id` is empty when the item has no string id).
+struct TaskReportBatchItem {
+  std::string id;
+  TaskReportRequest report;
+  Status error = Status::Ok();
+};
+
+// POST /v1/tasks/claim: {"stageTypes", "limit", "waitSeconds"?, "leaseSeconds"?,
+// "workerId"?}; unknown keys are ignored (as in the other task bodies).
+Result<ClaimBatchRequest> ParseClaimBatch(std::string_view body);
+// POST /v1/tasks/status: {"updates": [1..1000 reports]}. The body's shape is checked here
+// (an error for the whole request); each item's validity is its own (item.error), so that
+// one bad item never fails the others. Each item: {"id", "status", "claimId"?, "reason"?,
+// "retryAfterSeconds"?} as ParseTaskReport reads it.
+Result<std::vector<TaskReportBatchItem>> ParseTaskReportBatch(std::string_view body);
 // A heartbeat: empty, or an object with the optional `claimId` (a uuid) and
 // `leaseSeconds` (an integer; its bounds are checked by the caller).
 Result<HeartbeatRequest> ParseHeartbeat(std::string_view body);

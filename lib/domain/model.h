@@ -153,6 +153,16 @@ struct TaskReportRequest {
   std::optional<double> retry_after_seconds = std::nullopt;  // FAILED only; overrides the task's retry delay
 };
 
+// POST /v1/tasks/claim (extension): a batch claim. Bounds are checked by the parser
+// except the lease's (the daemon's lease_min .. lease_max).
+struct ClaimBatchRequest {
+  std::vector<std::string> stage_types;  // 1..16, distinct, each 1..50 characters
+  int limit = 1;                         // 1..1000
+  int wait_seconds = 0;                  // 0..60
+  std::optional<int> lease_seconds;
+  std::optional<std::string> worker_id;  // 1..200 characters
+};
+
 // POST /v1/tasks/{id}/heartbeat (the body is optional).
 struct HeartbeatRequest {
   std::optional<std::string> claim_id;

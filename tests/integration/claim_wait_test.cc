@@ -432,6 +432,34 @@ TEST_F(DequeueWaitTest, ADequeueWithWaitSecondsAnswers404AtTheDeadline) {
   EXPECT_LT(waited, 3.0);
 }
 
+TEST_F(DequeueWaitTest, ABatchClaimWithWaitSecondsAnswersTheTasksCreatedWhileItWaitsOnAnyOfItsTypes) {
+  auto& waiter = NewWaiter(WakeupMode::kNotify, *store_, &metrics_);
+  StartServer(&waiter);
+  auto claim = [&](int wait) {
+    httplib::Client client("127.0.0.1", port_);
+    client.set_read_timeout(70, 0);
+    const nlohmann::json body{{"stageTypes", {"w-batch-a", "w-batch-b"}}, {"limit", 5}, {"waitSeconds", wait}};
+    return client.Post("/v1/tasks/claim", body.dump(), "application/json");
+  };
+  auto reply = std::async(std::launch::async, [&] { return claim(20); });
+  ASSERT_TRUE(Eventually([&] { return waiter.Waiting() == 1; }));
+  const auto created = Clock::now();
+  AddWork(*store_, "w-batch-b", 3);
+  auto r = reply.get();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_LT(std::chrono::duration<double>(Clock::now() - created).count(), 2.0);
+  const auto tasks = nlohmann::json::parse(r->body).at("tasks");
+  EXPECT_EQ(tasks.size(), 3U) << r->body;
+  // Nothing left: a wait of 1 s answers an empty list at its deadline.
+  const auto start = Clock::now();
+  auto empty = claim(1);
+  ASSERT_TRUE(empty);
+  EXPECT_EQ(empty->status, 200) << empty->body;
+  EXPECT_EQ(nlohmann::json::parse(empty->body).at("tasks").size(), 0U);
+  EXPECT_GE(std::chrono::duration<double>(Clock::now() - start).count(), 0.95);
+}
+
 TEST_F(DequeueWaitTest, ShutdownAnswersWaitingDequeuesAt404) {
   auto& waiter = NewWaiter(WakeupMode::kNotify, *store_, &metrics_);
   StartServer(&waiter);

@@ -284,6 +284,84 @@ TEST_F(HttpTest, AtomicSubmissionExtension) {
   EXPECT_EQ(Query1("SELECT count(*) FROM job"), "1");
 }
 
+TEST_F(HttpTest, BatchClaimAndBatchReportRoutes) {
+  const std::string job = CreateJob();
+  const std::string stage = AddStage(job, "batch-http");
+  ASSERT_EQ(Call("POST", "/v1/stages/" + stage + "/tasks", R"([{"data":{}},{"data":{}},{"data":{}}])").status, 201);
+  // Validation errors name the field.
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {R"({"limit":1})", "request/body must have required property 'stageTypes'"},
+      {R"({"stageTypes":["a"]})", "request/body must have required property 'limit'"},
+      {R"({"stageTypes":[],"limit":1})", "request/body/stageTypes"},
+      {R"({"stageTypes":["a","a"],"limit":1})", "request/body/stageTypes/1"},
+      {R"({"stageTypes":[""],"limit":1})", "request/body/stageTypes/0"},
+      {R"({"stageTypes":["a"],"limit":1001})", "request/body/limit"},
+      {R"({"stageTypes":["a"],"limit":"5"})", "request/body/limit"},
+      {R"({"stageTypes":["a"],"limit":1,"waitSeconds":61})", "request/body/waitSeconds"},
+      {R"({"stageTypes":["a"],"limit":1,"leaseSeconds":1})", "request/body/leaseSeconds"},
+      {R"({"stageTypes":["a"],"limit":1,"workerId":""})", "request/body/workerId"},
+      {R"([])", "request/body"},
+  };
+  for (const auto& [body, field] : bad) {
+    EXPECT_NE(ExpectError(Call("POST", "/v1/tasks/claim", body), 400, "VALIDATION_ERROR").find(field),
+              std::string::npos)
+        << body;
+  }
+  // A claim within bounds: the tasks as the dequeue answers them; waitSeconds is accepted.
+  auto r = Call("POST", "/v1/tasks/claim",
+                R"({"stageTypes":["batch-http","other"],"limit":2,"waitSeconds":0,"leaseSeconds":30,"workerId":"w"})");
+  ASSERT_EQ(r.status, 200) << r.raw;
+  ASSERT_EQ(r.body["tasks"].size(), 2U);
+  EXPECT_EQ(r.body["tasks"][0]["status"], "IN_PROGRESS");
+  EXPECT_TRUE(r.body["tasks"][0]["claimId"].is_string());
+  EXPECT_TRUE(r.body["tasks"][0]["leaseExpiresAt"].is_string());
+  const std::string t0 = r.body["tasks"][0]["id"], c0 = r.body["tasks"][0]["claimId"];
+  const std::string t1 = r.body["tasks"][1]["id"];
+  // Batch report: one result per item, in order; bad items fail alone.
+  EXPECT_NE(ExpectError(Call("POST", "/v1/tasks/status", R"({"updates":[]})"), 400, "VALIDATION_ERROR")
+                .find("request/body/updates"),
+            std::string::npos);
+  EXPECT_NE(ExpectError(Call("POST", "/v1/tasks/status", R"({})"), 400, "VALIDATION_ERROR").find("updates"),
+            std::string::npos);
+  const std::string body = R"({"updates":[{"id":")" + t0 + R"(","status":"COMPLETED","claimId":")" + c0 +
+                           R"("},{"id":"nope","status":"COMPLETED"},{"id":")" + t1 +
+                           R"(","status":"PENDING"},{"id":")" + std::string(kNoSuchId) +
+                           R"(","status":"FAILED"},{"id":")" + t1 +
+                           R"(","status":"FAILED","claimId":"11111111-1111-4111-8111-111111111111"},7]})";
+  r = Call("POST", "/v1/tasks/status", body);
+  ASSERT_EQ(r.status, 200) << r.raw;
+  const json& results = r.body["results"];
+  ASSERT_EQ(results.size(), 6U) << r.raw;
+  EXPECT_EQ(results[0], json::parse(R"({"id":")" + t0 + R"(","ok":true})"));
+  EXPECT_EQ(results[1]["id"], "nope");
+  EXPECT_EQ(results[1]["code"], "VALIDATION_ERROR");
+  EXPECT_NE(results[1]["message"].get<std::string>().find("request/body/updates/1/id"), std::string::npos);
+  EXPECT_EQ(results[2]["code"], "VALIDATION_ERROR");
+  EXPECT_NE(results[2]["message"].get<std::string>().find("request/body/updates/2/status"), std::string::npos);
+  EXPECT_EQ(results[3]["code"], "TASK_NOT_FOUND");
+  EXPECT_EQ(results[4]["code"], "TASK_CLAIM_MISMATCH");
+  EXPECT_TRUE(results[5]["id"].is_null());
+  EXPECT_EQ(results[5]["code"], "VALIDATION_ERROR");
+  EXPECT_EQ(Call("GET", "/v1/tasks/" + t0).body["status"], "COMPLETED");
+  EXPECT_EQ(Call("GET", "/v1/tasks/" + t1).body["status"], "IN_PROGRESS");
+
+  // The SDK against the same server.
+  auto claimed = client_->ClaimTasks({{"batch-http"}, 10});
+  ASSERT_TRUE(claimed.ok()) << claimed.status().message();
+  ASSERT_EQ(claimed->size(), 1U);
+  std::vector<client::Client::TaskUpdate> updates = {
+      {t1, domain::TaskStatus::kCompleted, {}},
+      {(*claimed)[0].task.id, domain::TaskStatus::kFailed, {(*claimed)[0].claim_id, "broken", {}}},
+      {t0, domain::TaskStatus::kCompleted, {}}};
+  auto statuses = client_->ReportTasks(updates);
+  ASSERT_TRUE(statuses.ok()) << statuses.status().message();
+  ASSERT_EQ(statuses->size(), 3U);
+  EXPECT_TRUE((*statuses)[0].ok()) << (*statuses)[0].message();
+  EXPECT_TRUE((*statuses)[1].ok()) << (*statuses)[1].message();
+  EXPECT_EQ((*statuses)[2].code(), domain::ErrorCode::kIllegalTaskStatusTransition);
+  EXPECT_EQ(Call("GET", "/v1/jobs/" + job).body["status"], "FAILED");
+}
+
 TEST_F(HttpTest, DatabaseErrorsDoNotLeakInternals) {
   Exec("DROP TABLE task CASCADE");
   auto r = Call("GET", "/v1/tasks");

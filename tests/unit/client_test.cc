@@ -153,6 +153,71 @@ TEST(FakeTransportTest, ClientDecodesScriptedRepliesAndRequestsAreRecorded) {
   EXPECT_EQ(requests[2].body, R"({"status":"COMPLETED"})");
 }
 
+TEST(FakeTransportTest, ClaimTasksSendsTheBatchAndDecodesEachTaskWithItsClaim) {
+  auto fake = std::make_shared<FakeTransport>();
+  std::string t1 = TaskJson("t1"), t2 = TaskJson("t2");
+  t1.insert(t1.size() - 1, R"(,"claimId":"c1")");
+  fake->Reply(200, R"({"tasks":[)" + t1 + "," + t2 + "]}");
+  fake->Reply(200, R"({"tasks":[]})");
+  fake->Reply(400, R"({"message":"request/body/limit must be an integer from 1 to 1000","code":"VALIDATION_ERROR"})");
+  fake->Reply(200, R"({"tasks":{}})");
+  Client client(fake);
+  auto claimed = client.ClaimTasks({{"a", "b"}, 10, 0, 60, "w1"});
+  ASSERT_TRUE(claimed.ok()) << claimed.status().message();
+  ASSERT_EQ(claimed->size(), 2U);
+  EXPECT_EQ((*claimed)[0].task.id, "t1");
+  EXPECT_EQ((*claimed)[0].claim_id, "c1");
+  EXPECT_EQ((*claimed)[1].task.id, "t2");
+  EXPECT_EQ((*claimed)[1].claim_id, "");
+  auto none = client.ClaimTasks({{"a"}, 5});
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+  EXPECT_EQ(client.ClaimTasks({{"a"}, 0}).status().code(), ErrorCode::kValidation);
+  EXPECT_EQ(client.ClaimTasks({{"a"}, 1}).status().code(), ErrorCode::kBadResponse);
+
+  const auto requests = fake->requests();
+  ASSERT_EQ(requests.size(), 4U);
+  EXPECT_EQ(requests[0].method, "POST");
+  EXPECT_EQ(requests[0].path, "/v1/tasks/claim");
+  EXPECT_EQ(nlohmann::json::parse(requests[0].body),
+            nlohmann::json::parse(R"({"stageTypes":["a","b"],"limit":10,"leaseSeconds":60,"workerId":"w1"})"));
+  EXPECT_EQ(nlohmann::json::parse(requests[1].body), nlohmann::json::parse(R"({"stageTypes":["a"],"limit":5})"));
+}
+
+TEST(FakeTransportTest, ReportTasksGivesOneStatusPerUpdateInOrder) {
+  auto fake = std::make_shared<FakeTransport>();
+  fake->Reply(200, R"({"results":[{"id":"t1","ok":true},)"
+                   R"({"id":"t2","code":"TASK_CLAIM_MISMATCH","message":"not under claim c"},)"
+                   R"({"id":"t3","code":"TASK_NOT_FOUND","message":"no task t3"}]})");
+  fake->Reply(200, R"({"results":[{"id":"t1","ok":true}]})");  // one result for two updates
+  fake->Reply(503, R"({"message":"shutting down","code":"UNAVAILABLE"})");
+  Client client(fake);
+  Client::ReportOptions failed;
+  failed.claim_id = "c";
+  failed.reason = "it broke";
+  failed.retry_after_seconds = 5;
+  const std::vector<Client::TaskUpdate> updates = {
+      {"t1", TaskStatus::kCompleted, {}}, {"t2", TaskStatus::kFailed, failed}, {"t3", TaskStatus::kCompleted, {}}};
+  auto results = client.ReportTasks(updates);
+  ASSERT_TRUE(results.ok()) << results.status().message();
+  ASSERT_EQ(results->size(), 3U);
+  EXPECT_TRUE((*results)[0].ok());
+  EXPECT_EQ((*results)[1].code(), ErrorCode::kTaskClaimMismatch);
+  EXPECT_EQ((*results)[1].message(), "not under claim c");
+  EXPECT_EQ((*results)[2].code(), ErrorCode::kTaskNotFound);
+  EXPECT_EQ(client.ReportTasks({updates[0], updates[2]}).status().code(), ErrorCode::kBadResponse);
+  EXPECT_FALSE(client.ReportTasks({updates[0]}).ok());
+
+  const auto requests = fake->requests();
+  ASSERT_EQ(requests.size(), 3U);
+  EXPECT_EQ(requests[0].method, "POST");
+  EXPECT_EQ(requests[0].path, "/v1/tasks/status");
+  EXPECT_EQ(nlohmann::json::parse(requests[0].body),
+            nlohmann::json::parse(R"({"updates":[{"id":"t1","status":"COMPLETED"},)"
+                                  R"({"id":"t2","status":"FAILED","claimId":"c","reason":"it broke",)"
+                                  R"("retryAfterSeconds":5.0},{"id":"t3","status":"COMPLETED"}]})"));
+}
+
 TEST(FakeTransportTest, DropsBeforeAndAfterTheServerActed) {
   int acted = 0;
   auto fake = std::make_shared<FakeTransport>([&acted](const HttpRequest&) -> domain::Result<HttpResponse> {

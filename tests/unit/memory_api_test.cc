@@ -183,6 +183,39 @@ TEST_F(MemoryApiTest, PausedJobsAreNotClaimedAndHigherPriorityGoesFirst) {
   EXPECT_EQ(Claim("p0").stage_id, high_stage->id);
 }
 
+TEST_F(MemoryApiTest, BatchClaimsAndBatchReportsDrainAJob) {
+  const auto job = Submit(2, 3);
+  // Only the first stage is claimable; its three tasks in creation order, each claimed.
+  auto claimed = client_->ClaimTasks({{"t0", "t1"}, 10, 0, 30, "w"});
+  ASSERT_TRUE(claimed.ok()) << claimed.status().message();
+  ASSERT_EQ(claimed->size(), 3U);
+  for (const auto& c : *claimed) {
+    EXPECT_EQ(c.task.status, TaskStatus::kInProgress);
+    EXPECT_FALSE(c.claim_id.empty());
+  }
+  EXPECT_EQ(client_->GetJob(job.id)->status, JobStatus::kInProgress);
+  // One item under another claim fails alone.
+  std::vector<client::Client::TaskUpdate> updates;
+  for (const auto& c : *claimed) updates.push_back({c.task.id, TaskStatus::kCompleted, {c.claim_id, "", {}}});
+  updates[1].options.claim_id = "11111111-1111-4111-8111-111111111111";
+  auto results = client_->ReportTasks(updates);
+  ASSERT_TRUE(results.ok()) << results.status().message();
+  ASSERT_EQ(results->size(), 3U);
+  EXPECT_TRUE((*results)[0].ok());
+  EXPECT_EQ((*results)[1].code(), domain::ErrorCode::kTaskClaimMismatch);
+  EXPECT_TRUE((*results)[2].ok());
+  updates = {{(*claimed)[1].task.id, TaskStatus::kCompleted, {(*claimed)[1].claim_id, "", {}}}};
+  results = client_->ReportTasks(updates);
+  ASSERT_TRUE(results.ok());
+  EXPECT_TRUE((*results)[0].ok()) << (*results)[0].message();
+  // The second stage started: its tasks now.
+  claimed = client_->ClaimTasks({{"t1"}, 2});
+  ASSERT_TRUE(claimed.ok());
+  EXPECT_EQ(claimed->size(), 2U);
+  EXPECT_EQ(client_->ClaimTasks({{"t0", "t1"}, 1000})->size(), 1U);
+  EXPECT_TRUE(client_->ClaimTasks({{"t0", "t1"}, 1000})->empty());
+}
+
 TEST_F(MemoryApiTest, ListsPageThroughTheJobs) {
   for (int i = 0; i < 5; ++i) Submit(1, 1);
   auto page = client_->Request("GET", "/v1/jobs?limit=2");

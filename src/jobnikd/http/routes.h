@@ -33,7 +33,9 @@ void AddJobRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m);
 // `waiter` (may be null: wait_seconds does not wait) serves the dequeue's long poll.
 void AddStageRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, LeaseBounds lease = {},
                     services::ClaimWaiter* waiter = nullptr);
-void AddTaskRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, LeaseBounds lease = {});
+// `waiter` (may be null) serves the batch claim's waitSeconds.
+void AddTaskRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, LeaseBounds lease = {},
+                   services::ClaimWaiter* waiter = nullptr);
 // /readiness answers 503 while `draining`; /liveness while `liveness` (when set) returns
 // false. Both are read at each request, so they may change after the routes are added.
 void AddOpsRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, const std::atomic<bool>& draining,

@@ -4,7 +4,9 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <chrono>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "domain/codec.h"
@@ -12,10 +14,64 @@
 #include "domain/time.h"
 #include "http/lists.h"
 #include "http/query.h"
+#include "services/claim_waiter.h"
 
 namespace jobnik::http {
 
-void AddTaskRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, LeaseBounds lease) {
+namespace {
+
+// The metrics and log lines of a task report (single or in a batch).
+void NoteReport(Metrics& m, const std::string& id, const store::TaskReport& r) {
+  switch (r.task.status) {
+    case domain::TaskStatus::kCompleted:
+      m.tasks_completed.Increment();
+      break;
+    case domain::TaskStatus::kFailed:
+      m.tasks_failed.Increment();
+      break;
+    case domain::TaskStatus::kRetried:
+      m.tasks_retried.Increment();
+      break;
+    default:
+      break;
+  }
+  if (r.task.status != domain::TaskStatus::kCompleted) {
+    spdlog::info("task {} of stage {} (job {}) reported FAILED -> {} (attempt {}/{}){}{}{}{}", id, r.task.stage_id,
+                 r.job_id, domain::ToString(r.task.status), r.task.attempts, r.task.max_attempts,
+                 r.task.worker_id ? " by worker " : "", r.task.worker_id.value_or(""),
+                 r.task.not_before ? "; claimable again from " : "",
+                 r.task.not_before ? domain::FormatTime(*r.task.not_before) : "");
+  }
+  if (r.stage_completed) spdlog::info("stage {} of job {} completed", r.task.stage_id, r.job_id);
+  if (r.stage_failed) spdlog::warn("stage {} of job {} failed (task {})", r.task.stage_id, r.job_id, id);
+  if (r.next_stage_started) spdlog::info("stage {} of job {} started", *r.next_stage_started, r.job_id);
+  if (r.job_completed) spdlog::info("job {} completed", r.job_id);
+  if (r.job_failed) spdlog::warn("job {} failed", r.job_id);
+}
+
+// A batch report's result for one item: {"id","ok":true} or {"id","code","message"}.
+void AppendItemResult(std::string& out, const std::string& id, const domain::Status& error) {
+  out += R"({"id":)";
+  if (id.empty()) {
+    out += "null";
+  } else {
+    domain::AppendJsonString(out, id);
+  }
+  if (error.ok()) {
+    out += R"(,"ok":true})";
+    return;
+  }
+  out += R"(,"code":)";
+  domain::AppendJsonString(out, domain::ToString(error.code()));
+  out += R"(,"message":)";
+  domain::AppendJsonString(out, error.message());
+  out += '}';
+}
+
+}  // namespace
+
+void AddTaskRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, LeaseBounds lease,
+                   services::ClaimWaiter* waiter) {
   const RouteAdder add{routes};
   add("GET", "/v1/tasks", "/v1/tasks", WithPaging({"stage_id", "stage_type", "status", "from_date", "end_date"}),
       [&st](Call& c) -> Reply {
@@ -54,32 +110,90 @@ void AddTaskRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, Lea
     if (!r.ok()) return ErrorReply(r.status());
     Tag("jobnik.stage.id", r->task.stage_id);
     Tag("jobnik.job.id", r->job_id);
-    switch (r->task.status) {
-      case domain::TaskStatus::kCompleted:
-        m.tasks_completed.Increment();
-        break;
-      case domain::TaskStatus::kFailed:
-        m.tasks_failed.Increment();
-        break;
-      case domain::TaskStatus::kRetried:
-        m.tasks_retried.Increment();
-        break;
-      default:
-        break;
-    }
-    if (r->task.status != domain::TaskStatus::kCompleted) {
-      spdlog::info("task {} of stage {} (job {}) reported FAILED -> {} (attempt {}/{}){}{}{}{}", id, r->task.stage_id,
-                   r->job_id, domain::ToString(r->task.status), r->task.attempts, r->task.max_attempts,
-                   r->task.worker_id ? " by worker " : "", r->task.worker_id.value_or(""),
-                   r->task.not_before ? "; claimable again from " : "",
-                   r->task.not_before ? domain::FormatTime(*r->task.not_before) : "");
-    }
-    if (r->stage_completed) spdlog::info("stage {} of job {} completed", r->task.stage_id, r->job_id);
-    if (r->stage_failed) spdlog::warn("stage {} of job {} failed (task {})", r->task.stage_id, r->job_id, id);
-    if (r->next_stage_started) spdlog::info("stage {} of job {} started", *r->next_stage_started, r->job_id);
-    if (r->job_completed) spdlog::info("job {} completed", r->job_id);
-    if (r->job_failed) spdlog::warn("job {} failed", r->job_id);
+    NoteReport(m, id, *r);
     return JsonReply(200, r->task);
+  });
+  // Extension: a batch claim (docs/design.md, "Batch claims and reports"). 200
+  // {"tasks": [...]}, possibly empty; each task as the dequeue answers it.
+  add("POST", "/v1/tasks/claim", "/v1/tasks/claim", {}, [&st, &m, lease, waiter](Call& c) -> Reply {
+    auto req = domain::ParseClaimBatch(c.req.body);
+    if (!req.ok()) return ErrorReply(req.status());
+    if (req->lease_seconds && (*req->lease_seconds < lease.min || *req->lease_seconds > lease.max)) {
+      return ErrorReply(domain::ValidationError(
+          fmt::format("request/body/leaseSeconds must be an integer from {} to {}", lease.min, lease.max)));
+    }
+    const store::ClaimOptions options{req->worker_id, req->lease_seconds};
+    // With waitSeconds, an empty claim waits for work of any of its types (no SQL while it
+    // waits; services/claim_waiter.h) and claims again, until the deadline.
+    std::optional<domain::Result<std::vector<store::ClaimedTask>>> result;
+    const auto attempt = [&] {
+      result = st.ClaimTasks(req->stage_types, req->limit, options);
+      return !result->ok() || !(*result)->empty();
+    };
+    if (req->wait_seconds > 0 && waiter) {
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(req->wait_seconds);
+      if (waiter->ClaimOrWait(req->stage_types, deadline, attempt) == services::ClaimWaiter::Outcome::kOverLimit) {
+        m.dequeue_misses.Increment();
+        Reply busy = ErrorReply(domain::Unavailable(
+            "too many claims are waiting already (claim.max_waiters): retry later, or with waitSeconds 0"));
+        busy.headers.emplace_back("Retry-After", "1");
+        return busy;
+      }
+    } else {
+      attempt();
+    }
+    auto& claimed = *result;
+    if (!claimed.ok()) return ErrorReply(claimed.status());
+    if (claimed->empty()) {
+      m.dequeue_misses.Increment();
+    } else {
+      m.tasks_dequeued.Increment(static_cast<double>(claimed->size()));
+    }
+    Tag("jobnik.tasks.claimed", std::to_string(claimed->size()));
+    std::string body = R"({"tasks":[)";
+    for (std::size_t i = 0; i < claimed->size(); ++i) {
+      const auto& d = (*claimed)[i];
+      if (i) body += ',';
+      domain::AppendJson(body, d.task);
+      spdlog::debug("task {} of stage {} (job {}) claimed in a batch (claim {}{}{})", d.task.id, d.task.stage_id,
+                    d.job_id, d.task.claim_id.value_or("-"), options.worker_id ? ", worker " : "",
+                    options.worker_id.value_or(""));
+    }
+    body += "]}";
+    return Reply{200, std::move(body), {}};
+  });
+  // Extension: a batch report. 200 with one result per update, in order; each update is
+  // applied on its own (one failing never fails another).
+  add("POST", "/v1/tasks/status", "/v1/tasks/status", {}, [&st, &m](Call& c) -> Reply {
+    auto items = domain::ParseTaskReportBatch(c.req.body);
+    if (!items.ok()) return ErrorReply(items.status());
+    std::vector<store::TaskUpdate> updates;
+    std::vector<std::size_t> index;  // updates[k] is item index[k]
+    for (std::size_t i = 0; i < items->size(); ++i) {
+      const auto& item = (*items)[i];
+      if (!item.error.ok()) continue;
+      updates.push_back(
+          {item.id, item.report.status, {item.report.claim_id, item.report.reason, item.report.retry_after_seconds}});
+      index.push_back(i);
+    }
+    auto results = st.ReportTasks(updates);
+    std::vector<domain::Status> outcome(items->size(), domain::Status::Ok());
+    for (std::size_t k = 0; k < results.size(); ++k) {
+      if (results[k].ok()) {
+        NoteReport(m, updates[k].id, *results[k]);
+      } else {
+        outcome[index[k]] = results[k].status();
+      }
+    }
+    std::string body = R"({"results":[)";
+    for (std::size_t i = 0; i < items->size(); ++i) {
+      if (i) body += ',';
+      const auto& item = (*items)[i];
+      AppendItemResult(body, item.id, item.error.ok() ? outcome[i] : item.error);
+    }
+    body += "]}";
+    Tag("jobnik.tasks.reported", std::to_string(items->size()));
+    return Reply{200, std::move(body), {}};
   });
   // Extension: extends the lease of a claimed task (docs/design.md, "Claims, leases and
   // heartbeats"). 200 {"id", "claimId", "leaseExpiresAt"}.

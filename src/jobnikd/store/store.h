@@ -52,6 +52,18 @@ struct ReportOptions {
   std::optional<double> retry_after_seconds = std::nullopt;
 };
 
+// One item of a batch report (ReportTasks): a task, its new status and the report's options.
+struct TaskUpdate {
+  std::string id;
+  domain::TaskStatus status = domain::TaskStatus::kCompleted;
+  ReportOptions options;
+};
+
+// Bounds of the batch routes (POST /v1/tasks/claim, POST /v1/tasks/status).
+inline constexpr int kMaxClaimBatchTypes = 16;
+inline constexpr int kMaxClaimBatchLimit = 1000;
+inline constexpr int kMaxReportBatchItems = 1000;
+
 // A RETRIED task whose retry delay is over, as the retry scheduler found it.
 struct DueTask {
   std::string id;
@@ -175,11 +187,21 @@ class Store {
   virtual Status SetTaskUserMetadata(const std::string& id, const std::string& metadata_json) = 0;
   // TASK_NOT_FOUND when nothing is claimable. Every claim gets a fresh Task::claim_id.
   virtual Result<ClaimedTask> ClaimTask(const std::string& stage_type, const ClaimOptions& options = {}) = 0;
+  // A batch claim (extension): up to `limit` claimable tasks of any of `stage_types`
+  // (distinct, 1..kMaxClaimBatchTypes), all under `options`; empty when none is claimable.
+  // Every task is claimed exactly as ClaimTask claims it (fresh claim id, first claim of a
+  // stage or job starts it). Order: highest job priority first, then oldest (creation
+  // order), over all the requested types together; so within a type the v1 dequeue order.
+  virtual Result<std::vector<ClaimedTask>> ClaimTasks(const std::vector<std::string>& stage_types, int limit,
+                                                      const ClaimOptions& options = {}) = 0;
   // COMPLETED or FAILED, from IN_PROGRESS only, with every cascade of SPEC A.3.5.
   // TASK_NOT_FOUND, ILLEGAL_TASK_STATUS_TRANSITION, TASK_STATUS_UPDATE_FAILED (409),
   // TASK_CLAIM_MISMATCH (409: options.claim_id is not the task's current claim).
   virtual Result<TaskReport> ReportTask(const std::string& id, domain::TaskStatus status,
                                         const ReportOptions& options = {}) = 0;
+  // A batch report (extension): each update as ReportTask would make it, each atomic on
+  // its own (one failing never fails another); a result per update, in order.
+  virtual std::vector<Result<TaskReport>> ReportTasks(const std::vector<TaskUpdate>& updates) = 0;
   // Extends the lease of an IN_PROGRESS task to now + `lease_seconds`: one statement on the
   // task row only. TASK_NOT_FOUND; TASK_CLAIM_MISMATCH when the task is no longer in
   // progress or `claim_id` is not its current claim; JOB_NOT_ACTIVE when its job is not

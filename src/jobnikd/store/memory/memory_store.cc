@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <tuple>
 
 #include "domain/lifecycle.h"
@@ -537,6 +538,30 @@ Status MemoryStore::SetTaskUserMetadata(const std::string& id, const std::string
 
 Result<ClaimedTask> MemoryStore::ClaimTask(const std::string& stage_type, const ClaimOptions& options) {
   std::lock_guard lock(mu_);
+  auto d = ClaimFirst({stage_type}, options);
+  if (!d) return Status(ErrorCode::kTaskNotFound, fmt::format("No claimable task of stage type '{}'", stage_type));
+  return std::move(*d);
+}
+
+Result<std::vector<ClaimedTask>> MemoryStore::ClaimTasks(const std::vector<std::string>& stage_types, int limit,
+                                                         const ClaimOptions& options) {
+  if (stage_types.empty() || stage_types.size() > static_cast<std::size_t>(kMaxClaimBatchTypes) ||
+      std::set<std::string>(stage_types.begin(), stage_types.end()).size() != stage_types.size()) {
+    return domain::ValidationError(
+        fmt::format("stageTypes must hold 1 to {} distinct stage types", kMaxClaimBatchTypes));
+  }
+  if (limit < 1) return domain::ValidationError("limit must be at least 1");
+  std::lock_guard lock(mu_);
+  std::vector<ClaimedTask> out;
+  while (static_cast<int>(out.size()) < limit) {
+    auto d = ClaimFirst(stage_types, options);
+    if (!d) break;
+    out.push_back(std::move(*d));
+  }
+  return out;
+}
+
+std::optional<ClaimedTask> MemoryStore::ClaimFirst(const std::vector<std::string>& types, const ClaimOptions& options) {
   const auto now = Now();
   TaskRow* best = nullptr;
   JobRow* best_job = nullptr;
@@ -544,7 +569,7 @@ Result<ClaimedTask> MemoryStore::ClaimTask(const std::string& stage_type, const 
   for (auto& [id, row] : tasks_) {
     if (row.task.status != TaskStatus::kPending && row.task.status != TaskStatus::kRetried) continue;
     auto& stage = stages_.at(row.task.stage_id);
-    if (stage.stage.type != stage_type) continue;
+    if (std::find(types.begin(), types.end(), stage.stage.type) == types.end()) continue;
     auto& job = jobs_.at(stage.stage.job_id);
     if (!domain::TasksClaimable(job.job.status, stage.stage.status)) continue;
     if (row.task.not_before && *row.task.not_before > now) continue;  // waits for its retry delay
@@ -555,9 +580,7 @@ Result<ClaimedTask> MemoryStore::ClaimTask(const std::string& stage_type, const 
       best_stage = &stage;
     }
   }
-  if (best == nullptr) {
-    return Status(ErrorCode::kTaskNotFound, fmt::format("No claimable task of stage type '{}'", stage_type));
-  }
+  if (best == nullptr) return std::nullopt;
   ClaimedTask d;
   best->task.not_before.reset();
   best->task.status = TaskStatus::kInProgress;
@@ -687,6 +710,13 @@ Result<TaskReport> MemoryStore::ReportTask(const std::string& id, TaskStatus sta
                   fmt::format("Task {} is not under claim {} any more", id, *options.claim_id));
   }
   return Report(id, status, options.reason, options.retry_after_seconds);
+}
+
+std::vector<Result<TaskReport>> MemoryStore::ReportTasks(const std::vector<TaskUpdate>& updates) {
+  std::vector<Result<TaskReport>> out;
+  out.reserve(updates.size());
+  for (const auto& u : updates) out.push_back(ReportTask(u.id, u.status, u.options));
+  return out;
 }
 
 Result<Heartbeat> MemoryStore::HeartbeatTask(const std::string& id, const std::optional<std::string>& claim_id,

@@ -58,8 +58,11 @@ class MemoryStore final : public Store {
   Result<domain::Task> GetTask(const std::string& id) override;
   Status SetTaskUserMetadata(const std::string& id, const std::string& metadata_json) override;
   Result<ClaimedTask> ClaimTask(const std::string& stage_type, const ClaimOptions& options = {}) override;
+  Result<std::vector<ClaimedTask>> ClaimTasks(const std::vector<std::string>& stage_types, int limit,
+                                              const ClaimOptions& options = {}) override;
   Result<TaskReport> ReportTask(const std::string& id, domain::TaskStatus status,
                                 const ReportOptions& options = {}) override;
+  std::vector<Result<TaskReport>> ReportTasks(const std::vector<TaskUpdate>& updates) override;
   Result<Heartbeat> HeartbeatTask(const std::string& id, const std::optional<std::string>& claim_id,
                                   int lease_seconds) override;
 
@@ -103,6 +106,8 @@ class MemoryStore final : public Store {
   // retry waits for its delay (`retry_after_seconds`, else the task's policy's).
   Result<TaskReport> Report(const std::string& id, domain::TaskStatus status, const std::optional<std::string>& reason,
                             std::optional<double> retry_after_seconds = std::nullopt);
+  // Claims the first claimable task (priority, then creation order) of any of `types`.
+  std::optional<ClaimedTask> ClaimFirst(const std::vector<std::string>& types, const ClaimOptions& options);
   std::vector<std::pair<ListKey, std::string>> JobKeys(const domain::JobFilter& f) const;
   std::vector<std::pair<ListKey, std::string>> StageKeys(const domain::StageFilter& f) const;
   std::vector<std::pair<ListKey, std::string>> TaskKeys(const domain::TaskFilter& f) const;

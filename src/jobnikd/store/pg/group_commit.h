@@ -34,13 +34,31 @@ class GroupCommit {
 
   // Blocks until the batch holding `input` has been run; returns its result.
   Result Submit(const std::string& key, std::string input) {
-    Pending me{std::move(input), std::nullopt, {}, false};
+    std::vector<std::string> inputs;
+    inputs.push_back(std::move(input));
+    return std::move(SubmitMany(key, std::move(inputs)).front());
+  }
+
+  // The same for several inputs at once (queued together, in order, so that they go into
+  // the same batch when they fit): blocks until all have been run; a result per input.
+  std::vector<Result> SubmitMany(const std::string& key, std::vector<std::string> inputs) {
+    Waiter me;
+    std::vector<Pending> mine(inputs.size());
     std::unique_lock lock(mu_);
     Lane& lane = lanes_[key];
-    lane.queue.push_back(&me);
-    while (!me.result) {
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      mine[i].input = std::move(inputs[i]);
+      mine[i].waiter = &me;
+      lane.queue.push_back(&mine[i]);
+    }
+    std::size_t done = 0;  // mine[0..done) have their results
+    while (done < mine.size()) {
+      if (mine[done].result) {
+        ++done;
+        continue;
+      }
       if (lane.in_flight >= max_in_flight_ || lane.queue.empty()) {
-        // Woken when our batch is done, or to lead the next one.
+        // Woken when a batch of ours is done, or to lead the next one.
         me.wake.wait(lock);
         continue;
       }
@@ -53,10 +71,10 @@ class GroupCommit {
       ++lane.in_flight;
       me.leading = true;
       lock.unlock();
-      std::vector<std::string> inputs;
-      inputs.reserve(batch.size());
-      for (const auto* p : batch) inputs.push_back(p->input);
-      std::vector<Result> results = run_(key, inputs);
+      std::vector<std::string> batch_inputs;
+      batch_inputs.reserve(batch.size());
+      for (const auto* p : batch) batch_inputs.push_back(p->input);
+      std::vector<Result> results = run_(key, batch_inputs);
       lock.lock();
       me.leading = false;
       --lane.in_flight;
@@ -64,25 +82,32 @@ class GroupCommit {
       // the next batch: no thundering herd on a shared condition variable.
       for (std::size_t i = 0; i < batch.size(); ++i) {
         batch[i]->result.emplace(std::move(results[i]));
-        if (batch[i] != &me) batch[i]->wake.notify_one();
+        if (batch[i]->waiter != &me) batch[i]->waiter->wake.notify_one();
       }
       for (auto* next : lane.queue) {
-        if (next == &me) break;  // we lead it ourselves on the next turn of the loop
-        if (!next->leading) {
-          next->wake.notify_one();
+        if (next->waiter == &me) break;  // we lead it ourselves on the next turn of the loop
+        if (!next->waiter->leading) {
+          next->waiter->wake.notify_one();
           break;
         }
       }
     }
-    return std::move(*me.result);
+    std::vector<Result> out;
+    out.reserve(mine.size());
+    for (auto& p : mine) out.push_back(std::move(*p.result));
+    return out;
   }
 
  private:
+  // A submitting thread.
+  struct Waiter {
+    std::condition_variable wake;  // notified under mu_
+    bool leading = false;          // the thread is running a batch (not waiting)
+  };
   struct Pending {
     std::string input;
     std::optional<Result> result;
-    std::condition_variable wake;  // notified under mu_
-    bool leading = false;          // its thread is running a batch (not waiting)
+    Waiter* waiter = nullptr;
   };
   struct Lane {
     std::deque<Pending*> queue;

@@ -13,6 +13,7 @@
 #include "domain/codec.h"
 #include "domain/lifecycle.h"
 #include "domain/time.h"
+#include "domain/validation.h"
 #include "store/pg/rows.h"
 #include "store/pg/statements.h"
 #include "store/pg/transaction.h"
@@ -959,6 +960,74 @@ std::vector<Result<ClaimedTask>> PgStore::ClaimBatch(const std::vector<std::stri
   return results;
 }
 
+Result<std::vector<ClaimedTask>> PgStore::ClaimTasks(const std::vector<std::string>& stage_types, int limit,
+                                                     const ClaimOptions& options) {
+  if (stage_types.empty() || stage_types.size() > kMaxClaimTypes ||
+      std::set<std::string>(stage_types.begin(), stage_types.end()).size() != stage_types.size()) {
+    return domain::ValidationError(fmt::format("stageTypes must hold 1 to {} distinct stage types", kMaxClaimTypes));
+  }
+  if (limit < 1) return domain::ValidationError("limit must be at least 1");
+  std::vector<std::optional<std::string>> params(stage_types.begin(), stage_types.end());
+  params.emplace_back(std::to_string(limit));
+  params.push_back(options.worker_id);
+  params.push_back(options.lease_seconds ? std::optional<std::string>(std::to_string(*options.lease_seconds))
+                                         : std::nullopt);
+  return RunTransaction<std::vector<ClaimedTask>, pqxx::nontransaction>(
+      pool_, "ClaimTasks",
+      [&](pqxx::nontransaction& tx) -> Result<std::vector<ClaimedTask>> {
+        std::vector<ClaimedTask> out;
+        const auto result =
+            tx.exec_prepared(ClaimManyStatementName(stage_types.size()), pqxx::prepare::make_dynamic_params(params));
+        const TaskColumns columns(result);
+        const Column job_id = result.column_number("job_id");
+        const Column stage_started = job_id + 1, job_started = job_id + 2;  // the two EXISTS columns
+        out.reserve(result.size());
+        std::set<std::string> stages_seen, jobs_seen;
+        for (const auto& row : result) {
+          ClaimedTask d;
+          d.task = ReadTask(row, columns);
+          d.job_id = row[job_id].as<std::string>();
+          // The first claim of a stage (job) reports having started it; the others do not.
+          d.stage_started = row[stage_started].as<bool>() && stages_seen.insert(d.task.stage_id).second;
+          d.job_started = row[job_started].as<bool>() && jobs_seen.insert(d.job_id).second;
+          out.push_back(std::move(d));
+        }
+        return out;
+      },
+      Plans::kGeneric);
+}
+
+std::vector<Result<TaskReport>> PgStore::ReportTasks(const std::vector<TaskUpdate>& updates) {
+  std::vector<std::optional<Result<TaskReport>>> results(updates.size());
+  // COMPLETED reports go into the completions' group commit together (so that concurrent
+  // batch reports share transactions, as single reports do); the others are one
+  // transaction each, as ReportTask runs them.
+  std::vector<std::string> completions;
+  std::vector<std::size_t> completion_index;
+  for (std::size_t i = 0; i < updates.size(); ++i) {
+    const auto& u = updates[i];
+    if (!domain::IsUuid(u.id)) {
+      results[i].emplace(TaskNotFound(u.id));
+    } else if (u.options.claim_id && !domain::IsUuid(*u.options.claim_id)) {
+      results[i].emplace(ClaimMismatch(u.id, *u.options.claim_id));
+    } else if (u.status == TaskStatus::kCompleted) {
+      completions.push_back(u.options.claim_id ? LowerCase(u.id) + ' ' + LowerCase(*u.options.claim_id)
+                                               : LowerCase(u.id));
+      completion_index.push_back(i);
+    } else {
+      results[i].emplace(ReportTask(u.id, u.status, u.options));
+    }
+  }
+  if (!completions.empty()) {
+    auto done = completed_reports_.SubmitMany("", std::move(completions));
+    for (std::size_t k = 0; k < done.size(); ++k) results[completion_index[k]].emplace(std::move(done[k]));
+  }
+  std::vector<Result<TaskReport>> out;
+  out.reserve(updates.size());
+  for (auto& r : results) out.push_back(std::move(*r));
+  return out;
+}
+
 Result<TaskReport> PgStore::ReportTask(const std::string& id, TaskStatus status, const ReportOptions& options) {
   ReportOptions normal = options;
   if (normal.claim_id) normal.claim_id = LowerCase(*normal.claim_id);
@@ -1024,6 +1093,23 @@ Result<Heartbeat> PgStore::HeartbeatTask(const std::string& id, const std::optio
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 std::vector<Result<TaskReport>> PgStore::ReportCompletedBatch(const std::vector<std::string>& entries) {
   using Results = std::vector<Result<TaskReport>>;
+  auto results = CompleteInOneTransaction(entries);
+  if (results.ok()) return std::move(results).value();
+  if (entries.size() == 1) return Results(1, results.status());
+  // A database error failed the whole transaction: one report in it may be poison (it
+  // fails whatever its neighbours). Retry in halves, so that the others still commit and
+  // only the poison gets the error: about 2 log2(n) transactions for one poison entry.
+  spdlog::warn("a batch of {} completions failed ({}); retrying it in halves", entries.size(),
+               results.status().message());
+  const auto half = static_cast<std::ptrdiff_t>(entries.size() / 2);
+  Results out = ReportCompletedBatch(std::vector<std::string>(entries.begin(), entries.begin() + half));
+  Results rest = ReportCompletedBatch(std::vector<std::string>(entries.begin() + half, entries.end()));
+  for (auto& r : rest) out.push_back(std::move(r));
+  return out;
+}
+
+Result<std::vector<Result<TaskReport>>> PgStore::CompleteInOneTransaction(const std::vector<std::string>& entries) {
+  using Results = std::vector<Result<TaskReport>>;
   // Each entry: a task id, or "id claim" (ReportTask).
   std::vector<std::string> ids;
   std::vector<std::optional<std::string>> claims;
@@ -1086,8 +1172,7 @@ std::vector<Result<TaskReport>> PgStore::ReportCompletedBatch(const std::vector<
         return out;
       },
       Plans::kGeneric);
-  if (!results.ok()) return Results(entries.size(), results.status());
-  return std::move(results).value();
+  return results;
 }
 #pragma GCC diagnostic pop
 

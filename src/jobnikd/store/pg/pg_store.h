@@ -61,8 +61,11 @@ class PgStore final : public Store {
   // beyond a type's claimable tasks get TASK_NOT_FOUND. An entry may also be a claim with
   // options, as ClaimTask submits it (EncodeClaim: the options' JSON, a newline, the type).
   std::vector<Result<ClaimedTask>> ClaimBatch(const std::vector<std::string>& stage_types);
+  Result<std::vector<ClaimedTask>> ClaimTasks(const std::vector<std::string>& stage_types, int limit,
+                                              const ClaimOptions& options = {}) override;
   Result<TaskReport> ReportTask(const std::string& id, domain::TaskStatus status,
                                 const ReportOptions& options = {}) override;
+  std::vector<Result<TaskReport>> ReportTasks(const std::vector<TaskUpdate>& updates) override;
   Result<Heartbeat> HeartbeatTask(const std::string& id, const std::optional<std::string>& claim_id,
                                   int lease_seconds) override;
 
@@ -78,9 +81,13 @@ class PgStore final : public Store {
   Status Ping() override;
 
  private:
-  // One transaction completing `ids` (each a task id, or "id claim" for a report under a
-  // claim); a result per entry, in order.
+  // Completes `ids` (each a task id, or "id claim" for a report under a claim); a result
+  // per entry, in order. One transaction; when it fails on a database error (a poison
+  // report), the entries are retried in halves, recursively, so that only the report
+  // that fails on its own gets the error.
   std::vector<Result<TaskReport>> ReportCompletedBatch(const std::vector<std::string>& ids);
+  // One transaction of that; an error only when the whole transaction failed.
+  Result<std::vector<Result<TaskReport>>> CompleteInOneTransaction(const std::vector<std::string>& ids);
 
   Pool& pool_;
   GroupCommit<Result<TaskReport>> completed_reports_;

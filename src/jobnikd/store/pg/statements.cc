@@ -109,8 +109,11 @@ const std::string& Statement(const std::string& name) {
 
 namespace {
 
-std::string ExpandClaim(std::size_t types) {
-  const std::string& tmpl = All().templates.at("TaskClaim");
+// A claim template with its per-type section repeated for `types` types. TaskClaim
+// (`many` false): branch i's type and limit are $(2i-1), $(2i); TaskClaimMany: its type
+// is $i and the branches share one limit.
+std::string ExpandClaim(std::size_t types, bool many = false) {
+  const std::string& tmpl = All().templates.at(many ? "TaskClaimMany" : "TaskClaim");
   constexpr std::string_view kBegin = "-- per type: begin\n";
   constexpr std::string_view kEnd = "-- per type: end\n";
   const auto begin = tmpl.find(kBegin);
@@ -123,8 +126,8 @@ std::string ExpandClaim(std::size_t types) {
   for (std::size_t i = 1; i <= types; ++i) {
     std::string b = branch;
     ReplaceAll(b, "{i}", std::to_string(i));
-    ReplaceAll(b, "{type}", fmt::format("${}", 2 * i - 1));
-    ReplaceAll(b, "{limit}", fmt::format("${}", 2 * i));
+    ReplaceAll(b, "{type}", fmt::format("${}", many ? i : 2 * i - 1));
+    ReplaceAll(b, "{limit}", fmt::format("${}", many ? types + 1 : 2 * i));
     branches += b;
     if (i > 1) candidates += " UNION ALL ";
     candidates += fmt::format("SELECT * FROM c{}", i);
@@ -132,6 +135,9 @@ std::string ExpandClaim(std::size_t types) {
   std::string sql = tmpl.substr(0, begin) + branches + tmpl.substr(end + kEnd.size());
   ReplaceAll(sql, "{candidates}", candidates);
   ReplaceAll(sql, "{options}", fmt::format("${}", 2 * types + 1));
+  ReplaceAll(sql, "{limit}", fmt::format("${}", types + 1));
+  ReplaceAll(sql, "{worker}", fmt::format("${}", types + 2));
+  ReplaceAll(sql, "{lease}", fmt::format("${}", types + 3));
   return sql;
 }
 
@@ -144,6 +150,9 @@ const std::vector<Claim>& Claims() {
   static const std::vector<Claim> claims = [] {
     std::vector<Claim> out;
     for (std::size_t k = 1; k <= kMaxClaimTypes; ++k) out.push_back({fmt::format("TaskClaim{}", k), ExpandClaim(k)});
+    for (std::size_t k = 1; k <= kMaxClaimTypes; ++k) {
+      out.push_back({fmt::format("TaskClaimMany{}", k), ExpandClaim(k, true)});
+    }
     return out;
   }();
   return claims;
@@ -158,6 +167,11 @@ const Claim& ClaimFor(std::size_t types) {
 
 const std::string& ClaimStatementName(std::size_t types) {
   return ClaimFor(types).name;
+}
+
+const std::string& ClaimManyStatementName(std::size_t types) {
+  ClaimFor(types);  // checks the bounds
+  return Claims()[kMaxClaimTypes + types - 1].name;
 }
 
 void PrepareAll(pqxx::connection_base& conn) {

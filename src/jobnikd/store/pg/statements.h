@@ -26,6 +26,10 @@ const std::string& Statement(const std::string& name);
 // process and prepared by PrepareAll. Parameters: type 1, limit 1, type 2, limit 2, ...
 inline constexpr std::size_t kMaxClaimTypes = 16;
 const std::string& ClaimStatementName(std::size_t types);
+// The batch claim (POST /v1/tasks/claim) over `types` distinct stage types (same bounds):
+// the TaskClaimMany template of task.sql. Parameters: type 1..K, the limit, the worker
+// id (or NULL), the lease seconds (or NULL).
+const std::string& ClaimManyStatementName(std::size_t types);
 
 // Prepares every statement of the store's query files (job.sql, stage.sql, task.sql, ...)
 // on `conn` under its name (libpqxx sends a statement to the server on its first use on

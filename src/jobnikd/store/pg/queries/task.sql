@@ -218,6 +218,59 @@ SELECT cl.id, cl.stage_id, cl.data, cl.user_metadata, cl.status, cl.attempts, cl
 FROM claimed cl JOIN candidate c ON c.id = cl.uuid
 ORDER BY c.branch, cl.priority, cl.seq;
 
+-- The batch claim (POST /v1/tasks/claim): up to {limit} tasks over K stage types at once,
+-- all for one request; a template expanded in statements.cc into TaskClaimMany1..16 like
+-- TaskClaim ({type} is $i, {limit} $(K+1), {worker} $(K+2), {lease} $(K+3) seconds or
+-- NULL). Each branch takes the first {limit} claimable tasks of its type in the v1 order
+-- (task_claim), locked SKIP LOCKED; `picked` keeps the first {limit} of them all by
+-- (priority, seq): highest job priority first, then the oldest, over all the types. The
+-- rows a branch locked but `picked` left are unlocked at the end of the statement (a
+-- concurrent claim skips them meanwhile). Claims, starts stages and jobs exactly as
+-- TaskClaim (one statement in autocommit: one round trip, one commit).
+-- template: TaskClaimMany
+WITH
+-- per type: begin
+c{i} AS (
+  SELECT t.id, t.stage_id, t.priority, t.seq, s.status AS stage_status, j.id AS job_id, j.status AS job_status
+  FROM task t
+  JOIN stage s ON s.id = t.stage_id
+  JOIN job j ON j.id = s.job_id
+  WHERE t.stage_type = {type} AND t.ready AND t.status IN ('PENDING', 'RETRIED')
+    AND s.status IN ('PENDING', 'IN_PROGRESS') AND j.status IN ('PENDING', 'IN_PROGRESS')
+  ORDER BY t.priority, t.seq
+  LIMIT {limit}
+  FOR UPDATE OF t SKIP LOCKED
+),
+-- per type: end
+candidate AS (
+  SELECT * FROM ({candidates}) u ORDER BY priority, seq LIMIT {limit}
+), claimed AS (
+  UPDATE task t SET status = 'IN_PROGRESS', start_time = now(), update_time = now(), claim_id = gen_random_uuid(),
+                    worker_id = {worker}::text,
+                    lease_expires_at = now() + make_interval(secs => {lease}::int)
+  WHERE t.id = ANY (ARRAY(SELECT id FROM candidate))
+  RETURNING t.id AS uuid, t.id::text, t.stage_id::text, t.data::text, t.user_metadata::text, t.status,
+            t.attempts, t.max_attempts, t.creation_time, t.update_time, t.start_time, t.end_time,
+            t.traceparent, t.tracestate, t.stage_id AS stage_uuid, t.priority, t.seq,
+            t.claim_id::text AS claim_id, t.lease_expires_at, t.worker_id, t.errors::text AS errors
+), stage_started AS (
+  UPDATE stage s SET status = 'IN_PROGRESS', update_time = now()
+  WHERE s.id = ANY (ARRAY(SELECT stage_id FROM candidate WHERE stage_status = 'PENDING')) AND s.status = 'PENDING'
+  RETURNING s.id
+), job_started AS (
+  UPDATE job j SET status = 'IN_PROGRESS', update_time = now()
+  WHERE j.id = ANY (ARRAY(SELECT job_id FROM candidate WHERE job_status = 'PENDING')) AND j.status = 'PENDING'
+  RETURNING j.id
+)
+SELECT cl.id, cl.stage_id, cl.data, cl.user_metadata, cl.status, cl.attempts, cl.max_attempts,
+       cl.creation_time, cl.update_time, cl.start_time, cl.end_time, cl.traceparent, cl.tracestate,
+       cl.claim_id, cl.lease_expires_at, cl.worker_id, cl.errors,
+       c.job_id::text,
+       EXISTS (SELECT 1 FROM stage_started ss WHERE ss.id = cl.stage_uuid),
+       EXISTS (SELECT 1 FROM job_started js WHERE js.id = c.job_id)
+FROM claimed cl JOIN candidate c ON c.id = cl.uuid
+ORDER BY cl.priority, cl.seq;
+
 -- A failure (a status $3 other than COMPLETED) appends an entry to the task's `errors`,
 -- keeping the newest 20: the failed attempt ($4, the new attempts), when, the reason ($6,
 -- already cut to 8 KiB; none when NULL) and the worker of the claim. A completion writes
