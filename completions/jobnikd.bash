@@ -36,9 +36,10 @@ _jobnikd()
     # Options that take a value (one per configuration key, plus --config).
     local value_opts='-c --config --listen --database-url --database-schema --pool-size --batch-max --batches-in-flight
         --data-dir --postgres-bin-dir --http-threads --body-limit --keep-alive-timeout
+        --allowed-hosts --allowed-origins --claim-wakeup --claim-poll-interval --claim-max-waiters
         --shutdown-timeout --log-level --log-format --access-log --sweeper
-        --sweeper-interval --stale-after --sweeper-batch --scheduler-interval-ms --otlp-endpoint --service-name
-        --tracing-queue-size'
+        --sweeper-interval --stale-after --sweeper-batch --scheduler-interval-ms --lease-min --lease-max
+        --lease-default --otlp-endpoint --service-name --tracing-queue-size'
     local global_opts="-h --help -V --version --print-config $value_opts"
 
     case $prev in
@@ -74,10 +75,15 @@ _jobnikd()
             _jobnikd_reply 'true false'
             return
             ;;
+        --claim-wakeup)
+            _jobnikd_reply 'notify poll'
+            return
+            ;;
         --listen | --database-url | --database-schema | --pool-size | --batch-max | --batches-in-flight | --http-threads | \
             --body-limit | --keep-alive-timeout | --shutdown-timeout | --sweeper-interval | \
             --stale-after | --sweeper-batch | --scheduler-interval-ms | --otlp-endpoint | --service-name | \
-            --tracing-queue-size)
+            --tracing-queue-size | --allowed-hosts | --allowed-origins | --claim-poll-interval | \
+            --claim-max-waiters | --lease-min | --lease-max | --lease-default)
             # A free-form value: nothing to offer.
             COMPREPLY=()
             return

@@ -22,6 +22,17 @@ load helpers
   done
 }
 
+@test "each program's bash completion offers every option its --help lists" {
+  local prog name missing
+  for prog in "$JOBNIKD" "$JOBNIKCTL" "$JOBNIK_WORKER"; do
+    name=$(basename "$prog")
+    missing=$(comm -23 \
+      <("$prog" --help | grep -o '^ *\(-[a-zA-Z], *\)\?--[a-z-]*' | sed 's/.*--/--/' | sort -u) \
+      <(grep -o -- '--[a-z][a-z-]*' "$JOBNIK_SOURCE_DIR/completions/$name.bash" | sort -u))
+    [[ -z "$missing" ]] || fail "completions/$name.bash lacks: $missing"
+  done
+}
+
 @test "jobnikd --help shows each option's type and built-in default" {
   run "$JOBNIKD" --help
   assert_success
