@@ -1,6 +1,7 @@
 #include "handler.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
 #include <chrono>
@@ -59,38 +60,99 @@ std::string TailText(const std::string& s, std::size_t n) {
   return t;
 }
 
-// A directory of the task's own for its task and result files, removed with it.
+// A private directory (mode 0700) under $TMPDIR or /tmp; its path, or an error.
+domain::Result<std::string> MakePrivateDir() {
+  const char* base = std::getenv("TMPDIR");
+  std::string templ = std::string(base && *base ? base : "/tmp") + "/jobnik-task-XXXXXX";
+  if (::mkdtemp(templ.data()) == nullptr) {
+    return domain::Status(domain::ErrorCode::kUnknown, fmt::format("cannot create a task directory in {}: {}",
+                                                                   base ? base : "/tmp", std::strerror(errno)));
+  }
+  return templ;
+}
+
+// The directory of a task's task and result files.
+//
+// A handler that runs its commands as the worker's own user keeps one directory per slot
+// (thread) for all its tasks: the task file is rewritten in place and everything else is
+// removed when a task ends. Making and removing a directory and a file for every task cost
+// more than the spawn itself on ext4 (inode allocation). The directory is removed when the
+// slot's thread ends. A handler with a `user` gets a fresh directory for each task, owned by
+// that user and removed with the task, so that one task's command cannot prepare the next
+// one's files.
 class TaskDir {
  public:
   static domain::Result<TaskDir> Make(const std::optional<process::SpawnOptions::User>& owner) {
-    const char* base = std::getenv("TMPDIR");
-    std::string templ = std::string(base && *base ? base : "/tmp") + "/jobnik-task-XXXXXX";
-    if (::mkdtemp(templ.data()) == nullptr) {
-      return domain::Status(domain::ErrorCode::kUnknown, fmt::format("cannot create a task directory in {}: {}",
-                                                                     base ? base : "/tmp", std::strerror(errno)));
-    }
     TaskDir dir;
-    dir.path_ = templ;
-    if (owner && ::chown(templ.c_str(), owner->uid, owner->gid) != 0) {
+    if (!owner) {
+      thread_local SlotDir slot;
+      if (slot.path.empty()) {
+        JOBNIK_ASSIGN_OR_RETURN(slot.path, MakePrivateDir());
+      }
+      dir.path_ = slot.path;
+      return dir;
+    }
+    JOBNIK_ASSIGN_OR_RETURN(dir.path_, MakePrivateDir());
+    dir.fresh_ = true;
+    if (::chown(dir.path_.c_str(), owner->uid, owner->gid) != 0) {
       return domain::Status(domain::ErrorCode::kUnknown,
-                            fmt::format("cannot give {} to the handler's user: {}", templ, std::strerror(errno)));
+                            fmt::format("cannot give {} to the handler's user: {}", dir.path_, std::strerror(errno)));
     }
     return dir;
   }
   TaskDir() = default;
-  TaskDir(TaskDir&& o) noexcept : path_(std::exchange(o.path_, {})) {}
+  TaskDir(TaskDir&& o) noexcept : path_(std::exchange(o.path_, {})), fresh_(o.fresh_) {}
   TaskDir& operator=(TaskDir&&) = delete;
   TaskDir(const TaskDir&) = delete;
   TaskDir& operator=(const TaskDir&) = delete;
   ~TaskDir() {
+    if (path_.empty()) return;
     std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+    if (fresh_) {
+      std::filesystem::remove_all(path_, ec);
+      return;
+    }
+    // The slot's directory: everything but the task file goes (the result file included).
+    for (const auto& entry : std::filesystem::directory_iterator(path_, ec)) {
+      if (entry.path().filename() != kTaskFile) std::filesystem::remove_all(entry.path(), ec);
+    }
   }
   const std::string& path() const { return path_; }
 
+  static constexpr const char* kTaskFile = "task.json";
+
  private:
+  struct SlotDir {
+    std::string path;
+    SlotDir() = default;
+    SlotDir(const SlotDir&) = delete;
+    SlotDir& operator=(const SlotDir&) = delete;
+    ~SlotDir() {
+      std::error_code ec;
+      if (!path.empty()) std::filesystem::remove_all(path, ec);
+    }
+  };
+
   std::string path_;
+  bool fresh_ = false;
 };
+
+// Writes `text` to `path` (created 0600 or truncated), never through a symlink.
+bool WriteFile(const std::string& path, std::string_view text) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  bool ok = true;
+  while (!text.empty()) {
+    const ssize_t n = ::write(fd, text.data(), text.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ok = false;
+      break;
+    }
+    text.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return ::close(fd) == 0 && ok;
+}
 
 }  // namespace
 
@@ -254,12 +316,10 @@ TaskOutcome Run(const HandlerConfig& handler, RunEnvironment& env, client::TaskC
 
   auto dir = TaskDir::Make(handler.run_as);
   if (!dir.ok()) return Failed(dir.status().message());
-  const std::string task_file = dir->path() + "/task.json";
+  const std::string task_file = dir->path() + "/" + TaskDir::kTaskFile;
   const std::string result_file = dir->path() + "/result.json";
-  {
-    std::ofstream f(task_file);
-    f << context.json;
-    if (!f) return Failed("cannot write the task file " + task_file);
+  if (!WriteFile(task_file, context.json)) {
+    return Failed(fmt::format("cannot write the task file {}: {}", task_file, std::strerror(errno)));
   }
   if (handler.run_as) {
     (void)::chown(task_file.c_str(), handler.run_as->uid, handler.run_as->gid);

@@ -82,10 +82,31 @@ script() {
   refute_line --partial "JOBNIK_TOKEN"
   [[ "$(grep '^stdin:' "$W/out" | cut -c7- | jq -r .id)" == "$id" ]]
   [[ "$(grep '^file:' "$W/out" | cut -c6- | jq -r .data.name)" == "two words" ]]
-  # The task and result files are removed with the task.
+  # The slot's directory (task and result files) goes when the worker stops.
   local task_file
   task_file=$(sed -n 's/^JOBNIK_TASK_FILE=//p' "$W/out")
-  [[ ! -e "$task_file" ]]
+  kill -TERM "$WORKER_PID"
+  wait_worker
+  assert_equal "$WORKER_STATUS" 0
+  [[ ! -e "$(dirname "$task_file")" ]]
+}
+
+@test "a slot's next task finds its own task file and nothing its predecessor left" {
+  local cmd stage ids
+  # Each task lists its directory, then leaves a result and litter behind.
+  cmd=$(script litter.sh 'd=$(dirname "$JOBNIK_TASK_FILE"); { echo "task:$JOBNIK_TASK_ID"; ls -A "$d"; jq -r .id "$JOBNIK_TASK_FILE"; } >>"$1"
+echo "{\"n\":1}" >"$JOBNIK_RESULT_FILE"; mkdir "$d/junk"; touch "$d/junk/x" "$d/.hidden"')
+  stage=$(make_stage litter)
+  ids=$(add_tasks "$stage" "[{\"data\":{\"out\":\"$W/out\"}},{\"data\":{\"out\":\"$W/out\"}},{\"data\":{\"out\":\"$W/out\"}}]")
+  start_worker --stage-type litter --concurrency 1 -- "$cmd" '{data.out}'
+  poll 20 stage_is "$stage" COMPLETED
+  # Three tasks, each saw only task.json, holding its own task.
+  [[ $(grep -c '^task:' "$W/out") == 3 ]]
+  [[ $(grep -vc '^task:\|^task.json$\|^[0-9a-f-]\{36\}$' "$W/out") == 0 ]]
+  while read -r id; do
+    grep -A2 -x "task:$id" "$W/out" | tail -n1 | grep -qx "$id"
+    [[ "$(api GET "/v1/tasks/$id" | jq -c .userMetadata)" == '{"n":1}' ]]
+  done <<<"$ids"
 }
 
 @test "a failing command fails the task with its stderr, retried by the server until FAILED" {
