@@ -69,11 +69,14 @@ Result<HttpResponse> Client::Send(HttpRequest request) {
   return transport_->Send(request);
 }
 
-Result<Client::Raw> Client::Request(const std::string& method, const std::string& path, const std::string& body) {
+Result<Client::Raw> Client::Request(const std::string& method, const std::string& path, const std::string& body,
+                                    int wait_seconds) {
   HttpRequest request;
   request.method = method;
   request.path = path;
   request.body = body;
+  // The wait plus the usual read timeout: a long poll is not a slow server.
+  if (wait_seconds > 0) request.read_timeout = std::chrono::seconds(wait_seconds) + kLongPollReadMargin;
   AddTrace(request.headers);
   auto r = transport_->Send(request);
   if (!r.ok()) return r.status();

@@ -4,6 +4,7 @@
 // Every request carries a traceparent continuing the thread's trace context (trace.h).
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,6 +16,9 @@
 #include "domain/model.h"
 
 namespace jobnik::client {
+
+// A long poll's read timeout: its wait plus this.
+inline constexpr std::chrono::seconds kLongPollReadMargin{10};
 
 class Client {
  public:
@@ -45,7 +49,10 @@ class Client {
     std::string body;
     std::vector<std::pair<std::string, std::string>> headers = {};  // response header fields
   };
-  domain::Result<Raw> Request(const std::string& method, const std::string& path, const std::string& body = "");
+  // `wait_seconds` > 0: the server may hold the answer that long (a long poll): the read
+  // timeout is stretched to cover it.
+  domain::Result<Raw> Request(const std::string& method, const std::string& path, const std::string& body = "",
+                              int wait_seconds = 0);
   // Any request, with its headers and the whole response.
   domain::Result<HttpResponse> Send(HttpRequest request);
 
@@ -91,6 +98,10 @@ class Client {
   struct ClaimOptions {
     int lease_seconds = 0;  // > 0: ?lease_seconds=N
     std::string worker_id;  // non-empty: ?worker_id=...
+    // > 0 (up to 60): jobnikd's long poll, ?wait_seconds=N: an empty queue is answered
+    // after up to N seconds, as soon as a task arrives. The read timeout is stretched to
+    // cover the wait.
+    int wait_seconds = 0;
   };
   struct Claimed {
     domain::Task task;

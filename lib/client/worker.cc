@@ -135,6 +135,37 @@ Result<domain::Task> Worker::Report(Client& client, const domain::Task& task, co
   }
 }
 
+Client::ClaimOptions Worker::PollClaim() const {
+  Client::ClaimOptions options = options_.claim;
+  if (long_poll_unsupported_.load()) options.wait_seconds = 0;  // it would refuse the parameter too
+  return options;
+}
+
+Result<std::optional<Client::Claimed>> Worker::ClaimWaiting(Client& client, const std::string& type) {
+  Client::ClaimTasksRequest request;
+  request.stage_types = options_.stage_types;
+  request.limit = 1;
+  request.wait_seconds = options_.claim.wait_seconds;
+  request.lease_seconds = options_.claim.lease_seconds;
+  request.worker_id = options_.claim.worker_id;
+  auto claimed = client.ClaimTasks(request);
+  if (claimed.ok()) {
+    if (claimed->empty()) return std::optional<Client::Claimed>{};
+    return std::optional<Client::Claimed>(std::move(claimed->front()));
+  }
+  const auto code = claimed.status().code();
+  const auto& message = claimed.status().message();
+  const bool no_route = code == ErrorCode::kRouteNotFound || code == ErrorCode::kMethodNotAllowed ||
+                        message.find("HTTP 404") != std::string::npos || message.find("HTTP 405") != std::string::npos;
+  if (!no_route) return claimed.status();
+  // A server without the batch claim (jobnikd before it, or Jobnik Manager v1): poll with
+  // the dequeue from now on, every slot.
+  if (!long_poll_unsupported_.exchange(true) && hooks_.on_long_poll_unsupported) {
+    hooks_.on_long_poll_unsupported(claimed.status());
+  }
+  return client.Claim(type, PollClaim());
+}
+
 void Worker::RunSlot(int slot) {
   const std::stop_token stop = stop_.get_token();
   std::unique_ptr<Client> client = clients_(slot);
@@ -160,7 +191,8 @@ void Worker::RunSlot(int slot) {
       continue;
     }
     auto t0 = clock_.Now();
-    auto claimed = client->Claim(types[cur], options_.claim);
+    const bool long_poll = options_.claim.wait_seconds > 0 && !long_poll_unsupported_.load();
+    auto claimed = long_poll ? ClaimWaiting(*client, types[cur]) : client->Claim(types[cur], PollClaim());
     const auto claim_latency = clock_.Now() - t0;
     claim_breaker_.Record(claiming, claimed.ok());
     if (!claimed.ok() || !claimed->has_value()) handler_breaker_.Cancel(handling);
@@ -172,6 +204,16 @@ void Worker::RunSlot(int slot) {
     if (!claimed->has_value()) {
       if (hooks_.on_empty) hooks_.on_empty(slot, types[cur], claim_latency);
       cur = (cur + 1) % k;
+      if (long_poll) {
+        // The server waited on every type: a round. An empty answer long before the wait
+        // was up (a server that does not hold the claim) backs off as a poll would.
+        ++empty_rounds;
+        if (hooks_.on_queue_empty && hooks_.on_queue_empty(slot, empty_rounds) == Next::kStopSlot) break;
+        if (claim_latency < std::chrono::seconds(options_.claim.wait_seconds) / 2) {
+          clock_.SleepFor(idle.Next(), stop);
+        }
+        continue;
+      }
       if (++empty_in_a_row >= k) {
         empty_in_a_row = 0;
         ++empty_rounds;

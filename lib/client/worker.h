@@ -5,6 +5,11 @@
 //   it has work). After a full round of empty claims, and after a failed claim, the slot
 //   waits an exponential backoff with full jitter (WorkerOptions::backoff: 1 s, x2, at most
 //   60 s); a claim that returns work resets it. A busy queue never waits.
+// - With claim.wait_seconds (jobnikd's long poll), each claim is one batch claim of one task
+//   over all the stage types that the server holds until a task comes or the wait is up: an
+//   idle worker makes one request per slot per wait, and a new task is claimed at once. An
+//   empty answer much sooner than the wait backs off as above; a server without the batch
+//   claim (404/405) makes every slot fall back to the dequeue and the backoff.
 // - The handler's status is reported (with its failure reason and the claim token when the
 //   server returned one with the task). A COMPLETED report that gets no answer (connection
 //   lost, 503, DATABASE_ERROR) is retried (report_backoff, report_attempts) and never turned
@@ -33,6 +38,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <thread>
@@ -120,6 +126,9 @@ struct WorkerHooks {
   // thread, concurrently with the slots' hooks.
   std::function<void(const domain::Task& task, Client::HeartbeatOutcome outcome, const domain::Status& error)>
       on_heartbeat;
+  // The server has no batch claim (claim.wait_seconds asked for a long poll): the worker
+  // polls with the dequeue from now on. Once per worker.
+  std::function<void(const domain::Status& error)> on_long_poll_unsupported;
 };
 
 struct WorkerOptions {
@@ -175,6 +184,11 @@ class Worker {
  private:
   void RunSlot(int slot);
   void RunHeartbeats();
+  // The long poll: one claim of one task over all the stage types, waiting up to
+  // claim.wait_seconds (POST /v1/tasks/claim); on a server without it, the dequeue of `type`.
+  domain::Result<std::optional<Client::Claimed>> ClaimWaiting(Client& client, const std::string& type);
+  // The dequeue's options: without wait_seconds once the server proved not to know it.
+  Client::ClaimOptions PollClaim() const;
   // The report of `status`, with the retries of a COMPLETED report.
   domain::Result<domain::Task> Report(Client& client, const domain::Task& task, const TaskOutcome& outcome,
                                       const std::string& claim_id, Clock::Duration& latency);
@@ -190,6 +204,7 @@ class Worker {
   std::mutex mu_;  // threads_
   std::vector<std::thread> threads_;
   bool started_ = false;
+  std::atomic<bool> long_poll_unsupported_{false};
   // The tasks being handled with a claim token, by slot, for the heartbeat thread.
   struct InFlight {
     const domain::Task* task;

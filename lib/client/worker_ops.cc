@@ -37,8 +37,12 @@ Result<std::optional<Client::Claimed>> Client::Claim(const std::string& stage_ty
     path += fmt::format("{}lease_seconds={}", sep, options.lease_seconds);
     sep = '&';
   }
-  if (!options.worker_id.empty()) path += fmt::format("{}worker_id={}", sep, Encode(options.worker_id));
-  auto raw = Request("PATCH", path);
+  if (!options.worker_id.empty()) {
+    path += fmt::format("{}worker_id={}", sep, Encode(options.worker_id));
+    sep = '&';
+  }
+  if (options.wait_seconds > 0) path += fmt::format("{}wait_seconds={}", sep, options.wait_seconds);
+  auto raw = Request("PATCH", path, "", options.wait_seconds);
   if (!raw.ok()) return raw.status();
   if (raw->status == 404) {
     auto s = ErrorOf(raw->status, raw->body);
@@ -100,7 +104,8 @@ Result<std::vector<Client::Claimed>> Client::ClaimTasks(const ClaimTasksRequest&
   if (request.wait_seconds > 0) body["waitSeconds"] = request.wait_seconds;
   if (request.lease_seconds > 0) body["leaseSeconds"] = request.lease_seconds;
   if (!request.worker_id.empty()) body["workerId"] = request.worker_id;
-  auto raw = Request("POST", "/v1/tasks/claim", body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  auto raw = Request("POST", "/v1/tasks/claim", body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                     request.wait_seconds);
   if (!raw.ok()) return raw.status();
   if (raw->status != 200) return ErrorOf(raw->status, raw->body);
   auto j = nlohmann::json::parse(raw->body, nullptr, false);

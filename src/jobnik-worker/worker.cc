@@ -38,7 +38,8 @@ struct WorkerConfig {
   std::string log_format = "text";
   int heartbeat_seconds = 10;
   int lease_seconds = 0;
-  std::string listen;  // HOST:PORT of /metrics, /healthz, /readyz; empty: none
+  int wait_seconds = 0;  // > 0: claims long-poll jobnikd (one request per slot per wait while idle)
+  std::string listen;    // HOST:PORT of /metrics, /healthz, /readyz; empty: none
   client::CircuitBreakerOptions claim_breaker = client::WorkerOptions().claim_breaker;
   client::CircuitBreakerOptions handler_breaker = client::WorkerOptions().handler_breaker;
   std::vector<HandlerConfig> handlers;
@@ -193,6 +194,9 @@ Status ParseFile(const std::string& path, WorkerConfig& c) {
       } else if (key == "lease_seconds") {
         JOBNIK_ASSIGN_OR_RETURN(auto n, IntOf(v, at, 0, 24LL * 3600));
         c.lease_seconds = static_cast<int>(n);
+      } else if (key == "wait_seconds") {
+        JOBNIK_ASSIGN_OR_RETURN(auto n, IntOf(v, at, 0, 60));
+        c.wait_seconds = static_cast<int>(n);
       } else if (key == "listen") {
         JOBNIK_ASSIGN_OR_RETURN(c.listen, StringOf(v, at));
       } else if (key == "claim_breaker") {
@@ -275,6 +279,7 @@ std::string ConfigYaml(const WorkerConfig& c) {
   out << YAML::Key << "log_format" << YAML::Value << c.log_format;
   out << YAML::Key << "heartbeat_interval" << YAML::Value << c.heartbeat_seconds;
   out << YAML::Key << "lease_seconds" << YAML::Value << c.lease_seconds;
+  out << YAML::Key << "wait_seconds" << YAML::Value << c.wait_seconds;
   if (!c.listen.empty()) out << YAML::Key << "listen" << YAML::Value << c.listen;
   for (const auto& [name, b] :
        {std::pair{"claim_breaker", &c.claim_breaker}, std::pair{"handler_breaker", &c.handler_breaker}}) {
@@ -320,6 +325,7 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   int concurrency = 1, timeout = 0, kill_grace = 5, retry_exit_code = 0, retry_after = 60, shutdown_timeout = -1,
       heartbeat = 0;
   int lease = -1;
+  int wait = -1;
   bool shell = false, print_config = false;
   std::vector<std::string> env_flags, command;
   app.add_option("-c,--config", config_file, "YAML file with the server and the handlers (jobnik-worker(1))");
@@ -348,6 +354,10 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   app.add_option("--lease-seconds", lease,
                  "the lease asked for with each claim and heartbeat (0: the server's default) [default 0]")
       ->check(CLI::Range(0, 86400));
+  app.add_option("--wait-seconds", wait,
+                 "long poll: an idle slot's claim waits up to this long in jobnikd for a task of its types "
+                 "(0: poll with backoff) [default 0]")
+      ->check(CLI::Range(0, 60));
   app.add_option("--listen", listen, "HOST:PORT to serve /metrics, /healthz and /readyz on (port 0: any free port)");
   app.add_flag("--print-config", print_config, "print the configuration (token masked) and exit");
   app.add_option("command", command, "the command and its arguments (after --)");
@@ -376,6 +386,7 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   if (!log_format.empty()) config.log_format = log_format;
   if (heartbeat > 0) config.heartbeat_seconds = heartbeat;
   if (lease >= 0) config.lease_seconds = lease;
+  if (wait >= 0) config.wait_seconds = wait;
   if (!listen.empty()) config.listen = listen;
   if (config_file.empty()) {
     if (stage_type.empty() && !command.empty()) return usage("--stage-type: missing (the stage type COMMAND handles)");
@@ -436,6 +447,7 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
     options.stage_types = {h.stage_type};
     options.slots = h.concurrency;
     options.claim.lease_seconds = config.lease_seconds;
+    options.claim.wait_seconds = config.wait_seconds;
     options.heartbeat_interval = std::chrono::seconds(config.heartbeat_seconds);
     options.claim_breaker = config.claim_breaker;
     options.handler_breaker = config.handler_breaker;
@@ -459,6 +471,9 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
       return client::Next::kContinue;
     };
     hooks.on_slot_stopped = [&running_slots](int) { --running_slots; };
+    hooks.on_long_poll_unsupported = [&log, type](const domain::Status& e) {
+      log.Log("warn", "the server has no long poll (" + e.message() + "): polling with backoff instead", "", type);
+    };
     hooks.on_heartbeat = [&log, type](const domain::Task& task, client::Client::HeartbeatOutcome outcome,
                                       const domain::Status& error) {
       if (outcome == client::Client::HeartbeatOutcome::kError) {

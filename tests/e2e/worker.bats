@@ -389,6 +389,28 @@ PLUGIN_DIR="$JOBNIK_BIN_DIR/../examples/plugins"
   (( after - before >= 4 && after - before <= 60 ))
 }
 
+@test "with --wait-seconds an idle worker long-polls: one claim per slot per wait, a new task claimed at once" {
+  local before after stage id t0 elapsed_ms
+  # Claims are logged when they end: a waiting one is not counted yet.
+  claims() { grep -c 'route=/v1/tasks/claim ' "$LOG" || true; }
+  waiting() { [[ $(curl -s "$JOBNIK_URL/metrics" | sed -n 's/^jobnik_claim_waiting_requests //p') == 2 ]]; }
+  before=$(claims)
+  start_worker --stage-type lp --concurrency 2 --wait-seconds 30 -- /bin/true
+  poll 20 waiting  # both slots wait in jobnikd
+  stage=$(make_stage lp)
+  t0=$(date +%s%N)
+  id=$(add_tasks "$stage" '[{"data":{}}]')
+  poll 20 task_is "$id" COMPLETED
+  elapsed_ms=$((($(date +%s%N) - t0) / 1000000))
+  echo "created -> completed: ${elapsed_ms} ms"
+  (( elapsed_ms < 5000 ))  # a poll with backoff may sleep up to 60 s; the long poll is woken
+  poll 20 waiting          # and the slot waits again
+  after=$(claims)
+  # One claim ended (the one that got the task); no slot polled meanwhile.
+  assert_equal "$((after - before))" 1
+  kill -KILL "$WORKER_PID"  # a graceful stop would wait for the 30 s claims to end
+}
+
 @test "make demo's script runs the examples/ job spec and worker configuration end to end" {
   local src="${JOBNIK_SOURCE_DIR:-$BATS_TEST_DIRNAME/../..}"
   run timeout 120 "$src/scripts/demo.sh" "$JOBNIK_BIN_DIR/.."

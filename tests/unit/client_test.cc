@@ -374,6 +374,92 @@ TEST(WorkerTest, BackoffGrowsOnAnEmptyQueueAndResetsOnWork) {
   EXPECT_EQ(sleeps[4], milliseconds(2000));
 }
 
+TEST(WorkerTest, WithWaitSecondsAnIdleWorkerLongPollsEveryTypeInOneRequestAndNeverSleeps) {
+  FakeClock clock;
+  std::mutex mu;
+  std::vector<HttpRequest> claims;
+  int empties = 0;
+  auto fake = std::make_shared<FakeTransport>([&](const HttpRequest& r) -> domain::Result<HttpResponse> {
+    if (r.method == "POST" && r.path == "/v1/tasks/claim") {
+      std::lock_guard lock(mu);
+      claims.push_back(r);
+      if (claims.size() == 2) return JsonReply(200, R"({"tasks":[)" + TaskJson("t1") + "]}");
+      ++empties;
+      clock.Advance(std::chrono::seconds(20));  // the server held the claim for its whole wait
+      return JsonReply(200, R"({"tasks":[]})");
+    }
+    if (IsReport(r)) return JsonReply(200, TaskJson("t1", "COMPLETED"));
+    return JsonReply(404, R"({"message":"no route","code":"NOT_FOUND"})");
+  });
+  auto options = OneSlot();
+  options.stage_types = {"a", "b"};
+  options.claim.wait_seconds = 20;
+  options.claim.lease_seconds = 60;
+  WorkerHooks hooks;
+  hooks.on_queue_empty = [](int, int rounds) { return rounds >= 3 ? Next::kStopSlot : Next::kContinue; };
+  std::atomic<int> handled{0};
+  Worker worker(
+      options, Over(fake),
+      [&handled](TaskContext&) {
+        ++handled;
+        return TaskStatus::kCompleted;
+      },
+      hooks, clock);
+  worker.Start();
+  worker.Wait();
+  EXPECT_EQ(handled.load(), 1);
+  EXPECT_EQ(empties, 4);  // one before the task, three after it (the rounds count again from 0)
+  EXPECT_TRUE(clock.sleeps().empty()) << "slept " << clock.sleeps().size() << " time(s): the server did the waiting";
+  ASSERT_EQ(claims.size(), 5U);
+  const auto body = nlohmann::json::parse(claims[0].body);
+  EXPECT_EQ(body["stageTypes"], nlohmann::json({"a", "b"}));
+  EXPECT_EQ(body["limit"], 1);
+  EXPECT_EQ(body["waitSeconds"], 20);
+  EXPECT_EQ(body["leaseSeconds"], 60);
+  // The read timeout covers the wait.
+  ASSERT_TRUE(claims[0].read_timeout.has_value());
+  EXPECT_GE(*claims[0].read_timeout, std::chrono::seconds(20) + kLongPollReadMargin);
+}
+
+TEST(WorkerTest, AnEmptyLongPollAnsweredAtOnceBacksOffAndAServerWithoutItIsPolled) {
+  FakeClock clock;
+  Queue q;
+  q.tasks = {"t1"};
+  int batch_claims = 0;
+  std::vector<std::string> dequeues;
+  auto fake = std::make_shared<FakeTransport>([&](const HttpRequest& r) -> domain::Result<HttpResponse> {
+    if (r.method == "POST" && r.path == "/v1/tasks/claim") {
+      // The first answer is empty at once (a server that does not hold claims); then the
+      // route is gone (an older server).
+      if (++batch_claims == 1) return JsonReply(200, R"({"tasks":[]})");
+      return JsonReply(404, R"({"message":"No route for POST /v1/tasks/claim","code":"NOT_FOUND"})");
+    }
+    if (IsClaim(r)) dequeues.push_back(r.path);
+    return q.Handle(r);
+  });
+  auto options = OneSlot();
+  options.claim.wait_seconds = 20;
+  options.uniform01 = [] { return 0.999999999; };
+  WorkerHooks hooks;
+  hooks.on_queue_empty = [](int, int rounds) { return rounds >= 2 ? Next::kStopSlot : Next::kContinue; };
+  int unsupported = 0;
+  hooks.on_long_poll_unsupported = [&unsupported](const domain::Status& s) {
+    EXPECT_EQ(s.code(), ErrorCode::kRouteNotFound);
+    ++unsupported;
+  };
+  Worker worker(
+      options, Over(fake), [](TaskContext&) { return TaskStatus::kCompleted; }, hooks, clock);
+  worker.Start();
+  worker.Wait();
+  EXPECT_EQ(batch_claims, 2);  // never asked again once the route was missing
+  EXPECT_EQ(unsupported, 1);
+  EXPECT_EQ(q.reports, std::vector<std::string>{"t1 COMPLETED"});
+  ASSERT_FALSE(dequeues.empty());
+  for (const auto& path : dequeues) EXPECT_EQ(path.find("wait_seconds"), std::string::npos) << path;
+  ASSERT_FALSE(clock.sleeps().empty());
+  EXPECT_EQ(clock.sleeps()[0], milliseconds(1000));  // the instant empty answer backed off
+}
+
 TEST(WorkerTest, ABusyQueueNeverSleepsAndErrorsBackOff) {
   Queue q;
   for (int i = 0; i < 20; ++i) q.tasks.push_back(std::to_string(10 + i));
