@@ -88,7 +88,8 @@ void Worker::RunHeartbeats() {
       if (stop.stop_requested()) return;
       if (!client) client = clients_(options_.slots);
       domain::Status error;
-      const auto outcome = client->Heartbeat(t.task->id, t.claim_id, options_.claim.lease_seconds, &error);
+      // Not t.task: the slot may finish the task (and free it) meanwhile.
+      const auto outcome = client->Heartbeat(t.task_id, t.claim_id, options_.claim.lease_seconds, &error);
       const bool cancel =
           outcome == Client::HeartbeatOutcome::kJobNotActive || outcome == Client::HeartbeatOutcome::kClaimLost;
       std::lock_guard lock(in_flight_mu_);
@@ -240,7 +241,7 @@ void Worker::RunSlot(int slot) {
     const bool heartbeats = options_.heartbeat_interval > Clock::Duration::zero() && !claim.claim_id.empty();
     if (heartbeats) {
       std::lock_guard lock(in_flight_mu_);
-      in_flight_[slot] = {&task, claim.claim_id, &cancel, &cause};
+      in_flight_[slot] = {&task, task.id, claim.claim_id, &cancel, &cause};
     }
     TaskOutcome outcome;
     const auto handle_start = clock_.Now();

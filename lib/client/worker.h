@@ -206,8 +206,11 @@ class Worker {
   bool started_ = false;
   std::atomic<bool> long_poll_unsupported_{false};
   // The tasks being handled with a claim token, by slot, for the heartbeat thread.
+  // `task` may be used only under in_flight_mu_ while the entry is there (the slot's handler
+  // may end at any moment otherwise); task_id is a copy for the heartbeat request.
   struct InFlight {
     const domain::Task* task;
+    std::string task_id;
     std::string claim_id;
     std::stop_source* cancel;
     std::atomic<CancelCause>* cause;

@@ -823,6 +823,50 @@ TEST(WorkerTest, HeartbeatsCancelATaskWhoseJobIsNoLongerActive) {
                                                    Client::HeartbeatOutcome::kJobNotActive}));
 }
 
+TEST(WorkerTest, HeartbeatsRacingTasksThatEndNeverReadAFinishedTask) {
+  // Many short tasks with a claim token, heartbeats every millisecond on the real clock:
+  // a heartbeat must use its own copy of the task id, never the slot's task, which ends
+  // (and is freed) at any moment. (A use after free here crashed jobnik-worker.)
+  std::mutex mu;
+  int next = 0, heartbeats = 0;
+  std::set<std::string> bad_ids;
+  auto fake = std::make_shared<FakeTransport>([&](const HttpRequest& r) -> domain::Result<HttpResponse> {
+    std::lock_guard lock(mu);
+    if (IsClaim(r)) {
+      if (next >= 3000) return JsonReply(404, kNothing);
+      std::string t = TaskJson("task-" + std::to_string(next++) + std::string(40, 'x'));
+      t.insert(t.size() - 1, R"(,"claimId":"c1")");
+      return JsonReply(200, t);
+    }
+    if (r.method == "POST" && r.path.ends_with("/heartbeat")) {
+      ++heartbeats;
+      if (r.path.find("/v1/tasks/task-") != 0) bad_ids.insert(r.path);
+      return JsonReply(200, R"({"leaseExpiresAt":"2024-01-01T00:01:00.000Z"})");
+    }
+    if (IsReport(r)) return JsonReply(200, TaskJson(IdOf(r.path), "COMPLETED"));
+    return JsonReply(404, R"({"message":"no route","code":"NOT_FOUND"})");
+  });
+  WorkerOptions options;
+  options.stage_types = {"t"};
+  options.slots = 4;
+  options.heartbeat_interval = std::chrono::milliseconds(1);
+  WorkerHooks hooks;
+  hooks.on_queue_empty = [](int, int) { return Next::kStopSlot; };
+  Worker worker(
+      options, Over(fake),
+      [](TaskContext&) {
+        std::this_thread::sleep_for(std::chrono::microseconds(200));  // long enough to be heartbeated
+        return TaskStatus::kCompleted;
+      },
+      hooks);
+  worker.Start();
+  worker.Wait();
+  std::lock_guard lock(mu);
+  EXPECT_EQ(next, 3000);
+  EXPECT_GT(heartbeats, 20) << "the race was not exercised";
+  EXPECT_TRUE(bad_ids.empty()) << *bad_ids.begin();
+}
+
 TEST(WorkerTest, NoHeartbeatsWithoutAClaimToken) {
   auto fake = std::make_shared<FakeTransport>();
   fake->Reply(200, TaskJson("aa"));  // a v1 server: no claimId
