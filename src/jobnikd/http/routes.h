@@ -28,6 +28,10 @@ struct LeaseBounds {
 // The longest wait a claim may ask for (dequeue's wait_seconds), seconds.
 inline constexpr int kMaxWaitSeconds = 60;
 
+// 503 with Retry-After for a claim that cannot wait because claim.max_waiters claims wait
+// already (counted as a dequeue miss); `instead` says how to claim without waiting.
+Reply WaitersFullReply(Metrics& m, std::string_view instead);
+
 // `st` and `m` must outlive the server the routes are installed on.
 void AddJobRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m);
 // `waiter` (may be null: wait_seconds does not wait) serves the dequeue's long poll.

@@ -111,13 +111,7 @@ void AddStageRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, Le
         if (wait.value_or(0) > 0 && waiter) {
           const auto outcome =
               waiter->ClaimOrWait({type}, std::chrono::steady_clock::now() + std::chrono::seconds(*wait), attempt);
-          if (outcome == services::ClaimWaiter::Outcome::kOverLimit) {
-            m.dequeue_misses.Increment();
-            Reply busy = ErrorReply(domain::Unavailable(
-                "too many claims are waiting already (claim.max_waiters): retry later, or without wait_seconds"));
-            busy.headers.emplace_back("Retry-After", "1");
-            return busy;
-          }
+          if (outcome == services::ClaimWaiter::Outcome::kOverLimit) return WaitersFullReply(m, "without wait_seconds");
         } else {
           attempt();
         }

@@ -70,6 +70,14 @@ void AppendItemResult(std::string& out, const std::string& id, const domain::Sta
 
 }  // namespace
 
+Reply WaitersFullReply(Metrics& m, std::string_view instead) {
+  m.dequeue_misses.Increment();
+  Reply busy = ErrorReply(domain::Unavailable(
+      fmt::format("too many claims are waiting already (claim.max_waiters): retry later, or {}", instead)));
+  busy.headers.emplace_back("Retry-After", "1");
+  return busy;
+}
+
 void AddTaskRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, LeaseBounds lease,
                    services::ClaimWaiter* waiter) {
   const RouteAdder add{routes};
@@ -133,11 +141,7 @@ void AddTaskRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, Lea
     if (req->wait_seconds > 0 && waiter) {
       const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(req->wait_seconds);
       if (waiter->ClaimOrWait(req->stage_types, deadline, attempt) == services::ClaimWaiter::Outcome::kOverLimit) {
-        m.dequeue_misses.Increment();
-        Reply busy = ErrorReply(domain::Unavailable(
-            "too many claims are waiting already (claim.max_waiters): retry later, or with waitSeconds 0"));
-        busy.headers.emplace_back("Retry-After", "1");
-        return busy;
+        return WaitersFullReply(m, "with waitSeconds 0");
       }
     } else {
       attempt();
