@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <functional>
+#include <string_view>
 #include <vector>
 
 #include "http/envelope.h"
