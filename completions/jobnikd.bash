@@ -39,7 +39,7 @@ _jobnikd()
         --allowed-hosts --allowed-origins --claim-wakeup --claim-poll-interval --claim-max-waiters
         --shutdown-timeout --log-level --log-format --access-log --sweeper
         --sweeper-interval --stale-after --sweeper-batch --scheduler-interval-ms --lease-min --lease-max
-        --lease-default --otlp-endpoint --service-name --tracing-queue-size'
+        --lease-default --idempotency-retention --otlp-endpoint --service-name --tracing-queue-size'
     local global_opts="-h --help -V --version --print-config $value_opts"
 
     case $prev in
@@ -83,7 +83,7 @@ _jobnikd()
             --body-limit | --keep-alive-timeout | --shutdown-timeout | --sweeper-interval | \
             --stale-after | --sweeper-batch | --scheduler-interval-ms | --otlp-endpoint | --service-name | \
             --tracing-queue-size | --allowed-hosts | --allowed-origins | --claim-poll-interval | \
-            --claim-max-waiters | --lease-min | --lease-max | --lease-default)
+            --claim-max-waiters | --lease-min | --lease-max | --lease-default | --idempotency-retention)
             # A free-form value: nothing to offer.
             COMPREPLY=()
             return

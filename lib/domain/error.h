@@ -33,6 +33,10 @@ enum class ErrorCode : std::uint8_t {
   // one; a heartbeat on a task whose job is no longer active (paused or aborted).
   kTaskClaimMismatch,
   kJobNotActive,
+  // Extensions, idempotency keys: the key was used for a different request (422); the
+  // first request with the key is still running (409).
+  kIdempotencyKeyReused,
+  kIdempotencyKeyInUse,
   kDatabase,
   kUnknown,
   // Transport-level errors of jobnikd itself (not entity errors).

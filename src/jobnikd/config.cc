@@ -138,6 +138,11 @@ const std::vector<KeyDef>& Defs() {
       IntKey({"lease.default", "JOBNIK_LEASE_DEFAULT", "--lease-default",
               "lease a heartbeat without leaseSeconds extends to", false, "SECONDS"},
              &Config::lease_default, 1, 2592000),
+      IntKey({"idempotency.retention", "JOBNIK_IDEMPOTENCY_RETENTION", "--idempotency-retention",
+              "how long the answer of a request with an Idempotency-Key is kept for its retries (then the key is "
+              "deleted by the sweeper and may be used again)",
+              false, "SECONDS"},
+             &Config::idempotency_retention, 60, 30LL * 86400),
       StringKey({"tracing.otlp_endpoint", "JOBNIK_TRACING_OTLP_ENDPOINT", "--otlp-endpoint",
                  "OTLP/HTTP collector base URL (spans POSTed to /v1/traces); empty: tracing off", false, "URL"},
                 &Config::tracing_endpoint,

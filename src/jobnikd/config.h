@@ -50,6 +50,8 @@ struct Config {
   int lease_min = 5;
   int lease_max = 86400;
   int lease_default = 300;
+  // Idempotency keys (extension): how long a key's answer is kept, seconds.
+  int idempotency_retention = 86400;
   std::string tracing_endpoint;  // OTLP/HTTP collector; empty: tracing off
   std::string tracing_service_name = "jobnikd";
   int tracing_queue_size = 4096;

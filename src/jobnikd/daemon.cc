@@ -32,6 +32,7 @@
 #include "services/claim_waiter.h"
 #include "services/scheduler.h"
 #include "services/sweeper.h"
+#include "store/pg/idempotency.h"
 #include "store/pg/leadership.h"
 #include "store/pg/migrator.h"
 #include "store/pg/pg_store.h"
@@ -116,18 +117,29 @@ int RunMigrate(const Config& config, std::ostream& out, std::ostream& err) {
   return 0;
 }
 
+// The sweeper's options from the configuration; `keys`: the idempotency keys it expires.
+services::SweeperOptions SweeperOptionsOf(const Config& config, store::IdempotencyKeys* keys) {
+  services::SweeperOptions o{std::chrono::seconds(config.sweeper_interval),
+                             std::chrono::seconds(config.sweeper_stale_after), config.sweeper_batch};
+  o.idempotency_keys = keys;
+  o.idempotency_retention = std::chrono::seconds(config.idempotency_retention);
+  return o;
+}
+
 int RunSweepOnce(const Config& config, std::ostream& out, std::ostream& err) {
   Database db;
   if (auto s = OpenDatabase(config, db); !s.ok()) return Fail(err, ExitCode::kFailure, s.message());
   store::pg::Pool pool({db.url, config.database_schema, 2});
   store::pg::PgStore store(pool);
-  services::Sweeper sweeper(store, /*leadership=*/nullptr, nullptr,
-                            {std::chrono::seconds(config.sweeper_interval),
-                             std::chrono::seconds(config.sweeper_stale_after), config.sweeper_batch});
+  store::pg::PgIdempotencyKeys keys(pool);
+  services::Sweeper sweeper(store, /*leadership=*/nullptr, nullptr, SweeperOptionsOf(config, &keys));
   const auto now = std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
   auto total = sweeper.SweepAll(now);
   if (!total.ok()) return Fail(err, ExitCode::kFailure, total.status().message());
   out << fmt::format("failed {} stale task(s)\n", *total);
+  auto expired = sweeper.ExpireIdempotencyKeys();
+  if (!expired.ok()) return Fail(err, ExitCode::kFailure, expired.status().message());
+  out << fmt::format("deleted {} expired idempotency key(s)\n", *expired);
   return 0;
 }
 
@@ -274,6 +286,9 @@ class Daemon {
                                                     config_.http_allowed_origins);
     api_options.site_guard = site_guard_.get();
     api_options.claim_waiter = claim_waiter_.get();
+    idempotency_keys_ = std::make_unique<store::pg::PgIdempotencyKeys>(*pool_);
+    api_options.idempotency = {idempotency_keys_.get(),
+                               store::IdempotencyTimes{std::chrono::seconds(config_.idempotency_retention)}};
     api_ = std::make_unique<http::Api>(*store_, metrics_, api_options, tracer_.get());
     // cpp-httplib's default sets SO_REUSEPORT, which lets a second jobnikd listen on the same
     // port and the kernel split connections between the two: SO_REUSEADDR only.
@@ -296,10 +311,8 @@ class Daemon {
     if (db_.embedded) api_->SetLiveness([embedded = &*db_.embedded] { return embedded->Healthy(); });
     leadership_ = std::make_unique<store::pg::PgLeadership>(
         store::pg::PgLeadershipOptions{db_.url, config_.database_schema, "sweeper"});
-    sweeper_ = std::make_unique<services::Sweeper>(
-        *store_, leadership_.get(), &metrics_,
-        services::SweeperOptions{std::chrono::seconds(config_.sweeper_interval),
-                                 std::chrono::seconds(config_.sweeper_stale_after), config_.sweeper_batch});
+    sweeper_ = std::make_unique<services::Sweeper>(*store_, leadership_.get(), &metrics_,
+                                                   SweeperOptionsOf(config_, idempotency_keys_.get()));
     scheduler_ = std::make_unique<services::Scheduler>(
         *store_, &metrics_, services::SchedulerOptions{std::chrono::milliseconds(config_.scheduler_interval_ms)});
   }
@@ -359,6 +372,7 @@ class Daemon {
   std::unique_ptr<services::ClaimWaiter> claim_waiter_;
   http::ConnectionTracker connections_;
   std::unique_ptr<http::SiteGuard> site_guard_;
+  std::unique_ptr<store::pg::PgIdempotencyKeys> idempotency_keys_;
   std::unique_ptr<http::Api> api_;
   httplib::Server server_;
   std::unique_ptr<store::pg::PgLeadership> leadership_;

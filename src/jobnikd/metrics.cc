@@ -97,6 +97,21 @@ Metrics::Metrics()
                               .Help("Claimable-work notifications received from PostgreSQL (LISTEN).")
                               .Register(*registry_)
                               .Add({})),
+      idempotent_requests(prometheus::BuildCounter()
+                              .Name("jobnik_idempotent_requests_total")
+                              .Help("Requests with an Idempotency-Key by outcome (started, replayed, reused, in_use, "
+                                    "taken_over).")
+                              .Register(*registry_)),
+      idempotency_started(idempotent_requests.Add({{"outcome", "started"}})),
+      idempotency_replayed(idempotent_requests.Add({{"outcome", "replayed"}})),
+      idempotency_reused(idempotent_requests.Add({{"outcome", "reused"}})),
+      idempotency_in_use(idempotent_requests.Add({{"outcome", "in_use"}})),
+      idempotency_taken_over(idempotent_requests.Add({{"outcome", "taken_over"}})),
+      idempotency_keys_expired(prometheus::BuildCounter()
+                                   .Name("jobnik_idempotency_keys_expired_total")
+                                   .Help("Idempotency keys deleted by the sweeper after their retention.")
+                                   .Register(*registry_)
+                                   .Add({})),
       requests_(prometheus::BuildCounter()
                     .Name("jobnik_http_requests_total")
                     .Help("HTTP requests by route template, method and status.")

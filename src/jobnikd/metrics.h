@@ -76,6 +76,17 @@ class Metrics {
   prometheus::Gauge& claim_waiting;
   prometheus::Counter& claim_wakeups;
   prometheus::Counter& claim_notifications;
+  // Requests with an Idempotency-Key (http/idempotency.h) by outcome: started (did the
+  // work), replayed (answered from the stored answer), reused (422: the key was used for
+  // another request), in_use (409: the first request with the key still runs), taken_over
+  // (started over a key whose first request never finished); and expired keys deleted.
+  prometheus::Family<prometheus::Counter>& idempotent_requests;
+  prometheus::Counter& idempotency_started;
+  prometheus::Counter& idempotency_replayed;
+  prometheus::Counter& idempotency_reused;
+  prometheus::Counter& idempotency_in_use;
+  prometheus::Counter& idempotency_taken_over;
+  prometheus::Counter& idempotency_keys_expired;
 
   // Called before each exposition to refresh gauges (pool, queue).
   void SetCollectHook(std::function<void(Metrics&)> hook);

@@ -41,6 +41,8 @@ TEST(HttpStatusOfTest, MapsEachCodeFamily) {
   EXPECT_EQ(HttpStatusOf({ErrorCode::kTaskStatusUpdateFailed, "x"}), 409);
   EXPECT_EQ(HttpStatusOf({ErrorCode::kTaskClaimMismatch, "x"}), 409);
   EXPECT_EQ(HttpStatusOf({ErrorCode::kJobNotActive, "x"}), 409);
+  EXPECT_EQ(HttpStatusOf({ErrorCode::kIdempotencyKeyInUse, "x"}), 409);
+  EXPECT_EQ(HttpStatusOf({ErrorCode::kIdempotencyKeyReused, "x"}), 422);
   EXPECT_EQ(HttpStatusOf({ErrorCode::kPayloadTooLarge, "x"}), 413);
   EXPECT_EQ(HttpStatusOf(domain::Unavailable("x")), 503);
   EXPECT_EQ(HttpStatusOf(domain::BadResponse("x")), 502);

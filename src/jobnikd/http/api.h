@@ -21,6 +21,7 @@
 #include "common/tracer.h"
 #include "http/connections.h"
 #include "http/errors.h"  // HttpStatusOf
+#include "http/idempotency.h"
 #include "http/routes.h"  // LeaseBounds
 #include "http/site_guard.h"
 #include "metrics.h"
@@ -35,6 +36,7 @@ struct ApiOptions {
   LeaseBounds lease{};                                // dequeue's lease_seconds, heartbeats
   const SiteGuard* site_guard = nullptr;              // Host/Origin refusals (null: none); outlives the Api
   services::ClaimWaiter* claim_waiter = nullptr;      // long-poll claims (null: wait_seconds does not wait)
+  IdempotencyOptions idempotency{};                   // keys null: Idempotency-Key is ignored; outlive the Api
 };
 
 class Api {

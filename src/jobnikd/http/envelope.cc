@@ -10,6 +10,7 @@
 
 #include "domain/validation.h"
 #include "http/errors.h"
+#include "http/idempotency.h"
 #include "http/query.h"
 
 namespace jobnik::http {
@@ -31,7 +32,7 @@ void Tag(std::string key, std::string value) {
 }
 
 void InstallRoutes(httplib::Server& server, const std::vector<Route>& routes, Metrics& metrics, tracing::Tracer* tracer,
-                   bool access_log) {
+                   bool access_log, const IdempotencyOptions* idempotency) {
   // Path patterns with their allowed methods, for 405 answers.
   std::vector<std::pair<std::string, std::string>> allowed;  // pattern -> "GET, POST"
   for (const auto& r : routes) {
@@ -44,8 +45,9 @@ void InstallRoutes(httplib::Server& server, const std::vector<Route>& routes, Me
   }
 
   for (const auto& r : routes) {
-    auto envelope = [&metrics, tracer, access_log, handler = r.handler, tmpl = r.template_, query_names = r.query](
-                        const httplib::Request& req, httplib::Response& res) {
+    const IdempotencyOptions* keyed = TakesIdempotencyKey(r) ? idempotency : nullptr;
+    auto envelope = [&metrics, tracer, access_log, keyed, handler = r.handler, tmpl = r.template_,
+                     query_names = r.query](const httplib::Request& req, httplib::Response& res) {
       const auto start = std::chrono::steady_clock::now();
       std::optional<tracing::TraceContext> parent;
       if (req.has_header("traceparent")) parent = tracing::ParseTraceparent(req.get_header_value("traceparent"));
@@ -69,7 +71,13 @@ void InstallRoutes(httplib::Server& server, const std::vector<Route>& routes, Me
       Reply reply;
       try {
         const Status query = CheckQueryNames(call.query, query_names);
-        reply = query.ok() ? handler(call) : ErrorReply(query);
+        if (!query.ok()) {
+          reply = ErrorReply(query);
+        } else if (keyed) {
+          reply = RunIdempotent(*keyed, metrics, call, handler);
+        } else {
+          reply = handler(call);
+        }
       } catch (const std::exception& e) {
         spdlog::error("{} {}: unexpected error: {}", req.method, tmpl, e.what());
         reply = ErrorReply({ErrorCode::kUnknown, "An unexpected error occurred"});

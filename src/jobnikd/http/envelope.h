@@ -4,8 +4,8 @@
 //  - Route and RouteAdder: one method + path pattern + the query parameters it takes +
 //    its handler (the route lists are in jobs_routes.cc, stages_routes.cc, ...).
 //  - InstallRoutes: wires each route with the envelope (unknown query parameters -> 400,
-//    traceparent/tracestate, server span, exceptions -> 500, request metrics, X-Request-Id,
-//    access log) and answers 405 with Allow on a known path with another method.
+//    traceparent/tracestate, server span, Idempotency-Key (idempotency.h), exceptions -> 500,
+//    request metrics, X-Request-Id, access log) and answers 405 with Allow on a known path with another method.
 //  - InstallServerHandlers: body limit, pre-routing (shutdown, Host/Origin refusals,
 //    bodyless requests, form bodies read as JSON), JSON bodies for errors httplib answers itself, exception handler.
 #pragma once
@@ -80,11 +80,14 @@ struct RouteAdder {
   }
 };
 
+struct IdempotencyOptions;  // http/idempotency.h
+
 // Installs `routes` on `server`, each inside the envelope, in order; then, for each path
-// pattern, a 405 answer (with Allow) for the methods it does not take. `metrics` and
-// `tracer` (may be null: no spans) must outlive the server.
+// pattern, a 405 answer (with Allow) for the methods it does not take. `metrics`, `tracer`
+// (may be null: no spans) and `idempotency` (may be null: Idempotency-Key is ignored) must
+// outlive the server.
 void InstallRoutes(httplib::Server& server, const std::vector<Route>& routes, Metrics& metrics, tracing::Tracer* tracer,
-                   bool access_log);
+                   bool access_log, const IdempotencyOptions* idempotency = nullptr);
 
 // Installs the server-wide handlers: the body limit, the pre-routing handler (tells
 // `connections`, may be null, when each request starts; refuses what `guard`, may be null,

@@ -31,7 +31,10 @@ int HttpStatusOf(const Status& s) {
     case ErrorCode::kTaskStatusUpdateFailed:
     case ErrorCode::kTaskClaimMismatch:
     case ErrorCode::kJobNotActive:
+    case ErrorCode::kIdempotencyKeyInUse:
       return 409;
+    case ErrorCode::kIdempotencyKeyReused:
+      return 422;
     case ErrorCode::kPayloadTooLarge:
       return 413;
     case ErrorCode::kUnavailable:

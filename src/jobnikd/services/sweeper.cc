@@ -51,6 +51,20 @@ domain::Result<int> Sweeper::SweepAll(domain::Timestamp now) {
   }
 }
 
+domain::Result<std::int64_t> Sweeper::ExpireIdempotencyKeys() {
+  std::int64_t total = 0;
+  if (!options_.idempotency_keys) return total;
+  for (;;) {
+    JOBNIK_ASSIGN_OR_RETURN(const std::int64_t n, options_.idempotency_keys->DeleteExpired(
+                                                      options_.idempotency_retention, options_.idempotency_batch));
+    total += n;
+    if (metrics_) metrics_->idempotency_keys_expired.Increment(static_cast<double>(n));
+    if (n < options_.idempotency_batch || Stopping()) break;
+  }
+  if (total > 0) spdlog::info("sweeper: deleted {} expired idempotency key(s)", total);
+  return total;
+}
+
 bool Sweeper::Stopping() {
   std::lock_guard lock(mu_);
   return stopping_;
@@ -74,6 +88,8 @@ void Sweeper::Loop() {
     if (TryLead()) {
       const auto now = std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
       if (auto n = SweepAll(now); !n.ok()) spdlog::error("sweeper: {}", n.status().message());
+      if (auto n = ExpireIdempotencyKeys(); !n.ok())
+        spdlog::error("sweeper: idempotency keys: {}", n.status().message());
     }
     lock.lock();
     cv_.wait_for(lock, options_.interval, [this] { return stopping_; });

@@ -4,6 +4,8 @@
 // retries, stage and job failure behave as if the worker had reported FAILED), in
 // bounded batches.
 //
+// After each sweep it also deletes the idempotency keys past their retention.
+//
 // With several jobnikd on one database only the leader sweeps (store/leadership.h):
 // leadership moves to another instance as soon as the leader goes away.
 #pragma once
@@ -17,6 +19,7 @@
 
 #include "domain/model.h"
 #include "metrics.h"
+#include "store/idempotency.h"
 #include "store/leadership.h"
 #include "store/store.h"
 
@@ -26,6 +29,11 @@ struct SweeperOptions {
   std::chrono::seconds interval{60};       // between sweeps
   std::chrono::seconds stale_after{1800};  // IN_PROGRESS longer than this is stale
   int batch = 100;                         // tasks per batch at most
+  // Idempotency keys (store/idempotency.h; null: none) are deleted once older than
+  // `idempotency_retention`, in batches of `idempotency_batch`, after each sweep.
+  store::IdempotencyKeys* idempotency_keys = nullptr;
+  std::chrono::seconds idempotency_retention{86400};
+  int idempotency_batch = 1000;
 };
 
 class Sweeper {
@@ -42,6 +50,9 @@ class Sweeper {
   // turn of the background loop): batches until one comes back short, so a backlog
   // clears at once, or until Stop(). Returns how many tasks it failed in all.
   domain::Result<int> SweepAll(domain::Timestamp now);
+  // Deletes the expired idempotency keys, batch after batch until one comes back short or
+  // Stop(). Returns how many it deleted (0 without options.idempotency_keys).
+  domain::Result<std::int64_t> ExpireIdempotencyKeys();
 
   // Starts the background loop (a sweep every `interval` while leading); safe to call twice.
   void Start();
