@@ -10,15 +10,27 @@ domain::Result<IdempotencyBegin> PgIdempotencyKeys::Begin(const IdempotentReques
                                                           const IdempotencyTimes& times) {
   const auto retention = static_cast<double>(times.retention.count());
   const auto hold = static_cast<double>(times.hold.count());
+  // The usual case, a new key: one autocommit statement.
+  JOBNIK_ASSIGN_OR_RETURN(const bool inserted,
+                          (RunTransaction<bool, pqxx::nontransaction>(
+                              pool_, "IdempotencyBegin", [&](pqxx::nontransaction& tx) -> domain::Result<bool> {
+                                return !tx.exec_prepared("IdempotencyInsert", request.scope, request.key,
+                                                         request.fingerprint, hold)
+                                            .empty();
+                              })));
+  if (inserted) return IdempotencyBegin{Outcome::kStarted, {}, false};
+  // The key exists: read it locked, and restart it when it expired or was abandoned.
   return RunTransaction<IdempotencyBegin>(
-      pool_, "IdempotencyBegin", [&](pqxx::work& tx) -> domain::Result<IdempotencyBegin> {
-        // A key deleted (expired) between the insert and the lookup: insert again.
+      pool_, "IdempotencyLookup", [&](pqxx::work& tx) -> domain::Result<IdempotencyBegin> {
+        // A key deleted (expired) since the insert: insert it again.
         for (int attempt = 0; attempt < 3; ++attempt) {
-          if (!tx.exec_prepared("IdempotencyInsert", request.scope, request.key, request.fingerprint, hold).empty()) {
-            return IdempotencyBegin{Outcome::kStarted, {}, false};
-          }
           const auto rows = tx.exec_prepared("IdempotencyLookup", request.scope, request.key, retention);
-          if (rows.empty()) continue;
+          if (rows.empty()) {
+            if (!tx.exec_prepared("IdempotencyInsert", request.scope, request.key, request.fingerprint, hold).empty()) {
+              return IdempotencyBegin{Outcome::kStarted, {}, false};
+            }
+            continue;
+          }
           const auto& row = rows[0];
           const bool expired = row["expired"].as<bool>();
           const bool abandoned = row["abandoned"].as<bool>();

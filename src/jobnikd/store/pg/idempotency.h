@@ -12,9 +12,9 @@ class PgIdempotencyKeys final : public IdempotencyKeys {
   // `pool` must outlive this.
   explicit PgIdempotencyKeys(Pool& pool) : pool_(pool) {}
 
-  // One transaction: insert the key, or else read it locked (and restart it when expired
-  // or abandoned). Concurrent Begins of one new key: one inserts, the others wait for its
-  // commit and then read it (kInProgress).
+  // A new key: one autocommit insert. An existing one: a transaction reads it locked (and
+  // restarts it when expired or abandoned). Concurrent Begins of one new key: one inserts,
+  // the others wait for its commit and then read it (kInProgress).
   domain::Result<IdempotencyBegin> Begin(const IdempotentRequest& request, const IdempotencyTimes& times) override;
   domain::Status Finish(const IdempotentRequest& request, const StoredAnswer& answer) override;
   domain::Status Abandon(const IdempotentRequest& request) override;
