@@ -8,7 +8,7 @@ _jobnikctl() {
   for ((i = 1; i < COMP_CWORD; i++)); do
     w=${COMP_WORDS[i]}
     case $w in
-      --url|--token|--timeout|-o|--output|--config|--set|--name|--priority|--status|--from|--to|--limit|--cursor|--job|--type|--stage|--reason|--retry-after) ((i++)) ;;
+      --url|--token|--timeout|-o|--output|--config|--set|--idempotency-key|--dedupe-window|--name|--priority|--status|--from|--to|--limit|--cursor|--job|--type|--stage|--reason|--retry-after) ((i++)) ;;
       -*) ;;
       *)
         case "$cmd${cmd:+ }$w" in
@@ -31,6 +31,10 @@ _jobnikctl() {
       COMPREPLY=($(compgen -f -- "$cur"))
       return 0 ;;
     "submit":--set)
+      return 0 ;;
+    "submit":--idempotency-key)
+      return 0 ;;
+    "submit":--dedupe-window)
       return 0 ;;
     "list jobs":--name)
       return 0 ;;
@@ -109,7 +113,7 @@ _jobnikctl() {
         fi ;;
       "submit")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help --set --wait"
+          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help --set --wait --idempotency-key --dedupe-window"
         else
           compopt -o filenames 2>/dev/null
           COMPREPLY=($(compgen -f -- "$cur"))

@@ -4,8 +4,11 @@
 #include <cctype>
 #include <nlohmann/json.hpp>
 
+#include <thread>
+
 #include "client/trace.h"
 #include "client/wire.h"
+#include "common/digest.h"
 #include "domain/codec.h"
 
 namespace jobnik::client {
@@ -85,8 +88,38 @@ Result<Client::Raw> Client::Request(const std::string& method, const std::string
   return raw;
 }
 
-Result<domain::Job> Client::CreateJob(const domain::NewJob& job) {
-  auto raw = Request("POST", "/v1/jobs", NewJobJson(job));
+Result<Client::Raw> Client::RequestIdempotent(const std::string& method, const std::string& path,
+                                              const std::string& body, const Idempotency& idempotency,
+                                              int wait_seconds) {
+  HttpRequest request;
+  request.method = method;
+  request.path = path;
+  request.body = body;
+  if (wait_seconds > 0) request.read_timeout = std::chrono::seconds(wait_seconds) + kLongPollReadMargin;
+  request.headers.emplace_back("Idempotency-Key",
+                               idempotency.key.empty() ? "jobnik-" + digest::RandomHex(16) : idempotency.key);
+  AddTrace(request.headers);
+  auto delay = idempotency.retry_delay;
+  for (int attempt = 1;; ++attempt) {
+    auto r = transport_->Send(request);
+    bool again = !r.ok();
+    if (r.ok()) {
+      again = r->status == 503 ||
+              (r->status == 409 && wire::ErrorOf(r->status, r->body).code() == ErrorCode::kIdempotencyKeyInUse);
+    }
+    if (!again || attempt >= idempotency.attempts) {
+      if (!r.ok()) return r.status();
+      Raw raw{r->status, std::move(r->body)};
+      for (auto& [name, value] : r->headers) raw.headers.emplace_back(name, std::move(value));
+      return raw;
+    }
+    std::this_thread::sleep_for(delay);
+    delay *= 2;
+  }
+}
+
+Result<domain::Job> Client::CreateJob(const domain::NewJob& job, const Idempotency& idempotency) {
+  auto raw = RequestIdempotent("POST", "/v1/jobs", NewJobJson(job), idempotency);
   if (!raw.ok()) return raw.status();
   return Decode<domain::Job>(*raw, 201, domain::DecodeJob);
 }
@@ -97,15 +130,17 @@ Result<domain::Job> Client::GetJob(const std::string& id, bool with_stages) {
   return Decode<domain::Job>(*raw, 200, domain::DecodeJob);
 }
 
-Result<domain::Stage> Client::AddStage(const std::string& job_id, const domain::NewStage& stage) {
-  auto raw = Request("POST", "/v1/jobs/" + job_id + "/stage", NewStageJson(stage));
+Result<domain::Stage> Client::AddStage(const std::string& job_id, const domain::NewStage& stage,
+                                       const Idempotency& idempotency) {
+  auto raw = RequestIdempotent("POST", "/v1/jobs/" + job_id + "/stage", NewStageJson(stage), idempotency);
   if (!raw.ok()) return raw.status();
   return Decode<domain::Stage>(*raw, 201, domain::DecodeStage);
 }
 
 Result<std::vector<domain::Task>> Client::AddTasks(const std::string& stage_id,
-                                                   const std::vector<domain::NewTask>& tasks) {
-  auto raw = Request("POST", "/v1/stages/" + stage_id + "/tasks", NewTasksJson(tasks));
+                                                   const std::vector<domain::NewTask>& tasks,
+                                                   const Idempotency& idempotency) {
+  auto raw = RequestIdempotent("POST", "/v1/stages/" + stage_id + "/tasks", NewTasksJson(tasks), idempotency);
   if (!raw.ok()) return raw.status();
   return Decode<std::vector<domain::Task>>(*raw, 201, DecodeTasks);
 }

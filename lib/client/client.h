@@ -20,6 +20,18 @@ namespace jobnik::client {
 // A long poll's read timeout: its wait plus this.
 inline constexpr std::chrono::seconds kLongPollReadMargin{10};
 
+// How a create (job, stage, tasks) is made safe to retry: it is sent with an
+// Idempotency-Key (a jobnikd extension), and retried with the same key when there was no
+// answer (connection lost, timeout), a 503, or 409 IDEMPOTENCY_KEY_IN_USE (the first try is
+// still running). jobnikd answers a repeat with the first answer, so a retried create never
+// creates twice. A server without idempotency keys (Jobnik Manager v1) ignores the header:
+// use attempts = 1 with it.
+struct Idempotency {
+  std::string key;                             // empty: a fresh random key for this call
+  int attempts = 3;                            // tries in all; 1: never retried
+  std::chrono::milliseconds retry_delay{250};  // before the second try; doubled after each
+};
+
 class Client {
  public:
   // Over the real transport (MakeHttpTransport).
@@ -30,12 +42,14 @@ class Client {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  // Producer side.
-  domain::Result<domain::Job> CreateJob(const domain::NewJob& job);
+  // Producer side. Creates are sent with an Idempotency-Key and retried (see Idempotency).
+  domain::Result<domain::Job> CreateJob(const domain::NewJob& job, const Idempotency& idempotency = {});
   domain::Result<domain::Job> GetJob(const std::string& id, bool with_stages = false);
-  domain::Result<domain::Stage> AddStage(const std::string& job_id, const domain::NewStage& stage);
+  domain::Result<domain::Stage> AddStage(const std::string& job_id, const domain::NewStage& stage,
+                                         const Idempotency& idempotency = {});
   domain::Result<std::vector<domain::Task>> AddTasks(const std::string& stage_id,
-                                                     const std::vector<domain::NewTask>& tasks);
+                                                     const std::vector<domain::NewTask>& tasks,
+                                                     const Idempotency& idempotency = {});
   domain::Result<domain::Stage> GetStage(const std::string& id, bool with_tasks = false);
 
   // Consumer side. Dequeue: std::nullopt when nothing is claimable.
@@ -55,6 +69,10 @@ class Client {
                               int wait_seconds = 0);
   // Any request, with its headers and the whole response.
   domain::Result<HttpResponse> Send(HttpRequest request);
+  // A request with an Idempotency-Key (idempotency.key, or a fresh one), retried as
+  // Idempotency says; the last try's answer, or its error when none answered.
+  domain::Result<Raw> RequestIdempotent(const std::string& method, const std::string& path, const std::string& body,
+                                        const Idempotency& idempotency, int wait_seconds = 0);
 
   Transport& transport() { return *transport_; }
 
@@ -102,6 +120,11 @@ class Client {
     // after up to N seconds, as soon as a task arrives. The read timeout is stretched to
     // cover the wait.
     int wait_seconds = 0;
+    // true: the claim is sent with a fresh Idempotency-Key (jobnikd extension) and, when
+    // its answer is lost (no answer), sent again once with the same key, so that the task
+    // it claimed comes back instead of being stranded until the sweeper fails it. Costs
+    // jobnikd two short statements per claim.
+    bool idempotent = false;
   };
   struct Claimed {
     domain::Task task;
@@ -132,6 +155,7 @@ class Client {
     int wait_seconds = 0;                    // 0..60
     int lease_seconds = 0;                   // > 0: sent as leaseSeconds
     std::string worker_id{};                 // non-empty: sent as workerId
+    bool idempotent = false;                 // as ClaimOptions::idempotent
   };
   // POST /v1/tasks/claim: up to `limit` tasks of the types, highest priority then oldest
   // first over all of them; empty when none is claimable.

@@ -149,6 +149,7 @@ Result<std::optional<Client::Claimed>> Worker::ClaimWaiting(Client& client, cons
   request.wait_seconds = options_.claim.wait_seconds;
   request.lease_seconds = options_.claim.lease_seconds;
   request.worker_id = options_.claim.worker_id;
+  request.idempotent = options_.claim.idempotent;
   auto claimed = client.ClaimTasks(request);
   if (claimed.ok()) {
     if (claimed->empty()) return std::optional<Client::Claimed>{};

@@ -42,7 +42,11 @@ Result<std::optional<Client::Claimed>> Client::Claim(const std::string& stage_ty
     sep = '&';
   }
   if (options.wait_seconds > 0) path += fmt::format("{}wait_seconds={}", sep, options.wait_seconds);
-  auto raw = Request("PATCH", path, "", options.wait_seconds);
+  // Idempotent: a lost answer is asked for again once, with the same key (nothing is retried
+  // after an answer: the caller's backoff decides).
+  auto raw = options.idempotent
+                 ? RequestIdempotent("PATCH", path, "", {"", 2, std::chrono::milliseconds(100)}, options.wait_seconds)
+                 : Request("PATCH", path, "", options.wait_seconds);
   if (!raw.ok()) return raw.status();
   if (raw->status == 404) {
     auto s = ErrorOf(raw->status, raw->body);
@@ -104,8 +108,10 @@ Result<std::vector<Client::Claimed>> Client::ClaimTasks(const ClaimTasksRequest&
   if (request.wait_seconds > 0) body["waitSeconds"] = request.wait_seconds;
   if (request.lease_seconds > 0) body["leaseSeconds"] = request.lease_seconds;
   if (!request.worker_id.empty()) body["workerId"] = request.worker_id;
-  auto raw = Request("POST", "/v1/tasks/claim", body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-                     request.wait_seconds);
+  const std::string json = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  auto raw = request.idempotent ? RequestIdempotent("POST", "/v1/tasks/claim", json,
+                                                    {"", 2, std::chrono::milliseconds(100)}, request.wait_seconds)
+                                : Request("POST", "/v1/tasks/claim", json, request.wait_seconds);
   if (!raw.ok()) return raw.status();
   if (raw->status != 200) return ErrorOf(raw->status, raw->body);
   auto j = nlohmann::json::parse(raw->body, nullptr, false);

@@ -366,6 +366,14 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
       ->type_name("PATH=VALUE")
       ->allow_extra_args(false);  // one PATH=VALUE per --set: FILE is not a value
   submit->add_flag("--wait", submit_args.wait, "wait until the job is final; exit as `wait` does");
+  submit->add_option("--idempotency-key", submit_args.idempotency_key,
+                     "submit with this Idempotency-Key: submitting again with it (within jobnikd's retention, 24h by "
+                     "default) prints the first job's id instead of creating another");
+  submit
+      ->add_option("--dedupe-window", submit_args.dedupe_window,
+                   "the same spec submitted again within the same window (e.g. 1h: the same clock hour, UTC) prints "
+                   "the first job's id instead of creating another")
+      ->type_name("DURATION");
   run[submit] = [&](Context& c) { return Submit(c, submit_args, std::cin); };
 
   auto* get = command(app, "get", "print one job, stage or task");

@@ -2,6 +2,8 @@
 // pause/resume/abort, priority, delete, metadata set, stage release, task claim/complete/fail.
 // wait and watch are in follow.cc.
 #include <fmt/format.h>
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -9,6 +11,7 @@
 #include <sstream>
 
 #include "commands.h"
+#include "common/digest.h"
 #include "common/version.h"
 #include "domain/time.h"
 #include "process/exit_code.h"
@@ -104,7 +107,29 @@ int Version(Context& c) {
   return ToInt(ExitCode::kOk);
 }
 
+std::string DedupeKey(const std::string& job_json, double window_seconds, double unix_seconds) {
+  const auto window = static_cast<long long>(unix_seconds / window_seconds);
+  return "jobnikctl-" +
+         digest::Sha256().Update(job_json).Update("\n").Update(fmt::format("{}/{}", window_seconds, window)).Hex();
+}
+
 int Submit(Context& c, const SubmitArgs& a, std::istream& in) {
+  if (!a.idempotency_key.empty() && !a.dedupe_window.empty()) {
+    return c.Fail("--idempotency-key and --dedupe-window cannot be used together", ToInt(ExitCode::kUsage));
+  }
+  if (!a.idempotency_key.empty() &&
+      (a.idempotency_key.size() > 255 || !std::all_of(a.idempotency_key.begin(), a.idempotency_key.end(),
+                                                      [](char ch) { return ch >= ' ' && ch <= '~'; }))) {
+    return c.Fail("--idempotency-key: must be 1 to 255 printable ASCII characters", ToInt(ExitCode::kUsage));
+  }
+  std::optional<double> window;
+  if (!a.dedupe_window.empty()) {
+    window = ParseDuration(a.dedupe_window);
+    if (!window || *window < 1) {
+      return c.Fail("--dedupe-window: '" + a.dedupe_window + "' is not a duration of at least 1s (e.g. 10m, 1h)",
+                    ToInt(ExitCode::kUsage));
+    }
+  }
   std::string text;
   SpecOptions options;
   options.sets = a.sets;
@@ -124,7 +149,13 @@ int Submit(Context& c, const SubmitArgs& a, std::istream& in) {
   }
   auto job = ParseSpec(text, a.file == "-" ? "<stdin>" : a.file, options);
   if (!job.ok()) return c.Fail(job.status().message(), ToInt(ExitCode::kUsage));
-  auto created = c.client.CreateJob(*job);
+  client::Idempotency idempotency;  // retried with its key when the answer is lost
+  idempotency.key = a.idempotency_key;
+  if (window) {
+    const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    idempotency.key = DedupeKey(client::NewJobJson(*job), *window, now);
+  }
+  auto created = c.client.CreateJob(*job, idempotency);
   if (!created.ok()) return c.Fail(created.status());
   if (c.format_given && c.format != Format::kName) {
     Print(c.out, c.format, *created);

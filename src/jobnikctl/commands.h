@@ -53,7 +53,17 @@ struct SubmitArgs {
   std::string file;  // "-" for standard input
   std::vector<std::string> sets;
   bool wait = false;
+  // The create's Idempotency-Key: this one, or derived from the job and the current
+  // --dedupe-window (a duration), or else a fresh one (which still makes the retries of this
+  // one submission safe).
+  std::string idempotency_key;
+  std::string dedupe_window;
 };
+
+// The Idempotency-Key of a submission of `job_json` deduplicated over windows of
+// `window_seconds`, at `unix_seconds`: equal for the same job within one window (windows
+// are aligned to the Unix epoch, so an hour's window is a clock hour, UTC).
+std::string DedupeKey(const std::string& job_json, double window_seconds, double unix_seconds);
 struct FollowArgs {
   std::vector<std::string> jobs;
   double interval = 0.2;  // first poll interval, seconds (backs off to max_interval)

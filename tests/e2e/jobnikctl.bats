@@ -133,6 +133,34 @@ EOF
   assert_output ""
 }
 
+@test "submit --idempotency-key and --dedupe-window: a repeated submission prints the first job" {
+  spec "$T-job" "$T" 1 >"$BATS_TEST_TMPDIR/job.yaml"
+  first=$(ctl submit "$BATS_TEST_TMPDIR/job.yaml" --idempotency-key "$T-nightly")
+  again=$(ctl submit "$BATS_TEST_TMPDIR/job.yaml" --idempotency-key "$T-nightly")
+  assert_equal "$again" "$first"
+  # The same key for another spec is refused, exit 1, with the server's code.
+  run --separate-stderr ctl submit "$BATS_TEST_TMPDIR/job.yaml" --idempotency-key "$T-nightly" --set data.x=1
+  assert_failure 1
+  [[ "$stderr" == *IDEMPOTENCY_KEY_REUSED* ]]
+  # --dedupe-window derives the key from the spec: the same spec twice is one job, another
+  # spec is another job.
+  one=$(ctl submit "$BATS_TEST_TMPDIR/job.yaml" --dedupe-window 1h)
+  two=$(ctl submit "$BATS_TEST_TMPDIR/job.yaml" --dedupe-window 1h)
+  assert_equal "$two" "$one"
+  other=$(ctl submit "$BATS_TEST_TMPDIR/job.yaml" --dedupe-window 1h --set data.x=2)
+  [[ "$other" != "$one" ]]
+  # Without either, each submission is a job of its own.
+  plain=$(ctl submit "$BATS_TEST_TMPDIR/job.yaml")
+  [[ "$plain" != "$one" && "$plain" != "$first" ]]
+  [[ $(ctl list jobs --name "$T-job" -o json | jq length) == 4 ]]
+  # Bad values are usage errors naming the option.
+  run --separate-stderr ctl submit "$BATS_TEST_TMPDIR/job.yaml" --dedupe-window soon
+  assert_failure 2
+  [[ "$stderr" == *--dedupe-window* ]]
+  run --separate-stderr ctl submit "$BATS_TEST_TMPDIR/job.yaml" --dedupe-window 1h --idempotency-key k
+  assert_failure 2
+}
+
 @test "submit --wait exits 0 when the job completes, and prints only the id" {
   spec "$T-job" "$T" 2 >"$BATS_TEST_TMPDIR/job.yaml"
   ctl submit "$BATS_TEST_TMPDIR/job.yaml" --wait >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" &

@@ -91,6 +91,20 @@ script() {
   [[ ! -e "$(dirname "$task_file")" ]]
 }
 
+@test "--idempotent-claims: each claim carries an Idempotency-Key; the tasks complete once" {
+  local stage
+  stage=$(make_stage idem)
+  add_tasks "$stage" '[{"data":{}},{"data":{}},{"data":{}}]' >/dev/null
+  start_worker --stage-type idem --idempotent-claims -- /bin/true
+  poll 20 stage_is "$stage" COMPLETED
+  # One stored answer per claim that found a task (and those that found none: 404s).
+  run psql "$URL" -qAtc "SELECT count(*) FILTER (WHERE status = 200), count(*) FILTER (WHERE status NOT IN (200, 404))
+                           FROM $SCHEMA.idempotency_key WHERE key LIKE 'jobnik-%'"
+  assert_output "3|0"
+  run "$JOBNIK_WORKER" --stage-type idem --idempotent-claims --print-config -- /bin/true
+  assert_output --partial "idempotent_claims: true"
+}
+
 @test "a slot's next task finds its own task file and nothing its predecessor left" {
   local cmd stage ids
   # Each task lists its directory, then leaves a result and litter behind.

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -234,6 +235,86 @@ TEST(FakeTransportTest, DropsBeforeAndAfterTheServerActed) {
   EXPECT_TRUE(client.Dequeue("t").ok());
   EXPECT_EQ(fake->request_count(), 3U);
   EXPECT_EQ(fake->served_count(), 2U);
+}
+
+// A fake jobnikd that honours Idempotency-Key: the first request with a key acts, a repeat
+// gets the first answer.
+FakeTransport::Handler KeyedServer(int& acted) {
+  auto answers = std::make_shared<std::map<std::string, HttpResponse>>();
+  return [&acted, answers](const HttpRequest& r) -> domain::Result<HttpResponse> {
+    const auto key = FindHeader(r.headers, "Idempotency-Key");
+    if (key && answers->count(*key)) return answers->at(*key);
+    ++acted;
+    auto reply = JsonReply(r.method == "PATCH" ? 200 : 201,
+                           r.method == "PATCH"
+                               ? TaskJson("t" + std::to_string(acted))
+                               : R"({"id":"j)" + std::to_string(acted) +
+                                     R"(","name":"n","data":{},"userMetadata":{},"priority":"MEDIUM",)"
+                                     R"("status":"PENDING","percentage":0,)"
+                                     R"("creationTime":"2026-01-01T00:00:00.000Z",)"
+                                     R"("updateTime":"2026-01-01T00:00:00.000Z",)"
+                                     R"("traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"})");
+    if (key) (*answers)[*key] = reply;
+    return reply;
+  };
+}
+
+TEST(IdempotencyTest, ACreateWhoseAnswerWasLostIsRetriedWithItsKeyAndCreatesOnce) {
+  int acted = 0;
+  auto fake = std::make_shared<FakeTransport>(KeyedServer(acted));
+  Client client(fake);
+  fake->DropNext(FakeTransport::Drop::kAfterServer);
+  domain::NewJob job;
+  job.name = "n";
+  job.data = "{}";
+  auto created = client.CreateJob(job, {"", 3, std::chrono::milliseconds(0)});
+  ASSERT_TRUE(created.ok()) << created.status().message();
+  EXPECT_EQ(created->id, "j1");
+  EXPECT_EQ(acted, 1);
+  const auto requests = fake->requests();
+  ASSERT_EQ(requests.size(), 2U);
+  const auto key = FindHeader(requests[0].headers, "Idempotency-Key");
+  ASSERT_TRUE(key.has_value());
+  EXPECT_EQ(key->size(), 7U + 32U) << *key;  // "jobnik-" + 16 random bytes
+  EXPECT_EQ(FindHeader(requests[1].headers, "Idempotency-Key"), key) << "the retry reuses the key";
+  // The next create gets a key of its own.
+  ASSERT_TRUE(client.CreateJob(job, {"", 1, std::chrono::milliseconds(0)}).ok());
+  EXPECT_NE(FindHeader(fake->requests()[2].headers, "Idempotency-Key"), key);
+  EXPECT_EQ(acted, 2);
+}
+
+TEST(IdempotencyTest, RetriesStopAtTheAttemptsAndOnAnyRealAnswer) {
+  auto fake = std::make_shared<FakeTransport>();
+  Client client(fake);
+  fake->DropNext(FakeTransport::Drop::kBeforeServer, 3);
+  domain::NewJob job;
+  job.name = "n";
+  job.data = "{}";
+  EXPECT_EQ(client.CreateJob(job, {"k", 3, std::chrono::milliseconds(0)}).status().code(), ErrorCode::kUnavailable);
+  EXPECT_EQ(fake->request_count(), 3U);
+  fake->Reply(409, R"({"message":"running","code":"IDEMPOTENCY_KEY_IN_USE"})");
+  fake->Reply(422, R"({"message":"reused","code":"IDEMPOTENCY_KEY_REUSED"})");
+  EXPECT_EQ(client.CreateJob(job, {"k", 3, std::chrono::milliseconds(0)}).status().code(),
+            ErrorCode::kIdempotencyKeyReused);
+  EXPECT_EQ(fake->request_count(), 5U) << "409 in use is retried, 422 is not";
+}
+
+TEST(IdempotencyTest, AnIdempotentClaimWhoseAnswerWasLostGetsItsTaskBack) {
+  int acted = 0;
+  auto fake = std::make_shared<FakeTransport>(KeyedServer(acted));
+  Client client(fake);
+  fake->DropNext(FakeTransport::Drop::kAfterServer);
+  Client::ClaimOptions options;
+  options.idempotent = true;
+  auto claimed = client.Claim("t", options);
+  ASSERT_TRUE(claimed.ok()) << claimed.status().message();
+  ASSERT_TRUE(claimed->has_value());
+  EXPECT_EQ((*claimed)->task.id, "t1");
+  EXPECT_EQ(acted, 1) << "one task claimed, not two";
+  // Not idempotent (the default): no key, and a lost answer is an error.
+  fake->DropNext(FakeTransport::Drop::kAfterServer);
+  EXPECT_EQ(client.Claim("t", {}).status().code(), ErrorCode::kUnavailable);
+  EXPECT_FALSE(FindHeader(fake->requests().back().headers, "Idempotency-Key").has_value());
 }
 
 // ---- clocks ----
