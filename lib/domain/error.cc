@@ -8,7 +8,7 @@ namespace jobnik::domain {
 namespace {
 
 // Every code with its wire name: the one table ToString and ParseErrorCode read.
-constexpr std::array<std::pair<ErrorCode, std::string_view>, 23> kCodeNames{{
+constexpr std::array<std::pair<ErrorCode, std::string_view>, 24> kCodeNames{{
     {ErrorCode::kOk, "OK"},
     {ErrorCode::kValidation, "VALIDATION_ERROR"},
     {ErrorCode::kJobNotFound, "JOB_NOT_FOUND"},
@@ -24,6 +24,7 @@ constexpr std::array<std::pair<ErrorCode, std::string_view>, 23> kCodeNames{{
     {ErrorCode::kTaskStatusUpdateFailed, "TASK_STATUS_UPDATE_FAILED"},
     {ErrorCode::kTaskClaimMismatch, "TASK_CLAIM_MISMATCH"},
     {ErrorCode::kJobNotActive, "JOB_NOT_ACTIVE"},
+    {ErrorCode::kNotRetryable, "NOT_RETRYABLE"},
     {ErrorCode::kDatabase, "DATABASE_RELATED_ERROR"},
     {ErrorCode::kUnknown, "UNKNOWN_ERROR"},
     {ErrorCode::kRouteNotFound, "NOT_FOUND"},

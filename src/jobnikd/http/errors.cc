@@ -31,6 +31,7 @@ int HttpStatusOf(const Status& s) {
     case ErrorCode::kTaskStatusUpdateFailed:
     case ErrorCode::kTaskClaimMismatch:
     case ErrorCode::kJobNotActive:
+    case ErrorCode::kNotRetryable:
       return 409;
     case ErrorCode::kPayloadTooLarge:
       return 413;
