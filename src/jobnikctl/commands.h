@@ -53,6 +53,10 @@ struct SubmitArgs {
   std::string file;  // "-" for standard input
   std::vector<std::string> sets;
   bool wait = false;
+  // Delayed start (at most one): no task of the job is claimable before this RFC 3339
+  // time (--not-before), or before now plus this duration (--in, as ParseDuration reads).
+  std::optional<std::string> not_before;
+  std::optional<std::string> in;
 };
 struct FollowArgs {
   std::vector<std::string> jobs;
@@ -75,6 +79,8 @@ int Priority(Context& c, const std::string& job, const std::string& level);
 int Delete(Context& c, const std::string& job);
 int MetadataSet(Context& c, const std::string& kind, const std::string& id, const std::string& json);
 int StageRelease(Context& c, const std::string& stage);
+// Re-runs failed work: the FAILED job `id` (task = false) or the FAILED task `id`.
+int Retry(Context& c, const std::string& id, bool task);
 int TaskReport(Context& c, const std::string& id, bool completed, const std::optional<std::string>& reason,
                std::optional<double> retry_after_seconds = std::nullopt);
 int TaskClaim(Context& c, const std::string& type);
