@@ -8,11 +8,11 @@ _jobnikctl() {
   for ((i = 1; i < COMP_CWORD; i++)); do
     w=${COMP_WORDS[i]}
     case $w in
-      --url|--token|--timeout|-o|--output|--config|--set|--idempotency-key|--dedupe-window|--name|--priority|--status|--from|--to|--limit|--cursor|--job|--type|--stage|--reason|--retry-after) ((i++)) ;;
+      --url|--token|--timeout|-o|--output|--config|--set|--idempotency-key|--dedupe-window|--not-before|--in|--name|--priority|--status|--from|--to|--limit|--cursor|--job|--type|--stage|--reason|--retry-after) ((i++)) ;;
       -*) ;;
       *)
         case "$cmd${cmd:+ }$w" in
-          "health"|"ping"|"version"|"submit"|"get"|"get job"|"get stage"|"get task"|"list"|"list jobs"|"list stages"|"list tasks"|"events"|"tree"|"wait"|"watch"|"pause"|"resume"|"abort"|"priority"|"delete"|"metadata"|"metadata set"|"stage"|"stage release"|"task"|"task complete"|"task fail"|"task claim"|"completion") cmd="$cmd${cmd:+ }$w" ;;
+          "health"|"ping"|"version"|"submit"|"get"|"get job"|"get stage"|"get task"|"list"|"list jobs"|"list stages"|"list tasks"|"events"|"tree"|"wait"|"watch"|"pause"|"resume"|"abort"|"priority"|"delete"|"metadata"|"metadata set"|"stage"|"stage release"|"retry"|"task"|"task complete"|"task fail"|"task claim"|"completion") cmd="$cmd${cmd:+ }$w" ;;
         esac
         ;;
     esac
@@ -35,6 +35,10 @@ _jobnikctl() {
     "submit":--idempotency-key)
       return 0 ;;
     "submit":--dedupe-window)
+      return 0 ;;
+    "submit":--not-before)
+      return 0 ;;
+    "submit":--in)
       return 0 ;;
     "list jobs":--name)
       return 0 ;;
@@ -91,7 +95,7 @@ _jobnikctl() {
         if [[ $cur == -* ]]; then
           words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose"
         else
-          words="health ping version submit get list events tree wait watch pause resume abort priority delete metadata stage task completion"
+          words="health ping version submit get list events tree wait watch pause resume abort priority delete metadata stage retry task completion"
         fi ;;
       "health")
         if [[ $cur == -* ]]; then
@@ -113,7 +117,7 @@ _jobnikctl() {
         fi ;;
       "submit")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help --set --wait --idempotency-key --dedupe-window"
+          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help --set --wait --idempotency-key --dedupe-window --not-before --in"
         else
           compopt -o filenames 2>/dev/null
           COMPREPLY=($(compgen -f -- "$cur"))
@@ -242,6 +246,12 @@ _jobnikctl() {
       "stage release")
         if [[ $cur == -* ]]; then
           words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help"
+        else
+          words=""
+        fi ;;
+      "retry")
+        if [[ $cur == -* ]]; then
+          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help --task"
         else
           words=""
         fi ;;

@@ -104,6 +104,12 @@ class Client {
   domain::Status SetJobStatus(const std::string& job_id, domain::JobStatus status);
   domain::Status SetJobPriority(const std::string& job_id, domain::Priority priority);
   domain::Status DeleteJob(const std::string& job_id);
+  // Re-runs failed work (extension): POST /v1/jobs/{id}/retry re-opens a FAILED job (its
+  // failed tasks claimable again with fresh attempts) and returns the job; POST
+  // /v1/tasks/{id}/retry re-opens one FAILED task and returns it. kNotRetryable (409)
+  // when the job or task is not FAILED.
+  domain::Result<domain::Job> RetryJob(const std::string& job_id);
+  domain::Result<domain::Task> RetryTask(const std::string& task_id);
   // Releases a WAITING (or CREATED) stage: PENDING.
   domain::Status ReleaseStage(const std::string& stage_id);
   enum class Entity { kJob, kStage, kTask };

@@ -212,6 +212,16 @@ Status Client::DeleteJob(const std::string& job_id) {
   return Change(Request("DELETE", "/v1/jobs/" + Encode(job_id)));
 }
 
+Result<domain::Job> Client::RetryJob(const std::string& job_id) {
+  JOBNIK_ASSIGN_OR_RETURN(const auto j, Body(Request("POST", "/v1/jobs/" + Encode(job_id) + "/retry"), 200));
+  return domain::DecodeJob(j);
+}
+
+Result<domain::Task> Client::RetryTask(const std::string& task_id) {
+  JOBNIK_ASSIGN_OR_RETURN(const auto j, Body(Request("POST", "/v1/tasks/" + Encode(task_id) + "/retry"), 200));
+  return domain::DecodeTask(j);
+}
+
 Status Client::ReleaseStage(const std::string& stage_id) {
   return Change(Request("PUT", "/v1/stages/" + Encode(stage_id) + "/status", R"({"status":"PENDING"})"));
 }

@@ -187,9 +187,26 @@ Status ReadRetry(const json& j, std::string_view path, std::optional<RetryPolicy
   return Status::Ok();
 }
 
+// The optional `notBefore` of a job, stage or task (docs/design.md, "Delayed start"): an
+// RFC 3339 date-time (domain/time.h), or null for none.
+Status ReadNotBefore(const json& j, std::string_view path, std::optional<Timestamp>& out) {
+  auto it = j.find("notBefore");
+  if (it == j.end() || it->is_null()) return Status::Ok();
+  const std::string at = Path(path, "notBefore");
+  if (!it->is_string()) return ValidationError(fmt::format("{} must be an RFC 3339 date-time string", at));
+  auto t = ParseTime(it->get_ref<const std::string&>());
+  if (!t) {
+    return ValidationError(
+        fmt::format("{} must be an RFC 3339 date-time (e.g. 2026-11-30T18:00:00Z) in years 0001 to 9999", at));
+  }
+  out = *t;
+  return Status::Ok();
+}
+
 Result<NewTask> ReadNewTask(const json& j, std::string_view path) {
   JOBNIK_TRY(CheckObject(j, path));
-  JOBNIK_TRY(CheckAllowedKeys(j, {"data", "userMetadata", "maxAttempts", "traceparent", "tracestate", "retry"}, path));
+  JOBNIK_TRY(CheckAllowedKeys(
+      j, {"data", "userMetadata", "maxAttempts", "traceparent", "tracestate", "retry", "notBefore"}, path));
   JOBNIK_TRY(CheckRequired(j, "data", path));
   NewTask t;
   JOBNIK_TRY(ReadObjectField(j, "data", path, t.data));
@@ -200,6 +217,7 @@ Result<NewTask> ReadNewTask(const json& j, std::string_view path) {
   }
   JOBNIK_TRY(CheckTraceFields(j, path, t.traceparent, t.tracestate));
   JOBNIK_TRY(ReadRetry(j, path, t.retry));
+  JOBNIK_TRY(ReadNotBefore(j, path, t.not_before));
   return t;
 }
 
@@ -220,6 +238,7 @@ Result<NewStage> ReadNewStage(const json& j, std::string_view path, StageTasks t
   }
   JOBNIK_TRY(CheckTraceFields(j, path, st.traceparent, st.tracestate));
   JOBNIK_TRY(ReadRetry(j, path, st.retry));
+  JOBNIK_TRY(ReadNotBefore(j, path, st.not_before));
   if (auto it = j.find("tasks"); it != j.end() && tasks == StageTasks::kInclude) {
     if (!it->is_array()) return ValidationError(fmt::format("{}/tasks must be array", path));
     st.tasks.reserve(it->size());
@@ -371,7 +390,8 @@ void AppendJson(std::string& out, const Task& t) {
   if (t.worker_id) Field(out, "workerId", *t.worker_id);
   if (t.errors) FieldRaw(out, "errors", *t.errors);
   if (t.retry) FieldRetry(out, *t.retry);
-  if (t.not_before && t.status == TaskStatus::kRetried) FieldTime(out, "notBefore", *t.not_before);
+  // While it waits: for its retry delay (RETRIED) or its delayed start (PENDING).
+  if (t.not_before && IsClaimable(t.status)) FieldTime(out, "notBefore", *t.not_before);
   out += '}';
 }
 
@@ -394,6 +414,7 @@ void AppendJson(std::string& out, const Stage& s) {
     AppendJson(out, *s.tasks);
   }
   if (s.retry) FieldRetry(out, *s.retry);
+  if (s.not_before) FieldTime(out, "notBefore", *s.not_before);
   out += '}';
 }
 
@@ -428,6 +449,7 @@ void AppendJson(std::string& out, const Job& j) {
     Key(out, "taskSummary");
     AppendJson(out, *j.task_summary);
   }
+  if (j.not_before) FieldTime(out, "notBefore", *j.not_before);
   out += '}';
 }
 
@@ -467,6 +489,7 @@ void AppendTaskFields(std::string& out, const NewTask& t) {
   FieldRaw(out, "userMetadata", t.user_metadata);
   FieldInt(out, "maxAttempts", t.max_attempts);
   if (t.retry) FieldRetry(out, *t.retry);
+  if (t.not_before) FieldTime(out, "notBefore", *t.not_before);
 }
 
 }  // namespace
@@ -502,6 +525,7 @@ void AppendJson(std::string& out, const NewStage& s, StageTasks tasks) {
   if (s.start_as_waiting) FieldRaw(out, "startAsWaiting", "true");
   AppendTrace(out, s.traceparent, s.tracestate);
   if (s.retry) FieldRetry(out, *s.retry);
+  if (s.not_before) FieldTime(out, "notBefore", *s.not_before);
   if (tasks == StageTasks::kInclude && !s.tasks.empty()) {
     Key(out, "tasks");
     AppendJson(out, s.tasks);
@@ -516,6 +540,7 @@ void AppendJson(std::string& out, const NewJob& j) {
   FieldRaw(out, "userMetadata", j.user_metadata);
   Field(out, "priority", ToString(j.priority));
   AppendTrace(out, j.traceparent, j.tracestate);
+  if (j.not_before) FieldTime(out, "notBefore", *j.not_before);
   if (j.stages) {
     Key(out, "stages");
     AppendJson(out, *j.stages);
@@ -616,6 +641,7 @@ Result<Stage> DecodeStage(const json& j) {
   if (auto retry = j.find("retry"); retry != j.end() && !retry->is_null()) {
     JOBNIK_ASSIGN_OR_RETURN(s.retry, DecodeRetryPolicy(*retry));
   }
+  if (!GetOptTime(j, "notBefore", s.not_before)) return DecodeError("stage.notBefore");
   if (auto tasks = j.find("tasks"); tasks != j.end()) {
     if (!tasks->is_array()) return DecodeError("stage.tasks");
     s.tasks.emplace();
@@ -641,6 +667,7 @@ Result<Job> DecodeJob(const json& j) {
   if (!GetTime(j, "updateTime", job.update_time)) return DecodeError("job.updateTime");
   if (!GetString(j, "traceparent", job.traceparent)) return DecodeError("job.traceparent");
   if (!GetOptString(j, "tracestate", job.tracestate)) return DecodeError("job.tracestate");
+  if (!GetOptTime(j, "notBefore", job.not_before)) return DecodeError("job.notBefore");
   if (auto stages = j.find("stages"); stages != j.end()) {
     if (!stages->is_array()) return DecodeError("job.stages");
     job.stages.emplace();
@@ -703,8 +730,8 @@ Result<NewJob> ParseNewJob(std::string_view body) {
   JOBNIK_ASSIGN_OR_RETURN(const json j, ParseJsonBody(body));
   const std::string_view path = "request/body";
   JOBNIK_TRY(CheckObject(j, path));
-  JOBNIK_TRY(
-      CheckAllowedKeys(j, {"name", "data", "priority", "userMetadata", "traceparent", "tracestate", "stages"}, path));
+  JOBNIK_TRY(CheckAllowedKeys(
+      j, {"name", "data", "priority", "userMetadata", "traceparent", "tracestate", "stages", "notBefore"}, path));
   JOBNIK_TRY(RequireAll(j, path, "name", "data"));
   NewJob job;
   JOBNIK_TRY(CheckString(j["name"], Path(path, "name"), kNameMin, kNameMax));
@@ -720,6 +747,7 @@ Result<NewJob> ParseNewJob(std::string_view body) {
     job.priority = *p;
   }
   JOBNIK_TRY(CheckTraceFields(j, path, job.traceparent, job.tracestate));
+  JOBNIK_TRY(ReadNotBefore(j, path, job.not_before));
   if (auto it = j.find("stages"); it != j.end()) {
     if (!it->is_array()) return ValidationError("request/body/stages must be array");
     job.stages.emplace();

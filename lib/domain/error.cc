@@ -8,7 +8,7 @@ namespace jobnik::domain {
 namespace {
 
 // Every code with its wire name: the one table ToString and ParseErrorCode read.
-constexpr std::array<std::pair<ErrorCode, std::string_view>, 25> kCodeNames{{
+constexpr std::array<std::pair<ErrorCode, std::string_view>, 26> kCodeNames{{
     {ErrorCode::kOk, "OK"},
     {ErrorCode::kValidation, "VALIDATION_ERROR"},
     {ErrorCode::kJobNotFound, "JOB_NOT_FOUND"},
@@ -26,6 +26,7 @@ constexpr std::array<std::pair<ErrorCode, std::string_view>, 25> kCodeNames{{
     {ErrorCode::kJobNotActive, "JOB_NOT_ACTIVE"},
     {ErrorCode::kIdempotencyKeyReused, "IDEMPOTENCY_KEY_REUSED"},
     {ErrorCode::kIdempotencyKeyInUse, "IDEMPOTENCY_KEY_IN_USE"},
+    {ErrorCode::kNotRetryable, "NOT_RETRYABLE"},
     {ErrorCode::kDatabase, "DATABASE_RELATED_ERROR"},
     {ErrorCode::kUnknown, "UNKNOWN_ERROR"},
     {ErrorCode::kRouteNotFound, "NOT_FOUND"},

@@ -37,6 +37,9 @@ enum class ErrorCode : std::uint8_t {
   // first request with the key is still running (409).
   kIdempotencyKeyReused,
   kIdempotencyKeyInUse,
+  // Extension (409): a retry (POST /v1/jobs/{id}/retry, /v1/tasks/{id}/retry) of a job or
+  // task that is not FAILED, or of a task whose stage or job cannot be re-opened.
+  kNotRetryable,
   kDatabase,
   kUnknown,
   // Transport-level errors of jobnikd itself (not entity errors).

@@ -65,11 +65,45 @@ StageTally TallyFinishedTasks(StageStatus status, const StageCounts& before, std
   out.percentage = StagePercentage(out.counts);
   out.status = status;
   if (status == StageStatus::kInProgress) {
-    if (failed > 0) {
-      out.status = StageStatus::kFailed;
-    } else if (out.counts.completed == out.counts.total) {
+    const bool all_completed = failed == 0 && out.counts.completed == out.counts.total;
+    // A failure among them; or every task final with some failed earlier and not re-run.
+    const bool failed_now =
+        failed > 0 || (out.counts.failed > 0 && out.counts.completed + out.counts.failed == out.counts.total);
+    if (all_completed) {
       out.status = StageStatus::kCompleted;
+    } else if (failed_now) {
+      out.status = StageStatus::kFailed;
     }
+  }
+  return out;
+}
+
+Result<JobStatus> JobAfterRetry(const std::string& job_id, JobStatus job) {
+  if (!CanReopen(job, JobStatus::kInProgress)) {
+    return Status(ErrorCode::kNotRetryable,
+                  fmt::format("Job {} is {}; only a FAILED job can be retried", job_id, ToString(job)));
+  }
+  return JobStatus::kInProgress;
+}
+
+Result<TaskRetryOutcome> DecideTaskRetry(const std::string& task_id, TaskStatus task, StageStatus stage,
+                                         JobStatus job) {
+  if (!CanReopen(task, TaskStatus::kPending)) {
+    return Status(ErrorCode::kNotRetryable,
+                  fmt::format("Task {} is {}; only a FAILED task can be retried", task_id, ToString(task)));
+  }
+  TaskRetryOutcome out{TaskStatus::kPending, stage, job};
+  if (CanReopen(stage, StageStatus::kInProgress)) {
+    out.stage = StageStatus::kInProgress;
+  } else if (!IsActive(stage)) {
+    return Status(ErrorCode::kNotRetryable,
+                  fmt::format("Task {} is in a stage that is {}; it cannot be retried", task_id, ToString(stage)));
+  }
+  if (CanReopen(job, JobStatus::kInProgress)) {
+    out.job = JobStatus::kInProgress;
+  } else if (!IsActive(job) && job != JobStatus::kPaused) {
+    return Status(ErrorCode::kNotRetryable,
+                  fmt::format("Task {} is in a job that is {}; it cannot be retried", task_id, ToString(job)));
   }
   return out;
 }

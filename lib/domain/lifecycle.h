@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 
 #include "domain/error.h"
 #include "domain/model.h"
@@ -88,7 +89,9 @@ struct StageTally {
 // The stage now `status` with `before` after `completed` more tasks completed and `failed`
 // more failed for good (SPEC A.3.5): the counters grow, the percentage follows, and an
 // IN_PROGRESS stage fails with a failure among them, or else completes when every task is
-// completed. A stage in any other status keeps it (only its counters move).
+// completed, or else fails when every task is final and some of them had failed (tasks
+// left FAILED when others of the stage were re-run: RetryTask). A stage in any other
+// status keeps it (only its counters move).
 StageTally TallyFinishedTasks(StageStatus status, const StageCounts& before, std::int64_t completed,
                               std::int64_t failed);
 
@@ -97,6 +100,28 @@ StageTally TallyFinishedTasks(StageStatus status, const StageCounts& before, std
 constexpr bool StartsWhenPreviousCompletes(StageStatus next) {
   return next == StageStatus::kCreated;
 }
+
+// ---- Re-running failed work (docs/design.md, "Re-running failed work")
+
+// What a retry of a whole job does (POST /v1/jobs/{id}/retry): a FAILED job goes back to
+// IN_PROGRESS, and so do its FAILED stages; their FAILED tasks become PENDING with 0
+// attempts; later stages keep their status. NOT_RETRYABLE for a job in any other status.
+// Returns the job's new status (CanReopen's edge).
+Result<JobStatus> JobAfterRetry(const std::string& job_id, JobStatus job);
+
+// What a retry of one task does (POST /v1/tasks/{id}/retry).
+struct TaskRetryOutcome {
+  TaskStatus task = TaskStatus::kPending;  // with 0 attempts
+  StageStatus stage = StageStatus::kInProgress;
+  JobStatus job = JobStatus::kInProgress;
+
+  bool operator==(const TaskRetryOutcome&) const = default;
+};
+// A FAILED task becomes PENDING; its stage, when FAILED, and its job, when FAILED, go back
+// to IN_PROGRESS (CanReopen's edges); a stage or job still running (stage PENDING or
+// IN_PROGRESS; job PENDING, IN_PROGRESS or PAUSED) keeps its status. NOT_RETRYABLE when the
+// task is not FAILED, or its stage or job is in another status (ABORTED, COMPLETED, ...).
+Result<TaskRetryOutcome> DecideTaskRetry(const std::string& task_id, TaskStatus task, StageStatus stage, JobStatus job);
 
 // ---- Jobs
 

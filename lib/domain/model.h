@@ -72,7 +72,8 @@ struct Task {
   std::optional<std::string> worker_id;
   std::optional<std::string> errors;
   // Extensions (docs/design.md, "Retry backoff"): the task's retry policy (its own or its
-  // stage's), and while a RETRIED task waits for its delay, when it becomes claimable.
+  // stage's), and while a task waits (a RETRIED one for its retry delay, a PENDING one for
+  // its delayed start, "Delayed start"), when it becomes claimable.
   std::optional<RetryPolicy> retry = std::nullopt;
   std::optional<Timestamp> not_before = std::nullopt;
 
@@ -93,6 +94,8 @@ struct Stage {
   std::optional<std::string> tracestate;
   std::optional<std::vector<Task>> tasks;           // only when asked for
   std::optional<RetryPolicy> retry = std::nullopt;  // extension: the default of its tasks
+  // Extension (docs/design.md, "Delayed start"): none of its tasks is claimable before it.
+  std::optional<Timestamp> not_before = std::nullopt;
 
   bool operator==(const Stage&) const = default;
 };
@@ -112,6 +115,8 @@ struct Job {
   std::optional<std::vector<Stage>> stages;  // only when asked for
   // Extension: its stages' summaries summed ("taskSummary"), only when asked for.
   std::optional<Summary> task_summary;
+  // Extension (docs/design.md, "Delayed start"): none of its tasks is claimable before it.
+  std::optional<Timestamp> not_before = std::nullopt;
 
   bool operator==(const Job&) const = default;
 };
@@ -176,6 +181,9 @@ struct NewTask {
   std::optional<std::string> traceparent;
   std::optional<std::string> tracestate;
   std::optional<RetryPolicy> retry = std::nullopt;  // extension; none: its stage's
+  // Extension (docs/design.md, "Delayed start"): not claimable before the latest of its
+  // own, its stage's and its job's not_before.
+  std::optional<Timestamp> not_before = std::nullopt;
 
   bool operator==(const NewTask&) const = default;
 };
@@ -187,8 +195,9 @@ struct NewStage {
   bool start_as_waiting = false;
   std::optional<std::string> traceparent;
   std::optional<std::string> tracestate;
-  std::vector<NewTask> tasks;                       // extension: tasks created with the stage
-  std::optional<RetryPolicy> retry = std::nullopt;  // extension: the default of its tasks
+  std::vector<NewTask> tasks;                          // extension: tasks created with the stage
+  std::optional<RetryPolicy> retry = std::nullopt;     // extension: the default of its tasks
+  std::optional<Timestamp> not_before = std::nullopt;  // extension: applies to all its tasks
 
   bool operator==(const NewStage&) const = default;
 };
@@ -202,6 +211,7 @@ struct NewJob {
   std::optional<std::string> tracestate;
   // Extension (SPEC B): the whole tree in one request. Absent -> plain v1.
   std::optional<std::vector<NewStage>> stages;
+  std::optional<Timestamp> not_before = std::nullopt;  // extension: applies to all its tasks
 
   bool operator==(const NewJob&) const = default;
 };

@@ -130,6 +130,16 @@ bool CanTransition(TaskStatus from, TaskStatus to) {
   return Allowed(kTaskEdges, from, to);
 }
 
+bool CanReopen(JobStatus from, JobStatus to) {
+  return from == JobStatus::kFailed && to == JobStatus::kInProgress;
+}
+bool CanReopen(StageStatus from, StageStatus to) {
+  return from == StageStatus::kFailed && to == StageStatus::kInProgress;
+}
+bool CanReopen(TaskStatus from, TaskStatus to) {
+  return from == TaskStatus::kFailed && to == TaskStatus::kPending;
+}
+
 bool ClientMayRequest(JobStatus to) {
   return to == JobStatus::kPending || to == JobStatus::kPaused || to == JobStatus::kAborted;
 }

@@ -82,6 +82,15 @@ bool CanTransition(JobStatus from, JobStatus to);
 bool CanTransition(StageStatus from, StageStatus to);
 bool CanTransition(TaskStatus from, TaskStatus to);
 
+// Re-opening failed work (docs/design.md, "Re-running failed work"): the only edges out of
+// FAILED, taken only by a retry request (POST /v1/jobs/{id}/retry, /v1/tasks/{id}/retry):
+// a job or stage FAILED -> IN_PROGRESS, a task FAILED -> PENDING (with fresh attempts).
+// They are not edges of CanTransition: FAILED stays final for everything else (IsFinal,
+// deleting a job, adding stages or tasks, reports, status requests).
+bool CanReopen(JobStatus from, JobStatus to);
+bool CanReopen(StageStatus from, StageStatus to);
+bool CanReopen(TaskStatus from, TaskStatus to);
+
 // Whether a client may ask for a job to become `to` (PUT /v1/jobs/{id}/status): PENDING
 // (resume), PAUSED, ABORTED. COMPLETED and FAILED are reached only by the lifecycle rules.
 bool ClientMayRequest(JobStatus to);

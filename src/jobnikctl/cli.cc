@@ -374,6 +374,12 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
                    "the same spec submitted again within the same window (e.g. 1h: the same clock hour, UTC) prints "
                    "the first job's id instead of creating another")
       ->type_name("DURATION");
+  auto* not_before =
+      submit->add_option("--not-before", submit_args.not_before, "no task of the job is claimable before this time")
+          ->type_name("RFC3339");
+  submit->add_option("--in", submit_args.in, "no task of the job is claimable before this long from now (10m, 2h)")
+      ->type_name("DURATION")
+      ->excludes(not_before);
   run[submit] = [&](Context& c) { return Submit(c, submit_args, std::cin); };
 
   auto* get = command(app, "get", "print one job, stage or task");
@@ -488,6 +494,12 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   auto* release = command(*stage, "release", "release a WAITING stage: its tasks become claimable");
   release->add_option("STAGE", id, "the stage's id")->required();
   run[release] = [&](Context& c) { return StageRelease(c, id); };
+
+  bool retry_task = false;
+  auto* retry = command(app, "retry", "re-run a FAILED job's failed tasks (or, with --task, one FAILED task)");
+  retry->add_option("ID", id, "the job's id (with --task: the task's id)")->required();
+  retry->add_flag("--task", retry_task, "ID is a FAILED task: re-run only it");
+  run[retry] = [&](Context& c) { return Retry(c, id, retry_task); };
 
   auto* task = command(app, "task", "act on tasks by hand (debugging a queue)");
   task->require_subcommand(1);

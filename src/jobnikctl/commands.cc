@@ -123,6 +123,11 @@ int Submit(Context& c, const SubmitArgs& a, std::istream& in) {
     return c.Fail("--idempotency-key: must be 1 to 255 printable ASCII characters", ToInt(ExitCode::kUsage));
   }
   std::optional<double> window;
+  if (!a.dedupe_window.empty() && a.in) {
+    return c.Fail("--dedupe-window and --in cannot be used together (--in makes each run's spec different; use "
+                  "--not-before)",
+                  ToInt(ExitCode::kUsage));
+  }
   if (!a.dedupe_window.empty()) {
     window = ParseDuration(a.dedupe_window);
     if (!window || *window < 1) {
@@ -149,6 +154,21 @@ int Submit(Context& c, const SubmitArgs& a, std::istream& in) {
   }
   auto job = ParseSpec(text, a.file == "-" ? "<stdin>" : a.file, options);
   if (!job.ok()) return c.Fail(job.status().message(), ToInt(ExitCode::kUsage));
+  if (a.not_before && a.in) return c.Fail("--not-before and --in cannot be used together", ToInt(ExitCode::kUsage));
+  if (a.not_before) {
+    auto t = domain::ParseTime(*a.not_before);
+    if (!t) {
+      return c.Fail("--not-before: '" + *a.not_before + "' is not an RFC 3339 time (e.g. 2026-11-30T18:00:00Z)",
+                    ToInt(ExitCode::kUsage));
+    }
+    job->not_before = *t;
+  }
+  if (a.in) {
+    auto d = ParseDuration(*a.in);
+    if (!d) return c.Fail("--in: '" + *a.in + "' is not a duration (e.g. 90s, 10m, 2h)", ToInt(ExitCode::kUsage));
+    job->not_before = std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now()) +
+                      std::chrono::microseconds(static_cast<std::int64_t>(*d * 1e6));
+  }
   client::Idempotency idempotency;  // retried with its key when the answer is lost
   idempotency.key = a.idempotency_key;
   if (window) {
@@ -335,6 +355,21 @@ int MetadataSet(Context& c, const std::string& kind, const std::string& id, cons
 int StageRelease(Context& c, const std::string& stage) {
   if (auto s = c.client.ReleaseStage(stage); !s.ok()) return c.Fail(s);
   if (!c.quiet) c.err << "jobnikctl: stage " << stage << " released\n";
+  return ToInt(ExitCode::kOk);
+}
+
+int Retry(Context& c, const std::string& id, bool task) {
+  if (task) {
+    auto r = c.client.RetryTask(id);
+    if (!r.ok()) return c.Fail(r.status());
+    if (c.format_given) Print(c.out, c.format, *r);
+  } else {
+    auto r = c.client.RetryJob(id);
+    if (!r.ok()) return c.Fail(r.status());
+    if (c.format_given) Print(c.out, c.format, *r);
+  }
+  if (!c.quiet)
+    c.err << "jobnikctl: " << (task ? "task " : "job ") << id << " retried: its failed work is claimable again\n";
   return ToInt(ExitCode::kOk);
 }
 

@@ -58,6 +58,10 @@ struct SubmitArgs {
   // one submission safe).
   std::string idempotency_key;
   std::string dedupe_window;
+  // Delayed start (at most one): no task of the job is claimable before this RFC 3339
+  // time (--not-before), or before now plus this duration (--in, as ParseDuration reads).
+  std::optional<std::string> not_before;
+  std::optional<std::string> in;
 };
 
 // The Idempotency-Key of a submission of `job_json` deduplicated over windows of
@@ -85,6 +89,8 @@ int Priority(Context& c, const std::string& job, const std::string& level);
 int Delete(Context& c, const std::string& job);
 int MetadataSet(Context& c, const std::string& kind, const std::string& id, const std::string& json);
 int StageRelease(Context& c, const std::string& stage);
+// Re-runs failed work: the FAILED job `id` (task = false) or the FAILED task `id`.
+int Retry(Context& c, const std::string& id, bool task);
 int TaskReport(Context& c, const std::string& id, bool completed, const std::optional<std::string>& reason,
                std::optional<double> retry_after_seconds = std::nullopt);
 int TaskClaim(Context& c, const std::string& type);

@@ -187,6 +187,47 @@ TEST_F(ClaimWaitTest, AnImmediateRetryAndAPromotedRetryWakeAWaitingClaim) {
   ExpectClaimed(*d);
 }
 
+TEST_F(ClaimWaitTest, ADelayedStartMadeDueByTheSchedulerWakesAWaitingClaim) {
+  auto& waiter = NewWaiter(WakeupMode::kNotify, *store_);
+  auto c = StartClaim(waiter, *store_, "w-delayed");
+  ASSERT_TRUE(Eventually([&] { return c->tried == 1; }));
+  auto job = AJob("delayed");
+  job.not_before = std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now() + 1h);
+  auto stage = AStage("w-delayed");
+  stage.tasks = SomeTasks(1);
+  job.stages.emplace();
+  job.stages->push_back(stage);
+  JOBNIK_ASSERT_OK(store_->CreateJob(job, ATrace()));
+  EXPECT_EQ(c->outcome.wait_for(300ms), std::future_status::timeout) << "a task not yet due was claimed";
+  Exec("UPDATE task SET not_before = now() - interval '1 millisecond' WHERE not_before IS NOT NULL");
+  services::Scheduler scheduler(*store_, nullptr, {});
+  auto promoted = scheduler.RunOnce();
+  ASSERT_TRUE(promoted.ok());
+  EXPECT_EQ(*promoted, 1);
+  ExpectClaimed(*c);
+}
+
+TEST_F(ClaimWaitTest, RetryingAFailedJobOrTaskWakesAWaitingClaim) {
+  auto& waiter = NewWaiter(WakeupMode::kNotify, *store_);
+  AddWork(*store_, "w-rerun", 1);
+  auto first = store_->ClaimTask("w-rerun");
+  ASSERT_TRUE(first.ok()) << Describe(first.status());
+  JOBNIK_ASSERT_OK(
+      store_->ReportTask(first->task.id, TaskStatus::kFailed, {first->task.claim_id, std::nullopt, std::nullopt}));
+  ASSERT_EQ(store_->GetJob(job_id_)->status, domain::JobStatus::kFailed);
+  auto c = StartClaim(waiter, *store_, "w-rerun");
+  ASSERT_TRUE(Eventually([&] { return c->tried == 1; }));
+  JOBNIK_ASSERT_OK(store_->RetryJob(job_id_));
+  ExpectClaimed(*c);
+  ASSERT_TRUE(c->task.has_value());
+  JOBNIK_ASSERT_OK(
+      store_->ReportTask(c->task->id, TaskStatus::kFailed, {c->task->claim_id, std::nullopt, std::nullopt}));
+  auto d = StartClaim(waiter, *store_, "w-rerun");
+  ASSERT_TRUE(Eventually([&] { return d->tried == 1; }));
+  JOBNIK_ASSERT_OK(store_->RetryTask(c->task->id));
+  ExpectClaimed(*d);
+}
+
 TEST_F(ClaimWaitTest, ReleasingAWaitingStageWakesAWaitingClaim) {
   auto& waiter = NewWaiter(WakeupMode::kNotify, *store_);
   const auto stage_id = AddWork(*store_, "w-release", 2, /*waiting=*/true);

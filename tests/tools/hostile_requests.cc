@@ -307,6 +307,9 @@ int main(int argc, char** argv) {
       {"PUT", "/v1/tasks/" + task_id + "/status", task_id, true},
       // The task is PENDING: even a well-formed heartbeat (an empty body is one) is a 409.
       {"POST", "/v1/tasks/" + task_id + "/heartbeat", task_id, true},
+      // Retries (extensions) of a job and a task that are not FAILED: 409.
+      {"POST", "/v1/jobs/" + job_id + "/retry", job_id, false},
+      {"POST", "/v1/tasks/" + task_id + "/retry", task_id, false},
       // The batch routes (extensions): a claim of a type with no tasks, a report.
       {"POST", "/v1/tasks/claim", "", true},
       {"POST", "/v1/tasks/status", "", true},

@@ -1575,5 +1575,88 @@ TEST(ParseUserMetadata, MalformedOrEmptyBodyIsRejected) {
   EXPECT_TRUE(IsValidationError(ParseUserMetadata(""), {"request/body"}));
 }
 
+// ---- notBefore (delayed start) ----
+
+TEST(NotBefore, IsReadOnJobStageAndTaskOfASubmission) {
+  json body = ValidJobBody();
+  body["notBefore"] = "2030-01-02T03:04:05Z";
+  json stage = ValidStageBody();
+  stage["notBefore"] = "2030-01-02T04:04:05+01:00";
+  json task = ValidTaskBody();
+  task["notBefore"] = "2030-01-03T00:00:00.5Z";
+  stage["tasks"] = json::array({task, ValidTaskBody()});
+  body["stages"] = json::array({stage});
+  auto job = ParseNewJob(body.dump());
+  ASSERT_TRUE(IsOk(job));
+  ASSERT_TRUE(job->not_before.has_value());
+  EXPECT_EQ(FormatTime(*job->not_before), "2030-01-02T03:04:05.000Z");
+  EXPECT_EQ(FormatTime(*(*job->stages)[0].not_before), "2030-01-02T03:04:05.000Z");
+  EXPECT_EQ(FormatTime(*(*job->stages)[0].tasks[0].not_before), "2030-01-03T00:00:00.500Z");
+  EXPECT_FALSE((*job->stages)[0].tasks[1].not_before.has_value());
+}
+
+TEST(NotBefore, IsReadOnAddStageAndAddTasksAndNullMeansNone) {
+  json stage = ValidStageBody();
+  stage["notBefore"] = "2030-01-02T03:04:05Z";
+  auto s = ParseNewStage(stage.dump());
+  ASSERT_TRUE(IsOk(s));
+  EXPECT_TRUE(s->not_before.has_value());
+  json task = ValidTaskBody();
+  task["notBefore"] = nullptr;
+  auto t = ParseNewTasks(json::array({task}).dump());
+  ASSERT_TRUE(IsOk(t));
+  EXPECT_FALSE((*t)[0].not_before.has_value());
+}
+
+TEST(NotBefore, ABadValueIsRejectedNamingTheField) {
+  for (const json& bad : {json("tomorrow"), json(42), json("2030-02-30T00:00:00Z"), json::object()}) {
+    EXPECT_TRUE(IsValidationError(ParseNewJob(With(ValidJobBody(), "notBefore", bad).dump()),
+                                  {"request/body/notBefore", "RFC 3339"}))
+        << bad.dump();
+  }
+  json stage = With(ValidStageBody(), "notBefore", "soon");
+  EXPECT_TRUE(IsValidationError(ParseNewJob(With(ValidJobBody(), "stages", json::array({stage})).dump()),
+                                {"request/body/stages/0/notBefore"}));
+  EXPECT_TRUE(IsValidationError(ParseNewTasks(json::array({With(ValidTaskBody(), "notBefore", "x")}).dump()),
+                                {"request/body/0/notBefore"}));
+}
+
+TEST(NotBefore, NewJobRoundTripsThroughItsEncoderAndParser) {
+  NewJob job;
+  job.name = "later";
+  job.data = "{}";
+  job.not_before = *ParseTime("2030-01-02T03:04:05.123Z");
+  NewStage stage;
+  stage.type = "t";
+  stage.data = "{}";
+  stage.not_before = *ParseTime("2030-01-02T03:04:06Z");
+  NewTask task;
+  task.data = "{}";
+  task.not_before = *ParseTime("2030-01-02T03:04:07Z");
+  stage.tasks.push_back(task);
+  job.stages = std::vector<NewStage>{stage};
+  auto parsed = ParseNewJob(ToJson(job));
+  ASSERT_TRUE(IsOk(parsed));
+  EXPECT_EQ(*parsed, job);
+}
+
+TEST(NotBefore, IsShownOnJobAndStageAndOnAWaitingTask) {
+  Job job = MakeJob();
+  job.not_before = *ParseTime("2030-01-02T03:04:05Z");
+  EXPECT_NE(ToJson(job).find(R"("notBefore":"2030-01-02T03:04:05.000Z")"), std::string::npos);
+  ExpectRoundTrip(job, DecodeJob);
+  Stage stage = MakeStage();
+  stage.not_before = job.not_before;
+  EXPECT_NE(ToJson(stage).find(R"("notBefore")"), std::string::npos);
+  ExpectRoundTrip(stage, DecodeStage);
+  Task task = MakeTask();
+  task.status = TaskStatus::kPending;
+  task.not_before = job.not_before;
+  EXPECT_NE(ToJson(task).find(R"("notBefore")"), std::string::npos);
+  task.status = TaskStatus::kCompleted;
+  EXPECT_EQ(ToJson(task).find(R"("notBefore")"), std::string::npos);
+  EXPECT_EQ(ToJson(MakeJob()).find("notBefore"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace jobnik::domain

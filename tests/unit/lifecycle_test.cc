@@ -235,5 +235,82 @@ TEST(JobPercentage, FloorsCompletedStagesOverAllStages) {
   EXPECT_EQ(JobPercentage(3, 3), 100);
 }
 
+// ---- Re-running failed work
+
+TEST(StageTally, TheLastTaskFinishingWithFailedTasksLeftFailsTheStage) {
+  // Tasks left FAILED when another task of the stage was re-run (RetryTask).
+  EXPECT_EQ(TallyFinishedTasks(StageStatus::kInProgress, {3, 1, 1}, 1, 0),
+            (StageTally{{3, 2, 1}, 66, StageStatus::kFailed}));
+  EXPECT_EQ(TallyFinishedTasks(StageStatus::kInProgress, {3, 0, 1}, 1, 0),
+            (StageTally{{3, 1, 1}, 33, StageStatus::kInProgress}));
+}
+
+TEST(JobRetry, OnlyAFailedJobIsRetriedAndGoesBackInProgress) {
+  for (auto job : kAllJobStatuses) {
+    auto after = JobAfterRetry("j", job);
+    if (job == JobStatus::kFailed) {
+      ASSERT_TRUE(after.ok());
+      EXPECT_EQ(*after, JobStatus::kInProgress);
+      EXPECT_TRUE(CanReopen(job, *after));
+    } else {
+      ASSERT_FALSE(after.ok()) << ToString(job);
+      EXPECT_EQ(after.status().code(), ErrorCode::kNotRetryable);
+      EXPECT_NE(after.status().message().find(ToString(job)), std::string::npos) << after.status().message();
+    }
+  }
+}
+
+TEST(TaskRetry, AFailedTaskOfAFailedJobReopensItsStageAndJob) {
+  auto out = DecideTaskRetry("t", TaskStatus::kFailed, StageStatus::kFailed, JobStatus::kFailed);
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(*out, (TaskRetryOutcome{TaskStatus::kPending, StageStatus::kInProgress, JobStatus::kInProgress}));
+}
+
+TEST(TaskRetry, AFailedTaskOfARunningStageLeavesStageAndJobAsTheyAre) {
+  for (auto job : {JobStatus::kPending, JobStatus::kInProgress, JobStatus::kPaused}) {
+    auto out = DecideTaskRetry("t", TaskStatus::kFailed, StageStatus::kInProgress, job);
+    ASSERT_TRUE(out.ok()) << ToString(job);
+    EXPECT_EQ(*out, (TaskRetryOutcome{TaskStatus::kPending, StageStatus::kInProgress, job}));
+  }
+}
+
+TEST(TaskRetry, OnlyAFailedTaskIsRetried) {
+  for (auto task : kAllTaskStatuses) {
+    if (task == TaskStatus::kFailed) continue;
+    auto out = DecideTaskRetry("t", task, StageStatus::kFailed, JobStatus::kFailed);
+    ASSERT_FALSE(out.ok()) << ToString(task);
+    EXPECT_EQ(out.status().code(), ErrorCode::kNotRetryable);
+  }
+}
+
+TEST(TaskRetry, ATaskOfAnAbortedOrFinishedStageOrJobIsNotRetried) {
+  for (auto stage : {StageStatus::kAborted, StageStatus::kCompleted, StageStatus::kWaiting, StageStatus::kCreated}) {
+    EXPECT_EQ(DecideTaskRetry("t", TaskStatus::kFailed, stage, JobStatus::kFailed).status().code(),
+              ErrorCode::kNotRetryable)
+        << ToString(stage);
+  }
+  for (auto job : {JobStatus::kAborted, JobStatus::kCompleted}) {
+    EXPECT_EQ(DecideTaskRetry("t", TaskStatus::kFailed, StageStatus::kFailed, job).status().code(),
+              ErrorCode::kNotRetryable)
+        << ToString(job);
+  }
+}
+
+TEST(TaskRetry, EveryDecidedStatusIsAReopenEdge) {
+  for (auto stage : kAllStageStatuses) {
+    for (auto job : kAllJobStatuses) {
+      auto out = DecideTaskRetry("t", TaskStatus::kFailed, stage, job);
+      if (!out.ok()) continue;
+      EXPECT_TRUE(CanReopen(TaskStatus::kFailed, out->task));
+      if (out->stage != stage) {
+        EXPECT_TRUE(CanReopen(stage, out->stage)) << ToString(stage);
+      }
+      if (out->job != job) {
+        EXPECT_TRUE(CanReopen(job, out->job)) << ToString(job);
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace jobnik::domain

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <set>
 #include <string>
@@ -322,6 +323,49 @@ TEST_F(MemoryApiTest, TheWorkerLoopDrainsAJobOverHttp) {
   EXPECT_EQ(status, JobStatus::kCompleted);
   EXPECT_EQ(handled.load(), 50);
   EXPECT_EQ(reported.size(), 50U);
+}
+
+TEST_F(MemoryApiTest, ARetryReopensAFailedJobAndRefusesOtherStatuses) {
+  const auto job = Submit(1, 2);
+  const auto a = Claim("t0");
+  const auto b = Claim("t0");
+  ASSERT_TRUE(client_->ReportTask(a.id, TaskStatus::kFailed).ok());
+  ASSERT_TRUE(client_->ReportTask(b.id, TaskStatus::kCompleted).ok());
+  EXPECT_EQ(client_->GetJob(job.id)->status, JobStatus::kFailed);
+  EXPECT_EQ(client_->RetryTask(b.id).status().code(), domain::ErrorCode::kNotRetryable);
+  auto retried = client_->RetryJob(job.id);
+  ASSERT_TRUE(retried.ok()) << retried.status().message();
+  EXPECT_EQ(retried->status, JobStatus::kInProgress);
+  const auto again = Claim("t0");
+  EXPECT_EQ(again.id, a.id);
+  EXPECT_EQ(again.attempts, 0);
+  ASSERT_TRUE(client_->ReportTask(a.id, TaskStatus::kCompleted).ok());
+  EXPECT_EQ(client_->GetJob(job.id)->status, JobStatus::kCompleted);
+  auto refused = client_->RetryJob(job.id);
+  EXPECT_EQ(refused.status().code(), domain::ErrorCode::kNotRetryable);
+  EXPECT_NE(refused.status().message().find("COMPLETED"), std::string::npos) << refused.status().message();
+}
+
+TEST_F(MemoryApiTest, ADelayedJobsTasksAreNotClaimableBeforeItsNotBefore) {
+  domain::NewJob later;
+  later.name = "later";
+  later.data = "{}";
+  later.not_before =
+      std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now()) + std::chrono::hours(1);
+  domain::NewStage stage;
+  stage.type = "later";
+  stage.data = "{}";
+  domain::NewTask task;
+  task.data = "{}";
+  stage.tasks.push_back(task);
+  later.stages = std::vector<domain::NewStage>{stage};
+  auto created = client_->CreateJob(later);
+  ASSERT_TRUE(created.ok()) << created.status().message();
+  EXPECT_EQ(created->not_before, later.not_before);
+  auto early = client_->Dequeue("later");
+  ASSERT_TRUE(early.ok());
+  EXPECT_FALSE(early->has_value());
+  EXPECT_EQ(client_->GetJob(created->id)->status, JobStatus::kPending);
 }
 
 TEST_F(MemoryApiTest, RetryBackoffDelaysAFailedTaskAndRetryAfterSecondsOverridesIt) {

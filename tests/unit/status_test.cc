@@ -474,5 +474,40 @@ TEST(ClientRequests, OnlyResumePauseAndAbortMayBeRequested) {
   }
 }
 
+// ---- Re-opening failed work (CanReopen) ----
+
+TEST(Reopen, OnlyFailedJobsAndStagesReopenAndOnlyToInProgress) {
+  for (auto from : kAllJobStatuses) {
+    for (auto to : kAllJobStatuses) {
+      EXPECT_EQ(CanReopen(from, to), from == JobStatus::kFailed && to == JobStatus::kInProgress)
+          << ToString(from) << " -> " << ToString(to);
+    }
+  }
+  for (auto from : kAllStageStatuses) {
+    for (auto to : kAllStageStatuses) {
+      EXPECT_EQ(CanReopen(from, to), from == StageStatus::kFailed && to == StageStatus::kInProgress)
+          << ToString(from) << " -> " << ToString(to);
+    }
+  }
+}
+
+TEST(Reopen, OnlyAFailedTaskReopensAndBecomesPending) {
+  for (auto from : kAllTaskStatuses) {
+    for (auto to : kAllTaskStatuses) {
+      EXPECT_EQ(CanReopen(from, to), from == TaskStatus::kFailed && to == TaskStatus::kPending)
+          << ToString(from) << " -> " << ToString(to);
+    }
+  }
+}
+
+TEST(Reopen, ReopenEdgesAreNotStateMachineEdgesAndFailedStaysFinal) {
+  EXPECT_FALSE(CanTransition(JobStatus::kFailed, JobStatus::kInProgress));
+  EXPECT_FALSE(CanTransition(StageStatus::kFailed, StageStatus::kInProgress));
+  EXPECT_FALSE(CanTransition(TaskStatus::kFailed, TaskStatus::kPending));
+  EXPECT_TRUE(IsFinal(JobStatus::kFailed));
+  EXPECT_TRUE(IsFinal(StageStatus::kFailed));
+  EXPECT_TRUE(IsFinal(TaskStatus::kFailed));
+}
+
 }  // namespace
 }  // namespace jobnik::domain

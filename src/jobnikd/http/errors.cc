@@ -32,6 +32,7 @@ int HttpStatusOf(const Status& s) {
     case ErrorCode::kTaskClaimMismatch:
     case ErrorCode::kJobNotActive:
     case ErrorCode::kIdempotencyKeyInUse:
+    case ErrorCode::kNotRetryable:
       return 409;
     case ErrorCode::kIdempotencyKeyReused:
       return 422;

@@ -97,6 +97,15 @@ void AddJobRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m) {
     spdlog::info("job {} status set to {}", id, domain::ToString(*status));
     return CodeReply("JOB_MODIFIED_SUCCESSFULLY");
   });
+  // Extension: re-run a FAILED job's failed work (docs/design.md, "Re-running failed work").
+  add("POST", "/v1/jobs/([^/]+)/retry", "/v1/jobs/{jobId}/retry", {}, [&st](Call& c) -> Reply {
+    std::string id;
+    if (auto s = UuidParam(c.req, "jobId", id); !s.ok()) return ErrorReply(s);
+    auto job = st.RetryJob(id);
+    if (!job.ok()) return ErrorReply(job.status());
+    spdlog::info("job {} retried: its failed tasks are claimable again", id);
+    return JsonReply(200, *job);
+  });
   add("GET", "/v1/jobs/([^/]+)/stages", "/v1/jobs/{jobId}/stages", {"should_return_tasks"}, [&st](Call& c) -> Reply {
     std::string id;
     if (auto s = UuidParam(c.req, "jobId", id); !s.ok()) return ErrorReply(s);

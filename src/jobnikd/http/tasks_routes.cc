@@ -201,6 +201,15 @@ void AddTaskRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, Lea
   });
   // Extension: extends the lease of a claimed task (docs/design.md, "Claims, leases and
   // heartbeats"). 200 {"id", "claimId", "leaseExpiresAt"}.
+  // Extension: re-run one FAILED task (docs/design.md, "Re-running failed work").
+  add("POST", "/v1/tasks/([^/]+)/retry", "/v1/tasks/{taskId}/retry", {}, [&st](Call& c) -> Reply {
+    std::string id;
+    if (auto s = UuidParam(c.req, "taskId", id); !s.ok()) return ErrorReply(s);
+    auto task = st.RetryTask(id);
+    if (!task.ok()) return ErrorReply(task.status());
+    spdlog::info("task {} of stage {} retried", id, task->stage_id);
+    return JsonReply(200, *task);
+  });
   add("POST", "/v1/tasks/([^/]+)/heartbeat", "/v1/tasks/{taskId}/heartbeat", {}, [&st, lease](Call& c) -> Reply {
     std::string id;
     if (auto s = UuidParam(c.req, "taskId", id); !s.ok()) return ErrorReply(s);

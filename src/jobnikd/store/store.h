@@ -209,6 +209,20 @@ class Store {
   virtual Result<Heartbeat> HeartbeatTask(const std::string& id, const std::optional<std::string>& claim_id,
                                           int lease_seconds) = 0;
 
+  // ---- re-running failed work (extension; docs/design.md, "Re-running failed work") ----
+  // Re-opens a FAILED job (POST /v1/jobs/{id}/retry): the job and its FAILED stage go back
+  // to IN_PROGRESS, that stage's FAILED tasks become PENDING with 0 attempts and claimable
+  // (with the stage's other unfinished tasks); later stages keep their status. Recorded
+  // in the job's events (the job, the stage, each task). Returns the job after.
+  // JOB_NOT_FOUND; NOT_RETRYABLE (409) for a job that is not FAILED.
+  virtual Result<domain::Job> RetryJob(const std::string& id) = 0;
+  // Re-opens one FAILED task (POST /v1/tasks/{id}/retry): PENDING with 0 attempts, and its
+  // stage and job back to IN_PROGRESS if they had FAILED (domain::DecideTaskRetry);
+  // claimable when its stage and job are active. Recorded in the job's events. Returns the
+  // task after. TASK_NOT_FOUND; NOT_RETRYABLE (409) for a task that is not FAILED or whose
+  // stage or job is neither FAILED nor still running.
+  virtual Result<domain::Task> RetryTask(const std::string& id) = 0;
+
   // ---- maintenance ----
   // Fails (as a worker's FAILED report would, reason "lease expired") up to `limit`
   // IN_PROGRESS tasks whose lease expired before `now`. Returns the reports of those it

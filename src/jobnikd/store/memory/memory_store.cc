@@ -164,6 +164,11 @@ std::vector<domain::Task> MemoryStore::InsertTasks(StageRow& stage, const std::v
                                                    const TraceDefaults& trace) {
   std::vector<domain::Task> out;
   out.reserve(tasks.size());
+  // Delayed start: the latest of the job's, the stage's and the task's notBefore, kept
+  // while it is in the future (the task is claimable from then on).
+  std::optional<domain::Timestamp> floor = jobs_.at(stage.stage.job_id).job.not_before;
+  if (stage.stage.not_before && (!floor || *stage.stage.not_before > *floor)) floor = stage.stage.not_before;
+  const auto now = Now();
   for (const auto& t : tasks) {
     TaskRow row;
     row.seq = next_seq_++;
@@ -175,7 +180,10 @@ std::vector<domain::Task> MemoryStore::InsertTasks(StageRow& stage, const std::v
     task.status = TaskStatus::kPending;
     task.max_attempts = t.max_attempts;
     task.retry = t.retry ? t.retry : stage.stage.retry;  // a task without a policy takes its stage's
-    task.creation_time = task.update_time = Now();
+    task.creation_time = task.update_time = now;
+    auto wait = floor;
+    if (t.not_before && (!wait || *t.not_before > *wait)) wait = t.not_before;
+    if (wait && *wait > now) task.not_before = wait;
     ApplyTrace(t.traceparent, t.tracestate, trace, task.traceparent, task.tracestate);
     stage.tasks.push_back(task.id);
     out.push_back(task);
@@ -197,6 +205,7 @@ domain::Stage MemoryStore::InsertStage(JobRow& job, const domain::NewStage& stag
   s.order = static_cast<int>(job.stages.size()) + 1;
   s.status = domain::InitialStageStatus(stage.start_as_waiting, last);
   s.retry = stage.retry;
+  s.not_before = stage.not_before;
   ApplyTrace(stage.traceparent, stage.tracestate, trace, s.traceparent, s.tracestate);
   InsertTasks(row, stage.tasks, trace);
   job.stages.push_back(s.id);
@@ -218,6 +227,7 @@ Result<domain::Job> MemoryStore::CreateJob(const domain::NewJob& job, const Trac
   j.priority = job.priority;
   j.status = JobStatus::kPending;
   j.creation_time = j.update_time = Now();
+  j.not_before = job.not_before;
   ApplyTrace(job.traceparent, job.tracestate, trace, j.traceparent, j.tracestate);
   auto& inserted = jobs_.emplace(j.id, std::move(row)).first->second;
   std::vector<domain::Stage> stages;
@@ -680,11 +690,13 @@ Result<TaskReport> MemoryStore::Report(const std::string& id, TaskStatus request
         job.update_time = now;
         report.job_completed = true;
       }
-    } else if (!completed && stage.status == StageStatus::kFailed && stage_before != StageStatus::kFailed) {
+    } else if (stage.status == StageStatus::kFailed && stage_before != StageStatus::kFailed) {
+      // A final failure, or a completion that left only tasks FAILED earlier (RetryTask).
       report.stage_failed = true;
       Record(job_row, domain::kEventEntityStage, stage.id, domain::kEventKindStatus,
              std::string(domain::ToString(stage_before)), std::string(domain::ToString(stage.status)),
-             fmt::format("task {} failed for good", id));
+             completed ? std::string("its last task finished with failed tasks left")
+                       : fmt::format("task {} failed for good", id));
       const JobStatus after = domain::JobAfterStageFailed(job.status);
       if (after != job.status) {
         Record(job_row, domain::kEventEntityJob, job.id, domain::kEventKindStatus,
@@ -717,6 +729,73 @@ std::vector<Result<TaskReport>> MemoryStore::ReportTasks(const std::vector<TaskU
   out.reserve(updates.size());
   for (const auto& u : updates) out.push_back(ReportTask(u.id, u.status, u.options));
   return out;
+}
+
+// ---------------------------------------------------------------- re-running failed work
+
+void MemoryStore::Reopen(JobRow& job_row, TaskRow& row, const std::string& reason) {
+  auto& task = row.task;
+  Record(job_row, domain::kEventEntityTask, task.id, domain::kEventKindStatus,
+         std::string(domain::ToString(task.status)), std::string(domain::ToString(TaskStatus::kPending)), reason);
+  task.status = TaskStatus::kPending;
+  task.attempts = 0;
+  task.start_time.reset();
+  task.end_time.reset();
+  task.claim_id.reset();
+  task.lease_expires_at.reset();
+  task.not_before.reset();
+  task.update_time = Now();
+}
+
+Result<domain::Job> MemoryStore::RetryJob(const std::string& id) {
+  std::lock_guard lock(mu_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return domain::JobNotFound(id);
+  auto& job_row = it->second;
+  JOBNIK_ASSIGN_OR_RETURN(const JobStatus after, domain::JobAfterRetry(id, job_row.job.status));
+  const std::string reason = "retry of the job requested";
+  Record(job_row, domain::kEventEntityJob, id, domain::kEventKindStatus,
+         std::string(domain::ToString(job_row.job.status)), std::string(domain::ToString(after)), reason);
+  for (const auto& stage_id : job_row.stages) {
+    auto& stage_row = stages_.at(stage_id);
+    if (stage_row.stage.status != StageStatus::kFailed) continue;
+    Record(job_row, domain::kEventEntityStage, stage_id, domain::kEventKindStatus,
+           std::string(domain::ToString(StageStatus::kFailed)), std::string(domain::ToString(StageStatus::kInProgress)),
+           reason);
+    stage_row.stage.status = StageStatus::kInProgress;
+    for (const auto& task_id : stage_row.tasks) {
+      auto& row = tasks_.at(task_id);
+      if (row.task.status == TaskStatus::kFailed) Reopen(job_row, row, reason);
+    }
+  }
+  job_row.job.status = after;
+  job_row.job.update_time = Now();
+  return ReadJob(job_row, false, false);
+}
+
+Result<domain::Task> MemoryStore::RetryTask(const std::string& id) {
+  std::lock_guard lock(mu_);
+  auto it = tasks_.find(id);
+  if (it == tasks_.end()) return domain::TaskNotFound(id);
+  auto& stage = stages_.at(it->second.task.stage_id).stage;
+  auto& job_row = jobs_.at(stage.job_id);
+  auto& job = job_row.job;
+  JOBNIK_ASSIGN_OR_RETURN(const auto outcome,
+                          domain::DecideTaskRetry(id, it->second.task.status, stage.status, job.status));
+  const std::string reason = "retry of the task requested";
+  if (outcome.job != job.status) {
+    Record(job_row, domain::kEventEntityJob, job.id, domain::kEventKindStatus,
+           std::string(domain::ToString(job.status)), std::string(domain::ToString(outcome.job)), reason);
+    job.status = outcome.job;
+    job.update_time = Now();
+  }
+  if (outcome.stage != stage.status) {
+    Record(job_row, domain::kEventEntityStage, stage.id, domain::kEventKindStatus,
+           std::string(domain::ToString(stage.status)), std::string(domain::ToString(outcome.stage)), reason);
+    stage.status = outcome.stage;
+  }
+  Reopen(job_row, it->second, reason);
+  return it->second.task;
 }
 
 Result<Heartbeat> MemoryStore::HeartbeatTask(const std::string& id, const std::optional<std::string>& claim_id,

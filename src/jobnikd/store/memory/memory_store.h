@@ -63,6 +63,8 @@ class MemoryStore final : public Store {
   Result<TaskReport> ReportTask(const std::string& id, domain::TaskStatus status,
                                 const ReportOptions& options = {}) override;
   std::vector<Result<TaskReport>> ReportTasks(const std::vector<TaskUpdate>& updates) override;
+  Result<domain::Job> RetryJob(const std::string& id) override;
+  Result<domain::Task> RetryTask(const std::string& id) override;
   Result<Heartbeat> HeartbeatTask(const std::string& id, const std::optional<std::string>& claim_id,
                                   int lease_seconds) override;
 
@@ -96,6 +98,8 @@ class MemoryStore final : public Store {
   domain::Stage ReadStage(const StageRow& s, bool with_tasks) const;
   domain::Job ReadJob(const JobRow& j, bool with_stages, bool with_task_summary) const;
   // Appends a status or priority change to `job`'s event log (a fresh id, now).
+  // A FAILED task becomes PENDING with fresh attempts (RetryJob, RetryTask), recorded.
+  void Reopen(JobRow& job_row, TaskRow& row, const std::string& reason);
   void Record(JobRow& job, const char* entity, const std::string& entity_id, const char* kind,
               std::optional<std::string> old_value, std::string new_value,
               std::optional<std::string> reason = std::nullopt, std::optional<std::string> worker_id = std::nullopt);

@@ -235,6 +235,46 @@ std::optional<std::string> AfterId(const ListRange& r) {
 // does not need them).
 enum class TaskRows : std::uint8_t { kReturned, kNotReturned };
 
+// Delayed start (docs/design.md, "Delayed start"): the time before which no task of a stage
+// is claimable, the later of its job's and its own notBefore (std::nullopt for none).
+std::optional<std::string> StartFloor(const std::optional<domain::Timestamp>& job,
+                                      const std::optional<domain::Timestamp>& stage) {
+  if (!job && !stage) return std::nullopt;
+  if (!job) return domain::FormatTime(*stage);
+  if (!stage) return domain::FormatTime(*job);
+  return domain::FormatTime(std::max(*job, *stage));
+}
+
+// Inserts `tasks` into a stage (TaskInsertBatch; `floor`: StartFloor) and wakes the
+// requests waiting for their type with the number that are claimable at once: `ready`
+// unless a task waits for its start time (inserted not ready, with not_before). Returns
+// the inserted rows when `rows` asks for them or when a task could wait (to count them);
+// an empty result otherwise (TaskInsertBatchQuiet, the submission's usual path).
+pqxx::result InsertTasks(pqxx::work& tx, const std::string& stage_id, const std::string& type, int priority, bool ready,
+                         const std::optional<std::string>& floor, const std::vector<domain::NewTask>& tasks,
+                         const TraceDefaults& trace, TaskRows rows) {
+  const bool may_wait =
+      floor || std::any_of(tasks.begin(), tasks.end(), [](const auto& t) { return t.not_before.has_value(); });
+  if (rows == TaskRows::kNotReturned && !may_wait) {
+    tx.exec_prepared0("TaskInsertBatchQuiet", stage_id, type, priority, ready, TaskBatchJson(tasks, trace));
+    if (ready) NotifyClaimable(tx, type, static_cast<std::int64_t>(tasks.size()));
+    return {};
+  }
+  auto result =
+      tx.exec_prepared("TaskInsertBatch", stage_id, type, priority, ready, TaskBatchJson(tasks, trace), floor);
+  if (ready) {
+    std::int64_t claimable = 0;
+    if (may_wait) {
+      const Column not_before = result.column_number("not_before");
+      for (const auto& row : result) claimable += row[not_before].is_null() ? 1 : 0;
+    } else {
+      claimable = static_cast<std::int64_t>(result.size());
+    }
+    if (claimable > 0) NotifyClaimable(tx, type, claimable);
+  }
+  return result;
+}
+
 // Inserts a stage (and, for a job submission, its tasks) under a locked, active job.
 domain::Stage InsertStage(pqxx::work& tx, const domain::Job& job, const domain::NewStage& stage,
                           const TraceDefaults& trace, TaskRows rows) {
@@ -249,14 +289,14 @@ domain::Stage InsertStage(pqxx::work& tx, const domain::Job& job, const domain::
   std::optional<std::string> retry;
   if (stage.retry) retry = domain::ToJson(*stage.retry);
   auto row = tx.exec_prepared1("StageInsert", job.id, stage.type, stage.data, stage.user_metadata,
-                               std::string(domain::ToString(status)), traceparent, tracestate, order, retry);
+                               std::string(domain::ToString(status)), traceparent, tracestate, order, retry,
+                               OptTimeParam(stage.not_before));
   domain::Stage created = ReadStage(row);
   if (!stage.tasks.empty()) {
     const bool ready = domain::TasksClaimable(job.status, status);
-    tx.exec_prepared(rows == TaskRows::kNotReturned ? "TaskInsertBatchQuiet" : "TaskInsertBatch", created.id,
-                     stage.type, PriorityValue(job.priority), ready, TaskBatchJson(stage.tasks, trace));
+    InsertTasks(tx, created.id, stage.type, PriorityValue(job.priority), ready,
+                StartFloor(job.not_before, stage.not_before), stage.tasks, trace, rows);
     const auto total = static_cast<std::int64_t>(stage.tasks.size());
-    if (ready) NotifyClaimable(tx, stage.type, total);
     tx.exec_prepared0("StageAddTotal", created.id, total, domain::StagePercentage({total, 0, 0}));
     created.summary.pending = static_cast<std::int64_t>(stage.tasks.size());
   }
@@ -304,16 +344,39 @@ void FollowStage(pqxx::work& tx, int order, StageStatus stage_status, TaskStatus
     report.stage_failed = true;
     // The stage failed now if this is its first failure (a stage fails only from
     // IN_PROGRESS, with its first final failure; later ones only count). Its row is
-    // locked by this transaction's update, so the count read is this report's.
+    // locked by this transaction's update, so the count read is this report's. (After a
+    // task was re-run alone, RetryTask, the stage may hold earlier failures: then its job,
+    // re-opened with it, tells.)
     const auto& stage_id = report.task.stage_id;
-    if (tx.exec_prepared1("StageTaskFailed", stage_id)[0].as<std::int64_t>() == 1) {
+    auto job = LoadJob(tx, "JobGetForUpdate", report.job_id).value();
+    const JobStatus after = domain::JobAfterStageFailed(job.status);
+    if (tx.exec_prepared1("StageTaskFailed", stage_id)[0].as<std::int64_t>() == 1 || after != job.status) {
       RecordEvent(tx, report.job_id,
                   StatusEvent(domain::kEventEntityStage, stage_id, StageStatus::kInProgress, StageStatus::kFailed,
                               fmt::format("task {} failed for good", report.task.id)));
     }
+    if (after != job.status) {
+      tx.exec_prepared0("JobSetStatus", report.job_id, std::string(domain::ToString(job.status)),
+                        std::string(domain::ToString(after)));
+      tx.exec_prepared0("TaskClearReadyForJob", report.job_id);
+      report.job_failed = true;
+      RecordEvent(tx, report.job_id,
+                  StatusEvent(domain::kEventEntityJob, report.job_id, job.status, after,
+                              fmt::format("stage {} failed", stage_id)));
+    }
+  } else if (task_status == TaskStatus::kCompleted && stage_status == StageStatus::kFailed) {
+    // A completion finished a stage some of whose tasks are left FAILED (others were re-run
+    // alone: RetryTask), domain::TallyFinishedTasks. The stage failed now if its job, which
+    // was re-opened with it, has not failed yet; else it had failed before (a completion
+    // arriving after its failure only counts).
     auto job = LoadJob(tx, "JobGetForUpdate", report.job_id).value();
     const JobStatus after = domain::JobAfterStageFailed(job.status);
     if (after != job.status) {
+      const auto& stage_id = report.task.stage_id;
+      report.stage_failed = true;
+      RecordEvent(tx, report.job_id,
+                  StatusEvent(domain::kEventEntityStage, stage_id, StageStatus::kInProgress, StageStatus::kFailed,
+                              std::string("its last task finished with failed tasks left")));
       tx.exec_prepared0("JobSetStatus", report.job_id, std::string(domain::ToString(job.status)),
                         std::string(domain::ToString(after)));
       tx.exec_prepared0("TaskClearReadyForJob", report.job_id);
@@ -456,8 +519,9 @@ Result<domain::Job> PgStore::CreateJob(const domain::NewJob& job, const TraceDef
   return RunTransaction<domain::Job>(pool_, "CreateJob", [&](pqxx::work& tx) -> Result<domain::Job> {
     const auto& traceparent = job.traceparent ? *job.traceparent : trace.traceparent;
     const auto& tracestate = job.traceparent ? job.tracestate : (job.tracestate ? job.tracestate : trace.tracestate);
-    auto created = ReadJob(tx.exec_prepared1("JobInsert", job.name, job.data, job.user_metadata,
-                                             PriorityValue(job.priority), traceparent, tracestate));
+    auto created =
+        ReadJob(tx.exec_prepared1("JobInsert", job.name, job.data, job.user_metadata, PriorityValue(job.priority),
+                                  traceparent, tracestate, OptTimeParam(job.not_before)));
     if (job.stages) {
       created.stages.emplace();
       for (const auto& stage : *job.stages) {
@@ -592,6 +656,65 @@ Status PgStore::SetJobStatus(const std::string& id, JobStatus requested) {
                return true;
              })
       .status();
+}
+
+// ---- Re-running failed work (docs/design.md, "Re-running failed work")
+
+Result<domain::Job> PgStore::RetryJob(const std::string& id) {
+  return RunTransaction<domain::Job>(pool_, "RetryJob", [&](pqxx::work& tx) -> Result<domain::Job> {
+    // Lock order everywhere: job, then stage, then task.
+    auto job = LoadJob(tx, "JobGetForUpdate", id);
+    if (!job) return JobNotFound(id);
+    JOBNIK_ASSIGN_OR_RETURN(const JobStatus after, domain::JobAfterRetry(id, job->status));
+    const std::string reason = "retry of the job requested";
+    RecordEvent(tx, id, StatusEvent(domain::kEventEntityJob, id, job->status, after, reason));
+    for (const auto& row : tx.exec_prepared("StageFailedOfJob", id)) {
+      const auto stage_id = row["id"].as<std::string>();
+      RecordEvent(
+          tx, id,
+          StatusEvent(domain::kEventEntityStage, stage_id, StageStatus::kFailed, StageStatus::kInProgress, reason));
+      tx.exec_prepared1("TaskReopenFailed", stage_id, std::optional<std::string>{},
+                        std::string(domain::ToString(StageStatus::kInProgress)), id, reason, kNoActor);
+    }
+    tx.exec_prepared0("JobSetStatus", id, std::string(domain::ToString(job->status)),
+                      std::string(domain::ToString(after)));
+    tx.exec_prepared("TaskSetReadyForJob", id);  // notifies
+    return LoadJob(tx, "JobGet", id).value();
+  });
+}
+
+Result<domain::Task> PgStore::RetryTask(const std::string& id) {
+  return RunTransaction<domain::Task>(pool_, "RetryTask", [&](pqxx::work& tx) -> Result<domain::Task> {
+    auto first = tx.exec_prepared("TaskGet", id);
+    if (first.empty()) return TaskNotFound(id);
+    const auto stage_id = ReadTask(first[0]).stage_id;
+    // Lock order everywhere: job, then stage, then task.
+    auto job_id = StageJobId(tx, stage_id);
+    if (!job_id) return TaskNotFound(id);
+    auto job = LoadJob(tx, "JobGetForUpdate", *job_id);
+    auto stage = LoadStage(tx, "StageGetForUpdate", stage_id);
+    auto current = tx.exec_prepared("TaskGetForUpdate", id);
+    if (!job || !stage || current.empty()) return TaskNotFound(id);
+    const auto task = ReadTask(current[0]);
+    JOBNIK_ASSIGN_OR_RETURN(const auto outcome, domain::DecideTaskRetry(id, task.status, stage->status, job->status));
+    const std::string reason = "retry of the task requested";
+    if (outcome.job != job->status) {
+      RecordEvent(tx, *job_id, StatusEvent(domain::kEventEntityJob, *job_id, job->status, outcome.job, reason));
+    }
+    if (outcome.stage != stage->status) {
+      RecordEvent(tx, *job_id, StatusEvent(domain::kEventEntityStage, stage_id, stage->status, outcome.stage, reason));
+    }
+    tx.exec_prepared1("TaskReopenFailed", stage_id, id, std::string(domain::ToString(outcome.stage)), *job_id, reason,
+                      kNoActor);
+    if (outcome.job != job->status) {
+      tx.exec_prepared0("JobSetStatus", *job_id, std::string(domain::ToString(job->status)),
+                        std::string(domain::ToString(outcome.job)));
+    }
+    if (domain::TasksClaimable(outcome.job, outcome.stage)) {
+      tx.exec_prepared("TaskSetReadyForStage", stage_id);  // notifies
+    }
+    return ReadTask(tx.exec_prepared1("TaskGet", id));
+  });
 }
 
 Result<ListPage<domain::JobEvent>> PgStore::ListJobEvents(const std::string& job_id, const ListRange& range) {
@@ -788,8 +911,8 @@ Result<std::vector<domain::Task>> PgStore::AddTasks(const std::string& stage_id,
     Tasks created;
     if (tasks.empty()) return created;
     const bool ready = domain::TasksClaimable(job->status, stage->status);
-    auto rows = tx.exec_prepared("TaskInsertBatch", stage_id, stage->type, PriorityValue(job->priority), ready,
-                                 TaskBatchJson(tasks, trace));
+    auto rows = InsertTasks(tx, stage_id, stage->type, PriorityValue(job->priority), ready,
+                            StartFloor(job->not_before, stage->not_before), tasks, trace, TaskRows::kReturned);
     created.reserve(rows.size());
     const TaskColumns columns(rows);
     const Column seq_column = rows.column_number("seq");
@@ -799,7 +922,6 @@ Result<std::vector<domain::Task>> PgStore::AddTasks(const std::string& stage_id,
       created.push_back(ReadTask(row, columns));
     }
     const auto added = static_cast<std::int64_t>(tasks.size());
-    if (ready) NotifyClaimable(tx, stage->type, added);
     tx.exec_prepared0(
         "StageAddTotal", stage_id, added,
         domain::StagePercentage({stage->summary.total() + added, stage->summary.completed, stage->summary.failed}));

@@ -66,6 +66,8 @@ class PgStore final : public Store {
   Result<TaskReport> ReportTask(const std::string& id, domain::TaskStatus status,
                                 const ReportOptions& options = {}) override;
   std::vector<Result<TaskReport>> ReportTasks(const std::vector<TaskUpdate>& updates) override;
+  Result<domain::Job> RetryJob(const std::string& id) override;
+  Result<domain::Task> RetryTask(const std::string& id) override;
   Result<Heartbeat> HeartbeatTask(const std::string& id, const std::optional<std::string>& claim_id,
                                   int lease_seconds) override;
 

@@ -78,7 +78,8 @@ JobColumns::JobColumns(const ResultOrRow& r)
       creation_time(FindColumn(r, 7, "creation_time")),
       update_time(FindColumn(r, 8, "update_time")),
       traceparent(FindColumn(r, 9, "traceparent")),
-      tracestate(FindColumn(r, 10, "tracestate")) {}
+      tracestate(FindColumn(r, 10, "tracestate")),
+      not_before(FindOptionalColumn(r, "not_before")) {}
 
 template <typename ResultOrRow>
 StageColumns::StageColumns(const ResultOrRow& r)
@@ -97,7 +98,8 @@ StageColumns::StageColumns(const ResultOrRow& r)
       retried(FindColumn(r, 12, "retried")),
       traceparent(FindColumn(r, 14, "traceparent")),
       tracestate(FindColumn(r, 15, "tracestate")),
-      retry(FindOptionalColumn(r, "retry")) {}
+      retry(FindOptionalColumn(r, "retry")),
+      not_before(FindOptionalColumn(r, "not_before")) {}
 
 template <typename ResultOrRow>
 TaskColumns::TaskColumns(const ResultOrRow& r)
@@ -150,6 +152,7 @@ domain::Job ReadJob(const pqxx::row& r, const JobColumns& c) {
   j.update_time = Time(r[c.update_time]);
   j.traceparent = Str(r[c.traceparent]);
   j.tracestate = OptString(r[c.tracestate]);
+  if (c.not_before) j.not_before = OptTime(r[*c.not_before]);
   return j;
 }
 
@@ -172,6 +175,7 @@ domain::Stage ReadStage(const pqxx::row& r, const StageColumns& c) {
   s.traceparent = Str(r[c.traceparent]);
   s.tracestate = OptString(r[c.tracestate]);
   if (c.retry) s.retry = OptRetry(r[*c.retry]);
+  if (c.not_before) s.not_before = OptTime(r[*c.not_before]);
   return s;
 }
 

@@ -26,13 +26,15 @@ struct JobColumns {
   explicit JobColumns(const ResultOrRow& r);
   Column id, name, data, user_metadata, priority, status, percentage, creation_time, update_time, traceparent,
       tracestate;
+  std::optional<Column> not_before;  // 0007
 };
 struct StageColumns {
   template <typename ResultOrRow>
   explicit StageColumns(const ResultOrRow& r);
   Column id, job_id, type, data, user_metadata, order, status, percentage, task_total, task_completed, task_failed,
       in_progress, retried, traceparent, tracestate;
-  std::optional<Column> retry;  // 0005
+  std::optional<Column> retry;       // 0005
+  std::optional<Column> not_before;  // 0007
 };
 struct TaskColumns {
   template <typename ResultOrRow>

@@ -1,36 +1,37 @@
 -- Queries on the job table. Each statement is prepared under its name.
 -- Columns of a job row, read by name (store/pg/rows.cc), usually in this order: id, name,
 -- data, user_metadata, priority, status, percentage, creation_time, update_time,
--- traceparent, tracestate.
+-- traceparent, tracestate; then not_before (schema/0007), read by name.
 
+-- $7: the job's notBefore (NULL for none).
 -- name: JobInsert
 INSERT INTO job (id, name, data, user_metadata, priority, status, percentage,
-                 creation_time, update_time, traceparent, tracestate)
-VALUES (gen_random_uuid(), $1, $2::jsonb, $3::jsonb, $4, 'PENDING', 0, now(), now(), $5, $6)
+                 creation_time, update_time, traceparent, tracestate, not_before)
+VALUES (gen_random_uuid(), $1, $2::jsonb, $3::jsonb, $4, 'PENDING', 0, now(), now(), $5, $6, $7::timestamptz)
 RETURNING id::text, name, data::text, user_metadata::text, priority, status, percentage,
-          creation_time, update_time, traceparent, tracestate;
+          creation_time, update_time, traceparent, tracestate, not_before;
 
 -- name: JobGet
 SELECT id::text, name, data::text, user_metadata::text, priority, status, percentage,
-       creation_time, update_time, traceparent, tracestate
+       creation_time, update_time, traceparent, tracestate, not_before
 FROM job WHERE id = $1::uuid;
 
 -- Locks the job for a change that depends on its status (adding a stage, a status change).
 -- name: JobGetForUpdate
 SELECT id::text, name, data::text, user_metadata::text, priority, status, percentage,
-       creation_time, update_time, traceparent, tracestate
+       creation_time, update_time, traceparent, tracestate, not_before
 FROM job WHERE id = $1::uuid FOR UPDATE;
 
 -- Holds the job's status steady while tasks are added under it.
 -- name: JobGetForShare
 SELECT id::text, name, data::text, user_metadata::text, priority, status, percentage,
-       creation_time, update_time, traceparent, tracestate
+       creation_time, update_time, traceparent, tracestate, not_before
 FROM job WHERE id = $1::uuid FOR SHARE;
 
 -- Filters are optional: a NULL parameter matches everything.
 -- name: JobFind
 SELECT id::text, name, data::text, user_metadata::text, priority, status, percentage,
-       creation_time, update_time, traceparent, tracestate
+       creation_time, update_time, traceparent, tracestate, not_before
 FROM job
 WHERE ($1::text IS NULL OR name = $1)
   AND ($2::smallint IS NULL OR priority = $2)
@@ -68,7 +69,7 @@ RETURNING c.completed, c.total, j.status;
 -- first page; then LIMIT $8 OFFSET $9. cursor_time is the row's own cursor time.
 -- name: JobPage
 SELECT id::text, name, data::text, user_metadata::text, priority, status, percentage,
-       creation_time, update_time, traceparent, tracestate,
+       creation_time, update_time, traceparent, tracestate, not_before,
        (extract(epoch FROM creation_time) * 1000000)::bigint AS cursor_time
 FROM job
 WHERE (creation_time, id) > (coalesce(timestamptz 'epoch' + $6::bigint * interval '1 microsecond', '-infinity'),

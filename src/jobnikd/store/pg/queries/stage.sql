@@ -2,22 +2,23 @@
 -- Columns of a stage row, read by name (store/pg/rows.cc), usually in this order: id,
 -- job_id, type, data, user_metadata, order, status, percentage, task_total,
 -- task_completed, task_failed, in_progress, retried, pending, traceparent, tracestate; then
--- retry (schema/0005, read by name).
+-- retry (schema/0005) and not_before (schema/0007), read by name.
 
 -- The caller holds the job's lock and passes the next order ($8); $9: the stage's retry
--- policy (JSON, the default of its tasks; NULL for none).
+-- policy (JSON, the default of its tasks; NULL for none); $10: its notBefore (NULL for none).
 -- name: StageInsert
 INSERT INTO stage (id, job_id, "order", type, data, user_metadata, status, percentage,
-                   creation_time, update_time, traceparent, tracestate, retry)
-VALUES (gen_random_uuid(), $1::uuid, $8, $2, $3::jsonb, $4::jsonb, $5, 0, now(), now(), $6, $7, $9::jsonb)
+                   creation_time, update_time, traceparent, tracestate, retry, not_before)
+VALUES (gen_random_uuid(), $1::uuid, $8, $2, $3::jsonb, $4::jsonb, $5, 0, now(), now(), $6, $7, $9::jsonb,
+        $10::timestamptz)
 RETURNING id::text, job_id::text, type, data::text, user_metadata::text, "order", status, percentage,
           task_total, task_completed, task_failed, 0::bigint AS in_progress, 0::bigint AS retried,
-          0::bigint AS pending, traceparent, tracestate, retry::text AS retry;
+          0::bigint AS pending, traceparent, tracestate, retry::text AS retry, not_before;
 
 -- name: StageGet
 SELECT id::text, job_id::text, type, data::text, user_metadata::text, "order", status, percentage,
        task_total, task_completed, task_failed, in_progress, retried, pending, traceparent, tracestate,
-       retry::text AS retry
+       retry::text AS retry, not_before
 FROM stage_summary WHERE id = $1::uuid;
 
 -- name: StageJobId
@@ -26,20 +27,20 @@ SELECT job_id::text FROM stage WHERE id = $1::uuid;
 -- name: StageGetForUpdate
 SELECT id::text, job_id::text, type, data::text, user_metadata::text, "order", status, percentage,
        task_total, task_completed, task_failed, 0::bigint AS in_progress, 0::bigint AS retried,
-       0::bigint AS pending, traceparent, tracestate, retry::text AS retry
+       0::bigint AS pending, traceparent, tracestate, retry::text AS retry, not_before
 FROM stage WHERE id = $1::uuid FOR UPDATE;
 
 -- name: StageListForJobs
 SELECT id::text, job_id::text, type, data::text, user_metadata::text, "order", status, percentage,
        task_total, task_completed, task_failed, in_progress, retried, pending, traceparent, tracestate,
-       retry::text AS retry
+       retry::text AS retry, not_before
 FROM stage_summary WHERE job_id = ANY ($1::uuid[])
 ORDER BY job_id, "order";
 
 -- name: StageFind
 SELECT id::text, job_id::text, type, data::text, user_metadata::text, "order", status, percentage,
        task_total, task_completed, task_failed, in_progress, retried, pending, traceparent, tracestate,
-       retry::text AS retry
+       retry::text AS retry, not_before
 FROM stage_summary
 WHERE ($1::uuid IS NULL OR job_id = $1)
   AND ($2::text IS NULL OR type = $2)
@@ -106,7 +107,7 @@ GROUP BY type;
 -- name: StagePage
 SELECT id::text, job_id::text, type, data::text, user_metadata::text, "order", status, percentage,
        task_total, task_completed, task_failed, in_progress, retried, pending, traceparent, tracestate,
-       retry::text AS retry, (extract(epoch FROM creation_time) * 1000000)::bigint AS cursor_time
+       retry::text AS retry, not_before, (extract(epoch FROM creation_time) * 1000000)::bigint AS cursor_time
 FROM stage_summary
 WHERE (creation_time, job_id, "order") >
         (coalesce(timestamptz 'epoch' + $4::bigint * interval '1 microsecond', '-infinity'),
@@ -116,3 +117,8 @@ WHERE (creation_time, job_id, "order") >
   AND ($3::text IS NULL OR status = $3)
 ORDER BY creation_time, job_id, "order"
 LIMIT $7 OFFSET $8;
+
+-- The FAILED stages of a job, locked, in order (RetryJob re-opens them; the caller holds
+-- the job's lock).
+-- name: StageFailedOfJob
+SELECT id::text FROM stage WHERE job_id = $1::uuid AND status = 'FAILED' ORDER BY "order" FOR UPDATE;

@@ -25,20 +25,32 @@
 
 -- Inserts a batch of tasks from one JSON array ($5), keeping the array's order.
 -- Each element: a NewTask in its wire form (domain/codec.h, trace context resolved):
--- {"data":{},"userMetadata":{},"maxAttempts":n,"traceparent":"..","tracestate":"..","retry":{..}}.
+-- {"data":{},"userMetadata":{},"maxAttempts":n,"traceparent":"..","tracestate":"..","retry":{..},
+-- "notBefore":".."}.
 -- A task without a retry policy of its own takes its stage's (none when the stage has none).
+-- Delayed start (schema/0007): a task waits for the latest of its own notBefore and $6 (the
+-- later of its stage's and job's, NULL for none). When that is still in the future it is
+-- inserted not ready with not_before set, as a RETRIED task waiting for its retry delay
+-- (the scheduler makes it ready when due: TaskPromoteDue); otherwise ready is $4.
 -- name: TaskInsertBatch
 INSERT INTO task (id, stage_id, stage_type, priority, ready, status, data, user_metadata,
-                  max_attempts, creation_time, update_time, traceparent, tracestate, retry)
-SELECT gen_random_uuid(), $1::uuid, $2, $3, $4, 'PENDING', e -> 'data',
+                  max_attempts, creation_time, update_time, traceparent, tracestate, retry, not_before)
+SELECT gen_random_uuid(), $1::uuid, $2, $3, $4 AND d.wait IS NULL, 'PENDING', e -> 'data',
        coalesce(e -> 'userMetadata', '{}'::jsonb), (e ->> 'maxAttempts')::int, now(), now(),
-       e ->> 'traceparent', e ->> 'tracestate', coalesce(e -> 'retry', (SELECT st.retry FROM stage st WHERE st.id = $1::uuid))
+       e ->> 'traceparent', e ->> 'tracestate', coalesce(e -> 'retry', (SELECT st.retry FROM stage st WHERE st.id = $1::uuid)),
+       d.wait
 FROM jsonb_array_elements($5::jsonb) WITH ORDINALITY AS x(e, n)
+CROSS JOIN LATERAL (
+  SELECT CASE WHEN nb > now() THEN nb END AS wait
+  FROM (SELECT greatest($6::timestamptz, (e ->> 'notBefore')::timestamptz) AS nb) g
+) d
 ORDER BY n
 RETURNING id::text, stage_id::text, data::text, user_metadata::text, status, attempts, max_attempts,
-          creation_time, update_time, start_time, end_time, traceparent, tracestate, seq, retry::text AS retry;
+          creation_time, update_time, start_time, end_time, traceparent, tracestate, seq, retry::text AS retry,
+          not_before;
 
--- The same for a job submission, which does not return its tasks.
+-- The same for a job submission, which does not return its tasks (used when no task of
+-- the batch can wait: $6 is NULL and no element has a notBefore).
 -- name: TaskInsertBatchQuiet
 INSERT INTO task (id, stage_id, stage_type, priority, ready, status, data, user_metadata,
                   max_attempts, creation_time, update_time, traceparent, tracestate, retry)
@@ -312,8 +324,9 @@ RETURNING t.id::text, t.stage_id::text, t.data::text, t.user_metadata::text, t.s
 -- CTE `counted` over `per_stage` (stage_uuid, completed, failed), one row per stage.
 -- Each stage's counters move once (+completed, +failed), its percentage follows, and an
 -- IN_PROGRESS stage fails with a final failure among them (IN_PROGRESS -> FAILED), or else
--- completes when this was its last task (IN_PROGRESS -> COMPLETED), SPEC A.3.5; a stage in
--- another status only counts. Reference: domain::TallyFinishedTasks. The stage row is the
+-- completes when this was its last task (IN_PROGRESS -> COMPLETED), SPEC A.3.5, or else
+-- fails when every task is final and some of them had failed (tasks left FAILED while
+-- others of the stage were re-run: RetryTask); a stage in another status only counts. Reference: domain::TallyFinishedTasks. The stage row is the
 -- hot row of the completion path; this is the only statement that writes it, and the last
 -- one before commit unless the stage just finished. Returns the stage's id, job, order and
 -- status after the update (the statements return them as job_id, stage_order, stage_status).
@@ -327,6 +340,9 @@ counted AS (
                  WHEN s.status <> 'IN_PROGRESS' THEN s.status
                  WHEN c.failed > 0 THEN 'FAILED'
                  WHEN s.task_completed + c.completed = s.task_total THEN 'COMPLETED'
+                 -- every task is final, and some had failed and were not re-run (RetryTask)
+                 WHEN s.task_failed > 0 AND s.task_completed + c.completed + s.task_failed = s.task_total
+                   THEN 'FAILED'
                  ELSE s.status
                END,
       update_time = now()
@@ -484,3 +500,28 @@ RETURNING t.id::text, t.stage_id::text, t.ready, t.stage_type,
 -- name: TaskNextDue
 SELECT extract(epoch FROM not_before - now())::float8 AS due_in_seconds
 FROM task WHERE not_before IS NOT NULL ORDER BY not_before LIMIT 1;
+
+-- Re-running failed work (docs/design.md, "Re-running failed work"; RetryJob, RetryTask):
+-- the FAILED tasks of stage $1 (only task $2 when it is not NULL) become PENDING with fresh
+-- attempts (0), not ready (the caller then makes them ready if their stage and job are
+-- active: TaskSetReadyForJob/ForStage, which notify), their claim, lease and times
+-- cleared; their errors are kept. The stage's failure counter drops by as many and its
+-- status becomes $3 (IN_PROGRESS, or the status it has). Each re-opened task is recorded
+-- in the event log of job $4 (reason $5, actor $6). The caller holds the job's and the
+-- stage's locks. Returns how many tasks were re-opened.
+-- name: TaskReopenFailed
+WITH reopened AS (
+  UPDATE task t SET status = 'PENDING', attempts = 0, ready = false, start_time = NULL, end_time = NULL,
+                    update_time = now(), claim_id = NULL, lease_expires_at = NULL, not_before = NULL
+  WHERE t.stage_id = $1::uuid AND t.status = 'FAILED' AND ($2::uuid IS NULL OR t.id = $2::uuid)
+  RETURNING t.id, t.seq
+), counted AS (
+  UPDATE stage s SET task_failed = s.task_failed - (SELECT count(*) FROM reopened), status = $3::text,
+                     update_time = now()
+  WHERE s.id = $1::uuid
+  RETURNING s.id
+), recorded AS (
+  INSERT INTO job_event (job_id, time, entity, entity_id, kind, old_value, new_value, reason, actor)
+  SELECT $4::uuid, now(), 'task', id, 'status', 'FAILED', 'PENDING', $5::text, $6::text FROM reopened ORDER BY seq
+)
+SELECT (SELECT count(*) FROM reopened) AS reopened, (SELECT count(*) FROM counted) AS stages;
