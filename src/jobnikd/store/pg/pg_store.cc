@@ -135,6 +135,23 @@ std::string TaskBatchJson(const std::vector<domain::NewTask>& tasks, const Trace
   return out;
 }
 
+// A job submission's tasks go to PostgreSQL this many per statement (in order, in its
+// transaction), so that the JSON text of a statement and libpq's copy of it (its output
+// buffer keeps the size of the largest message it sent) stay ~1 MB, however many tasks.
+constexpr std::size_t kTaskInsertChunk = 5000;
+
+// TaskBatchJson of tasks[from, from + kTaskInsertChunk).
+std::string TaskChunkJson(const std::vector<domain::NewTask>& tasks, std::size_t from, const TraceDefaults& trace) {
+  const std::size_t to = std::min(tasks.size(), from + kTaskInsertChunk);
+  std::string out = "[";
+  for (std::size_t i = from; i < to; ++i) {
+    if (i > from) out += ',';
+    domain::AppendJson(out, tasks[i], trace);
+  }
+  out += ']';
+  return out;
+}
+
 // Wakes the requests waiting for work of `stage_type` (services/claim_waiter.h): `count` of
 // its tasks became claimable in this transaction (delivered at commit, dropped on rollback).
 template <typename Tx>
@@ -253,8 +270,15 @@ domain::Stage InsertStage(pqxx::work& tx, const domain::Job& job, const domain::
   domain::Stage created = ReadStage(row);
   if (!stage.tasks.empty()) {
     const bool ready = domain::TasksClaimable(job.status, status);
-    tx.exec_prepared(rows == TaskRows::kNotReturned ? "TaskInsertBatchQuiet" : "TaskInsertBatch", created.id,
-                     stage.type, PriorityValue(job.priority), ready, TaskBatchJson(stage.tasks, trace));
+    if (rows == TaskRows::kNotReturned) {
+      for (std::size_t from = 0; from < stage.tasks.size(); from += kTaskInsertChunk) {
+        tx.exec_prepared("TaskInsertBatchQuiet", created.id, stage.type, PriorityValue(job.priority), ready,
+                         TaskChunkJson(stage.tasks, from, trace));
+      }
+    } else {
+      tx.exec_prepared("TaskInsertBatch", created.id, stage.type, PriorityValue(job.priority), ready,
+                       TaskBatchJson(stage.tasks, trace));
+    }
     const auto total = static_cast<std::int64_t>(stage.tasks.size());
     if (ready) NotifyClaimable(tx, stage.type, total);
     tx.exec_prepared0("StageAddTotal", created.id, total, domain::StagePercentage({total, 0, 0}));
