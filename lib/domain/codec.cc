@@ -741,8 +741,8 @@ class StreamingTree {
   bool start_array(std::size_t /*elements*/) {
     const int parent_stream = levels_.size() >= 2 ? levels_[levels_.size() - 2].stream : 0;
     const bool in_object = !levels_.empty() && levels_.back().stream == 0 && levels_.back().value->is_object();
-    const int stream = decoder_.StreamAt(levels_.size(), levels_.empty() ? 0 : parent_stream,
-                                         in_object ? std::string_view(key_) : std::string_view());
+    const int stream =
+        decoder_.StreamAt(levels_.size(), parent_stream, in_object ? std::string_view(key_) : std::string_view());
     return Open(json::value_t::array, stream);
   }
   bool key(std::string& k) {

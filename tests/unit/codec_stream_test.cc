@@ -211,7 +211,7 @@ TEST(StreamingParse, BodyChecksComeFirstAsBefore) {
   for (const std::string& body :
        std::vector<std::string>{std::string(""), std::string("   "), std::string("[") + kTask + std::string(1, '\0'),
                                 std::string(600, '[') + std::string(600, ']'), std::string("{'a':1}"),
-                                std::string("[\"\\ud800\"]"), std::string("[1] [2]")}) {
+                                std::string(R"(["\ud800"])"), std::string("[1] [2]")}) {
     EXPECT_TRUE(SameJob(body));
     EXPECT_TRUE(SameTasks(body));
   }
