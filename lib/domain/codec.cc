@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 #include <algorithm>
 #include <charconv>
+#include <deque>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "domain/time.h"
 #include "domain/validation.h"
@@ -221,13 +223,13 @@ Result<NewTask> ReadNewTask(const json& j, std::string_view path) {
   return t;
 }
 
-Result<NewStage> ReadNewStage(const json& j, std::string_view path, StageTasks tasks) {
+// Every field of a stage but its tasks.
+Status ReadNewStageFields(const json& j, std::string_view path, NewStage& st) {
   JOBNIK_TRY(CheckObject(j, path));
   // The v1 stage payload does not forbid additional properties: unknown keys are ignored.
   // `tasks` is read only inside an atomic job submission (StageTasks::kInclude); on the v1
   // add-stage call it is just another ignored key.
   JOBNIK_TRY(RequireAll(j, path, "type", "data"));
-  NewStage st;
   JOBNIK_TRY(CheckString(j["type"], Path(path, "type"), 0, kTypeMax));
   st.type = j["type"].get<std::string>();
   JOBNIK_TRY(ReadObjectField(j, "data", path, st.data));
@@ -239,8 +241,19 @@ Result<NewStage> ReadNewStage(const json& j, std::string_view path, StageTasks t
   JOBNIK_TRY(CheckTraceFields(j, path, st.traceparent, st.tracestate));
   JOBNIK_TRY(ReadRetry(j, path, st.retry));
   JOBNIK_TRY(ReadNotBefore(j, path, st.not_before));
+  return Status::Ok();
+}
+
+Status CheckStageTasksArray(const json& tasks, std::string_view path) {
+  if (tasks.is_array()) return Status::Ok();
+  return ValidationError(fmt::format("{}/tasks must be array", path));
+}
+
+Result<NewStage> ReadNewStage(const json& j, std::string_view path, StageTasks tasks) {
+  NewStage st;
+  JOBNIK_TRY(ReadNewStageFields(j, path, st));
   if (auto it = j.find("tasks"); it != j.end() && tasks == StageTasks::kInclude) {
-    if (!it->is_array()) return ValidationError(fmt::format("{}/tasks must be array", path));
+    JOBNIK_TRY(CheckStageTasksArray(*it, path));
     st.tasks.reserve(it->size());
     for (std::size_t i = 0; i < it->size(); ++i) {
       JOBNIK_ASSIGN_OR_RETURN(auto t, ReadNewTask((*it)[i], fmt::format("{}/tasks/{}", path, i)));
@@ -703,37 +716,232 @@ Result<JobEvent> DecodeJobEvent(const json& j) {
 
 // ---- Requests ----
 
-Result<json> ParseJsonBody(std::string_view body) {
+namespace {
+
+// Checks run on the raw body before any parser.
+Status CheckBodyText(std::string_view body) {
   if (body.empty()) return ValidationError("request/body is required: the request has no JSON body");
-  JOBNIK_TRY(CheckBodyBytes(body));
-  json j = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) {
-    // Re-parse with exceptions only on the error path, to report the position.
-    try {
-      const json ignored = json::parse(body.begin(), body.end());
-      (void)ignored;
-    } catch (const json::exception& e) {
-      std::string what = e.what();
-      if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
-      if (e.id == 406) {  // out_of_range: "number overflow parsing '1e400'"
-        return ValidationError(
-            fmt::format("request/body has a number out of range ({}): numbers must fit in a 64-bit float", what));
-      }
-      return ValidationError(fmt::format("request/body is not valid JSON: {}", what));
-    }
-    return ValidationError("request/body is not valid JSON");
-  }
-  return j;
+  return CheckBodyBytes(body);
 }
 
-Result<NewJob> ParseNewJob(std::string_view body) {
-  JOBNIK_ASSIGN_OR_RETURN(const json j, ParseJsonBody(body));
+// The error for a body nlohmann's parser rejected (`e` is what it reported).
+Status JsonSyntaxError(const nlohmann::detail::exception& e) {
+  std::string what = e.what();
+  if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
+  if (e.id == 406) {  // out_of_range: "number overflow parsing '1e400'"
+    return ValidationError(
+        fmt::format("request/body has a number out of range ({}): numbers must fit in a 64-bit float", what));
+  }
+  return ValidationError(fmt::format("request/body is not valid JSON: {}", what));
+}
+
+// A SAX handler (nlohmann::json::sax_parse) that builds the body's JSON tree the way
+// nlohmann's own parser does (a repeated key keeps its last value), except for the arrays
+// Decoder::StreamAt selects: those stay empty in the tree, and each of their elements is
+// built on its own, handed to Decoder::Element and dropped. A large submission is thus
+// never held as one tree: only its top-level fields, one stage's fields and one task.
+//
+// Decoder: int StreamAt(std::size_t depth, int parent_stream, std::string_view key) -> the
+// id (> 0) of the stream an array starting there begins, or 0 (depth: of the array's parent
+// value, 0 for the root; parent_stream: the stream the parent is an element of, or 0; key:
+// the array's key in the parent object, empty in an array); void StreamStart(int id) (again
+// for a repeated key: the later array replaces the earlier); void Element(int id,
+// std::size_t index, json&& element).
+template <typename Decoder>
+class StreamingTree {
+ public:
+  explicit StreamingTree(Decoder& decoder) : decoder_(decoder) {}
+
+  // The tree (streamed arrays empty), once sax_parse returned true.
+  json& root() { return root_; }
+  // What the parser reported, when sax_parse returned false.
+  const std::optional<Status>& syntax_error() const { return syntax_error_; }
+
+  bool null() { return Value(json(nullptr)); }
+  bool boolean(bool v) { return Value(json(v)); }
+  bool number_integer(json::number_integer_t v) { return Value(json(v)); }
+  bool number_unsigned(json::number_unsigned_t v) { return Value(json(v)); }
+  bool number_float(json::number_float_t v, const std::string& /*text*/) { return Value(json(v)); }
+  bool string(std::string& v) { return Value(json(std::move(v))); }
+  bool binary(json::binary_t& v) { return Value(json::binary(std::move(v))); }
+  bool start_object(std::size_t /*elements*/) { return Open(json::value_t::object, 0); }
+  bool start_array(std::size_t /*elements*/) {
+    const int parent_stream = levels_.size() >= 2 ? levels_[levels_.size() - 2].stream : 0;
+    const bool in_object = !levels_.empty() && levels_.back().stream == 0 && levels_.back().value->is_object();
+    const int stream =
+        decoder_.StreamAt(levels_.size(), parent_stream, in_object ? std::string_view(key_) : std::string_view());
+    return Open(json::value_t::array, stream);
+  }
+  bool key(std::string& k) {
+    slot_ = &(*levels_.back().value)[k];
+    key_ = std::move(k);
+    return true;
+  }
+  bool end_object() { return Close(); }
+  bool end_array() { return Close(); }
+  bool parse_error(std::size_t /*position*/, const std::string& /*token*/, const nlohmann::detail::exception& e) {
+    syntax_error_ = JsonSyntaxError(e);
+    return false;
+  }
+
+ private:
+  struct Level {
+    json* value;             // the container being built (a streamed array: its empty stand-in)
+    int stream = 0;          // > 0: a streamed array, whose elements are built in `element`
+    std::size_t index = 0;   // of a streamed array: its next element's
+    json element = nullptr;  // of a streamed array: the element being built
+  };
+
+  // Where a new value goes: the root, an array's end, the slot of the last key, or the
+  // element of a streamed array.
+  json* Slot() {
+    if (levels_.empty()) return &root_;
+    Level& top = levels_.back();
+    if (top.stream != 0) return &top.element;
+    if (top.value->is_array()) return &top.value->emplace_back();
+    return slot_;
+  }
+
+  bool Value(json&& v) {
+    json* slot = Slot();
+    *slot = std::move(v);
+    if (!levels_.empty() && levels_.back().stream != 0) Deliver(levels_.back());
+    return true;
+  }
+
+  bool Open(json::value_t type, int stream) {
+    json* slot = Slot();
+    *slot = json(type);
+    levels_.push_back({slot, stream});
+    if (stream != 0) decoder_.StreamStart(stream);
+    return true;
+  }
+
+  bool Close() {
+    levels_.pop_back();
+    if (!levels_.empty() && levels_.back().stream != 0) Deliver(levels_.back());
+    return true;
+  }
+
+  void Deliver(Level& streamed) {
+    decoder_.Element(streamed.stream, streamed.index++, std::move(streamed.element));
+    streamed.element = nullptr;
+  }
+
+  Decoder& decoder_;
+  json root_;
+  std::deque<Level> levels_;  // a deque: `element`s stay put while levels are pushed
+  json* slot_ = nullptr;
+  std::string key_;
+  std::optional<Status> syntax_error_;
+};
+
+// Runs `decoder` over `body` (checked with CheckBodyText). Returns the tree without the
+// streamed arrays' elements, or the body's syntax error.
+template <typename Decoder>
+Result<json> ParseStreaming(std::string_view body, Decoder& decoder) {
+  StreamingTree<Decoder> tree(decoder);
+  if (!json::sax_parse(body.begin(), body.end(), &tree)) {
+    return tree.syntax_error() ? *tree.syntax_error() : ValidationError("request/body is not valid JSON");
+  }
+  return std::move(tree.root());
+}
+
+// The tasks of a task array (the body of POST /v1/stages/{id}/tasks, or a stage's `tasks`),
+// read one element at a time: `error` is the first bad task's, and no task is read after it.
+struct TaskCollector {
+  std::vector<NewTask> tasks;
+  Status error = Status::Ok();
+
+  void Reset() {
+    tasks.clear();
+    error = Status::Ok();
+  }
+  void Add(const json& element, const std::string& path) {
+    if (!error.ok()) return;
+    auto t = ReadNewTask(element, path);
+    if (!t.ok()) {
+      error = t.status();
+      tasks.clear();
+      tasks.shrink_to_fit();
+      return;
+    }
+    tasks.push_back(std::move(*t));
+  }
+};
+
+// POST /v1/stages/{id}/tasks: the root array is streamed.
+struct NewTasksDecoder {
+  TaskCollector collector;
+
+  int StreamAt(std::size_t depth, int /*parent_stream*/, std::string_view /*key*/) const { return depth == 0 ? 1 : 0; }
+  void StreamStart(int /*id*/) { collector.Reset(); }
+  void Element(int /*id*/, std::size_t index, json&& element) {
+    collector.Add(element, fmt::format("request/body/{}", index));
+  }
+};
+
+// POST /v1/jobs: the root's `stages`, and each stage's `tasks`, are streamed. Stages are
+// read as they end; `error` is the first bad stage's (its own fields first, then its first
+// bad task, as ReadNewStage checks them), and nothing is read after it.
+struct NewJobDecoder {
+  static constexpr int kStages = 1, kTasks = 2;
+
+  std::vector<NewStage> stages;
+  Status error = Status::Ok();
+  std::size_t stage_index = 0;  // of the stage being read
+  TaskCollector stage_tasks;    // its tasks
+
+  static int StreamAt(std::size_t depth, int parent_stream, std::string_view key) {
+    if (depth == 1 && key == "stages") return kStages;
+    if (depth == 3 && parent_stream == kStages && key == "tasks") return kTasks;
+    return 0;
+  }
+  void StreamStart(int id) {
+    if (id == kStages) {
+      stages.clear();
+      error = Status::Ok();
+      stage_index = 0;
+    }
+    stage_tasks.Reset();
+  }
+  void Element(int id, std::size_t index, json&& element) {
+    if (id == kTasks) {
+      if (error.ok()) stage_tasks.Add(element, fmt::format("request/body/stages/{}/tasks/{}", stage_index, index));
+      return;
+    }
+    if (error.ok()) {
+      error = ReadStage(element, fmt::format("request/body/stages/{}", index));
+      if (!error.ok()) {
+        stages.clear();
+        stages.shrink_to_fit();
+      }
+    }
+    stage_index = index + 1;
+    stage_tasks.Reset();
+  }
+
+ private:
+  Status ReadStage(const json& j, const std::string& path) {
+    NewStage st;
+    JOBNIK_TRY(ReadNewStageFields(j, path, st));
+    if (auto it = j.find("tasks"); it != j.end()) {
+      JOBNIK_TRY(CheckStageTasksArray(*it, path));  // an array was streamed into stage_tasks
+      JOBNIK_TRY(stage_tasks.error);
+      st.tasks = std::move(stage_tasks.tasks);
+    }
+    stages.push_back(std::move(st));
+    return Status::Ok();
+  }
+};
+
+// Every field of a job submission but its stages.
+Status ReadNewJobFields(const json& j, NewJob& job) {
   const std::string_view path = "request/body";
   JOBNIK_TRY(CheckObject(j, path));
   JOBNIK_TRY(CheckAllowedKeys(
       j, {"name", "data", "priority", "userMetadata", "traceparent", "tracestate", "stages", "notBefore"}, path));
   JOBNIK_TRY(RequireAll(j, path, "name", "data"));
-  NewJob job;
   JOBNIK_TRY(CheckString(j["name"], Path(path, "name"), kNameMin, kNameMax));
   job.name = j["name"].get<std::string>();
   JOBNIK_TRY(ReadObjectField(j, "data", path, job.data));
@@ -748,8 +956,51 @@ Result<NewJob> ParseNewJob(std::string_view body) {
   }
   JOBNIK_TRY(CheckTraceFields(j, path, job.traceparent, job.tracestate));
   JOBNIK_TRY(ReadNotBefore(j, path, job.not_before));
+  return Status::Ok();
+}
+
+Status CheckStagesArray(const json& stages) {
+  if (stages.is_array()) return Status::Ok();
+  return ValidationError("request/body/stages must be array");
+}
+
+}  // namespace
+
+Result<json> ParseJsonBody(std::string_view body) {
+  JOBNIK_TRY(CheckBodyText(body));
+  json j = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) {
+    // Re-parse with exceptions only on the error path, to report the position.
+    try {
+      const json ignored = json::parse(body.begin(), body.end());
+      (void)ignored;
+    } catch (const json::exception& e) {
+      return JsonSyntaxError(e);
+    }
+    return ValidationError("request/body is not valid JSON");
+  }
+  return j;
+}
+
+Result<NewJob> ParseNewJob(std::string_view body) {
+  JOBNIK_TRY(CheckBodyText(body));
+  NewJobDecoder decoder;
+  JOBNIK_ASSIGN_OR_RETURN(const json j, ParseStreaming(body, decoder));
+  NewJob job;
+  JOBNIK_TRY(ReadNewJobFields(j, job));
   if (auto it = j.find("stages"); it != j.end()) {
-    if (!it->is_array()) return ValidationError("request/body/stages must be array");
+    JOBNIK_TRY(CheckStagesArray(*it));  // an array was streamed into the decoder
+    JOBNIK_TRY(decoder.error);
+    job.stages = std::move(decoder.stages);
+  }
+  return job;
+}
+
+Result<NewJob> ParseNewJobTree(const json& j) {
+  NewJob job;
+  JOBNIK_TRY(ReadNewJobFields(j, job));
+  if (auto it = j.find("stages"); it != j.end()) {
+    JOBNIK_TRY(CheckStagesArray(*it));
     job.stages.emplace();
     job.stages->reserve(it->size());
     for (std::size_t i = 0; i < it->size(); ++i) {
@@ -767,7 +1018,15 @@ Result<NewStage> ParseNewStage(std::string_view body) {
 }
 
 Result<std::vector<NewTask>> ParseNewTasks(std::string_view body) {
-  JOBNIK_ASSIGN_OR_RETURN(const json j, ParseJsonBody(body));
+  JOBNIK_TRY(CheckBodyText(body));
+  NewTasksDecoder decoder;
+  JOBNIK_ASSIGN_OR_RETURN(const json j, ParseStreaming(body, decoder));
+  if (!j.is_array()) return ValidationError("request/body must be array");
+  JOBNIK_TRY(decoder.collector.error);
+  return std::move(decoder.collector.tasks);
+}
+
+Result<std::vector<NewTask>> ParseNewTasksTree(const json& j) {
   if (!j.is_array()) return ValidationError("request/body must be array");
   std::vector<NewTask> tasks;
   tasks.reserve(j.size());

@@ -2,6 +2,9 @@
 // as every route of jobnikd runs them. The first byte picks the parser; the rest is the
 // body. Any input must give a value or a clear error: never a crash, a leak or undefined
 // behaviour (the sanitizers check), and an accepted value must encode to valid JSON.
+// The streaming parsers (ParseNewJob, ParseNewTasks) must also agree with the same rules
+// over the whole tree (ParseJsonBody + ParseNewJobTree / ParseNewTasksTree): the same
+// value or the same error message.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -12,16 +15,39 @@
 
 using namespace jobnik::domain;
 
+namespace {
+
+// Traps unless `streamed` is exactly what `by_tree` gives for the same body.
+template <typename T, typename ByTree>
+void ExpectSameAsTree(std::string_view body, const Result<T>& streamed, ByTree by_tree) {
+  auto tree = ParseJsonBody(body);
+  const Result<T> reference = tree.ok() ? by_tree(*tree) : Result<T>(tree.status());
+  if (streamed.ok() != reference.ok()) __builtin_trap();
+  if (!streamed.ok()) {
+    if (streamed.status().code() != reference.status().code() ||
+        streamed.status().message() != reference.status().message()) {
+      __builtin_trap();
+    }
+  } else if (!(*streamed == *reference)) {
+    __builtin_trap();
+  }
+}
+
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
   const std::string_view body(reinterpret_cast<const char*>(data) + 1, size - 1);
   switch (data[0] % 10) {
-    case 0:
-      if (auto job = ParseNewJob(body); job.ok()) {
+    case 0: {
+      const auto job = ParseNewJob(body);
+      ExpectSameAsTree(body, job, [](const nlohmann::json& j) { return ParseNewJobTree(j); });
+      if (job.ok()) {
         const auto json = nlohmann::json::parse(ToJson(*job), nullptr, false);
         if (json.is_discarded()) __builtin_trap();  // an accepted job must encode to JSON
       }
       break;
+    }
     case 1:
       if (auto stage = ParseNewStage(body); stage.ok()) {
         std::string out;
@@ -29,11 +55,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (nlohmann::json::parse(out, nullptr, false).is_discarded()) __builtin_trap();
       }
       break;
-    case 2:
-      if (auto tasks = ParseNewTasks(body); tasks.ok()) {
-        if (nlohmann::json::parse(ToJson(*tasks), nullptr, false).is_discarded()) __builtin_trap();
-      }
+    case 2: {
+      const auto tasks = ParseNewTasks(body);
+      ExpectSameAsTree(body, tasks, [](const nlohmann::json& j) { return ParseNewTasksTree(j); });
+      if (tasks.ok() && nlohmann::json::parse(ToJson(*tasks), nullptr, false).is_discarded()) __builtin_trap();
       break;
+    }
     case 3:
       (void)ParseJobStatusChange(body);
       break;

@@ -135,6 +135,23 @@ std::string TaskBatchJson(const std::vector<domain::NewTask>& tasks, const Trace
   return out;
 }
 
+// A job submission's tasks go to PostgreSQL this many per statement (in order, in its
+// transaction), so that the JSON text of a statement and libpq's copy of it (its output
+// buffer keeps the size of the largest message it sent) stay ~1 MB, however many tasks.
+constexpr std::size_t kTaskInsertChunk = 5000;
+
+// TaskBatchJson of tasks[from, from + kTaskInsertChunk).
+std::string TaskChunkJson(const std::vector<domain::NewTask>& tasks, std::size_t from, const TraceDefaults& trace) {
+  const std::size_t to = std::min(tasks.size(), from + kTaskInsertChunk);
+  std::string out = "[";
+  for (std::size_t i = from; i < to; ++i) {
+    if (i > from) out += ',';
+    domain::AppendJson(out, tasks[i], trace);
+  }
+  out += ']';
+  return out;
+}
+
 // Wakes the requests waiting for work of `stage_type` (services/claim_waiter.h): `count` of
 // its tasks became claimable in this transaction (delivered at commit, dropped on rollback).
 template <typename Tx>
@@ -248,29 +265,41 @@ std::optional<std::string> StartFloor(const std::optional<domain::Timestamp>& jo
 // Inserts `tasks` into a stage (TaskInsertBatch; `floor`: StartFloor) and wakes the
 // requests waiting for their type with the number that are claimable at once: `ready`
 // unless a task waits for its start time (inserted not ready, with not_before). Returns
-// the inserted rows when `rows` asks for them or when a task could wait (to count them);
-// an empty result otherwise (TaskInsertBatchQuiet, the submission's usual path).
+// the inserted rows when `rows` asks for them, in one statement; otherwise (a job
+// submission) the tasks go in chunks of kTaskInsertChunk, through TaskInsertBatchQuiet
+// when none can wait, and an empty result is returned.
 pqxx::result InsertTasks(pqxx::work& tx, const std::string& stage_id, const std::string& type, int priority, bool ready,
                          const std::optional<std::string>& floor, const std::vector<domain::NewTask>& tasks,
                          const TraceDefaults& trace, TaskRows rows) {
   const bool may_wait =
       floor || std::any_of(tasks.begin(), tasks.end(), [](const auto& t) { return t.not_before.has_value(); });
-  if (rows == TaskRows::kNotReturned && !may_wait) {
-    tx.exec_prepared0("TaskInsertBatchQuiet", stage_id, type, priority, ready, TaskBatchJson(tasks, trace));
-    if (ready) NotifyClaimable(tx, type, static_cast<std::int64_t>(tasks.size()));
+  // How many of `inserted` (TaskInsertBatch's rows) are claimable now.
+  auto claimable_of = [&](const pqxx::result& inserted) {
+    if (!may_wait) return static_cast<std::int64_t>(inserted.size());
+    std::int64_t n = 0;
+    const Column not_before = inserted.column_number("not_before");
+    for (const auto& row : inserted) n += row[not_before].is_null() ? 1 : 0;
+    return n;
+  };
+  if (rows == TaskRows::kNotReturned) {
+    // A job submission: in chunks of kTaskInsertChunk (bounded statement size).
+    std::int64_t claimable = 0;
+    for (std::size_t from = 0; from < tasks.size(); from += kTaskInsertChunk) {
+      if (may_wait) {
+        claimable += claimable_of(tx.exec_prepared("TaskInsertBatch", stage_id, type, priority, ready,
+                                                   TaskChunkJson(tasks, from, trace), floor));
+      } else {
+        tx.exec_prepared0("TaskInsertBatchQuiet", stage_id, type, priority, ready, TaskChunkJson(tasks, from, trace));
+        claimable += static_cast<std::int64_t>(std::min(kTaskInsertChunk, tasks.size() - from));
+      }
+    }
+    if (ready && claimable > 0) NotifyClaimable(tx, type, claimable);
     return {};
   }
   auto result =
       tx.exec_prepared("TaskInsertBatch", stage_id, type, priority, ready, TaskBatchJson(tasks, trace), floor);
   if (ready) {
-    std::int64_t claimable = 0;
-    if (may_wait) {
-      const Column not_before = result.column_number("not_before");
-      for (const auto& row : result) claimable += row[not_before].is_null() ? 1 : 0;
-    } else {
-      claimable = static_cast<std::int64_t>(result.size());
-    }
-    if (claimable > 0) NotifyClaimable(tx, type, claimable);
+    if (const std::int64_t claimable = claimable_of(result); claimable > 0) NotifyClaimable(tx, type, claimable);
   }
   return result;
 }
