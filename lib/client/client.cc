@@ -45,6 +45,22 @@ void AddTrace(Headers& headers) {
   if (trace.tracestate) headers.emplace_back("tracestate", *trace.tracestate);
 }
 
+HttpRequest MakeRequest(const std::string& method, const std::string& path, const std::string& body, int wait_seconds) {
+  HttpRequest request;
+  request.method = method;
+  request.path = path;
+  request.body = body;
+  // The wait plus the usual read timeout: a long poll is not a slow server.
+  if (wait_seconds > 0) request.read_timeout = std::chrono::seconds(wait_seconds) + kLongPollReadMargin;
+  return request;
+}
+
+Client::Raw RawOf(HttpResponse&& r) {
+  Client::Raw raw{r.status, std::move(r.body)};
+  for (auto& [name, value] : r.headers) raw.headers.emplace_back(name, std::move(value));
+  return raw;
+}
+
 }  // namespace
 
 std::string NewJobJson(const domain::NewJob& job) {
@@ -74,28 +90,17 @@ Result<HttpResponse> Client::Send(HttpRequest request) {
 
 Result<Client::Raw> Client::Request(const std::string& method, const std::string& path, const std::string& body,
                                     int wait_seconds) {
-  HttpRequest request;
-  request.method = method;
-  request.path = path;
-  request.body = body;
-  // The wait plus the usual read timeout: a long poll is not a slow server.
-  if (wait_seconds > 0) request.read_timeout = std::chrono::seconds(wait_seconds) + kLongPollReadMargin;
+  HttpRequest request = MakeRequest(method, path, body, wait_seconds);
   AddTrace(request.headers);
   auto r = transport_->Send(request);
   if (!r.ok()) return r.status();
-  Raw raw{r->status, std::move(r->body)};
-  for (auto& [name, value] : r->headers) raw.headers.emplace_back(name, std::move(value));
-  return raw;
+  return RawOf(std::move(*r));
 }
 
 Result<Client::Raw> Client::RequestIdempotent(const std::string& method, const std::string& path,
                                               const std::string& body, const Idempotency& idempotency,
                                               int wait_seconds) {
-  HttpRequest request;
-  request.method = method;
-  request.path = path;
-  request.body = body;
-  if (wait_seconds > 0) request.read_timeout = std::chrono::seconds(wait_seconds) + kLongPollReadMargin;
+  HttpRequest request = MakeRequest(method, path, body, wait_seconds);
   request.headers.emplace_back("Idempotency-Key",
                                idempotency.key.empty() ? "jobnik-" + digest::RandomHex(16) : idempotency.key);
   AddTrace(request.headers);
@@ -109,9 +114,7 @@ Result<Client::Raw> Client::RequestIdempotent(const std::string& method, const s
     }
     if (!again || attempt >= idempotency.attempts) {
       if (!r.ok()) return r.status();
-      Raw raw{r->status, std::move(r->body)};
-      for (auto& [name, value] : r->headers) raw.headers.emplace_back(name, std::move(value));
-      return raw;
+      return RawOf(std::move(*r));
     }
     std::this_thread::sleep_for(delay);
     delay *= 2;

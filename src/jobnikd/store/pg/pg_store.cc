@@ -337,6 +337,17 @@ Status Conflict(const std::string& id) {
           fmt::format("Task {} was changed by another request; its status was not updated", id)};
 }
 
+// The job of a report whose stage `stage_id` failed goes from `from` to `to` (FAILED): its
+// tasks stop being claimable, and the change is recorded.
+void FailJobOfStage(pqxx::work& tx, TaskReport& report, JobStatus from, JobStatus to, const std::string& stage_id) {
+  tx.exec_prepared0("JobSetStatus", report.job_id, std::string(domain::ToString(from)),
+                    std::string(domain::ToString(to)));
+  tx.exec_prepared0("TaskClearReadyForJob", report.job_id);
+  report.job_failed = true;
+  RecordEvent(tx, report.job_id,
+              StatusEvent(domain::kEventEntityJob, report.job_id, from, to, fmt::format("stage {} failed", stage_id)));
+}
+
 // What follows a task's final status (`task_status`) once its stage's counters moved
 // (StageCountFinished in task.sql left the stage `stage_status`), SPEC A.3.5: when it
 // completed its stage, the next stage starts and the job's percentage (and status) follow;
@@ -384,15 +395,7 @@ void FollowStage(pqxx::work& tx, int order, StageStatus stage_status, TaskStatus
                   StatusEvent(domain::kEventEntityStage, stage_id, StageStatus::kInProgress, StageStatus::kFailed,
                               fmt::format("task {} failed for good", report.task.id)));
     }
-    if (after != job.status) {
-      tx.exec_prepared0("JobSetStatus", report.job_id, std::string(domain::ToString(job.status)),
-                        std::string(domain::ToString(after)));
-      tx.exec_prepared0("TaskClearReadyForJob", report.job_id);
-      report.job_failed = true;
-      RecordEvent(tx, report.job_id,
-                  StatusEvent(domain::kEventEntityJob, report.job_id, job.status, after,
-                              fmt::format("stage {} failed", stage_id)));
-    }
+    if (after != job.status) FailJobOfStage(tx, report, job.status, after, stage_id);
   } else if (task_status == TaskStatus::kCompleted && stage_status == StageStatus::kFailed) {
     // A completion finished a stage some of whose tasks are left FAILED (others were re-run
     // alone: RetryTask), domain::TallyFinishedTasks. The stage failed now if its job, which
@@ -406,13 +409,7 @@ void FollowStage(pqxx::work& tx, int order, StageStatus stage_status, TaskStatus
       RecordEvent(tx, report.job_id,
                   StatusEvent(domain::kEventEntityStage, stage_id, StageStatus::kInProgress, StageStatus::kFailed,
                               std::string("its last task finished with failed tasks left")));
-      tx.exec_prepared0("JobSetStatus", report.job_id, std::string(domain::ToString(job.status)),
-                        std::string(domain::ToString(after)));
-      tx.exec_prepared0("TaskClearReadyForJob", report.job_id);
-      report.job_failed = true;
-      RecordEvent(tx, report.job_id,
-                  StatusEvent(domain::kEventEntityJob, report.job_id, job.status, after,
-                              fmt::format("stage {} failed", stage_id)));
+      FailJobOfStage(tx, report, job.status, after, stage_id);
     }
   }
 }
