@@ -124,9 +124,10 @@ int Submit(Context& c, const SubmitArgs& a, std::istream& in) {
   }
   std::optional<double> window;
   if (!a.dedupe_window.empty() && a.in) {
-    return c.Fail("--dedupe-window and --in cannot be used together (--in makes each run's spec different; use "
-                  "--not-before)",
-                  ToInt(ExitCode::kUsage));
+    return c.Fail(
+        "--dedupe-window and --in cannot be used together (--in makes each run's spec different; use "
+        "--not-before)",
+        ToInt(ExitCode::kUsage));
   }
   if (!a.dedupe_window.empty()) {
     window = ParseDuration(a.dedupe_window);
