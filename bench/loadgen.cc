@@ -127,6 +127,7 @@ struct SubmitArgs {
   std::string type = "bench";
   int types = 0;  // 0: one job of type `type`; K: K jobs, job k of type "type-k"
   int timeout_s = 600;
+  bool idempotent = false;  // each submission with an Idempotency-Key of its own
 };
 
 int RunSubmit(const SubmitArgs& a) {
@@ -169,7 +170,8 @@ int RunSubmit(const SubmitArgs& a) {
   const auto start = Clock::now();
   for (const auto& body : bodies) {
     const auto t0 = Clock::now();
-    auto raw = client.Request("POST", "/v1/jobs", body);
+    auto raw = a.idempotent ? client.RequestIdempotent("POST", "/v1/jobs", body, {"", 1, std::chrono::milliseconds(0)})
+                            : client.Request("POST", "/v1/jobs", body);
     request_us.push_back(static_cast<float>(std::chrono::duration<double, std::micro>(Clock::now() - t0).count()));
     if (!raw.ok() || raw->status != 201) {
       const std::string why =
@@ -184,6 +186,7 @@ int RunSubmit(const SubmitArgs& a) {
   const double wall = Seconds(Clock::now() - start);
   Print({{"mode", "submit"},
          {"ok", true},
+         {"idempotent", a.idempotent},
          {"jobs", jobs},
          {"stages_per_job", a.stages},
          {"tasks", a.tasks},
@@ -832,6 +835,7 @@ int main(int argc, char** argv) {
   sub->add_option("--types", submit.types, "K > 0: K jobs, job k's stages of type TYPE-k")
       ->check(CLI::NonNegativeNumber);
   sub->add_option("--timeout-s", submit.timeout_s, "read timeout of a submission")->capture_default_str();
+  sub->add_flag("--idempotent", submit.idempotent, "send each submission with an Idempotency-Key of its own");
 
   WorkArgs work;
   auto* wrk = app.add_subcommand("work", "claim and complete tasks with W threads until N are done, then verify");

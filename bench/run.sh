@@ -22,6 +22,9 @@
 #      G_BATCH tasks per request), 16 workers: one stage of G tasks, and 16 stages of
 #      G/16 tasks (one claim over all 16 types); against pgbench single claim+done at 16
 #      clients, and the pgbench baseline that claims 10 rows per transaction
+#   i  idempotency keys: I_JOBS small jobs (10 tasks each) submitted one POST /v1/jobs at a
+#      time without, then with, an Idempotency-Key each, in I_PAIRS alternating pairs (the
+#      overhead is the median of the pairs' time ratios)
 #
 # Prints a table and writes bench/results/latest.json (+ logs in bench/results/logs/).
 # Targets are informational: a miss does not fail the run. Exit status: 0 ok; 1 when a
@@ -49,7 +52,9 @@
 #   BENCH_F_WAITERS           f's waiting workers                64
 #   BENCH_G_TASKS             tasks of each of g's runs          20000 / 2000
 #   BENCH_G_BATCH             g's tasks per claim and per report  10
-#   BENCH_SCENARIOS           which scenarios to run             "a b c d e f g"
+#   BENCH_I_JOBS              i's jobs per run                   2000 / 200
+#   BENCH_I_PAIRS             i's pairs of runs (plain, keyed)   3 / 1
+#   BENCH_SCENARIOS           which scenarios to run             "a b c d e f g i"
 #   BENCH_RESULTS             results directory                  bench/results
 set -euo pipefail
 shopt -s inherit_errexit
@@ -96,20 +101,22 @@ f_waiters=${BENCH_F_WAITERS:-64}
 g_tasks=${BENCH_G_TASKS:-$(pick 20000 2000)}
 g_batch=${BENCH_G_BATCH:-10}
 g_workers=16
+i_jobs=${BENCH_I_JOBS:-$(pick 2000 200)}
+i_pairs=${BENCH_I_PAIRS:-$(pick 3 1)}
 baseline_seconds=${BENCH_SECONDS:-$(pick 10 2)}
 work_timeout=${BENCH_WORK_TIMEOUT:-120}
-read -r -a scenarios <<<"${BENCH_SCENARIOS:-a b c d e f g}"
+read -r -a scenarios <<<"${BENCH_SCENARIOS:-a b c d e f g i}"
 results=${BENCH_RESULTS:-$root/bench/results}
 
 for v in a_tasks b_per_stage per_worker c_tasks d_completed d_pending e_tasks e_delayed e_pairs f_tasks f_waiters \
-  g_tasks g_batch baseline_seconds work_timeout; do
+  g_tasks g_batch i_jobs i_pairs baseline_seconds work_timeout; do
   [[ ${!v} =~ ^[0-9]+$ ]] || { echo "$0: $v must be a non-negative integer, got '${!v}'" >&2; exit 2; }
 done
 for w in "${workers_list[@]}"; do
   [[ $w =~ ^[1-9][0-9]*$ ]] || { echo "$0: BENCH_WORKERS: '$w' is not a positive integer" >&2; exit 2; }
 done
 for s in "${scenarios[@]}"; do
-  [[ $s =~ ^[abcdefg]$ ]] || { echo "$0: BENCH_SCENARIOS: unknown scenario '$s'" >&2; exit 2; }
+  [[ $s =~ ^[abcdefgi]$ ]] || { echo "$0: BENCH_SCENARIOS: unknown scenario '$s'" >&2; exit 2; }
 done
 
 # jobnikd's flags for every run (the database URL and schema are added per run).
@@ -480,6 +487,13 @@ for s in "${scenarios[@]}"; do
     c)
       run_work c c null --tasks "$c_tasks" --stages 1 --type bench --timeout-s 600 --
       ;;
+    i)
+      for ((k = 1; k <= i_pairs; k++)); do
+        run_work "i_plain_p$k" i null --tasks $((i_jobs * 10)) --stages 1 --type bench-i --types "$i_jobs" --
+        run_work "i_keyed_p$k" i null --tasks $((i_jobs * 10)) --stages 1 --type bench-i --types "$i_jobs" \
+          --idempotent --
+      done
+      ;;
     d)
       n=$((b_per_stage * b_types))
       seed_args=(--completed "$d_completed" --pending "$d_pending")
@@ -529,12 +543,12 @@ jq -n \
   --argjson cfg "$(jq -n --argjson a "$a_tasks" --argjson pw "$per_worker" --argjson b "$b_per_stage" \
     --argjson c "$c_tasks" --argjson dc "$d_completed" --argjson dp "$d_pending" \
     --argjson e "$e_tasks" --argjson ed "$e_delayed" --argjson ep "$e_pairs" \
-    --argjson g "$g_tasks" --argjson gb "$g_batch" \
+    --argjson g "$g_tasks" --argjson gb "$g_batch" --argjson ij "$i_jobs" --argjson ip "$i_pairs" \
     --argjson bs "$baseline_seconds" --argjson to "$work_timeout" --arg flags "${jobnikd_flags[*]}" \
     --arg workers "${workers_list[*]}" \
     '{a_tasks: $a, b_types: 16, b_tasks_per_stage: $b, tasks_per_worker_cap: $pw,
       c_tasks: $c, d_completed: $dc, d_pending: $dp, d_workers: 16, e_tasks: $e, e_delayed: $ed, e_pairs: $ep, e_workers: 16,
-      g_tasks: $g, g_batch: $gb, g_workers: 16,
+      g_tasks: $g, g_batch: $gb, g_workers: 16, i_jobs: $ij, i_pairs: $ip,
       baseline_seconds: $bs,
       work_timeout_s: $to, jobnikd_flags: $flags, workers: ($workers | split(" ") | map(tonumber))}')" \
   -f /dev/stdin >"$out" <<'JQ'
@@ -562,7 +576,12 @@ def target($name; $value; $op; $threshold; $unit):
     batch_one_stage_vs_pgbench: div(tps("g_one_w16"); $b.claim_done_pairs_per_s["16"]),
     batch_16_stages_vs_pgbench: div(tps("g_16_w16"); $b.claim_done_pairs_per_s["16"]),
     batch_one_stage_vs_pgbench_claim10: div(tps("g_one_w16"); $b.claim10_done_tasks_per_s),
-    batch_16_stages_vs_pgbench_claim10: div(tps("g_16_w16"); $b.claim10_done_tasks_per_s)
+    batch_16_stages_vs_pgbench_claim10: div(tps("g_16_w16"); $b.claim10_done_tasks_per_s),
+    idempotent_submission_pairs: ([range(1; $cfg.i_pairs + 1) | tostring]
+      | map(div($runs["i_keyed_p" + .].submit.wall_s; $runs["i_plain_p" + .].submit.wall_s)) | map(select(. != null))),
+    idempotent_submission_time: ([range(1; $cfg.i_pairs + 1) | tostring]
+      | map(div($runs["i_keyed_p" + .].submit.wall_s; $runs["i_plain_p" + .].submit.wall_s)) | map(select(. != null))
+      | sort | if length == 0 then null else .[(length - 1) / 2 | floor] end)
   } as $ratios
 | [ target("e2e/pgbench claim+done at 16, 16 stages, W=16"; $ratios.sixteen_stages_vs_pgbench_one_type["16"]; ">="; 0.5; "ratio"),
     target("e2e/pgbench claim+done at 16, one stage, W=16"; $ratios.one_stage_vs_pgbench["16"]; ">="; 0.35; "ratio"),
@@ -577,7 +596,8 @@ def target($name; $value; $op; $threshold; $unit):
     target("p99 dequeue, 16 stages, W=16"; $runs.b_w16.work.dequeue_ms.p99; "<"; 20; "ms"),
     target("peak RSS, one stage, W=64"; $runs.a_w64.peak_rss_mb; "<"; 100; "MB"),
     target("peak RSS, 16 stages, W=64"; $runs.b_w64.peak_rss_mb; "<"; 100; "MB"),
-    target("peak RSS, \($cfg.c_tasks / 1000)k-task submission"; $runs.c.peak_rss_mb; "<"; 64; "MB")
+    target("peak RSS, \($cfg.c_tasks / 1000)k-task submission"; $runs.c.peak_rss_mb; "<"; 64; "MB"),
+    target("submission time with / without Idempotency-Key, small jobs"; $ratios.idempotent_submission_time; "<"; 1.1; "ratio")
   ] as $targets
 | ($runs | map_values(. + (if .work.completed > 0 and .cpu_work then
       {cpu_ms_per_task: {jobnikd: (.cpu_work.jobnikd_s * 1000 / .work.completed | r3),
@@ -637,6 +657,9 @@ jq -r '
       | "f  long poll \(if .value.work.across_instances then "(2nd jobnikd)" else "(same)" end | pad(13)) \(f(.value.workers) | lpad(4)) \(f(.value.work.tasks) | lpad(8))   submit -> claim p50/p99 \(f(.value.work.submit_to_claim_ms.p50))/\(f(.value.work.submit_to_claim_ms.p99)) ms\(if .value.work.ok == false then " FAIL" else "" end)"),
     (if .runs.g_one_w16 then row(.runs.g_one_w16; "g  batch, one stage"; $all.baseline.claim_done_pairs_per_s["16"]; $all.ratios.batch_one_stage_vs_pgbench) else empty end),
     (if .runs.g_16_w16 then row(.runs.g_16_w16; "g  batch, 16 stages"; $all.baseline.claim_done_pairs_per_s["16"]; $all.ratios.batch_16_stages_vs_pgbench) else empty end),
+    (.runs | to_entries | map(select(.key | startswith("i_"))) | sort_by((.key | split("_p") | last | tonumber), (.key | startswith("i_keyed"))) | .[]
+      | "i  \(if (.key | startswith("i_keyed")) then "keyed" else "plain" end) \(.value.submit.jobs) jobs" + "   submit \(f(.value.submit.tasks_per_s)) tasks/s, \(f(.value.submit.wall_s)) s, request p50/p99 \(f(.value.submit.request_ms.p50))/\(f(.value.submit.request_ms.p99)) ms"),
+    (if .runs.i_keyed_p1 then "   (i: time with an Idempotency-Key per submission / without, per pair \(.ratios.idempotent_submission_pairs | map(f(.)) | join(", ")), median \(f(.ratios.idempotent_submission_time)))" else empty end),
     (if .runs.g_one_w16 or .runs.g_16_w16 then "   (g: up to \(.config.g_batch) tasks per claim and per report; ratio vs pgbench single claim+done at 16 clients; vs pgbench claiming 10 rows per transaction, \(f(.baseline.claim10_done_tasks_per_s)) tasks/s: one stage \(f(.ratios.batch_one_stage_vs_pgbench_claim10)), 16 stages \(f(.ratios.batch_16_stages_vs_pgbench_claim10)); deq/done latencies are per request)" else empty end),
     "",
     "CPU per completed task (ms): jobnikd / PostgreSQL / loadgen",

@@ -117,6 +117,9 @@ int RunMigrate(const Config& config, std::ostream& out, std::ostream& err) {
   return 0;
 }
 
+// Connections of the idempotency keys' pool: two short statements per keyed request.
+constexpr int kIdempotencyPoolSize = 8;
+
 // The sweeper's options from the configuration; `keys`: the idempotency keys it expires.
 services::SweeperOptions SweeperOptionsOf(const Config& config, store::IdempotencyKeys* keys) {
   services::SweeperOptions o{std::chrono::seconds(config.sweeper_interval),
@@ -286,7 +289,12 @@ class Daemon {
                                                     config_.http_allowed_origins);
     api_options.site_guard = site_guard_.get();
     api_options.claim_waiter = claim_waiter_.get();
-    idempotency_keys_ = std::make_unique<store::pg::PgIdempotencyKeys>(*pool_);
+    // The keys' statements commit asynchronously (docs/design.md, "Idempotency keys"), on a
+    // small pool of their own.
+    store::pg::PoolOptions key_pool{db_.url, config_.database_schema, kIdempotencyPoolSize};
+    key_pool.asynchronous_commit = true;
+    idempotency_pool_ = std::make_unique<store::pg::Pool>(key_pool);
+    idempotency_keys_ = std::make_unique<store::pg::PgIdempotencyKeys>(*idempotency_pool_);
     api_options.idempotency = {idempotency_keys_.get(),
                                store::IdempotencyTimes{std::chrono::seconds(config_.idempotency_retention)}};
     api_ = std::make_unique<http::Api>(*store_, metrics_, api_options, tracer_.get());
@@ -372,6 +380,7 @@ class Daemon {
   std::unique_ptr<services::ClaimWaiter> claim_waiter_;
   http::ConnectionTracker connections_;
   std::unique_ptr<http::SiteGuard> site_guard_;
+  std::unique_ptr<store::pg::Pool> idempotency_pool_;
   std::unique_ptr<store::pg::PgIdempotencyKeys> idempotency_keys_;
   std::unique_ptr<http::Api> api_;
   httplib::Server server_;

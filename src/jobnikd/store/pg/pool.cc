@@ -39,6 +39,7 @@ std::unique_ptr<pqxx::connection> Pool::Open() {
               // execution: ~0.2 s for a claim of many stage types once the table holds
               // millions of rows, for statements that run in well under a millisecond.
               "; SET jit TO off");
+  if (options_.asynchronous_commit) setup.exec0("SET synchronous_commit TO off");
   setup.commit();
   if (options_.prepare_statements) PrepareAll(*conn);
   return conn;

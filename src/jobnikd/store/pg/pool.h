@@ -34,6 +34,11 @@ struct PoolOptions {
   int size = 16;                                    // maximum open connections
   std::chrono::milliseconds acquire_timeout{5000};  // waiting for a free connection
   bool prepare_statements = true;
+  // Every connection commits with synchronous_commit off: a commit does not wait for its
+  // WAL to reach disk (PostgreSQL may lose the last ~0.6 s of such commits if it crashes;
+  // a later synchronous commit on any connection makes them durable). For writes whose
+  // loss is harmless or covered (the idempotency keys, docs/design.md).
+  bool asynchronous_commit = false;
 };
 
 struct PoolStats {
