@@ -20,6 +20,10 @@ using wire::ErrorOf;
 
 constexpr std::size_t kMaxReasonBytes = std::size_t{8} * 1024;
 
+// An idempotent claim (ClaimOptions::idempotent): a fresh key, and one more try with it
+// 100 ms after a lost answer.
+const Idempotency kClaimIdempotency{"", 2, std::chrono::milliseconds(100)};
+
 // Cuts `s` to at most `n` bytes without splitting a UTF-8 sequence.
 std::string CutUtf8(const std::string& s, std::size_t n) {
   if (s.size() <= n) return s;
@@ -44,9 +48,8 @@ Result<std::optional<Client::Claimed>> Client::Claim(const std::string& stage_ty
   if (options.wait_seconds > 0) path += fmt::format("{}wait_seconds={}", sep, options.wait_seconds);
   // Idempotent: a lost answer is asked for again once, with the same key (nothing is retried
   // after an answer: the caller's backoff decides).
-  auto raw = options.idempotent
-                 ? RequestIdempotent("PATCH", path, "", {"", 2, std::chrono::milliseconds(100)}, options.wait_seconds)
-                 : Request("PATCH", path, "", options.wait_seconds);
+  auto raw = options.idempotent ? RequestIdempotent("PATCH", path, "", kClaimIdempotency, options.wait_seconds)
+                                : Request("PATCH", path, "", options.wait_seconds);
   if (!raw.ok()) return raw.status();
   if (raw->status == 404) {
     auto s = ErrorOf(raw->status, raw->body);
@@ -109,9 +112,9 @@ Result<std::vector<Client::Claimed>> Client::ClaimTasks(const ClaimTasksRequest&
   if (request.lease_seconds > 0) body["leaseSeconds"] = request.lease_seconds;
   if (!request.worker_id.empty()) body["workerId"] = request.worker_id;
   const std::string json = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  auto raw = request.idempotent ? RequestIdempotent("POST", "/v1/tasks/claim", json,
-                                                    {"", 2, std::chrono::milliseconds(100)}, request.wait_seconds)
-                                : Request("POST", "/v1/tasks/claim", json, request.wait_seconds);
+  auto raw = request.idempotent
+                 ? RequestIdempotent("POST", "/v1/tasks/claim", json, kClaimIdempotency, request.wait_seconds)
+                 : Request("POST", "/v1/tasks/claim", json, request.wait_seconds);
   if (!raw.ok()) return raw.status();
   if (raw->status != 200) return ErrorOf(raw->status, raw->body);
   auto j = nlohmann::json::parse(raw->body, nullptr, false);

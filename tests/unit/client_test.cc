@@ -259,15 +259,24 @@ FakeTransport::Handler KeyedServer(int& acted) {
   };
 }
 
+// The smallest valid job; retries without delay.
+domain::NewJob SmallJob() {
+  domain::NewJob job;
+  job.name = "n";
+  job.data = "{}";
+  return job;
+}
+Idempotency NoDelay(std::string key, int attempts) {
+  return {std::move(key), attempts, std::chrono::milliseconds(0)};
+}
+
 TEST(IdempotencyTest, ACreateWhoseAnswerWasLostIsRetriedWithItsKeyAndCreatesOnce) {
   int acted = 0;
   auto fake = std::make_shared<FakeTransport>(KeyedServer(acted));
   Client client(fake);
   fake->DropNext(FakeTransport::Drop::kAfterServer);
-  domain::NewJob job;
-  job.name = "n";
-  job.data = "{}";
-  auto created = client.CreateJob(job, {"", 3, std::chrono::milliseconds(0)});
+  const auto job = SmallJob();
+  auto created = client.CreateJob(job, NoDelay("", 3));
   ASSERT_TRUE(created.ok()) << created.status().message();
   EXPECT_EQ(created->id, "j1");
   EXPECT_EQ(acted, 1);
@@ -278,7 +287,7 @@ TEST(IdempotencyTest, ACreateWhoseAnswerWasLostIsRetriedWithItsKeyAndCreatesOnce
   EXPECT_EQ(key->size(), 7U + 32U) << *key;  // "jobnik-" + 16 random bytes
   EXPECT_EQ(FindHeader(requests[1].headers, "Idempotency-Key"), key) << "the retry reuses the key";
   // The next create gets a key of its own.
-  ASSERT_TRUE(client.CreateJob(job, {"", 1, std::chrono::milliseconds(0)}).ok());
+  ASSERT_TRUE(client.CreateJob(job, NoDelay("", 1)).ok());
   EXPECT_NE(FindHeader(fake->requests()[2].headers, "Idempotency-Key"), key);
   EXPECT_EQ(acted, 2);
 }
@@ -287,15 +296,12 @@ TEST(IdempotencyTest, RetriesStopAtTheAttemptsAndOnAnyRealAnswer) {
   auto fake = std::make_shared<FakeTransport>();
   Client client(fake);
   fake->DropNext(FakeTransport::Drop::kBeforeServer, 3);
-  domain::NewJob job;
-  job.name = "n";
-  job.data = "{}";
-  EXPECT_EQ(client.CreateJob(job, {"k", 3, std::chrono::milliseconds(0)}).status().code(), ErrorCode::kUnavailable);
+  const auto job = SmallJob();
+  EXPECT_EQ(client.CreateJob(job, NoDelay("k", 3)).status().code(), ErrorCode::kUnavailable);
   EXPECT_EQ(fake->request_count(), 3U);
   fake->Reply(409, R"({"message":"running","code":"IDEMPOTENCY_KEY_IN_USE"})");
   fake->Reply(422, R"({"message":"reused","code":"IDEMPOTENCY_KEY_REUSED"})");
-  EXPECT_EQ(client.CreateJob(job, {"k", 3, std::chrono::milliseconds(0)}).status().code(),
-            ErrorCode::kIdempotencyKeyReused);
+  EXPECT_EQ(client.CreateJob(job, NoDelay("k", 3)).status().code(), ErrorCode::kIdempotencyKeyReused);
   EXPECT_EQ(fake->request_count(), 5U) << "409 in use is retried, 422 is not";
 }
 
