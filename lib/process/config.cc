@@ -71,6 +71,60 @@ Status ParseInt(const std::string& value, long long min, long long max, long lon
   return Status::Ok();
 }
 
+namespace {
+
+struct DurationUnit {
+  char suffix;
+  long long seconds;
+};
+// Largest first (FormatDurationSeconds picks the first that divides).
+constexpr DurationUnit kDurationUnits[] = {{'d', 86400}, {'h', 3600}, {'m', 60}, {'s', 1}};
+
+}  // namespace
+
+Status ParseDurationSeconds(const std::string& value, long long min, long long max, long long& out) {
+  const auto invalid = [&] {
+    return ValidationError(
+        fmt::format("must be a duration such as 90s, 15m, 12h or 30d (a bare number is seconds), not '{}'", value));
+  };
+  long long v = 0;
+  if (value == "off") {
+    v = 0;
+  } else {
+    std::string_view digits = value;
+    long long unit = 1;
+    if (!digits.empty()) {
+      for (const auto& u : kDurationUnits) {
+        if (digits.back() == u.suffix) {
+          unit = u.seconds;
+          digits.remove_suffix(1);
+          break;
+        }
+      }
+    }
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+    if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() || v < 0) return invalid();
+    if (v > max / unit) {
+      return ValidationError(fmt::format("must be at most {}, not '{}'", FormatDurationSeconds(max), value));
+    }
+    v *= unit;
+  }
+  if (v < min || v > max) {
+    return ValidationError(fmt::format("must be between {} and {}, not '{}'", FormatDurationSeconds(min),
+                                       FormatDurationSeconds(max), value));
+  }
+  out = v;
+  return Status::Ok();
+}
+
+std::string FormatDurationSeconds(long long seconds) {
+  if (seconds == 0) return "0";
+  for (const auto& u : kDurationUnits) {
+    if (seconds % u.seconds == 0) return fmt::format("{}{}", seconds / u.seconds, u.suffix);
+  }
+  return fmt::format("{}s", seconds);
+}
+
 Status ParseBool(const std::string& value, bool& out) {
   static const std::vector<std::string> kTrue = {"true", "yes", "on", "1"}, kFalse = {"false", "no", "off", "0"};
   if (std::find(kTrue.begin(), kTrue.end(), value) != kTrue.end()) {

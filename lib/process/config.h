@@ -49,6 +49,12 @@ struct Key {
 domain::Status ParseInt(const std::string& value, long long min, long long max, long long& out);
 // true/yes/on/1 or false/no/off/0.
 domain::Status ParseBool(const std::string& value, bool& out);
+// A whole number of seconds, minutes, hours or days ("90s", "15m", "12h", "30d"; a bare
+// number is seconds), between `min` and `max` seconds; "off" is 0 (allowed when min is 0).
+domain::Status ParseDurationSeconds(const std::string& value, long long min, long long max, long long& out);
+// Seconds as ParseDurationSeconds reads them, in the largest unit that divides them
+// (2592000 -> "30d", 90 -> "90s"; 0 -> "0").
+std::string FormatDurationSeconds(long long seconds);
 
 template <typename T, typename Int>
 Key<T> IntKey(ConfigKey key, Int T::*field, long long min, long long max) {
@@ -61,6 +67,20 @@ Key<T> IntKey(ConfigKey key, Int T::*field, long long min, long long max) {
             return s;
           },
           [field](const T& c) { return std::to_string(c.*field); }};
+}
+
+// A duration in seconds, written with a unit (ParseDurationSeconds).
+template <typename T, typename Int>
+Key<T> DurationKey(ConfigKey key, Int T::*field, long long min, long long max) {
+  if (key.type.empty()) key.type = "DURATION";
+  return {std::move(key),
+          [field, min, max](T& c, const std::string& v) {
+            long long out = 0;
+            auto s = ParseDurationSeconds(v, min, max, out);
+            if (s.ok()) c.*field = static_cast<Int>(out);
+            return s;
+          },
+          [field](const T& c) { return FormatDurationSeconds(c.*field); }};
 }
 
 template <typename T>

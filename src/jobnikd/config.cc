@@ -18,10 +18,14 @@ using domain::Status;
 using domain::ValidationError;
 
 using process::BoolKey;
+using process::DurationKey;
 using process::IntKey;
 using process::ParseInt;
 using process::StringKey;
 using KeyDef = process::Key<Config>;
+
+// The longest retention: ten years.
+constexpr long long kMaxRetention = 10LL * 365 * 86400;
 
 Status CheckListen(const std::string& v) {
   const auto colon = v.rfind(':');
@@ -143,6 +147,24 @@ const std::vector<KeyDef>& Defs() {
               "deleted by the sweeper and may be used again)",
               false, "SECONDS"},
              &Config::idempotency_retention, 60, 30LL * 86400),
+      DurationKey({"retention.completed", "JOBNIK_RETENTION_COMPLETED", "--retain-completed",
+                   "delete COMPLETED jobs (with their stages, tasks and events) this long after they finished, e.g. "
+                   "7d; 0 or off: keep them",
+                   false, "DURATION"},
+                  &Config::retention_completed, 0, kMaxRetention),
+      DurationKey({"retention.failed", "JOBNIK_RETENTION_FAILED", "--retain-failed",
+                   "delete FAILED jobs this long after they failed, e.g. 30d; 0 or off: keep them", false, "DURATION"},
+                  &Config::retention_failed, 0, kMaxRetention),
+      DurationKey({"retention.aborted", "JOBNIK_RETENTION_ABORTED", "--retain-aborted",
+                   "delete ABORTED jobs this long after they were aborted, e.g. 30d; 0 or off: keep them", false,
+                   "DURATION"},
+                  &Config::retention_aborted, 0, kMaxRetention),
+      IntKey({"retention.batch", "JOBNIK_RETENTION_BATCH", "--prune-batch",
+              "finished jobs deleted per transaction at most"},
+             &Config::retention_batch, 1, 100000),
+      IntKey({"retention.batch_tasks", "JOBNIK_RETENTION_BATCH_TASKS", "--prune-batch-tasks",
+              "tasks deleted per transaction at most (a larger job is deleted alone)"},
+             &Config::retention_batch_tasks, 1, 10000000),
       StringKey({"tracing.otlp_endpoint", "JOBNIK_TRACING_OTLP_ENDPOINT", "--otlp-endpoint",
                  "OTLP/HTTP collector base URL (spans POSTed to /v1/traces); empty: tracing off", false, "URL"},
                 &Config::tracing_endpoint,

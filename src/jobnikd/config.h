@@ -52,6 +52,15 @@ struct Config {
   int lease_default = 300;
   // Idempotency keys (extension): how long a key's answer is kept, seconds.
   int idempotency_retention = 86400;
+  // Retention (extension): finished jobs are deleted, with their stages, tasks and events,
+  // once they have been COMPLETED, FAILED or ABORTED for this many seconds (0: kept
+  // forever, the default), by the sweeper's leader or `jobnikd prune --once`, at most
+  // retention_batch jobs and retention_batch_tasks tasks per transaction.
+  long long retention_completed = 0;
+  long long retention_failed = 0;
+  long long retention_aborted = 0;
+  int retention_batch = 100;
+  int retention_batch_tasks = 10000;
   std::string tracing_endpoint;  // OTLP/HTTP collector; empty: tracing off
   std::string tracing_service_name = "jobnikd";
   int tracing_queue_size = 4096;

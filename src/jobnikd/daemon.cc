@@ -37,6 +37,7 @@
 #include "store/pg/migrator.h"
 #include "store/pg/pg_store.h"
 #include "store/pg/pool.h"
+#include "store/pg/retention.h"
 
 namespace jobnik {
 namespace {
@@ -46,6 +47,7 @@ struct Options {
   bool print_config = false;
   bool migrate = false;     // serve: migrate before serving
   bool sweep_once = false;  // sweep: one sweep, then exit
+  bool prune_once = false;  // prune: delete what retention allows, then exit
 };
 
 using process::ExitCode;
@@ -120,12 +122,23 @@ int RunMigrate(const Config& config, std::ostream& out, std::ostream& err) {
 // Connections of the idempotency keys' pool: two short statements per keyed request.
 constexpr int kIdempotencyPoolSize = 8;
 
-// The sweeper's options from the configuration; `keys`: the idempotency keys it expires.
-services::SweeperOptions SweeperOptionsOf(const Config& config, store::IdempotencyKeys* keys) {
-  services::SweeperOptions o{std::chrono::seconds(config.sweeper_interval),
-                             std::chrono::seconds(config.sweeper_stale_after), config.sweeper_batch};
+// The sweeper's options from the configuration; `keys`: the idempotency keys it expires;
+// `retention`: where it deletes finished jobs.
+services::SweeperOptions SweeperOptionsOf(const Config& config, store::IdempotencyKeys* keys,
+                                          store::Retention* retention) {
+  services::SweeperOptions o;
+  o.interval = std::chrono::seconds(config.sweeper_interval);
+  o.stale_after = std::chrono::seconds(config.sweeper_stale_after);
+  o.batch = config.sweeper_batch;
   o.idempotency_keys = keys;
   o.idempotency_retention = std::chrono::seconds(config.idempotency_retention);
+  o.retention = retention;
+  o.retain_completed = std::chrono::seconds(config.retention_completed);
+  o.retain_failed = std::chrono::seconds(config.retention_failed);
+  o.retain_aborted = std::chrono::seconds(config.retention_aborted);
+  o.prune_batch = {config.retention_batch, config.retention_batch_tasks};
+  // Half of each interval at most, so a large backlog never holds up the next sweep.
+  o.prune_budget = std::max(std::chrono::seconds(1), o.interval / 2);
   return o;
 }
 
@@ -135,7 +148,7 @@ int RunSweepOnce(const Config& config, std::ostream& out, std::ostream& err) {
   store::pg::Pool pool({db.url, config.database_schema, 2});
   store::pg::PgStore store(pool);
   store::pg::PgIdempotencyKeys keys(pool);
-  services::Sweeper sweeper(store, /*leadership=*/nullptr, nullptr, SweeperOptionsOf(config, &keys));
+  services::Sweeper sweeper(store, /*leadership=*/nullptr, nullptr, SweeperOptionsOf(config, &keys, nullptr));
   const auto now = std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
   auto total = sweeper.SweepAll(now);
   if (!total.ok()) return Fail(err, ExitCode::kFailure, total.status().message());
@@ -143,6 +156,27 @@ int RunSweepOnce(const Config& config, std::ostream& out, std::ostream& err) {
   auto expired = sweeper.ExpireIdempotencyKeys();
   if (!expired.ok()) return Fail(err, ExitCode::kFailure, expired.status().message());
   out << fmt::format("deleted {} expired idempotency key(s)\n", *expired);
+  return 0;
+}
+
+// `jobnikd prune --once`: deletes every finished job past its retention, then exits.
+int RunPruneOnce(const Config& config, std::ostream& out, std::ostream& err) {
+  if (config.retention_completed == 0 && config.retention_failed == 0 && config.retention_aborted == 0) {
+    return Fail(err, ExitCode::kUsage,
+                "prune: retention is off for every status: set retention.completed, retention.failed or "
+                "retention.aborted (--retain-completed, --retain-failed, --retain-aborted)");
+  }
+  Database db;
+  if (auto s = OpenDatabase(config, db); !s.ok()) return Fail(err, ExitCode::kFailure, s.message());
+  store::pg::Pool pool({db.url, config.database_schema, 2});
+  store::pg::PgStore store(pool);
+  store::pg::PgRetention retention(pool);
+  services::Sweeper sweeper(store, /*leadership=*/nullptr, nullptr, SweeperOptionsOf(config, nullptr, &retention));
+  const auto now = std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
+  auto pruned = sweeper.Prune(now);
+  if (!pruned.ok()) return Fail(err, ExitCode::kFailure, pruned.status().message());
+  out << fmt::format("deleted {} finished job(s): {} stage(s), {} task(s), {} event(s)\n", pruned->jobs,
+                     pruned->stages, pruned->tasks, pruned->events);
   return 0;
 }
 
@@ -319,8 +353,9 @@ class Daemon {
     if (db_.embedded) api_->SetLiveness([embedded = &*db_.embedded] { return embedded->Healthy(); });
     leadership_ = std::make_unique<store::pg::PgLeadership>(
         store::pg::PgLeadershipOptions{db_.url, config_.database_schema, "sweeper"});
+    retention_ = std::make_unique<store::pg::PgRetention>(*pool_);
     sweeper_ = std::make_unique<services::Sweeper>(*store_, leadership_.get(), &metrics_,
-                                                   SweeperOptionsOf(config_, idempotency_keys_.get()));
+                                                   SweeperOptionsOf(config_, idempotency_keys_.get(), retention_.get()));
     scheduler_ = std::make_unique<services::Scheduler>(
         *store_, &metrics_, services::SchedulerOptions{std::chrono::milliseconds(config_.scheduler_interval_ms)});
   }
@@ -385,6 +420,7 @@ class Daemon {
   std::unique_ptr<http::Api> api_;
   httplib::Server server_;
   std::unique_ptr<store::pg::PgLeadership> leadership_;
+  std::unique_ptr<store::pg::PgRetention> retention_;
   std::unique_ptr<services::Sweeper> sweeper_;
   std::unique_ptr<services::Scheduler> scheduler_;
   std::thread http_thread_;
@@ -425,9 +461,11 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   auto* migrate = app.add_subcommand("migrate", "apply pending schema migrations and exit");
   auto* sweep = app.add_subcommand("sweep", "fail stale IN_PROGRESS tasks (for cron)");
   sweep->add_flag("--once", opt.sweep_once, "sweep once and exit (required)")->required();
+  auto* prune = app.add_subcommand("prune", "delete finished jobs past their retention (for cron)");
+  prune->add_flag("--once", opt.prune_once, "prune once and exit (required)")->required();
   app.require_subcommand(0, 1);
   // Flags may come after the subcommand too.
-  for (auto* sub : {serve, migrate, sweep}) sub->fallthrough();
+  for (auto* sub : {serve, migrate, sweep, prune}) sub->fallthrough();
 
   try {
     app.parse(argc, argv);
@@ -450,6 +488,7 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   try {
     if (*migrate) return RunMigrate(*config, out, err);
     if (*sweep) return RunSweepOnce(*config, out, err);
+    if (*prune) return RunPruneOnce(*config, out, err);
     return RunServe(*config, opt.migrate, err);
   } catch (const std::exception& e) {
     spdlog::critical("fatal: {}", e.what());

@@ -112,6 +112,14 @@ Metrics::Metrics()
                                    .Help("Idempotency keys deleted by the sweeper after their retention.")
                                    .Register(*registry_)
                                    .Add({})),
+      pruned_rows(prometheus::BuildCounter()
+                      .Name("jobnik_pruned_rows_total")
+                      .Help("Rows of finished jobs deleted by retention, by table.")
+                      .Register(*registry_)),
+      pruned_jobs(pruned_rows.Add({{"table", "job"}})),
+      pruned_stages(pruned_rows.Add({{"table", "stage"}})),
+      pruned_tasks(pruned_rows.Add({{"table", "task"}})),
+      pruned_events(pruned_rows.Add({{"table", "job_event"}})),
       requests_(prometheus::BuildCounter()
                     .Name("jobnik_http_requests_total")
                     .Help("HTTP requests by route template, method and status.")

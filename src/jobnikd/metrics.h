@@ -87,6 +87,12 @@ class Metrics {
   prometheus::Counter& idempotency_in_use;
   prometheus::Counter& idempotency_taken_over;
   prometheus::Counter& idempotency_keys_expired;
+  // Rows deleted by retention (store/retention.h), by table: job, stage, task, job_event.
+  prometheus::Family<prometheus::Counter>& pruned_rows;
+  prometheus::Counter& pruned_jobs;
+  prometheus::Counter& pruned_stages;
+  prometheus::Counter& pruned_tasks;
+  prometheus::Counter& pruned_events;
 
   // Called before each exposition to refresh gauges (pool, queue).
   void SetCollectHook(std::function<void(Metrics&)> hook);

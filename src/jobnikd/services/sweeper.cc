@@ -65,6 +65,42 @@ domain::Result<std::int64_t> Sweeper::ExpireIdempotencyKeys() {
   return total;
 }
 
+domain::Result<store::Pruned> Sweeper::Prune(domain::Timestamp now,
+                                             std::optional<std::chrono::steady_clock::time_point> deadline) {
+  store::Pruned total;
+  if (!options_.Prunes()) return total;
+  const std::pair<domain::JobStatus, std::chrono::seconds> ages[] = {
+      {domain::JobStatus::kCompleted, options_.retain_completed},
+      {domain::JobStatus::kFailed, options_.retain_failed},
+      {domain::JobStatus::kAborted, options_.retain_aborted}};
+  for (const auto& [status, age] : ages) {
+    if (age.count() == 0) continue;
+    const auto before = now - std::chrono::duration_cast<std::chrono::microseconds>(age);
+    store::Pruned of_status;
+    for (;;) {
+      JOBNIK_ASSIGN_OR_RETURN(const auto batch,
+                              options_.retention->PruneFinishedJobs(status, before, options_.prune_batch));
+      of_status += batch;
+      if (metrics_) {
+        metrics_->pruned_jobs.Increment(static_cast<double>(batch.jobs));
+        metrics_->pruned_stages.Increment(static_cast<double>(batch.stages));
+        metrics_->pruned_tasks.Increment(static_cast<double>(batch.tasks));
+        metrics_->pruned_events.Increment(static_cast<double>(batch.events));
+      }
+      if (batch.jobs == 0 || Stopping()) break;
+      if (deadline && std::chrono::steady_clock::now() >= *deadline) break;
+    }
+    if (of_status.jobs > 0) {
+      spdlog::info("retention: deleted {} {} job(s) unchanged since before {} ({} stage(s), {} task(s), {} event(s))",
+                   of_status.jobs, domain::ToString(status), domain::FormatTime(before), of_status.stages,
+                   of_status.tasks, of_status.events);
+    }
+    total += of_status;
+    if (Stopping() || (deadline && std::chrono::steady_clock::now() >= *deadline)) break;
+  }
+  return total;
+}
+
 bool Sweeper::Stopping() {
   std::lock_guard lock(mu_);
   return stopping_;
@@ -90,6 +126,8 @@ void Sweeper::Loop() {
       if (auto n = SweepAll(now); !n.ok()) spdlog::error("sweeper: {}", n.status().message());
       if (auto n = ExpireIdempotencyKeys(); !n.ok())
         spdlog::error("sweeper: idempotency keys: {}", n.status().message());
+      if (auto n = Prune(now, std::chrono::steady_clock::now() + options_.prune_budget); !n.ok())
+        spdlog::error("retention: {}", n.status().message());
     }
     lock.lock();
     cv_.wait_for(lock, options_.interval, [this] { return stopping_; });

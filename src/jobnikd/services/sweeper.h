@@ -4,7 +4,8 @@
 // retries, stage and job failure behave as if the worker had reported FAILED), in
 // bounded batches.
 //
-// After each sweep it also deletes the idempotency keys past their retention.
+// After each sweep it also deletes the idempotency keys past their retention, and the
+// finished jobs past theirs (retention, store/retention.h).
 //
 // With several jobnikd on one database only the leader sweeps (store/leadership.h):
 // leadership moves to another instance as soon as the leader goes away.
@@ -14,6 +15,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -21,6 +23,7 @@
 #include "metrics.h"
 #include "store/idempotency.h"
 #include "store/leadership.h"
+#include "store/retention.h"
 #include "store/store.h"
 
 namespace jobnik::services {
@@ -34,6 +37,19 @@ struct SweeperOptions {
   store::IdempotencyKeys* idempotency_keys = nullptr;
   std::chrono::seconds idempotency_retention{86400};
   int idempotency_batch = 1000;
+  // Retention (null: none): finished jobs are deleted once unchanged for their status's
+  // age (0: kept forever), `prune_batch` at a time, after each sweep for at most
+  // `prune_budget` (the rest waits for the next turn, so a large backlog never holds up
+  // the next sweep).
+  store::Retention* retention = nullptr;
+  std::chrono::seconds retain_completed{0};
+  std::chrono::seconds retain_failed{0};
+  std::chrono::seconds retain_aborted{0};
+  store::PruneBatch prune_batch{};
+  std::chrono::seconds prune_budget{30};
+
+  // Whether any status has a retention.
+  bool Prunes() const { return retention && (retain_completed.count() || retain_failed.count() || retain_aborted.count()); }
 };
 
 class Sweeper {
@@ -53,6 +69,11 @@ class Sweeper {
   // Deletes the expired idempotency keys, batch after batch until one comes back short or
   // Stop(). Returns how many it deleted (0 without options.idempotency_keys).
   domain::Result<std::int64_t> ExpireIdempotencyKeys();
+  // Deletes the finished jobs past their retention as of `now`, batch after batch, until
+  // none are left, Stop(), or `deadline` (none: no limit; `jobnikd prune --once`).
+  // Returns the rows it deleted (none without options.retention).
+  domain::Result<store::Pruned> Prune(domain::Timestamp now,
+                                      std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt);
 
   // Starts the background loop (a sweep every `interval` while leading); safe to call twice.
   void Start();

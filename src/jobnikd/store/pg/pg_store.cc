@@ -38,20 +38,9 @@ std::optional<std::string> OptTimeParam(const std::optional<domain::Timestamp>& 
   return domain::FormatTime(*t);
 }
 
-// "{a,b,c}" for a $n::uuid[] parameter (ids are validated uuids or come from the database).
 std::string LowerCase(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
-}
-
-std::string UuidArray(const std::vector<std::string>& ids) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    if (i) out += ',';
-    out += ids[i];
-  }
-  out += '}';
-  return out;
 }
 
 // The same with NULL for an absent id (a $n::uuid[] parallel to another).

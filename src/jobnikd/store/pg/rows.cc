@@ -10,6 +10,17 @@
 #include "domain/time.h"
 
 namespace jobnik::store::pg {
+
+std::string UuidArray(const std::vector<std::string>& ids) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (i) out += ',';
+    out += ids[i];
+  }
+  out += '}';
+  return out;
+}
+
 namespace {
 
 std::optional<std::string> OptString(const pqxx::field& f) {

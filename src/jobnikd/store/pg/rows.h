@@ -5,13 +5,18 @@
 
 #include <optional>
 #include <pqxx/pqxx>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "domain/model.h"
 
 namespace jobnik::store::pg {
 
 using Column = pqxx::row::size_type;
+
+// "{a,b,c}" for a $n::uuid[] parameter (ids are validated uuids or come from the database).
+std::string UuidArray(const std::vector<std::string>& ids);
 
 // The number of column `name` in a result (or a row's result): first looked for at
 // `usual` (one name comparison), else searched by name. Throws pqxx::argument_error when
