@@ -289,6 +289,7 @@ class Daemon {
                                                     config_.http_allowed_origins);
     api_options.site_guard = site_guard_.get();
     api_options.claim_waiter = claim_waiter_.get();
+    api_options.ui = config_.ui_enabled;
     // The keys' statements commit asynchronously (docs/design.md, "Idempotency keys"), on a
     // small pool of their own.
     store::pg::PoolOptions key_pool{db_.url, config_.database_schema, kIdempotencyPoolSize};

@@ -3,6 +3,7 @@
 //   stages_routes.cc  /v1/stages...             (stages, their tasks, adding tasks, dequeue)
 //   tasks_routes.cc   /v1/tasks...              (tasks, report)
 //   ops_routes.cc     /liveness, /readiness, /metrics, /openapi.yaml
+//   dashboard_routes.cc /v1/queues, the web dashboard under /ui/
 // Each appends its routes (in the order they are matched) for InstallRoutes (envelope.h).
 #pragma once
 
@@ -45,5 +46,10 @@ void AddTaskRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, Lea
 // false. Both are read at each request, so they may change after the routes are added.
 void AddOpsRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, const std::atomic<bool>& draining,
                   const std::function<bool()>& liveness);
+
+// GET /v1/queues: unfinished work by stage type and unfinished jobs by status.
+void AddQueueRoutes(std::vector<Route>& routes, store::Store& st);
+// The web dashboard: its files under /ui/ (other paths there answer its page), / -> /ui/.
+void AddUiRoutes(std::vector<Route>& routes);
 
 }  // namespace jobnik::http

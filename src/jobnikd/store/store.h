@@ -95,6 +95,9 @@ struct QueueStats {
   struct TypeCounts {
     std::string stage_type;
     std::int64_t pending = 0, in_progress = 0, retried = 0;
+    // Seconds since the oldest task that can be claimed now (PENDING, of an active stage
+    // of an active job) was created; unset when there is none. Read by GET /v1/queues.
+    std::optional<double> oldest_pending_seconds;
   };
   std::vector<TypeCounts> tasks;                                 // by stage type
   std::vector<std::pair<domain::JobStatus, std::int64_t>> jobs;  // unfinished jobs by status

@@ -909,6 +909,16 @@ Result<QueueStats> MemoryStore::GetQueueStats() {
     counts.in_progress += sum.in_progress;
     counts.retried += sum.retried;
   }
+  const auto now = Now();
+  for (const auto& [id, row] : tasks_) {
+    if (row.task.status != TaskStatus::kPending) continue;
+    const auto& stage = stages_.at(row.task.stage_id);
+    if (!domain::TasksClaimable(jobs_.at(stage.stage.job_id).job.status, stage.stage.status)) continue;
+    if (row.task.not_before && *row.task.not_before > now) continue;  // not due yet
+    auto& oldest = by_type[stage.stage.type].oldest_pending_seconds;
+    const double age = std::chrono::duration<double>(now - row.task.creation_time).count();
+    if (!oldest || age > *oldest) oldest = age;
+  }
   for (auto& [type, counts] : by_type) stats.tasks.push_back(std::move(counts));
   std::map<JobStatus, std::int64_t> jobs;
   for (const auto& [id, row] : jobs_) {

@@ -1420,7 +1420,8 @@ Result<QueueStats> PgStore::GetQueueStats() {
     QueueStats stats;
     for (const auto& row : tx.exec_prepared("QueueTaskCounts")) {
       stats.tasks.push_back({row["type"].as<std::string>(), row["pending"].as<std::int64_t>(),
-                             row["in_progress"].as<std::int64_t>(), row["retried"].as<std::int64_t>()});
+                             row["in_progress"].as<std::int64_t>(), row["retried"].as<std::int64_t>(),
+                             row["oldest_pending"].get<double>()});
     }
     for (const auto& row : tx.exec_prepared("QueueJobCounts")) {
       stats.jobs.emplace_back(domain::ParseJobStatus(row["status"].c_str()).value(), row["jobs"].as<std::int64_t>());
