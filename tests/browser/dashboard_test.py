@@ -32,6 +32,7 @@ if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):
 
 from selenium import webdriver  # noqa: E402  (python3-selenium)
 from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
@@ -107,7 +108,8 @@ def main():
             options.add_argument(arg)
         options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
         driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-        wait = WebDriverWait(driver, WAIT)
+        # Live refreshes replace elements: a condition that meets a replaced one is tried again.
+        wait = WebDriverWait(driver, WAIT, ignored_exceptions=[StaleElementReferenceException])
         console = []
 
         def check_console(step):
@@ -123,6 +125,17 @@ def main():
         def css(selector):
             return driver.find_elements(By.CSS_SELECTOR, selector)
 
+        def click(selector):  # found and clicked again if a refresh replaced it meanwhile
+            wait.until(lambda d: d.find_element(By.CSS_SELECTOR, selector).click() or True)
+
+        def text(selector):
+            return driver.execute_script(
+                "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';", selector)
+
+        def enabled(selector):  # read in one script: no element reference to go stale
+            return driver.execute_script(
+                "const e = document.querySelector(arguments[0]); return !!e && !e.disabled;", selector)
+
         timings = {}
 
         def timed(step, fn):
@@ -136,17 +149,18 @@ def main():
             (By.CSS_SELECTOR, 'tr[data-type="bt-resize"]'))))
         if not driver.current_url.endswith("/ui/"):
             raise Failure(f"/ did not lead to /ui/: {driver.current_url}")
-        cells = [td.text for td in css('tr[data-type="bt-resize"] td')]
+        cells = driver.execute_script(
+            "return [...document.querySelectorAll('tr[data-type=\"bt-resize\"] td')].map((td) => td.innerText);")
         if cells[1:4] != ["2", "0", "1"]:  # pending, in progress, retried
             raise Failure(f"overview row of bt-resize: {cells}")
         shot("overview")
         check_console("overview")
 
         # Jobs: two pages, through the Next link.
-        css('a[data-nav="jobs"]')[0].click()
+        click('a[data-nav="jobs"]')
         timed("jobs", lambda: wait.until(lambda d: len(css("tr[data-job]")) == 25))
         shot("jobs")
-        css("#pager-next")[0].click()
+        click("#pager-next")
         wait.until(lambda d: "page=2" in d.current_url and len(css("tr[data-job]")) == 6)
         if not css(f'tr[data-job="{job_id}"]'):
             raise Failure("the job is not on the second page")
@@ -157,46 +171,46 @@ def main():
         check_console("jobs filtered")
 
         # The job: its stages, then pause and resume from the page.
-        css(f'tr[data-job="{job_id}"] a')[0].click()
+        click(f'tr[data-job="{job_id}"] a')
         timed("job", lambda: wait.until(lambda d: len(css("tr[data-stage]")) == 2))
-        if "browser-thumbnails" not in css("h1")[0].text:
-            raise Failure(f"job heading: {css('h1')[0].text}")
-        if "waits for release" not in css('tr[data-stage]')[1].text:
+        if "browser-thumbnails" not in text("h1"):
+            raise Failure(f"job heading: {text('h1')}")
+        if "waits for release" not in text('tr[data-stage]:nth-child(2)'):
             raise Failure("the waiting stage is not marked")
-        if not css("#release-2") or css("#release-2")[0].is_enabled():
+        if not css("#release-2") or enabled("#release-2"):
             raise Failure("Release of the waiting stage is not shown disabled (its predecessor runs)")
-        if css("#action-resume")[0].is_enabled() or css("#action-delete")[0].is_enabled():
+        if enabled("#action-resume") or enabled("#action-delete") or not enabled("#action-pause"):
             raise Failure("resume/delete enabled on an active job")
         shot("job")
 
         def confirm():
             wait.until(EC.visibility_of_element_located((By.ID, "confirm-ok"))).click()
 
-        css("#action-pause")[0].click()
+        click("#action-pause")
         confirm()
-        wait.until(lambda d: css("#action-resume") and css("#action-resume")[0].is_enabled())
+        wait.until(lambda d: enabled("#action-resume"))
         status = api(base, "GET", f"/v1/jobs/{job_id}")["status"]
         if status != "PAUSED":
             raise Failure(f"after Pause the API says {status}")
-        css("#action-resume")[0].click()
+        click("#action-resume")
         confirm()
-        wait.until(lambda d: css("#action-pause") and css("#action-pause")[0].is_enabled())
+        wait.until(lambda d: enabled("#action-pause"))
         status = api(base, "GET", f"/v1/jobs/{job_id}")["status"]
         if status not in ("PENDING", "IN_PROGRESS"):
             raise Failure(f"after Resume the API says {status}")
         check_console("job")
 
         # The first stage's tasks; then a task completed through the API shows up live.
-        css("#tasks-1")[0].click()
+        click("#tasks-1")
         timed("tasks", lambda: wait.until(lambda d: len(css("tr[data-task]")) == 3))
-        if "disk full" not in css(f'tr[data-task="{first["id"]}"]')[0].text:
+        if "disk full" not in text(f'tr[data-task="{first["id"]}"]'):
             raise Failure("the failure reason is not shown")
         claimed = api(base, "PATCH", "/v1/stages/bt-resize/tasks/dequeue")
         api(base, "PUT", f"/v1/tasks/{claimed['id']}/status", {"status": "COMPLETED"})
         start = time.monotonic()
         wait.until(lambda d: css(f'tr[data-task="{claimed["id"]}"][data-status="COMPLETED"]'))
         timings["live update"] = time.monotonic() - start
-        css("#status-COMPLETED")[0].click()
+        click("#status-COMPLETED")
         wait.until(lambda d: "status=COMPLETED" in d.current_url and len(css("tr[data-task]")) == 1)
         shot("tasks")
         check_console("tasks")

@@ -14,7 +14,7 @@ teardown() {
   run api GET /v1/queues
   assert_equal "$(last_status)" 200
   assert_equal "$(jq -c .stageTypes <<<"$output")" "[]"
-  api POST /v1/jobs '{"name":"q","data":{},"stages":[{"type":"qa","data":{},"tasks":[{"data":{}},{"data":{}}]}]}' >/dev/null
+  api POST /v1/jobs '{"name":"queue-test","data":{},"stages":[{"type":"qa","data":{},"tasks":[{"data":{}},{"data":{}}]}]}' >/dev/null
   assert_equal "$(last_status)" 201
   api PATCH /v1/stages/qa/tasks/dequeue >/dev/null
   assert_equal "$(last_status)" 200
