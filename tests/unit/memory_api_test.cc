@@ -428,3 +428,30 @@ TEST_F(MemoryApiTest, RetryBackoffDelaysAFailedTaskAndRetryAfterSecondsOverrides
 
 }  // namespace
 }  // namespace jobnik::testing
+
+namespace jobnik::testing {
+namespace {
+
+TEST_F(MemoryApiTest, QueuesCountUnfinishedWorkAndTheOldestClaimableTask) {
+  Submit(2, 2, 1, "q");  // q0 claimable now, q1 waits for q0
+  Claim("q0");
+  auto r = client_->Request("GET", "/v1/queues");
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->status, 200) << r->body;
+  const auto q = json::parse(r->body);
+  ASSERT_EQ(q["stageTypes"].size(), 2u) << r->body;
+  const auto& q0 = q["stageTypes"][0];
+  EXPECT_EQ(q0["stageType"], "q0");
+  EXPECT_EQ(q0["pending"], 1);
+  EXPECT_EQ(q0["inProgress"], 1);
+  ASSERT_TRUE(q0["oldestPendingSeconds"].is_number()) << r->body;
+  EXPECT_GE(q0["oldestPendingSeconds"].get<double>(), 0.0);
+  const auto& q1 = q["stageTypes"][1];
+  EXPECT_EQ(q1["pending"], 2);
+  EXPECT_TRUE(q1["oldestPendingSeconds"].is_null()) << r->body;  // its stage has not started
+  EXPECT_EQ(q["jobs"]["PENDING"].get<int>() + q["jobs"]["IN_PROGRESS"].get<int>(), 1) << r->body;
+  EXPECT_EQ(q["jobs"]["PAUSED"], 0);
+}
+
+}  // namespace
+}  // namespace jobnik::testing
