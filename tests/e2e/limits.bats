@@ -153,3 +153,31 @@ dequeue_done() { [[ -f "$BATS_TEST_TMPDIR/dq.status" ]]; }
   assert_equal "$(cat "$BATS_TEST_TMPDIR/dq.status")" 200
   assert_equal "$(jq -r .status "$BATS_TEST_TMPDIR/dq.body")" IN_PROGRESS
 }
+
+@test "jobnikctl limits sets, gets, lists and clears a limit, with its exit statuses" {
+  instance a
+  export JOBNIK_URL=$URL_a
+  create_tasks "$URL_a" render 2
+  run "$JOBNIKCTL" limits get render
+  assert_equal "$status" 4
+  assert_output --partial LIMIT_NOT_FOUND
+  run "$JOBNIKCTL" -q limits set render 3 -o json
+  assert_success
+  assert_equal "$(jq -c '{stageType, maxInProgress}' <<<"$output")" '{"stageType":"render","maxInProgress":3}'
+  run "$JOBNIKCTL" limits get render -o json
+  assert_success
+  assert_equal "$(jq .maxInProgress <<<"$output")" 3
+  run "$JOBNIKCTL" limits list -o json
+  assert_success
+  assert_equal "$(jq -c '[.[] | {stageType, maxInProgress, pending}]' <<<"$output")" \
+    '[{"stageType":"render","maxInProgress":3,"pending":2}]'
+  run "$JOBNIKCTL" limits list -o table
+  assert_success
+  assert_line --regexp '^render +3 +2 +0 +0$'
+  run "$JOBNIKCTL" limits set render -1
+  assert_failure
+  run "$JOBNIKCTL" limits clear render
+  assert_success
+  run "$JOBNIKCTL" limits get render
+  assert_equal "$status" 4
+}
