@@ -249,9 +249,8 @@ std::string LimitPath(const std::string& stage_type) {
 }  // namespace
 
 Result<Client::StageTypeLimit> Client::SetStageTypeLimit(const std::string& stage_type, int max_in_progress) {
-  JOBNIK_ASSIGN_OR_RETURN(const auto j, Body(Request("PUT", LimitPath(stage_type),
-                                                     json{{"maxInProgress", max_in_progress}}.dump()),
-                                             200));
+  JOBNIK_ASSIGN_OR_RETURN(
+      const auto j, Body(Request("PUT", LimitPath(stage_type), json{{"maxInProgress", max_in_progress}}.dump()), 200));
   return DecodeLimit(j);
 }
 

@@ -151,8 +151,10 @@ TEST_F(LimitsTest, AClaimThatWaitedForTheLockCountsTheTasksClaimedMeanwhile) {
   });
   // Wait until it is blocked on the holder's transaction, then commit the holder.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (Query1("SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid' AND transactionid::text = '" +
-                xid + "'") == "0") {
+  while (
+      Query1(
+          "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid' AND transactionid::text = '" +
+          xid + "'") == "0") {
     ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the claim never waited for the limit's lock";
     ASSERT_FALSE(done.load()) << "the claim did not wait for the limit's lock";
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -191,14 +193,17 @@ TEST_F(LimitsTest, ConcurrentClaimsOnTwoInstancesNeverExceedTheLimit) {
         if (t % 4 < 2) {
           auto d = st->ClaimTask(t % 4 == 0 ? "render" : "plain");
           if (d.ok()) {
-            if (t % 4 == 0) got.push_back(d->task.id);
-            else ++plain_claimed;
+            if (t % 4 == 0)
+              got.push_back(d->task.id);
+            else
+              ++plain_claimed;
           } else if (d.status().code() != ErrorCode::kTaskNotFound) {
             ++errors;
           }
         } else {
           auto batch = st->ClaimTasks({"render"}, 4);
-          if (!batch.ok()) ++errors;
+          if (!batch.ok())
+            ++errors;
           else
             for (const auto& d : *batch) got.push_back(d.task.id);
         }
@@ -227,8 +232,10 @@ TEST_F(LimitsTest, ConcurrentClaimsOnTwoInstancesNeverExceedTheLimit) {
         }
         // Reports complete most tasks; some fail (to be retried: RETRIED), also freeing a slot.
         const auto status = rng() % 5 == 0 ? TaskStatus::kFailed : TaskStatus::kCompleted;
-        if (auto rep = item.first->ReportTask(item.second, status); rep.ok()) ++completed;
-        else ++errors;
+        if (auto rep = item.first->ReportTask(item.second, status); rep.ok())
+          ++completed;
+        else
+          ++errors;
       }
     });
   }
@@ -266,9 +273,10 @@ TEST_F(LimitsTest, ConcurrentClaimsOnTwoInstancesNeverExceedTheLimit) {
   stop = true;
   for (auto& th : threads) th.join();
 
-  std::printf("limits hammer: %d samples, max %d in progress, %d reported, %d unlimited claimed, %d attempts, %d "
-              "render claimed\n",
-              samples, max_seen, completed.load(), plain_claimed.load(), attempts.load(), got_render.load());
+  std::printf(
+      "limits hammer: %d samples, max %d in progress, %d reported, %d unlimited claimed, %d attempts, %d "
+      "render claimed\n",
+      samples, max_seen, completed.load(), plain_claimed.load(), attempts.load(), got_render.load());
   EXPECT_EQ(errors.load(), 0);
   EXPECT_EQ(over, 0) << "saw more tasks in progress than the limit (max " << max_seen << ")";
   EXPECT_GT(samples, 50);

@@ -62,8 +62,8 @@ void AddLimitRoutes(std::vector<Route>& routes, store::Store& st) {
     const auto entry = [&types](const std::string& type) -> json& {
       auto [it, added] = types.try_emplace(type);
       if (added) {
-        it->second = {{"stageType", type}, {"maxInProgress", nullptr}, {"pending", 0}, {"inProgress", 0},
-                      {"retried", 0}};
+        it->second = {
+            {"stageType", type}, {"maxInProgress", nullptr}, {"pending", 0}, {"inProgress", 0}, {"retried", 0}};
       }
       return it->second;
     };

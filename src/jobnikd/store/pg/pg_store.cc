@@ -1516,12 +1516,12 @@ Result<StageTypeLimit> PgStore::SetStageTypeLimit(const std::string& stage_type,
 }
 
 Result<StageTypeLimit> PgStore::GetStageTypeLimit(const std::string& stage_type) {
-  return RunTransaction<StageTypeLimit, pqxx::nontransaction>(
-      pool_, "GetStageTypeLimit", [&](pqxx::nontransaction& tx) -> Result<StageTypeLimit> {
-        auto rows = tx.exec_prepared("LimitGet", stage_type);
-        if (rows.empty()) return LimitNotFound(stage_type);
-        return ReadLimit(rows[0]);
-      });
+  return RunTransaction<StageTypeLimit, pqxx::nontransaction>(pool_, "GetStageTypeLimit",
+                                                              [&](pqxx::nontransaction& tx) -> Result<StageTypeLimit> {
+                                                                auto rows = tx.exec_prepared("LimitGet", stage_type);
+                                                                if (rows.empty()) return LimitNotFound(stage_type);
+                                                                return ReadLimit(rows[0]);
+                                                              });
 }
 
 Result<bool> PgStore::DeleteStageTypeLimit(const std::string& stage_type) {
