@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
+#include <utility>
 
 #include "domain/codec.h"
 #include "domain/lifecycle.h"
@@ -539,12 +540,12 @@ Result<TaskReport> ReportTaskInTx(pqxx::work& tx, const std::string& id, TaskSta
 
 PgStore::PgStore(Pool& pool, PgStoreOptions options)
     : pool_(pool),
-      options_(options),
+      options_(std::move(options)),
       completed_reports_(
-          options.batch_max, options.batches_in_flight,
+          options_.batch_max, options_.batches_in_flight,
           [this](const std::string&, const std::vector<std::string>& ids) { return ReportCompletedBatch(ids); }),
       claims_(
-          options.batch_max, options.batches_in_flight,
+          options_.batch_max, options_.batches_in_flight,
           [this](const std::string&, const std::vector<std::string>& stage_types) { return ClaimBatch(stage_types); }) {
 }
 
@@ -1099,7 +1100,9 @@ std::vector<Result<ClaimedTask>> PgStore::ClaimBatch(const std::vector<std::stri
     }
     for (auto& [branch, d] : *rows) claimed[wanted[from + branch - 1].type].push_back(std::move(d));
   }
-  for (const auto& [type, free] : limited_free) {
+  for (const auto& limited : limited_free) {
+    const std::string& type = limited.first;
+    const int free = limited.second;
     const auto w = std::find_if(wanted.begin(), wanted.end(), [&](const auto& x) { return x.type == type; });
     // Requests beyond the free slots were refused by the limit (when the claim took every
     // free slot: with fewer tasks than slots, the lack of tasks refused them).
@@ -1502,17 +1505,18 @@ constexpr auto kLimitedTypesTtl = std::chrono::seconds(1);
 
 Result<StageTypeLimit> PgStore::SetStageTypeLimit(const std::string& stage_type, int max_in_progress) {
   if (max_in_progress < 0) return domain::ValidationError("maxInProgress must be an integer >= 0");
-  auto set = RunTransaction<StageTypeLimit>(pool_, "SetStageTypeLimit", [&](pqxx::work& tx) -> Result<StageTypeLimit> {
-    auto limit = ReadLimit(tx.exec_prepared1("LimitSet", stage_type, max_in_progress));
-    // A raised limit may have freed slots: wake as many waiting requests.
-    if (max_in_progress > 0) NotifyClaimable(tx, stage_type, max_in_progress);
-    return limit;
-  });
-  if (set.ok()) {
+  auto changed =
+      RunTransaction<StageTypeLimit>(pool_, "SetStageTypeLimit", [&](pqxx::work& tx) -> Result<StageTypeLimit> {
+        auto limit = ReadLimit(tx.exec_prepared1("LimitSet", stage_type, max_in_progress));
+        // A raised limit may have freed slots: wake as many waiting requests.
+        if (max_in_progress > 0) NotifyClaimable(tx, stage_type, max_in_progress);
+        return limit;
+      });
+  if (changed.ok()) {
     const std::lock_guard lock(limited_mu_);
     limited_read_at_ = {};  // read again on next use
   }
-  return set;
+  return changed;
 }
 
 Result<StageTypeLimit> PgStore::GetStageTypeLimit(const std::string& stage_type) {
@@ -1557,17 +1561,17 @@ std::shared_ptr<const std::set<std::string>> PgStore::LimitedTypes() {
     // Whoever finds it stale reads it; the others keep the old set meanwhile.
     if (limited_) limited_read_at_ = now;
   }
-  auto set = std::make_shared<std::set<std::string>>();
+  auto types = std::make_shared<std::set<std::string>>();
   if (auto limits = ListStageTypeLimits(); limits.ok()) {
-    for (const auto& l : *limits) set->insert(l.stage_type);
+    for (const auto& l : *limits) types->insert(l.stage_type);
   } else {
     spdlog::warn("concurrency limits: cannot read the limited stage types: {}", limits.status().message());
     const std::lock_guard lock(limited_mu_);
     if (limited_) return limited_;
-    return set;
+    return types;
   }
   const std::lock_guard lock(limited_mu_);
-  limited_ = std::move(set);
+  limited_ = std::move(types);
   limited_read_at_ = now;
   return limited_;
 }
