@@ -453,5 +453,30 @@ TEST_F(MemoryApiTest, QueuesCountUnfinishedWorkAndTheOldestClaimableTask) {
   EXPECT_EQ(q["jobs"]["PAUSED"], 0);
 }
 
+// Concurrency limits through the SDK (Client::SetStageTypeLimit ...) on the in-memory store.
+TEST_F(MemoryApiTest, AStageTypeLimitCapsClaimsAndIsListedWithTheTypes) {
+  Submit(1, 3);
+  EXPECT_EQ(client_->GetStageTypeLimit("t0").status().code(), domain::ErrorCode::kLimitNotFound);
+  auto set = client_->SetStageTypeLimit("t0", 1);
+  ASSERT_TRUE(set.ok()) << set.status().message();
+  EXPECT_EQ(set->max_in_progress, 1);
+  const auto first = Claim("t0");
+  auto refused = client_->Dequeue("t0");
+  ASSERT_TRUE(refused.ok()) << refused.status().message();
+  EXPECT_FALSE(refused->has_value());
+  auto types = client_->ListStageTypes();
+  ASSERT_TRUE(types.ok()) << types.status().message();
+  ASSERT_EQ(types->size(), 1U);
+  EXPECT_EQ((*types)[0].stage_type, "t0");
+  EXPECT_EQ((*types)[0].max_in_progress, 1);
+  EXPECT_EQ((*types)[0].in_progress, 1);
+  EXPECT_EQ((*types)[0].pending, 2);
+  ASSERT_TRUE(client_->ReportTask(first.id, TaskStatus::kCompleted).ok());
+  Claim("t0");
+  ASSERT_TRUE(client_->ClearStageTypeLimit("t0").ok());
+  ASSERT_TRUE(client_->ClearStageTypeLimit("t0").ok());  // none: no error
+  Claim("t0");
+}
+
 }  // namespace
 }  // namespace jobnik::testing

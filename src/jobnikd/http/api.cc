@@ -17,6 +17,7 @@ void Api::Register(httplib::Server& server) {
   AddJobRoutes(routes, store_, metrics_);
   AddStageRoutes(routes, store_, metrics_, options_.lease, options_.claim_waiter);
   AddTaskRoutes(routes, store_, metrics_, options_.lease, options_.claim_waiter);
+  AddLimitRoutes(routes, store_);
   AddOpsRoutes(routes, store_, metrics_, draining_, liveness_);
   AddQueueRoutes(routes, store_);
   if (options_.ui) AddUiRoutes(routes);

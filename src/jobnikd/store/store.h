@@ -130,6 +130,14 @@ struct ListPage {
   std::vector<ListKey> keys;
 };
 
+// A stage type's concurrency limit (extension; docs/design.md, "Concurrency limits"):
+// never more than max_in_progress of its tasks IN_PROGRESS at once; 0 pauses the type.
+struct StageTypeLimit {
+  std::string stage_type;
+  int max_in_progress = 0;
+  domain::Timestamp update_time{};
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -225,6 +233,17 @@ class Store {
   // task after. TASK_NOT_FOUND; NOT_RETRYABLE (409) for a task that is not FAILED or whose
   // stage or job is neither FAILED nor still running.
   virtual Result<domain::Task> RetryTask(const std::string& id) = 0;
+
+  // ---- concurrency limits (extension; docs/design.md, "Concurrency limits") ----
+  // Sets (creates or changes) the limit of `stage_type`; every claim that starts after this
+  // returns honours it, on every jobnikd of the database. Tasks in progress stay so.
+  virtual Result<StageTypeLimit> SetStageTypeLimit(const std::string& stage_type, int max_in_progress) = 0;
+  // LIMIT_NOT_FOUND when the type has none.
+  virtual Result<StageTypeLimit> GetStageTypeLimit(const std::string& stage_type) = 0;
+  // Removes it (the type is unlimited again); false when it had none.
+  virtual Result<bool> DeleteStageTypeLimit(const std::string& stage_type) = 0;
+  // Every limit, by stage type.
+  virtual Result<std::vector<StageTypeLimit>> ListStageTypeLimits() = 0;
 
   // ---- maintenance ----
   // Fails (as a worker's FAILED report would, reason "lease expired") up to `limit`
