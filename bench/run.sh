@@ -25,6 +25,11 @@
 #   i  idempotency keys: I_JOBS small jobs (10 tasks each) submitted one POST /v1/jobs at a
 #      time without, then with, an Idempotency-Key each, in I_PAIRS alternating pairs (the
 #      overhead is the median of the pairs' time ratios)
+#   l  concurrency limits: one stage of L tasks, 16 workers, without and then with a limit
+#      of L_LIMIT on its type (PUT /v1/stage-types/{type}/limits; every claim then takes
+#      the limit's lock and counts the tasks in progress), in L_PAIRS alternating pairs
+#      (the ratio is the median of the pairs'); L_LIMIT >= 16 measures the cost of the
+#      check, a smaller one the throughput at the limit
 #
 # Prints a table and writes bench/results/latest.json (+ logs in bench/results/logs/).
 # Targets are informational: a miss does not fail the run. Exit status: 0 ok; 1 when a
@@ -54,7 +59,10 @@
 #   BENCH_G_BATCH             g's tasks per claim and per report  10
 #   BENCH_I_JOBS              i's jobs per run                   2000 / 200
 #   BENCH_I_PAIRS             i's pairs of runs (plain, keyed)   3 / 1
-#   BENCH_SCENARIOS           which scenarios to run             "a b c d e f g i"
+#   BENCH_L_TASKS             tasks of l's stage                 20000 / 2000
+#   BENCH_L_LIMIT             l's limit (maxInProgress)          32
+#   BENCH_L_PAIRS             l's pairs of runs (none, limited)  3 / 1
+#   BENCH_SCENARIOS           which scenarios to run             "a b c d e f g i l"
 #   BENCH_RESULTS             results directory                  bench/results
 set -euo pipefail
 shopt -s inherit_errexit
@@ -103,20 +111,24 @@ g_batch=${BENCH_G_BATCH:-10}
 g_workers=16
 i_jobs=${BENCH_I_JOBS:-$(pick 2000 200)}
 i_pairs=${BENCH_I_PAIRS:-$(pick 3 1)}
+l_tasks=${BENCH_L_TASKS:-$(pick 20000 2000)}
+l_limit=${BENCH_L_LIMIT:-32}
+l_pairs=${BENCH_L_PAIRS:-$(pick 3 1)}
+l_workers=16
 baseline_seconds=${BENCH_SECONDS:-$(pick 10 2)}
 work_timeout=${BENCH_WORK_TIMEOUT:-120}
-read -r -a scenarios <<<"${BENCH_SCENARIOS:-a b c d e f g i}"
+read -r -a scenarios <<<"${BENCH_SCENARIOS:-a b c d e f g i l}"
 results=${BENCH_RESULTS:-$root/bench/results}
 
 for v in a_tasks b_per_stage per_worker c_tasks d_completed d_pending e_tasks e_delayed e_pairs f_tasks f_waiters \
-  g_tasks g_batch i_jobs i_pairs baseline_seconds work_timeout; do
+  g_tasks g_batch i_jobs i_pairs l_tasks l_limit l_pairs baseline_seconds work_timeout; do
   [[ ${!v} =~ ^[0-9]+$ ]] || { echo "$0: $v must be a non-negative integer, got '${!v}'" >&2; exit 2; }
 done
 for w in "${workers_list[@]}"; do
   [[ $w =~ ^[1-9][0-9]*$ ]] || { echo "$0: BENCH_WORKERS: '$w' is not a positive integer" >&2; exit 2; }
 done
 for s in "${scenarios[@]}"; do
-  [[ $s =~ ^[abcdefgi]$ ]] || { echo "$0: BENCH_SCENARIOS: unknown scenario '$s'" >&2; exit 2; }
+  [[ $s =~ ^[abcdefgil]$ ]] || { echo "$0: BENCH_SCENARIOS: unknown scenario '$s'" >&2; exit 2; }
 done
 
 # jobnikd's flags for every run (the database URL and schema are added per run).
@@ -314,6 +326,8 @@ record() {
 seed_args=()
 seed_delayed=
 seed_type=
+limit_type=  # with LIMIT_MAX: the concurrency limit set before submission (scenario l)
+limit_max=
 run_work() {
   local name=$1 scenario=$2 workers=$3
   shift 3
@@ -337,6 +351,14 @@ run_work() {
     jq -n '{ok: false, error: "jobnikd did not start"}' >"$workj"
     record "$name" "$meta" "$workj"
     return 0
+  fi
+  if [[ -n $limit_type ]]; then
+    log "$name: limit of $limit_type: $limit_max in progress"
+    if ! curl -sf -X PUT -H 'Content-Type: application/json' --data "{\"maxInProgress\":$limit_max}" \
+      "$jd_url/v1/stage-types/$limit_type/limits" >/dev/null 2>>"$jd_log"; then
+      fail "$name: setting the limit failed"
+      ok=false
+    fi
   fi
   if ((${#seed_args[@]})); then
     log "$name: seeding history (${seed_args[*]})"
@@ -513,6 +535,17 @@ for s in "${scenarios[@]}"; do
       done
       seed_delayed= seed_type=
       ;;
+    l)
+      # The same work on fresh schemas without, then with, a limit on its type; L_PAIRS times.
+      for ((k = 1; k <= l_pairs; k++)); do
+        run_work "l_none_p$k" l "$l_workers" --tasks "$l_tasks" --stages 1 --type bench-l -- \
+          --type bench-l --expect "$l_tasks"
+        limit_type=bench-l limit_max=$l_limit
+        run_work "l_limited_p$k" l "$l_workers" --tasks "$l_tasks" --stages 1 --type bench-l -- \
+          --type bench-l --expect "$l_tasks"
+        limit_type= limit_max=
+      done
+      ;;
     f)
       run_longpoll f_same false
       run_longpoll f_across true
@@ -544,11 +577,13 @@ jq -n \
     --argjson c "$c_tasks" --argjson dc "$d_completed" --argjson dp "$d_pending" \
     --argjson e "$e_tasks" --argjson ed "$e_delayed" --argjson ep "$e_pairs" \
     --argjson g "$g_tasks" --argjson gb "$g_batch" --argjson ij "$i_jobs" --argjson ip "$i_pairs" \
+    --argjson lt "$l_tasks" --argjson ll "$l_limit" --argjson lp "$l_pairs" \
     --argjson bs "$baseline_seconds" --argjson to "$work_timeout" --arg flags "${jobnikd_flags[*]}" \
     --arg workers "${workers_list[*]}" \
     '{a_tasks: $a, b_types: 16, b_tasks_per_stage: $b, tasks_per_worker_cap: $pw,
       c_tasks: $c, d_completed: $dc, d_pending: $dp, d_workers: 16, e_tasks: $e, e_delayed: $ed, e_pairs: $ep, e_workers: 16,
       g_tasks: $g, g_batch: $gb, g_workers: 16, i_jobs: $ij, i_pairs: $ip,
+      l_tasks: $lt, l_limit: $ll, l_pairs: $lp, l_workers: 16,
       baseline_seconds: $bs,
       work_timeout_s: $to, jobnikd_flags: $flags, workers: ($workers | split(" ") | map(tonumber))}')" \
   -f /dev/stdin >"$out" <<'JQ'
@@ -581,7 +616,12 @@ def target($name; $value; $op; $threshold; $unit):
       | map(div($runs["i_keyed_p" + .].submit.wall_s; $runs["i_plain_p" + .].submit.wall_s)) | map(select(. != null))),
     idempotent_submission_time: ([range(1; $cfg.i_pairs + 1) | tostring]
       | map(div($runs["i_keyed_p" + .].submit.wall_s; $runs["i_plain_p" + .].submit.wall_s)) | map(select(. != null))
-      | sort | if length == 0 then null else .[(length - 1) / 2 | floor] end)
+      | sort | if length == 0 then null else .[(length - 1) / 2 | floor] end),
+    limited_pairs: ([range(1; $cfg.l_pairs + 1) | tostring]
+      | map(div(tps("l_limited_p" + .); tps("l_none_p" + .))) | map(select(. != null))),
+    limited_vs_unlimited: ([range(1; $cfg.l_pairs + 1) | tostring]
+      | map(div(tps("l_limited_p" + .); tps("l_none_p" + .))) | map(select(. != null)) | sort
+      | if length == 0 then null else .[(length - 1) / 2 | floor] end)
   } as $ratios
 | [ target("e2e/pgbench claim+done at 16, 16 stages, W=16"; $ratios.sixteen_stages_vs_pgbench_one_type["16"]; ">="; 0.5; "ratio"),
     target("e2e/pgbench claim+done at 16, one stage, W=16"; $ratios.one_stage_vs_pgbench["16"]; ">="; 0.35; "ratio"),
@@ -597,7 +637,8 @@ def target($name; $value; $op; $threshold; $unit):
     target("peak RSS, one stage, W=64"; $runs.a_w64.peak_rss_mb; "<"; 100; "MB"),
     target("peak RSS, 16 stages, W=64"; $runs.b_w64.peak_rss_mb; "<"; 100; "MB"),
     target("peak RSS, \($cfg.c_tasks / 1000)k-task submission"; $runs.c.peak_rss_mb; "<"; 64; "MB"),
-    target("submission time with / without Idempotency-Key, small jobs"; $ratios.idempotent_submission_time; "<"; 1.1; "ratio")
+    target("submission time with / without Idempotency-Key, small jobs"; $ratios.idempotent_submission_time; "<"; 1.1; "ratio"),
+    target("limited (\($cfg.l_limit)) / unlimited claim+done, one type, W=16"; $ratios.limited_vs_unlimited; ">="; 0.8; "ratio")
   ] as $targets
 | ($runs | map_values(. + (if .work.completed > 0 and .cpu_work then
       {cpu_ms_per_task: {jobnikd: (.cpu_work.jobnikd_s * 1000 / .work.completed | r3),

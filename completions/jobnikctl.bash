@@ -12,7 +12,7 @@ _jobnikctl() {
       -*) ;;
       *)
         case "$cmd${cmd:+ }$w" in
-          "health"|"ping"|"version"|"submit"|"get"|"get job"|"get stage"|"get task"|"list"|"list jobs"|"list stages"|"list tasks"|"events"|"tree"|"wait"|"watch"|"pause"|"resume"|"abort"|"priority"|"delete"|"metadata"|"metadata set"|"stage"|"stage release"|"retry"|"task"|"task complete"|"task fail"|"task claim"|"completion") cmd="$cmd${cmd:+ }$w" ;;
+          "health"|"ping"|"version"|"submit"|"get"|"get job"|"get stage"|"get task"|"list"|"list jobs"|"list stages"|"list tasks"|"events"|"tree"|"wait"|"watch"|"pause"|"resume"|"abort"|"priority"|"delete"|"metadata"|"metadata set"|"stage"|"stage release"|"retry"|"limits"|"limits list"|"limits get"|"limits set"|"limits clear"|"task"|"task complete"|"task fail"|"task claim"|"completion") cmd="$cmd${cmd:+ }$w" ;;
         esac
         ;;
     esac
@@ -95,7 +95,7 @@ _jobnikctl() {
         if [[ $cur == -* ]]; then
           words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose"
         else
-          words="health ping version submit get list events tree wait watch pause resume abort priority delete metadata stage retry task completion"
+          words="health ping version submit get list events tree wait watch pause resume abort priority delete metadata stage retry limits task completion"
         fi ;;
       "health")
         if [[ $cur == -* ]]; then
@@ -252,6 +252,36 @@ _jobnikctl() {
       "retry")
         if [[ $cur == -* ]]; then
           words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help --task"
+        else
+          words=""
+        fi ;;
+      "limits")
+        if [[ $cur == -* ]]; then
+          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help"
+        else
+          words="list get set clear"
+        fi ;;
+      "limits list")
+        if [[ $cur == -* ]]; then
+          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help"
+        else
+          words=""
+        fi ;;
+      "limits get")
+        if [[ $cur == -* ]]; then
+          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help"
+        else
+          words=""
+        fi ;;
+      "limits set")
+        if [[ $cur == -* ]]; then
+          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help"
+        else
+          words=""
+        fi ;;
+      "limits clear")
+        if [[ $cur == -* ]]; then
+          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help"
         else
           words=""
         fi ;;

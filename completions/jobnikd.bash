@@ -39,7 +39,7 @@ _jobnikd()
         --allowed-hosts --allowed-origins --claim-wakeup --claim-poll-interval --claim-max-waiters
         --shutdown-timeout --log-level --log-format --access-log --sweeper
         --sweeper-interval --stale-after --sweeper-batch --scheduler-interval-ms --lease-min --lease-max
-        --lease-default --idempotency-retention --otlp-endpoint --service-name --tracing-queue-size'
+        --lease-default --idempotency-retention --otlp-endpoint --service-name --tracing-queue-size --ui'
     local global_opts="-h --help -V --version --print-config $value_opts"
 
     case $prev in
@@ -71,7 +71,7 @@ _jobnikd()
             _jobnikd_reply 'trace debug info warn error critical off'
             return
             ;;
-        --access-log | --sweeper)
+        --access-log | --sweeper | --ui)
             _jobnikd_reply 'true false'
             return
             ;;

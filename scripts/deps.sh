@@ -18,6 +18,8 @@ packages=(
   postgresql-15 postgresql-client-15
   # test tools
   bats bats-assert bats-support bats-file jq curl bash-completion
+  # the dashboard's browser test (tests/browser): headless Chromium driven by Selenium
+  chromium chromium-driver python3-selenium
 )
 for arg in "$@"; do
   case "$arg" in

@@ -110,6 +110,23 @@ class Client {
   // when the job or task is not FAILED.
   domain::Result<domain::Job> RetryJob(const std::string& job_id);
   domain::Result<domain::Task> RetryTask(const std::string& task_id);
+  // Concurrency limits of stage types (extension): at most max_in_progress tasks of the
+  // type IN_PROGRESS at once, across every jobnikd and worker; 0 pauses the type.
+  struct StageTypeLimit {
+    std::string stage_type;
+    std::optional<int> max_in_progress;  // none: unlimited
+    std::optional<std::string> update_time;
+    // Its unfinished work (ListStageTypes only).
+    std::int64_t pending = 0, in_progress = 0, retried = 0;
+  };
+  // PUT /v1/stage-types/{type}/limits.
+  domain::Result<StageTypeLimit> SetStageTypeLimit(const std::string& stage_type, int max_in_progress);
+  // GET of the same; kLimitNotFound when the type has no limit.
+  domain::Result<StageTypeLimit> GetStageTypeLimit(const std::string& stage_type);
+  // DELETE of the same: the type is unlimited again (also fine when it had no limit).
+  domain::Status ClearStageTypeLimit(const std::string& stage_type);
+  // GET /v1/stage-types: every stage type with unfinished work or a limit, by name.
+  domain::Result<std::vector<StageTypeLimit>> ListStageTypes();
   // Releases a WAITING (or CREATED) stage: PENDING.
   domain::Status ReleaseStage(const std::string& stage_id);
   enum class Entity { kJob, kStage, kTask };

@@ -222,6 +222,55 @@ Result<domain::Task> Client::RetryTask(const std::string& task_id) {
   return domain::DecodeTask(j);
 }
 
+namespace {
+
+Result<Client::StageTypeLimit> DecodeLimit(const json& j) {
+  if (!j.is_object() || !j.contains("stageType") || !j["stageType"].is_string()) {
+    return domain::BadResponse("expected a stage type's limit (an object with stageType)");
+  }
+  Client::StageTypeLimit l;
+  l.stage_type = j["stageType"].get<std::string>();
+  if (auto m = j.find("maxInProgress"); m != j.end() && m->is_number_integer()) l.max_in_progress = m->get<int>();
+  if (auto t = j.find("updateTime"); t != j.end() && t->is_string()) l.update_time = t->get<std::string>();
+  const auto count = [&j](const char* name) -> std::int64_t {
+    auto it = j.find(name);
+    return it != j.end() && it->is_number_integer() ? it->get<std::int64_t>() : 0;
+  };
+  l.pending = count("pending");
+  l.in_progress = count("inProgress");
+  l.retried = count("retried");
+  return l;
+}
+
+std::string LimitPath(const std::string& stage_type) {
+  return "/v1/stage-types/" + Encode(stage_type) + "/limits";
+}
+
+}  // namespace
+
+Result<Client::StageTypeLimit> Client::SetStageTypeLimit(const std::string& stage_type, int max_in_progress) {
+  JOBNIK_ASSIGN_OR_RETURN(
+      const auto j, Body(Request("PUT", LimitPath(stage_type), json{{"maxInProgress", max_in_progress}}.dump()), 200));
+  return DecodeLimit(j);
+}
+
+Result<Client::StageTypeLimit> Client::GetStageTypeLimit(const std::string& stage_type) {
+  JOBNIK_ASSIGN_OR_RETURN(const auto j, Body(Request("GET", LimitPath(stage_type)), 200));
+  return DecodeLimit(j);
+}
+
+Status Client::ClearStageTypeLimit(const std::string& stage_type) {
+  auto raw = Request("DELETE", LimitPath(stage_type));
+  if (!raw.ok()) return raw.status();
+  if (raw->status != 204) return wire::ErrorOf(raw->status, raw->body);
+  return Status::Ok();
+}
+
+Result<std::vector<Client::StageTypeLimit>> Client::ListStageTypes() {
+  JOBNIK_ASSIGN_OR_RETURN(const auto j, Body(Request("GET", "/v1/stage-types"), 200));
+  return DecodeArray<StageTypeLimit>(j, DecodeLimit, "stage types");
+}
+
 Status Client::ReleaseStage(const std::string& stage_id) {
   return Change(Request("PUT", "/v1/stages/" + Encode(stage_id) + "/status", R"({"status":"PENDING"})"));
 }

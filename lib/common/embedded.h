@@ -20,5 +20,8 @@ const std::vector<EmbeddedFile>& Files();  // src/jobnikd/store/pg/queries/*.sql
 namespace docs {
 const std::vector<EmbeddedFile>& Files();  // docs/openapi.yaml
 }
+namespace ui {
+const std::vector<EmbeddedFile>& Files();  // src/jobnikd/ui/* (the web dashboard)
+}
 
 }  // namespace jobnik::embedded

@@ -8,7 +8,7 @@ namespace jobnik::domain {
 namespace {
 
 // Every code with its wire name: the one table ToString and ParseErrorCode read.
-constexpr std::array<std::pair<ErrorCode, std::string_view>, 26> kCodeNames{{
+constexpr std::array<std::pair<ErrorCode, std::string_view>, 27> kCodeNames{{
     {ErrorCode::kOk, "OK"},
     {ErrorCode::kValidation, "VALIDATION_ERROR"},
     {ErrorCode::kJobNotFound, "JOB_NOT_FOUND"},
@@ -27,6 +27,7 @@ constexpr std::array<std::pair<ErrorCode, std::string_view>, 26> kCodeNames{{
     {ErrorCode::kIdempotencyKeyReused, "IDEMPOTENCY_KEY_REUSED"},
     {ErrorCode::kIdempotencyKeyInUse, "IDEMPOTENCY_KEY_IN_USE"},
     {ErrorCode::kNotRetryable, "NOT_RETRYABLE"},
+    {ErrorCode::kLimitNotFound, "LIMIT_NOT_FOUND"},
     {ErrorCode::kDatabase, "DATABASE_RELATED_ERROR"},
     {ErrorCode::kUnknown, "UNKNOWN_ERROR"},
     {ErrorCode::kRouteNotFound, "NOT_FOUND"},

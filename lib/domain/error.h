@@ -40,6 +40,8 @@ enum class ErrorCode : std::uint8_t {
   // Extension (409): a retry (POST /v1/jobs/{id}/retry, /v1/tasks/{id}/retry) of a job or
   // task that is not FAILED, or of a task whose stage or job cannot be re-opened.
   kNotRetryable,
+  // Extension (404): GET /v1/stage-types/{type}/limits of a type that has no limit.
+  kLimitNotFound,
   kDatabase,
   kUnknown,
   // Transport-level errors of jobnikd itself (not entity errors).

@@ -501,6 +501,25 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   retry->add_flag("--task", retry_task, "ID is a FAILED task: re-run only it");
   run[retry] = [&](Context& c) { return Retry(c, id, retry_task); };
 
+  auto* limits = command(app, "limits", "per-stage-type concurrency limits: list, get, set, clear");
+  limits->require_subcommand(1);
+  std::string limit_type;
+  int limit_max = 0;
+  auto* limits_list = command(*limits, "list", "every stage type with its limit and unfinished work");
+  run[limits_list] = [&](Context& c) { return Limits(c, "list", "", 0); };
+  auto* limits_get = command(*limits, "get", "the limit of a stage type (exit 4 when it has none)");
+  limits_get->add_option("TYPE", limit_type, "the stage type")->required();
+  run[limits_get] = [&](Context& c) { return Limits(c, "get", limit_type, 0); };
+  auto* limits_set = command(*limits, "set", "at most MAX tasks of TYPE in progress at once (0 pauses it)");
+  limits_set->add_option("TYPE", limit_type, "the stage type")->required();
+  limits_set->add_option("MAX", limit_max, "tasks in progress at most, 0 or more")
+      ->required()
+      ->check(CLI::Range(0, 1000000000));
+  run[limits_set] = [&](Context& c) { return Limits(c, "set", limit_type, limit_max); };
+  auto* limits_clear = command(*limits, "clear", "remove the limit of a stage type");
+  limits_clear->add_option("TYPE", limit_type, "the stage type")->required();
+  run[limits_clear] = [&](Context& c) { return Limits(c, "clear", limit_type, 0); };
+
   auto* task = command(app, "task", "act on tasks by hand (debugging a queue)");
   task->require_subcommand(1);
   std::optional<std::string> reason;

@@ -30,6 +30,7 @@ int ExitCodeOf(const Status& status) {
     case ErrorCode::kJobNotFound:
     case ErrorCode::kStageNotFound:
     case ErrorCode::kTaskNotFound:
+    case ErrorCode::kLimitNotFound:
       return ToInt(ExitCode::kNotFound);
     case ErrorCode::kUnavailable:
       return ToInt(ExitCode::kUnavailable);
@@ -371,6 +372,66 @@ int Retry(Context& c, const std::string& id, bool task) {
   }
   if (!c.quiet)
     c.err << "jobnikctl: " << (task ? "task " : "job ") << id << " retried: its failed work is claimable again\n";
+  return ToInt(ExitCode::kOk);
+}
+
+namespace {
+
+nlohmann::json LimitJson(const client::Client::StageTypeLimit& l, bool with_counts) {
+  nlohmann::json j = {{"stageType", l.stage_type}};
+  j["maxInProgress"] = l.max_in_progress ? nlohmann::json(*l.max_in_progress) : nlohmann::json(nullptr);
+  if (l.update_time) j["updateTime"] = *l.update_time;
+  if (with_counts) {
+    j["pending"] = l.pending;
+    j["inProgress"] = l.in_progress;
+    j["retried"] = l.retried;
+  }
+  return j;
+}
+
+void PrintLimits(Context& c, const std::vector<client::Client::StageTypeLimit>& limits, bool with_counts) {
+  if (c.format == Format::kJson || c.format == Format::kYaml) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& l : limits) out.push_back(LimitJson(l, with_counts));
+    PrintJsonText(c.out, c.format, with_counts ? out.dump() : out[0].dump());
+    return;
+  }
+  if (c.format == Format::kName) {
+    for (const auto& l : limits) c.out << l.stage_type << '\n';
+    return;
+  }
+  c.out << fmt::format("{:<30} {:>15}", "STAGE TYPE", "MAX IN PROGRESS");
+  if (with_counts) c.out << fmt::format(" {:>11} {:>11} {:>8}", "PENDING", "IN PROGRESS", "RETRIED");
+  c.out << '\n';
+  for (const auto& l : limits) {
+    c.out << fmt::format("{:<30} {:>15}", l.stage_type,
+                         l.max_in_progress ? std::to_string(*l.max_in_progress) : std::string("-"));
+    if (with_counts) c.out << fmt::format(" {:>11} {:>11} {:>8}", l.pending, l.in_progress, l.retried);
+    c.out << '\n';
+  }
+}
+
+}  // namespace
+
+int Limits(Context& c, const std::string& action, const std::string& type, int max_in_progress) {
+  if (action == "list") {
+    auto types = c.client.ListStageTypes();
+    if (!types.ok()) return c.Fail(types.status());
+    PrintLimits(c, *types, true);
+    return ToInt(ExitCode::kOk);
+  }
+  if (action == "clear") {
+    if (auto s = c.client.ClearStageTypeLimit(type); !s.ok()) return c.Fail(s);
+    if (!c.quiet) c.err << "jobnikctl: stage type " << type << " has no concurrency limit now\n";
+    return ToInt(ExitCode::kOk);
+  }
+  auto limit = action == "set" ? c.client.SetStageTypeLimit(type, max_in_progress) : c.client.GetStageTypeLimit(type);
+  if (!limit.ok()) return c.Fail(limit.status());
+  if (action == "get" || c.format_given) PrintLimits(c, {*limit}, false);
+  if (action == "set" && !c.quiet) {
+    c.err << "jobnikctl: stage type " << type << ": at most " << max_in_progress << " tasks in progress"
+          << (max_in_progress == 0 ? " (paused)" : "") << '\n';
+  }
   return ToInt(ExitCode::kOk);
 }
 

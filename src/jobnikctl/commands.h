@@ -91,6 +91,9 @@ int MetadataSet(Context& c, const std::string& kind, const std::string& id, cons
 int StageRelease(Context& c, const std::string& stage);
 // Re-runs failed work: the FAILED job `id` (task = false) or the FAILED task `id`.
 int Retry(Context& c, const std::string& id, bool task);
+// Concurrency limits of stage types: `action` list (every type with its limit and
+// unfinished work), get TYPE, set TYPE MAX, clear TYPE.
+int Limits(Context& c, const std::string& action, const std::string& type, int max_in_progress);
 int TaskReport(Context& c, const std::string& id, bool completed, const std::optional<std::string>& reason,
                std::optional<double> retry_after_seconds = std::nullopt);
 int TaskClaim(Context& c, const std::string& type);

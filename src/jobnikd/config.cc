@@ -184,6 +184,7 @@ const std::vector<KeyDef>& Defs() {
       IntKey({"metrics.stage_type_idle_ttl", "JOBNIK_METRICS_STAGE_TYPE_IDLE_TTL", "",
               "seconds a stage type's jobnik_tasks series stay after its last unfinished task"},
              &Config::metrics_stage_type_idle_ttl, 1, 30LL * 86400),
+      BoolKey({"ui.enabled", "JOBNIK_UI_ENABLED", "--ui", "serve the web dashboard at /ui/"}, &Config::ui_enabled),
   };
   return defs;
 }

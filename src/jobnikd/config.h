@@ -66,6 +66,7 @@ struct Config {
   int tracing_queue_size = 4096;
   int metrics_stage_types_max = 200;      // stage types with queue gauges of their own
   int metrics_stage_type_idle_ttl = 300;  // seconds a type's gauges outlive its unfinished work
+  bool ui_enabled = true;                 // the web dashboard under /ui/
 
   // claim_max_waiters, or by default http_threads minus a reserve of a quarter of them
   // for other requests (at least 1).

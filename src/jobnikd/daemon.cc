@@ -301,8 +301,11 @@ class Daemon {
     // (the hook is cleared before the pool goes away).
     if (db_.embedded) db_.embedded->SetOnRestart([pool = pool_.get()] { pool->DropIdle(); });
     store_ = std::make_unique<store::pg::PgStore>(
-        *pool_, store::pg::PgStoreOptions{static_cast<std::size_t>(config_.database_batch_max),
-                                          config_.database_batches_in_flight});
+        *pool_, store::pg::PgStoreOptions{
+                    static_cast<std::size_t>(config_.database_batch_max), config_.database_batches_in_flight,
+                    [this](const std::string& stage_type, int refused) {
+                      metrics_.claims_limited.Add({{"stage_type", stage_type}}).Increment(refused);
+                    }});
     tracer_ = std::make_unique<tracing::Tracer>(tracing::TracerOptions{
         config_.tracing_endpoint, config_.tracing_service_name, static_cast<std::size_t>(config_.tracing_queue_size)});
     metrics_.SetStageTypeLimits({static_cast<std::size_t>(config_.metrics_stage_types_max),
@@ -323,6 +326,7 @@ class Daemon {
                                                     config_.http_allowed_origins);
     api_options.site_guard = site_guard_.get();
     api_options.claim_waiter = claim_waiter_.get();
+    api_options.ui = config_.ui_enabled;
     // The keys' statements commit asynchronously (docs/design.md, "Idempotency keys"), on a
     // small pool of their own.
     store::pg::PoolOptions key_pool{db_.url, config_.database_schema, kIdempotencyPoolSize};

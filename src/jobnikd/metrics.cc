@@ -97,6 +97,11 @@ Metrics::Metrics()
                               .Help("Claimable-work notifications received from PostgreSQL (LISTEN).")
                               .Register(*registry_)
                               .Add({})),
+      claims_limited(prometheus::BuildCounter()
+                         .Name("jobnik_claims_limited_total")
+                         .Help("Claim requests that got nothing (or fewer tasks) because their stage type was at "
+                               "its concurrency limit.")
+                         .Register(*registry_)),
       idempotent_requests(prometheus::BuildCounter()
                               .Name("jobnik_idempotent_requests_total")
                               .Help("Requests with an Idempotency-Key by outcome (started, replayed, reused, in_use, "

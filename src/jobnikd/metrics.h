@@ -76,6 +76,10 @@ class Metrics {
   prometheus::Gauge& claim_waiting;
   prometheus::Counter& claim_wakeups;
   prometheus::Counter& claim_notifications;
+  // Concurrency limits (docs/design.md, "Concurrency limits"): claim requests that got
+  // nothing, or less, because their stage type was at its limit; by stage type (only
+  // types with a limit, which an operator sets, so the series stay few).
+  prometheus::Family<prometheus::Counter>& claims_limited;
   // Requests with an Idempotency-Key (http/idempotency.h) by outcome: started (did the
   // work), replayed (answered from the stored answer), reused (422: the key was used for
   // another request), in_use (409: the first request with the key still runs), taken_over

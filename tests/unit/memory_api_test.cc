@@ -428,3 +428,55 @@ TEST_F(MemoryApiTest, RetryBackoffDelaysAFailedTaskAndRetryAfterSecondsOverrides
 
 }  // namespace
 }  // namespace jobnik::testing
+
+namespace jobnik::testing {
+namespace {
+
+TEST_F(MemoryApiTest, QueuesCountUnfinishedWorkAndTheOldestClaimableTask) {
+  Submit(2, 2, 1, "q");  // q0 claimable now, q1 waits for q0
+  Claim("q0");
+  auto r = client_->Request("GET", "/v1/queues");
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->status, 200) << r->body;
+  const auto q = json::parse(r->body);
+  ASSERT_EQ(q["stageTypes"].size(), 2u) << r->body;
+  const auto& q0 = q["stageTypes"][0];
+  EXPECT_EQ(q0["stageType"], "q0");
+  EXPECT_EQ(q0["pending"], 1);
+  EXPECT_EQ(q0["inProgress"], 1);
+  ASSERT_TRUE(q0["oldestPendingSeconds"].is_number()) << r->body;
+  EXPECT_GE(q0["oldestPendingSeconds"].get<double>(), 0.0);
+  const auto& q1 = q["stageTypes"][1];
+  EXPECT_EQ(q1["pending"], 2);
+  EXPECT_TRUE(q1["oldestPendingSeconds"].is_null()) << r->body;  // its stage has not started
+  EXPECT_EQ(q["jobs"]["PENDING"].get<int>() + q["jobs"]["IN_PROGRESS"].get<int>(), 1) << r->body;
+  EXPECT_EQ(q["jobs"]["PAUSED"], 0);
+}
+
+// Concurrency limits through the SDK (Client::SetStageTypeLimit ...) on the in-memory store.
+TEST_F(MemoryApiTest, AStageTypeLimitCapsClaimsAndIsListedWithTheTypes) {
+  Submit(1, 3);
+  EXPECT_EQ(client_->GetStageTypeLimit("t0").status().code(), domain::ErrorCode::kLimitNotFound);
+  auto set = client_->SetStageTypeLimit("t0", 1);
+  ASSERT_TRUE(set.ok()) << set.status().message();
+  EXPECT_EQ(set->max_in_progress, 1);
+  const auto first = Claim("t0");
+  auto refused = client_->Dequeue("t0");
+  ASSERT_TRUE(refused.ok()) << refused.status().message();
+  EXPECT_FALSE(refused->has_value());
+  auto types = client_->ListStageTypes();
+  ASSERT_TRUE(types.ok()) << types.status().message();
+  ASSERT_EQ(types->size(), 1U);
+  EXPECT_EQ((*types)[0].stage_type, "t0");
+  EXPECT_EQ((*types)[0].max_in_progress, 1);
+  EXPECT_EQ((*types)[0].in_progress, 1);
+  EXPECT_EQ((*types)[0].pending, 2);
+  ASSERT_TRUE(client_->ReportTask(first.id, TaskStatus::kCompleted).ok());
+  Claim("t0");
+  ASSERT_TRUE(client_->ClearStageTypeLimit("t0").ok());
+  ASSERT_TRUE(client_->ClearStageTypeLimit("t0").ok());  // none: no error
+  Claim("t0");
+}
+
+}  // namespace
+}  // namespace jobnik::testing

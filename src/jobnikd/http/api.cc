@@ -17,7 +17,10 @@ void Api::Register(httplib::Server& server) {
   AddJobRoutes(routes, store_, metrics_);
   AddStageRoutes(routes, store_, metrics_, options_.lease, options_.claim_waiter);
   AddTaskRoutes(routes, store_, metrics_, options_.lease, options_.claim_waiter);
+  AddLimitRoutes(routes, store_);
   AddOpsRoutes(routes, store_, metrics_, draining_, liveness_);
+  AddQueueRoutes(routes, store_);
+  if (options_.ui) AddUiRoutes(routes);
   InstallRoutes(server, routes, metrics_, tracer_, options_.access_log, &options_.idempotency);
   InstallServerHandlers(server, options_.body_limit, options_.connections, options_.site_guard, &metrics_);
 }

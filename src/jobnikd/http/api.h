@@ -37,6 +37,7 @@ struct ApiOptions {
   const SiteGuard* site_guard = nullptr;              // Host/Origin refusals (null: none); outlives the Api
   services::ClaimWaiter* claim_waiter = nullptr;      // long-poll claims (null: wait_seconds does not wait)
   IdempotencyOptions idempotency{};                   // keys null: Idempotency-Key is ignored; outlive the Api
+  bool ui = true;                                     // the web dashboard under /ui/
 };
 
 class Api {

@@ -22,6 +22,7 @@ int HttpStatusOf(const Status& s) {
     case ErrorCode::kJobNotFound:
     case ErrorCode::kStageNotFound:
     case ErrorCode::kTaskNotFound:
+    case ErrorCode::kLimitNotFound:
     case ErrorCode::kRouteNotFound:
       return 404;
     case ErrorCode::kForbidden:

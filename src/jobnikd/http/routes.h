@@ -2,7 +2,9 @@
 //   jobs_routes.cc    /v1/jobs...               (jobs, their stages list, adding a stage)
 //   stages_routes.cc  /v1/stages...             (stages, their tasks, adding tasks, dequeue)
 //   tasks_routes.cc   /v1/tasks...              (tasks, report)
+//   limits_routes.cc  /v1/stage-types...       (stage types, concurrency limits)
 //   ops_routes.cc     /liveness, /readiness, /metrics, /openapi.yaml
+//   dashboard_routes.cc /v1/queues, the web dashboard under /ui/
 // Each appends its routes (in the order they are matched) for InstallRoutes (envelope.h).
 #pragma once
 
@@ -41,9 +43,16 @@ void AddStageRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, Le
 // `waiter` (may be null) serves the batch claim's waitSeconds.
 void AddTaskRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, LeaseBounds lease = {},
                    services::ClaimWaiter* waiter = nullptr);
+// The stage types and their concurrency limits (limits_routes.cc).
+void AddLimitRoutes(std::vector<Route>& routes, store::Store& st);
 // /readiness answers 503 while `draining`; /liveness while `liveness` (when set) returns
 // false. Both are read at each request, so they may change after the routes are added.
 void AddOpsRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, const std::atomic<bool>& draining,
                   const std::function<bool()>& liveness);
+
+// GET /v1/queues: unfinished work by stage type and unfinished jobs by status.
+void AddQueueRoutes(std::vector<Route>& routes, store::Store& st);
+// The web dashboard: its files under /ui/ (other paths there answer its page), / -> /ui/.
+void AddUiRoutes(std::vector<Route>& routes);
 
 }  // namespace jobnik::http

@@ -95,6 +95,9 @@ struct QueueStats {
   struct TypeCounts {
     std::string stage_type;
     std::int64_t pending = 0, in_progress = 0, retried = 0;
+    // Seconds since the oldest task that can be claimed now (PENDING, of an active stage
+    // of an active job) was created; unset when there is none. Read by GET /v1/queues.
+    std::optional<double> oldest_pending_seconds;
   };
   std::vector<TypeCounts> tasks;                                 // by stage type
   std::vector<std::pair<domain::JobStatus, std::int64_t>> jobs;  // unfinished jobs by status
@@ -125,6 +128,14 @@ template <typename T>
 struct ListPage {
   std::vector<T> items;
   std::vector<ListKey> keys;
+};
+
+// A stage type's concurrency limit (extension; docs/design.md, "Concurrency limits"):
+// never more than max_in_progress of its tasks IN_PROGRESS at once; 0 pauses the type.
+struct StageTypeLimit {
+  std::string stage_type;
+  int max_in_progress = 0;
+  domain::Timestamp update_time{};
 };
 
 class Store {
@@ -222,6 +233,17 @@ class Store {
   // task after. TASK_NOT_FOUND; NOT_RETRYABLE (409) for a task that is not FAILED or whose
   // stage or job is neither FAILED nor still running.
   virtual Result<domain::Task> RetryTask(const std::string& id) = 0;
+
+  // ---- concurrency limits (extension; docs/design.md, "Concurrency limits") ----
+  // Sets (creates or changes) the limit of `stage_type`; every claim that starts after this
+  // returns honours it, on every jobnikd of the database. Tasks in progress stay so.
+  virtual Result<StageTypeLimit> SetStageTypeLimit(const std::string& stage_type, int max_in_progress) = 0;
+  // LIMIT_NOT_FOUND when the type has none.
+  virtual Result<StageTypeLimit> GetStageTypeLimit(const std::string& stage_type) = 0;
+  // Removes it (the type is unlimited again); false when it had none.
+  virtual Result<bool> DeleteStageTypeLimit(const std::string& stage_type) = 0;
+  // Every limit, by stage type.
+  virtual Result<std::vector<StageTypeLimit>> ListStageTypeLimits() = 0;
 
   // ---- maintenance ----
   // Fails (as a worker's FAILED report would, reason "lease expired") up to `limit`

@@ -576,10 +576,23 @@ std::optional<ClaimedTask> MemoryStore::ClaimFirst(const std::vector<std::string
   TaskRow* best = nullptr;
   JobRow* best_job = nullptr;
   StageRow* best_stage = nullptr;
+  // Concurrency limits: the limited types among `types` that are at their limit.
+  std::set<std::string> full;
+  if (!limits_.empty()) {
+    std::map<std::string, int> in_progress;
+    for (const auto& [id, row] : tasks_) {
+      if (row.task.status == TaskStatus::kInProgress) ++in_progress[stages_.at(row.task.stage_id).stage.type];
+    }
+    for (const auto& type : types) {
+      auto l = limits_.find(type);
+      if (l != limits_.end() && in_progress[type] >= l->second.max_in_progress) full.insert(type);
+    }
+  }
   for (auto& [id, row] : tasks_) {
     if (row.task.status != TaskStatus::kPending && row.task.status != TaskStatus::kRetried) continue;
     auto& stage = stages_.at(row.task.stage_id);
     if (std::find(types.begin(), types.end(), stage.stage.type) == types.end()) continue;
+    if (full.count(stage.stage.type) > 0) continue;
     auto& job = jobs_.at(stage.stage.job_id);
     if (!domain::TasksClaimable(job.job.status, stage.stage.status)) continue;
     if (row.task.not_before && *row.task.not_before > now) continue;  // waits for its retry delay
@@ -896,6 +909,33 @@ Result<std::optional<double>> MemoryStore::NextRetryDue() {
   return std::optional<double>(std::chrono::duration<double>(*next - Now()).count());
 }
 
+Result<StageTypeLimit> MemoryStore::SetStageTypeLimit(const std::string& stage_type, int max_in_progress) {
+  if (max_in_progress < 0) return domain::ValidationError("maxInProgress must be an integer >= 0");
+  std::lock_guard lock(mu_);
+  return limits_[stage_type] = StageTypeLimit{stage_type, max_in_progress, Now()};
+}
+
+Result<StageTypeLimit> MemoryStore::GetStageTypeLimit(const std::string& stage_type) {
+  std::lock_guard lock(mu_);
+  auto it = limits_.find(stage_type);
+  if (it == limits_.end()) {
+    return Status(ErrorCode::kLimitNotFound, fmt::format("Stage type '{}' has no concurrency limit", stage_type));
+  }
+  return it->second;
+}
+
+Result<bool> MemoryStore::DeleteStageTypeLimit(const std::string& stage_type) {
+  std::lock_guard lock(mu_);
+  return limits_.erase(stage_type) > 0;
+}
+
+Result<std::vector<StageTypeLimit>> MemoryStore::ListStageTypeLimits() {
+  std::lock_guard lock(mu_);
+  std::vector<StageTypeLimit> out;
+  for (const auto& [type, limit] : limits_) out.push_back(limit);
+  return out;
+}
+
 Result<QueueStats> MemoryStore::GetQueueStats() {
   std::lock_guard lock(mu_);
   QueueStats stats;
@@ -908,6 +948,16 @@ Result<QueueStats> MemoryStore::GetQueueStats() {
     counts.pending += sum.pending + sum.created;
     counts.in_progress += sum.in_progress;
     counts.retried += sum.retried;
+  }
+  const auto now = Now();
+  for (const auto& [id, row] : tasks_) {
+    if (row.task.status != TaskStatus::kPending) continue;
+    const auto& stage = stages_.at(row.task.stage_id);
+    if (!domain::TasksClaimable(jobs_.at(stage.stage.job_id).job.status, stage.stage.status)) continue;
+    if (row.task.not_before && *row.task.not_before > now) continue;  // not due yet
+    auto& oldest = by_type[stage.stage.type].oldest_pending_seconds;
+    const double age = std::chrono::duration<double>(now - row.task.creation_time).count();
+    if (!oldest || age > *oldest) oldest = age;
   }
   for (auto& [type, counts] : by_type) stats.tasks.push_back(std::move(counts));
   std::map<JobStatus, std::int64_t> jobs;

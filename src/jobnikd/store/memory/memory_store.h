@@ -73,6 +73,10 @@ class MemoryStore final : public Store {
   Result<std::optional<TaskReport>> FailStaleTask(const std::string& id, domain::Timestamp cutoff) override;
   Result<std::vector<DueTask>> PromoteDueTasks(int limit) override;
   Result<std::optional<double>> NextRetryDue() override;
+  Result<StageTypeLimit> SetStageTypeLimit(const std::string& stage_type, int max_in_progress) override;
+  Result<StageTypeLimit> GetStageTypeLimit(const std::string& stage_type) override;
+  Result<bool> DeleteStageTypeLimit(const std::string& stage_type) override;
+  Result<std::vector<StageTypeLimit>> ListStageTypeLimits() override;
   Result<QueueStats> GetQueueStats() override;
   Status Ping() override;
 
@@ -124,6 +128,7 @@ class MemoryStore final : public Store {
   std::map<std::string, JobRow> jobs_;
   std::map<std::string, StageRow> stages_;
   std::map<std::string, TaskRow> tasks_;
+  std::map<std::string, StageTypeLimit> limits_;  // by stage type
 };
 
 }  // namespace jobnik::store::memory

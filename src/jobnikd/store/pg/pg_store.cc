@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <cctype>
 #include <deque>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
+#include <utility>
 
 #include "domain/codec.h"
 #include "domain/lifecycle.h"
@@ -470,8 +472,12 @@ double Jitter() {
 
 // The body of a task report, shared by workers' reports and the sweeper (`sweep`: the
 // task is read locked and failed only if still due).
+// `limited`: the stage types with a concurrency limit (PgStore::LimitedTypes): a report
+// that takes a task of one of them out of IN_PROGRESS wakes a request waiting for it.
 Result<TaskReport> ReportTaskInTx(pqxx::work& tx, const std::string& id, TaskStatus requested,
-                                  const ReportOptions& options, const SweepCheck* sweep = nullptr) {
+                                  const ReportOptions& options, const SweepCheck* sweep = nullptr,
+                                  const std::set<std::string>* limited = nullptr) {
+  const auto is_limited = [&](const std::string& type) { return limited != nullptr && limited->count(type) > 0; };
   auto current_rows = tx.exec_prepared(sweep ? "TaskGetForUpdate" : "TaskGet", id);
   if (current_rows.empty()) return TaskNotFound(id);
   const domain::Task current = ReadTask(current_rows[0]);
@@ -502,7 +508,9 @@ Result<TaskReport> ReportTaskInTx(pqxx::work& tx, const std::string& id, TaskSta
     if (updated.empty()) return Conflict(id);
     // Claimable again at once: wake a waiting request (a retry with a delay wakes one when
     // the scheduler promotes it, PromoteDueTasks).
-    if (updated[0]["ready"].as<bool>()) NotifyClaimable(tx, updated[0]["stage_type"].as<std::string>(), 1);
+    // A limited type's freed slot wakes one too (concurrency limits).
+    const auto type = updated[0]["stage_type"].as<std::string>();
+    if (updated[0]["ready"].as<bool>() || is_limited(type)) NotifyClaimable(tx, type, 1);
     TaskReport report;
     report.task = ReadTask(updated[0]);
     report.job_id = StageJobId(tx, report.task.stage_id).value();
@@ -513,6 +521,7 @@ Result<TaskReport> ReportTaskInTx(pqxx::work& tx, const std::string& id, TaskSta
                                   current.claim_id, reason);
   if (updated.empty()) return Conflict(id);
   record(updated[0][CountedColumns(updated[0]).job_id].as<std::string>());
+  if (const auto type = updated[0]["stage_type"].as<std::string>(); is_limited(type)) NotifyClaimable(tx, type, 1);
   return Cascade(tx, updated[0]);
 }
 
@@ -520,11 +529,12 @@ Result<TaskReport> ReportTaskInTx(pqxx::work& tx, const std::string& id, TaskSta
 
 PgStore::PgStore(Pool& pool, PgStoreOptions options)
     : pool_(pool),
+      options_(std::move(options)),
       completed_reports_(
-          options.batch_max, options.batches_in_flight,
+          options_.batch_max, options_.batches_in_flight,
           [this](const std::string&, const std::vector<std::string>& ids) { return ReportCompletedBatch(ids); }),
       claims_(
-          options.batch_max, options.batches_in_flight,
+          options_.batch_max, options_.batches_in_flight,
           [this](const std::string&, const std::vector<std::string>& stage_types) { return ClaimBatch(stage_types); }) {
 }
 
@@ -1027,6 +1037,7 @@ std::vector<Result<ClaimedTask>> PgStore::ClaimBatch(const std::vector<std::stri
   // Claimed tasks per type, in claim order; one statement (and commit) per kMaxClaimTypes.
   std::map<std::string, std::deque<ClaimedTask>> claimed;
   std::map<std::string, Status> failed;
+  std::map<std::string, int> limited_free;  // limited types: free slots before the claim
   for (std::size_t from = 0; from < wanted.size(); from += kMaxClaimTypes) {
     const std::size_t count = std::min(kMaxClaimTypes, wanted.size() - from);
     std::vector<std::string> params;
@@ -1056,7 +1067,12 @@ std::vector<Result<ClaimedTask>> PgStore::ClaimBatch(const std::vector<std::stri
           // The claim's two EXISTS columns (both named "exists") follow job_id: whether it
           // started the task's stage, and its job.
           const Column stage_started = job_id + 1, job_started = job_id + 2;
+          const Column limited_type = result.column_number("limited_type"), free = result.column_number("free");
           for (const auto& row : result) {
+            if (!row[limited_type].is_null()) {  // a limited type's free slots (ClaimSlots)
+              limited_free[row[limited_type].as<std::string>()] = row[free].as<int>();
+              continue;
+            }
             ClaimedTask d;
             d.task = ReadTask(row, columns);
             d.job_id = row[job_id].as<std::string>();
@@ -1073,6 +1089,16 @@ std::vector<Result<ClaimedTask>> PgStore::ClaimBatch(const std::vector<std::stri
     }
     for (auto& [branch, d] : *rows) claimed[wanted[from + branch - 1].type].push_back(std::move(d));
   }
+  for (const auto& limited : limited_free) {
+    const std::string& type = limited.first;
+    const int free = limited.second;
+    const auto w = std::find_if(wanted.begin(), wanted.end(), [&](const auto& x) { return x.type == type; });
+    // Requests beyond the free slots were refused by the limit (when the claim took every
+    // free slot: with fewer tasks than slots, the lack of tasks refused them).
+    if (w != wanted.end() && w->count > free && static_cast<int>(claimed[type].size()) == free) {
+      NoteLimited(type, w->count - free);
+    }
+  }
   // Requests get the tasks of their type in claim order (the oldest request the first
   // task). The first claim of a stage (job) reports having started it; the others do not.
   std::vector<Result<ClaimedTask>> results;
@@ -1085,7 +1111,12 @@ std::vector<Result<ClaimedTask>> PgStore::ClaimBatch(const std::vector<std::stri
     }
     auto& queue = claimed[type];
     if (queue.empty()) {
-      results.emplace_back(Status(ErrorCode::kTaskNotFound, fmt::format("No claimable task of stage type '{}'", type)));
+      const auto limited = limited_free.find(type);
+      results.emplace_back(Status(
+          ErrorCode::kTaskNotFound,
+          limited != limited_free.end() && limited->second < std::count(stage_types.begin(), stage_types.end(), type)
+              ? fmt::format("No claimable task of stage type '{}': it is at its concurrency limit", type)
+              : fmt::format("No claimable task of stage type '{}'", type)));
       continue;
     }
     ClaimedTask d = std::move(queue.front());
@@ -1109,18 +1140,25 @@ Result<std::vector<ClaimedTask>> PgStore::ClaimTasks(const std::vector<std::stri
   params.push_back(options.worker_id);
   params.push_back(options.lease_seconds ? std::optional<std::string>(std::to_string(*options.lease_seconds))
                                          : std::nullopt);
-  return RunTransaction<std::vector<ClaimedTask>, pqxx::nontransaction>(
+  std::map<std::string, int> limited_free;  // limited types: free slots before the claim
+  auto claimed = RunTransaction<std::vector<ClaimedTask>, pqxx::nontransaction>(
       pool_, "ClaimTasks",
       [&](pqxx::nontransaction& tx) -> Result<std::vector<ClaimedTask>> {
+        limited_free.clear();
         std::vector<ClaimedTask> out;
         const auto result =
             tx.exec_prepared(ClaimManyStatementName(stage_types.size()), pqxx::prepare::make_dynamic_params(params));
         const TaskColumns columns(result);
         const Column job_id = result.column_number("job_id");
         const Column stage_started = job_id + 1, job_started = job_id + 2;  // the two EXISTS columns
+        const Column limited_type = result.column_number("limited_type"), free = result.column_number("free");
         out.reserve(result.size());
         std::set<std::string> stages_seen, jobs_seen;
         for (const auto& row : result) {
+          if (!row[limited_type].is_null()) {  // a limited type's free slots (ClaimSlots)
+            limited_free.emplace(row[limited_type].as<std::string>(), row[free].as<int>());
+            continue;
+          }
           ClaimedTask d;
           d.task = ReadTask(row, columns);
           d.job_id = row[job_id].as<std::string>();
@@ -1132,6 +1170,14 @@ Result<std::vector<ClaimedTask>> PgStore::ClaimTasks(const std::vector<std::stri
         return out;
       },
       Plans::kGeneric);
+  if (claimed.ok() && static_cast<int>(claimed->size()) < limit) {
+    // A limited type with fewer free slots than the limit may have held back tasks the
+    // claim would have taken: counted as one request cut short by that type's limit.
+    for (const auto& [type, free] : limited_free) {
+      if (free < limit) NoteLimited(type, 1);
+    }
+  }
+  return claimed;
 }
 
 std::vector<Result<TaskReport>> PgStore::ReportTasks(const std::vector<TaskUpdate>& updates) {
@@ -1171,8 +1217,9 @@ Result<TaskReport> PgStore::ReportTask(const std::string& id, TaskStatus status,
   if (status == TaskStatus::kCompleted) {
     return completed_reports_.Submit("", normal.claim_id ? LowerCase(id) + ' ' + *normal.claim_id : LowerCase(id));
   }
+  const auto limited = LimitedTypes();
   return RunTransaction<TaskReport>(pool_, "ReportTask", [&](pqxx::work& tx) -> Result<TaskReport> {
-    return ReportTaskInTx(tx, id, status, normal);
+    return ReportTaskInTx(tx, id, status, normal, nullptr, limited.get());
   });
 }
 
@@ -1257,6 +1304,7 @@ Result<std::vector<Result<TaskReport>>> PgStore::CompleteInOneTransaction(const 
     ids.push_back(e.substr(0, space));
     claims.push_back(space == std::string::npos ? std::nullopt : std::optional<std::string>(e.substr(space + 1)));
   }
+  const auto limited = LimitedTypes();
   auto results = RunTransaction<Results>(
       pool_, "CompleteTasks",
       [&](pqxx::work& tx) -> Result<Results> {
@@ -1280,11 +1328,16 @@ Result<std::vector<Result<TaskReport>>> PgStore::CompleteInOneTransaction(const 
         const auto completed = tx.exec_prepared("TaskReportBatch", UuidArray(sorted), OptUuidArray(sorted_claims));
         const TaskColumns columns(completed);
         const CountedColumns counted(completed);
+        std::map<std::string, std::int64_t> freed;  // slots of limited types freed, by type
         for (const auto& row : completed) {
           Done d{ReadTask(row, columns), row[counted.job_id].as<std::string>(), row[counted.order].as<int>(),
                  domain::ParseStageStatus(row[counted.stage_status].c_str()).value()};
           done.emplace(d.task.id, std::move(d));
+          if (!limited->empty()) {
+            if (auto type = row["stage_type"].as<std::string>(); limited->count(type) > 0) ++freed[type];
+          }
         }
+        for (const auto& [type, n] : freed) NotifyClaimable(tx, type, n);
         Results out;
         out.reserve(ids.size());
         std::set<std::string> followed;  // the first report of each stage carries its cascade
@@ -1318,9 +1371,10 @@ namespace {
 // The sweeper's failure of one task: exactly the path of a worker's FAILED report, one
 // transaction per task, guarded by `check` so that a task reported on, heartbeated or
 // claimed again since it was listed is skipped (std::nullopt).
-Result<std::optional<TaskReport>> SweepTask(Pool& pool, const std::string& id, const SweepCheck& check) {
+Result<std::optional<TaskReport>> SweepTask(Pool& pool, const std::string& id, const SweepCheck& check,
+                                            const std::set<std::string>* limited) {
   auto report = RunTransaction<TaskReport>(pool, "FailStaleTask", [&](pqxx::work& tx) -> Result<TaskReport> {
-    return ReportTaskInTx(tx, id, TaskStatus::kFailed, {}, &check);
+    return ReportTaskInTx(tx, id, TaskStatus::kFailed, {}, &check, limited);
   });
   if (report.ok()) return std::optional<TaskReport>(std::move(report).value());
   switch (report.status().code()) {
@@ -1336,7 +1390,7 @@ Result<std::optional<TaskReport>> SweepTask(Pool& pool, const std::string& id, c
 // Lists up to `limit` tasks with `statement` (id, claim_id) as of `when`, then fails each
 // that is still due (`check`, completed with the claim listed).
 Result<std::vector<TaskReport>> Sweep(Pool& pool, const char* statement, domain::Timestamp when, int limit,
-                                      SweepCheck check) {
+                                      SweepCheck check, const std::set<std::string>* limited) {
   using Claims = std::vector<std::pair<std::string, std::string>>;
   auto due = RunTransaction<Claims>(pool, statement, [&](pqxx::work& tx) -> Result<Claims> {
     Claims claims;
@@ -1349,7 +1403,7 @@ Result<std::vector<TaskReport>> Sweep(Pool& pool, const char* statement, domain:
   std::vector<TaskReport> reports;
   for (const auto& [id, claim] : *due) {
     check.claim_id = claim.empty() ? std::nullopt : std::optional<std::string>(claim);
-    auto report = SweepTask(pool, id, check);
+    auto report = SweepTask(pool, id, check, limited);
     if (!report.ok()) return report.status();
     if (*report) reports.push_back(std::move(**report));
   }
@@ -1359,15 +1413,17 @@ Result<std::vector<TaskReport>> Sweep(Pool& pool, const char* statement, domain:
 }  // namespace
 
 Result<std::vector<TaskReport>> PgStore::FailStaleTasks(domain::Timestamp cutoff, int limit) {
-  return Sweep(pool_, "TaskFindStale", cutoff, limit, SweepCheck{std::nullopt, cutoff, std::nullopt, "stale"});
+  return Sweep(pool_, "TaskFindStale", cutoff, limit, SweepCheck{std::nullopt, cutoff, std::nullopt, "stale"},
+               LimitedTypes().get());
 }
 
 Result<std::vector<TaskReport>> PgStore::FailExpiredLeases(domain::Timestamp now, int limit) {
-  return Sweep(pool_, "TaskFindLeaseExpired", now, limit, SweepCheck{std::nullopt, std::nullopt, now, "lease expired"});
+  return Sweep(pool_, "TaskFindLeaseExpired", now, limit, SweepCheck{std::nullopt, std::nullopt, now, "lease expired"},
+               LimitedTypes().get());
 }
 
 Result<std::optional<TaskReport>> PgStore::FailStaleTask(const std::string& id, domain::Timestamp cutoff) {
-  return SweepTask(pool_, id, SweepCheck{std::nullopt, cutoff, std::nullopt, "stale"});
+  return SweepTask(pool_, id, SweepCheck{std::nullopt, cutoff, std::nullopt, "stale"}, LimitedTypes().get());
 }
 
 Result<std::vector<DueTask>> PgStore::PromoteDueTasks(int limit) {
@@ -1409,13 +1465,111 @@ Result<QueueStats> PgStore::GetQueueStats() {
     QueueStats stats;
     for (const auto& row : tx.exec_prepared("QueueTaskCounts")) {
       stats.tasks.push_back({row["type"].as<std::string>(), row["pending"].as<std::int64_t>(),
-                             row["in_progress"].as<std::int64_t>(), row["retried"].as<std::int64_t>()});
+                             row["in_progress"].as<std::int64_t>(), row["retried"].as<std::int64_t>(),
+                             row["oldest_pending"].get<double>()});
     }
     for (const auto& row : tx.exec_prepared("QueueJobCounts")) {
       stats.jobs.emplace_back(domain::ParseJobStatus(row["status"].c_str()).value(), row["jobs"].as<std::int64_t>());
     }
     return stats;
   });
+}
+
+// ---------------------------------------------------------------- concurrency limits
+
+namespace {
+
+StageTypeLimit ReadLimit(const pqxx::row& row) {
+  return {row["stage_type"].as<std::string>(), row["max_in_progress"].as<int>(),
+          ParsePgTime(row["update_time"].c_str())};
+}
+
+Status LimitNotFound(const std::string& stage_type) {
+  return {ErrorCode::kLimitNotFound, fmt::format("Stage type '{}' has no concurrency limit", stage_type)};
+}
+
+// The limited types are read again after this long (PgStore::LimitedTypes).
+constexpr auto kLimitedTypesTtl = std::chrono::seconds(1);
+
+}  // namespace
+
+Result<StageTypeLimit> PgStore::SetStageTypeLimit(const std::string& stage_type, int max_in_progress) {
+  if (max_in_progress < 0) return domain::ValidationError("maxInProgress must be an integer >= 0");
+  auto changed =
+      RunTransaction<StageTypeLimit>(pool_, "SetStageTypeLimit", [&](pqxx::work& tx) -> Result<StageTypeLimit> {
+        auto limit = ReadLimit(tx.exec_prepared1("LimitSet", stage_type, max_in_progress));
+        // A raised limit may have freed slots: wake as many waiting requests.
+        if (max_in_progress > 0) NotifyClaimable(tx, stage_type, max_in_progress);
+        return limit;
+      });
+  if (changed.ok()) {
+    const std::lock_guard lock(limited_mu_);
+    limited_read_at_ = {};  // read again on next use
+  }
+  return changed;
+}
+
+Result<StageTypeLimit> PgStore::GetStageTypeLimit(const std::string& stage_type) {
+  return RunTransaction<StageTypeLimit, pqxx::nontransaction>(pool_, "GetStageTypeLimit",
+                                                              [&](pqxx::nontransaction& tx) -> Result<StageTypeLimit> {
+                                                                auto rows = tx.exec_prepared("LimitGet", stage_type);
+                                                                if (rows.empty()) return LimitNotFound(stage_type);
+                                                                return ReadLimit(rows[0]);
+                                                              });
+}
+
+Result<bool> PgStore::DeleteStageTypeLimit(const std::string& stage_type) {
+  auto deleted = RunTransaction<bool>(pool_, "DeleteStageTypeLimit", [&](pqxx::work& tx) -> Result<bool> {
+    if (tx.exec_prepared("LimitDelete", stage_type).empty()) return false;
+    NotifyClaimable(tx, stage_type, std::numeric_limits<int>::max());  // unlimited: wake every waiter
+    return true;
+  });
+  if (deleted.ok()) {
+    const std::lock_guard lock(limited_mu_);
+    limited_read_at_ = {};
+  }
+  return deleted;
+}
+
+Result<std::vector<StageTypeLimit>> PgStore::ListStageTypeLimits() {
+  using Limits = std::vector<StageTypeLimit>;
+  return RunTransaction<Limits, pqxx::nontransaction>(pool_, "ListStageTypeLimits",
+                                                      [&](pqxx::nontransaction& tx) -> Result<Limits> {
+                                                        Limits out;
+                                                        for (const auto& row : tx.exec_prepared("LimitList")) {
+                                                          out.push_back(ReadLimit(row));
+                                                        }
+                                                        return out;
+                                                      });
+}
+
+std::shared_ptr<const std::set<std::string>> PgStore::LimitedTypes() {
+  const auto now = std::chrono::steady_clock::now();
+  {
+    const std::lock_guard lock(limited_mu_);
+    if (limited_ && now - limited_read_at_ < kLimitedTypesTtl) return limited_;
+    // Whoever finds it stale reads it; the others keep the old set meanwhile.
+    if (limited_) limited_read_at_ = now;
+  }
+  auto types = std::make_shared<std::set<std::string>>();
+  if (auto limits = ListStageTypeLimits(); limits.ok()) {
+    for (const auto& l : *limits) types->insert(l.stage_type);
+  } else {
+    spdlog::warn("concurrency limits: cannot read the limited stage types: {}", limits.status().message());
+    const std::lock_guard lock(limited_mu_);
+    if (limited_) return limited_;
+    return types;
+  }
+  const std::lock_guard lock(limited_mu_);
+  limited_ = std::move(types);
+  limited_read_at_ = now;
+  return limited_;
+}
+
+void PgStore::NoteLimited(const std::string& stage_type, int refused) {
+  spdlog::debug("claim: stage type '{}' is at its concurrency limit; {} claim request(s) got nothing", stage_type,
+                refused);
+  if (options_.on_claim_limited) options_.on_claim_limited(stage_type, refused);
 }
 
 Status PgStore::Ping() {

@@ -2,6 +2,12 @@
 // See docs/design.md for the dequeue, cascade and locking design.
 #pragma once
 
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+
 #include "store/pg/group_commit.h"
 #include "store/pg/pool.h"
 #include "store/store.h"
@@ -17,6 +23,9 @@ struct PgStoreOptions {
   // the largest batches (measured best, docs/performance.md); more lets other requests
   // pass a slow batch (e.g. a completion whose cascade starts a very large stage).
   int batches_in_flight = 1;
+  // Called after a claim that a stage type's concurrency limit cut short: the type and
+  // how many of the tasks asked for it refused (metrics, logs). Must be thread-safe.
+  std::function<void(const std::string& stage_type, int refused)> on_claim_limited;
 };
 
 class PgStore final : public Store {
@@ -79,6 +88,10 @@ class PgStore final : public Store {
   // The long-poll's poll fallback (services/claim_waiter.h): how many tasks of
   // `stage_type` a claim would find now, at most `limit`. Locks nothing.
   Result<std::int64_t> CountClaimable(const std::string& stage_type, std::int64_t limit);
+  Result<StageTypeLimit> SetStageTypeLimit(const std::string& stage_type, int max_in_progress) override;
+  Result<StageTypeLimit> GetStageTypeLimit(const std::string& stage_type) override;
+  Result<bool> DeleteStageTypeLimit(const std::string& stage_type) override;
+  Result<std::vector<StageTypeLimit>> ListStageTypeLimits() override;
   Result<QueueStats> GetQueueStats() override;
   Status Ping() override;
 
@@ -91,7 +104,20 @@ class PgStore final : public Store {
   // One transaction of that; an error only when the whole transaction failed.
   Result<std::vector<Result<TaskReport>>> CompleteInOneTransaction(const std::vector<std::string>& ids);
 
+  // The stage types that have a concurrency limit, as last read (at most a second ago).
+  // Not used to enforce limits (the claim statement does, in SQL), only to wake the
+  // requests waiting for a limited type when a report frees one of its slots, without a
+  // statement more on the report path of unlimited types.
+  std::shared_ptr<const std::set<std::string>> LimitedTypes();
+  // `refused` claim requests of `stage_type` got nothing because of its limit: logs and
+  // calls on_claim_limited.
+  void NoteLimited(const std::string& stage_type, int refused);
+
   Pool& pool_;
+  PgStoreOptions options_;
+  std::mutex limited_mu_;
+  std::shared_ptr<const std::set<std::string>> limited_;
+  std::chrono::steady_clock::time_point limited_read_at_{};
   GroupCommit<Result<TaskReport>> completed_reports_;
   GroupCommit<Result<ClaimedTask>> claims_;
 };

@@ -122,8 +122,9 @@ std::string ExpandClaim(std::size_t types, bool many = false) {
     throw std::logic_error("TaskClaim template: missing per-type section");
   }
   const std::string branch = tmpl.substr(begin + kBegin.size(), end - begin - kBegin.size());
-  std::string branches, candidates;
+  std::string branches, candidates, type_params;
   for (std::size_t i = 1; i <= types; ++i) {
+    type_params += fmt::format("{}${}", i > 1 ? ", " : "", many ? i : 2 * i - 1);
     std::string b = branch;
     ReplaceAll(b, "{i}", std::to_string(i));
     ReplaceAll(b, "{type}", fmt::format("${}", many ? i : 2 * i - 1));
@@ -134,6 +135,7 @@ std::string ExpandClaim(std::size_t types, bool many = false) {
   }
   std::string sql = tmpl.substr(0, begin) + branches + tmpl.substr(end + kEnd.size());
   ReplaceAll(sql, "{candidates}", candidates);
+  ReplaceAll(sql, "{types}", type_params);  // ClaimSlots: every type parameter
   ReplaceAll(sql, "{options}", fmt::format("${}", 2 * types + 1));
   ReplaceAll(sql, "{limit}", fmt::format("${}", types + 1));
   ReplaceAll(sql, "{worker}", fmt::format("${}", types + 2));

@@ -94,11 +94,21 @@ RETURNING id::text;
 -- Queue gauges: unfinished work by stage type. Reads only unfinished stages (bounded by
 -- the work in flight, not by history) through stage_type_status.
 -- name: QueueTaskCounts
-SELECT type, sum(pending)::bigint AS pending, sum(in_progress)::bigint AS in_progress,
-       sum(retried)::bigint AS retried
-FROM stage_summary
-WHERE status IN ('CREATED', 'PENDING', 'IN_PROGRESS', 'WAITING')
-GROUP BY type;
+-- oldest_pending: seconds since the creation of the oldest claimable PENDING task of the
+-- type, from the head of task_claim for each priority (at most five index probes a type).
+SELECT q.type, q.pending, q.in_progress, q.retried, o.oldest_pending
+FROM (SELECT type, sum(pending)::bigint AS pending, sum(in_progress)::bigint AS in_progress,
+             sum(retried)::bigint AS retried
+      FROM stage_summary
+      WHERE status IN ('CREATED', 'PENDING', 'IN_PROGRESS', 'WAITING')
+      GROUP BY type) q
+CROSS JOIN LATERAL (
+  SELECT extract(epoch FROM now() - min(head.creation_time))::float8 AS oldest_pending
+  FROM generate_series(1, 5) AS p (priority)
+  CROSS JOIN LATERAL (
+    SELECT t.creation_time FROM task t
+    WHERE t.stage_type = q.type AND t.priority = p.priority AND t.ready AND t.status = 'PENDING'
+    ORDER BY t.seq LIMIT 1) head) o;
 
 -- One page of GET /v1/stages, in the list's order (creation_time, job_id, order) through
 -- stage_creation_order. Filters as StageFind. The cursor: creation time in microseconds

@@ -146,6 +146,19 @@ SELECT count(*) AS n FROM (
   LIMIT $2
 ) x;
 
+-- Concurrency limits (schema/0008; docs/design.md, "Concurrency limits"), the first CTE of
+-- the claim statements: the free slots of the limited types among the statement's
+-- ({types}: all its type parameters), one row per limited type. claim_slots locks their
+-- limit rows and counts their tasks in progress; it is not called at all (one-time
+-- filter) when none of the types has a limit, so a claim of unlimited types costs one
+-- index probe of the small stage_type_limit table more than without limits. A branch
+-- claims at most its type's free slots.
+-- fragment: ClaimSlots
+slots AS MATERIALIZED (
+  SELECT sl.stage_type, sl.free FROM claim_slots(ARRAY[{types}]::text[]) sl
+  WHERE EXISTS (SELECT 1 FROM stage_type_limit l WHERE l.stage_type = ANY (ARRAY[{types}]::text[]))
+),
+
 -- The claim of one batch of dequeue requests (see group_commit.h), for K stage types at
 -- once: a template, expanded in statements.cc into the statements
 -- TaskClaim1..TaskClaim16. The part between the "per type" lines is repeated once
@@ -172,6 +185,7 @@ SELECT count(*) AS n FROM (
 -- allowed in the branches of a UNION, hence one CTE per type.)
 -- template: TaskClaim
 WITH
+{ClaimSlots}
 -- per type: begin
 c{i} AS (
   SELECT {i} AS branch, t.id, t.stage_id, t.priority, t.seq, s.status AS stage_status, j.id AS job_id,
@@ -182,7 +196,7 @@ c{i} AS (
   WHERE t.stage_type = {type} AND t.ready AND t.status IN ('PENDING', 'RETRIED')
     AND s.status IN ('PENDING', 'IN_PROGRESS') AND j.status IN ('PENDING', 'IN_PROGRESS')
   ORDER BY t.priority, t.seq
-  LIMIT {limit}
+  LIMIT least({limit}::bigint, coalesce((SELECT sl.free FROM slots sl WHERE sl.stage_type = {type}), {limit}::bigint))
   FOR UPDATE OF t SKIP LOCKED
 ),
 -- per type: end
@@ -220,15 +234,18 @@ candidate AS (
   WHERE j.id = ANY (ARRAY(SELECT job_id FROM candidate WHERE job_status = 'PENDING')) AND j.status = 'PENDING'
   RETURNING j.id
 )
-SELECT cl.id, cl.stage_id, cl.data, cl.user_metadata, cl.status, cl.attempts, cl.max_attempts,
+(SELECT cl.id, cl.stage_id, cl.data, cl.user_metadata, cl.status, cl.attempts, cl.max_attempts,
        cl.creation_time, cl.update_time, cl.start_time, cl.end_time, cl.traceparent, cl.tracestate,
        cl.claim_id, cl.lease_expires_at, cl.worker_id, cl.errors,
        c.job_id::text,
        EXISTS (SELECT 1 FROM stage_started ss WHERE ss.id = cl.stage_uuid),
        EXISTS (SELECT 1 FROM job_started js WHERE js.id = c.job_id),
-       c.branch
+       c.branch, NULL::text AS limited_type, NULL::int AS free
 FROM claimed cl JOIN candidate c ON c.id = cl.uuid
-ORDER BY c.branch, cl.priority, cl.seq;
+ORDER BY c.branch, cl.priority, cl.seq)
+UNION ALL
+-- Then a row per limited type: its free slots before this claim (limited_type not NULL).
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, sl.stage_type, sl.free FROM slots sl;
 
 -- The batch claim (POST /v1/tasks/claim): up to {limit} tasks over K stage types at once,
 -- all for one request; a template expanded in statements.cc into TaskClaimMany1..16 like
@@ -241,6 +258,7 @@ ORDER BY c.branch, cl.priority, cl.seq;
 -- TaskClaim (one statement in autocommit: one round trip, one commit).
 -- template: TaskClaimMany
 WITH
+{ClaimSlots}
 -- per type: begin
 c{i} AS (
   SELECT t.id, t.stage_id, t.priority, t.seq, s.status AS stage_status, j.id AS job_id, j.status AS job_status
@@ -250,7 +268,7 @@ c{i} AS (
   WHERE t.stage_type = {type} AND t.ready AND t.status IN ('PENDING', 'RETRIED')
     AND s.status IN ('PENDING', 'IN_PROGRESS') AND j.status IN ('PENDING', 'IN_PROGRESS')
   ORDER BY t.priority, t.seq
-  LIMIT {limit}
+  LIMIT least({limit}::bigint, coalesce((SELECT sl.free FROM slots sl WHERE sl.stage_type = {type}), {limit}::bigint))
   FOR UPDATE OF t SKIP LOCKED
 ),
 -- per type: end
@@ -274,14 +292,16 @@ candidate AS (
   WHERE j.id = ANY (ARRAY(SELECT job_id FROM candidate WHERE job_status = 'PENDING')) AND j.status = 'PENDING'
   RETURNING j.id
 )
-SELECT cl.id, cl.stage_id, cl.data, cl.user_metadata, cl.status, cl.attempts, cl.max_attempts,
+(SELECT cl.id, cl.stage_id, cl.data, cl.user_metadata, cl.status, cl.attempts, cl.max_attempts,
        cl.creation_time, cl.update_time, cl.start_time, cl.end_time, cl.traceparent, cl.tracestate,
        cl.claim_id, cl.lease_expires_at, cl.worker_id, cl.errors,
        c.job_id::text,
        EXISTS (SELECT 1 FROM stage_started ss WHERE ss.id = cl.stage_uuid),
-       EXISTS (SELECT 1 FROM job_started js WHERE js.id = c.job_id)
+       EXISTS (SELECT 1 FROM job_started js WHERE js.id = c.job_id), NULL::text AS limited_type, NULL::int AS free
 FROM claimed cl JOIN candidate c ON c.id = cl.uuid
-ORDER BY cl.priority, cl.seq;
+ORDER BY cl.priority, cl.seq)
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, sl.stage_type, sl.free FROM slots sl;
 
 -- A failure (a status $3 other than COMPLETED) appends an entry to the task's `errors`,
 -- keeping the newest 20: the failed attempt ($4, the new attempts), when, the reason ($6,
@@ -361,7 +381,8 @@ WITH done AS (
   WHERE t.id = $1::uuid AND t.status = 'IN_PROGRESS' AND t.attempts = $2 AND t.claim_id IS NOT DISTINCT FROM $5::uuid
   RETURNING t.id::text, t.stage_id::text, t.data::text, t.user_metadata::text, t.status, t.attempts,
             t.max_attempts, t.creation_time, t.update_time, t.start_time, t.end_time, t.traceparent,
-            t.tracestate, t.stage_id AS stage_uuid, t.worker_id, t.errors::text AS errors, t.retry::text AS retry
+            t.tracestate, t.stage_id AS stage_uuid, t.worker_id, t.errors::text AS errors, t.retry::text AS retry,
+            t.stage_type
 ), per_stage AS (
   SELECT stage_uuid, CASE WHEN $3::text = 'COMPLETED' THEN 1 ELSE 0 END AS completed,
          CASE WHEN $3::text = 'FAILED' THEN 1 ELSE 0 END AS failed
@@ -370,13 +391,14 @@ WITH done AS (
 SELECT done.id, done.stage_id, done.data, done.user_metadata, done.status, done.attempts, done.max_attempts,
        done.creation_time, done.update_time, done.start_time, done.end_time, done.traceparent, done.tracestate,
        counted.job_id, counted."order" AS stage_order, counted.status AS stage_status, done.worker_id, done.errors,
-       done.retry
+       done.retry, done.stage_type
 FROM done, counted;
 
 -- Group commit of completions: the COMPLETED reports that arrived together, in one
 -- statement: their tasks (locked in id order, the same for every batch), then each
 -- stage's counters once (+n, StageCountFinished).
--- Returns each completed task with its stage's job, order and status after the update;
+-- Returns each completed task with its stage's job, order and status after the update
+-- (and its stage type: a completion of a limited type wakes a waiting claim, PgStore);
 -- a task no longer IN_PROGRESS, or whose report named ($2, parallel to $1; NULL for none)
 -- another claim, is simply not returned (its report gets 400 or 409).
 -- name: TaskReportBatch
@@ -386,13 +408,13 @@ WITH done AS (
   WHERE t.id = x.id AND t.status = 'IN_PROGRESS' AND (x.claim IS NULL OR t.claim_id = x.claim)
   RETURNING t.id::text, t.stage_id::text, t.data::text, t.user_metadata::text, t.status, t.attempts,
             t.max_attempts, t.creation_time, t.update_time, t.start_time, t.end_time, t.traceparent,
-            t.tracestate, t.stage_id AS stage_uuid
+            t.tracestate, t.stage_id AS stage_uuid, t.stage_type
 ), per_stage AS (
   SELECT stage_uuid, count(*) AS completed, 0 AS failed FROM done GROUP BY stage_uuid
 ), {StageCountFinished}
 SELECT d.id, d.stage_id, d.data, d.user_metadata, d.status, d.attempts, d.max_attempts, d.creation_time,
        d.update_time, d.start_time, d.end_time, d.traceparent, d.tracestate,
-       c.job_id, c."order" AS stage_order, c.status AS stage_status
+       c.job_id, c."order" AS stage_order, c.status AS stage_status, d.stage_type
 FROM done d JOIN counted c ON c.id = d.stage_uuid;
 
 -- name: TaskSetUserMetadata

@@ -1,0 +1,134 @@
+// The dashboard's shell: history routing (real /ui/... URLs), live refresh by polling
+// (backing off while the tab is hidden or the server does not answer), the confirmation
+// dialog and notices.
+import { relative } from './util.js';
+import { routes } from './views.js';
+
+const main = document.getElementById('main');
+const live = document.getElementById('live');
+const notice = document.getElementById('notice');
+
+const VISIBLE_INTERVAL = 2000;  // ms between refreshes while the tab is visible
+const MAX_INTERVAL = 60000;     // the longest wait, hidden or failing
+
+let current = null;   // { view, params, sig }
+let timer = null;
+let interval = VISIBLE_INTERVAL;
+let generation = 0;   // bumps on navigation: late answers of an old page are dropped
+
+function match(pathname) {
+  for (const r of routes) {
+    const m = pathname.match(r.pattern);
+    if (m) return { view: r, params: { ...m.groups, query: new URLSearchParams(location.search) } };
+  }
+  return { view: routes[routes.length - 1], params: { query: new URLSearchParams() } };
+}
+
+export function navigate(url, { replace = false } = {}) {
+  if (replace) history.replaceState(null, '', url);
+  else history.pushState(null, '', url);
+  render(true);
+}
+
+export function showNotice(text, ok = false) {
+  notice.textContent = text;
+  notice.className = ok ? 'notice ok' : 'notice';
+  notice.hidden = false;
+  clearTimeout(showNotice.t);
+  showNotice.t = setTimeout(() => { notice.hidden = true; }, ok ? 4000 : 10000);
+}
+
+// Asks before an action; resolves true when confirmed.
+export function confirmAction(text, verb = 'Confirm') {
+  const dialog = document.getElementById('confirm');
+  document.getElementById('confirm-text').textContent = text;
+  document.getElementById('confirm-ok').textContent = verb;
+  return new Promise((resolve) => {
+    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'ok'), { once: true });
+    dialog.returnValue = '';
+    dialog.showModal();
+    document.getElementById('confirm-cancel').focus();
+  });
+}
+
+// Re-reads the current page now (after an action).
+export function refreshNow() {
+  clearTimeout(timer);
+  refresh();
+}
+
+async function render(navigated) {
+  clearTimeout(timer);
+  const gen = ++generation;
+  const { view, params } = match(location.pathname);
+  current = { view, params, sig: null };
+  document.title = `${view.title(params)} · Jobnik`;
+  for (const a of document.querySelectorAll('[data-nav]')) {
+    if (a.dataset.nav === view.nav) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  main.replaceChildren(view.head ? view.head(params) : '', Object.assign(document.createElement('div'), { id: 'live-region' }));
+  if (navigated) main.focus({ preventScroll: true });
+  await refresh(gen);
+}
+
+async function refresh(gen = generation) {
+  const state = current;
+  try {
+    const { sig, node } = await state.view.body(state.params);
+    if (gen !== generation) return;
+    if (sig !== state.sig) {
+      state.sig = sig;
+      replaceLive(node);
+    } else {
+      for (const t of main.querySelectorAll('time[datetime]')) t.textContent = relative(new Date(t.dateTime));
+    }
+    live.textContent = `live · updated ${new Date().toLocaleTimeString()}`;
+    live.classList.remove('error');
+    interval = document.hidden ? Math.min(interval * 2, MAX_INTERVAL) : VISIBLE_INTERVAL;
+  } catch (e) {
+    if (gen !== generation) return;
+    interval = Math.min(interval * 2, MAX_INTERVAL);
+    live.textContent = `not updated: ${e.message}; retrying in ${Math.round(interval / 1000)} s`;
+    live.classList.add('error');
+    if (state.sig === null) replaceLive(errorNode(e));
+  }
+  clearTimeout(timer);
+  timer = setTimeout(() => refresh(gen), interval);
+}
+
+function errorNode(e) {
+  const p = document.createElement('p');
+  p.className = 'notice';
+  p.textContent = e.status === 404 ? 'Not found: it may have been deleted.' : `Could not load: ${e.message}`;
+  return p;
+}
+
+// Replaces the live part of the page, keeping open <details> and the focused control.
+function replaceLive(node) {
+  const region = document.getElementById('live-region');
+  const open = new Set([...region.querySelectorAll('details[open][data-key]')].map((d) => d.dataset.key));
+  const focused = document.activeElement?.id && region.contains(document.activeElement) ? document.activeElement.id : null;
+  for (const d of node.querySelectorAll('details[data-key]')) if (open.has(d.dataset.key)) d.open = true;
+  region.replaceChildren(node);
+  if (focused) document.getElementById(focused)?.focus();
+}
+
+document.addEventListener('click', (e) => {
+  const a = e.target.closest('a[href]');
+  if (!a || e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+  const url = new URL(a.href, location.href);
+  if (url.origin !== location.origin || !url.pathname.startsWith('/ui/') || a.target) return;
+  e.preventDefault();
+  navigate(url.pathname + url.search);
+});
+
+window.addEventListener('popstate', () => render(true));
+document.addEventListener('visibilitychange', () => {
+  if (!document.hidden) {
+    interval = VISIBLE_INTERVAL;
+    refreshNow();
+  }
+});
+
+render(false);

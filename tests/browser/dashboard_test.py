@@ -1,0 +1,246 @@
+#!/usr/bin/python3
+"""The web dashboard in a real browser: headless Chromium (Debian's chromium and
+chromium-driver, through python3-selenium) against a real jobnikd on the test cluster.
+
+Opens the overview, a job list of more than one page, a job and a stage's tasks; pauses
+and resumes the job from the page and checks the API agrees; completes a task through the
+API and waits for the open tasks page to show it; fails on any browser console error.
+Screenshots go to $JOBNIK_SCREENSHOT_DIR (default: ./dashboard-screenshots).
+
+Exit status: 0 passed, 1 failed, 77 skipped (no chromium or chromedriver).
+Environment: JOBNIK_BIN_DIR (jobnikd), JOBNIK_TEST_PG_DIR (the pg_cluster fixture's dir).
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+
+CHROMIUM = os.environ.get("JOBNIK_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("JOBNIK_CHROMEDRIVER", "/usr/bin/chromedriver")
+SKIP = 77
+WAIT = 10  # seconds any one DOM condition may take
+
+if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):
+    print(f"SKIP: {CHROMIUM} or {CHROMEDRIVER} missing (apt-get install chromium chromium-driver)")
+    sys.exit(SKIP)
+
+from selenium import webdriver  # noqa: E402  (python3-selenium)
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+
+class Failure(Exception):
+    pass
+
+
+def api(base, method, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(base + path, data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as res:
+        text = res.read().decode()
+        return json.loads(text) if text else None
+
+
+def start_jobnikd(bin_dir, db_url, schema, log_path):
+    log = open(log_path, "w")
+    proc = subprocess.Popen([os.path.join(bin_dir, "jobnikd"), "--listen", "127.0.0.1:0", "--sweeper", "false",
+                             "--access-log", "false", "--database-url", db_url, "--database-schema", schema,
+                             "serve", "--migrate"], stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise Failure(f"jobnikd exited early:\n{open(log_path).read()}")
+        m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", open(log_path).read())
+        if m:
+            base = f"http://127.0.0.1:{m.group(1)}"
+            try:
+                urllib.request.urlopen(base + "/readiness", timeout=2)
+                return proc, base
+            except OSError:
+                pass
+        time.sleep(0.1)
+    proc.kill()
+    raise Failure(f"jobnikd never became ready:\n{open(log_path).read()}")
+
+
+def main():
+    bin_dir = os.environ.get("JOBNIK_BIN_DIR", os.path.join(os.path.dirname(__file__), "../../build/src"))
+    pg_dir = os.environ.get("JOBNIK_TEST_PG_DIR", "")
+    if not pg_dir or not os.path.exists(os.path.join(pg_dir, "url")):
+        raise Failure("no test database: run through ctest (pg_cluster fixture)")
+    db_url = open(os.path.join(pg_dir, "url")).read().strip()
+    shots = os.path.abspath(os.environ.get("JOBNIK_SCREENSHOT_DIR", "dashboard-screenshots"))
+    os.makedirs(shots, exist_ok=True)
+    schema = "browser_" + uuid.uuid4().hex[:12]
+    work = tempfile.mkdtemp(prefix="jobnik-browser.")
+    proc, base = start_jobnikd(bin_dir, db_url, schema, os.path.join(work, "jobnikd.log"))
+    driver = None
+    try:
+        # 30 small jobs (two pages of 25), then the job the test works on.
+        for i in range(30):
+            api(base, "POST", "/v1/jobs", {"name": f"filler-{i:02d}", "data": {"i": i}})
+        job = api(base, "POST", "/v1/jobs", {
+            "name": "browser-thumbnails", "priority": "HIGH", "data": {"bucket": "photos", "sizes": [64, 256]},
+            "userMetadata": {"owner": "ops"},
+            "stages": [{"type": "bt-resize", "data": {"width": 256},
+                        "tasks": [{"data": {"file": f"img-{n}.png"}, "maxAttempts": 2} for n in range(3)]},
+                       {"type": "bt-publish", "data": {}, "startAsWaiting": True}]})
+        job_id = job["id"]
+        stage_id = job["stages"][0]["id"]
+        # One task failed once, so the tasks page shows a failure reason.
+        first = api(base, "PATCH", "/v1/stages/bt-resize/tasks/dequeue")
+        api(base, "PUT", f"/v1/tasks/{first['id']}/status", {"status": "FAILED", "reason": "disk full"})
+
+        options = webdriver.ChromeOptions()
+        options.binary_location = CHROMIUM
+        for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--window-size=1280,900", "--disable-extensions", "--no-first-run"):
+            options.add_argument(arg)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        # Live refreshes replace elements: a condition that meets a replaced one is tried again.
+        wait = WebDriverWait(driver, WAIT, ignored_exceptions=[StaleElementReferenceException])
+        console = []
+
+        def check_console(step):
+            for entry in driver.get_log("browser"):
+                if entry.get("level") == "SEVERE":
+                    console.append(f"{step}: {entry.get('message')}")
+            if console:
+                raise Failure("browser console errors:\n  " + "\n  ".join(console))
+
+        def shot(name):
+            driver.save_screenshot(os.path.join(shots, f"{name}.png"))
+
+        def css(selector):
+            return driver.find_elements(By.CSS_SELECTOR, selector)
+
+        def click(selector):  # found and clicked again if a refresh replaced it meanwhile
+            wait.until(lambda d: d.find_element(By.CSS_SELECTOR, selector).click() or True)
+
+        def text(selector):
+            return driver.execute_script(
+                "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';", selector)
+
+        def enabled(selector):  # read in one script: no element reference to go stale
+            return driver.execute_script(
+                "const e = document.querySelector(arguments[0]); return !!e && !e.disabled;", selector)
+
+        timings = {}
+
+        def timed(step, fn):
+            start = time.monotonic()
+            fn()
+            timings[step] = time.monotonic() - start
+
+        # Overview: the stage types' unfinished work.
+        driver.get(base + "/")  # redirected to /ui/
+        timed("overview", lambda: wait.until(EC.presence_of_element_located(
+            (By.CSS_SELECTOR, 'tr[data-type="bt-resize"]'))))
+        if not driver.current_url.endswith("/ui/"):
+            raise Failure(f"/ did not lead to /ui/: {driver.current_url}")
+        cells = driver.execute_script(
+            "return [...document.querySelectorAll('tr[data-type=\"bt-resize\"] td')].map((td) => td.innerText);")
+        if cells[1:4] != ["2", "0", "1"]:  # pending, in progress, retried
+            raise Failure(f"overview row of bt-resize: {cells}")
+        shot("overview")
+        check_console("overview")
+
+        # Jobs: two pages, through the Next link.
+        click('a[data-nav="jobs"]')
+        timed("jobs", lambda: wait.until(lambda d: len(css("tr[data-job]")) == 25))
+        shot("jobs")
+        click("#pager-next")
+        wait.until(lambda d: "page=2" in d.current_url and len(css("tr[data-job]")) == 6)
+        if not css(f'tr[data-job="{job_id}"]'):
+            raise Failure("the job is not on the second page")
+        check_console("jobs")
+        # A filter is a real URL too.
+        driver.get(base + "/ui/jobs?priority=HIGH")
+        wait.until(lambda d: len(css("tr[data-job]")) == 1 and css(f'tr[data-job="{job_id}"]'))
+        check_console("jobs filtered")
+
+        # The job: its stages, then pause and resume from the page.
+        click(f'tr[data-job="{job_id}"] a')
+        timed("job", lambda: wait.until(lambda d: len(css("tr[data-stage]")) == 2))
+        if "browser-thumbnails" not in text("h1"):
+            raise Failure(f"job heading: {text('h1')}")
+        if "waits for release" not in text('tr[data-stage]:nth-child(2)'):
+            raise Failure("the waiting stage is not marked")
+        if not css("#release-2") or enabled("#release-2"):
+            raise Failure("Release of the waiting stage is not shown disabled (its predecessor runs)")
+        if enabled("#action-resume") or enabled("#action-delete") or not enabled("#action-pause"):
+            raise Failure("resume/delete enabled on an active job")
+        shot("job")
+
+        def confirm():
+            wait.until(EC.visibility_of_element_located((By.ID, "confirm-ok"))).click()
+
+        click("#action-pause")
+        confirm()
+        wait.until(lambda d: enabled("#action-resume"))
+        status = api(base, "GET", f"/v1/jobs/{job_id}")["status"]
+        if status != "PAUSED":
+            raise Failure(f"after Pause the API says {status}")
+        click("#action-resume")
+        confirm()
+        wait.until(lambda d: enabled("#action-pause"))
+        status = api(base, "GET", f"/v1/jobs/{job_id}")["status"]
+        if status not in ("PENDING", "IN_PROGRESS"):
+            raise Failure(f"after Resume the API says {status}")
+        check_console("job")
+
+        # The first stage's tasks; then a task completed through the API shows up live.
+        click("#tasks-1")
+        timed("tasks", lambda: wait.until(lambda d: len(css("tr[data-task]")) == 3))
+        if "disk full" not in text(f'tr[data-task="{first["id"]}"]'):
+            raise Failure("the failure reason is not shown")
+        claimed = api(base, "PATCH", "/v1/stages/bt-resize/tasks/dequeue")
+        api(base, "PUT", f"/v1/tasks/{claimed['id']}/status", {"status": "COMPLETED"})
+        start = time.monotonic()
+        wait.until(lambda d: css(f'tr[data-task="{claimed["id"]}"][data-status="COMPLETED"]'))
+        timings["live update"] = time.monotonic() - start
+        click("#status-COMPLETED")
+        wait.until(lambda d: "status=COMPLETED" in d.current_url and len(css("tr[data-task]")) == 1)
+        shot("tasks")
+        check_console("tasks")
+
+        # Back: history routing restores the job's page.
+        driver.back()
+        wait.until(lambda d: len(css("tr[data-task]")) == 3)
+        driver.back()
+        wait.until(lambda d: len(css("tr[data-stage]")) == 2)
+        check_console("history")
+
+        print("timings (s): " + ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
+        print(f"screenshots in {shots}")
+    finally:
+        if driver is not None:
+            driver.quit()
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        subprocess.run(["psql", db_url, "-qAtc", f"DROP SCHEMA IF EXISTS {schema} CASCADE"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Failure as e:
+        print(f"FAIL: {e}", file=sys.stderr)
+        sys.exit(1)
+    print("PASS")
