@@ -30,6 +30,12 @@
 #      the limit's lock and counts the tasks in progress), in L_PAIRS alternating pairs
 #      (the ratio is the median of the pairs'); L_LIMIT >= 16 measures the cost of the
 #      check, a smaller one the throughput at the limit
+#   p  retention: one stage of P tasks, 16 workers, on a history of P_HISTORY COMPLETED tasks
+#      (P_PER_JOB per job: a million finished jobs by default, finished a day ago), without
+#      and then with `jobnikd prune --once --retain-completed 1h` deleting that history while
+#      the workers run, in P_PAIRS alternating pairs (the ratios, of p99 dequeue latency and
+#      of tasks/s, are the medians of the pairs'); also the prune's rate and the task table's
+#      and indexes' sizes before, after it and after a VACUUM
 #
 # Prints a table and writes bench/results/latest.json (+ logs in bench/results/logs/).
 # Targets are informational: a miss does not fail the run. Exit status: 0 ok; 1 when a
@@ -62,7 +68,11 @@
 #   BENCH_L_TASKS             tasks of l's stage                 20000 / 2000
 #   BENCH_L_LIMIT             l's limit (maxInProgress)          32
 #   BENCH_L_PAIRS             l's pairs of runs (none, limited)  3 / 1
-#   BENCH_SCENARIOS           which scenarios to run             "a b c d e f g i l"
+#   BENCH_P_TASKS             tasks of p's stage                 20000 / 2000
+#   BENCH_P_HISTORY           p's COMPLETED history tasks        1000000 / 100000
+#   BENCH_P_PER_JOB           p's history tasks per job          1
+#   BENCH_P_PAIRS             p's pairs of runs (none, pruning)  2 / 1
+#   BENCH_SCENARIOS           which scenarios to run             "a b c d e f g i l p"
 #   BENCH_RESULTS             results directory                  bench/results
 set -euo pipefail
 shopt -s inherit_errexit
@@ -115,20 +125,26 @@ l_tasks=${BENCH_L_TASKS:-$(pick 20000 2000)}
 l_limit=${BENCH_L_LIMIT:-32}
 l_pairs=${BENCH_L_PAIRS:-$(pick 3 1)}
 l_workers=16
+p_tasks=${BENCH_P_TASKS:-$(pick 20000 2000)}
+p_history=${BENCH_P_HISTORY:-$(pick 1000000 100000)}
+p_per_job=${BENCH_P_PER_JOB:-1}
+p_pairs=${BENCH_P_PAIRS:-$(pick 2 1)}
+p_workers=16
 baseline_seconds=${BENCH_SECONDS:-$(pick 10 2)}
 work_timeout=${BENCH_WORK_TIMEOUT:-120}
-read -r -a scenarios <<<"${BENCH_SCENARIOS:-a b c d e f g i l}"
+read -r -a scenarios <<<"${BENCH_SCENARIOS:-a b c d e f g i l p}"
 results=${BENCH_RESULTS:-$root/bench/results}
 
 for v in a_tasks b_per_stage per_worker c_tasks d_completed d_pending e_tasks e_delayed e_pairs f_tasks f_waiters \
-  g_tasks g_batch i_jobs i_pairs l_tasks l_limit l_pairs baseline_seconds work_timeout; do
+  g_tasks g_batch i_jobs i_pairs l_tasks l_limit l_pairs p_tasks p_history p_per_job p_pairs baseline_seconds \
+  work_timeout; do
   [[ ${!v} =~ ^[0-9]+$ ]] || { echo "$0: $v must be a non-negative integer, got '${!v}'" >&2; exit 2; }
 done
 for w in "${workers_list[@]}"; do
   [[ $w =~ ^[1-9][0-9]*$ ]] || { echo "$0: BENCH_WORKERS: '$w' is not a positive integer" >&2; exit 2; }
 done
 for s in "${scenarios[@]}"; do
-  [[ $s =~ ^[abcdefgil]$ ]] || { echo "$0: BENCH_SCENARIOS: unknown scenario '$s'" >&2; exit 2; }
+  [[ $s =~ ^[abcdefgilp]$ ]] || { echo "$0: BENCH_SCENARIOS: unknown scenario '$s'" >&2; exit 2; }
 done
 
 # jobnikd's flags for every run (the database URL and schema are added per run).
@@ -328,6 +344,7 @@ seed_delayed=
 seed_type=
 limit_type=  # with LIMIT_MAX: the concurrency limit set before submission (scenario l)
 limit_max=
+prune_during=  # a retention (e.g. 1h): `jobnikd prune --once` runs while the workers do (scenario p)
 run_work() {
   local name=$1 scenario=$2 workers=$3
   shift 3
@@ -338,6 +355,8 @@ run_work() {
   local meta="$work/$name.meta.json" seedj="$work/$name.seed.json" subj="$work/$name.submit.json"
   local workj="$work/$name.work.json" rssj="$work/$name.rss.json" ok=true
   local cpusj="$work/$name.cpus.json" cpuwj="$work/$name.cpuw.json" out rc jd0 pg0
+  local prunej="$work/$name.prune.json" prune_pid=
+  printf '{}' >"$prunej"
   printf '{}' >"$cpusj"
   printf '{}' >"$cpuwj"
   printf '{}' >"$seedj"
@@ -402,8 +421,31 @@ run_work() {
     log "$name: working (${work_args[*]})"
     rc=0
     read -r jd0 pg0 < <(cpu_snapshot) || { jd0=0 pg0=0; }
+    local sizes_before=
+    if [[ -n $prune_during ]]; then
+      sizes_before=$(table_sizes)
+      log "$name: pruning COMPLETED jobs older than $prune_during while working"
+      prune_concurrently "$prunej" &
+      prune_pid=$!
+    fi
     out=$("$loadgen" work --url "$jd_url" --workers "$workers" --timeout-s "$work_timeout" "${work_args[@]}") || rc=$?
+    if [[ -n $prune_pid ]] && ! wait "$prune_pid"; then
+      fail "$name: jobnikd prune --once failed (see $name.jobnikd.log)"
+    fi
     cpu_json work "$jd0" "$pg0" >"$cpuwj"
+    if [[ -n $prune_during ]]; then
+      # What the prune left behind in the task table and its indexes, and what VACUUM
+      # makes of it (autovacuum would, later).
+      local sizes_pruned t0 t1
+      sizes_pruned=$(table_sizes)
+      t0=$(date +%s.%N)
+      psql_run -c "VACUUM (ANALYZE) \"$jd_schema\".task, \"$jd_schema\".stage, \"$jd_schema\".job, \"$jd_schema\".job_event" >/dev/null
+      t1=$(date +%s.%N)
+      jq --argjson b "$sizes_before" --argjson p "$sizes_pruned" --argjson v "$(table_sizes)" \
+        --arg vs "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')" \
+        '.prune += {sizes: {before: $b, pruned: $p, vacuumed: $v}, vacuum_s: ($vs | tonumber)}' \
+        "$prunej" >"$prunej.tmp" && mv "$prunej.tmp" "$prunej"
+    fi
     if [[ -n $out ]]; then jq '{work: .}' <<<"$out" >"$workj" || printf '{}' >"$workj"; fi
     if ((rc != 0)); then fail "$name: work failed (loadgen exit $rc): $(jq -c '.work | {completed, expected, errors, conflicts_409, timed_out, error_samples, problems: .verify.problems}' "$workj" 2>/dev/null)"; fi
   fi
@@ -411,10 +453,38 @@ run_work() {
   [[ $jd_rss_kb =~ ^[0-9]+$ ]] || jd_rss_kb=0
   jq -n --argjson kb "$jd_rss_kb" --argjson w "$(grep -ciE '\b(warn|warning|error|critical)\b' "$jd_log" || true)" \
     '{peak_rss_kb: $kb, peak_rss_mb: ($kb / 1024 * 10 | round / 10), jobnikd_log_problem_lines: $w}' >"$rssj"
-  record "$name" "$meta" "$seedj" "$subj" "$workj" "$rssj" "$cpusj" "$cpuwj"
+  record "$name" "$meta" "$seedj" "$subj" "$workj" "$rssj" "$cpusj" "$cpuwj" "$prunej"
   log "$name: $(jq -r '[(if .work.tasks_per_s then "\(.work.tasks_per_s) tasks/s" else empty end),
       (if .submit.tasks_per_s and (.work.tasks_per_s | not) then "submit \(.submit.tasks_per_s) tasks/s" else empty end),
       "peak RSS \(.peak_rss_mb) MB"] | join(", ")' "$work/runs/$name.json")"
+}
+
+# table_sizes: the task table's live and dead rows and sizes (MB): the table, the hot claim
+# indexes (task_claim, task_active) and all its indexes, as JSON.
+table_sizes() {
+  psql_run -At -c "SELECT json_build_object(
+      'live', n_live_tup, 'dead', n_dead_tup,
+      'table_mb', round(pg_table_size(relid) / 1048576.0, 1),
+      'hot_indexes_mb', round((pg_relation_size('\"$jd_schema\".task_claim')
+                               + pg_relation_size('\"$jd_schema\".task_active')) / 1048576.0, 2),
+      'indexes_mb', round(pg_indexes_size(relid) / 1048576.0, 1))
+    FROM pg_stat_user_tables WHERE schemaname = '$jd_schema' AND relname = 'task'"
+}
+
+# prune_concurrently JSON: `jobnikd prune --once --retain-completed $prune_during` on the
+# run's schema; writes {prune: {jobs, stages, tasks, events, wall_s, tasks_per_s}} to JSON.
+prune_concurrently() {
+  local json=$1 t0 t1 out wall
+  t0=$(date +%s.%N)
+  out=$("$jobnikd" --database-url "$pg_url" --database-schema "$jd_schema" --log-level warn \
+    --retain-completed "$prune_during" prune --once 2>>"$jd_log") || return 1
+  t1=$(date +%s.%N)
+  wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+  # "deleted J finished job(s): S stage(s), T task(s), E event(s)"
+  read -r -a n <<<"$(sed -E 's/[^0-9]+/ /g' <<<"$out")"
+  jq -n --argjson j "${n[0]}" --argjson s "${n[1]}" --argjson t "${n[2]}" --argjson e "${n[3]}" --argjson w "$wall" \
+    '{prune: {jobs: $j, stages: $s, tasks: $t, events: $e, wall_s: $w,
+              tasks_per_s: (if $w > 0 then ($t / $w | round) else null end)}}' >"$json"
 }
 
 # run_longpoll NAME ACROSS: scenario f on a fresh jobnikd (ACROSS=true: submissions go
@@ -546,6 +616,20 @@ for s in "${scenarios[@]}"; do
         limit_type= limit_max=
       done
       ;;
+    p)
+      # The same work on a large finished history, without and then with a prune of it
+      # running alongside; P_PAIRS times.
+      seed_args=(--completed "$p_history" --pending 0 --tasks-per-stage "$p_per_job")
+      for ((k = 1; k <= p_pairs; k++)); do
+        run_work "p_none_p$k" p "$p_workers" --tasks "$p_tasks" --stages 1 --type bench-p -- \
+          --type bench-p --expect "$p_tasks"
+        prune_during=1h
+        run_work "p_pruning_p$k" p "$p_workers" --tasks "$p_tasks" --stages 1 --type bench-p -- \
+          --type bench-p --expect "$p_tasks"
+        prune_during=
+      done
+      seed_args=()
+      ;;
     f)
       run_longpoll f_same false
       run_longpoll f_across true
@@ -578,12 +662,14 @@ jq -n \
     --argjson e "$e_tasks" --argjson ed "$e_delayed" --argjson ep "$e_pairs" \
     --argjson g "$g_tasks" --argjson gb "$g_batch" --argjson ij "$i_jobs" --argjson ip "$i_pairs" \
     --argjson lt "$l_tasks" --argjson ll "$l_limit" --argjson lp "$l_pairs" \
+    --argjson pt "$p_tasks" --argjson ph "$p_history" --argjson ppj "$p_per_job" --argjson pp "$p_pairs" \
     --argjson bs "$baseline_seconds" --argjson to "$work_timeout" --arg flags "${jobnikd_flags[*]}" \
     --arg workers "${workers_list[*]}" \
     '{a_tasks: $a, b_types: 16, b_tasks_per_stage: $b, tasks_per_worker_cap: $pw,
       c_tasks: $c, d_completed: $dc, d_pending: $dp, d_workers: 16, e_tasks: $e, e_delayed: $ed, e_pairs: $ep, e_workers: 16,
       g_tasks: $g, g_batch: $gb, g_workers: 16, i_jobs: $ij, i_pairs: $ip,
       l_tasks: $lt, l_limit: $ll, l_pairs: $lp, l_workers: 16,
+      p_tasks: $pt, p_history: $ph, p_per_job: $ppj, p_pairs: $pp, p_workers: 16,
       baseline_seconds: $bs,
       work_timeout_s: $to, jobnikd_flags: $flags, workers: ($workers | split(" ") | map(tonumber))}')" \
   -f /dev/stdin >"$out" <<'JQ'
@@ -621,7 +707,18 @@ def target($name; $value; $op; $threshold; $unit):
       | map(div(tps("l_limited_p" + .); tps("l_none_p" + .))) | map(select(. != null))),
     limited_vs_unlimited: ([range(1; $cfg.l_pairs + 1) | tostring]
       | map(div(tps("l_limited_p" + .); tps("l_none_p" + .))) | map(select(. != null)) | sort
-      | if length == 0 then null else .[(length - 1) / 2 | floor] end)
+      | if length == 0 then null else .[(length - 1) / 2 | floor] end),
+    pruning_pairs: ([range(1; $cfg.p_pairs + 1) | tostring]
+      | map(div(tps("p_pruning_p" + .); tps("p_none_p" + .))) | map(select(. != null))),
+    pruning_vs_none: ([range(1; $cfg.p_pairs + 1) | tostring]
+      | map(div(tps("p_pruning_p" + .); tps("p_none_p" + .))) | map(select(. != null)) | sort
+      | if length == 0 then null else .[(length - 1) / 2 | floor] end),
+    pruning_p99_pairs: ([range(1; $cfg.p_pairs + 1) | tostring]
+      | map(div($runs["p_pruning_p" + .].work.dequeue_ms.p99; $runs["p_none_p" + .].work.dequeue_ms.p99))
+      | map(select(. != null))),
+    pruning_p99_vs_none: ([range(1; $cfg.p_pairs + 1) | tostring]
+      | map(div($runs["p_pruning_p" + .].work.dequeue_ms.p99; $runs["p_none_p" + .].work.dequeue_ms.p99))
+      | map(select(. != null)) | sort | if length == 0 then null else .[(length - 1) / 2 | floor] end)
   } as $ratios
 | [ target("e2e/pgbench claim+done at 16, 16 stages, W=16"; $ratios.sixteen_stages_vs_pgbench_one_type["16"]; ">="; 0.5; "ratio"),
     target("e2e/pgbench claim+done at 16, one stage, W=16"; $ratios.one_stage_vs_pgbench["16"]; ">="; 0.35; "ratio"),
@@ -638,7 +735,9 @@ def target($name; $value; $op; $threshold; $unit):
     target("peak RSS, 16 stages, W=64"; $runs.b_w64.peak_rss_mb; "<"; 100; "MB"),
     target("peak RSS, \($cfg.c_tasks / 1000)k-task submission"; $runs.c.peak_rss_mb; "<"; 64; "MB"),
     target("submission time with / without Idempotency-Key, small jobs"; $ratios.idempotent_submission_time; "<"; 1.1; "ratio"),
-    target("limited (\($cfg.l_limit)) / unlimited claim+done, one type, W=16"; $ratios.limited_vs_unlimited; ">="; 0.8; "ratio")
+    target("limited (\($cfg.l_limit)) / unlimited claim+done, one type, W=16"; $ratios.limited_vs_unlimited; ">="; 0.8; "ratio"),
+    target("p99 dequeue while pruning / not, one type, W=16"; $ratios.pruning_p99_vs_none; "<"; 2.0; "ratio"),
+    target("claim+done while pruning / not, one type, W=16"; $ratios.pruning_vs_none; ">="; 0.8; "ratio")
   ] as $targets
 | ($runs | map_values(. + (if .work.completed > 0 and .cpu_work then
       {cpu_ms_per_task: {jobnikd: (.cpu_work.jobnikd_s * 1000 / .work.completed | r3),
@@ -702,6 +801,13 @@ jq -r '
       | "i  \(if (.key | startswith("i_keyed")) then "keyed" else "plain" end) \(.value.submit.jobs) jobs" + "   submit \(f(.value.submit.tasks_per_s)) tasks/s, \(f(.value.submit.wall_s)) s, request p50/p99 \(f(.value.submit.request_ms.p50))/\(f(.value.submit.request_ms.p99)) ms"),
     (if .runs.i_keyed_p1 then "   (i: time with an Idempotency-Key per submission / without, per pair \(.ratios.idempotent_submission_pairs | map(f(.)) | join(", ")), median \(f(.ratios.idempotent_submission_time)))" else empty end),
     (if .runs.g_one_w16 or .runs.g_16_w16 then "   (g: up to \(.config.g_batch) tasks per claim and per report; ratio vs pgbench single claim+done at 16 clients; vs pgbench claiming 10 rows per transaction, \(f(.baseline.claim10_done_tasks_per_s)) tasks/s: one stage \(f(.ratios.batch_one_stage_vs_pgbench_claim10)), 16 stages \(f(.ratios.batch_16_stages_vs_pgbench_claim10)); deq/done latencies are per request)" else empty end),
+    (.runs | to_entries | map(select(.key | startswith("p_"))) | sort_by((.key | split("_p") | last | tonumber), (.key | startswith("p_pruning"))) | .[]
+      | if (.key | startswith("p_none")) then row(.value; "p  history, no prune"; null; null)
+        else row(.value; "p  history, pruning"; $all.runs["p_none_p" + (.key | split("_p") | last)].work.tasks_per_s;
+                 $all.ratios.pruning_pairs[(.key | split("_p") | last | tonumber) - 1]) end),
+    (.runs | to_entries | map(select(.value.prune.tasks)) | .[]
+      | "   (\(.key): pruned \(.value.prune.jobs) jobs, \(.value.prune.tasks) tasks, \(.value.prune.events) events in \(.value.prune.wall_s) s, \(f(.value.prune.tasks_per_s)) tasks/s; task table/hot indexes/all indexes MB before \(.value.prune.sizes.before.table_mb)/\(.value.prune.sizes.before.hot_indexes_mb)/\(.value.prune.sizes.before.indexes_mb), after \(.value.prune.sizes.pruned.table_mb)/\(.value.prune.sizes.pruned.hot_indexes_mb)/\(.value.prune.sizes.pruned.indexes_mb) with \(.value.prune.sizes.pruned.dead) dead rows, after VACUUM (\(.value.prune.vacuum_s) s) \(.value.prune.sizes.vacuumed.dead) dead)"),
+    (if .runs.p_pruning_p1 then "   (p: ratios per pair: tasks/s \(.ratios.pruning_pairs | map(f(.)) | join(", ")), p99 dequeue \(.ratios.pruning_p99_pairs | map(f(.)) | join(", ")))" else empty end),
     "",
     "CPU per completed task (ms): jobnikd / PostgreSQL / loadgen",
     (.runs | to_entries | map(select(.value.cpu_ms_per_task)) | sort_by(.value.scenario, .value.workers) | .[]

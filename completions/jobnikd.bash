@@ -1,6 +1,6 @@
 # bash completion for jobnikd(8), the Jobnik daemon.
 #
-# Completes the commands (serve, migrate, sweep), every option, and the values of
+# Completes the commands (serve, migrate, sweep, prune), every option, and the values of
 # options where they are known: file names after --config, directories after
 # --data-dir and --postgres-bin-dir, formats, levels and booleans. Works with or
 # without the bash-completion package; with it, file names are completed by _filedir.
@@ -39,7 +39,8 @@ _jobnikd()
         --allowed-hosts --allowed-origins --claim-wakeup --claim-poll-interval --claim-max-waiters
         --shutdown-timeout --log-level --log-format --access-log --sweeper
         --sweeper-interval --stale-after --sweeper-batch --scheduler-interval-ms --lease-min --lease-max
-        --lease-default --idempotency-retention --otlp-endpoint --service-name --tracing-queue-size --ui'
+        --lease-default --idempotency-retention --retain-completed --retain-failed --retain-aborted
+        --prune-batch --prune-batch-tasks --otlp-endpoint --service-name --tracing-queue-size --ui'
     local global_opts="-h --help -V --version --print-config $value_opts"
 
     case $prev in
@@ -71,6 +72,11 @@ _jobnikd()
             _jobnikd_reply 'trace debug info warn error critical off'
             return
             ;;
+        --retain-completed | --retain-failed | --retain-aborted)
+            # A duration (90s, 15m, 12h, 30d) or off.
+            _jobnikd_reply '1d 7d 30d 90d off'
+            return
+            ;;
         --access-log | --sweeper | --ui)
             _jobnikd_reply 'true false'
             return
@@ -83,7 +89,8 @@ _jobnikd()
             --body-limit | --keep-alive-timeout | --shutdown-timeout | --sweeper-interval | \
             --stale-after | --sweeper-batch | --scheduler-interval-ms | --otlp-endpoint | --service-name | \
             --tracing-queue-size | --allowed-hosts | --allowed-origins | --claim-poll-interval | \
-            --claim-max-waiters | --lease-min | --lease-max | --lease-default | --idempotency-retention)
+            --claim-max-waiters | --lease-min | --lease-max | --lease-default | --idempotency-retention | \
+            --prune-batch | --prune-batch-tasks)
             # A free-form value: nothing to offer.
             COMPREPLY=()
             return
@@ -99,7 +106,7 @@ _jobnikd()
     for ((i = 1; i < COMP_CWORD; i++)); do
         word=${COMP_WORDS[i]}
         case $word in
-            serve | migrate | sweep)
+            serve | migrate | sweep | prune)
                 command=$word
                 break
                 ;;
@@ -118,11 +125,11 @@ _jobnikd()
         local opts=$global_opts
         case $command in
             serve) opts+=' --migrate' ;;
-            sweep) opts+=' --once' ;;
+            sweep | prune) opts+=' --once' ;;
         esac
         _jobnikd_reply "$opts"
     elif [[ -z $command ]]; then
-        _jobnikd_reply 'serve migrate sweep'
+        _jobnikd_reply 'serve migrate sweep prune'
     else
         COMPREPLY=()
     fi

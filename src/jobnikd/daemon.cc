@@ -175,8 +175,8 @@ int RunPruneOnce(const Config& config, std::ostream& out, std::ostream& err) {
   const auto now = std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
   auto pruned = sweeper.Prune(now);
   if (!pruned.ok()) return Fail(err, ExitCode::kFailure, pruned.status().message());
-  out << fmt::format("deleted {} finished job(s): {} stage(s), {} task(s), {} event(s)\n", pruned->jobs,
-                     pruned->stages, pruned->tasks, pruned->events);
+  out << fmt::format("deleted {} finished job(s): {} stage(s), {} task(s), {} event(s)\n", pruned->jobs, pruned->stages,
+                     pruned->tasks, pruned->events);
   return 0;
 }
 
@@ -358,8 +358,8 @@ class Daemon {
     leadership_ = std::make_unique<store::pg::PgLeadership>(
         store::pg::PgLeadershipOptions{db_.url, config_.database_schema, "sweeper"});
     retention_ = std::make_unique<store::pg::PgRetention>(*pool_);
-    sweeper_ = std::make_unique<services::Sweeper>(*store_, leadership_.get(), &metrics_,
-                                                   SweeperOptionsOf(config_, idempotency_keys_.get(), retention_.get()));
+    sweeper_ = std::make_unique<services::Sweeper>(
+        *store_, leadership_.get(), &metrics_, SweeperOptionsOf(config_, idempotency_keys_.get(), retention_.get()));
     scheduler_ = std::make_unique<services::Scheduler>(
         *store_, &metrics_, services::SchedulerOptions{std::chrono::milliseconds(config_.scheduler_interval_ms)});
   }

@@ -118,7 +118,7 @@ TEST_F(RetentionTest, DeletesExactlyTheFinishedJobsPastTheirStatussAgeWithAllThe
   const auto old_rows = RowsOf(completed_old);
   EXPECT_EQ(old_rows.stages, 1);
   EXPECT_EQ(old_rows.tasks, 3);
-  EXPECT_GT(old_rows.events, 0) << "the test needs jobs with events";
+  EXPECT_GT(RowsOf(failed_old).events, 0) << "the test needs jobs with events";
   const int old_events = old_rows.events + RowsOf(failed_old).events + RowsOf(aborted_old).events;
 
   services::Sweeper sweeper(*store_, nullptr, nullptr, Options(7 * 24h, 30 * 24h, 30 * 24h));

@@ -1,5 +1,7 @@
 #include "services/sweeper.h"
 
+#include <iterator>
+
 #include <spdlog/spdlog.h>
 
 #include "domain/time.h"
@@ -73,7 +75,11 @@ domain::Result<store::Pruned> Sweeper::Prune(domain::Timestamp now,
       {domain::JobStatus::kCompleted, options_.retain_completed},
       {domain::JobStatus::kFailed, options_.retain_failed},
       {domain::JobStatus::kAborted, options_.retain_aborted}};
-  for (const auto& [status, age] : ages) {
+  // Each call starts with the next status, so a backlog of one that outlasts the deadline
+  // does not keep the others waiting.
+  const std::size_t first = prune_turn_++ % std::size(ages);
+  for (std::size_t i = 0; i < std::size(ages); ++i) {
+    const auto& [status, age] = ages[(first + i) % std::size(ages)];
     if (age.count() == 0) continue;
     const auto before = now - std::chrono::duration_cast<std::chrono::microseconds>(age);
     store::Pruned of_status;

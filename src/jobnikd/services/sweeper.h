@@ -49,7 +49,9 @@ struct SweeperOptions {
   std::chrono::seconds prune_budget{30};
 
   // Whether any status has a retention.
-  bool Prunes() const { return retention && (retain_completed.count() || retain_failed.count() || retain_aborted.count()); }
+  bool Prunes() const {
+    return retention && (retain_completed.count() || retain_failed.count() || retain_aborted.count());
+  }
 };
 
 class Sweeper {
@@ -95,6 +97,7 @@ class Sweeper {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
+  std::size_t prune_turn_ = 0;  // Prune's first status this time (only the loop's thread prunes)
   std::thread thread_;
 };
 
