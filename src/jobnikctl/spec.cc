@@ -8,10 +8,12 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <regex>
 #include <sstream>
 
 #include "domain/status.h"
+#include "domain/time.h"
 #include "domain/validation.h"
 
 namespace jobnik::ctl {
@@ -50,6 +52,7 @@ class Reader {
   Result<std::string> String(const YAML::Node& node, const std::string& path) const;
   Result<json> Value(const YAML::Node& node, const std::string& path) const;
   Result<std::string> Object(const YAML::Node& map, const char* key, const std::string& path) const;
+  Result<std::optional<domain::Timestamp>> Time(const YAML::Node& map, const char* key, const std::string& path) const;
   Result<std::string> Expand(const YAML::Node& node, const std::string& path) const;
   Result<domain::NewStage> Stage(const YAML::Node& node, const std::string& path) const;
   using FieldError = std::function<Status(const std::string& key, const std::string& problem)>;
@@ -127,6 +130,7 @@ Result<std::string> Reader::Expand(const YAML::Node& node, const std::string& pa
 }
 
 constexpr const char* kNotText = "is not text: it must be valid UTF-8 without NUL characters";
+constexpr const char* kNotATime = "must be an RFC 3339 time with its offset, e.g. 2026-12-01T18:00:00Z";
 
 Result<std::string> Reader::String(const YAML::Node& node, const std::string& path) const {
   if (!node.IsScalar()) return Error(node, path, "must be a string");
@@ -197,6 +201,17 @@ Result<std::string> Reader::Object(const YAML::Node& map, const char* key, const
   return v.dump();
 }
 
+// The RFC 3339 time at map[key] (notBefore); none when absent.
+Result<std::optional<domain::Timestamp>> Reader::Time(const YAML::Node& map, const char* key,
+                                                      const std::string& path) const {
+  const auto node = map[key];
+  if (!node) return std::optional<domain::Timestamp>();
+  JOBNIK_ASSIGN_OR_RETURN(const auto text, String(node, Path(path, key)));
+  const auto at = domain::ParseTime(text);
+  if (!at) return Error(node, Path(path, key), std::string(kNotATime) + ", not '" + text + "'");
+  return std::optional<domain::Timestamp>(*at);
+}
+
 // A `retry` object (jobnik-spec(5)); `error(problem)` names where it is. The bounds are the
 // server's (domain::kMaxRetryDelaySeconds, kMaxRetryBackoff).
 Result<domain::RetryPolicy> Retry(const json& v, const std::function<Status(const std::string&)>& error) {
@@ -242,8 +257,12 @@ Result<domain::NewTask> Reader::Task(const json& j, const FieldError& error, con
     } else if (key == "retry") {
       const std::string field = key;  // clang before 16 cannot capture a structured binding
       JOBNIK_ASSIGN_OR_RETURN(t.retry, Retry(v, [&](const std::string& problem) { return error(field, problem); }));
+    } else if (key == "notBefore") {
+      const auto at = v.is_string() ? domain::ParseTime(v.get<std::string>()) : std::nullopt;
+      if (!at) return error(key, std::string(kNotATime) + ", not " + v.dump());
+      t.not_before = *at;
     } else {
-      return error(key, "unknown field (expected one of: data, userMetadata, maxAttempts, retry)");
+      return error(key, "unknown field (expected one of: data, userMetadata, maxAttempts, retry, notBefore)");
     }
   }
   if (!j.contains("data") && defaults.data.empty()) return error("", "a task needs \"data\" (an object)");
@@ -309,13 +328,15 @@ Status Reader::TasksFrom(const YAML::Node& node, const std::string& path, const 
 Result<domain::NewStage> Reader::Stage(const YAML::Node& node, const std::string& path) const {
   if (!node.IsMap()) return Error(node, path, "a stage must be a mapping with a type");
   JOBNIK_TRY(CheckKeys(
-      node, path, {"type", "data", "userMetadata", "startAsWaiting", "tasks", "tasksFrom", "taskDefaults", "retry"}));
+      node, path,
+      {"type", "data", "userMetadata", "startAsWaiting", "notBefore", "tasks", "tasksFrom", "taskDefaults", "retry"}));
   domain::NewStage st;
   if (!node["type"]) return Error(node, path, "a stage needs a type");
   JOBNIK_ASSIGN_OR_RETURN(st.type, String(node["type"], Path(path, "type")));
   if (st.type.empty()) return Error(node["type"], Path(path, "type"), "must not be empty");
   JOBNIK_ASSIGN_OR_RETURN(st.data, Object(node, "data", path));
   JOBNIK_ASSIGN_OR_RETURN(st.user_metadata, Object(node, "userMetadata", path));
+  JOBNIK_ASSIGN_OR_RETURN(st.not_before, Time(node, "notBefore", path));
   if (const auto w = node["startAsWaiting"]) {
     JOBNIK_ASSIGN_OR_RETURN(const auto v, Value(w, Path(path, "startAsWaiting")));
     if (!v.is_boolean()) return Error(w, Path(path, "startAsWaiting"), "must be true or false");
@@ -343,7 +364,7 @@ Result<domain::NewStage> Reader::Stage(const YAML::Node& node, const std::string
     for (std::size_t i = 0; i < tasks.size(); ++i) {
       const std::string tpath = fmt::format("{}.tasks[{}]", path, i);
       if (!tasks[i].IsMap()) return Error(tasks[i], tpath, "a task must be a mapping with data");
-      JOBNIK_TRY(CheckKeys(tasks[i], tpath, {"data", "userMetadata", "maxAttempts", "retry"}));
+      JOBNIK_TRY(CheckKeys(tasks[i], tpath, {"data", "userMetadata", "maxAttempts", "retry", "notBefore"}));
       JOBNIK_ASSIGN_OR_RETURN(const auto v, Value(tasks[i], tpath));
       JOBNIK_ASSIGN_OR_RETURN(auto t, Task(v, YamlError(tasks[i], tpath), defaults));
       st.tasks.push_back(std::move(t));
@@ -355,7 +376,7 @@ Result<domain::NewStage> Reader::Stage(const YAML::Node& node, const std::string
 
 Result<domain::NewJob> Reader::Job(YAML::Node root) {
   if (!root.IsMap()) return Error(root, "(spec)", "a spec must be a mapping with a name and stages");
-  JOBNIK_TRY(CheckKeys(root, "", {"name", "priority", "data", "userMetadata", "stages"}));
+  JOBNIK_TRY(CheckKeys(root, "", {"name", "priority", "data", "userMetadata", "notBefore", "stages"}));
   domain::NewJob job;
   if (!root["name"]) return Error(root, "name", "a job needs a name");
   JOBNIK_ASSIGN_OR_RETURN(job.name, String(root["name"], "name"));
@@ -369,6 +390,7 @@ Result<domain::NewJob> Reader::Job(YAML::Node root) {
   }
   JOBNIK_ASSIGN_OR_RETURN(job.data, Object(root, "data", ""));
   JOBNIK_ASSIGN_OR_RETURN(job.user_metadata, Object(root, "userMetadata", ""));
+  JOBNIK_ASSIGN_OR_RETURN(job.not_before, Time(root, "notBefore", ""));
   job.stages.emplace();
   if (const auto stages = root["stages"]) {
     if (!stages.IsSequence()) return Error(stages, "stages", "must be a list of stages");

@@ -165,7 +165,7 @@ TEST(CtlSpec, AMissingVariableIsAnErrorAtItsPlace) {
 TEST(CtlSpec, ErrorsNameFileLineColumnAndFieldPath) {
   EXPECT_EQ(Error("name: j\nstages:\n  - tpye: resize\n"),
             "spec.yaml:3:5: stages[0].tpye: unknown field (expected one of: type, data, userMetadata, startAsWaiting, "
-            "tasks, tasksFrom, taskDefaults, retry)");
+            "notBefore, tasks, tasksFrom, taskDefaults, retry)");
   EXPECT_EQ(Error("name: j\npriority: URGENT\n"),
             "spec.yaml:2:11: priority: must be one of VERY_HIGH, HIGH, MEDIUM, LOW, VERY_LOW, not 'URGENT'");
   EXPECT_EQ(Error("name: j\nstages:\n  - type: t\n    tasks:\n      - data: {}\n        maxAttempts: 0\n"),
@@ -179,6 +179,35 @@ TEST(CtlSpec, ErrorsNameFileLineColumnAndFieldPath) {
   const auto syntax = Error("name: j\nstages: [\n");
   EXPECT_EQ(syntax.rfind("spec.yaml:", 0), 0u) << syntax;
   EXPECT_NE(syntax.find(":3:"), std::string::npos) << syntax;
+}
+
+TEST(CtlSpec, NotBeforeOnTheJobAStageAndATaskIsSentAsGiven) {
+  const auto b = Body(R"(name: j
+notBefore: 2026-12-01T18:00:00Z
+stages:
+  - type: t
+    notBefore: "2026-12-01T20:00:00+02:00"
+    tasks:
+      - data: {}
+        notBefore: 2026-12-02T06:30:00.250Z
+      - data: {}
+)");
+  EXPECT_EQ(b["notBefore"], "2026-12-01T18:00:00.000Z");
+  EXPECT_EQ(b["stages"][0]["notBefore"], "2026-12-01T18:00:00.000Z");  // the same instant, in UTC
+  EXPECT_EQ(b["stages"][0]["tasks"][0]["notBefore"], "2026-12-02T06:30:00.250Z");
+  EXPECT_FALSE(b["stages"][0]["tasks"][1].contains("notBefore"));
+}
+
+TEST(CtlSpec, ANotBeforeThatIsNotATimeNamesItsField) {
+  EXPECT_EQ(Error("name: j\nnotBefore: tomorrow\n"),
+            "spec.yaml:2:12: notBefore: must be an RFC 3339 time with its offset, e.g. 2026-12-01T18:00:00Z, not "
+            "'tomorrow'");
+  EXPECT_EQ(Error("name: j\nstages:\n  - type: t\n    notBefore: 2026-12-01T18:00:00\n"),
+            "spec.yaml:4:16: stages[0].notBefore: must be an RFC 3339 time with its offset, e.g. "
+            "2026-12-01T18:00:00Z, not '2026-12-01T18:00:00'");
+  EXPECT_EQ(Error("name: j\nstages:\n  - type: t\n    tasks:\n      - data: {}\n        notBefore: 5\n"),
+            "spec.yaml:6:20: stages[0].tasks[0].notBefore: must be an RFC 3339 time with its offset, e.g. "
+            "2026-12-01T18:00:00Z, not 5");
 }
 
 class CtlSpecFiles : public ::testing::Test {
