@@ -47,6 +47,9 @@ struct SweeperOptions {
   std::chrono::seconds retain_aborted{0};
   store::PruneBatch prune_batch{};
   std::chrono::seconds prune_budget{30};
+  // After each batch the prune rests this many times as long as the batch took (1: it
+  // works at most half the time); 0: no rest (tests).
+  double prune_rest = 1.0;
 
   // Whether any status has a retention.
   bool Prunes() const {
@@ -88,6 +91,8 @@ class Sweeper {
   void Loop();
   bool TryLead();
   bool Stopping();
+  // Waits `pause` or until Stop(); true when stopping.
+  bool PauseOrStop(std::chrono::steady_clock::duration pause);
 
   store::Store& store_;
   store::Leadership* leadership_;

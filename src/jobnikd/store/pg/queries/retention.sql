@@ -8,7 +8,7 @@
 SELECT j.id, coalesce((SELECT sum(s.task_total) FROM stage s WHERE s.job_id = j.id), 0)::bigint AS tasks
 FROM job j
 WHERE j.status = $1 AND j.update_time < $2::timestamptz
-ORDER BY j.update_time, j.id
+ORDER BY j.update_time
 LIMIT $3
 FOR UPDATE OF j SKIP LOCKED;
 
