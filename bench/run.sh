@@ -37,6 +37,10 @@
 #      of tasks/s, are the medians of the pairs'); also the prune's rate and the task table's
 #      and indexes' sizes before, after it and after a VACUUM
 #
+# With BENCH_PEER=1 a peer runs first on the same PostgreSQL (bench/peer/run-peer.sh):
+# graphile-worker 0.17.3 from npm, with its defaults and with its documented batching,
+# through BENCH_PEER_JOBS no-op jobs at 16 workers; g's batch runs are compared with it.
+#
 # Prints a table and writes bench/results/latest.json (+ logs in bench/results/logs/).
 # Targets are informational: a miss does not fail the run. Exit status: 0 ok; 1 when a
 # request failed, a task was lost or handed out twice, a verification failed, or a
@@ -72,6 +76,8 @@
 #   BENCH_P_HISTORY           p's COMPLETED history tasks        1000000 / 100000
 #   BENCH_P_PER_JOB           p's history tasks per job          1
 #   BENCH_P_PAIRS             p's pairs of runs (none, pruning)  2 / 1
+#   BENCH_PEER                1: run the peer baseline (needs node, npm; 0)
+#   BENCH_PEER_JOBS           the peer's jobs per run            20000 / 5000
 #   BENCH_SCENARIOS           which scenarios to run             "a b c d e f g i l p"
 #   BENCH_RESULTS             results directory                  bench/results
 set -euo pipefail
@@ -130,13 +136,16 @@ p_history=${BENCH_P_HISTORY:-$(pick 1000000 100000)}
 p_per_job=${BENCH_P_PER_JOB:-1}
 p_pairs=${BENCH_P_PAIRS:-$(pick 2 1)}
 p_workers=16
+peer=false
+if is_true "${BENCH_PEER:-0}"; then peer=true; fi
+peer_jobs=${BENCH_PEER_JOBS:-$(pick 20000 5000)}
 baseline_seconds=${BENCH_SECONDS:-$(pick 10 2)}
 work_timeout=${BENCH_WORK_TIMEOUT:-120}
 read -r -a scenarios <<<"${BENCH_SCENARIOS:-a b c d e f g i l p}"
 results=${BENCH_RESULTS:-$root/bench/results}
 
 for v in a_tasks b_per_stage per_worker c_tasks d_completed d_pending e_tasks e_delayed e_pairs f_tasks f_waiters \
-  g_tasks g_batch i_jobs i_pairs l_tasks l_limit l_pairs p_tasks p_history p_per_job p_pairs baseline_seconds \
+  g_tasks g_batch i_jobs i_pairs l_tasks l_limit l_pairs p_tasks p_history p_per_job p_pairs peer_jobs baseline_seconds \
   work_timeout; do
   [[ ${!v} =~ ^[0-9]+$ ]] || { echo "$0: $v must be a non-negative integer, got '${!v}'" >&2; exit 2; }
 done
@@ -561,6 +570,18 @@ else
   printf '{}' >"$baseline_json"
 fi
 
+peer_json=$work/peer.json
+printf '{}' >"$peer_json"
+if [[ $peer == true ]]; then
+  log "peer: graphile-worker, $peer_jobs no-op jobs at 16 workers, default and batched"
+  if ! "$here/peer/run-peer.sh" "$pg_url" "$peer_json" "$peer_jobs" 16 2>>"$work/logs/peer.log"; then
+    tail -n 20 "$work/logs/peer.log" >&2 || true
+    fail "peer: bench/peer/run-peer.sh failed (see logs/peer.log)"
+    [[ -s $peer_json ]] || printf '{}' >"$peer_json"
+  fi
+  log "peer: $(jq -r 'to_entries | map("\(.key) \(.value.jobs_per_s // "-") jobs/s") | join(", ")' "$peer_json")"
+fi
+
 for s in "${scenarios[@]}"; do
   case $s in
     a)
@@ -640,6 +661,9 @@ for s in "${scenarios[@]}"; do
         --type bench --expect "$n" --batch "$g_batch"
       run_work "g_16_w$g_workers" g "$g_workers" --tasks "$n" --stages 1 --type bench --types "$b_types" -- \
         --type bench --types "$b_types" --expect "$n" --batch "$g_batch"
+      # The size the peer's batching is compared at.
+      run_work "g_one_b100_w$g_workers" g "$g_workers" --tasks "$n" --stages 1 --type bench -- \
+        --type bench --expect "$n" --batch 100
       ;;
   esac
 done
@@ -653,6 +677,7 @@ failures_json=$(printf '%s\n' "${failures[@]+"${failures[@]}"}" | jq -R 'select(
 out=$results/latest.json
 jq -n \
   --slurpfile baseline "$baseline_json" \
+  --slurpfile peer "$peer_json" \
   --argjson runs "$(jq -s 'map({(.name): .}) | add // {}' "$work"/runs/*.json 2>/dev/null || echo '{}')" \
   --argjson failures "$failures_json" \
   --arg pg "$pg_version" --arg started "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --argjson quick "$quick" \
@@ -664,13 +689,14 @@ jq -n \
     --argjson lt "$l_tasks" --argjson ll "$l_limit" --argjson lp "$l_pairs" \
     --argjson pt "$p_tasks" --argjson ph "$p_history" --argjson ppj "$p_per_job" --argjson pp "$p_pairs" \
     --argjson bs "$baseline_seconds" --argjson to "$work_timeout" --arg flags "${jobnikd_flags[*]}" \
+    --argjson peer_on "$peer" --argjson pj "$peer_jobs" \
     --arg workers "${workers_list[*]}" \
     '{a_tasks: $a, b_types: 16, b_tasks_per_stage: $b, tasks_per_worker_cap: $pw,
       c_tasks: $c, d_completed: $dc, d_pending: $dp, d_workers: 16, e_tasks: $e, e_delayed: $ed, e_pairs: $ep, e_workers: 16,
       g_tasks: $g, g_batch: $gb, g_workers: 16, i_jobs: $ij, i_pairs: $ip,
       l_tasks: $lt, l_limit: $ll, l_pairs: $lp, l_workers: 16,
       p_tasks: $pt, p_history: $ph, p_per_job: $ppj, p_pairs: $pp, p_workers: 16,
-      baseline_seconds: $bs,
+      baseline_seconds: $bs, peer: $peer_on, peer_jobs: $pj,
       work_timeout_s: $to, jobnikd_flags: $flags, workers: ($workers | split(" ") | map(tonumber))}')" \
   -f /dev/stdin >"$out" <<'JQ'
 def r3: if . == null then null else . * 1000 | round / 1000 end;
@@ -705,6 +731,9 @@ def target($name; $value; $op; $threshold; $unit):
       | sort | if length == 0 then null else .[(length - 1) / 2 | floor] end),
     limited_pairs: ([range(1; $cfg.l_pairs + 1) | tostring]
       | map(div(tps("l_limited_p" + .); tps("l_none_p" + .))) | map(select(. != null))),
+    batch100_one_stage_vs_graphile_batched: div(tps("g_one_b100_w16"); $peer[0].graphile_batched.jobs_per_s),
+    batch10_one_stage_vs_graphile_batched: div(tps("g_one_w16"); $peer[0].graphile_batched.jobs_per_s),
+    one_stage_vs_graphile_default: div(tps("a_w16"); $peer[0].graphile_default.jobs_per_s),
     limited_vs_unlimited: ([range(1; $cfg.l_pairs + 1) | tostring]
       | map(div(tps("l_limited_p" + .); tps("l_none_p" + .))) | map(select(. != null)) | sort
       | if length == 0 then null else .[(length - 1) / 2 | floor] end),
@@ -735,6 +764,7 @@ def target($name; $value; $op; $threshold; $unit):
     target("peak RSS, 16 stages, W=64"; $runs.b_w64.peak_rss_mb; "<"; 100; "MB"),
     target("peak RSS, \($cfg.c_tasks / 1000)k-task submission"; $runs.c.peak_rss_mb; "<"; 64; "MB"),
     target("submission time with / without Idempotency-Key, small jobs"; $ratios.idempotent_submission_time; "<"; 1.1; "ratio"),
+    target("batch(100) one stage, W=16 / graphile-worker batched"; $ratios.batch100_one_stage_vs_graphile_batched; ">="; 0.5; "ratio"),
     target("limited (\($cfg.l_limit)) / unlimited claim+done, one type, W=16"; $ratios.limited_vs_unlimited; ">="; 0.8; "ratio"),
     target("p99 dequeue while pruning / not, one type, W=16"; $ratios.pruning_p99_vs_none; "<"; 2.0; "ratio"),
     target("claim+done while pruning / not, one type, W=16"; $ratios.pruning_vs_none; ">="; 0.8; "ratio")
@@ -749,6 +779,7 @@ def target($name; $value; $op; $threshold; $unit):
     host: {nproc: $nproc, kernel: $kernel, postgres: $pg},
     config: $cfg,
     baseline: $b,
+    peer: ($peer[0] // {}),
     runs: $runs,
     ratios: $ratios,
     targets: $targets,
@@ -797,6 +828,8 @@ jq -r '
       | "f  long poll \(if .value.work.across_instances then "(2nd jobnikd)" else "(same)" end | pad(13)) \(f(.value.workers) | lpad(4)) \(f(.value.work.tasks) | lpad(8))   submit -> claim p50/p99 \(f(.value.work.submit_to_claim_ms.p50))/\(f(.value.work.submit_to_claim_ms.p99)) ms\(if .value.work.ok == false then " FAIL" else "" end)"),
     (if .runs.g_one_w16 then row(.runs.g_one_w16; "g  batch, one stage"; $all.baseline.claim_done_pairs_per_s["16"]; $all.ratios.batch_one_stage_vs_pgbench) else empty end),
     (if .runs.g_16_w16 then row(.runs.g_16_w16; "g  batch, 16 stages"; $all.baseline.claim_done_pairs_per_s["16"]; $all.ratios.batch_16_stages_vs_pgbench) else empty end),
+    (if .runs.g_one_b100_w16 then row(.runs.g_one_b100_w16; "g  batch(100), one stage"; $all.peer.graphile_batched.jobs_per_s; $all.ratios.batch100_one_stage_vs_graphile_batched) else empty end),
+    (if .peer.graphile_default then "   (peer graphile-worker \(.peer.graphile_default.version), \(.peer.graphile_default.jobs) no-op jobs at 16: default \(f(.peer.graphile_default.jobs_per_s)) jobs/s, batched \(f(.peer.graphile_batched.jobs_per_s)) jobs/s; g batch(100) ratio is to the batched peer; a at W=16 / default peer \(f(.ratios.one_stage_vs_graphile_default)))" else empty end),
     (.runs | to_entries | map(select(.key | startswith("i_"))) | sort_by((.key | split("_p") | last | tonumber), (.key | startswith("i_keyed"))) | .[]
       | "i  \(if (.key | startswith("i_keyed")) then "keyed" else "plain" end) \(.value.submit.jobs) jobs" + "   submit \(f(.value.submit.tasks_per_s)) tasks/s, \(f(.value.submit.wall_s)) s, request p50/p99 \(f(.value.submit.request_ms.p50))/\(f(.value.submit.request_ms.p99)) ms"),
     (if .runs.i_keyed_p1 then "   (i: time with an Idempotency-Key per submission / without, per pair \(.ratios.idempotent_submission_pairs | map(f(.)) | join(", ")), median \(f(.ratios.idempotent_submission_time)))" else empty end),

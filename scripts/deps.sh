@@ -2,7 +2,7 @@
 # Installs exactly the Debian packages Jobnik needs to build, run and test.
 # A fast no-op when they are all present (one dpkg-query call).
 #   scripts/deps.sh          build + run + test packages
-#   scripts/deps.sh --bench  also the benchmark tools
+#   scripts/deps.sh --bench  also the benchmark tools (with BENCH_PEER=1 also Node.js and npm)
 #   scripts/deps.sh --lint   also clang-format and clang-tidy (scripts/lint.sh, CI)
 #   scripts/deps.sh --fuzz   also clang and its libFuzzer runtime (scripts/fuzz.sh, CI)
 set -euo pipefail
@@ -23,7 +23,15 @@ packages=(
 )
 for arg in "$@"; do
   case "$arg" in
-    --bench) packages+=(postgresql-contrib) ;;
+    --bench)
+      packages+=(postgresql-contrib)
+      # The optional peer baseline (BENCH_PEER=1, bench/peer): Node.js and npm, unless some
+      # Node.js is already there.
+      if [[ ${BENCH_PEER:-0} =~ ^(1|true|yes|on)$ ]]; then
+        command -v node >/dev/null || packages+=(nodejs)
+        command -v npm >/dev/null || packages+=(npm)
+      fi
+      ;;
     --lint) packages+=(clang-format clang-tidy) ;;
     --fuzz) packages+=(clang libclang-rt-14-dev) ;;
     *) echo "deps: unknown option $arg (use --bench, --lint or --fuzz)" >&2; exit 2 ;;

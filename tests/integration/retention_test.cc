@@ -98,6 +98,12 @@ class RetentionTest : public DbTest {
     return o;
   }
 
+  // One batch with a fresh cursor (from the oldest).
+  domain::Result<store::Pruned> PruneFromStart(JobStatus status, domain::Timestamp before, store::PruneBatch batch) {
+    store::PruneCursor from_start;
+    return retention_->PruneFinishedJobs(status, before, batch, from_start);
+  }
+
   std::unique_ptr<store::pg::PgRetention> retention_;
   int next_type_ = 0;
 };
@@ -166,7 +172,7 @@ TEST_F(RetentionTest, ABatchTakesTheOldestFirstWithinItsJobAndTaskBounds) {
   for (int i = 0; i < 5; ++i) ids.push_back(AJobThatIs(JobStatus::kCompleted, std::chrono::hours(100 - i)));
   const auto before = Now() - 24h;
 
-  auto two = retention_->PruneFinishedJobs(JobStatus::kCompleted, before, {2, 1000});
+  auto two = PruneFromStart(JobStatus::kCompleted, before, {2, 1000});
   JOBNIK_ASSERT_OK(two);
   EXPECT_EQ(two->jobs, 2);
   EXPECT_TRUE(Gone(ids[0]));
@@ -174,14 +180,14 @@ TEST_F(RetentionTest, ABatchTakesTheOldestFirstWithinItsJobAndTaskBounds) {
   EXPECT_FALSE(Gone(ids[2]));
 
   // 3 tasks each: a budget of 5 tasks takes one job, not two.
-  auto budget = retention_->PruneFinishedJobs(JobStatus::kCompleted, before, {10, 5});
+  auto budget = PruneFromStart(JobStatus::kCompleted, before, {10, 5});
   JOBNIK_ASSERT_OK(budget);
   EXPECT_EQ(budget->jobs, 1);
   EXPECT_EQ(budget->tasks, 3);
   EXPECT_TRUE(Gone(ids[2]));
 
   // A job larger than the budget is still deleted, alone.
-  auto large = retention_->PruneFinishedJobs(JobStatus::kCompleted, before, {10, 1});
+  auto large = PruneFromStart(JobStatus::kCompleted, before, {10, 1});
   JOBNIK_ASSERT_OK(large);
   EXPECT_EQ(large->jobs, 1);
   EXPECT_TRUE(Gone(ids[3]));
@@ -205,17 +211,55 @@ TEST_F(RetentionTest, AJobLockedByAConcurrentChangeIsSkippedNotWaitedFor) {
   tx.exec0("SET LOCAL search_path TO " + tx.quote_name(schema_));
   tx.exec1("SELECT id FROM job WHERE id = '" + locked + "' FOR UPDATE");
 
-  auto pruned = retention_->PruneFinishedJobs(JobStatus::kCompleted, Now() - 24h, {10, 1000});
+  auto pruned = PruneFromStart(JobStatus::kCompleted, Now() - 24h, {10, 1000});
   JOBNIK_ASSERT_OK(pruned);
   EXPECT_EQ(pruned->jobs, 1);
   EXPECT_TRUE(Gone(other));
   EXPECT_FALSE(Gone(locked));
 
   tx.commit();
-  auto later = retention_->PruneFinishedJobs(JobStatus::kCompleted, Now() - 24h, {10, 1000});
+  auto later = PruneFromStart(JobStatus::kCompleted, Now() - 24h, {10, 1000});
   JOBNIK_ASSERT_OK(later);
   EXPECT_EQ(later->jobs, 1);
   EXPECT_TRUE(Gone(locked));
+}
+
+TEST_F(RetentionTest, ACursorGoesOnAfterTheLastJobDeletedAndAFreshOneStartsOver) {
+  // Four jobs, oldest first; the second locked by a concurrent change.
+  std::vector<std::string> ids;
+  for (int i = 0; i < 4; ++i) ids.push_back(AJobThatIs(JobStatus::kCompleted, std::chrono::hours(100 - i)));
+  pqxx::connection c(url_);
+  pqxx::work tx(c);
+  tx.exec0("SET LOCAL search_path TO " + tx.quote_name(schema_));
+  tx.exec1("SELECT id FROM job WHERE id = '" + ids[1] + "' FOR UPDATE");
+
+  const auto before = Now() - 24h;
+  store::PruneCursor cursor;
+  auto first = retention_->PruneFinishedJobs(JobStatus::kCompleted, before, {2, 1000}, cursor);
+  JOBNIK_ASSERT_OK(first);
+  EXPECT_EQ(first->jobs, 2);  // the oldest and the third: the locked one is skipped
+  EXPECT_TRUE(Gone(ids[0]));
+  EXPECT_FALSE(Gone(ids[1]));
+  EXPECT_TRUE(Gone(ids[2]));
+  EXPECT_EQ(cursor.id, ids[2]);
+  tx.commit();
+
+  // The same cursor goes on after the third: the fourth, then nothing.
+  auto second = retention_->PruneFinishedJobs(JobStatus::kCompleted, before, {2, 1000}, cursor);
+  JOBNIK_ASSERT_OK(second);
+  EXPECT_EQ(second->jobs, 1);
+  EXPECT_TRUE(Gone(ids[3]));
+  EXPECT_FALSE(Gone(ids[1]));
+  auto third = retention_->PruneFinishedJobs(JobStatus::kCompleted, before, {2, 1000}, cursor);
+  JOBNIK_ASSERT_OK(third);
+  EXPECT_EQ(third->jobs, 0);
+  EXPECT_FALSE(Gone(ids[1]));
+
+  // A fresh cursor (the next prune) sees the once locked job again.
+  auto fresh = PruneFromStart(JobStatus::kCompleted, before, {2, 1000});
+  JOBNIK_ASSERT_OK(fresh);
+  EXPECT_EQ(fresh->jobs, 1);
+  EXPECT_TRUE(Gone(ids[1]));
 }
 
 TEST_F(RetentionTest, AFinishedJobChangedSinceCountsItsAgeFromTheChange) {
@@ -223,7 +267,7 @@ TEST_F(RetentionTest, AFinishedJobChangedSinceCountsItsAgeFromTheChange) {
   // userMetadata was just updated is young again.
   const auto id = AJobThatIs(JobStatus::kCompleted, 48h);
   EXPECT_TRUE(store_->SetJobUserMetadata(id, R"({"touched":true})").ok());
-  auto pruned = retention_->PruneFinishedJobs(JobStatus::kCompleted, Now() - 24h, {10, 1000});
+  auto pruned = PruneFromStart(JobStatus::kCompleted, Now() - 24h, {10, 1000});
   JOBNIK_ASSERT_OK(pruned);
   EXPECT_EQ(pruned->jobs, 0);
   EXPECT_FALSE(Gone(id));
@@ -259,7 +303,7 @@ TEST_F(RetentionTest, RetriesRacingThePruneLeaveEachJobWholeOrGone) {
   std::thread pruner([&] {
     while (!go) std::this_thread::yield();
     for (;;) {
-      auto batch = retention_->PruneFinishedJobs(JobStatus::kFailed, Now() - 24h, {1, 1000});
+      auto batch = PruneFromStart(JobStatus::kFailed, Now() - 24h, {1, 1000});
       if (!batch.ok()) {
         ++other_errors;
         return;

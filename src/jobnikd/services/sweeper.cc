@@ -83,10 +83,11 @@ domain::Result<store::Pruned> Sweeper::Prune(domain::Timestamp now,
     if (age.count() == 0) continue;
     const auto before = now - std::chrono::duration_cast<std::chrono::microseconds>(age);
     store::Pruned of_status;
+    store::PruneCursor cursor;
     for (;;) {
       const auto started = std::chrono::steady_clock::now();
       JOBNIK_ASSIGN_OR_RETURN(const auto batch,
-                              options_.retention->PruneFinishedJobs(status, before, options_.prune_batch));
+                              options_.retention->PruneFinishedJobs(status, before, options_.prune_batch, cursor));
       const auto took = std::chrono::steady_clock::now() - started;
       of_status += batch;
       if (metrics_) {

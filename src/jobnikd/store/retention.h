@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "domain/error.h"
 #include "domain/status.h"
@@ -28,6 +29,14 @@ struct Pruned {
   }
 };
 
+// Where a prune stopped: the last job a batch deleted, in the order jobs are pruned
+// (update_time, id), as the store wrote them (exact, opaque to callers). The next batch of
+// the same status and cutoff starts after it; a fresh cursor starts at the oldest.
+struct PruneCursor {
+  std::string update_time;  // empty: from the start
+  std::string id;
+};
+
 // One batch's bounds: at most `max_jobs` jobs and, counting their tasks, at most
 // `max_tasks` tasks, except that a first job with more tasks than that is deleted alone.
 struct PruneBatch {
@@ -40,12 +49,12 @@ class Retention {
   virtual ~Retention() = default;
 
   // Deletes, in one transaction, the oldest jobs of `status` (a final one) last changed
-  // before `finished_before`, within `batch`'s bounds, with everything that is theirs.
-  // Jobs locked by a concurrent change (a retry, a delete) are skipped. Returns what it
-  // deleted: fewer than batch.max_jobs jobs means none are left (unless skipped or cut by
-  // max_tasks: Pruned::jobs == 0 means done).
+  // before `finished_before` and after `cursor`, within `batch`'s bounds, with everything
+  // that is theirs, and moves `cursor` to the last one deleted. Jobs locked by a concurrent
+  // change (a retry, a delete) are skipped (a later prune, with a fresh cursor, sees them
+  // again). Returns what it deleted: Pruned::jobs == 0 means none are left.
   virtual domain::Result<Pruned> PruneFinishedJobs(domain::JobStatus status, domain::Timestamp finished_before,
-                                                   const PruneBatch& batch) = 0;
+                                                   const PruneBatch& batch, PruneCursor& cursor) = 0;
 };
 
 }  // namespace jobnik::store

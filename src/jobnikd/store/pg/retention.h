@@ -15,7 +15,7 @@ class PgRetention final : public Retention {
   // One transaction: lock the candidates (skipping locked ones), keep the prefix within
   // the batch's task budget, delete them and their stages, tasks and events.
   domain::Result<Pruned> PruneFinishedJobs(domain::JobStatus status, domain::Timestamp finished_before,
-                                           const PruneBatch& batch) override;
+                                           const PruneBatch& batch, PruneCursor& cursor) override;
 
  private:
   Pool& pool_;

@@ -1,14 +1,17 @@
 -- Retention (schema/0009, store/pg/retention.cc): deleting finished jobs.
 
--- Up to $3 jobs of status $1 unchanged since before $2, oldest first (the job_finished
--- index), locked, with their task counts. Locked rows are skipped: a job being retried
--- or deleted right now is left for a later batch. FOR UPDATE re-checks status and
+-- Up to $3 jobs of status $1 unchanged since before $2 and after ($4, $5) in
+-- (update_time, id) order (the job_finished index: where the previous batch stopped),
+-- oldest first, locked, with their task counts. Locked rows are skipped: a job being
+-- retried or deleted right now is left for a later prune. FOR UPDATE re-checks status and
 -- update_time on the latest version of a row that changed while this waited for it.
 -- name: RetentionCandidates
-SELECT j.id, coalesce((SELECT sum(s.task_total) FROM stage s WHERE s.job_id = j.id), 0)::bigint AS tasks
+SELECT j.id, j.update_time,
+       coalesce((SELECT sum(s.task_total) FROM stage s WHERE s.job_id = j.id), 0)::bigint AS tasks
 FROM job j
 WHERE j.status = $1 AND j.update_time < $2::timestamptz
-ORDER BY j.update_time
+  AND (j.update_time, j.id) > ($4::timestamptz, $5::uuid)
+ORDER BY j.update_time, j.id
 LIMIT $3
 FOR UPDATE OF j SKIP LOCKED;
 
