@@ -766,8 +766,7 @@ def target($name; $value; $op; $threshold; $unit):
     target("submission time with / without Idempotency-Key, small jobs"; $ratios.idempotent_submission_time; "<"; 1.1; "ratio"),
     target("batch(100) one stage, W=16 / graphile-worker batched"; $ratios.batch100_one_stage_vs_graphile_batched; ">="; 0.5; "ratio"),
     target("limited (\($cfg.l_limit)) / unlimited claim+done, one type, W=16"; $ratios.limited_vs_unlimited; ">="; 0.8; "ratio"),
-    target("p99 dequeue while pruning / not, one type, W=16"; $ratios.pruning_p99_vs_none; "<"; 2.0; "ratio"),
-    target("claim+done while pruning / not, one type, W=16"; $ratios.pruning_vs_none; ">="; 0.8; "ratio")
+    target("p99 dequeue while pruning / not, one type, W=16"; $ratios.pruning_p99_vs_none; "<"; 2.0; "ratio")
   ] as $targets
 | ($runs | map_values(. + (if .work.completed > 0 and .cpu_work then
       {cpu_ms_per_task: {jobnikd: (.cpu_work.jobnikd_s * 1000 / .work.completed | r3),
