@@ -169,6 +169,7 @@ TEST_F(RetentionTest, AStatusWithoutRetentionIsKept) {
 TEST_F(RetentionTest, ABatchTakesTheOldestFirstWithinItsJobAndTaskBounds) {
   // Five COMPLETED jobs of 3 tasks, the first the oldest.
   std::vector<std::string> ids;
+  ids.reserve(5);
   for (int i = 0; i < 5; ++i) ids.push_back(AJobThatIs(JobStatus::kCompleted, std::chrono::hours(100 - i)));
   const auto before = Now() - 24h;
 
@@ -227,6 +228,7 @@ TEST_F(RetentionTest, AJobLockedByAConcurrentChangeIsSkippedNotWaitedFor) {
 TEST_F(RetentionTest, ACursorGoesOnAfterTheLastJobDeletedAndAFreshOneStartsOver) {
   // Four jobs, oldest first; the second locked by a concurrent change.
   std::vector<std::string> ids;
+  ids.reserve(4);
   for (int i = 0; i < 4; ++i) ids.push_back(AJobThatIs(JobStatus::kCompleted, std::chrono::hours(100 - i)));
   pqxx::connection c(url_);
   pqxx::work tx(c);
