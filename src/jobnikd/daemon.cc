@@ -142,9 +142,29 @@ services::SweeperOptions SweeperOptionsOf(const Config& config, store::Idempoten
   return o;
 }
 
+// The embedded database is ours: keep it migrated. An external one is migrated on request
+// (`migrate`), else its schema must be this jobnikd's version.
+domain::Status MigrateOrCheckSchema(const Database& db, const Config& config, bool migrate) {
+  if (db.embedded || migrate) return store::pg::Migrate(db.url, config.database_schema).status();
+  JOBNIK_ASSIGN_OR_RETURN(const int version, store::pg::CurrentVersion(db.url, config.database_schema));
+  if (version < store::pg::LatestVersion()) {
+    return domain::Status(domain::ErrorCode::kUnknown,
+                          fmt::format("database schema '{}' is at version {}, this jobnikd needs {}: run 'jobnikd "
+                                      "migrate' (or serve with --migrate)",
+                                      config.database_schema, version, store::pg::LatestVersion()));
+  }
+  if (version > store::pg::LatestVersion()) {
+    return domain::Status(domain::ErrorCode::kUnknown,
+                          fmt::format("database schema '{}' is at version {}, newer than this jobnikd knows ({})",
+                                      config.database_schema, version, store::pg::LatestVersion()));
+  }
+  return domain::Status::Ok();
+}
+
 int RunSweepOnce(const Config& config, std::ostream& out, std::ostream& err) {
   Database db;
   if (auto s = OpenDatabase(config, db); !s.ok()) return Fail(err, ExitCode::kFailure, s.message());
+  if (auto s = MigrateOrCheckSchema(db, config, false); !s.ok()) return Fail(err, ExitCode::kFailure, s.message());
   store::pg::Pool pool({db.url, config.database_schema, 2});
   store::pg::PgStore store(pool);
   store::pg::PgIdempotencyKeys keys(pool);
@@ -168,6 +188,7 @@ int RunPruneOnce(const Config& config, std::ostream& out, std::ostream& err) {
   }
   Database db;
   if (auto s = OpenDatabase(config, db); !s.ok()) return Fail(err, ExitCode::kFailure, s.message());
+  if (auto s = MigrateOrCheckSchema(db, config, false); !s.ok()) return Fail(err, ExitCode::kFailure, s.message());
   store::pg::Pool pool({db.url, config.database_schema, 2});
   store::pg::PgStore store(pool);
   store::pg::PgRetention retention(pool);
@@ -204,7 +225,7 @@ class Daemon {
   domain::Status Start() {
     JOBNIK_TRY(OpenDatabase(config_, db_));
     if (db_.embedded) db_.embedded->Supervise();  // restarts it if it dies; Failed() once it gives up
-    JOBNIK_TRY(MigrateOrCheckSchema());
+    JOBNIK_TRY(MigrateOrCheckSchema(db_, config_, migrate_));
     Build();
     JOBNIK_TRY(Listen());
     if (config_.sweeper_enabled) sweeper_->Start();
@@ -275,24 +296,6 @@ class Daemon {
   }
 
  private:
-  // The embedded database is ours: keep it migrated. An external one is migrated on request.
-  domain::Status MigrateOrCheckSchema() {
-    if (db_.embedded || migrate_) return store::pg::Migrate(db_.url, config_.database_schema).status();
-    JOBNIK_ASSIGN_OR_RETURN(const int version, store::pg::CurrentVersion(db_.url, config_.database_schema));
-    if (version < store::pg::LatestVersion()) {
-      return domain::Status(domain::ErrorCode::kUnknown,
-                            fmt::format("database schema '{}' is at version {}, this jobnikd needs {}: run 'jobnikd "
-                                        "migrate' (or serve with --migrate)",
-                                        config_.database_schema, version, store::pg::LatestVersion()));
-    }
-    if (version > store::pg::LatestVersion()) {
-      return domain::Status(domain::ErrorCode::kUnknown,
-                            fmt::format("database schema '{}' is at version {}, newer than this jobnikd knows ({})",
-                                        config_.database_schema, version, store::pg::LatestVersion()));
-    }
-    return domain::Status::Ok();
-  }
-
   // Store, metrics, tracer, API, HTTP server and sweeper.
   void Build() {
     pool_ = std::make_unique<store::pg::Pool>(

@@ -114,3 +114,20 @@ gone() { [[ $(job_status "$1") == JOB_NOT_FOUND ]]; }
   run grep -c "retention: deleted" "$BATS_TEST_TMPDIR/d.log"
   assert_success
 }
+
+@test "prune and sweep --once: an unmigrated database is named, a fresh embedded one is migrated" {
+  run --separate-stderr prune --retain-completed 7d
+  assert_equal "$status" 1
+  [[ $stderr == *"database schema '$SCHEMA' is at version 0, this jobnikd needs"*"run 'jobnikd migrate'"* ]] ||
+    fail "stderr: $stderr"
+  run --separate-stderr "$JOBNIKD" --database-url "$URL" --database-schema "$SCHEMA" sweep --once
+  assert_equal "$status" 1
+  [[ $stderr == *"run 'jobnikd migrate'"* ]] || fail "stderr: $stderr"
+
+  DATA=$(make_data_dir)
+  run --separate-stderr "$JOBNIKD" --data-dir "$DATA" --retain-completed 7d prune --once
+  wait_no_postgres_for "$DATA"
+  rm -rf "$DATA"
+  assert_success
+  assert_output "deleted 0 finished job(s): 0 stage(s), 0 task(s), 0 event(s)"
+}
