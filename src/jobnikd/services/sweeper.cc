@@ -1,6 +1,7 @@
 #include "services/sweeper.h"
 
 #include <iterator>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -17,7 +18,7 @@ std::string RetryNote(const domain::Task& t) {
 }  // namespace
 
 Sweeper::Sweeper(store::Store& store, store::Leadership* leadership, Metrics* metrics, SweeperOptions options)
-    : store_(store), leadership_(leadership), metrics_(metrics), options_(options) {}
+    : store_(store), leadership_(leadership), metrics_(metrics), options_(std::move(options)) {}
 
 Sweeper::~Sweeper() {
   Stop();

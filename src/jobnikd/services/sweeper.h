@@ -54,7 +54,7 @@ struct SweeperOptions {
   double prune_rest = 1.0;
   // Called after each turn of the background loop as the leader, with what it did (the
   // daemon records it on its instance's row, store/instances.h); may be empty.
-  std::function<void(const store::SweepRecord&)> on_sweep;
+  std::function<void(const store::SweepRecord&)> on_sweep = nullptr;
 
   // Whether any status has a retention.
   bool Prunes() const {
