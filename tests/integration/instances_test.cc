@@ -93,7 +93,7 @@ TEST_F(InstancesTest, ASweepIsRecordedOnTheLeadersRow) {
   EXPECT_FALSE(list[0].last_sweep);
   ASSERT_TRUE(list[1].sweeper_leader);
   ASSERT_TRUE(list[1].last_sweep);
-  EXPECT_EQ(list[1].last_sweep->at, at);
+  EXPECT_EQ(list[1].last_sweep->at, std::chrono::floor<std::chrono::milliseconds>(at));  // times are stored to the ms
   EXPECT_EQ(list[1].last_sweep->duration, 1234ms);
   EXPECT_EQ(list[1].last_sweep->tasks_failed, 5);
   EXPECT_EQ(list[1].last_sweep->keys_expired, 6);
@@ -177,24 +177,33 @@ TEST_F(InstancesTest, DeleteOldRemovesLongGoneInstancesAndOldMinutes) {
 }
 
 TEST_F(InstancesTest, AReportSaysItsStageType) {
+  // Each path of a report: a failure retried, a completion in a batch, a single completion.
   auto job = store_->CreateJob(AJob(), ATrace());
   ASSERT_TRUE(job.ok());
   auto stage = store_->AddStage(job->id, AStage("typed-report"), ATrace());
   ASSERT_TRUE(stage.ok());
-  ASSERT_TRUE(store_->AddTasks(stage->id, SomeTasks(2, /*max_attempts=*/1), ATrace()).ok());
+  ASSERT_TRUE(store_->AddTasks(stage->id, SomeTasks(3, /*max_attempts=*/2), ATrace()).ok());
   auto one = store_->ClaimTask("typed-report");
-  ASSERT_TRUE(one.ok());
+  ASSERT_TRUE(one.ok()) << Describe(one.status());
   auto r =
       store_->ReportTask(one->task.id, domain::TaskStatus::kFailed, {one->task.claim_id, std::nullopt, std::nullopt});
   ASSERT_TRUE(r.ok()) << Describe(r.status());
+  EXPECT_EQ(r->task.status, domain::TaskStatus::kRetried);
   EXPECT_EQ(r->stage_type, "typed-report");
   auto two = store_->ClaimTask("typed-report");
-  ASSERT_TRUE(two.ok());
+  ASSERT_TRUE(two.ok()) << Describe(two.status());
   auto batch = store_->ReportTasks(
       {{two->task.id, domain::TaskStatus::kCompleted, {two->task.claim_id, std::nullopt, std::nullopt}}});
   ASSERT_EQ(batch.size(), 1U);
   ASSERT_TRUE(batch[0].ok()) << Describe(batch[0].status());
   EXPECT_EQ(batch[0]->stage_type, "typed-report");
+  auto three = store_->ClaimTask("typed-report");
+  ASSERT_TRUE(three.ok()) << Describe(three.status());
+  r = store_->ReportTask(three->task.id, domain::TaskStatus::kCompleted,
+                         {three->task.claim_id, std::nullopt, std::nullopt});
+  ASSERT_TRUE(r.ok()) << Describe(r.status());
+  EXPECT_EQ(r->task.status, domain::TaskStatus::kCompleted);
+  EXPECT_EQ(r->stage_type, "typed-report");
 }
 
 TEST_F(InstancesTest, TheHeartbeatStoresTheCountsAndRegistersAgainWhenItsRowIsGone) {
