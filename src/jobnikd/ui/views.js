@@ -154,7 +154,7 @@ const overview = {
           h('td', {}, throughput ? sparkline(perMinute, `${num(d ? d.completed : 0)} completed in the last hour`) : '—'));
       }),
       'No unfinished work, and none finished in the last hour.'),
-      h('p', { class: 'muted' }, 'Finished counts are up to one heartbeat (10 s) behind.'),
+      h('p', { class: 'muted' }, 'Finished counts are up to one instance heartbeat behind (10 s by default).'),
       instancesPanel(instances));
     // The relative times move on their own: a change of the instances' seenAt alone does
     // not count as new data.
