@@ -38,7 +38,7 @@ _jobnikd()
         --data-dir --postgres-bin-dir --http-threads --body-limit --keep-alive-timeout
         --allowed-hosts --allowed-origins --claim-wakeup --claim-poll-interval --claim-max-waiters
         --shutdown-timeout --log-level --log-format --access-log --sweeper
-        --sweeper-interval --stale-after --sweeper-batch --scheduler-interval-ms --lease-min --lease-max
+        --sweeper-interval --stale-after --sweeper-batch --instance-heartbeat-interval --scheduler-interval-ms --lease-min --lease-max
         --lease-default --idempotency-retention --retain-completed --retain-failed --retain-aborted
         --prune-batch --prune-batch-tasks --otlp-endpoint --service-name --tracing-queue-size --ui'
     local global_opts="-h --help -V --version --print-config $value_opts"
@@ -86,7 +86,7 @@ _jobnikd()
             return
             ;;
         --listen | --database-url | --database-schema | --pool-size | --batch-max | --batches-in-flight | --http-threads | \
-            --body-limit | --keep-alive-timeout | --shutdown-timeout | --sweeper-interval | \
+            --body-limit | --keep-alive-timeout | --shutdown-timeout | --sweeper-interval | --instance-heartbeat-interval | \
             --stale-after | --sweeper-batch | --scheduler-interval-ms | --otlp-endpoint | --service-name | \
             --tracing-queue-size | --allowed-hosts | --allowed-origins | --claim-poll-interval | \
             --claim-max-waiters | --lease-min | --lease-max | --lease-default | --idempotency-retention | \

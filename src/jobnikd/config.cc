@@ -130,6 +130,11 @@ const std::vector<KeyDef>& Defs() {
              &Config::sweeper_stale_after, 1, 30LL * 86400),
       IntKey({"sweeper.batch", "JOBNIK_SWEEPER_BATCH", "--sweeper-batch", "tasks failed per sweep at most"},
              &Config::sweeper_batch, 1, 100000),
+      IntKey({"instance.heartbeat_interval", "JOBNIK_INSTANCE_HEARTBEAT_INTERVAL", "--instance-heartbeat-interval",
+              "seconds between two refreshes of this instance's row (GET /v1/instances), each adding its completion "
+              "counts to GET /v1/throughput",
+              false, "SECONDS"},
+             &Config::instance_heartbeat_interval, 1, 300),
       IntKey({"scheduler.interval_ms", "JOBNIK_SCHEDULER_INTERVAL_MS", "--scheduler-interval-ms",
               "longest wait of the retry scheduler between two looks for RETRIED tasks whose retry delay is over "
               "(it also wakes at the next due time)",

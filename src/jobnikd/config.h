@@ -43,6 +43,8 @@ struct Config {
   int sweeper_interval = 60;       // seconds
   int sweeper_stale_after = 1800;  // seconds IN_PROGRESS before a task is failed
   int sweeper_batch = 100;
+  // The instance heartbeat (extension; docs/design.md, "Instances and throughput"), seconds.
+  int instance_heartbeat_interval = 10;
   // The retry scheduler (extension): the longest sleep between its steps, in milliseconds.
   int scheduler_interval_ms = 1000;
   // Leases (extension): the bounds of dequeue's lease_seconds and a heartbeat's

@@ -6,8 +6,10 @@
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <csignal>
@@ -30,9 +32,11 @@
 #include "process/sd_notify.h"
 #include "process/signals.h"
 #include "services/claim_waiter.h"
+#include "services/heartbeat.h"
 #include "services/scheduler.h"
 #include "services/sweeper.h"
 #include "store/pg/idempotency.h"
+#include "store/pg/instances.h"
 #include "store/pg/leadership.h"
 #include "store/pg/migrator.h"
 #include "store/pg/pg_store.h"
@@ -118,6 +122,11 @@ int RunMigrate(const Config& config, std::ostream& out, std::ostream& err) {
   }
   return 0;
 }
+
+// How long the sweeper's leader keeps the row of an instance not seen, and the minute
+// counts (docs/design.md, "Instances and throughput").
+constexpr std::chrono::hours kInstanceKept{1};
+constexpr std::chrono::hours kMinuteCountsKept{2};
 
 // Connections of the idempotency keys' pool: two short statements per keyed request.
 constexpr int kIdempotencyPoolSize = 8;
@@ -228,6 +237,7 @@ class Daemon {
     JOBNIK_TRY(MigrateOrCheckSchema(db_, config_, migrate_));
     Build();
     JOBNIK_TRY(Listen());
+    StartHeartbeat();
     if (config_.sweeper_enabled) sweeper_->Start();
     scheduler_->Start();
     claim_waiter_->Start();
@@ -291,6 +301,7 @@ class Daemon {
     deadline.join();
     sweeper_->Stop();
     scheduler_->Stop();
+    heartbeat_->Stop();  // the last counts; removes this instance's row
     spdlog::info("stopped");
     return database_lost_ ? process::ExitCode::kFailure : process::ExitCode::kOk;
   }
@@ -330,6 +341,8 @@ class Daemon {
     api_options.site_guard = site_guard_.get();
     api_options.claim_waiter = claim_waiter_.get();
     api_options.ui = config_.ui_enabled;
+    instances_ = std::make_unique<store::pg::PgInstances>(*pool_);
+    api_options.instances = instances_.get();
     // The keys' statements commit asynchronously (docs/design.md, "Idempotency keys"), on a
     // small pool of their own.
     store::pg::PoolOptions key_pool{db_.url, config_.database_schema, kIdempotencyPoolSize};
@@ -361,10 +374,34 @@ class Daemon {
     leadership_ = std::make_unique<store::pg::PgLeadership>(
         store::pg::PgLeadershipOptions{db_.url, config_.database_schema, "sweeper"});
     retention_ = std::make_unique<store::pg::PgRetention>(*pool_);
-    sweeper_ = std::make_unique<services::Sweeper>(
-        *store_, leadership_.get(), &metrics_, SweeperOptionsOf(config_, idempotency_keys_.get(), retention_.get()));
+    auto sweeper_options = SweeperOptionsOf(config_, idempotency_keys_.get(), retention_.get());
+    // The leader records each sweep on its instance's row, and deletes instances gone for
+    // long and minute counts past their keeping.
+    sweeper_options.on_sweep = [this](const store::SweepRecord& sweep) {
+      if (heartbeat_) heartbeat_->RecordSweep(sweep);
+      auto deleted = instances_->DeleteOld(sweep.at - kInstanceKept, sweep.at - kMinuteCountsKept);
+      if (!deleted.ok()) spdlog::warn("sweeper: old instances and minute counts: {}", deleted.status().message());
+    };
+    sweeper_ = std::make_unique<services::Sweeper>(*store_, leadership_.get(), &metrics_, std::move(sweeper_options));
     scheduler_ = std::make_unique<services::Scheduler>(
         *store_, &metrics_, services::SchedulerOptions{std::chrono::milliseconds(config_.scheduler_interval_ms)});
+  }
+
+  // Registers this instance (docs/design.md, "Instances and throughput") and starts its
+  // heartbeat, once the address it serves on is known.
+  void StartHeartbeat() {
+    std::array<char, 256> host{};
+    if (gethostname(host.data(), host.size() - 1) != 0) host[0] = '\0';
+    services::HeartbeatOptions options;
+    options.interval = std::chrono::seconds(config_.instance_heartbeat_interval);
+    options.info.host = host.data();
+    options.info.pid = static_cast<int>(getpid());
+    options.info.listen = fmt::format("{}:{}", config_.ListenHost(), port_);
+    options.info.version = Version();
+    heartbeat_ = std::make_unique<services::InstanceHeartbeat>(
+        *instances_, metrics_.throughput, [this] { return sweeper_->IsLeader(); }, std::move(options));
+    heartbeat_->Register();
+    heartbeat_->Start();
   }
 
   // Binds --listen (port 0: any free port), with the reason when it cannot.
@@ -424,12 +461,14 @@ class Daemon {
   std::unique_ptr<http::SiteGuard> site_guard_;
   std::unique_ptr<store::pg::Pool> idempotency_pool_;
   std::unique_ptr<store::pg::PgIdempotencyKeys> idempotency_keys_;
+  std::unique_ptr<store::pg::PgInstances> instances_;
   std::unique_ptr<http::Api> api_;
   httplib::Server server_;
   std::unique_ptr<store::pg::PgLeadership> leadership_;
   std::unique_ptr<store::pg::PgRetention> retention_;
   std::unique_ptr<services::Sweeper> sweeper_;
   std::unique_ptr<services::Scheduler> scheduler_;
+  std::unique_ptr<services::InstanceHeartbeat> heartbeat_;
   std::thread http_thread_;
   std::atomic<bool> http_returned_{false};
   int port_ = -1;

@@ -18,6 +18,8 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include "throughput.h"
+
 namespace jobnik {
 namespace store {
 struct QueueStats;
@@ -97,6 +99,9 @@ class Metrics {
   prometheus::Counter& pruned_stages;
   prometheus::Counter& pruned_tasks;
   prometheus::Counter& pruned_events;
+  // Tasks that reached COMPLETED or FAILED by minute and stage type, until the heartbeat
+  // (services/heartbeat.h) takes them to the cluster-wide counts; not exposed here.
+  Throughput throughput;
 
   // Called before each exposition to refresh gauges (pool, queue).
   void SetCollectHook(std::function<void(Metrics&)> hook);

@@ -53,7 +53,10 @@ def api(base, method, path, body=None):
 
 def start_jobnikd(bin_dir, db_url, schema, log_path):
     log = open(log_path, "w")
-    proc = subprocess.Popen([os.path.join(bin_dir, "jobnikd"), "--listen", "127.0.0.1:0", "--sweeper", "false",
+    # The sweeper leads (alone) and sweeps every second; the heartbeat stores the counts
+    # every second: the overview's instances and completion counts have something to show.
+    proc = subprocess.Popen([os.path.join(bin_dir, "jobnikd"), "--listen", "127.0.0.1:0", "--sweeper", "true",
+                             "--sweeper-interval", "1", "--instance-heartbeat-interval", "1",
                              "--access-log", "false", "--database-url", db_url, "--database-schema", schema,
                              "serve", "--migrate"], stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
@@ -86,8 +89,8 @@ def main():
     proc, base = start_jobnikd(bin_dir, db_url, schema, os.path.join(work, "jobnikd.log"))
     driver = None
     try:
-        # 30 small jobs (two pages of 25), then the job the test works on.
-        for i in range(30):
+        # 29 small jobs, the job the test works on and one that fails (two pages of 25).
+        for i in range(29):
             api(base, "POST", "/v1/jobs", {"name": f"filler-{i:02d}", "data": {"i": i}})
         job = api(base, "POST", "/v1/jobs", {
             "name": "browser-thumbnails", "priority": "HIGH", "data": {"bucket": "photos", "sizes": [64, 256]},
@@ -100,6 +103,11 @@ def main():
         # One task failed once, so the tasks page shows a failure reason.
         first = api(base, "PATCH", "/v1/stages/bt-resize/tasks/dequeue")
         api(base, "PUT", f"/v1/tasks/{first['id']}/status", {"status": "FAILED", "reason": "disk full"})
+        # A task failed for good, for the overview's failed-in-the-last-hour count.
+        api(base, "POST", "/v1/jobs", {"name": "browser-failing", "data": {}, "stages": [
+            {"type": "bt-fail", "data": {}, "tasks": [{"data": {}, "maxAttempts": 1}]}]})
+        doomed = api(base, "PATCH", "/v1/stages/bt-fail/tasks/dequeue")
+        api(base, "PUT", f"/v1/tasks/{doomed['id']}/status", {"status": "FAILED", "reason": "corrupt"})
 
         options = webdriver.ChromeOptions()
         options.binary_location = CHROMIUM
@@ -221,6 +229,29 @@ def main():
         driver.back()
         wait.until(lambda d: len(css("tr[data-stage]")) == 2)
         check_console("history")
+
+        # The overview again: the instances panel (this jobnikd, the sweeper's leader, its last
+        # sweep) and, once the heartbeat stored them, the last hour's counts and sparkline.
+        click('a[data-nav="overview"]')
+        wait.until(lambda d: "Sweeper leader" in text("#sweeper-leader") and "last sweep" in text("#sweeper-leader"))
+        wait.until(lambda d: len(css("tr[data-instance] .leader")) == 1)
+        if str(proc.pid) not in text("tr[data-instance]"):
+            raise Failure(f"the instances panel does not show this jobnikd (pid {proc.pid}): "
+                          f"{text('tr[data-instance]')}")
+        wait.until(lambda d: text('tr[data-type="bt-resize"] td.completed-hour') == "1")
+        wait.until(lambda d: text('tr[data-type="bt-fail"] td.failed-hour') == "1")
+        rate = text('tr[data-type="bt-resize"] td.rate')
+        if rate in ("", "0", "—"):
+            raise Failure(f"the completion rate of bt-resize is {rate!r}")
+        # The sparkline rises from its baseline (y = 23) at the last minute.
+        points = driver.execute_script(
+            "const p = document.querySelector('tr[data-type=\"bt-resize\"] svg.spark polyline');"
+            "return p ? p.getAttribute('points') : '';")
+        ys = [float(p.split(",")[1]) for p in points.split()]
+        if len(ys) != 60 or min(ys) >= 23:
+            raise Failure(f"the sparkline of bt-resize shows no completion: {points}")
+        shot("overview-live")
+        check_console("overview again")
 
         print("timings (s): " + ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
         print(f"screenshots in {shots}")

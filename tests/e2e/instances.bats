@@ -299,6 +299,65 @@ race() {
   assert_output 1
 }
 
+# instances_json: GET /v1/instances on the current instance.
+instances_json() { api GET /v1/instances; }
+# instance_count N: the current instance lists N instances, none gone.
+instance_count() { [[ "$(instances_json | jq '[.instances[] | select(.gone | not)] | length')" == "$1" ]]; }
+# leader_sweep_after TIME: the leader's last sweep is later than TIME (RFC 3339).
+leader_sweep_after() {
+  local at
+  at=$(instances_json | jq -r '.instances[] | select(.sweeperLeader) | .lastSweep.at // empty')
+  [[ -n "$at" && "$at" > "$1" ]]
+}
+# completed_of TYPE N: GET /v1/throughput counts N tasks of TYPE completed.
+completed_of() { [[ "$(api GET /v1/throughput | jq --arg t "$1" '[.stageTypes[] | select(.stageType == $t) | .completed] | add // 0')" == "$2" ]]; }
+
+@test "two instances list each other, the sweeper's leader and its last sweep, and sum their completions" {
+  for name in a b; do
+    start_instance "$name" --sweeper true --sweeper-interval 1 --instance-heartbeat-interval 1 serve --migrate
+  done
+  on a
+  poll 30 instance_count 2
+  on b
+  instance_count 2
+  run instances_json
+  assert_equal "$(jq -r '[.instances[].pid] | sort | join(" ")' <<<"$output")" \
+    "$(printf '%s\n' "${PIDS[a]}" "${PIDS[b]}" | sort -n | paste -sd' ')"
+  assert_equal "$(jq '[.instances[] | select(.listen == "")] | length' <<<"$output")" 0
+
+  # Exactly one leader, the one that logged it; its last sweep moves on.
+  poll 30 single_leader a b
+  leader=$(single_leader a b)
+  poll 30 leader_sweep_after 2000-01-01T00:00:00Z
+  pid=$(instances_json | jq -r '[.instances[] | select(.sweeperLeader)] | if length == 1 then .[0].pid else "none" end')
+  assert_equal "$pid" "${PIDS[$leader]}"
+  first=$(instances_json | jq -r '.instances[] | select(.sweeperLeader) | .lastSweep.at')
+  poll 30 leader_sweep_after "$first"
+
+  # Two tasks completed through a, one through b: three, summed over both.
+  on a
+  new_job rate-e2e 1 3 >/dev/null
+  assert_equal "$(last_status)" 201
+  for via in a a b; do
+    on "$via"
+    id=$(api PATCH /v1/stages/rate-e2e/tasks/dequeue | jq -r .id)
+    assert_equal "$(last_status)" 200
+    api PUT "/v1/tasks/$id/status" '{"status":"COMPLETED"}' >/dev/null
+    assert_equal "$(last_status)" 200
+  done
+  poll 30 completed_of rate-e2e 3
+  on b
+  completed_of rate-e2e 3
+
+  # A clean stop removes the instance's row.
+  kill -TERM "${PIDS[b]}"
+  wait "${PIDS[b]}"
+  PIDS[b]=""
+  on a
+  poll 30 instance_count 1
+  assert_equal "$(instances_json | jq '.instances | length')" 1
+}
+
 @test "jobnikd sweep --once fails stale tasks for cron" {
   start_instance a serve --migrate
   on a

@@ -20,6 +20,7 @@ void Api::Register(httplib::Server& server) {
   AddLimitRoutes(routes, store_);
   AddOpsRoutes(routes, store_, metrics_, draining_, liveness_);
   AddQueueRoutes(routes, store_);
+  if (options_.instances) AddInstanceRoutes(routes, *options_.instances);
   if (options_.ui) AddUiRoutes(routes);
   InstallRoutes(server, routes, metrics_, tracer_, options_.access_log, &options_.idempotency);
   InstallServerHandlers(server, options_.body_limit, options_.connections, options_.site_guard, &metrics_);

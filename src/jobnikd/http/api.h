@@ -38,6 +38,7 @@ struct ApiOptions {
   services::ClaimWaiter* claim_waiter = nullptr;      // long-poll claims (null: wait_seconds does not wait)
   IdempotencyOptions idempotency{};                   // keys null: Idempotency-Key is ignored; outlive the Api
   bool ui = true;                                     // the web dashboard under /ui/
+  store::Instances* instances = nullptr;              // GET /v1/instances, /v1/throughput (null: none)
 };
 
 class Api {

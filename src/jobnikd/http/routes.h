@@ -5,10 +5,13 @@
 //   limits_routes.cc  /v1/stage-types...       (stage types, concurrency limits)
 //   ops_routes.cc     /liveness, /readiness, /metrics, /openapi.yaml
 //   dashboard_routes.cc /v1/queues, the web dashboard under /ui/
+//   instances_routes.cc /v1/instances, /v1/throughput
 // Each appends its routes (in the order they are matched) for InstallRoutes (envelope.h).
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string_view>
 #include <vector>
@@ -16,6 +19,7 @@
 #include "http/envelope.h"
 #include "metrics.h"
 #include "services/claim_waiter.h"
+#include "store/instances.h"
 #include "store/store.h"
 
 namespace jobnik::http {
@@ -52,6 +56,14 @@ void AddOpsRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, cons
 
 // GET /v1/queues: unfinished work by stage type and unfinished jobs by status.
 void AddQueueRoutes(std::vector<Route>& routes, store::Store& st);
+// GET /v1/instances (the jobnikd instances on this database, the sweeper's leader and its
+// last sweep) and GET /v1/throughput?minutes=N (tasks completed and failed per minute and
+// stage type, cluster-wide). `instances` must outlive the server.
+void AddInstanceRoutes(std::vector<Route>& routes, store::Instances& instances);
+// An instance not seen for longer than this is shown as gone.
+inline constexpr std::chrono::seconds kInstanceGoneAfter{60};
+// The longest series GET /v1/throughput gives, minutes.
+inline constexpr std::int64_t kMaxThroughputMinutes = 120;
 // The web dashboard: its files under /ui/ (other paths there answer its page), / -> /ui/.
 void AddUiRoutes(std::vector<Route>& routes);
 

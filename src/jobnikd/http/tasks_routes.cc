@@ -22,6 +22,8 @@ namespace {
 
 // The metrics and log lines of a task report (single or in a batch).
 void NoteReport(Metrics& m, const std::string& id, const store::TaskReport& r) {
+  m.throughput.Count(r.stage_type, r.task.status,
+                     std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now()));
   switch (r.task.status) {
     case domain::TaskStatus::kCompleted:
       m.tasks_completed.Increment();

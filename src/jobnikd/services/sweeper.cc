@@ -1,6 +1,7 @@
 #include "services/sweeper.h"
 
 #include <iterator>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -17,7 +18,7 @@ std::string RetryNote(const domain::Task& t) {
 }  // namespace
 
 Sweeper::Sweeper(store::Store& store, store::Leadership* leadership, Metrics* metrics, SweeperOptions options)
-    : store_(store), leadership_(leadership), metrics_(metrics), options_(options) {}
+    : store_(store), leadership_(leadership), metrics_(metrics), options_(std::move(options)) {}
 
 Sweeper::~Sweeper() {
   Stop();
@@ -40,7 +41,12 @@ domain::Result<int> Sweeper::RunOnce(domain::Timestamp now) {
                  RetryNote(r.task));
   }
   const auto swept = expired.size() + reports.size();
-  if (metrics_) metrics_->tasks_swept.Increment(static_cast<double>(swept));
+  if (metrics_) {
+    metrics_->tasks_swept.Increment(static_cast<double>(swept));
+    for (const auto* list : {&expired, &reports}) {
+      for (const auto& r : *list) metrics_->throughput.Count(r.stage_type, r.task.status, now);
+    }
+  }
   return static_cast<int>(swept);
 }
 
@@ -141,11 +147,27 @@ void Sweeper::Loop() {
     lock.unlock();
     if (TryLead()) {
       const auto now = std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
-      if (auto n = SweepAll(now); !n.ok()) spdlog::error("sweeper: {}", n.status().message());
-      if (auto n = ExpireIdempotencyKeys(); !n.ok())
+      const auto started = std::chrono::steady_clock::now();
+      store::SweepRecord record;
+      record.at = now;
+      if (auto n = SweepAll(now); !n.ok()) {
+        spdlog::error("sweeper: {}", n.status().message());
+      } else {
+        record.tasks_failed = *n;
+      }
+      if (auto n = ExpireIdempotencyKeys(); !n.ok()) {
         spdlog::error("sweeper: idempotency keys: {}", n.status().message());
-      if (auto n = Prune(now, std::chrono::steady_clock::now() + options_.prune_budget); !n.ok())
+      } else {
+        record.keys_expired = *n;
+      }
+      if (auto n = Prune(now, std::chrono::steady_clock::now() + options_.prune_budget); !n.ok()) {
         spdlog::error("retention: {}", n.status().message());
+      } else {
+        record.jobs_pruned = n->jobs;
+      }
+      record.duration =
+          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+      if (options_.on_sweep) options_.on_sweep(record);
     }
     lock.lock();
     cv_.wait_for(lock, options_.interval, [this] { return stopping_; });

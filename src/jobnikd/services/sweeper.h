@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -22,6 +23,7 @@
 #include "domain/model.h"
 #include "metrics.h"
 #include "store/idempotency.h"
+#include "store/instances.h"
 #include "store/leadership.h"
 #include "store/retention.h"
 #include "store/store.h"
@@ -50,6 +52,9 @@ struct SweeperOptions {
   // After each batch the prune rests this many times as long as the batch took (1: it
   // works at most half the time); 0: no rest (tests).
   double prune_rest = 1.0;
+  // Called after each turn of the background loop as the leader, with what it did (the
+  // daemon records it on its instance's row, store/instances.h); may be empty.
+  std::function<void(const store::SweepRecord&)> on_sweep = nullptr;
 
   // Whether any status has a retention.
   bool Prunes() const {

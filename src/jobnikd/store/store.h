@@ -83,6 +83,7 @@ struct Heartbeat {
 struct TaskReport {
   domain::Task task;  // after the change (status RETRIED when it will be retried)
   std::string job_id;
+  std::string stage_type;  // the task's stage's type
   bool stage_completed = false;
   bool stage_failed = false;
   bool job_completed = false;

@@ -45,15 +45,86 @@ function summaryBar(s) {
 
 // ---- Overview ----
 
+// Per-minute counts as a small line chart (inline SVG: attributes only, no style, so the
+// CSP allows it), oldest minute first.
+function sparkline(values, label) {
+  const NS = 'http://www.w3.org/2000/svg';
+  const w = 120;
+  const hgt = 24;
+  const max = Math.max(1, ...values);
+  const step = values.length > 1 ? w / (values.length - 1) : w;
+  const points = values.map((v, i) => `${(i * step).toFixed(1)},${(hgt - 1 - ((hgt - 2) * v) / max).toFixed(1)}`);
+  const svg = document.createElementNS(NS, 'svg');
+  svg.setAttribute('class', 'spark');
+  svg.setAttribute('viewBox', `0 0 ${w} ${hgt}`);
+  svg.setAttribute('width', String(w));
+  svg.setAttribute('height', String(hgt));
+  svg.setAttribute('role', 'img');
+  svg.setAttribute('aria-label', label);
+  const line = document.createElementNS(NS, 'polyline');
+  line.setAttribute('points', points.join(' '));
+  svg.append(line);
+  const title = document.createElementNS(NS, 'title');
+  title.textContent = label;
+  svg.append(title);
+  return svg;
+}
+
+// A request the overview can do without (an older jobnikd): null instead of an error.
+const optional = (path) => get(path).then(({ data }) => data, () => null);
+
+// Seconds without a heartbeat after which an instance is flagged stale (two beats missed;
+// the API says gone after a minute).
+const STALE_SECONDS = 25;
+
+function instancesPanel(instances) {
+  if (!instances) return null;
+  const list = instances.instances;
+  const leader = list.find((i) => i.sweeperLeader);
+  const sweepTitle = (s) => `${s.durationMs} ms: ${num(s.tasksFailed)} stale task(s) failed, ` +
+    `${num(s.idempotencyKeysExpired)} idempotency key(s) expired, ${num(s.jobsPruned)} job(s) pruned`;
+  return [
+    h('h2', {}, 'Instances'),
+    h('p', { id: 'sweeper-leader' }, leader
+      ? ['Sweeper leader: ', h('span', { class: 'mono' }, `${leader.host} (pid ${leader.pid})`), '; last sweep ',
+        leader.lastSweep ? h('span', { title: sweepTitle(leader.lastSweep) }, when(leader.lastSweep.at)) : 'not yet']
+      : h('span', { class: 'muted' }, 'No sweeper leader.')),
+    table([['Instance'], ['Listen'], ['Version'], ['Started'], ['Last seen'], ['Sweeper'], ['Last sweep']],
+      list.map((i) => {
+        const age = (Date.now() - new Date(i.seenAt).getTime()) / 1000;
+        const state = i.gone ? 'gone' : age > STALE_SECONDS ? 'stale' : null;
+        return h('tr', { 'data-instance': i.id, class: state ? `instance-${state}` : null },
+          h('td', { title: i.id }, h('span', { class: 'mono' }, `${i.host} (pid ${i.pid})`), ' ',
+            state ? h('span', { class: `badge ${state === 'gone' ? 's-FAILED' : 's-PAUSED'}` }, state) : null),
+          h('td', { class: 'mono' }, i.listen), h('td', {}, i.version), h('td', {}, when(i.startedAt)),
+          h('td', {}, when(i.seenAt)),
+          h('td', {}, i.sweeperLeader ? h('span', { class: 'badge s-COMPLETED leader' }, 'leader') : ''),
+          h('td', i.lastSweep ? { title: sweepTitle(i.lastSweep) } : {}, i.lastSweep ? when(i.lastSweep.at) : '—'));
+      }),
+      'No instance registered.'),
+  ];
+}
+
 const overview = {
   nav: 'overview',
   title: () => 'Overview',
   head: () => h('h1', {}, 'Overview'),
   async body() {
-    const { data } = await get('/v1/queues');
+    const [{ data }, throughput, instances] = await Promise.all([get('/v1/queues'),
+      optional('/v1/throughput?minutes=60'), optional('/v1/instances')]);
     const types = data.stageTypes;
     const totals = types.reduce((t, x) => ({ pending: t.pending + x.pending, inProgress: t.inProgress + x.inProgress,
       retried: t.retried + x.retried }), { pending: 0, inProgress: 0, retried: 0 });
+    // Every type with unfinished work or finished work in the last hour, by name.
+    const done = new Map((throughput?.stageTypes || []).map((t) => [t.stageType, t]));
+    const rows = new Map(types.map((t) => [t.stageType, t]));
+    for (const name of done.keys()) {
+      if (!rows.has(name)) rows.set(name, { stageType: name, pending: 0, inProgress: 0, retried: 0, oldestPendingSeconds: null });
+    }
+    const names = [...rows.keys()].sort();
+    const zeros = new Array(throughput?.minutes || 60).fill(0);
+    // Tasks per minute over the last 5 minutes (the current one included).
+    const rate = (perMinute) => perMinute.slice(-5).reduce((a, b) => a + b, 0) / Math.min(5, perMinute.length);
     const node = h('div', {},
       h('h2', {}, 'Unfinished jobs'),
       h('div', { class: 'cards', id: 'job-counts' }, ['PENDING', 'IN_PROGRESS', 'PAUSED', 'CREATED'].map((status) => [status, data.jobs[status] ?? 0]).map(([status, n]) =>
@@ -65,14 +136,30 @@ const overview = {
           h('div', { class: 'card' }, h('div', { class: 'n' }, num(n)), h('div', { class: 'l' }, l)))),
       h('p'),
       table([['Stage type'], ['Pending', 'num'], ['In progress', 'num'], ['Retried (delayed)', 'num'],
-        ['Oldest pending', 'num']],
-      types.map((t) => h('tr', { 'data-type': t.stageType },
-        h('td', {}, h('span', { class: 'mono' }, t.stageType)), h('td', { class: 'num' }, num(t.pending)),
-        h('td', { class: 'num' }, num(t.inProgress)), h('td', { class: 'num' }, num(t.retried)),
-        h('td', { class: 'num', title: t.oldestPendingSeconds === null ? 'no claimable pending task' :
-          `${num(Math.round(t.oldestPendingSeconds))} s` }, duration(t.oldestPendingSeconds)))),
-      'No unfinished work.'));
-    return { sig: JSON.stringify(data), node };
+        ['Oldest pending', 'num'], ['Failed (1 h)', 'num'], ['Completed (1 h)', 'num'], ['Tasks/min', 'num'],
+        ['Completed per minute, last hour']],
+      names.map((name) => {
+        const t = rows.get(name);
+        const d = done.get(name);
+        const perMinute = d ? d.completedPerMinute : zeros;
+        return h('tr', { 'data-type': t.stageType },
+          h('td', {}, h('span', { class: 'mono' }, t.stageType)), h('td', { class: 'num' }, num(t.pending)),
+          h('td', { class: 'num' }, num(t.inProgress)), h('td', { class: 'num' }, num(t.retried)),
+          h('td', { class: 'num', title: t.oldestPendingSeconds === null ? 'no claimable pending task' :
+            `${num(Math.round(t.oldestPendingSeconds))} s` }, duration(t.oldestPendingSeconds)),
+          h('td', { class: 'num failed-hour' }, throughput ? num(d ? d.failed : 0) : '—'),
+          h('td', { class: 'num completed-hour' }, throughput ? num(d ? d.completed : 0) : '—'),
+          h('td', { class: 'num rate', title: 'completed per minute, average of the last 5 minutes' },
+            throughput ? num(Math.round(rate(perMinute) * 10) / 10) : '—'),
+          h('td', {}, throughput ? sparkline(perMinute, `${num(d ? d.completed : 0)} completed in the last hour`) : '—'));
+      }),
+      'No unfinished work, and none finished in the last hour.'),
+      h('p', { class: 'muted' }, 'Finished counts are up to one instance heartbeat behind (10 s by default).'),
+      instancesPanel(instances));
+    // The relative times move on their own: a change of the instances' seenAt alone does
+    // not count as new data.
+    const sig = { data, throughput, instances: instances?.instances.map((i) => ({ ...i, seenAt: undefined, gone: i.gone })) };
+    return { sig: JSON.stringify(sig), node };
   },
 };
 

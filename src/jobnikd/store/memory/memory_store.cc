@@ -674,6 +674,7 @@ Result<TaskReport> MemoryStore::Report(const std::string& id, TaskStatus request
 
   TaskReport report;
   report.job_id = job.id;
+  report.stage_type = stage.type;
   if (outcome->counts_in_stage) {
     const bool completed = task.status == TaskStatus::kCompleted;
     const auto tally = domain::TallyFinishedTasks(stage.status, before, completed ? 1 : 0, completed ? 0 : 1);

@@ -423,6 +423,7 @@ Result<TaskReport> Cascade(pqxx::work& tx, const pqxx::row& row) {
   TaskReport report;
   report.task = ReadTask(row);
   report.job_id = row[counted.job_id].as<std::string>();
+  report.stage_type = row["stage_type"].as<std::string>();
   FollowStage(tx, row[counted.order].as<int>(), domain::ParseStageStatus(row[counted.stage_status].c_str()).value(),
               report.task.status, report);
   return report;
@@ -513,6 +514,7 @@ Result<TaskReport> ReportTaskInTx(pqxx::work& tx, const std::string& id, TaskSta
     if (updated[0]["ready"].as<bool>() || is_limited(type)) NotifyClaimable(tx, type, 1);
     TaskReport report;
     report.task = ReadTask(updated[0]);
+    report.stage_type = type;
     report.job_id = StageJobId(tx, report.task.stage_id).value();
     record(report.job_id);
     return report;
@@ -1313,6 +1315,7 @@ Result<std::vector<Result<TaskReport>>> PgStore::CompleteInOneTransaction(const 
           std::string job_id;
           int order = 0;
           StageStatus stage_status = StageStatus::kInProgress;
+          std::string stage_type;
         };
         std::map<std::string, Done> done;
         // Tasks are locked in id order, the same in every batch; a task reported twice in
@@ -1331,11 +1334,10 @@ Result<std::vector<Result<TaskReport>>> PgStore::CompleteInOneTransaction(const 
         std::map<std::string, std::int64_t> freed;  // slots of limited types freed, by type
         for (const auto& row : completed) {
           Done d{ReadTask(row, columns), row[counted.job_id].as<std::string>(), row[counted.order].as<int>(),
-                 domain::ParseStageStatus(row[counted.stage_status].c_str()).value()};
+                 domain::ParseStageStatus(row[counted.stage_status].c_str()).value(),
+                 row["stage_type"].as<std::string>()};
+          if (!limited->empty() && limited->count(d.stage_type) > 0) ++freed[d.stage_type];
           done.emplace(d.task.id, std::move(d));
-          if (!limited->empty()) {
-            if (auto type = row["stage_type"].as<std::string>(); limited->count(type) > 0) ++freed[type];
-          }
         }
         for (const auto& [type, n] : freed) NotifyClaimable(tx, type, n);
         Results out;
@@ -1351,6 +1353,7 @@ Result<std::vector<Result<TaskReport>>> PgStore::CompleteInOneTransaction(const 
           TaskReport report;
           report.task = std::move(it->second.task);
           report.job_id = it->second.job_id;
+          report.stage_type = std::move(it->second.stage_type);
           const int order = it->second.order;
           const auto stage_status = it->second.stage_status;
           done.erase(it);  // a second report of the same task in this batch is answered by WhyNotUpdated
