@@ -132,3 +132,34 @@ stop_jobnikd_on_own_schema() {
   fi
   psql "$URL" -qAtc "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null 2>&1 || true
 }
+
+# For suites whose tests run one or more jobnikd on one schema of their own:
+# `setup() { instances_setup; }`, `teardown() { instances_teardown; }`, and in a test
+# `instance NAME ARGS...`, which starts a jobnikd (ARGS before `serve --migrate`) and sets
+# URL_<NAME> to its base URL. The teardown kills them all, shows their logs' tails when the
+# test failed, and drops the schema.
+instances_setup() {
+  URL=$(test_database_url)
+  SCHEMA=$(unique_schema)
+  PIDS=()
+}
+instances_teardown() {
+  local pid log
+  for pid in "${PIDS[@]}"; do
+    { kill -KILL "$pid" && wait "$pid"; } 2>/dev/null || true
+  done
+  if [[ "${BATS_TEST_COMPLETED:-}" != 1 ]]; then
+    for log in "$BATS_TEST_TMPDIR"/*.log; do
+      echo "---- tail of $log" >&2
+      tail -n 30 "$log" >&2 || true
+    done
+  fi
+  psql "$URL" -qAtc "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null 2>&1 || true
+}
+instance() {
+  local name=$1
+  shift
+  start_jobnikd "$BATS_TEST_TMPDIR/$name.log" --database-url "$URL" --database-schema "$SCHEMA" "$@" serve --migrate
+  PIDS+=("$JOBNIKD_PID")
+  printf -v "URL_$name" '%s' "$JOBNIK_URL"
+}

@@ -5,34 +5,8 @@
 
 load helpers
 
-setup() {
-  URL=$(test_database_url)
-  SCHEMA=$(unique_schema)
-  PIDS=()
-}
-
-teardown() {
-  local pid
-  for pid in "${PIDS[@]}"; do
-    { kill -KILL "$pid" && wait "$pid"; } 2>/dev/null || true
-  done
-  if [[ "${BATS_TEST_COMPLETED:-}" != 1 ]]; then
-    for log in "$BATS_TEST_TMPDIR"/*.log; do
-      echo "---- tail of $log" >&2
-      tail -n 30 "$log" >&2 || true
-    done
-  fi
-  psql "$URL" -qAtc "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null 2>&1 || true
-}
-
-# instance NAME ARGS...: a jobnikd on this test's schema; sets URL_<NAME>.
-instance() {
-  local name=$1
-  shift
-  start_jobnikd "$BATS_TEST_TMPDIR/$name.log" --database-url "$URL" --database-schema "$SCHEMA" "$@" serve --migrate
-  PIDS+=("$JOBNIKD_PID")
-  printf -v "URL_$name" '%s' "$JOBNIK_URL"
-}
+setup() { instances_setup; }
+teardown() { instances_teardown; }
 
 # create_tasks BASE TYPE N: a job with one stage of TYPE and N tasks, through BASE.
 create_tasks() {
