@@ -8,7 +8,7 @@ _jobnikctl() {
   for ((i = 1; i < COMP_CWORD; i++)); do
     w=${COMP_WORDS[i]}
     case $w in
-      --url|--token|--timeout|-o|--output|--config|--set|--idempotency-key|--dedupe-window|--not-before|--in|--name|--priority|--status|--from|--to|--limit|--cursor|--job|--type|--stage|--reason|--retry-after) ((i++)) ;;
+      --url|--token|--timeout|-o|--output|--config|--set|--idempotency-key|--dedupe-window|--not-before|--in|--name|--name-contains|--priority|--status|--from|--to|--limit|--cursor|--job|--type|--stage|--reason|--retry-after) ((i++)) ;;
       -*) ;;
       *)
         case "$cmd${cmd:+ }$w" in
@@ -41,6 +41,8 @@ _jobnikctl() {
     "submit":--in)
       return 0 ;;
     "list jobs":--name)
+      return 0 ;;
+    "list jobs":--name-contains)
       return 0 ;;
     "list jobs":--priority)
       words="VERY_HIGH HIGH MEDIUM LOW VERY_LOW" ;;
@@ -155,7 +157,7 @@ _jobnikctl() {
         fi ;;
       "list jobs")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help --name --priority --status --from --to --limit --cursor --all"
+          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help --name --name-contains --priority --status --from --to --limit --cursor --all"
         else
           words=""
         fi ;;

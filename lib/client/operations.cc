@@ -150,6 +150,7 @@ const char* EntityPath(Client::Entity entity) {
 Result<Client::Page<domain::Job>> Client::FindJobs(const domain::JobFilter& filter, const Paging& paging) {
   Query q;
   q.Opt("job_name", filter.name);
+  q.Opt("name_contains", filter.name_contains);
   q.AddEnum("priority", filter.priority);
   q.AddEnum("status", filter.status);
   q.Opt("from_date", filter.from_date);

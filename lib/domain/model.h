@@ -224,6 +224,7 @@ struct TraceDefaults {
 
 struct JobFilter {
   std::optional<std::string> name;
+  std::optional<std::string> name_contains;  // extension: the name contains this, ignoring case
   std::optional<Priority> priority;
   std::optional<JobStatus> status;  // extension
   std::optional<Timestamp> from_date;

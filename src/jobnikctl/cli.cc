@@ -403,7 +403,9 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   };
   {
     auto* sub = command(*list, "jobs", "list jobs, oldest first");
-    sub->add_option("--name", list_args.name, "jobs of this name");
+    sub->add_option("--name", list_args.name, "jobs of exactly this name");
+    sub->add_option("--name-contains", list_args.name_contains, "jobs whose name contains this, ignoring case")
+        ->type_name("TEXT");
     comp.choices[sub->add_option("--priority", list_args.priority, "jobs of this priority")] = priorities;
     comp.choices[sub->add_option("--status", list_args.status, "jobs in this status")] = job_statuses;
     sub->add_option("--from", list_args.from, "created at or after this time (RFC 3339)")->type_name("TIME");

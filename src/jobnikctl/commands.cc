@@ -262,6 +262,10 @@ int List(Context& c, const ListArgs& a) {
   if (a.kind == "jobs") {
     domain::JobFilter f;
     f.name = a.name;
+    if (a.name_contains && a.name_contains->empty()) {
+      return c.Fail("--name-contains must not be empty", ToInt(ExitCode::kUsage));
+    }
+    f.name_contains = a.name_contains;
     if (auto r = ParseEnumArg(c, a.priority, f.priority, domain::ParsePriority, "--priority", kPriorities)) return *r;
     if (auto r = ParseEnumArg(c, a.status, f.status, domain::ParseJobStatus, "--status", domain::kAllJobStatuses)) {
       return *r;

@@ -44,7 +44,7 @@ int ExitCodeOf(const domain::Status& status);
 // Command arguments.
 struct ListArgs {
   std::string kind;  // jobs, stages, tasks (events: `events`)
-  std::optional<std::string> name, priority, status, job, type, stage, from, to;
+  std::optional<std::string> name, name_contains, priority, status, job, type, stage, from, to;
   std::optional<int> limit;
   std::optional<std::string> cursor;
   bool all = false;

@@ -173,6 +173,16 @@ def main():
         if not css(f'tr[data-job="{job_id}"]'):
             raise Failure("the job is not on the second page")
         check_console("jobs")
+        # Search: part of a name, any case, typed into the form; the URL says it too.
+        search = css("#filter-search")[0]
+        search.clear()
+        search.send_keys("THUMB")
+        click('form.filters button[type="submit"]')
+        wait.until(lambda d: "search=THUMB" in d.current_url and len(css("tr[data-job]")) == 1
+                   and css(f'tr[data-job="{job_id}"]'))
+        driver.get(base + "/ui/jobs?search=filler-1")
+        wait.until(lambda d: len(css("tr[data-job]")) == 10)  # filler-10 .. filler-19
+        check_console("jobs searched")
         # A filter is a real URL too.
         driver.get(base + "/ui/jobs?priority=HIGH")
         wait.until(lambda d: len(css("tr[data-job]")) == 1 and css(f'tr[data-job="{job_id}"]'))

@@ -255,6 +255,14 @@ $third"
   [[ $(jq length <<<"$output") == 3 ]]
   run ctl list jobs --name "$T-job" --status COMPLETED -o json
   assert_output "[]"
+  # A search: part of the name, any case.
+  run ctl list jobs --name-contains "${T^^}-JO" -o name
+  assert_success
+  assert_output "$first_two
+$third"
+  run --separate-stderr ctl list jobs --name-contains ""
+  assert_failure 2
+  assert_equal "$stderr" "jobnikctl: --name-contains must not be empty"
   run ctl list stages --type "$T-2" --status pending -o json
   [[ $(jq -r '.[0].type' <<<"$output") == "$T-2" ]]
   run ctl list tasks --type "$T-3" --status PENDING -o table

@@ -357,6 +357,30 @@ TEST_F(ListTest, JobsFilterByStatus) {
   ExpectBadParam("/v1/jobs?status=pending", "status");
 }
 
+TEST_F(ListTest, JobsSearchByPartOfTheNameIgnoringCase) {
+  const auto a = store_->CreateJob(AJob("Nightly-Report-eu"), ATrace());
+  const auto b = store_->CreateJob(AJob("nightly-report-us"), ATrace());
+  const auto c = store_->CreateJob(AJob("hourly_100%_sync"), ATrace());
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  auto ids = [&](const std::string& path) {
+    std::vector<std::string> out;
+    auto r = Get(path);
+    EXPECT_EQ(r->status, 200) << r->body;
+    for (const auto& j : json::parse(r->body)) out.push_back(j["id"]);
+    return out;
+  };
+  EXPECT_EQ(ids("/v1/jobs?name_contains=REPORT"), (std::vector<std::string>{a->id, b->id}));
+  EXPECT_EQ(ids("/v1/jobs?name_contains=report-us"), std::vector<std::string>{b->id});
+  // A literal substring: % and _ are not wildcards.
+  EXPECT_EQ(ids("/v1/jobs?name_contains=100%25_"), std::vector<std::string>{c->id});
+  EXPECT_TRUE(ids("/v1/jobs?name_contains=_r").empty());
+  // With the other filters and paging.
+  EXPECT_EQ(ids("/v1/jobs?name_contains=nightly&limit=1"), std::vector<std::string>{a->id});
+  EXPECT_TRUE(ids("/v1/jobs?name_contains=nightly&job_name=hourly_100%25_sync").empty());
+  ExpectBadParam("/v1/jobs?name_contains=", "name_contains");
+  ExpectBadParam("/v1/jobs?name_contains=" + std::string(51, 'x'), "name_contains");
+}
+
 TEST_F(ListTest, JobTaskSummarySumsItsStages) {
   auto job = store_->CreateJob(AJob("summary-job"), ATrace());
   ASSERT_TRUE(job.ok());

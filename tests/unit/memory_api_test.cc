@@ -228,6 +228,27 @@ TEST_F(MemoryApiTest, ListsPageThroughTheJobs) {
   EXPECT_EQ(json::parse(all->body).size(), 5U) << all->body;
 }
 
+TEST_F(MemoryApiTest, JobsAreFoundByPartOfTheirNameThroughTheClient) {
+  for (const char* name : {"Backup-DB", "backup-files", "report"}) {
+    domain::NewJob job;
+    job.name = name;
+    job.data = "{}";
+    ASSERT_TRUE(client_->CreateJob(job).ok());
+  }
+  domain::JobFilter f;
+  f.name_contains = "BACKUP";
+  auto found = client_->FindJobs(f);
+  ASSERT_TRUE(found.ok()) << found.status().message();
+  ASSERT_EQ(found->items.size(), 2U);
+  EXPECT_EQ(found->items[0].name, "Backup-DB");
+  EXPECT_EQ(found->items[1].name, "backup-files");
+  f.name_contains = "ort";
+  found = client_->FindJobs(f);
+  ASSERT_TRUE(found.ok());
+  ASSERT_EQ(found->items.size(), 1U);
+  EXPECT_EQ(found->items[0].name, "report");
+}
+
 TEST_F(MemoryApiTest, TheEventLogListsRetriesFailuresAndControlsNewestFirstInPages) {
   const auto job = Submit(1, 1, 2);
   const auto& stage_id = (*job.stages)[0].id;

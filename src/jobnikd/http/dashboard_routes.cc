@@ -82,7 +82,7 @@ void AddUiRoutes(std::vector<Route>& routes) {
   add("GET", "/", "/", {}, [](Call&) { return Redirect("/ui/"); });
   add("GET", "/ui", "/ui", {}, [](Call&) { return Redirect("/ui/"); });
   // The query parameters of the dashboard's own links (filters and pages).
-  add("GET", "/ui/(.*)", "/ui/{path}", {"name", "status", "priority", "from", "to", "page"}, [](Call& c) -> Reply {
+  add("GET", "/ui/(.*)", "/ui/{path}", {"search", "status", "priority", "from", "to", "page"}, [](Call& c) -> Reply {
     const std::string path = c.req.matches[1];
     if (const auto* f = UiFile(path)) return UiReply(*f);
     // Not a file: one of the app's own pages (a shared link); the app routes it. An asset

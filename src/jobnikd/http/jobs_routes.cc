@@ -16,12 +16,13 @@ namespace jobnik::http {
 void AddJobRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m) {
   const RouteAdder add{routes};
   add("GET", "/v1/jobs", "/v1/jobs",
-      WithPaging({"job_name", "priority", "status", "from_date", "end_date", "should_return_stages",
+      WithPaging({"job_name", "name_contains", "priority", "status", "from_date", "end_date", "should_return_stages",
                   "should_return_task_summary"}),
       [&st](Call& c) -> Reply {
         Query q(c.query);
         domain::JobFilter f;
         f.name = q.String("job_name", 2, 50);
+        f.name_contains = q.String("name_contains", 1, 50);  // extension: search
         f.priority = q.Enum("priority", domain::ParsePriority, domain::kAllPriorities);
         f.status = q.Enum("status", domain::ParseJobStatus, domain::kAllJobStatuses);
         f.from_date = q.Time("from_date", domain::DateBound::kStartOfDay);

@@ -180,7 +180,8 @@ const jobs = {
         const s = nq.toString();
         navigate(`/ui/jobs${s ? `?${s}` : ''}`);
       } },
-    field('Name (exact)', h('input', { name: 'name', id: 'filter-name', value: q.get('name') || '', size: 18 })),
+    field('Name', h('input', { type: 'search', name: 'search', id: 'filter-search', value: q.get('search') || '',
+      size: 18, maxlength: 50, placeholder: 'contains…' })),
     field('Status', select('status', JOB_STATUSES)),
     field('Priority', select('priority', PRIORITIES)),
     field('Created from', h('input', { type: 'date', name: 'from', id: 'filter-from', value: q.get('from') || '' })),
@@ -191,7 +192,7 @@ const jobs = {
   },
   async body({ query: q }) {
     const page = pageOf(q);
-    const { data, headers } = await get(`/v1/jobs${query({ job_name: q.get('name'), status: q.get('status'),
+    const { data, headers } = await get(`/v1/jobs${query({ name_contains: q.get('search'), status: q.get('status'),
       priority: q.get('priority'), from_date: q.get('from'), end_date: q.get('to'), page, page_size: JOBS_PAGE })}`);
     const hasNext = headers.has('X-Next-Cursor');
     const rows = data.map((j) => h('tr', { 'data-job': j.id },

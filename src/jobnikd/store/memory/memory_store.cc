@@ -2,8 +2,10 @@
 
 #include <fmt/format.h>
 #include <algorithm>
+#include <cctype>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <string_view>
 #include <tuple>
 
 #include "domain/lifecycle.h"
@@ -26,6 +28,15 @@ void ApplyTrace(const std::optional<std::string>& traceparent, const std::option
                 const TraceDefaults& trace, std::string& out_parent, std::optional<std::string>& out_state) {
   out_parent = traceparent ? *traceparent : trace.traceparent;
   out_state = traceparent ? tracestate : (tracestate ? tracestate : trace.tracestate);
+}
+
+// `text` contains `part`, ASCII letters compared without case (PostgreSQL's lower() also
+// folds other letters).
+bool ContainsIgnoringCase(std::string_view text, std::string_view part) {
+  const auto same = [](char a, char b) {
+    return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+  };
+  return std::search(text.begin(), text.end(), part.begin(), part.end(), same) != text.end() || part.empty();
 }
 
 bool InRange(domain::Timestamp t, const std::optional<domain::Timestamp>& from,
@@ -243,8 +254,9 @@ std::vector<std::pair<ListKey, std::string>> MemoryStore::JobKeys(const domain::
   std::vector<std::pair<ListKey, std::string>> keys;
   for (const auto& [id, row] : jobs_) {
     const auto& j = row.job;
-    if ((f.name && j.name != *f.name) || (f.priority && j.priority != *f.priority) ||
-        (f.status && j.status != *f.status) || !InRange(j.creation_time, f.from_date, f.end_date)) {
+    if ((f.name && j.name != *f.name) || (f.name_contains && !ContainsIgnoringCase(j.name, *f.name_contains)) ||
+        (f.priority && j.priority != *f.priority) || (f.status && j.status != *f.status) ||
+        !InRange(j.creation_time, f.from_date, f.end_date)) {
       continue;
     }
     keys.emplace_back(ListKey{Micros(j.creation_time), id, 0}, id);

@@ -582,8 +582,9 @@ Result<ListPage<domain::Job>> PgStore::ListJobs(const domain::JobFilter& f, cons
     std::optional<std::string> status;
     if (f.status) status = std::string(domain::ToString(*f.status));
     Page page;
-    const auto rows = tx.exec_prepared("JobPage", f.name, priority, OptTimeParam(f.from_date), OptTimeParam(f.end_date),
-                                       status, AfterTime(range), AfterId(range), range.limit, range.offset);
+    const auto rows =
+        tx.exec_prepared("JobPage", f.name, priority, OptTimeParam(f.from_date), OptTimeParam(f.end_date), status,
+                         AfterTime(range), AfterId(range), range.limit, range.offset, f.name_contains);
     const JobColumns columns(rows);
     const Column cursor = rows.column_number("cursor_time");
     for (const auto& row : rows) {
