@@ -45,6 +45,15 @@ class ListTest : public DbTest {
     return r;
   }
   // A 400 VALIDATION_ERROR whose message names `param`.
+  // The ids of the jobs GET `path` (a /v1/jobs query) answers, in order.
+  std::vector<std::string> JobIds(const std::string& path) {
+    std::vector<std::string> out;
+    auto r = Get(path);
+    if (!r) return out;
+    EXPECT_EQ(r->status, 200) << r->body;
+    for (const auto& j : json::parse(r->body)) out.push_back(j["id"]);
+    return out;
+  }
   void ExpectBadParam(const std::string& path, const std::string& param) {
     auto r = Get(path);
     if (!r) return;
@@ -342,17 +351,10 @@ TEST_F(ListTest, JobsFilterByStatus) {
   StageWithTasks("status-c", 1, &paused);
   ASSERT_TRUE(store_->ClaimTask("status-b").ok());
   ASSERT_TRUE(store_->SetJobStatus(paused, domain::JobStatus::kPaused).ok());
-  auto ids = [&](const std::string& path) {
-    std::vector<std::string> out;
-    auto r = Get(path);
-    EXPECT_EQ(r->status, 200) << r->body;
-    for (const auto& j : json::parse(r->body)) out.push_back(j["id"]);
-    return out;
-  };
-  EXPECT_EQ(ids("/v1/jobs?status=PENDING"), std::vector<std::string>{pending});
-  EXPECT_EQ(ids("/v1/jobs?status=IN_PROGRESS"), std::vector<std::string>{running});
-  EXPECT_EQ(ids("/v1/jobs?status=PAUSED&job_name=list-job"), std::vector<std::string>{paused});
-  EXPECT_TRUE(ids("/v1/jobs?status=COMPLETED").empty());
+  EXPECT_EQ(JobIds("/v1/jobs?status=PENDING"), std::vector<std::string>{pending});
+  EXPECT_EQ(JobIds("/v1/jobs?status=IN_PROGRESS"), std::vector<std::string>{running});
+  EXPECT_EQ(JobIds("/v1/jobs?status=PAUSED&job_name=list-job"), std::vector<std::string>{paused});
+  EXPECT_TRUE(JobIds("/v1/jobs?status=COMPLETED").empty());
   ExpectBadParam("/v1/jobs?status=DONE", "status");
   ExpectBadParam("/v1/jobs?status=pending", "status");
 }
@@ -362,21 +364,14 @@ TEST_F(ListTest, JobsSearchByPartOfTheNameIgnoringCase) {
   const auto b = store_->CreateJob(AJob("nightly-report-us"), ATrace());
   const auto c = store_->CreateJob(AJob("hourly_100%_sync"), ATrace());
   ASSERT_TRUE(a.ok() && b.ok() && c.ok());
-  auto ids = [&](const std::string& path) {
-    std::vector<std::string> out;
-    auto r = Get(path);
-    EXPECT_EQ(r->status, 200) << r->body;
-    for (const auto& j : json::parse(r->body)) out.push_back(j["id"]);
-    return out;
-  };
-  EXPECT_EQ(ids("/v1/jobs?name_contains=REPORT"), (std::vector<std::string>{a->id, b->id}));
-  EXPECT_EQ(ids("/v1/jobs?name_contains=report-us"), std::vector<std::string>{b->id});
+  EXPECT_EQ(JobIds("/v1/jobs?name_contains=REPORT"), (std::vector<std::string>{a->id, b->id}));
+  EXPECT_EQ(JobIds("/v1/jobs?name_contains=report-us"), std::vector<std::string>{b->id});
   // A literal substring: % and _ are not wildcards.
-  EXPECT_EQ(ids("/v1/jobs?name_contains=100%25_"), std::vector<std::string>{c->id});
-  EXPECT_TRUE(ids("/v1/jobs?name_contains=_r").empty());
+  EXPECT_EQ(JobIds("/v1/jobs?name_contains=100%25_"), std::vector<std::string>{c->id});
+  EXPECT_TRUE(JobIds("/v1/jobs?name_contains=_r").empty());
   // With the other filters and paging.
-  EXPECT_EQ(ids("/v1/jobs?name_contains=nightly&limit=1"), std::vector<std::string>{a->id});
-  EXPECT_TRUE(ids("/v1/jobs?name_contains=nightly&job_name=hourly_100%25_sync").empty());
+  EXPECT_EQ(JobIds("/v1/jobs?name_contains=nightly&limit=1"), std::vector<std::string>{a->id});
+  EXPECT_TRUE(JobIds("/v1/jobs?name_contains=nightly&job_name=hourly_100%25_sync").empty());
   ExpectBadParam("/v1/jobs?name_contains=", "name_contains");
   ExpectBadParam("/v1/jobs?name_contains=" + std::string(51, 'x'), "name_contains");
 }
