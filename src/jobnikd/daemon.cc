@@ -170,10 +170,16 @@ domain::Status MigrateOrCheckSchema(const Database& db, const Config& config, bo
   return domain::Status::Ok();
 }
 
+// The database of a one-shot command (sweep, prune): opened (the embedded one started)
+// and its schema migrated or checked as `serve` does without --migrate.
+domain::Status OpenForCommand(const Config& config, Database& db) {
+  JOBNIK_TRY(OpenDatabase(config, db));
+  return MigrateOrCheckSchema(db, config, /*migrate=*/false);
+}
+
 int RunSweepOnce(const Config& config, std::ostream& out, std::ostream& err) {
   Database db;
-  if (auto s = OpenDatabase(config, db); !s.ok()) return Fail(err, ExitCode::kFailure, s.message());
-  if (auto s = MigrateOrCheckSchema(db, config, false); !s.ok()) return Fail(err, ExitCode::kFailure, s.message());
+  if (auto s = OpenForCommand(config, db); !s.ok()) return Fail(err, ExitCode::kFailure, s.message());
   store::pg::Pool pool({db.url, config.database_schema, 2});
   store::pg::PgStore store(pool);
   store::pg::PgIdempotencyKeys keys(pool);
@@ -196,8 +202,7 @@ int RunPruneOnce(const Config& config, std::ostream& out, std::ostream& err) {
                 "retention.aborted (--retain-completed, --retain-failed, --retain-aborted)");
   }
   Database db;
-  if (auto s = OpenDatabase(config, db); !s.ok()) return Fail(err, ExitCode::kFailure, s.message());
-  if (auto s = MigrateOrCheckSchema(db, config, false); !s.ok()) return Fail(err, ExitCode::kFailure, s.message());
+  if (auto s = OpenForCommand(config, db); !s.ok()) return Fail(err, ExitCode::kFailure, s.message());
   store::pg::Pool pool({db.url, config.database_schema, 2});
   store::pg::PgStore store(pool);
   store::pg::PgRetention retention(pool);
