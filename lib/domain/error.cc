@@ -8,7 +8,7 @@ namespace jobnik::domain {
 namespace {
 
 // Every code with its wire name: the one table ToString and ParseErrorCode read.
-constexpr std::array<std::pair<ErrorCode, std::string_view>, 27> kCodeNames{{
+constexpr std::array<std::pair<ErrorCode, std::string_view>, 28> kCodeNames{{
     {ErrorCode::kOk, "OK"},
     {ErrorCode::kValidation, "VALIDATION_ERROR"},
     {ErrorCode::kJobNotFound, "JOB_NOT_FOUND"},
@@ -33,6 +33,7 @@ constexpr std::array<std::pair<ErrorCode, std::string_view>, 27> kCodeNames{{
     {ErrorCode::kRouteNotFound, "NOT_FOUND"},
     {ErrorCode::kMethodNotAllowed, "METHOD_NOT_ALLOWED"},
     {ErrorCode::kPayloadTooLarge, "PAYLOAD_TOO_LARGE"},
+    {ErrorCode::kUnauthenticated, "UNAUTHENTICATED"},
     {ErrorCode::kForbidden, "FORBIDDEN"},
     {ErrorCode::kUnavailable, "SERVICE_UNAVAILABLE"},
     {ErrorCode::kBadResponse, "BAD_RESPONSE"},

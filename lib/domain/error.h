@@ -48,7 +48,8 @@ enum class ErrorCode : std::uint8_t {
   kRouteNotFound,     // 404 for an unknown path
   kMethodNotAllowed,  // 405
   kPayloadTooLarge,   // 413
-  kForbidden,         // 403: refused by a cross-site or rebinding defense (site_guard.h)
+  kUnauthenticated,   // 401: no valid bearer token where one is required (docs/operations.md, "Security")
+  kForbidden,         // 403: the token's role may not do this, or a cross-site or rebinding defense refused
   kUnavailable,       // 503: shutting down, database unreachable, pool exhausted
   // Client side: the server answered something that is not the API (not its JSON, a
   // missing field). Never sent by jobnikd.

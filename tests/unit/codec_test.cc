@@ -465,10 +465,10 @@ TEST(ErrorCodes, TransportCodesAreDistinctFromEntityCodes) {
   std::set<std::string> names;
   for (const auto& [code, name] : SpecA5Codes()) names.insert(std::string(ToString(code)));
   for (ErrorCode code : {ErrorCode::kRouteNotFound, ErrorCode::kMethodNotAllowed, ErrorCode::kPayloadTooLarge,
-                         ErrorCode::kForbidden, ErrorCode::kUnavailable}) {
+                         ErrorCode::kUnauthenticated, ErrorCode::kForbidden, ErrorCode::kUnavailable}) {
     EXPECT_TRUE(names.insert(std::string(ToString(code))).second) << ToString(code);
   }
-  EXPECT_EQ(names.size(), 19u);
+  EXPECT_EQ(names.size(), 20u);
 }
 
 TEST(StatusType, DefaultIsOkAndValidationErrorHelperSetsTheCode) {

@@ -25,6 +25,8 @@ int HttpStatusOf(const Status& s) {
     case ErrorCode::kLimitNotFound:
     case ErrorCode::kRouteNotFound:
       return 404;
+    case ErrorCode::kUnauthenticated:
+      return 401;
     case ErrorCode::kForbidden:
       return 403;
     case ErrorCode::kMethodNotAllowed:
