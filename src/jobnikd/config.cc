@@ -9,6 +9,7 @@
 #include <regex>
 
 #include "common/logging.h"
+#include "http/auth.h"
 #include "services/claim_waiter.h"
 
 namespace jobnik {
@@ -92,6 +93,23 @@ const std::vector<KeyDef>& Defs() {
                  "jobnikd's own",
                  false, "ORIGINS"},
                 &Config::http_allowed_origins),
+      StringKey({"auth.mode", "JOBNIK_AUTH", "--auth",
+                 "bearer tokens: required (every API request needs a token), off (none does) or auto (required "
+                 "once a token exists; the default, allowed only when listening on loopback)",
+                 false, "MODE"},
+                &Config::auth_mode,
+                [](const std::string& v) {
+                  if (http::ParseAuthMode(v)) return Status::Ok();
+                  return ValidationError(fmt::format("must be auto, required or off, not '{}'", v));
+                }),
+      StringKey(
+          {"auth.metrics", "JOBNIK_AUTH_METRICS", "--metrics-auth",
+           "GET /metrics: open (no token needed) or token (any role's, when tokens are enforced)", false, "open|token"},
+          &Config::auth_metrics,
+          [](const std::string& v) {
+            if (v == "open" || v == "token") return Status::Ok();
+            return ValidationError(fmt::format("must be open or token, not '{}'", v));
+          }),
       StringKey({"claim.wakeup", "JOBNIK_CLAIM_WAKEUP", "--claim-wakeup",
                  "how waiting claims (dequeue's wait_seconds) learn of new work: notify (PostgreSQL LISTEN/NOTIFY) "
                  "or poll (every claim.poll_interval_ms; for PgBouncer in transaction mode)",

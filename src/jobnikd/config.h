@@ -30,6 +30,10 @@ struct Config {
   // allowed_hosts: the loopback names when listening on loopback, else any Host.
   std::string http_allowed_hosts;
   std::string http_allowed_origins;
+  // Bearer tokens and roles (http/auth.h): auto, required or off; and whether GET
+  // /metrics needs a token ("token") or not ("open").
+  std::string auth_mode = "auto";
+  std::string auth_metrics = "open";
   int shutdown_timeout = 10;  // seconds to finish in-flight requests
   // Long-poll claims (services/claim_waiter.h): wake-up by notify or poll, the poll
   // interval, and the waiting requests at most (0: MaxWaiters()'s default).

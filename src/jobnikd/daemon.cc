@@ -42,6 +42,8 @@
 #include "store/pg/pg_store.h"
 #include "store/pg/pool.h"
 #include "store/pg/retention.h"
+#include "store/pg/tokens.h"
+#include "token_command.h"
 
 namespace jobnik {
 namespace {
@@ -170,6 +172,29 @@ domain::Status MigrateOrCheckSchema(const Database& db, const Config& config, bo
   return domain::Status::Ok();
 }
 
+// Whether serving with `config`'s auth.mode is allowed: listening beyond loopback with no
+// authentication must be chosen (auth.mode off, warned about at every start), never the
+// default.
+domain::Status CheckAuthMode(const Config& config) {
+  if (http::IsLoopbackListen(config.ListenHost())) return domain::Status::Ok();
+  const auto mode = http::ParseAuthMode(config.auth_mode).value();
+  if (mode == http::AuthMode::kAuto) {
+    return domain::Status(
+        domain::ErrorCode::kValidation,
+        fmt::format("listen: {} is not a loopback address, and auth.mode is auto: set auth.mode (--auth) to required "
+                    "and create tokens with 'jobnikd token create', or to off to let anyone who can reach {} do "
+                    "anything (see jobnikd(8), AUTHENTICATION)",
+                    config.listen, config.listen));
+  }
+  if (mode == http::AuthMode::kOff) {
+    spdlog::warn(
+        "auth: off while listening on {}, not a loopback address: anyone who can reach it can create, "
+        "change and delete jobs (set auth.mode to required)",
+        config.listen);
+  }
+  return domain::Status::Ok();
+}
+
 // The database of a one-shot command (sweep, prune): opened (the embedded one started)
 // and its schema migrated or checked as `serve` does without --migrate.
 domain::Status OpenForCommand(const Config& config, Database& db) {
@@ -192,6 +217,25 @@ int RunSweepOnce(const Config& config, std::ostream& out, std::ostream& err) {
   if (!expired.ok()) return Fail(err, ExitCode::kFailure, expired.status().message());
   out << fmt::format("deleted {} expired idempotency key(s)\n", *expired);
   return 0;
+}
+
+// `jobnikd token ...`: on the configured database, or on the embedded one that a running
+// jobnikd serves from the same data dir.
+int RunToken(const Config& config, const TokenCommand& token, std::ostream& out, std::ostream& err) {
+  if (int rc = CheckTokenArguments(token, err); rc != 0) return rc;
+  Database db;
+  if (auto s = OpenForCommand(config, db); !s.ok()) {
+    auto running = config.database_url.empty() ? EmbeddedPostgres::RunningUrl(config.data_dir) : std::nullopt;
+    if (s.code() != domain::ErrorCode::kUnavailable || !running) return Fail(err, ExitCode::kFailure, s.message());
+    db.embedded.reset();
+    db.url = *running;
+    if (auto checked = MigrateOrCheckSchema(db, config, /*migrate=*/false); !checked.ok()) {
+      return Fail(err, ExitCode::kFailure, checked.message());
+    }
+  }
+  store::pg::Pool pool({db.url, config.database_schema, 1});
+  store::pg::PgTokens tokens(pool);
+  return RunTokenCommand(token, tokens, out, err);
 }
 
 // `jobnikd prune --once`: deletes every finished job past its retention, then exits.
@@ -240,7 +284,11 @@ class Daemon {
     JOBNIK_TRY(OpenDatabase(config_, db_));
     if (db_.embedded) db_.embedded->Supervise();  // restarts it if it dies; Failed() once it gives up
     JOBNIK_TRY(MigrateOrCheckSchema(db_, config_, migrate_));
+    JOBNIK_TRY(CheckAuthMode(config_));
     Build();
+    JOBNIK_TRY(auth_->Start());
+    spdlog::info("auth: {} ({} active token(s){})", config_.auth_mode, auth_->ActiveTokens(),
+                 auth_->Enforced() ? ", tokens required" : ", no token required");
     JOBNIK_TRY(Listen());
     StartHeartbeat();
     if (config_.sweeper_enabled) sweeper_->Start();
@@ -307,6 +355,7 @@ class Daemon {
     sweeper_->Stop();
     scheduler_->Stop();
     heartbeat_->Stop();  // the last counts; removes this instance's row
+    auth_->Stop();
     spdlog::info("stopped");
     return database_lost_ ? process::ExitCode::kFailure : process::ExitCode::kOk;
   }
@@ -348,6 +397,13 @@ class Daemon {
     api_options.ui = config_.ui_enabled;
     instances_ = std::make_unique<store::pg::PgInstances>(*pool_);
     api_options.instances = instances_.get();
+    tokens_ = std::make_unique<store::pg::PgTokens>(*pool_);
+    auth_ = std::make_unique<http::Authenticator>(
+        *tokens_,
+        http::AuthOptions{http::ParseAuthMode(config_.auth_mode).value(), config_.auth_metrics == "token", db_.url,
+                          config_.database_schema},
+        &metrics_);
+    api_options.auth = auth_.get();
     // The keys' statements commit asynchronously (docs/design.md, "Idempotency keys"), on a
     // small pool of their own.
     store::pg::PoolOptions key_pool{db_.url, config_.database_schema, kIdempotencyPoolSize};
@@ -467,6 +523,8 @@ class Daemon {
   std::unique_ptr<store::pg::Pool> idempotency_pool_;
   std::unique_ptr<store::pg::PgIdempotencyKeys> idempotency_keys_;
   std::unique_ptr<store::pg::PgInstances> instances_;
+  std::unique_ptr<store::pg::PgTokens> tokens_;
+  std::unique_ptr<http::Authenticator> auth_;
   std::unique_ptr<http::Api> api_;
   httplib::Server server_;
   std::unique_ptr<store::pg::PgLeadership> leadership_;
@@ -514,6 +572,8 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   sweep->add_flag("--once", opt.sweep_once, "sweep once and exit (required)")->required();
   auto* prune = app.add_subcommand("prune", "delete finished jobs past their retention (for cron)");
   prune->add_flag("--once", opt.prune_once, "prune once and exit (required)")->required();
+  TokenCommand token;
+  AddTokenCommand(app, token);
   app.require_subcommand(0, 1);
   // Flags may come after the subcommand too.
   for (auto* sub : {serve, migrate, sweep, prune}) sub->fallthrough();
@@ -540,6 +600,7 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
     if (*migrate) return RunMigrate(*config, out, err);
     if (*sweep) return RunSweepOnce(*config, out, err);
     if (*prune) return RunPruneOnce(*config, out, err);
+    if (*token.app) return RunToken(*config, token, out, err);
     return RunServe(*config, opt.migrate, err);
   } catch (const std::exception& e) {
     spdlog::critical("fatal: {}", e.what());

@@ -278,6 +278,13 @@ Status EmbeddedPostgres::WaitReady(pid_t pid, std::chrono::seconds timeout) {
   }
 }
 
+std::optional<std::string> EmbeddedPostgres::RunningUrl(const std::string& data_dir) {
+  const std::string socket_dir = (fs::path(data_dir) / "run").string();
+  std::error_code ec;
+  if (!fs::exists(fs::path(socket_dir) / ".s.PGSQL.5432", ec)) return std::nullopt;
+  return fmt::format("postgresql://{}@/postgres?host={}", kRole, socket_dir);
+}
+
 domain::Result<std::string> EmbeddedPostgres::Start() {
   try {
     bin_dir_ = FindBinDir(options_.bin_dir);

@@ -22,6 +22,7 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -45,6 +46,11 @@ class EmbeddedPostgres {
   static constexpr std::chrono::seconds kHealthGrace{10};
 
   explicit EmbeddedPostgres(EmbeddedPgOptions options) : options_(std::move(options)) {}
+
+  // The URL of the embedded server another jobnikd runs under `data_dir`, when its
+  // socket is there (its data dir is locked: a one-shot command such as `jobnikd token`
+  // then uses that server instead of starting its own); std::nullopt otherwise.
+  static std::optional<std::string> RunningUrl(const std::string& data_dir);
   ~EmbeddedPostgres();
   EmbeddedPostgres(const EmbeddedPostgres&) = delete;
   EmbeddedPostgres& operator=(const EmbeddedPostgres&) = delete;

@@ -82,6 +82,17 @@ Metrics::Metrics()
               .Help("Requests refused 403 for their Host or Origin (cross-site or DNS-rebinding defenses).")
               .Register(*registry_)
               .Add({})),
+      auth_refusals(prometheus::BuildCounter()
+                        .Name("jobnik_http_auth_refusals_total")
+                        .Help("Requests refused for their bearer token: 401 none or not valid, 403 role not allowed.")
+                        .Register(*registry_)),
+      auth_unauthenticated(auth_refusals.Add({{"code", "401"}})),
+      auth_forbidden(auth_refusals.Add({{"code", "403"}})),
+      auth_tokens(prometheus::BuildGauge()
+                      .Name("jobnik_auth_tokens")
+                      .Help("Bearer tokens neither revoked nor expired, as this instance last loaded them.")
+                      .Register(*registry_)
+                      .Add({})),
       claim_waiting(prometheus::BuildGauge()
                         .Name("jobnik_claim_waiting_requests")
                         .Help("Claim requests waiting for work (long poll).")

@@ -73,6 +73,12 @@ class Metrics {
   prometheus::Counter& spans_dropped;
   // Requests refused by the Host/Origin defenses (http/site_guard.h).
   prometheus::Counter& requests_refused;
+  // Bearer tokens (http/auth.h): requests refused 401 (no valid token) and 403 (the
+  // token's role may not), and the active tokens this instance knows.
+  prometheus::Family<prometheus::Counter>& auth_refusals;
+  prometheus::Counter& auth_unauthenticated;
+  prometheus::Counter& auth_forbidden;
+  prometheus::Gauge& auth_tokens;
   // Long-poll claims (services/claim_waiter.h): requests waiting for work now, waiters
   // woken (each wake-up is one more claim attempt), and wake-up notifications received.
   prometheus::Gauge& claim_waiting;

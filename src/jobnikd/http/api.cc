@@ -2,6 +2,9 @@
 // ops_routes.cc) into the request envelope (envelope.cc) on a cpp-httplib server.
 #include "http/api.h"
 
+#include <atomic>
+#include <functional>
+#include <utility>
 #include <vector>
 
 #include "http/envelope.h"
@@ -12,17 +15,34 @@ namespace jobnik::http {
 Api::Api(store::Store& store, Metrics& metrics, ApiOptions options, tracing::Tracer* tracer)
     : store_(store), metrics_(metrics), options_(options), tracer_(tracer) {}
 
-void Api::Register(httplib::Server& server) {
+namespace {
+
+std::vector<Route> AllRoutes(store::Store& store, Metrics& metrics, const ApiOptions& options,
+                             std::atomic<bool>& draining, std::function<bool()>& liveness) {
   std::vector<Route> routes;
-  AddJobRoutes(routes, store_, metrics_);
-  AddStageRoutes(routes, store_, metrics_, options_.lease, options_.claim_waiter);
-  AddTaskRoutes(routes, store_, metrics_, options_.lease, options_.claim_waiter);
-  AddLimitRoutes(routes, store_);
-  AddOpsRoutes(routes, store_, metrics_, draining_, liveness_);
-  AddQueueRoutes(routes, store_);
-  if (options_.instances) AddInstanceRoutes(routes, *options_.instances);
-  if (options_.ui) AddUiRoutes(routes);
-  InstallRoutes(server, routes, metrics_, tracer_, options_.access_log, &options_.idempotency);
+  AddJobRoutes(routes, store, metrics);
+  AddStageRoutes(routes, store, metrics, options.lease, options.claim_waiter);
+  AddTaskRoutes(routes, store, metrics, options.lease, options.claim_waiter);
+  AddLimitRoutes(routes, store);
+  AddOpsRoutes(routes, store, metrics, draining, liveness);
+  AddQueueRoutes(routes, store);
+  if (options.instances) AddInstanceRoutes(routes, *options.instances);
+  if (options.ui) AddUiRoutes(routes);
+  return routes;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> Api::Routes() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& r : AllRoutes(store_, metrics_, options_, draining_, liveness_))
+    out.emplace_back(r.method, r.template_);
+  return out;
+}
+
+void Api::Register(httplib::Server& server) {
+  const std::vector<Route> routes = AllRoutes(store_, metrics_, options_, draining_, liveness_);
+  InstallRoutes(server, routes, metrics_, tracer_, options_.access_log, &options_.idempotency, options_.auth);
   InstallServerHandlers(server, options_.body_limit, options_.connections, options_.site_guard, &metrics_);
 }
 

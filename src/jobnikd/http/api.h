@@ -15,10 +15,13 @@
 #include <cstddef>
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <httplib.h>
 
 #include "common/tracer.h"
+#include "http/auth.h"
 #include "http/connections.h"
 #include "http/errors.h"  // HttpStatusOf
 #include "http/idempotency.h"
@@ -39,6 +42,7 @@ struct ApiOptions {
   IdempotencyOptions idempotency{};                   // keys null: Idempotency-Key is ignored; outlive the Api
   bool ui = true;                                     // the web dashboard under /ui/
   store::Instances* instances = nullptr;              // GET /v1/instances, /v1/throughput (null: none)
+  Authenticator* auth = nullptr;                      // tokens and roles (null: no checks); outlives the Api
 };
 
 class Api {
@@ -48,6 +52,8 @@ class Api {
 
   // Installs routes and handlers on `server`.
   void Register(httplib::Server& server);
+  // Method and template of every route Register installs (for the access policy's tests).
+  std::vector<std::pair<std::string, std::string>> Routes();
 
   // While draining, /readiness answers 503 so load balancers stop sending work.
   void SetDraining(bool draining) { draining_ = draining; }

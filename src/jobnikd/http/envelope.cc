@@ -32,7 +32,7 @@ void Tag(std::string key, std::string value) {
 }
 
 void InstallRoutes(httplib::Server& server, const std::vector<Route>& routes, Metrics& metrics, tracing::Tracer* tracer,
-                   bool access_log, const IdempotencyOptions* idempotency) {
+                   bool access_log, const IdempotencyOptions* idempotency, Authenticator* auth) {
   // Path patterns with their allowed methods, for 405 answers.
   std::vector<std::pair<std::string, std::string>> allowed;  // pattern -> "GET, POST"
   for (const auto& r : routes) {
@@ -46,7 +46,8 @@ void InstallRoutes(httplib::Server& server, const std::vector<Route>& routes, Me
 
   for (const auto& r : routes) {
     const IdempotencyOptions* keyed = TakesIdempotencyKey(r) ? idempotency : nullptr;
-    auto envelope = [&metrics, tracer, access_log, keyed, handler = r.handler, tmpl = r.template_,
+    const domain::Access access = domain::AccessOf(r.method, r.template_);
+    auto envelope = [&metrics, tracer, access_log, keyed, auth, access, handler = r.handler, tmpl = r.template_,
                      query_names = r.query](const httplib::Request& req, httplib::Response& res) {
       const auto start = std::chrono::steady_clock::now();
       std::optional<tracing::TraceContext> parent;
@@ -69,9 +70,25 @@ void InstallRoutes(httplib::Server& server, const std::vector<Route>& routes, Me
         scoped.emplace(tracer, std::move(server_span));
       }
       Reply reply;
+      // Who is asking (http/auth.h): refused here with 401 or 403, before anything runs.
+      std::optional<Caller> caller;
+      std::optional<Status> refusal;
+      if (auth) {
+        auto checked = auth->Check(req.get_header_value("Authorization"), req.method, tmpl, access);
+        if (checked.ok()) {
+          caller = std::move(*checked);
+        } else {
+          refusal = checked.status();
+        }
+      }
+      if (caller && scoped) scoped->span().attributes.emplace_back("enduser.id", caller->name);
       try {
+        const store::ScopedActor actor(caller ? std::optional<std::string>(caller->name) : std::nullopt);
         const Status query = CheckQueryNames(call.query, query_names);
-        if (!query.ok()) {
+        if (refusal) {
+          reply = ErrorReply(*refusal);
+          if (reply.status == 401) reply.headers.emplace_back("WWW-Authenticate", R"(Bearer realm="jobnik")");
+        } else if (!query.ok()) {
           reply = ErrorReply(query);
         } else if (keyed) {
           reply = RunIdempotent(*keyed, metrics, call, handler);
@@ -115,8 +132,10 @@ void InstallRoutes(httplib::Server& server, const std::vector<Route>& routes, Me
       }
       res.set_header("X-Request-Id", request_id);
       if (access_log) {
-        spdlog::info("access method={} route={} status={} duration_ms={:.2f} request_id={} trace_id={} remote={}",
-                     req.method, tmpl, res.status, seconds * 1000, request_id, call.span.trace_id, req.remote_addr);
+        spdlog::info(
+            "access method={} route={} status={} duration_ms={:.2f} request_id={} trace_id={} remote={} caller={}",
+            req.method, tmpl, res.status, seconds * 1000, request_id, call.span.trace_id, req.remote_addr,
+            caller ? caller->name : "-");
       }
     };
     if (r.method == "GET")

@@ -3,7 +3,8 @@
 //    CodeReply build the usual replies, Tag adds an attribute to the request's span.
 //  - Route and RouteAdder: one method + path pattern + the query parameters it takes +
 //    its handler (the route lists are in jobs_routes.cc, stages_routes.cc, ...).
-//  - InstallRoutes: wires each route with the envelope (unknown query parameters -> 400,
+//  - InstallRoutes: wires each route with the envelope (bearer token and role -> 401/403
+//    (auth.h), the caller as the job events' actor, unknown query parameters -> 400,
 //    traceparent/tracestate, server span, Idempotency-Key (idempotency.h), exceptions -> 500,
 //    request metrics, X-Request-Id, access log) and answers 405 with Allow on a known path with another method.
 //  - InstallServerHandlers: body limit, pre-routing (shutdown, Host/Origin refusals,
@@ -23,6 +24,7 @@
 #include "common/tracer.h"
 #include "domain/codec.h"
 #include "domain/error.h"
+#include "http/auth.h"
 #include "http/connections.h"
 #include "http/site_guard.h"
 #include "metrics.h"
@@ -87,7 +89,7 @@ struct IdempotencyOptions;  // http/idempotency.h
 // (may be null: no spans) and `idempotency` (may be null: Idempotency-Key is ignored) must
 // outlive the server.
 void InstallRoutes(httplib::Server& server, const std::vector<Route>& routes, Metrics& metrics, tracing::Tracer* tracer,
-                   bool access_log, const IdempotencyOptions* idempotency = nullptr);
+                   bool access_log, const IdempotencyOptions* idempotency = nullptr, Authenticator* auth = nullptr);
 
 // Installs the server-wide handlers: the body limit, the pre-routing handler (tells
 // `connections`, may be null, when each request starts; refuses what `guard`, may be null,

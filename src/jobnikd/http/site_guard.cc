@@ -20,16 +20,16 @@ bool IsLoopbackName(std::string_view h) {
          std::all_of(h.begin(), h.end(), [](char c) { return c == '.' || std::isdigit(c); });
 }
 
-bool IsLoopbackListen(std::string_view host) {
-  const std::string h = HostName(host);
-  return IsLoopbackName(h);
-}
-
 bool SafeMethod(std::string_view method) {
   return method == "GET" || method == "HEAD" || method == "OPTIONS";
 }
 
 }  // namespace
+
+bool IsLoopbackListen(std::string_view host) {
+  const std::string h = HostName(host);
+  return IsLoopbackName(h);
+}
 
 std::vector<std::string> SplitList(std::string_view list) {
   std::vector<std::string> out;

@@ -25,6 +25,10 @@
 
 namespace jobnik::http {
 
+// Whether `host` (a listen address's host: a name, an IPv4 address or a bracketed IPv6
+// one) is a loopback one (localhost, *.localhost, 127/8, ::1).
+bool IsLoopbackListen(std::string_view host);
+
 class SiteGuard {
  public:
   // `listen_host`: the host part of the listen address. `allowed_hosts`,

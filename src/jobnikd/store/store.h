@@ -22,6 +22,29 @@ using domain::Status;
 
 using domain::TraceDefaults;
 
+// Who asked for the changes a thread makes, for the job event log's actor (the caller's
+// token name, http/auth.h): set by the request envelope around a request's handler with
+// ScopedActor; none on the sweeper's and scheduler's threads. Events are written in the
+// requesting thread's own transaction (group-committed COMPLETED reports record none),
+// so the store reads it where it records an event.
+inline std::optional<std::string>& CurrentActor() {
+  thread_local std::optional<std::string> actor;
+  return actor;
+}
+
+class ScopedActor {
+ public:
+  explicit ScopedActor(std::optional<std::string> actor) : previous_(std::move(CurrentActor())) {
+    CurrentActor() = std::move(actor);
+  }
+  ~ScopedActor() { CurrentActor() = std::move(previous_); }
+  ScopedActor(const ScopedActor&) = delete;
+  ScopedActor& operator=(const ScopedActor&) = delete;
+
+ private:
+  std::optional<std::string> previous_;
+};
+
 // What a read returns besides the entity itself (v1's should_return_* parameters).
 enum class StageDetail : std::uint8_t { kNone, kStages };         // a job's stages
 enum class TaskDetail : std::uint8_t { kNone, kTasks };           // each stage's tasks

@@ -8,8 +8,18 @@ export class ApiError extends Error {
   }
 }
 
+// The bearer token this tab signed in with (jobnikd with auth on; see jobnikd(8)), kept
+// for the tab's life only.
+const TOKEN_KEY = 'jobnik.token';
+export const token = {
+  get: () => sessionStorage.getItem(TOKEN_KEY),
+  set: (value) => (value ? sessionStorage.setItem(TOKEN_KEY, value) : sessionStorage.removeItem(TOKEN_KEY)),
+};
+
 async function call(method, path, body) {
   const init = { method, headers: { Accept: 'application/json' } };
+  const bearer = token.get();
+  if (bearer) init.headers.Authorization = `Bearer ${bearer}`;
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);

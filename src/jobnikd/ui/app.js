@@ -1,6 +1,7 @@
 // The dashboard's shell: history routing (real /ui/... URLs), live refresh by polling
 // (backing off while the tab is hidden or the server does not answer), the confirmation
 // dialog and notices.
+import { token } from './api.js';
 import { relative } from './util.js';
 import { routes } from './views.js';
 
@@ -88,6 +89,10 @@ async function refresh(gen = generation) {
     interval = document.hidden ? Math.min(interval * 2, MAX_INTERVAL) : VISIBLE_INTERVAL;
   } catch (e) {
     if (gen !== generation) return;
+    if (e.status === 401) {
+      signIn(e.message);
+      return;
+    }
     interval = Math.min(interval * 2, MAX_INTERVAL);
     live.textContent = `not updated: ${e.message}; retrying in ${Math.round(interval / 1000)} s`;
     live.classList.add('error');
@@ -95,6 +100,28 @@ async function refresh(gen = generation) {
   }
   clearTimeout(timer);
   timer = setTimeout(() => refresh(gen), interval);
+}
+
+// Asks for a bearer token (after a 401), keeps it for this tab and reloads the page.
+function signIn(message) {
+  const dialog = document.getElementById('signin');
+  if (dialog.open) return;
+  live.textContent = 'signed out';
+  document.getElementById('signin-text').textContent = token.get()
+    ? `The token was refused: ${message}`
+    : 'This jobnikd needs a bearer token (jobnikd token create).';
+  const input = document.getElementById('signin-token');
+  input.value = '';
+  dialog.addEventListener('close', () => {
+    if (dialog.returnValue === 'ok' && input.value.trim()) {
+      token.set(input.value.trim());
+      input.value = '';
+      render(false);
+    }
+  }, { once: true });
+  dialog.returnValue = '';
+  dialog.showModal();
+  input.focus();
 }
 
 function errorNode(e) {

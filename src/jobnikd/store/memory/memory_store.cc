@@ -104,6 +104,7 @@ void MemoryStore::Record(JobRow& job, const char* entity, const std::string& ent
   e.new_value = std::move(new_value);
   e.reason = std::move(reason);
   e.worker_id = std::move(worker_id);
+  e.actor = CurrentActor();
   job.events.push_back(std::move(e));
 }
 

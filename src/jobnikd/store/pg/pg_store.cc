@@ -86,10 +86,6 @@ Status ClaimMismatch(const std::string& id, const std::string& claim_id) {
 
 // ---- The job event log (schema/0004, queries/event.sql; docs/design.md "Job events") ----
 
-// Who asked for a change, recorded with its event. Requests are not authenticated yet, so
-// it is always unknown; authentication will pass the caller down to RecordEvent here.
-const std::optional<std::string> kNoActor;
-
 // One change to record (entity: domain::kEventEntity*; kind: domain::kEventKind*).
 struct EventRecord {
   const char* entity;
@@ -104,7 +100,7 @@ struct EventRecord {
 // Records `e` in the event log of job `job_id`, in the transaction of the change.
 void RecordEvent(pqxx::work& tx, const std::string& job_id, const EventRecord& e) {
   tx.exec_prepared0("EventInsert", job_id, e.entity, e.entity_id, e.kind, e.old_value, e.new_value, e.reason,
-                    e.worker_id, kNoActor);
+                    e.worker_id, CurrentActor());
 }
 
 template <typename S>
@@ -675,7 +671,7 @@ Status PgStore::SetJobStatus(const std::string& id, JobStatus requested) {
                                status == requested ? std::nullopt
                                                    : std::optional<std::string>("resumed with every stage completed")));
                // Aborts the unfinished stages, recording each (after the job's event).
-               if (status == JobStatus::kAborted) tx.exec_prepared0("StageAbortForJob", id, kNoActor);
+               if (status == JobStatus::kAborted) tx.exec_prepared0("StageAbortForJob", id, CurrentActor());
                if (domain::IsActive(status)) {
                  tx.exec_prepared("TaskSetReadyForJob", id);  // notifies
                } else {
@@ -702,7 +698,7 @@ Result<domain::Job> PgStore::RetryJob(const std::string& id) {
           tx, id,
           StatusEvent(domain::kEventEntityStage, stage_id, StageStatus::kFailed, StageStatus::kInProgress, reason));
       tx.exec_prepared1("TaskReopenFailed", stage_id, std::optional<std::string>{},
-                        std::string(domain::ToString(StageStatus::kInProgress)), id, reason, kNoActor);
+                        std::string(domain::ToString(StageStatus::kInProgress)), id, reason, CurrentActor());
     }
     tx.exec_prepared0("JobSetStatus", id, std::string(domain::ToString(job->status)),
                       std::string(domain::ToString(after)));
@@ -733,7 +729,7 @@ Result<domain::Task> PgStore::RetryTask(const std::string& id) {
       RecordEvent(tx, *job_id, StatusEvent(domain::kEventEntityStage, stage_id, stage->status, outcome.stage, reason));
     }
     tx.exec_prepared1("TaskReopenFailed", stage_id, id, std::string(domain::ToString(outcome.stage)), *job_id, reason,
-                      kNoActor);
+                      CurrentActor());
     if (outcome.job != job->status) {
       tx.exec_prepared0("JobSetStatus", *job_id, std::string(domain::ToString(job->status)),
                         std::string(domain::ToString(outcome.job)));
