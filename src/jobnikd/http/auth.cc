@@ -195,10 +195,10 @@ void Authenticator::ReloadForMiss() {
   if (auto s = ReloadLocked(); !s.ok()) spdlog::warn("auth: reloading the tokens failed: {}", s.message());
 }
 
-domain::Result<std::optional<Caller>> Authenticator::Check(std::string_view authorization, std::string_view method,
-                                                           std::string_view route_template, domain::Access access) {
-  if (access == domain::Access::kOpen) return std::optional<Caller>();
-  if (access == domain::Access::kMetrics && !options_.metrics_need_token) return std::optional<Caller>();
+Authenticator::Decision Authenticator::Check(std::string_view authorization, std::string_view method,
+                                             std::string_view route_template, domain::Access access) {
+  if (access == domain::Access::kOpen) return {};
+  if (access == domain::Access::kMetrics && !options_.metrics_need_token) return {};
   const bool enforced = Enforced();
 
   // "Bearer <token>", the scheme in any case (RFC 9110 11.1).
@@ -209,17 +209,16 @@ domain::Result<std::optional<Caller>> Authenticator::Check(std::string_view auth
     while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
     well_formed = IEquals(authorization.substr(0, space), "Bearer") && !token.empty();
   }
-  const auto refuse = [&](Status s) -> domain::Result<std::optional<Caller>> {
-    if (!enforced) return std::optional<Caller>();  // kAuto without tokens: anyone, unnamed
+  const auto refuse = [&](std::string message) -> Decision {
+    if (!enforced) return {};  // auto without tokens, or off: anyone, unnamed
     if (metrics_) metrics_->auth_unauthenticated.Increment();
-    return s;
+    return {std::nullopt, Unauthenticated(std::move(message))};
   };
   if (authorization.empty()) {
-    return refuse(Unauthenticated(
-        fmt::format("{} {} needs a bearer token (Authorization: Bearer <token>; see jobnikd token create)", method,
-                    route_template)));
+    return refuse(fmt::format("{} {} needs a bearer token (Authorization: Bearer <token>; see jobnikd token create)",
+                              method, route_template));
   }
-  if (!well_formed) return refuse(Unauthenticated("The Authorization header is not 'Bearer <token>'"));
+  if (!well_formed) return refuse("The Authorization header is not 'Bearer <token>'");
 
   const std::string hash = TokenHash(token);
   auto snapshot = Current();
@@ -229,21 +228,19 @@ domain::Result<std::optional<Caller>> Authenticator::Check(std::string_view auth
     snapshot = Current();
     it = snapshot->find(hash);
   }
-  if (it == snapshot->end())
-    return refuse(Unauthenticated("The bearer token is not valid: unknown, revoked or expired"));
+  if (it == snapshot->end()) return refuse("The bearer token is not valid: unknown, revoked or expired");
   const store::ActiveToken& t = it->second;
   if (t.expires_at && *t.expires_at <= std::chrono::system_clock::now()) {
-    return refuse(
-        Unauthenticated(fmt::format("The bearer token '{}' expired at {}", t.name, domain::FormatTime(*t.expires_at))));
+    return refuse(fmt::format("The bearer token '{}' expired at {}", t.name, domain::FormatTime(*t.expires_at)));
   }
-  Caller caller{t.name, t.role};
+  Decision decision{Caller{t.name, t.role}, Status::Ok()};
   if (enforced && !domain::Allows(t.role, access)) {
     if (metrics_) metrics_->auth_forbidden.Increment();
-    return Status{ErrorCode::kForbidden,
-                  fmt::format("Forbidden: token '{}' has role {}; {} {} needs {}", t.name, domain::ToString(t.role),
-                              method, route_template, RolesFor(access))};
+    decision.status = {ErrorCode::kForbidden,
+                       fmt::format("Forbidden: token '{}' has role {}; {} {} needs {}", t.name,
+                                   domain::ToString(t.role), method, route_template, RolesFor(access))};
   }
-  return std::optional<Caller>(std::move(caller));
+  return decision;
 }
 
 void Authenticator::Loop() {

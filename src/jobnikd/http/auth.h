@@ -81,11 +81,17 @@ class Authenticator {
   domain::Status Start();
   void Stop();
 
-  // The caller of a request to route `method` `route_template` (its access class
-  // `access`) with this Authorization header value ("" when absent): a caller or none when
-  // the request may go on, else UNAUTHENTICATED (401) or FORBIDDEN (403) with a message.
-  domain::Result<std::optional<Caller>> Check(std::string_view authorization, std::string_view method,
-                                              std::string_view route_template, domain::Access access);
+  // What Check decided: the caller when its token is valid (also when it is refused
+  // 403), and whether the request may go on (else UNAUTHENTICATED (401) or FORBIDDEN
+  // (403) with a message).
+  struct Decision {
+    std::optional<Caller> caller;
+    domain::Status status;
+  };
+  // For a request to route `method` `route_template` (its access class `access`) with this
+  // Authorization header value ("" when absent).
+  Decision Check(std::string_view authorization, std::string_view method, std::string_view route_template,
+                 domain::Access access);
 
   // Whether requests need a token now (kRequired, or kAuto with an active token).
   bool Enforced() const;

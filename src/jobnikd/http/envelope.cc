@@ -74,12 +74,9 @@ void InstallRoutes(httplib::Server& server, const std::vector<Route>& routes, Me
       std::optional<Caller> caller;
       std::optional<Status> refusal;
       if (auth) {
-        auto checked = auth->Check(req.get_header_value("Authorization"), req.method, tmpl, access);
-        if (checked.ok()) {
-          caller = std::move(*checked);
-        } else {
-          refusal = checked.status();
-        }
+        auto decision = auth->Check(req.get_header_value("Authorization"), req.method, tmpl, access);
+        caller = std::move(decision.caller);
+        if (!decision.status.ok()) refusal = std::move(decision.status);
       }
       if (caller && scoped) scoped->span().attributes.emplace_back("enduser.id", caller->name);
       try {
