@@ -1,6 +1,7 @@
 # bash completion for jobnikd(8), the Jobnik daemon.
 #
-# Completes the commands (serve, migrate, sweep, prune), every option, and the values of
+# Completes the commands (serve, migrate, sweep, prune, token create/list/revoke), every
+# option, and the values of
 # options where they are known: file names after --config, directories after
 # --data-dir and --postgres-bin-dir, formats, levels and booleans. Works with or
 # without the bash-completion package; with it, file names are completed by _filedir.
@@ -36,7 +37,7 @@ _jobnikd()
     # Options that take a value (one per configuration key, plus --config).
     local value_opts='-c --config --listen --database-url --database-schema --pool-size --batch-max --batches-in-flight
         --data-dir --postgres-bin-dir --http-threads --body-limit --keep-alive-timeout
-        --allowed-hosts --allowed-origins --claim-wakeup --claim-poll-interval --claim-max-waiters
+        --allowed-hosts --allowed-origins --auth --metrics-auth --claim-wakeup --claim-poll-interval --claim-max-waiters
         --shutdown-timeout --log-level --log-format --access-log --sweeper
         --sweeper-interval --stale-after --sweeper-batch --instance-heartbeat-interval --scheduler-interval-ms --lease-min --lease-max
         --lease-default --idempotency-retention --retain-completed --retain-failed --retain-aborted
@@ -85,6 +86,26 @@ _jobnikd()
             _jobnikd_reply 'notify poll'
             return
             ;;
+        --auth)
+            _jobnikd_reply 'auto required off'
+            return
+            ;;
+        --metrics-auth)
+            _jobnikd_reply 'open token'
+            return
+            ;;
+        --role)
+            _jobnikd_reply 'admin producer worker reader'
+            return
+            ;;
+        -o | --output)
+            _jobnikd_reply 'table json'
+            return
+            ;;
+        --name | --expires)
+            COMPREPLY=()
+            return
+            ;;
         --listen | --database-url | --database-schema | --pool-size | --batch-max | --batches-in-flight | --http-threads | \
             --body-limit | --keep-alive-timeout | --shutdown-timeout | --sweeper-interval | --instance-heartbeat-interval | \
             --stale-after | --sweeper-batch | --scheduler-interval-ms | --otlp-endpoint | --service-name | \
@@ -102,13 +123,21 @@ _jobnikd()
     esac
 
     # The command given so far, skipping the values of options.
-    local i word command=
+    local i word command='' subcommand=''
     for ((i = 1; i < COMP_CWORD; i++)); do
         word=${COMP_WORDS[i]}
         case $word in
-            serve | migrate | sweep | prune)
-                command=$word
-                break
+            serve | migrate | sweep | prune | token)
+                if [[ -z $command ]]; then
+                    command=$word
+                    [[ $word == token ]] || break
+                fi
+                ;;
+            create | list | revoke)
+                [[ $command == token ]] && subcommand=$word
+                ;;
+            --name | --role | --expires | -o | --output)
+                ((i++))
                 ;;
             --*=*) ;;
             -*)
@@ -126,10 +155,18 @@ _jobnikd()
         case $command in
             serve) opts+=' --migrate' ;;
             sweep | prune) opts+=' --once' ;;
+            token)
+                case $subcommand in
+                    create) opts+=' --name --role --expires' ;;
+                    list) opts+=' --all -o --output' ;;
+                esac
+                ;;
         esac
         _jobnikd_reply "$opts"
     elif [[ -z $command ]]; then
-        _jobnikd_reply 'serve migrate sweep prune'
+        _jobnikd_reply 'serve migrate sweep prune token'
+    elif [[ $command == token && -z $subcommand ]]; then
+        _jobnikd_reply 'create list revoke'
     else
         COMPREPLY=()
     fi

@@ -183,7 +183,7 @@ domain::Status CheckAuthMode(const Config& config) {
         domain::ErrorCode::kValidation,
         fmt::format("listen: {} is not a loopback address, and auth.mode is auto: set auth.mode (--auth) to required "
                     "and create tokens with 'jobnikd token create', or to off to let anyone who can reach {} do "
-                    "anything (see jobnikd(8), AUTHENTICATION)",
+                    "anything (see jobnikd(8), Authentication)",
                     config.listen, config.listen));
   }
   if (mode == http::AuthMode::kOff) {

@@ -62,7 +62,7 @@ nlohmann::json ToJson(const store::TokenInfo& t) {
 }  // namespace
 
 void AddTokenCommand(CLI::App& app, TokenCommand& cmd) {
-  cmd.app = app.add_subcommand("token", "create, list and revoke bearer tokens (see jobnikd(8), AUTHENTICATION)");
+  cmd.app = app.add_subcommand("token", "create, list and revoke bearer tokens (see jobnikd(8), Authentication)");
   cmd.app->require_subcommand(1);
   cmd.create = cmd.app->add_subcommand("create", "create a token and print it (shown this once only)");
   cmd.create->add_option("--name", cmd.name, "the token's name, as logs and job events show the caller")
