@@ -89,6 +89,27 @@ serve_notified() {
   JOBNIKD_PID=$!
 }
 
+# exposure UNIT NAME: systemd-analyze security's overall exposure of a copy of UNIT named
+# NAME (offline: no running systemd needed), e.g. "1.3".
+exposure() {
+  local dir="$BATS_TEST_TMPDIR/units"
+  mkdir -p "$dir"
+  sed 's|@BINDIR@|/usr/bin|' "$UNIT_DIR/$1" >"$dir/$2"
+  (cd "$dir" && systemd-analyze security --offline=true --no-pager "$2" 2>/dev/null) |
+    sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p'
+}
+
+@test "the units' exposure (systemd-analyze security) stays at 2.0 or lower" {
+  command -v systemd-analyze >/dev/null || skip "systemd-analyze is not installed"
+  systemd-analyze security --help 2>/dev/null | grep -q -- --offline || skip "systemd-analyze has no --offline"
+  for pair in "jobnikd.service jobnikd.service" "jobnik-worker@.service jobnik-worker@resize.service"; do
+    read -r unit name <<<"$pair"
+    level=$(exposure "$unit" "$name")
+    [[ -n "$level" ]] || fail "no exposure level for $unit"
+    awk -v l="$level" 'BEGIN { exit !(l <= 2.0) }' || fail "$unit: exposure $level is above 2.0"
+  done
+}
+
 @test "jobnikd.service passes systemd-analyze verify" {
   verify_unit jobnikd.service
 }
@@ -103,7 +124,8 @@ serve_notified() {
     'WatchdogSec=30s' 'KillMode=mixed' 'Restart=on-failure' 'DynamicUser=yes' 'StateDirectory=jobnik' \
     'Environment=JOBNIK_DATA_DIR=/var/lib/jobnik' 'EnvironmentFile=-/etc/jobnik/jobnikd.env' \
     'ProtectSystem=strict' 'MemoryDenyWriteExecute=yes' 'CapabilityBoundingSet=' \
-    'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6'; do
+    'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6' 'SystemCallFilter=@system-service' \
+    'SystemCallErrorNumber=EPERM' 'ProtectProc=invisible' 'ProcSubset=pid' 'PrivateUsers=yes'; do
     run grep -cxF -- "$line" "$unit"
     assert_output 1
   done
@@ -114,7 +136,7 @@ serve_notified() {
     "$UNIT_DIR/jobnik-worker@.service"
   assert_output 1
   for line in 'Restart=always' 'StartLimitIntervalSec=5min' 'StartLimitBurst=5' 'Type=notify' 'KillMode=mixed' \
-    'NoNewPrivileges=yes' 'ProtectSystem=strict'; do
+    'NoNewPrivileges=yes' 'ProtectSystem=strict' 'SystemCallFilter=@system-service' 'ProtectProc=invisible'; do
     run grep -cxF -- "$line" "$UNIT_DIR/jobnik-worker@.service"
     assert_output 1
   done
