@@ -101,6 +101,25 @@ log_has() { grep -qF "$1" "$BATS_TEST_TMPDIR/a.log"; }
   poll 20 stage_completed
 }
 
+@test "the SDK speaks https and mutual TLS: the example producer with JOBNIK_CA_FILE and a client certificate" {
+  local producer="$JOBNIK_BIN_DIR/../examples/sdk/jobnik-example-producer"
+  [[ -x "$producer" ]] || skip "the SDK examples are not built"
+  JOBNIK_CURL_TLS=(--cacert "$PKI/ca.crt" --cert "$PKI/client.crt" --key "$PKI/client.key")
+  instance a --tls-cert "$BATS_TEST_TMPDIR/served.crt" --tls-key "$BATS_TEST_TMPDIR/served.key" \
+    --tls-client-ca "$PKI/ca.crt"
+  local job
+  job=$(JOBNIK_CA_FILE="$PKI/ca.crt" JOBNIK_CLIENT_CERT="$PKI/client.crt" JOBNIK_CLIENT_KEY="$PKI/client.key" \
+    "$producer" "$URL_a")
+  JOBNIK_URL=$URL_a
+  [[ "$(api GET "/v1/jobs/$job" | jq -r .id)" == "$job" ]]
+  run --separate-stderr env JOBNIK_CA_FILE="$PKI/ca.crt" "$producer" "$URL_a"
+  assert_failure
+  [[ "$stderr" == "producer: "*"client certificate"* ]] || {
+    echo "$stderr"
+    false
+  }
+}
+
 @test "a client that does not trust jobnikd's certificate gets a clear TLS error" {
   instance a --tls-cert "$BATS_TEST_TMPDIR/served.crt" --tls-key "$BATS_TEST_TMPDIR/served.key"
   run --separate-stderr ctl --ca-file "$PKI/stranger.crt" health
