@@ -228,6 +228,26 @@ log_has() { grep -qF "$1" "$BATS_TEST_TMPDIR/a.log"; }
   kill -0 "${PIDS[0]}"
 }
 
+@test "SIGHUP reloads the client CA: a client certificate of the CA no longer trusted is refused" {
+  cp "$PKI/ca.crt" "$BATS_TEST_TMPDIR/clients.crt"
+  JOBNIK_CURL_TLS=(--cacert "$PKI/ca.crt" --cert "$PKI/client.crt" --key "$PKI/client.key")
+  instance a --tls-cert "$BATS_TEST_TMPDIR/served.crt" --tls-key "$BATS_TEST_TMPDIR/served.key" \
+    --tls-client-ca "$BATS_TEST_TMPDIR/clients.crt"
+  run curl -sf "${JOBNIK_CURL_TLS[@]}" "$URL_a/readiness"
+  assert_success
+  cp "$PKI/stranger.crt" "$BATS_TEST_TMPDIR/clients.crt"
+  kill -HUP "${PIDS[0]}"
+  poll 10 log_has "TLS reloaded"
+  run curl -sf "${JOBNIK_CURL_TLS[@]}" "$URL_a/readiness"
+  assert_failure
+  cp "$PKI/ca.crt" "$BATS_TEST_TMPDIR/clients.crt"
+  kill -HUP "${PIDS[0]}"
+  reloaded_twice() { [[ "$(grep -c "TLS reloaded" "$BATS_TEST_TMPDIR/a.log")" == 2 ]]; }
+  poll 10 reloaded_twice
+  run curl -sf "${JOBNIK_CURL_TLS[@]}" "$URL_a/readiness"
+  assert_success
+}
+
 @test "SIGHUP with a broken certificate file keeps the old certificate and logs the error" {
   instance a --tls-cert "$BATS_TEST_TMPDIR/served.crt" --tls-key "$BATS_TEST_TMPDIR/served.key"
   echo "not a certificate" >"$BATS_TEST_TMPDIR/served.crt"
