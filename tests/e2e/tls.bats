@@ -85,6 +85,13 @@ log_has() { grep -qF "$1" "$BATS_TEST_TMPDIR/a.log"; }
   run curl -s "${JOBNIK_CURL_TLS[@]}" -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
     -H "Origin: $URL_a" --data '{"name":"from-the-page","data":{}}' "$URL_a/v1/jobs"
   assert_output 201
+
+  # SIGTERM stops an https jobnikd as it stops a plain one.
+  local status=0
+  kill -TERM "${PIDS[0]}"
+  wait "${PIDS[0]}" || status=$?
+  PIDS=()
+  assert_equal "$status" 0
 }
 
 @test "jobnik-worker --ca-file runs the tasks of an https jobnikd" {
@@ -291,4 +298,22 @@ log_has() { grep -qF "$1" "$BATS_TEST_TMPDIR/a.log"; }
   run --separate-stderr "$JOBNIKD" --listen 127.0.0.1:0 --tls-cert "$PKI/one.crt" serve
   assert_failure 2
   assert_equal "$stderr" "jobnikd: tls.cert is set but tls.key is not: give both or neither"
+}
+
+@test "jobnik-worker: the TLS files from its file, flags or environment; an unreadable one is named" {
+  local f="$BATS_TEST_TMPDIR/worker.yaml"
+  printf 'url: https://127.0.0.1:1\nca_file: %s\nhandlers:\n  - {stage_type: x, command: [/bin/true]}\n' \
+    "$PKI/ca.crt" >"$f"
+  run "$JOBNIK_WORKER" --config "$f" --client-cert "$PKI/client.crt" --print-config
+  assert_failure 2
+  assert_output "jobnik-worker: client_cert: needs client_key (--client-key)"
+  run env JOBNIK_CLIENT_KEY="$PKI/client.key" "$JOBNIK_WORKER" --config "$f" --client-cert "$PKI/client.crt" \
+    --print-config
+  assert_success
+  assert_line "ca_file: $PKI/ca.crt"
+  assert_line "client_cert: $PKI/client.crt"
+  assert_line "client_key: $PKI/client.key"
+  run "$JOBNIK_WORKER" --config "$f" --ca-file "$BATS_TEST_TMPDIR/none.pem" --print-config
+  assert_failure 2
+  assert_output "jobnik-worker: ca_file: cannot read '$BATS_TEST_TMPDIR/none.pem': No such file or directory"
 }
