@@ -222,9 +222,9 @@ int RunPruneOnce(const Config& config, std::ostream& out, std::ostream& err) {
 // one is started and supervised), migrates or checks the schema, builds the store,
 // metrics, tracer, API and HTTP server (https with `tls`), binds and starts serving; Run()
 // waits for SIGINT/SIGTERM (feeding the systemd watchdog while the embedded database is
-// healthy; reloading TLS on SIGHUP) or the loss of the embedded database; Stop() drains in-flight requests within
-// shutdown_timeout and stops everything. Members are declared in the order they are
-// built, so they are destroyed in reverse.
+// healthy; reloading TLS on SIGHUP) or the loss of the embedded database; Stop() drains
+// in-flight requests within shutdown_timeout and stops everything. Members are declared
+// in the order they are built, so they are destroyed in reverse.
 class Daemon {
  public:
   // `tls`: the loaded TLS files (null: plain http); must outlive the Daemon.
