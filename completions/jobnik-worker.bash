@@ -25,7 +25,7 @@ _jobnik_worker()
     done
 
     case $prev in
-        -c | --config | --plugin)
+        -c | --config | --plugin | --ca-file | --client-cert | --client-key)
             compopt -o filenames 2>/dev/null
             mapfile -t COMPREPLY < <(compgen -f -- "$cur")
             return
@@ -53,7 +53,7 @@ _jobnik_worker()
     esac
 
     if [[ $cur == -* ]]; then
-        mapfile -t COMPREPLY < <(compgen -W '-h --help -V --version -c --config --url --token -t --stage-type
+        mapfile -t COMPREPLY < <(compgen -W '-h --help -V --version -c --config --url --token --ca-file --client-cert --client-key -t --stage-type
             -n --concurrency --timeout --kill-grace --retry-exit-code --retry-after --plugin --plugin-config --shell --env --cwd
             --user --shutdown-timeout --heartbeat-interval --lease-seconds --wait-seconds --idempotent-claims --listen --log-format --print-config --' \
             -- "$cur")

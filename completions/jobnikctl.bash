@@ -8,7 +8,7 @@ _jobnikctl() {
   for ((i = 1; i < COMP_CWORD; i++)); do
     w=${COMP_WORDS[i]}
     case $w in
-      --url|--token|--timeout|-o|--output|--config|--set|--idempotency-key|--dedupe-window|--not-before|--in|--name|--name-contains|--priority|--status|--from|--to|--limit|--cursor|--job|--type|--stage|--reason|--retry-after) ((i++)) ;;
+      --url|--token|--ca-file|--client-cert|--client-key|--timeout|-o|--output|--config|--set|--idempotency-key|--dedupe-window|--not-before|--in|--name|--name-contains|--priority|--status|--from|--to|--limit|--cursor|--job|--type|--stage|--reason|--retry-after) ((i++)) ;;
       -*) ;;
       *)
         case "$cmd${cmd:+ }$w" in
@@ -21,6 +21,18 @@ _jobnikctl() {
     *:--url)
       return 0 ;;
     *:--token)
+      return 0 ;;
+    *:--ca-file)
+      compopt -o filenames 2>/dev/null
+      COMPREPLY=($(compgen -f -- "$cur"))
+      return 0 ;;
+    *:--client-cert)
+      compopt -o filenames 2>/dev/null
+      COMPREPLY=($(compgen -f -- "$cur"))
+      return 0 ;;
+    *:--client-key)
+      compopt -o filenames 2>/dev/null
+      COMPREPLY=($(compgen -f -- "$cur"))
       return 0 ;;
     *:--timeout)
       return 0 ;;
@@ -95,31 +107,31 @@ _jobnikctl() {
     case $cmd in
       "")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose"
+          words="-h --help -V --version --url --token --ca-file --client-cert --client-key --timeout -o --output --config -q --quiet -v --verbose"
         else
           words="health ping version submit get list events tree wait watch pause resume abort priority delete metadata stage retry limits task completion"
         fi ;;
       "health")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help"
+          words="-h --help -V --version --url --token --ca-file --client-cert --client-key --timeout -o --output --config -q --quiet -v --verbose -h --help"
         else
           words=""
         fi ;;
       "ping")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help"
+          words="-h --help -V --version --url --token --ca-file --client-cert --client-key --timeout -o --output --config -q --quiet -v --verbose -h --help"
         else
           words=""
         fi ;;
       "version")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help"
+          words="-h --help -V --version --url --token --ca-file --client-cert --client-key --timeout -o --output --config -q --quiet -v --verbose -h --help"
         else
           words=""
         fi ;;
       "submit")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help --set --wait --idempotency-key --dedupe-window --not-before --in"
+          words="-h --help -V --version --url --token --ca-file --client-cert --client-key --timeout -o --output --config -q --quiet -v --verbose -h --help --set --wait --idempotency-key --dedupe-window --not-before --in"
         else
           compopt -o filenames 2>/dev/null
           COMPREPLY=($(compgen -f -- "$cur"))
@@ -127,193 +139,193 @@ _jobnikctl() {
         fi ;;
       "get")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help"
+          words="-h --help -V --version --url --token --ca-file --client-cert --client-key --timeout -o --output --config -q --quiet -v --verbose -h --help"
         else
           words="job stage task"
         fi ;;
       "get job")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help"
+          words="-h --help -V --version --url --token --ca-file --client-cert --client-key --timeout -o --output --config -q --quiet -v --verbose -h --help"
         else
           words=""
         fi ;;
       "get stage")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help"
+          words="-h --help -V --version --url --token --ca-file --client-cert --client-key --timeout -o --output --config -q --quiet -v --verbose -h --help"
         else
           words=""
         fi ;;
       "get task")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help"
+          words="-h --help -V --version --url --token --ca-file --client-cert --client-key --timeout -o --output --config -q --quiet -v --verbose -h --help"
         else
           words=""
         fi ;;
       "list")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help"
+          words="-h --help -V --version --url --token --ca-file --client-cert --client-key --timeout -o --output --config -q --quiet -v --verbose -h --help"
         else
           words="jobs stages tasks"
         fi ;;
       "list jobs")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help --name --name-contains --priority --status --from --to --limit --cursor --all"
+          words="-h --help -V --version --url --token --ca-file --client-cert --client-key --timeout -o --output --config -q --quiet -v --verbose -h --help --name --name-contains --priority --status --from --to --limit --cursor --all"
         else
           words=""
         fi ;;
       "list stages")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help --job --type --status --limit --cursor --all"
+          words="-h --help -V --version --url --token --ca-file --client-cert --client-key --timeout -o --output --config -q --quiet -v --verbose -h --help --job --type --status --limit --cursor --all"
         else
           words=""
         fi ;;
       "list tasks")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help --stage --type --status --from --to --limit --cursor --all"
+          words="-h --help -V --version --url --token --ca-file --client-cert --client-key --timeout -o --output --config -q --quiet -v --verbose -h --help --stage --type --status --from --to --limit --cursor --all"
         else
           words=""
         fi ;;
       "events")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help --limit --cursor --all"
+          words="-h --help -V --version --url --token --ca-file --client-cert --client-key --timeout -o --output --config -q --quiet -v --verbose -h --help --limit --cursor --all"
         else
           words=""
         fi ;;
       "tree")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help"
+          words="-h --help -V --version --url --token --ca-file --client-cert --client-key --timeout -o --output --config -q --quiet -v --verbose -h --help"
         else
           words=""
         fi ;;
       "wait")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help"
+          words="-h --help -V --version --url --token --ca-file --client-cert --client-key --timeout -o --output --config -q --quiet -v --verbose -h --help"
         else
           words=""
         fi ;;
       "watch")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help"
+          words="-h --help -V --version --url --token --ca-file --client-cert --client-key --timeout -o --output --config -q --quiet -v --verbose -h --help"
         else
           words=""
         fi ;;
       "pause")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help"
+          words="-h --help -V --version --url --token --ca-file --client-cert --client-key --timeout -o --output --config -q --quiet -v --verbose -h --help"
         else
           words=""
         fi ;;
       "resume")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help"
+          words="-h --help -V --version --url --token --ca-file --client-cert --client-key --timeout -o --output --config -q --quiet -v --verbose -h --help"
         else
           words=""
         fi ;;
       "abort")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help"
+          words="-h --help -V --version --url --token --ca-file --client-cert --client-key --timeout -o --output --config -q --quiet -v --verbose -h --help"
         else
           words=""
         fi ;;
       "priority")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help"
+          words="-h --help -V --version --url --token --ca-file --client-cert --client-key --timeout -o --output --config -q --quiet -v --verbose -h --help"
         else
           words="VERY_HIGH HIGH MEDIUM LOW VERY_LOW"
         fi ;;
       "delete")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help"
+          words="-h --help -V --version --url --token --ca-file --client-cert --client-key --timeout -o --output --config -q --quiet -v --verbose -h --help"
         else
           words=""
         fi ;;
       "metadata")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help"
+          words="-h --help -V --version --url --token --ca-file --client-cert --client-key --timeout -o --output --config -q --quiet -v --verbose -h --help"
         else
           words="set"
         fi ;;
       "metadata set")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help"
+          words="-h --help -V --version --url --token --ca-file --client-cert --client-key --timeout -o --output --config -q --quiet -v --verbose -h --help"
         else
           words="job stage task"
         fi ;;
       "stage")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help"
+          words="-h --help -V --version --url --token --ca-file --client-cert --client-key --timeout -o --output --config -q --quiet -v --verbose -h --help"
         else
           words="release"
         fi ;;
       "stage release")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help"
+          words="-h --help -V --version --url --token --ca-file --client-cert --client-key --timeout -o --output --config -q --quiet -v --verbose -h --help"
         else
           words=""
         fi ;;
       "retry")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help --task"
+          words="-h --help -V --version --url --token --ca-file --client-cert --client-key --timeout -o --output --config -q --quiet -v --verbose -h --help --task"
         else
           words=""
         fi ;;
       "limits")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help"
+          words="-h --help -V --version --url --token --ca-file --client-cert --client-key --timeout -o --output --config -q --quiet -v --verbose -h --help"
         else
           words="list get set clear"
         fi ;;
       "limits list")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help"
+          words="-h --help -V --version --url --token --ca-file --client-cert --client-key --timeout -o --output --config -q --quiet -v --verbose -h --help"
         else
           words=""
         fi ;;
       "limits get")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help"
+          words="-h --help -V --version --url --token --ca-file --client-cert --client-key --timeout -o --output --config -q --quiet -v --verbose -h --help"
         else
           words=""
         fi ;;
       "limits set")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help"
+          words="-h --help -V --version --url --token --ca-file --client-cert --client-key --timeout -o --output --config -q --quiet -v --verbose -h --help"
         else
           words=""
         fi ;;
       "limits clear")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help"
+          words="-h --help -V --version --url --token --ca-file --client-cert --client-key --timeout -o --output --config -q --quiet -v --verbose -h --help"
         else
           words=""
         fi ;;
       "task")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help"
+          words="-h --help -V --version --url --token --ca-file --client-cert --client-key --timeout -o --output --config -q --quiet -v --verbose -h --help"
         else
           words="complete fail claim"
         fi ;;
       "task complete")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help --reason"
+          words="-h --help -V --version --url --token --ca-file --client-cert --client-key --timeout -o --output --config -q --quiet -v --verbose -h --help --reason"
         else
           words=""
         fi ;;
       "task fail")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help --reason --retry-after"
+          words="-h --help -V --version --url --token --ca-file --client-cert --client-key --timeout -o --output --config -q --quiet -v --verbose -h --help --reason --retry-after"
         else
           words=""
         fi ;;
       "task claim")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help"
+          words="-h --help -V --version --url --token --ca-file --client-cert --client-key --timeout -o --output --config -q --quiet -v --verbose -h --help"
         else
           words=""
         fi ;;
       "completion")
         if [[ $cur == -* ]]; then
-          words="-h --help -V --version --url --token --timeout -o --output --config -q --quiet -v --verbose -h --help"
+          words="-h --help -V --version --url --token --ca-file --client-cert --client-key --timeout -o --output --config -q --quiet -v --verbose -h --help"
         else
           words="bash zsh fish"
         fi ;;

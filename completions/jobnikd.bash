@@ -37,7 +37,7 @@ _jobnikd()
     # Options that take a value (one per configuration key, plus --config).
     local value_opts='-c --config --listen --database-url --database-schema --pool-size --batch-max --batches-in-flight
         --data-dir --postgres-bin-dir --http-threads --body-limit --keep-alive-timeout
-        --allowed-hosts --allowed-origins --auth --metrics-auth --claim-wakeup --claim-poll-interval --claim-max-waiters
+        --allowed-hosts --allowed-origins --auth --metrics-auth --tls-cert --tls-key --tls-client-ca --claim-wakeup --claim-poll-interval --claim-max-waiters
         --shutdown-timeout --log-level --log-format --access-log --sweeper
         --sweeper-interval --stale-after --sweeper-batch --instance-heartbeat-interval --scheduler-interval-ms --lease-min --lease-max
         --lease-default --idempotency-retention --retain-completed --retain-failed --retain-aborted
@@ -45,7 +45,7 @@ _jobnikd()
     local global_opts="-h --help -V --version --print-config $value_opts"
 
     case $prev in
-        -c | --config)
+        -c | --config | --tls-cert | --tls-key | --tls-client-ca)
             if [[ -z $value_prefix ]] && declare -F _filedir >/dev/null; then
                 _filedir
             else

@@ -1,5 +1,6 @@
 // Handles the producer's tasks with 4 slots until SIGINT or SIGTERM.
-//   jobnik-example-worker [URL]        (default: $JOBNIK_URL, else http://127.0.0.1:8080)
+//   jobnik-example-worker [URL]        (default: $JOBNIK_URL, else http://127.0.0.1:8080;
+//                                      https: $JOBNIK_CA_FILE, $JOBNIK_CLIENT_CERT, $JOBNIK_CLIENT_KEY)
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -14,6 +15,10 @@ int main(int argc, char** argv) {
   const char* env = std::getenv("JOBNIK_URL");
   client::ClientOptions options;
   options.base_url = argc > 1 ? argv[1] : env != nullptr ? env : "http://127.0.0.1:8080";
+  // https: the CA of jobnikd's certificate, and a client certificate if jobnikd asks for one.
+  if (const char* v = std::getenv("JOBNIK_CA_FILE")) options.ca_file = v;
+  if (const char* v = std::getenv("JOBNIK_CLIENT_CERT")) options.client_cert = v;
+  if (const char* v = std::getenv("JOBNIK_CLIENT_KEY")) options.client_key = v;
   sigset_t signals;  // blocked in every thread; waited for below
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);

@@ -1,8 +1,14 @@
 #include "client/transport.h"
 
+#include <fmt/format.h>
+
 #include <httplib.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
 #include <algorithm>
 #include <cctype>
+#include <csignal>
+#include <string_view>
 
 namespace jobnik::client {
 namespace {
@@ -17,6 +23,17 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
          });
 }
 
+// OpenSSL writes to the socket without MSG_NOSIGNAL: a write to a connection jobnikd has
+// closed (a refused handshake) would raise SIGPIPE and end the process. Ignore it, unless
+// the program handles it itself.
+void IgnoreSigpipe() {
+  struct sigaction current {};
+  if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL &&
+      (current.sa_flags & SA_SIGINFO) == 0) {
+    std::signal(SIGPIPE, SIG_IGN);
+  }
+}
+
 class HttpTransport final : public Transport {
  public:
   explicit HttpTransport(const ClientOptions& options) : read_timeout_ms_(options.read_timeout_ms) {
@@ -26,7 +43,23 @@ class HttpTransport final : public Transport {
       return;
     }
     prefix_ = base->prefix;
-    http_ = std::make_unique<httplib::Client>(base->scheme_host_port);
+    https_ = base->scheme_host_port.rfind("https://", 0) == 0;
+    if (https_) IgnoreSigpipe();
+    if (options.client_cert.empty() != options.client_key.empty()) {
+      error_ = domain::ValidationError("a client certificate needs both its certificate and its key file");
+      return;
+    }
+    if (!options.client_cert.empty()) {
+      client_cert_ = true;
+      http_ = std::make_unique<httplib::Client>(base->scheme_host_port, options.client_cert, options.client_key);
+      if (https_ && !http_->is_valid()) {
+        error_ = domain::ValidationError(fmt::format("cannot load the client certificate {} with the key {}",
+                                                     options.client_cert, options.client_key));
+        return;
+      }
+    } else {
+      http_ = std::make_unique<httplib::Client>(base->scheme_host_port);
+    }
     http_->set_keep_alive(true);
     http_->set_tcp_nodelay(true);
     http_->set_connection_timeout(std::chrono::milliseconds(options.connect_timeout_ms));
@@ -64,7 +97,7 @@ class HttpTransport final : public Transport {
       return Status(ErrorCode::kValidation, "unsupported HTTP method '" + request.method + "'");
     }
     if (request.read_timeout) http_->set_read_timeout(std::chrono::milliseconds(read_timeout_ms_));
-    if (!r) return domain::Unavailable("cannot reach jobnikd: " + httplib::to_string(r.error()));
+    if (!r) return domain::Unavailable("cannot reach jobnikd: " + Explain(r.error()));
     HttpResponse out;
     out.status = r->status;
     out.headers.reserve(r->headers.size());
@@ -74,7 +107,57 @@ class HttpTransport final : public Transport {
   }
 
  private:
+  // Why there was no answer, in words; TLS failures say what failed.
+  std::string Explain(httplib::Error error) const {
+    // OpenSSL's reasons (this thread's error queue, emptied for the next request): an alert
+    // from jobnikd says best why it refused the handshake.
+    std::string reason, alert;
+    while (const unsigned long e = ERR_get_error()) {
+      const char* r = ERR_reason_error_string(e);
+      if (!r) continue;
+      if (reason.empty()) reason = r;
+      if (alert.empty() && std::string_view(r).find("alert") != std::string_view::npos) alert = r;
+    }
+    if (!alert.empty()) reason = alert;
+    if (error == httplib::Error::SSLServerVerification) {
+      const long result = http_->get_openssl_verify_result();
+      return fmt::format("TLS: jobnikd's certificate is not trusted ({}); give the CA that signed it with --ca-file",
+                         result != X509_V_OK ? X509_verify_cert_error_string(result) : "verification failed");
+    }
+    if (error == httplib::Error::SSLLoadingCerts) return "TLS: cannot load the CA certificates to trust (--ca-file)";
+    if (alert.find("certificate required") != std::string::npos) {
+      return fmt::format(
+          "TLS: jobnikd requires a client certificate ({}): give one with --client-cert and --client-key", alert);
+    }
+    if (alert.find("unknown ca") != std::string::npos || alert.find("bad certificate") != std::string::npos ||
+        alert.find("certificate unknown") != std::string::npos) {
+      return fmt::format("TLS: jobnikd refused the client certificate ({}): it must be signed by a CA jobnikd trusts",
+                         alert);
+    }
+    if (error == httplib::Error::SSLConnection || !alert.empty()) {
+      return fmt::format("TLS handshake failed{}: is jobnikd serving https at this address?",
+                         reason.empty() ? "" : " (" + reason + ")");
+    }
+    if (!https_ && error == httplib::Error::Read) {
+      return "the connection closed without an answer (if jobnikd serves https there, use an https:// URL)";
+    }
+    std::string text = httplib::to_string(error);
+    if (https_ && !reason.empty()) text += " (TLS: " + reason + ")";
+    // With TLS 1.3 a server that refuses the client's certificate (or its lack) does so after
+    // the client's side of the handshake is done: the request's write or read then fails,
+    // often before the alert saying why is read.
+    if (https_ && (error == httplib::Error::Write || error == httplib::Error::Read)) {
+      text += client_cert_ ? ": jobnikd closed the connection; if it requires client certificates, the one given "
+                             "(--client-cert) may not be signed by a CA it trusts"
+                           : ": jobnikd closed the connection; if it requires a client certificate, give one with "
+                             "--client-cert and --client-key";
+    }
+    return text;
+  }
+
   Status error_;
+  bool https_ = false;
+  bool client_cert_ = false;  // a client certificate is configured
   std::string prefix_;
   int read_timeout_ms_;
   httplib::Headers headers_;

@@ -44,7 +44,8 @@ struct HttpResponse {
 
 // One HTTP exchange. Send returns the server's answer, whatever its status, or an
 // error Status kUnavailable when there was no answer (cannot connect, connection lost,
-// timed out): the server may or may not have acted on the request. A transport is not
+// timed out, a failed TLS handshake, whose message says why: the server's certificate not
+// trusted, or the handshake refused): the server may or may not have acted on the request. A transport is not
 // thread-safe unless it says so: use one per thread.
 class Transport {
  public:
@@ -62,6 +63,10 @@ struct ClientOptions {
   Headers headers = {};           // sent with every request
   std::string bearer_token = {};  // non-empty: "Authorization: Bearer TOKEN" on every request
   std::string ca_file = {};       // https: the CA certificates to trust (empty: the system's)
+  // https with a client certificate (mutual TLS): PEM files of the certificate and its key.
+  // Both or neither; a pair that cannot be loaded makes every Send fail, naming the files.
+  std::string client_cert = {};
+  std::string client_key = {};
 };
 
 // A base URL split into the part cpp-httplib connects to and the path prefix.

@@ -6,10 +6,11 @@
 
 namespace jobnik::process {
 
-ShutdownSignals::ShutdownSignals() {
+ShutdownSignals::ShutdownSignals(Hangup hangup) {
   sigemptyset(&set_);
   sigaddset(&set_, SIGINT);
   sigaddset(&set_, SIGTERM);
+  if (hangup == Hangup::kReceive) sigaddset(&set_, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set_, nullptr);
 }
 

@@ -3,12 +3,15 @@
 #include <fmt/format.h>
 #include <pwd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <set>
 
@@ -34,6 +37,11 @@ using process::ToInt;
 struct WorkerConfig {
   std::string url = "http://127.0.0.1:8080";
   std::string token;
+  // https: the CA certificates to trust (empty: the system's), and a client certificate
+  // and its key for a jobnikd that requires one (mutual TLS).
+  std::string ca_file;
+  std::string client_cert;
+  std::string client_key;
   int shutdown_timeout_seconds = 30;
   std::string log_format = "text";
   int heartbeat_seconds = 10;
@@ -184,6 +192,12 @@ Status ParseFile(const std::string& path, WorkerConfig& c) {
         JOBNIK_ASSIGN_OR_RETURN(c.url, StringOf(v, at));
       } else if (key == "token") {
         JOBNIK_ASSIGN_OR_RETURN(c.token, StringOf(v, at));
+      } else if (key == "ca_file") {
+        JOBNIK_ASSIGN_OR_RETURN(c.ca_file, StringOf(v, at));
+      } else if (key == "client_cert") {
+        JOBNIK_ASSIGN_OR_RETURN(c.client_cert, StringOf(v, at));
+      } else if (key == "client_key") {
+        JOBNIK_ASSIGN_OR_RETURN(c.client_key, StringOf(v, at));
       } else if (key == "shutdown_timeout") {
         JOBNIK_ASSIGN_OR_RETURN(auto n, IntOf(v, at, 0, 24LL * 3600));
         c.shutdown_timeout_seconds = static_cast<int>(n);
@@ -227,6 +241,16 @@ Status ParseFile(const std::string& path, WorkerConfig& c) {
 Status Validate(WorkerConfig& c, const std::string& source) {
   if (auto url = client::ParseBaseUrl(c.url); !url.ok())
     return domain::ValidationError("url: " + url.status().message());
+  for (const auto& [key, path] : {std::pair{"ca_file", &c.ca_file}, std::pair{"client_cert", &c.client_cert},
+                                  std::pair{"client_key", &c.client_key}}) {
+    if (!path->empty() && ::access(path->c_str(), R_OK) != 0) {
+      return domain::ValidationError(fmt::format("{}: cannot read '{}': {}", key, *path, std::strerror(errno)));
+    }
+  }
+  if (c.client_cert.empty() != c.client_key.empty()) {
+    return domain::ValidationError(c.client_cert.empty() ? "client_key: needs client_cert (--client-cert)"
+                                                         : "client_cert: needs client_key (--client-key)");
+  }
   if (c.log_format != "text" && c.log_format != "json") {
     return domain::ValidationError(fmt::format("log_format: must be text or json, not '{}'", c.log_format));
   }
@@ -278,6 +302,9 @@ std::string ConfigYaml(const WorkerConfig& c) {
   out << YAML::BeginMap;
   out << YAML::Key << "url" << YAML::Value << c.url;
   out << YAML::Key << "token" << YAML::Value << (c.token.empty() ? "" : "****");
+  if (!c.ca_file.empty()) out << YAML::Key << "ca_file" << YAML::Value << c.ca_file;
+  if (!c.client_cert.empty()) out << YAML::Key << "client_cert" << YAML::Value << c.client_cert;
+  if (!c.client_key.empty()) out << YAML::Key << "client_key" << YAML::Value << c.client_key;
   out << YAML::Key << "shutdown_timeout" << YAML::Value << c.shutdown_timeout_seconds;
   out << YAML::Key << "log_format" << YAML::Value << c.log_format;
   out << YAML::Key << "heartbeat_interval" << YAML::Value << c.heartbeat_seconds;
@@ -325,7 +352,8 @@ std::string ConfigYaml(const WorkerConfig& c) {
 int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   CLI::App app{"jobnik-worker: run an executable for every task of a stage type", "jobnik-worker"};
   app.set_version_flag("-V,--version", fmt::format("jobnik-worker {}", Version()));
-  std::string config_file, url, token, stage_type, log_format, cwd, user, plugin, plugin_config, listen;
+  std::string config_file, url, token, ca_file, client_cert, client_key, stage_type, log_format, cwd, user, plugin,
+      plugin_config, listen;
   int concurrency = 1, timeout = 0, kill_grace = 5, retry_exit_code = 0, retry_after = 60, shutdown_timeout = -1,
       heartbeat = 0;
   int lease = -1;
@@ -336,6 +364,15 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   app.add_option("-c,--config", config_file, "YAML file with the server and the handlers (jobnik-worker(1))");
   app.add_option("--url", url, "jobnikd's base URL [env JOBNIK_URL; default http://127.0.0.1:8080]");
   app.add_option("--token", token, "bearer token [env JOBNIK_TOKEN]");
+  app.add_option("--ca-file", ca_file,
+                 "https: PEM CA certificate(s) to trust jobnikd's certificate with [env JOBNIK_CA_FILE; default: the "
+                 "system's]")
+      ->type_name("FILE");
+  app.add_option("--client-cert", client_cert,
+                 "https: PEM client certificate, for a jobnikd that requires one (mutual TLS) [env JOBNIK_CLIENT_CERT]")
+      ->type_name("FILE");
+  app.add_option("--client-key", client_key, "https: PEM private key of --client-cert [env JOBNIK_CLIENT_KEY]")
+      ->type_name("FILE");
   app.add_option("-t,--stage-type", stage_type, "the stage type whose tasks COMMAND runs");
   app.add_option("-n,--concurrency", concurrency, "tasks run at once")->check(CLI::Range(1, 1024));
   app.add_option("--timeout", timeout, "seconds a command may run (0: no limit)")->check(CLI::Range(0, 604800));
@@ -388,8 +425,14 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   }
   if (const char* v = std::getenv("JOBNIK_URL"); v && *v) config.url = v;
   if (const char* v = std::getenv("JOBNIK_TOKEN"); v && *v) config.token = v;
+  if (const char* v = std::getenv("JOBNIK_CA_FILE"); v && *v) config.ca_file = v;
+  if (const char* v = std::getenv("JOBNIK_CLIENT_CERT"); v && *v) config.client_cert = v;
+  if (const char* v = std::getenv("JOBNIK_CLIENT_KEY"); v && *v) config.client_key = v;
   if (!url.empty()) config.url = url;
   if (!token.empty()) config.token = token;
+  if (!ca_file.empty()) config.ca_file = ca_file;
+  if (!client_cert.empty()) config.client_cert = client_cert;
+  if (!client_key.empty()) config.client_key = client_key;
   if (shutdown_timeout >= 0) config.shutdown_timeout_seconds = shutdown_timeout;
   if (!log_format.empty()) config.log_format = log_format;
   if (heartbeat > 0) config.heartbeat_seconds = heartbeat;
@@ -435,6 +478,9 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   client::ClientOptions client_options;
   client_options.base_url = config.url;
   client_options.bearer_token = config.token;
+  client_options.ca_file = config.ca_file;
+  client_options.client_cert = config.client_cert;
+  client_options.client_key = config.client_key;
 
   prometheus::Registry registry;
   client::WorkerMetrics metrics(registry);

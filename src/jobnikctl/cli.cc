@@ -6,7 +6,9 @@
 #include <fmt/format.h>
 #include <unistd.h>
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -27,6 +29,9 @@ using process::ToInt;
 struct Config {
   std::string url = "http://127.0.0.1:8080";
   std::string token;
+  std::string ca_file;
+  std::string client_cert;
+  std::string client_key;
   std::string timeout;
   std::string output;
 };
@@ -34,6 +39,12 @@ struct Config {
 domain::Status CheckDuration(const std::string& v) {
   if (v.empty() || ParseDuration(v)) return domain::Status::Ok();
   return domain::ValidationError("must be a duration such as 30s, 500ms, 5m or 1h, not '" + v + "'");
+}
+
+// A file given for TLS must be readable now (its contents are read at the first request).
+domain::Status CheckReadable(const std::string& v) {
+  if (v.empty() || ::access(v.c_str(), R_OK) == 0) return domain::Status::Ok();
+  return domain::ValidationError(fmt::format("cannot read '{}': {}", v, std::strerror(errno)));
 }
 
 domain::Status CheckFormat(const std::string& v) {
@@ -49,6 +60,18 @@ std::vector<process::Key<Config>> ConfigTable() {
       StringKey<Config>(
           {"token", "JOBNIK_TOKEN", "--token", "bearer token sent in the Authorization header", true, "TOKEN"},
           &Config::token),
+      StringKey<Config>(
+          {"ca_file", "JOBNIK_CA_FILE", "--ca-file",
+           "https: PEM CA certificate(s) to trust jobnikd's certificate with (default: the system's)", false, "FILE"},
+          &Config::ca_file, CheckReadable),
+      StringKey<Config>({"client_cert", "JOBNIK_CLIENT_CERT", "--client-cert",
+                         "https: PEM client certificate, for a jobnikd that requires one (mutual TLS); needs "
+                         "--client-key",
+                         false, "FILE"},
+                        &Config::client_cert, CheckReadable),
+      StringKey<Config>(
+          {"client_key", "JOBNIK_CLIENT_KEY", "--client-key", "https: PEM private key of --client-cert", false, "FILE"},
+          &Config::client_key, CheckReadable),
       StringKey<Config>({"timeout", "JOBNIK_TIMEOUT", "--timeout",
                          "give up after this long: waiting for jobs, and each request", false, "DURATION"},
                         &Config::timeout, CheckDuration),
@@ -337,6 +360,9 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
           ->type_name("FILE");
   comp.files.push_back(config_opt);
   if (auto* o = app.get_option_no_throw("--output")) comp.choices[o] = {"table", "json", "yaml", "name"};
+  for (const char* name : {"--ca-file", "--client-cert", "--client-key"}) {
+    if (auto* o = app.get_option_no_throw(name)) comp.files.push_back(o);
+  }
   bool quiet = false;
   bool verbose = false;
   app.add_flag("-q,--quiet", quiet, "print only what was asked for (no progress or confirmations)");
@@ -583,9 +609,18 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
     return ToInt(ExitCode::kUsage);
   }
 
+  if (config->client_cert.empty() != config->client_key.empty()) {
+    err << "jobnikctl: "
+        << (config->client_cert.empty() ? "--client-key needs --client-cert" : "--client-cert needs --client-key")
+        << " (client_cert and client_key go together)\n";
+    return ToInt(ExitCode::kUsage);
+  }
   client::ClientOptions options;
   options.base_url = BaseUrl(config->url);
   options.bearer_token = config->token;
+  options.ca_file = config->ca_file;
+  options.client_cert = config->client_cert;
+  options.client_key = config->client_key;
   std::optional<Clock::time_point> deadline;
   if (!config->timeout.empty()) {
     const double seconds = *ParseDuration(config->timeout);

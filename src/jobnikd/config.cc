@@ -110,6 +110,14 @@ const std::vector<KeyDef>& Defs() {
             if (v == "open" || v == "token") return Status::Ok();
             return ValidationError(fmt::format("must be open or token, not '{}'", v));
           }),
+      StringKey({"tls.cert", "JOBNIK_TLS_CERT", "--tls-cert",
+                 "PEM certificate (chain) to serve https with; needs tls.key. Unset: plain http", false, "FILE"},
+                &Config::tls_cert),
+      StringKey({"tls.key", "JOBNIK_TLS_KEY", "--tls-key", "PEM private key of tls.cert", false, "FILE"},
+                &Config::tls_key),
+      StringKey({"tls.client_ca", "JOBNIK_TLS_CLIENT_CA", "--tls-client-ca",
+                 "PEM CA certificate(s): clients must present a certificate signed by one (mutual TLS)", false, "FILE"},
+                &Config::tls_client_ca),
       StringKey({"claim.wakeup", "JOBNIK_CLAIM_WAKEUP", "--claim-wakeup",
                  "how waiting claims (dequeue's wait_seconds) learn of new work: notify (PostgreSQL LISTEN/NOTIFY) "
                  "or poll (every claim.poll_interval_ms; for PgBouncer in transaction mode)",
@@ -378,6 +386,13 @@ const std::vector<ConfigKey>& ConfigKeys() {
 
 domain::Result<Config> LoadConfig(const ConfigSources& sources) {
   auto config = process::LoadConfig(Defs(), sources);
+  if (config.ok() && config->tls_cert.empty() != config->tls_key.empty()) {
+    return ValidationError(config->tls_cert.empty() ? "tls.key is set but tls.cert is not: give both or neither"
+                                                    : "tls.cert is set but tls.key is not: give both or neither");
+  }
+  if (config.ok() && !config->tls_client_ca.empty() && !config->TlsEnabled()) {
+    return ValidationError("tls.client_ca is set but tls.cert and tls.key are not: mutual TLS needs https");
+  }
   if (config.ok() && !(config->lease_min <= config->lease_default && config->lease_default <= config->lease_max)) {
     return ValidationError(fmt::format("lease.min ({}) <= lease.default ({}) <= lease.max ({}) does not hold",
                                        config->lease_min, config->lease_default, config->lease_max));

@@ -34,6 +34,11 @@ struct Config {
   // /metrics needs a token ("token") or not ("open").
   std::string auth_mode = "auto";
   std::string auth_metrics = "open";
+  // TLS (tls.h): with a certificate and its key, jobnikd serves https only; with a client
+  // CA too, clients must present a certificate signed by it. Reloaded on SIGHUP.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
   int shutdown_timeout = 10;  // seconds to finish in-flight requests
   // Long-poll claims (services/claim_waiter.h): wake-up by notify or poll, the poll
   // interval, and the waiting requests at most (0: MaxWaiters()'s default).
@@ -77,6 +82,10 @@ struct Config {
   // claim_max_waiters, or by default http_threads minus a reserve of a quarter of them
   // for other requests (at least 1).
   int MaxWaiters() const;
+  // tls.cert and tls.key are set: jobnikd serves https.
+  bool TlsEnabled() const { return !tls_cert.empty(); }
+  // "https" with TLS, else "http".
+  std::string Scheme() const { return TlsEnabled() ? "https" : "http"; }
   // Host and port of `listen`.
   std::string ListenHost() const;
   int ListenPort() const;

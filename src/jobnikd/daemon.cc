@@ -1,6 +1,7 @@
 #include "daemon.h"
 
 #include <arpa/inet.h>
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -18,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <string_view>
 #include <thread>
 
 #include "common/logging.h"
@@ -44,6 +46,7 @@
 #include "store/pg/retention.h"
 #include "store/pg/tokens.h"
 #include "token_command.h"
+#include "tls.h"
 
 namespace jobnik {
 namespace {
@@ -261,14 +264,20 @@ int RunPruneOnce(const Config& config, std::ostream& out, std::ostream& err) {
 
 // `jobnikd serve`: the daemon's life as steps. Start() opens the database (the embedded
 // one is started and supervised), migrates or checks the schema, builds the store,
-// metrics, tracer, API and HTTP server, binds and starts serving; Run() waits for
-// SIGINT/SIGTERM (feeding the systemd watchdog while the embedded database is healthy) or
-// the loss of the embedded database; Stop() drains in-flight requests within
-// shutdown_timeout and stops everything. Members are declared in the order they are
-// built, so they are destroyed in reverse.
+// metrics, tracer, API and HTTP server (https with `tls`), binds and starts serving; Run()
+// waits for SIGINT/SIGTERM (feeding the systemd watchdog while the embedded database is
+// healthy; reloading TLS on SIGHUP) or the loss of the embedded database; Stop() drains
+// in-flight requests within shutdown_timeout and stops everything. Members are declared
+// in the order they are built, so they are destroyed in reverse.
 class Daemon {
  public:
-  Daemon(const Config& config, bool migrate) : config_(config), migrate_(migrate) {}
+  // `tls`: the loaded TLS files (null: plain http); must outlive the Daemon.
+  Daemon(const Config& config, bool migrate, TlsContext* tls)
+      : config_(config),
+        migrate_(migrate),
+        tls_(tls),
+        server_owner_(tls ? tls->MakeServer() : std::make_unique<httplib::Server>()),
+        server_(*server_owner_) {}
   ~Daemon() {
     if (http_thread_.joinable()) {  // Start() failed after the server started
       server_.stop();
@@ -313,7 +322,37 @@ class Daemon {
       if (watchdog_usec > 0 && (!db_.embedded || db_.embedded->Healthy())) process::SdNotify("WATCHDOG=1");
       return true;
     };
-    signal_ = signals_.Wait(std::chrono::microseconds(tick_usec), tick).signal;
+    for (;;) {
+      signal_ = signals_.Wait(std::chrono::microseconds(tick_usec), tick).signal;
+      if (signal_ != SIGHUP) break;
+      ReloadTls();
+    }
+  }
+
+  // SIGHUP: the TLS files again, from the same paths. New handshakes use them; established
+  // connections keep theirs. Bad files: the current ones stay, and the error is logged.
+  void ReloadTls() {
+    if (!tls_) {
+      spdlog::info("received SIGHUP: nothing to reload (TLS is off)");
+      return;
+    }
+    if (auto s = tls_->Reload(); !s.ok()) {
+      metrics_.tls_reloads.Add({{"result", "failure"}}).Increment();
+      spdlog::error("TLS reload failed, still serving the previous certificate: {}", s.message());
+      return;
+    }
+    metrics_.tls_reloads.Add({{"result", "success"}}).Increment();
+    LogCertificate("TLS reloaded");
+  }
+
+  // Logs the certificate served now and sets its expiry gauge.
+  void LogCertificate(std::string_view what) {
+    const CertificateInfo cert = tls_->Certificate();
+    const auto expiry = std::chrono::system_clock::to_time_t(cert.not_after);
+    metrics_.tls_certificate_expiry.Add({}).Set(static_cast<double>(expiry));
+    spdlog::info("{}: certificate {} (serial {}, expires {:%Y-%m-%dT%H:%M:%SZ}) from {}, key {}{}", what, cert.subject,
+                 cert.serial, fmt::gmtime(expiry), tls_->files().cert, tls_->files().key,
+                 tls_->mutual() ? ", client certificates required (CA " + tls_->files().client_ca + ")" : "");
   }
 
   // Graceful shutdown: stop accepting, finish in-flight requests (at most
@@ -457,7 +496,8 @@ class Daemon {
     options.interval = std::chrono::seconds(config_.instance_heartbeat_interval);
     options.info.host = host.data();
     options.info.pid = static_cast<int>(getpid());
-    options.info.listen = fmt::format("{}:{}", config_.ListenHost(), port_);
+    // With TLS the address says so (scheme://host:port); without, host:port as ever.
+    options.info.listen = fmt::format("{}{}:{}", tls_ ? "https://" : "", config_.ListenHost(), port_);
     options.info.version = Version();
     heartbeat_ = std::make_unique<services::InstanceHeartbeat>(
         *instances_, metrics_.throughput, [this] { return sweeper_->IsLeader(); }, std::move(options));
@@ -500,18 +540,25 @@ class Daemon {
     while (!server_.is_running() && !http_returned_) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     const std::string host = config_.ListenHost();
     spdlog::info(
-        "jobnikd {} listening on http://{}:{} (database {}, schema {}, {} HTTP threads, pool {}, claim wake-up {}, "
+        "jobnikd {} listening on {}://{}:{} (database {}, schema {}, {} HTTP threads, pool {}, claim wake-up {}, "
         "{} waiting claims at most)",
-        Version(), host, port_, db_.embedded ? "embedded" : MaskSecret(db_.url), config_.database_schema,
-        config_.http_threads, config_.database_pool_size, config_.claim_wakeup, config_.MaxWaiters());
+        Version(), config_.Scheme(), host, port_, db_.embedded ? "embedded" : MaskSecret(db_.url),
+        config_.database_schema, config_.http_threads, config_.database_pool_size, config_.claim_wakeup,
+        config_.MaxWaiters());
+    if (tls_) {
+      metrics_.tls_reloads.Add({{"result", "success"}});
+      metrics_.tls_reloads.Add({{"result", "failure"}});
+      LogCertificate("TLS");
+    }
     process::SdNotify(fmt::format("READY=1\nSTATUS=listening on {}:{}\nMAINPID={}", host, port_, getpid()));
   }
 
   const Config& config_;
   const bool migrate_;
-  // First: SIGINT/SIGTERM are blocked before any thread starts (the embedded database's
-  // supervisor, the pool, the HTTP threads), so only Run() receives them.
-  process::ShutdownSignals signals_;
+  TlsContext* const tls_;
+  // First: SIGINT/SIGTERM/SIGHUP are blocked before any thread starts (the embedded
+  // database's supervisor, the pool, the HTTP threads), so only Run() receives them.
+  process::ShutdownSignals signals_{process::Hangup::kReceive};
   Database db_;
   std::unique_ptr<store::pg::Pool> pool_;
   std::unique_ptr<store::pg::PgStore> store_;
@@ -526,7 +573,9 @@ class Daemon {
   std::unique_ptr<store::pg::PgTokens> tokens_;
   std::unique_ptr<http::Authenticator> auth_;
   std::unique_ptr<http::Api> api_;
-  httplib::Server server_;
+  // An httplib::SSLServer with TLS.
+  std::unique_ptr<httplib::Server> server_owner_;
+  httplib::Server& server_;
   std::unique_ptr<store::pg::PgLeadership> leadership_;
   std::unique_ptr<store::pg::PgRetention> retention_;
   std::unique_ptr<services::Sweeper> sweeper_;
@@ -540,7 +589,14 @@ class Daemon {
 };
 
 int RunServe(const Config& config, bool migrate, std::ostream& err) {
-  Daemon daemon(config, migrate);
+  // The TLS files are checked before anything starts: a bad one is a configuration error.
+  std::unique_ptr<TlsContext> tls;
+  if (config.TlsEnabled()) {
+    auto loaded = TlsContext::Load({config.tls_cert, config.tls_key, config.tls_client_ca});
+    if (!loaded.ok()) return Fail(err, ExitCode::kUsage, loaded.status().message());
+    tls = std::move(*loaded);
+  }
+  Daemon daemon(config, migrate, tls.get());
   if (auto s = daemon.Start(); !s.ok()) return Fail(err, process::ExitCode::kFailure, s.message());
   daemon.Run();
   return process::ToInt(daemon.Stop());

@@ -136,6 +136,14 @@ Metrics::Metrics()
       pruned_stages(pruned_rows.Add({{"table", "stage"}})),
       pruned_tasks(pruned_rows.Add({{"table", "task"}})),
       pruned_events(pruned_rows.Add({{"table", "job_event"}})),
+      tls_reloads(prometheus::BuildCounter()
+                      .Name("jobnik_tls_reloads_total")
+                      .Help("Reloads of the TLS certificate, key and client CA (SIGHUP) by result.")
+                      .Register(*registry_)),
+      tls_certificate_expiry(prometheus::BuildGauge()
+                                 .Name("jobnik_tls_certificate_expiry_timestamp_seconds")
+                                 .Help("When the TLS certificate served expires (Unix time).")
+                                 .Register(*registry_)),
       requests_(prometheus::BuildCounter()
                     .Name("jobnik_http_requests_total")
                     .Help("HTTP requests by route template, method and status.")

@@ -105,6 +105,10 @@ class Metrics {
   prometheus::Counter& pruned_stages;
   prometheus::Counter& pruned_tasks;
   prometheus::Counter& pruned_events;
+  // TLS (tls.h): reloads on SIGHUP by result (success, failure), and when the certificate
+  // served expires (Unix seconds). Series only when jobnikd serves https.
+  prometheus::Family<prometheus::Counter>& tls_reloads;
+  prometheus::Family<prometheus::Gauge>& tls_certificate_expiry;
   // Tasks that reached COMPLETED or FAILED by minute and stage type, until the heartbeat
   // (services/heartbeat.h) takes them to the cluster-wide counts; not exposed here.
   Throughput throughput;

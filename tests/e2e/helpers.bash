@@ -33,13 +33,18 @@ poll() {
   return 1
 }
 
+# curl's TLS options (--cacert, --cert, --key) for a jobnikd serving https, used by
+# wait_for_jobnikd and api; empty for plain http.
+JOBNIK_CURL_TLS=()
+
 # wait_for_jobnikd LOG PID: waits (bounded) until the jobnikd writing LOG listens and is
-# ready; prints its base URL. Fails, showing the log, if it exits or never gets ready.
+# ready; prints its base URL (http or https). Fails, showing the log, if it exits or never
+# gets ready.
 wait_for_jobnikd() {
-  local log="$1" pid="$2" port="" url i
+  local log="$1" pid="$2" url="" i
   for ((i = 0; i < 600; i++)); do
-    port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\).*|\1|p' "$log" | head -n1)
-    [[ -n "$port" ]] && break
+    url=$(sed -n 's|.*listening on \(https\{0,1\}://127.0.0.1:[0-9]*\).*|\1|p' "$log" | head -n1)
+    [[ -n "$url" ]] && break
     if ! kill -0 "$pid" 2>/dev/null; then
       echo "jobnikd exited early:" >&2
       cat "$log" >&2
@@ -47,9 +52,8 @@ wait_for_jobnikd() {
     fi
     sleep 0.1
   done
-  [[ -n "$port" ]] || { echo "jobnikd never listened:" >&2; cat "$log" >&2; return 1; }
-  url="http://127.0.0.1:$port"
-  if ! poll 10 curl -sf "$url/readiness" -o /dev/null; then
+  [[ -n "$url" ]] || { echo "jobnikd never listened:" >&2; cat "$log" >&2; return 1; }
+  if ! poll 10 curl -sf "${JOBNIK_CURL_TLS[@]}" "$url/readiness" -o /dev/null; then
     echo "jobnikd never became ready:" >&2
     cat "$log" >&2
     return 1
@@ -84,10 +88,10 @@ api() {
   local method="$1" path="$2" body="${3:-}" out status
   out=$(mktemp)
   if [[ -n "$body" ]]; then
-    status=$(curl -s -o "$out" -w '%{http_code}' -X "$method" -H 'Content-Type: application/json' \
-      --data "$body" "$JOBNIK_URL$path")
+    status=$(curl -s "${JOBNIK_CURL_TLS[@]}" -o "$out" -w '%{http_code}' -X "$method" \
+      -H 'Content-Type: application/json' --data "$body" "$JOBNIK_URL$path")
   else
-    status=$(curl -s -o "$out" -w '%{http_code}' -X "$method" "$JOBNIK_URL$path")
+    status=$(curl -s "${JOBNIK_CURL_TLS[@]}" -o "$out" -w '%{http_code}' -X "$method" "$JOBNIK_URL$path")
   fi
   echo "$status" >"$BATS_TEST_TMPDIR/last_status"
   cat "$out"

@@ -531,7 +531,7 @@ $third"
   run complete_words jobnikctl ev
   assert_output "events"
   run complete_words jobnikctl events x --c
-  assert_output "--config --cursor"
+  assert_output "--ca-file --client-cert --client-key --config --cursor"
   run complete_words jobnikctl get ""
   assert_output "job stage task"
   run complete_words jobnikctl -o json list ""

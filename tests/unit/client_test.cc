@@ -78,6 +78,22 @@ TEST(BaseUrlTest, RejectsWhatIsNotABaseUrl) {
   }
 }
 
+TEST(HttpTransportTest, AClientCertificateNeedsItsKeyAndMustLoad) {
+  ClientOptions o;
+  o.base_url = "https://127.0.0.1:1";
+  o.client_cert = "/nonexistent/client.crt";
+  auto r = MakeHttpTransport(o)->Send({"GET", "/liveness", {}, "", "application/json", std::nullopt});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kValidation);
+  EXPECT_EQ(r.status().message(), "a client certificate needs both its certificate and its key file");
+  o.client_key = "/nonexistent/client.key";
+  r = MakeHttpTransport(o)->Send({"GET", "/liveness", {}, "", "application/json", std::nullopt});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kValidation);
+  EXPECT_EQ(r.status().message(),
+            "cannot load the client certificate /nonexistent/client.crt with the key /nonexistent/client.key");
+}
+
 TEST(HttpTransportTest, AnUnreachableServerIsUnavailable) {
   ClientOptions o;
   o.base_url = "http://127.0.0.1:1";  // nothing listens on port 1

@@ -110,6 +110,34 @@ TEST(LoadConfig, LeaseBoundsMustBeOrdered) {
             "lease.min (600) <= lease.default (300) <= lease.max (86400) does not hold");
 }
 
+TEST(LoadConfig, TlsCertAndKeyGoTogether) {
+  ConfigSources sources;
+  sources.default_file = "/nonexistent/jobnikd.yaml";
+  sources.flags["tls.cert"] = "/etc/jobnik/cert.pem";
+  EXPECT_EQ(LoadConfig(sources).status().message(), "tls.cert is set but tls.key is not: give both or neither");
+  sources.flags.clear();
+  sources.env["JOBNIK_TLS_KEY"] = "/etc/jobnik/key.pem";
+  EXPECT_EQ(LoadConfig(sources).status().message(), "tls.key is set but tls.cert is not: give both or neither");
+  sources.flags["tls.cert"] = "/etc/jobnik/cert.pem";
+  const auto config = LoadConfig(sources);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_TRUE(config->TlsEnabled());
+  EXPECT_EQ(config->Scheme(), "https");
+}
+
+TEST(LoadConfig, AClientCaNeedsTls) {
+  ConfigSources sources;
+  sources.default_file = "/nonexistent/jobnikd.yaml";
+  sources.flags["tls.client_ca"] = "/etc/jobnik/ca.pem";
+  EXPECT_EQ(LoadConfig(sources).status().message(),
+            "tls.client_ca is set but tls.cert and tls.key are not: mutual TLS needs https");
+  sources.flags.clear();
+  const auto config = LoadConfig(sources);
+  ASSERT_TRUE(config.ok());
+  EXPECT_FALSE(config->TlsEnabled());
+  EXPECT_EQ(config->Scheme(), "http");
+}
+
 TEST(ConfigKeys, EveryKeyHasATypeAndItsBuiltInDefault) {
   for (const auto& key : ConfigKeys()) {
     EXPECT_FALSE(key.type.empty()) << key.name;
@@ -129,6 +157,8 @@ TEST(ConfigKeys, EveryKeyHasATypeAndItsBuiltInDefault) {
   EXPECT_EQ(find("log.access").default_value, "true");
   EXPECT_EQ(find("http.body_limit").default_value, "1048576");
   EXPECT_EQ(find("database.url").default_value, "");
+  EXPECT_EQ(find("tls.cert").type, "FILE");
+  EXPECT_EQ(find("tls.client_ca").flag, "--tls-client-ca");
 }
 
 }  // namespace

@@ -38,6 +38,20 @@ TEST_F(SignalsTest, ReturnsSigintSentWhileTicking) {
   EXPECT_EQ(ticks, 3);
 }
 
+TEST_F(SignalsTest, ReturnsSighupWhenAskedToReceiveIt) {
+  ShutdownSignals signals(Hangup::kReceive);
+  pthread_kill(pthread_self(), SIGHUP);  // blocked: stays pending instead of ending the process
+  EXPECT_EQ(signals.Wait(1h, nullptr).signal, SIGHUP);
+}
+
+TEST_F(SignalsTest, LeavesSighupAloneByDefault) {
+  ShutdownSignals signals;
+  sigset_t mask;
+  pthread_sigmask(SIG_SETMASK, nullptr, &mask);
+  EXPECT_EQ(sigismember(&mask, SIGHUP), 0);
+  EXPECT_EQ(sigismember(&mask, SIGTERM), 1);
+}
+
 TEST_F(SignalsTest, TheTickStopsTheWait) {
   ShutdownSignals signals;
   int ticks = 0;
