@@ -4,7 +4,8 @@ chromium-driver, through python3-selenium) against a real jobnikd on the test cl
 
 Opens the overview, a job list of more than one page, a job and a stage's tasks; pauses
 and resumes the job from the page and checks the API agrees; completes a task through the
-API and waits for the open tasks page to show it; fails on any browser console error.
+API and waits for the open tasks page to show it; once a token exists, signs in with it
+and sees a reader refused; fails on any unexpected browser console error.
 Screenshots go to $JOBNIK_SCREENSHOT_DIR (default: ./dashboard-screenshots).
 
 Exit status: 0 passed, 1 failed, 77 skipped (no chromium or chromedriver).
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 import uuid
 
@@ -262,6 +264,37 @@ def main():
             raise Failure(f"the sparkline of bt-resize shows no completion: {points}")
         shot("overview-live")
         check_console("overview again")
+
+        # Tokens: once one exists (auth.mode auto), the dashboard asks for it on the 401 and
+        # then works with it; a reader's token cannot pause (403, shown as a notice).
+        token = subprocess.run([os.path.join(bin_dir, "jobnikd"), "--database-url", db_url, "--database-schema",
+                                schema, "token", "create", "--name", "browser-reader", "--role", "reader"],
+                               check=True, capture_output=True, text=True).stdout.strip()
+        deadline = time.monotonic() + WAIT
+        while True:  # the new token reaches jobnikd through a notification
+            try:
+                urllib.request.urlopen(base + "/v1/jobs?limit=1", timeout=2)
+            except urllib.error.HTTPError as e:
+                if e.code == 401:
+                    break
+            if time.monotonic() > deadline:
+                raise Failure("jobnikd still answers without a token after one was created")
+            time.sleep(0.05)
+        driver.get(base + f"/ui/jobs/{job_id}")
+        wait.until(EC.visibility_of_element_located((By.ID, "signin-token")))
+        shot("signin")
+        driver.get_log("browser")  # the refused requests are logged as errors: expected here
+        css("#signin-token")[0].send_keys(token)
+        click("#signin-ok")
+        wait.until(lambda d: len(css("tr[data-stage]")) == 2)
+        click("#action-pause")
+        confirm()
+        wait.until(lambda d: "needs producer or admin" in text("#notice"))
+        shot("forbidden")
+        for entry in driver.get_log("browser"):  # the 403 is expected; nothing else
+            if entry.get("level") == "SEVERE" and " 403 " not in entry.get("message", ""):
+                console.append(f"signed in: {entry.get('message')}")
+        check_console("signed in")
 
         print("timings (s): " + ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
         print(f"screenshots in {shots}")
