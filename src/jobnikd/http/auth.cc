@@ -155,7 +155,7 @@ bool Authenticator::Enforced() const {
     case AuthMode::kOff:
       return false;
     case AuthMode::kAuto:
-      return !Current()->empty();
+      return has_tokens_.load(std::memory_order_relaxed);
   }
   return true;
 }
@@ -180,6 +180,7 @@ Status Authenticator::ReloadLocked() {
     before = snapshot_->size();
     snapshot_ = std::move(next);
   }
+  has_tokens_.store(size > 0, std::memory_order_relaxed);
   reloads_done_ = seq;
   if (metrics_) metrics_->auth_tokens.Set(static_cast<double>(size));
   if (size != before) spdlog::info("auth: {} active token(s)", size);
@@ -200,6 +201,7 @@ Authenticator::Decision Authenticator::Check(std::string_view authorization, std
   if (access == domain::Access::kOpen) return {};
   if (access == domain::Access::kMetrics && !options_.metrics_need_token) return {};
   const bool enforced = Enforced();
+  if (!enforced && authorization.empty()) return {};  // the common open case: nothing to look up
 
   // "Bearer <token>", the scheme in any case (RFC 9110 11.1).
   std::string_view token;

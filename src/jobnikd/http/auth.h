@@ -112,6 +112,7 @@ class Authenticator {
   Metrics* metrics_;
   mutable std::mutex mu_;  // snapshot_, stopping_
   std::shared_ptr<const Snapshot> snapshot_;
+  std::atomic<bool> has_tokens_{false};  // snapshot_ is not empty
   bool stopping_ = false;
   std::mutex reload_mu_;  // one reload at a time
   std::atomic<std::uint64_t> reloads_started_{0};
