@@ -1,0 +1,114 @@
+#include "http/task_queue.h"
+
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+namespace jobnik::http {
+
+ElasticTaskQueue::ElasticTaskQueue(TaskQueueOptions options) : options_([&] {
+  options.min_threads = std::max<std::size_t>(1, options.min_threads);
+  options.max_threads = std::max(options.max_threads, options.min_threads);
+  options.stack_size = std::max(options.stack_size, static_cast<std::size_t>(PTHREAD_STACK_MIN));
+  return options;
+}()) {
+  std::lock_guard lock(mu_);
+  for (std::size_t i = 0; i < options_.min_threads; ++i) {
+    if (!StartThread()) break;
+  }
+}
+
+ElasticTaskQueue::~ElasticTaskQueue() {
+  shutdown();
+}
+
+void ElasticTaskQueue::enqueue(std::function<void()> fn) {
+  {
+    std::unique_lock lock(mu_);
+    if (!shutdown_) {
+      jobs_.push_back(std::move(fn));
+      // A woken thread stays counted in idle_ until it runs, so idle_ >= jobs_ means
+      // every queued job has a thread on its way.
+      if (idle_ >= jobs_.size()) {
+        work_.notify_one();
+      } else if (threads_ < options_.max_threads && !StartThread() && threads_ == 0) {
+        // No thread at all and none can start: run it here rather than never.
+        fn = std::move(jobs_.back());
+        jobs_.pop_back();
+        lock.unlock();
+        fn();
+      }
+      return;
+    }
+  }
+  fn();
+}
+
+void ElasticTaskQueue::shutdown() {
+  std::unique_lock lock(mu_);
+  shutdown_ = true;
+  work_.notify_all();
+  done_.wait(lock, [this] { return threads_ == 0; });
+}
+
+TaskQueueStats ElasticTaskQueue::Stats() const {
+  std::lock_guard lock(mu_);
+  return {threads_, threads_ - idle_, jobs_.size(), peak_, start_failures_};
+}
+
+bool ElasticTaskQueue::StartThread() {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, options_.stack_size);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_t id{};
+  const int rc = pthread_create(
+      &id, &attr,
+      [](void* self) -> void* {
+        static_cast<ElasticTaskQueue*>(self)->Loop();
+        return nullptr;
+      },
+      this);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) {
+    // Logged once per 100 failures: under this pressure every accept would log.
+    if (start_failures_++ % 100 == 0) {
+      spdlog::warn("http: cannot start another thread ({} running): {}; connections wait for a free one", threads_,
+                   std::strerror(rc));
+    }
+    return false;
+  }
+  ++threads_;
+  peak_ = std::max(peak_, threads_);
+  return true;
+}
+
+void ElasticTaskQueue::Loop() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    if (!jobs_.empty()) {
+      auto fn = std::move(jobs_.front());
+      jobs_.pop_front();
+      lock.unlock();
+      fn();
+      fn = nullptr;  // the job's captures go before the lock is taken again
+      lock.lock();
+      continue;
+    }
+    if (shutdown_) break;
+    ++idle_;
+    const bool woken =
+        work_.wait_for(lock, options_.idle_exit, [this] { return !jobs_.empty() || shutdown_; });
+    --idle_;
+    if (!woken && threads_ > options_.min_threads) break;
+  }
+  --threads_;
+  // Notified under the lock: shutdown() (and the destructor after it) cannot go on
+  // before this thread has released mu_, its last use of this object.
+  done_.notify_all();
+}
+
+}  // namespace jobnik::http
