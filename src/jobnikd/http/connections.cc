@@ -129,6 +129,8 @@ int ConnectionTracker::CloseIdle(int port) {
 
 namespace {
 
+constexpr std::chrono::milliseconds kClockMargin{10};
+
 // The inode of the socket open as `fd`, or 0 when `fd` is no socket.
 unsigned long SocketInode(int fd) {
   struct stat st{};
@@ -229,9 +231,10 @@ GuardSweep ConnectionGuard::RunOnce(Clock::time_point now) {
     const Clock::time_point waiting_since = state.last_finished.value_or(conn.first_seen);
     const auto activity = ReadTcpActivity(conn.fd);
     // A head is arriving: on a connection never served, any byte; else bytes since its
-    // last response (with a margin for the kernel's coarse clock).
+    // last response, with a margin for the kernel's clock (jiffies: 4 ms at 250 Hz), so
+    // a head begun within it counts from its next byte.
     const bool receiving =
-        activity && (state.last_finished ? now - activity->since_last_data > waiting_since + std::chrono::milliseconds(20)
+        activity && (state.last_finished ? now - activity->since_last_data > waiting_since + kClockMargin
                                          : activity->bytes_received > 0);
     if (!receiving) {
       conn.head_since.reset();

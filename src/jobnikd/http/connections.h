@@ -68,8 +68,9 @@ class ConnectionTracker {
 //  - a connection whose request head has been arriving for longer than
 //    `header_timeout` (slowloris: a header line now and then keeps each read within the
 //    read timeout). A head is arriving when bytes came in after the connection was
-//    accepted or its last response was written, and no request has started since; its
-//    start is taken as the first time a look sees those bytes (at most `interval` late).
+//    accepted or its last response was written (more than 10 ms after: the kernel's
+//    clock is coarse), and no request has started since; it is taken to have begun at
+//    the last byte the first look that sees it finds (at most `interval` late).
 //  - when more than `shed_above` connections are open, idle ones (no request in flight,
 //    no byte since their last response) beyond that number, longest idle first: HTTP
 //    lets a server close an idle keep-alive connection at any time, and clients open a

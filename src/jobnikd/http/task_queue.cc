@@ -30,8 +30,8 @@ void ElasticTaskQueue::enqueue(std::function<void()> fn) {
     std::unique_lock lock(mu_);
     if (!shutdown_) {
       jobs_.push_back(std::move(fn));
-      // A woken thread stays counted in idle_ until it runs, so idle_ >= jobs_ means
-      // every queued job has a thread on its way.
+      // A thread stays counted in idle_ until it takes a job (a new one from its start),
+      // so idle_ >= jobs_ means every queued job has a thread on its way.
       if (idle_ >= jobs_.size()) {
         work_.notify_one();
       } else if (threads_ < options_.max_threads && !StartThread() && threads_ == 0) {
@@ -82,29 +82,32 @@ bool ElasticTaskQueue::StartThread() {
     return false;
   }
   ++threads_;
+  ++idle_;  // until it takes a job
   peak_ = std::max(peak_, threads_);
   return true;
 }
 
 void ElasticTaskQueue::Loop() {
+  // Counted in idle_ from its start (StartThread) whenever it runs no job.
   std::unique_lock lock(mu_);
   for (;;) {
     if (!jobs_.empty()) {
       auto fn = std::move(jobs_.front());
       jobs_.pop_front();
+      --idle_;
       lock.unlock();
       fn();
       fn = nullptr;  // the job's captures go before the lock is taken again
       lock.lock();
+      ++idle_;
       continue;
     }
     if (shutdown_) break;
-    ++idle_;
     const bool woken =
         work_.wait_for(lock, options_.idle_exit, [this] { return !jobs_.empty() || shutdown_; });
-    --idle_;
     if (!woken && threads_ > options_.min_threads) break;
   }
+  --idle_;
   --threads_;
   // Notified under the lock: shutdown() (and the destructor after it) cannot go on
   // before this thread has released mu_, its last use of this object.

@@ -69,7 +69,7 @@ class ElasticTaskQueue : public httplib::TaskQueue {
   std::condition_variable done_;  // a thread exited
   std::deque<std::function<void()>> jobs_;
   std::size_t threads_ = 0;
-  std::size_t idle_ = 0;  // threads waiting for a job
+  std::size_t idle_ = 0;  // threads running no job (waiting, or about to take one)
   std::size_t peak_ = 0;
   std::size_t start_failures_ = 0;
   bool shutdown_ = false;
