@@ -133,10 +133,10 @@ constexpr std::chrono::hours kMinuteCountsKept{2};
 // Connections of the idempotency keys' pool: two short statements per keyed request.
 constexpr int kIdempotencyPoolSize = 8;
 
-// Each HTTP thread's stack (address space; memory only as far as it is used). 1 MiB holds
-// the deepest request handling: std::regex route matching of a request target at
-// httplib's 8 KiB limit, and JSON nested to the 512-level limit.
-constexpr std::size_t kHttpThreadStack = 1024 * 1024;
+// Each HTTP thread's stack: address space, used as touched and given back after each
+// request (ElasticTaskQueue::ReleaseUnusedStack). cpp-httplib's std::regex matching of a
+// request target at its 8 KiB limit takes about 4.5 MB, so glibc's default 8 MiB stays.
+constexpr std::size_t kHttpThreadStack = 8 * 1024 * 1024;
 // How often the connection guard looks, and how often it logs what it closed at most.
 constexpr std::chrono::milliseconds kGuardInterval{250};
 constexpr std::chrono::seconds kGuardLogEvery{10};
@@ -380,6 +380,8 @@ class Daemon {
     // Called once a response is written: its request is no longer in flight.
     server_.set_logger([connections = &connections_](const httplib::Request& req, const httplib::Response&) {
       connections->RequestFinished(req);
+      // The stack a request touched is not held while its connection stays open.
+      http::ElasticTaskQueue::ReleaseUnusedStack();
     });
     // A thread for each connection as it comes, up to http.max_connections
     // (http/task_queue.h); the accept loop owns the queue until listen_after_bind() returns.

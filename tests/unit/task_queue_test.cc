@@ -4,7 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <atomic>
+#include <cstring>
+#include <fstream>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -127,6 +131,43 @@ TEST(ElasticTaskQueue, ShutdownRunsQueuedJobsThenEveryThreadHasExited) {
   q.enqueue([&] { ++ran; });
   EXPECT_EQ(ran, 4);
   q.shutdown();  // twice is fine
+}
+
+// Resident memory of this process, in bytes.
+long long Resident() {
+  std::ifstream statm("/proc/self/statm");
+  long long pages = 0;
+  long long resident = 0;
+  statm >> pages >> resident;
+  return resident * sysconf(_SC_PAGESIZE);
+}
+
+// Touches `bytes` of stack below the caller, as deep recursion would.
+[[gnu::noinline]] void TouchStack(std::size_t bytes) {
+  char block[64 * 1024];
+  std::memset(block, 1, sizeof block);
+  asm volatile("" : : "r"(block) : "memory");
+  if (bytes > sizeof block) TouchStack(bytes - sizeof block);
+}
+
+TEST(ElasticTaskQueue, StackTouchedByAJobIsGivenBackAfterIt) {
+  ElasticTaskQueue q({/*min_threads=*/1, /*max_threads=*/1, 8 * 1024 * 1024, 30s});
+  constexpr long long kTouched = 4 * 1024 * 1024;
+  long long during = 0;
+  long long after = 0;
+  std::atomic<bool> done{false};
+  q.enqueue([&] {
+    TouchStack(kTouched);
+    during = Resident();
+    ElasticTaskQueue::ReleaseUnusedStack();
+    after = Resident();
+    done = true;
+  });
+  ASSERT_TRUE(Eventually(q, [&](const TaskQueueStats&) { return done.load(); }));
+  EXPECT_LT(after, during - kTouched * 3 / 4) << "during " << during << ", after " << after;
+  // Elsewhere it does nothing (and does not crash).
+  ElasticTaskQueue::ReleaseUnusedStack();
+  q.shutdown();
 }
 
 }  // namespace

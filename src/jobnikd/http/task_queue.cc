@@ -1,13 +1,35 @@
 #include "http/task_queue.h"
 
 #include <pthread.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <utility>
 
 namespace jobnik::http {
+namespace {
+
+// The lowest address of this thread's stack when it is a queue thread, else 0.
+thread_local std::uintptr_t stack_low = 0;
+// Pages this close below the caller's frame are kept (the next calls use them).
+constexpr std::uintptr_t kStackKept = 64 * 1024;
+
+}  // namespace
+
+void ElasticTaskQueue::ReleaseUnusedStack() {
+  if (stack_low == 0) return;
+  const int here = 0;
+  const auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
+  const std::uintptr_t sp = reinterpret_cast<std::uintptr_t>(&here);
+  if (sp < stack_low + kStackKept + page) return;
+  const std::uintptr_t begin = (stack_low + page - 1) / page * page;
+  const std::uintptr_t end = (sp - kStackKept) / page * page;
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
 
 ElasticTaskQueue::ElasticTaskQueue(TaskQueueOptions options) : options_([&] {
   options.min_threads = std::max<std::size_t>(1, options.min_threads);
@@ -88,6 +110,18 @@ bool ElasticTaskQueue::StartThread() {
 }
 
 void ElasticTaskQueue::Loop() {
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    void* low = nullptr;
+    std::size_t size = 0;
+    // Above the guard page, which glibc places at the low end.
+    if (pthread_attr_getstack(&attr, &low, &size) == 0) {
+      std::size_t guard = 0;
+      pthread_attr_getguardsize(&attr, &guard);
+      stack_low = reinterpret_cast<std::uintptr_t>(low) + guard;
+    }
+    pthread_attr_destroy(&attr);
+  }
   // Counted in idle_ from its start (StartThread) whenever it runs no job.
   std::unique_lock lock(mu_);
   for (;;) {
@@ -98,6 +132,7 @@ void ElasticTaskQueue::Loop() {
       lock.unlock();
       fn();
       fn = nullptr;  // the job's captures go before the lock is taken again
+      ReleaseUnusedStack();
       lock.lock();
       ++idle_;
       continue;

@@ -7,7 +7,8 @@
 // thread is free, up to `max_threads`; only beyond that do connections wait in a FIFO
 // queue. Threads above `min_threads` exit after `idle_exit` without work, so a burst of
 // connections leaves no threads behind. Each thread gets a stack of `stack_size` bytes
-// (address space only: memory is used as the stack is touched).
+// (address space only: memory is used as the stack is touched, and given back between
+// requests by ReleaseUnusedStack and after each connection).
 //
 // Works for httplib::Server and its subclasses (SSLServer): it only runs the jobs it is
 // given. Thread-safe; enqueue() is called by the accept loop, shutdown() once by it.
@@ -27,7 +28,7 @@ namespace jobnik::http {
 struct TaskQueueOptions {
   std::size_t min_threads = 8;     // started at once and kept
   std::size_t max_threads = 2048;  // running at most; further jobs wait in the queue
-  std::size_t stack_size = 1024 * 1024;
+  std::size_t stack_size = 8 * 1024 * 1024;  // glibc's default
   std::chrono::milliseconds idle_exit{std::chrono::seconds(30)};
 };
 
@@ -57,6 +58,14 @@ class ElasticTaskQueue : public httplib::TaskQueue {
   void shutdown() override;
 
   TaskQueueStats Stats() const;
+
+  // On a thread of an ElasticTaskQueue: gives the stack pages below the caller's frame
+  // (less a margin) back to the system; elsewhere nothing. cpp-httplib's std::regex use
+  // recurses deeply on long input (an 8 KB request target takes about 4.5 MB of stack),
+  // and pages once touched would stay resident for the thread's life, which a keep-alive
+  // connection can make long. Call it between requests (jobnikd: from the server's
+  // logger, once a response is written). Costs a few microseconds.
+  static void ReleaseUnusedStack();
 
  private:
   // Starts one thread (mu_ held); false when the system refuses.
