@@ -14,7 +14,6 @@
 // a fresh connection per request, one on a keep-alive connection; latency (connect
 // included) p50/p99/max and errors of each. Prints one JSON object; exit status 0 unless
 // the hostile connections could not be opened at all.
-#include <CLI/CLI.hpp>
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -24,6 +23,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -150,7 +150,8 @@ class Hostile {
     std::vector<epoll_event> events(256);
     while (!stop) {
       const int n = epoll_wait(epfd_, events.data(), static_cast<int>(events.size()), 20);
-      for (int k = 0; k < n; ++k) OnEvent(conns_[events[static_cast<std::size_t>(k)].data.u32], events[static_cast<std::size_t>(k)].events);
+      for (int k = 0; k < n; ++k)
+        OnEvent(conns_[events[static_cast<std::size_t>(k)].data.u32], events[static_cast<std::size_t>(k)].events);
       const auto now = Clock::now();
       for (auto& c : conns_) {
         if (now < c.next) continue;
@@ -227,8 +228,9 @@ class Hostile {
     std::string out;
     if (c.kind == Kind::kIdle) {
       out = request_;
-      c.next = a_.resend_s > 0 ? now + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(a_.resend_s))
-                               : Clock::time_point::max();
+      c.next = a_.resend_s > 0
+                   ? now + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(a_.resend_s))
+                   : Clock::time_point::max();
     } else {
       out = c.headers_sent == 0 ? fmt::format("GET /v1/jobs HTTP/1.1\r\nHost: {}:{}\r\n", t_.host, t_.port)
                                 : fmt::format("X-Slow-{}: x\r\n", c.headers_sent);
@@ -310,7 +312,9 @@ int main(int argc, char** argv) {
   Args a;
   app.add_option("--url", a.url, "jobnikd base URL, http://IPv4:PORT")->required();
   app.add_option("--idle", a.idle, "idle keep-alive connections")->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--slowloris", a.slowloris, "slowloris connections")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--slowloris", a.slowloris, "slowloris connections")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--seconds", a.seconds, "seconds of probing")->capture_default_str();
   app.add_option("--ramp-s", a.ramp_s, "seconds over which the hostile connections are opened, before probing")
       ->capture_default_str();

@@ -22,11 +22,11 @@ struct Config {
   int database_batch_max = 64;         // group commit: requests per transaction at most
   int database_batches_in_flight = 1;  // group commit: batches of a kind committing at once
   std::string data_dir = "./var/jobnik";
-  std::string postgres_bin_dir;  // empty: find PostgreSQL 15's binaries
-  int http_threads = 64;               // started at once and kept
-  int http_max_connections = 2048;     // served at once, a thread each (http/task_queue.h)
-  int http_header_timeout = 10;        // seconds for a request head once begun (0: none)
-  int http_shed_idle_above = 1536;     // open connections above which idle ones are closed (0: never)
+  std::string postgres_bin_dir;     // empty: find PostgreSQL 15's binaries
+  int http_threads = 64;            // started at once and kept
+  int http_max_connections = 2048;  // served at once, a thread each (http/task_queue.h)
+  int http_header_timeout = 10;     // seconds for a request head once begun (0: none)
+  int http_shed_idle_above = 1536;  // open connections above which idle ones are closed (0: never)
   long long http_body_limit = 1024LL * 1024;
   int http_keep_alive_timeout = 5;  // seconds
   // Cross-site and DNS-rebinding defenses (http/site_guard.h): comma-separated lists; empty

@@ -136,7 +136,7 @@ constexpr int kIdempotencyPoolSize = 8;
 // Each HTTP thread's stack: address space, used as touched and given back after each
 // request (ElasticTaskQueue::ReleaseUnusedStack). cpp-httplib's std::regex matching of a
 // request target at its 8 KiB limit takes about 4.5 MB, so glibc's default 8 MiB stays.
-constexpr std::size_t kHttpThreadStack = 8 * 1024 * 1024;
+constexpr std::size_t kHttpThreadStack = std::size_t{8} * 1024 * 1024;
 // How often the connection guard looks, and how often it logs what it closed at most.
 constexpr std::chrono::milliseconds kGuardInterval{250};
 constexpr std::chrono::seconds kGuardLogEvery{10};
@@ -463,8 +463,8 @@ class Daemon {
             "http: closed {} connection(s) whose request head took longer than {} s (http.header_timeout) and {} "
             "idle connection(s) while more than {} were open (http.shed_idle_above); open now: "
             "{} ({} in flight, {} receiving a head, {} idle)",
-            unlogged_header_timeouts_, config_.http_header_timeout, unlogged_idle_closes_,
-            config_.http_shed_idle_above, sweep.open, sweep.in_flight, sweep.receiving, sweep.idle);
+            unlogged_header_timeouts_, config_.http_header_timeout, unlogged_idle_closes_, config_.http_shed_idle_above,
+            sweep.open, sweep.in_flight, sweep.receiving, sweep.idle);
         unlogged_header_timeouts_ = 0;
         unlogged_idle_closes_ = 0;
         last_guard_log_ = now;

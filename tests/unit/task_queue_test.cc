@@ -7,10 +7,10 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cstring>
-#include <fstream>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
+#include <fstream>
 #include <functional>
 #include <mutex>
 #include <thread>

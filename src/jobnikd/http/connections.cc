@@ -133,7 +133,7 @@ constexpr std::chrono::milliseconds kClockMargin{10};
 
 // The inode of the socket open as `fd`, or 0 when `fd` is no socket.
 unsigned long SocketInode(int fd) {
-  struct stat st{};
+  struct stat st {};
   if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) return 0;
   return static_cast<unsigned long>(st.st_ino);
 }

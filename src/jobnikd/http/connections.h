@@ -82,7 +82,7 @@ struct ConnectionGuardOptions {
   int port = 0;
   std::chrono::milliseconds interval{250};
   std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};  // 0: no deadline
-  std::size_t shed_above = 0;                                         // 0: never shed
+  std::size_t shed_above = 0;                                          // 0: never shed
 };
 
 // One look: the connections found, and those it closed.

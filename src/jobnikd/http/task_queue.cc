@@ -1,11 +1,12 @@
 #include "http/task_queue.h"
 
 #include <pthread.h>
+#include <spdlog/spdlog.h>
 #include <sys/mman.h>
 #include <unistd.h>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <utility>
@@ -13,30 +14,32 @@
 namespace jobnik::http {
 namespace {
 
-// The lowest address of this thread's stack when it is a queue thread, else 0.
-thread_local std::uintptr_t stack_low = 0;
+// The lowest usable address of this thread's stack when it is a queue thread, else null.
+thread_local char* stack_low = nullptr;
 // Pages this close below the caller's frame are kept (the next calls use them).
-constexpr std::uintptr_t kStackKept = 64 * 1024;
+constexpr std::uintptr_t kStackKept = std::uintptr_t{64} * 1024;
 
 }  // namespace
 
 void ElasticTaskQueue::ReleaseUnusedStack() {
-  if (stack_low == 0) return;
+  if (stack_low == nullptr) return;
   const int here = 0;
   const auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
-  const std::uintptr_t sp = reinterpret_cast<std::uintptr_t>(&here);
-  if (sp < stack_low + kStackKept + page) return;
-  const std::uintptr_t begin = (stack_low + page - 1) / page * page;
-  const std::uintptr_t end = (sp - kStackKept) / page * page;
-  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+  const auto frame = reinterpret_cast<std::uintptr_t>(&here);
+  const auto low = reinterpret_cast<std::uintptr_t>(stack_low);
+  const std::uintptr_t begin = (low + page - 1) / page * page;
+  if (frame < begin + kStackKept + page) return;
+  const std::uintptr_t end = (frame - kStackKept) / page * page;
+  if (end > begin) madvise(stack_low + (begin - low), end - begin, MADV_DONTNEED);
 }
 
-ElasticTaskQueue::ElasticTaskQueue(TaskQueueOptions options) : options_([&] {
-  options.min_threads = std::max<std::size_t>(1, options.min_threads);
-  options.max_threads = std::max(options.max_threads, options.min_threads);
-  options.stack_size = std::max(options.stack_size, static_cast<std::size_t>(PTHREAD_STACK_MIN));
-  return options;
-}()) {
+ElasticTaskQueue::ElasticTaskQueue(TaskQueueOptions options)
+    : options_([&] {
+        options.min_threads = std::max<std::size_t>(1, options.min_threads);
+        options.max_threads = std::max(options.max_threads, options.min_threads);
+        options.stack_size = std::max(options.stack_size, static_cast<std::size_t>(PTHREAD_STACK_MIN));
+        return options;
+      }()) {
   std::lock_guard lock(mu_);
   for (std::size_t i = 0; i < options_.min_threads; ++i) {
     if (!StartThread()) break;
@@ -118,7 +121,7 @@ void ElasticTaskQueue::Loop() {
     if (pthread_attr_getstack(&attr, &low, &size) == 0) {
       std::size_t guard = 0;
       pthread_attr_getguardsize(&attr, &guard);
-      stack_low = reinterpret_cast<std::uintptr_t>(low) + guard;
+      stack_low = static_cast<char*>(low) + guard;
     }
     pthread_attr_destroy(&attr);
   }
@@ -138,8 +141,7 @@ void ElasticTaskQueue::Loop() {
       continue;
     }
     if (shutdown_) break;
-    const bool woken =
-        work_.wait_for(lock, options_.idle_exit, [this] { return !jobs_.empty() || shutdown_; });
+    const bool woken = work_.wait_for(lock, options_.idle_exit, [this] { return !jobs_.empty() || shutdown_; });
     if (!woken && threads_ > options_.min_threads) break;
   }
   --idle_;

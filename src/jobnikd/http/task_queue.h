@@ -26,18 +26,18 @@
 namespace jobnik::http {
 
 struct TaskQueueOptions {
-  std::size_t min_threads = 8;     // started at once and kept
-  std::size_t max_threads = 2048;  // running at most; further jobs wait in the queue
-  std::size_t stack_size = 8 * 1024 * 1024;  // glibc's default
+  std::size_t min_threads = 8;                            // started at once and kept
+  std::size_t max_threads = 2048;                         // running at most; further jobs wait in the queue
+  std::size_t stack_size = std::size_t{8} * 1024 * 1024;  // glibc's default
   std::chrono::milliseconds idle_exit{std::chrono::seconds(30)};
 };
 
 // What the queue holds now.
 struct TaskQueueStats {
-  std::size_t threads = 0;       // started and not yet exited
-  std::size_t busy = 0;          // running a job
-  std::size_t queued = 0;        // jobs waiting for a thread (max_threads are busy)
-  std::size_t peak_threads = 0;  // most threads at once so far
+  std::size_t threads = 0;         // started and not yet exited
+  std::size_t busy = 0;            // running a job
+  std::size_t queued = 0;          // jobs waiting for a thread (max_threads are busy)
+  std::size_t peak_threads = 0;    // most threads at once so far
   std::size_t start_failures = 0;  // threads the system refused to start (the job waited)
 };
 
