@@ -101,9 +101,10 @@ ConnectionTracker::PeerState ConnectionTracker::StateOf(const Peer& peer) {
   return state;
 }
 
-void ConnectionTracker::KeepOnly(const std::set<Peer>& open) {
+void ConnectionTracker::KeepOnly(const std::set<Peer>& open, std::chrono::steady_clock::time_point before) {
   std::lock_guard lock(mu_);
-  std::erase_if(last_finished_, [&open](const auto& entry) { return open.count(entry.first) == 0; });
+  std::erase_if(last_finished_,
+                [&](const auto& entry) { return entry.second < before && open.count(entry.first) == 0; });
 }
 
 std::size_t ConnectionTracker::InFlight() {
@@ -270,7 +271,8 @@ GuardSweep ConnectionGuard::RunOnce(Clock::time_point now) {
     }
     sweep.open = conns_.size();
   }
-  tracker_.KeepOnly(open);
+  // Minus a margin: `open` was taken at the start of this look.
+  tracker_.KeepOnly(open, now - std::chrono::seconds(1));
   return sweep;
 }
 

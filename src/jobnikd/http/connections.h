@@ -45,9 +45,10 @@ class ConnectionTracker {
     std::optional<std::chrono::steady_clock::time_point> last_finished;
   };
   PeerState StateOf(const Peer& peer);
-  // Forgets when the requests of peers not in `open` finished (their connections are
-  // gone), so that what is kept stays bounded by the open connections.
-  void KeepOnly(const std::set<Peer>& open);
+  // Forgets when the requests of peers not in `open` finished before `before` (their
+  // connections are gone; later ones may be on connections accepted since `open` was
+  // taken), so that what is kept stays bounded by the open connections.
+  void KeepOnly(const std::set<Peer>& open, std::chrono::steady_clock::time_point before);
 
   // Shuts down (both directions) every connection this process accepted on TCP port
   // `port` that has no request in flight, and returns how many. Call after the server
