@@ -77,6 +77,9 @@ class ConnectionTracker {
 //    lets a server close an idle keep-alive connection at any time, and clients open a
 //    new one (adaptive keep-alive).
 // A connection whose complete request head waits unread in the kernel is left alone.
+// It works at the socket level, so alike for httplib::Server and SSLServer: on TLS the
+// handshake counts as part of the first head (a slow handshake is closed too), and the
+// unread-head check cannot see into encrypted bytes.
 // Each socket is checked on a duplicate of its descriptor before it is shut down, so a
 // descriptor closed and reused meanwhile is never touched.
 struct ConnectionGuardOptions {
