@@ -36,6 +36,13 @@
 #      the workers run, in P_PAIRS alternating pairs (the ratios, of p99 dequeue latency and
 #      of tasks/s, are the medians of the pairs'); also the prune's rate and the task table's
 #      and indexes' sizes before, after it and after a VACUUM
+#   s  starvation: jobnikd with its DEFAULT settings; jobnik-siege holds S_IDLE idle
+#      keep-alive connections (a request, then silence, another request every 4 s) and
+#      S_SLOWLORIS slowloris ones (a header line every 20 s, the head never ends), opening
+#      again whatever jobnikd closes, while two probes time GET /v1/jobs every 20 ms for
+#      S_SECONDS (a fresh connection each, and one keep-alive connection): p50/p99/max,
+#      errors, jobnikd's peak RSS, threads and CPU; the same without the hostile
+#      connections first (s_baseline)
 #
 # With BENCH_PEER=1 a peer runs first on the same PostgreSQL (bench/peer/run-peer.sh):
 # graphile-worker 0.17.3 from npm, with its defaults and with its documented batching,
@@ -76,9 +83,12 @@
 #   BENCH_P_HISTORY           p's COMPLETED history tasks        1000000 / 100000
 #   BENCH_P_PER_JOB           p's history tasks per job          1
 #   BENCH_P_PAIRS             p's pairs of runs (none, pruning)  2 / 1
+#   BENCH_S_IDLE              s's idle keep-alive connections    1000
+#   BENCH_S_SLOWLORIS         s's slowloris connections          200
+#   BENCH_S_SECONDS           s's seconds of probing             30 / 10
 #   BENCH_PEER                1: run the peer baseline (needs node, npm; 0)
 #   BENCH_PEER_JOBS           the peer's jobs per run            20000 / 5000
-#   BENCH_SCENARIOS           which scenarios to run             "a b c d e f g i l p"
+#   BENCH_SCENARIOS           which scenarios to run             "a b c d e f g i l p s"
 #   BENCH_RESULTS             results directory                  bench/results
 set -euo pipefail
 shopt -s inherit_errexit
@@ -94,9 +104,10 @@ root=$(cd "$here/.." && pwd)
 build=$(cd "$1" 2>/dev/null && pwd) || { echo "$0: no such build directory: $1" >&2; exit 2; }
 jobnikd=$build/src/jobnikd
 loadgen=$build/bench/jobnik-loadgen
+siege=$build/bench/jobnik-siege
 harness=$root/tests/harness/pg-harness.sh
 baseline=$here/baseline/run-baseline.sh
-for f in "$jobnikd" "$loadgen"; do
+for f in "$jobnikd" "$loadgen" "$siege"; do
   [[ -x $f ]] || { echo "$0: $f not found: build first (make bench)" >&2; exit 2; }
 done
 [[ -x $harness ]] || { echo "$0: $harness not found" >&2; exit 2; }
@@ -136,24 +147,27 @@ p_history=${BENCH_P_HISTORY:-$(pick 1000000 100000)}
 p_per_job=${BENCH_P_PER_JOB:-1}
 p_pairs=${BENCH_P_PAIRS:-$(pick 2 1)}
 p_workers=16
+s_idle=${BENCH_S_IDLE:-1000}
+s_slowloris=${BENCH_S_SLOWLORIS:-200}
+s_seconds=${BENCH_S_SECONDS:-$(pick 30 10)}
 peer=false
 if is_true "${BENCH_PEER:-0}"; then peer=true; fi
 peer_jobs=${BENCH_PEER_JOBS:-$(pick 20000 5000)}
 baseline_seconds=${BENCH_SECONDS:-$(pick 10 2)}
 work_timeout=${BENCH_WORK_TIMEOUT:-120}
-read -r -a scenarios <<<"${BENCH_SCENARIOS:-a b c d e f g i l p}"
+read -r -a scenarios <<<"${BENCH_SCENARIOS:-a b c d e f g i l p s}"
 results=${BENCH_RESULTS:-$root/bench/results}
 
 for v in a_tasks b_per_stage per_worker c_tasks d_completed d_pending e_tasks e_delayed e_pairs f_tasks f_waiters \
   g_tasks g_batch i_jobs i_pairs l_tasks l_limit l_pairs p_tasks p_history p_per_job p_pairs peer_jobs baseline_seconds \
-  work_timeout; do
+  work_timeout s_idle s_slowloris s_seconds; do
   [[ ${!v} =~ ^[0-9]+$ ]] || { echo "$0: $v must be a non-negative integer, got '${!v}'" >&2; exit 2; }
 done
 for w in "${workers_list[@]}"; do
   [[ $w =~ ^[1-9][0-9]*$ ]] || { echo "$0: BENCH_WORKERS: '$w' is not a positive integer" >&2; exit 2; }
 done
 for s in "${scenarios[@]}"; do
-  [[ $s =~ ^[abcdefgilp]$ ]] || { echo "$0: BENCH_SCENARIOS: unknown scenario '$s'" >&2; exit 2; }
+  [[ $s =~ ^[abcdefgilps]$ ]] || { echo "$0: BENCH_SCENARIOS: unknown scenario '$s'" >&2; exit 2; }
 done
 
 # jobnikd's flags for every run (the database URL and schema are added per run).
@@ -533,6 +547,47 @@ run_longpoll() {
   log "$name: submit -> claim p50/p99 $(jq -r '"\(.work.submit_to_claim_ms.p50) / \(.work.submit_to_claim_ms.p99) ms"' "$work/runs/$name.json")"
 }
 
+# run_siege NAME IDLE SLOWLORIS: a jobnikd with its default settings (only the database,
+# schema and port given); jobnik-siege holds IDLE idle keep-alive and SLOWLORIS slowloris
+# connections and probes for s_seconds; jobnikd's threads and RSS sampled every 0.5 s.
+run_siege() {
+  local name=$1 idle=$2 slow=$3 meta="$work/$1.meta.json" workj="$work/$1.work.json" rssj="$work/$1.rss.json"
+  local samples="$work/$1.samples" out rc sampler jd0 pg0
+  local -a saved_flags=("${jobnikd_flags[@]}")
+  jq -n --arg name "$name" --argjson i "$idle" --argjson s "$slow" \
+    '{name: $name, scenario: "s", idle: $i, slowloris: $s}' >"$meta"
+  printf '{}' >"$workj"
+  jobnikd_flags=()
+  log "$name: starting jobnikd (default settings)"
+  if ! start_jobnikd "$name"; then
+    jobnikd_flags=("${saved_flags[@]}")
+    record "$name" "$meta" "$workj"
+    return 0
+  fi
+  jobnikd_flags=("${saved_flags[@]}")
+  (while kill -0 "$jd_pid" 2>/dev/null; do
+    awk '/^Threads:/ {t = $2} /^VmRSS:/ {r = $2} END {print t, r}' "/proc/$jd_pid/status" 2>/dev/null || true
+    sleep 0.5
+  done) >"$samples" &
+  sampler=$!
+  read -r jd0 pg0 < <(cpu_snapshot)
+  log "$name: $idle idle + $slow slowloris connections, probing for ${s_seconds}s"
+  rc=0
+  out=$("$siege" --url "$jd_url" --idle "$idle" --slowloris "$slow" --seconds "$s_seconds" \
+    --ramp-s "$( ((idle + slow > 0)) && echo 10 || echo 0)") || rc=$?
+  if [[ -n $out ]]; then jq '{work: .}' <<<"$out" >"$workj" || printf '{}' >"$workj"; fi
+  ((rc == 0)) || fail "$name: jobnik-siege failed (exit $rc)"
+  cpu_json work "$jd0" "$pg0" >"$work/$name.cpu.json"
+  kill "$sampler" 2>/dev/null || true
+  wait "$sampler" 2>/dev/null || true
+  stop_jobnikd "$name"
+  [[ $jd_rss_kb =~ ^[0-9]+$ ]] || jd_rss_kb=0
+  jq -n --argjson kb "$jd_rss_kb" --argjson threads "$(awk 'BEGIN {m = 0} $1 > m {m = $1} END {print m}' "$samples")" \
+    '{peak_rss_kb: $kb, peak_rss_mb: ($kb / 1024 * 10 | round / 10), peak_threads: $threads}' >"$rssj"
+  record "$name" "$meta" "$workj" "$rssj" "$work/$name.cpu.json"
+  log "$name: p50/p99 fresh $(jq -r '"\(.work.fresh.p50)/\(.work.fresh.p99) ms, keep-alive \(.work.keep_alive.p50)/\(.work.keep_alive.p99) ms, errors \(.work.fresh.errors + .work.keep_alive.errors)"' "$work/runs/$name.json")"
+}
+
 # capped TOTAL W M: min(TOTAL, per_worker x W) (TOTAL when per_worker is 0), rounded
 # down to a multiple of M, at least M.
 capped() {
@@ -655,6 +710,10 @@ for s in "${scenarios[@]}"; do
       run_longpoll f_same false
       run_longpoll f_across true
       ;;
+    s)
+      run_siege s_baseline 0 0
+      run_siege s_attack "$s_idle" "$s_slowloris"
+      ;;
     g)
       n=$(( (g_tasks / b_types) * b_types ))
       run_work "g_one_w$g_workers" g "$g_workers" --tasks "$n" --stages 1 --type bench -- \
@@ -690,6 +749,7 @@ jq -n \
     --argjson pt "$p_tasks" --argjson ph "$p_history" --argjson ppj "$p_per_job" --argjson pp "$p_pairs" \
     --argjson bs "$baseline_seconds" --argjson to "$work_timeout" --arg flags "${jobnikd_flags[*]}" \
     --argjson peer_on "$peer" --argjson pj "$peer_jobs" \
+    --argjson si "$s_idle" --argjson ss "$s_slowloris" --argjson ssec "$s_seconds" \
     --arg workers "${workers_list[*]}" \
     '{a_tasks: $a, b_types: 16, b_tasks_per_stage: $b, tasks_per_worker_cap: $pw,
       c_tasks: $c, d_completed: $dc, d_pending: $dp, d_workers: 16, e_tasks: $e, e_delayed: $ed, e_pairs: $ep, e_workers: 16,
@@ -697,6 +757,7 @@ jq -n \
       l_tasks: $lt, l_limit: $ll, l_pairs: $lp, l_workers: 16,
       p_tasks: $pt, p_history: $ph, p_per_job: $ppj, p_pairs: $pp, p_workers: 16,
       baseline_seconds: $bs, peer: $peer_on, peer_jobs: $pj,
+      s_idle: $si, s_slowloris: $ss, s_seconds: $ssec,
       work_timeout_s: $to, jobnikd_flags: $flags, workers: ($workers | split(" ") | map(tonumber))}')" \
   -f /dev/stdin >"$out" <<'JQ'
 def r3: if . == null then null else . * 1000 | round / 1000 end;
@@ -766,7 +827,10 @@ def target($name; $value; $op; $threshold; $unit):
     target("submission time with / without Idempotency-Key, small jobs"; $ratios.idempotent_submission_time; "<"; 1.1; "ratio"),
     target("batch(100) one stage, W=16 / graphile-worker batched"; $ratios.batch100_one_stage_vs_graphile_batched; ">="; 0.5; "ratio"),
     target("limited (\($cfg.l_limit)) / unlimited claim+done, one type, W=16"; $ratios.limited_vs_unlimited; ">="; 0.8; "ratio"),
-    target("p99 dequeue while pruning / not, one type, W=16"; $ratios.pruning_p99_vs_none; "<"; 2.0; "ratio")
+    target("p99 dequeue while pruning / not, one type, W=16"; $ratios.pruning_p99_vs_none; "<"; 2.0; "ratio"),
+    target("p99 request, fresh connections, \($cfg.s_idle) idle + \($cfg.s_slowloris) slowloris held"; $runs.s_attack.work.fresh.p99; "<"; 50; "ms"),
+    target("p99 request, keep-alive, \($cfg.s_idle) idle + \($cfg.s_slowloris) slowloris held"; $runs.s_attack.work.keep_alive.p99; "<"; 50; "ms"),
+    target("peak RSS, \($cfg.s_idle) idle + \($cfg.s_slowloris) slowloris held"; $runs.s_attack.peak_rss_mb; "<"; 128; "MB")
   ] as $targets
 | ($runs | map_values(. + (if .work.completed > 0 and .cpu_work then
       {cpu_ms_per_task: {jobnikd: (.cpu_work.jobnikd_s * 1000 / .work.completed | r3),
@@ -839,6 +903,8 @@ jq -r '
                  $all.ratios.pruning_pairs[(.key | split("_p") | last | tonumber) - 1]) end),
     (.runs | to_entries | map(select(.value.prune.tasks)) | .[]
       | "   (\(.key): pruned \(.value.prune.jobs) jobs, \(.value.prune.tasks) tasks, \(.value.prune.events) events in \(.value.prune.wall_s) s, \(f(.value.prune.tasks_per_s)) tasks/s; task table/hot indexes/all indexes MB before \(.value.prune.sizes.before.table_mb)/\(.value.prune.sizes.before.hot_indexes_mb)/\(.value.prune.sizes.before.indexes_mb), after \(.value.prune.sizes.pruned.table_mb)/\(.value.prune.sizes.pruned.hot_indexes_mb)/\(.value.prune.sizes.pruned.indexes_mb) with \(.value.prune.sizes.pruned.dead) dead rows, after VACUUM (\(.value.prune.vacuum_s) s) \(.value.prune.sizes.vacuumed.dead) dead)"),
+    (.runs | to_entries | map(select(.value.scenario == "s")) | sort_by(.value.idle) | .[]
+      | "s  \(.value.idle) idle + \(.value.slowloris) slowloris" + "   fresh p50/p99/max \(f(.value.work.fresh.p50))/\(f(.value.work.fresh.p99))/\(f(.value.work.fresh.max)) ms, keep-alive \(f(.value.work.keep_alive.p50))/\(f(.value.work.keep_alive.p99))/\(f(.value.work.keep_alive.max)) ms, errors \(f((.value.work.fresh.errors // 0) + (.value.work.keep_alive.errors // 0))), RSS \(f(.value.peak_rss_mb)) MB, threads \(f(.value.peak_threads)), jobnikd CPU \(f(.value.cpu_work.jobnikd_s)) s, closed by jobnikd idle/slowloris \(f(.value.work.closed_by_server.idle))/\(f(.value.work.closed_by_server.slowloris))"),
     (if .runs.p_pruning_p1 then "   (p: ratios per pair: tasks/s \(.ratios.pruning_pairs | map(f(.)) | join(", ")), p99 dequeue \(.ratios.pruning_p99_pairs | map(f(.)) | join(", ")))" else empty end),
     "",
     "CPU per completed task (ms): jobnikd / PostgreSQL / loadgen",

@@ -36,8 +36,10 @@ _jobnikd()
 
     # Options that take a value (one per configuration key, plus --config).
     local value_opts='-c --config --listen --database-url --database-schema --pool-size --batch-max --batches-in-flight
-        --data-dir --postgres-bin-dir --http-threads --body-limit --keep-alive-timeout
-        --allowed-hosts --allowed-origins --auth --metrics-auth --tls-cert --tls-key --tls-client-ca --claim-wakeup --claim-poll-interval --claim-max-waiters
+        --data-dir --postgres-bin-dir --http-threads --max-connections --shed-idle-above --header-timeout
+        --body-limit --keep-alive-timeout
+        --allowed-hosts --allowed-origins --auth --metrics-auth --tls-cert --tls-key --tls-client-ca
+        --claim-wakeup --claim-poll-interval --claim-max-waiters
         --shutdown-timeout --log-level --log-format --access-log --sweeper
         --sweeper-interval --stale-after --sweeper-batch --instance-heartbeat-interval --scheduler-interval-ms --lease-min --lease-max
         --lease-default --idempotency-retention --retain-completed --retain-failed --retain-aborted
@@ -107,6 +109,7 @@ _jobnikd()
             return
             ;;
         --listen | --database-url | --database-schema | --pool-size | --batch-max | --batches-in-flight | --http-threads | \
+            --max-connections | --shed-idle-above | --header-timeout | \
             --body-limit | --keep-alive-timeout | --shutdown-timeout | --sweeper-interval | --instance-heartbeat-interval | \
             --stale-after | --sweeper-batch | --scheduler-interval-ms | --otlp-endpoint | --service-name | \
             --tracing-queue-size | --allowed-hosts | --allowed-origins | --claim-poll-interval | \

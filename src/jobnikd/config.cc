@@ -75,8 +75,21 @@ const std::vector<KeyDef>& Defs() {
                  "PostgreSQL server binaries for the embedded database (default: PostgreSQL 15's)", false, "DIR"},
                 &Config::postgres_bin_dir),
       IntKey({"http.threads", "JOBNIK_HTTP_THREADS", "--http-threads",
-              "HTTP worker threads (each keep-alive connection holds one)"},
+              "HTTP threads started at once and kept; more start as connections need them, up to "
+              "http.max_connections"},
              &Config::http_threads, 1, 4096),
+      IntKey({"http.max_connections", "JOBNIK_HTTP_MAX_CONNECTIONS", "--max-connections",
+              "connections served at once, each on a thread of its own (more wait for a free one)"},
+             &Config::http_max_connections, 1, 65536),
+      IntKey({"http.shed_idle_above", "JOBNIK_HTTP_SHED_IDLE_ABOVE", "--shed-idle-above",
+              "while more connections than this are open, idle keep-alive ones (between requests) are closed, "
+              "longest idle first, down to this many. 0: never"},
+             &Config::http_shed_idle_above, 0, 65536),
+      IntKey({"http.header_timeout", "JOBNIK_HTTP_HEADER_TIMEOUT", "--header-timeout",
+              "seconds a request's head (request line and headers) may take to arrive once it has begun; a slower "
+              "connection is closed. 0: no limit",
+              false, "SECONDS"},
+             &Config::http_header_timeout, 0, 3600),
       IntKey({"http.body_limit", "JOBNIK_HTTP_BODY_LIMIT", "--body-limit", "largest request body in bytes (413 above)",
               false, "BYTES"},
              &Config::http_body_limit, 1024, 1LL << 32),
@@ -133,8 +146,8 @@ const std::vector<KeyDef>& Defs() {
               false, "MILLISECONDS"},
              &Config::claim_poll_interval_ms, 10, 60000),
       IntKey({"claim.max_waiters", "JOBNIK_CLAIM_MAX_WAITERS", "--claim-max-waiters",
-              "waiting claims at most (each holds an HTTP thread); more get 503 at once. 0: http.threads minus a "
-              "reserve of a quarter of them (at least 1 thread)"},
+              "waiting claims at most (each holds an HTTP connection and its thread); more get 503 at once. 0: a "
+              "quarter of http.max_connections (at least 1)"},
              &Config::claim_max_waiters, 0, 100000),
       IntKey({"shutdown_timeout", "JOBNIK_SHUTDOWN_TIMEOUT", "--shutdown-timeout",
               "seconds to finish in-flight requests on SIGTERM", false, "SECONDS"},
@@ -368,8 +381,7 @@ std::string Rebuild(const Conninfo& options) {
 
 int Config::MaxWaiters() const {
   if (claim_max_waiters > 0) return claim_max_waiters;
-  const int reserve = std::max(1, http_threads / 4);
-  return std::max(1, http_threads - reserve);
+  return std::max(1, http_max_connections / 4);
 }
 
 std::string Config::ListenHost() const {
@@ -392,6 +404,10 @@ domain::Result<Config> LoadConfig(const ConfigSources& sources) {
   }
   if (config.ok() && !config->tls_client_ca.empty() && !config->TlsEnabled()) {
     return ValidationError("tls.client_ca is set but tls.cert and tls.key are not: mutual TLS needs https");
+  }
+  if (config.ok() && config->http_max_connections < config->http_threads) {
+    return ValidationError(fmt::format("http.max_connections ({}) must be at least http.threads ({})",
+                                       config->http_max_connections, config->http_threads));
   }
   if (config.ok() && !(config->lease_min <= config->lease_default && config->lease_default <= config->lease_max)) {
     return ValidationError(fmt::format("lease.min ({}) <= lease.default ({}) <= lease.max ({}) does not hold",

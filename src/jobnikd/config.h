@@ -22,8 +22,11 @@ struct Config {
   int database_batch_max = 64;         // group commit: requests per transaction at most
   int database_batches_in_flight = 1;  // group commit: batches of a kind committing at once
   std::string data_dir = "./var/jobnik";
-  std::string postgres_bin_dir;  // empty: find PostgreSQL 15's binaries
-  int http_threads = 64;
+  std::string postgres_bin_dir;     // empty: find PostgreSQL 15's binaries
+  int http_threads = 64;            // started at once and kept
+  int http_max_connections = 2048;  // served at once, a thread each (http/task_queue.h)
+  int http_header_timeout = 10;     // seconds for a request head once begun (0: none)
+  int http_shed_idle_above = 1536;  // open connections above which idle ones are closed (0: never)
   long long http_body_limit = 1024LL * 1024;
   int http_keep_alive_timeout = 5;  // seconds
   // Cross-site and DNS-rebinding defenses (http/site_guard.h): comma-separated lists; empty
@@ -79,8 +82,8 @@ struct Config {
   int metrics_stage_type_idle_ttl = 300;  // seconds a type's gauges outlive its unfinished work
   bool ui_enabled = true;                 // the web dashboard under /ui/
 
-  // claim_max_waiters, or by default http_threads minus a reserve of a quarter of them
-  // for other requests (at least 1).
+  // claim_max_waiters, or by default a quarter of http_max_connections (at least 1): each
+  // waiter holds a connection and its thread, and the rest stay for other requests.
   int MaxWaiters() const;
   // tls.cert and tls.key are set: jobnikd serves https.
   bool TlsEnabled() const { return !tls_cert.empty(); }

@@ -28,6 +28,8 @@
 #include "config.h"
 #include "embedded_pg.h"
 #include "http/api.h"
+#include "http/connections.h"
+#include "http/task_queue.h"
 #include "metrics.h"
 #include "process/config.h"
 #include "process/exit_code.h"
@@ -135,6 +137,14 @@ constexpr std::chrono::hours kMinuteCountsKept{2};
 
 // Connections of the idempotency keys' pool: two short statements per keyed request.
 constexpr int kIdempotencyPoolSize = 8;
+
+// Each HTTP thread's stack: address space, used as touched and given back after each
+// request (ElasticTaskQueue::ReleaseUnusedStack). cpp-httplib's std::regex matching of a
+// request target at its 8 KiB limit takes about 4.5 MB, so glibc's default 8 MiB stays.
+constexpr std::size_t kHttpThreadStack = std::size_t{8} * 1024 * 1024;
+// How often the connection guard looks, and how often it logs what it closed at most.
+constexpr std::chrono::milliseconds kGuardInterval{250};
+constexpr std::chrono::seconds kGuardLogEvery{10};
 
 // The sweeper's options from the configuration; `keys`: the idempotency keys it expires;
 // `retention`: where it deletes finished jobs.
@@ -279,6 +289,7 @@ class Daemon {
         server_owner_(tls ? tls->MakeServer() : std::make_unique<httplib::Server>()),
         server_(*server_owner_) {}
   ~Daemon() {
+    if (guard_) guard_->Stop();     // it reads the accept loop's task queue
     if (http_thread_.joinable()) {  // Start() failed after the server started
       server_.stop();
       http_thread_.join();
@@ -304,6 +315,7 @@ class Daemon {
     scheduler_->Start();
     claim_waiter_->Start();
     Serve();
+    StartConnectionGuard();
     return domain::Status::Ok();
   }
 
@@ -383,6 +395,8 @@ class Daemon {
         std::_Exit(process::ToInt(process::ExitCode::kFailure));
       }
     });
+    // First: it reads the task queue, which goes away with the accept loop.
+    if (guard_) guard_->Stop();
     server_.stop();
     // Connections with no request in flight would hold a worker until their keep-alive or
     // read timeout: close them now; requests in flight finish.
@@ -461,9 +475,20 @@ class Daemon {
     // Called once a response is written: its request is no longer in flight.
     server_.set_logger([connections = &connections_](const httplib::Request& req, const httplib::Response&) {
       connections->RequestFinished(req);
+      // The stack a request touched is not held while its connection stays open.
+      http::ElasticTaskQueue::ReleaseUnusedStack();
     });
-    const int threads = config_.http_threads;
-    server_.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
+    // A thread for each connection as it comes, up to http.max_connections
+    // (http/task_queue.h); the accept loop owns the queue until listen_after_bind() returns.
+    http::TaskQueueOptions queue_options;
+    queue_options.min_threads = static_cast<std::size_t>(config_.http_threads);
+    queue_options.max_threads = static_cast<std::size_t>(config_.http_max_connections);
+    queue_options.stack_size = kHttpThreadStack;
+    server_.new_task_queue = [this, queue_options] {
+      auto* queue = new http::ElasticTaskQueue(queue_options);
+      task_queue_ = queue;
+      return queue;
+    };
     server_.set_keep_alive_timeout(config_.http_keep_alive_timeout);
     server_.set_keep_alive_max_count(100000);
     server_.set_tcp_nodelay(true);
@@ -505,6 +530,45 @@ class Daemon {
     heartbeat_->Start();
   }
 
+  // The connection guard (http/connections.h): head deadline and adaptive keep-alive; after
+  // each look it updates the connection and thread gauges and, at most every
+  // kGuardLogEvery, logs a warning with what it closed since the last one.
+  void StartConnectionGuard() {
+    http::ConnectionGuardOptions options;
+    options.port = port_;
+    options.interval = kGuardInterval;
+    options.header_timeout = std::chrono::seconds(config_.http_header_timeout);
+    options.shed_above = static_cast<std::size_t>(config_.http_shed_idle_above);
+    guard_ = std::make_unique<http::ConnectionGuard>(options, connections_, [this](const http::GuardSweep& sweep) {
+      metrics_.http_connections.Add({{"state", "in_flight"}}).Set(static_cast<double>(sweep.in_flight));
+      metrics_.http_connections.Add({{"state", "receiving"}}).Set(static_cast<double>(sweep.receiving));
+      metrics_.http_connections.Add({{"state", "idle"}}).Set(static_cast<double>(sweep.idle));
+      metrics_.http_closed_header_timeout.Increment(static_cast<double>(sweep.closed_header_timeout));
+      metrics_.http_closed_idle.Increment(static_cast<double>(sweep.closed_idle));
+      if (const http::ElasticTaskQueue* queue = task_queue_) {
+        const auto stats = queue->Stats();
+        metrics_.http_threads.Add({{"state", "busy"}}).Set(static_cast<double>(stats.busy));
+        metrics_.http_threads.Add({{"state", "idle"}}).Set(static_cast<double>(stats.threads - stats.busy));
+        metrics_.http_connections_queued.Set(static_cast<double>(stats.queued));
+      }
+      unlogged_header_timeouts_ += sweep.closed_header_timeout;
+      unlogged_idle_closes_ += sweep.closed_idle;
+      const auto now = std::chrono::steady_clock::now();
+      if (unlogged_header_timeouts_ + unlogged_idle_closes_ > 0 && now - last_guard_log_ >= kGuardLogEvery) {
+        spdlog::warn(
+            "http: closed {} connection(s) whose request head took longer than {} s (http.header_timeout) and {} "
+            "idle connection(s) while more than {} were open (http.shed_idle_above); open now: "
+            "{} ({} in flight, {} receiving a head, {} idle)",
+            unlogged_header_timeouts_, config_.http_header_timeout, unlogged_idle_closes_, config_.http_shed_idle_above,
+            sweep.open, sweep.in_flight, sweep.receiving, sweep.idle);
+        unlogged_header_timeouts_ = 0;
+        unlogged_idle_closes_ = 0;
+        last_guard_log_ = now;
+      }
+    });
+    guard_->Start();
+  }
+
   // Binds --listen (port 0: any free port), with the reason when it cannot.
   domain::Status Listen() {
     port_ = config_.ListenPort();
@@ -540,11 +604,11 @@ class Daemon {
     while (!server_.is_running() && !http_returned_) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     const std::string host = config_.ListenHost();
     spdlog::info(
-        "jobnikd {} listening on {}://{}:{} (database {}, schema {}, {} HTTP threads, pool {}, claim wake-up {}, "
-        "{} waiting claims at most)",
+        "jobnikd {} listening on {}://{}:{} (database {}, schema {}, {} HTTP connections at most, {} threads kept, "
+        "pool {}, claim wake-up {}, {} waiting claims at most)",
         Version(), config_.Scheme(), host, port_, db_.embedded ? "embedded" : MaskSecret(db_.url),
-        config_.database_schema, config_.http_threads, config_.database_pool_size, config_.claim_wakeup,
-        config_.MaxWaiters());
+        config_.database_schema, config_.http_max_connections, config_.http_threads, config_.database_pool_size,
+        config_.claim_wakeup, config_.MaxWaiters());
     if (tls_) {
       metrics_.tls_reloads.Add({{"result", "success"}});
       metrics_.tls_reloads.Add({{"result", "failure"}});
@@ -583,6 +647,13 @@ class Daemon {
   std::unique_ptr<services::InstanceHeartbeat> heartbeat_;
   std::thread http_thread_;
   std::atomic<bool> http_returned_{false};
+  // The accept loop's task queue while it runs (set by server_.new_task_queue).
+  std::atomic<const http::ElasticTaskQueue*> task_queue_{nullptr};
+  // Declared after server_: stopped (and destroyed) before the server goes.
+  std::unique_ptr<http::ConnectionGuard> guard_;
+  std::size_t unlogged_header_timeouts_ = 0;  // the guard's thread only
+  std::size_t unlogged_idle_closes_ = 0;
+  std::chrono::steady_clock::time_point last_guard_log_{};
   int port_ = -1;
   int signal_ = 0;
   bool database_lost_ = false;

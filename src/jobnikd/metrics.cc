@@ -93,6 +93,28 @@ Metrics::Metrics()
                       .Help("Bearer tokens neither revoked nor expired, as this instance last loaded them.")
                       .Register(*registry_)
                       .Add({})),
+      http_connections(prometheus::BuildGauge()
+                           .Name("jobnik_http_connections")
+                           .Help("Open HTTP connections by state: in_flight (a request being served), receiving (a "
+                                 "request head arriving), idle (between requests).")
+                           .Register(*registry_)),
+      http_connections_closed(prometheus::BuildCounter()
+                                  .Name("jobnik_http_connections_closed_total")
+                                  .Help("HTTP connections jobnikd closed by reason: header_timeout (a request head "
+                                        "took longer than http.header_timeout), idle (closed between requests while "
+                                        "more than http.shed_idle_above were open).")
+                                  .Register(*registry_)),
+      http_closed_header_timeout(http_connections_closed.Add({{"reason", "header_timeout"}})),
+      http_closed_idle(http_connections_closed.Add({{"reason", "idle"}})),
+      http_threads(prometheus::BuildGauge()
+                       .Name("jobnik_http_threads")
+                       .Help("The HTTP server's threads by state: busy (serving a connection), idle.")
+                       .Register(*registry_)),
+      http_connections_queued(prometheus::BuildGauge()
+                                  .Name("jobnik_http_connections_queued")
+                                  .Help("Accepted connections waiting for a thread (http.max_connections are served).")
+                                  .Register(*registry_)
+                                  .Add({})),
       claim_waiting(prometheus::BuildGauge()
                         .Name("jobnik_claim_waiting_requests")
                         .Help("Claim requests waiting for work (long poll).")

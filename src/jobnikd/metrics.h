@@ -79,6 +79,16 @@ class Metrics {
   prometheus::Counter& auth_unauthenticated;
   prometheus::Counter& auth_forbidden;
   prometheus::Gauge& auth_tokens;
+  // HTTP connections (http/connections.h, http/task_queue.h): open connections by state
+  // (in_flight, receiving: a request head arriving, idle), connections jobnikd closed by
+  // reason (header_timeout, idle: shed while more than http.shed_idle_above are open), the server's threads by state
+  // (busy, idle) and connections waiting for a thread.
+  prometheus::Family<prometheus::Gauge>& http_connections;
+  prometheus::Family<prometheus::Counter>& http_connections_closed;
+  prometheus::Counter& http_closed_header_timeout;
+  prometheus::Counter& http_closed_idle;
+  prometheus::Family<prometheus::Gauge>& http_threads;
+  prometheus::Gauge& http_connections_queued;
   // Long-poll claims (services/claim_waiter.h): requests waiting for work now, waiters
   // woken (each wake-up is one more claim attempt), and wake-up notifications received.
   prometheus::Gauge& claim_waiting;

@@ -6,12 +6,15 @@ load helpers
 
 # The hostile_requests test tool (tests/tools); CTest builds it next to the programs.
 : "${JOBNIK_HOSTILE_REQUESTS:=$JOBNIK_BIN_DIR/../tests/tools/hostile_requests}"
+# The benchmark's connection holder (bench/siege.cc), built with the programs.
+: "${JOBNIK_SIEGE:=$JOBNIK_BIN_DIR/../bench/jobnik-siege}"
 
 setup() {
   LOG="$BATS_TEST_TMPDIR/jobnikd.log"
 }
 
 teardown() {
+  [[ -n "${SIEGE_PID:-}" ]] && kill "$SIEGE_PID" 2>/dev/null
   [[ -n "${JOBNIKD_PID:-}" ]] && stop_jobnikd KILL
   return 0
 }
@@ -247,4 +250,76 @@ jobs_named() { curl -s "$JOBNIK_URL/v1/jobs?job_name=$1" | jq length; }
   [[ $(status_of -H "Host: localhost:$port" "$JOBNIK_URL/readiness") == 200 ]]
   [[ $(status_of -XPOST -H "Host: jobs.example:$port" -H 'Origin: https://ops.example' -d '{"name":"ops","data":{}}' \
     "$JOBNIK_URL/v1/jobs") == 201 ]]
+}
+
+# hold_connections SECONDS ARGS...: jobnik-siege holds hostile connections against this
+# jobnikd in the background for SECONDS (no probes), then prints what it saw.
+hold_connections() {
+  [[ -x "$JOBNIK_SIEGE" ]] || fail "jobnik-siege not built: $JOBNIK_SIEGE"
+  "$JOBNIK_SIEGE" --url "$JOBNIK_URL" --ramp-s 1 --hold-s "$@" >"$BATS_TEST_TMPDIR/siege.json" 2>&1 &
+  SIEGE_PID=$!
+}
+# metric NAME: a sample's value in /metrics (NAME with its labels, as printed).
+metric() { curl -s --max-time 5 "$JOBNIK_URL/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
+# metric_at_least NAME N
+metric_at_least() { local v; v=$(metric "$1"); (( ${v:-0} >= $2 )); }
+# connections_held N: at least N connections to this jobnikd are established (its side,
+# from /proc/net/tcp, whatever jobnikd reports itself).
+connections_held() {
+  local port_hex
+  port_hex=$(printf '%04X' "${JOBNIK_URL##*:}")
+  (( $(awk -v p=":$port_hex" '$4 == "01" && substr($2, length($2) - 4) == p' /proc/net/tcp | wc -l) >= $1 ))
+}
+
+@test "with 200 idle keep-alive and 100 slowloris connections held, normal requests answer at once" {
+  start_daemon
+  # Idle: one request, then silence, another request every 2 s; slowloris: a header line
+  # every 20 s. Together far above the 64 threads kept ready.
+  hold_connections 120 --idle 200 --slowloris 100 --resend-s 2
+  poll 30 connections_held 300
+  for _ in $(seq 10); do
+    run curl -sf --max-time 5 "$JOBNIK_URL/v1/jobs"
+    assert_success
+    assert_output "[]"
+  done
+  run curl -s --max-time 5 -o /dev/null -w '%{http_code}' -X PATCH "$JOBNIK_URL/v1/stages/nothing/tasks/dequeue"
+  assert_output 404
+  (( $(metric 'jobnik_http_threads{state="busy"}') >= 300 ))
+  # SIGTERM closes the idle and slowloris connections and exits at once, not after
+  # shutdown_timeout.
+  stop_jobnikd TERM
+  assert_equal "$STOP_STATUS" 0
+  grep -q "closed [0-9]* connection(s) with no request in flight" "$LOG"
+}
+
+@test "a request head still arriving after --header-timeout is closed, counted and logged" {
+  start_daemon --header-timeout 1
+  local port=${JOBNIK_URL##*:} start
+  exec 5<>"/dev/tcp/127.0.0.1/$port"
+  start=$SECONDS
+  printf 'GET /v1/jobs HTTP/1.1\r\nHost: localhost\r\n' >&5
+  # cat returns once jobnikd closes the connection: no answer, well before the 30 s read
+  # timeout (timeout's 10 s would make this fail).
+  run timeout 10 cat <&5
+  exec 5<&-
+  assert_success
+  assert_output ""
+  (( SECONDS - start < 8 ))
+  assert_equal "$(metric 'jobnik_http_connections_closed_total{reason="header_timeout"}')" 1
+  poll 15 grep -q "closed 1 connection(s) whose request head took longer than 1 s" "$LOG"
+  run curl -sf --max-time 2 "$JOBNIK_URL/v1/jobs"
+  assert_success
+}
+
+@test "while more than --shed-idle-above connections are open, the idle ones beyond are closed" {
+  start_daemon --shed-idle-above 20
+  # 60 idle connections that do not come back once closed.
+  hold_connections 4 --idle 60 --slowloris 0 --resend-s 0 --reconnect-ms 1000000
+  poll 20 metric_at_least 'jobnik_http_connections_closed_total{reason="idle"}' 40
+  (( $(metric 'jobnik_http_connections{state="idle"}') <= 20 ))
+  run curl -sf --max-time 2 "$JOBNIK_URL/v1/jobs"
+  assert_success
+  wait "$SIEGE_PID"
+  SIEGE_PID=
+  jq -e '.closed_by_server.idle >= 40' "$BATS_TEST_TMPDIR/siege.json"
 }

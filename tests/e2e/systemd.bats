@@ -125,7 +125,7 @@ exposure() {
     'Environment=JOBNIK_DATA_DIR=/var/lib/jobnik' 'EnvironmentFile=-/etc/jobnik/jobnikd.env' \
     'ProtectSystem=strict' 'MemoryDenyWriteExecute=yes' 'CapabilityBoundingSet=' \
     'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6' 'SystemCallFilter=@system-service' \
-    'SystemCallErrorNumber=EPERM' 'ProtectProc=invisible' 'ProcSubset=pid' 'PrivateUsers=yes'; do
+    'SystemCallErrorNumber=EPERM' 'ProtectProc=invisible' 'ProcSubset=pid' 'PrivateMounts=yes'; do
     run grep -cxF -- "$line" "$unit"
     assert_output 1
   done

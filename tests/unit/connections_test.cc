@@ -187,5 +187,115 @@ TEST_F(ConnectionTrackerTest, ARequestOnAConnectionClosedAsIdleDoesNotStart) {
   close(fd);
 }
 
+// ---------------------------------------------------------------- ConnectionGuard
+
+// The guard on the same server: looks are made by the test (RunOnce), not a thread.
+class ConnectionGuardTest : public ConnectionTrackerTest {
+ protected:
+  GuardSweep Look(ConnectionGuard& guard) { return guard.RunOnce(Clock::now()); }
+  ConnectionGuardOptions Options(std::chrono::milliseconds header_timeout, std::size_t shed_above) {
+    ConnectionGuardOptions o;
+    o.port = port_;
+    o.header_timeout = header_timeout;
+    o.shed_above = shed_above;
+    return o;
+  }
+  // A connection that has been served once (the server has certainly accepted it).
+  int Served() {
+    const int fd = Connect(port_);
+    Send(fd, "GET /fast HTTP/1.1\r\nHost: t\r\n\r\n");
+    EXPECT_NE(Read(fd, "fast", 5s).find("fast"), std::string::npos);
+    return fd;
+  }
+  // Looks until the server closes `fd` (true) or 5 s pass; `closes` counts what the
+  // guard said it closed.
+  bool LookUntilClosed(ConnectionGuard& guard, int fd, std::size_t& closes) {
+    const auto deadline = Clock::now() + 5s;
+    while (Clock::now() < deadline) {
+      const auto sweep = Look(guard);
+      closes += sweep.closed_header_timeout + sweep.closed_idle;
+      bool closed = false;
+      Read(fd, "", 50ms, &closed);
+      if (closed) return true;
+    }
+    return false;
+  }
+};
+
+TEST_F(ConnectionGuardTest, AHeadStillArrivingAfterTheHeaderTimeoutIsClosed) {
+  ConnectionGuard guard(Options(300ms, 0), tracker_, nullptr);
+  const int idle = Served();
+  WaitNoneInFlight();
+  const int slow = Connect(port_);
+  const auto start = Clock::now();
+  Send(slow, "GET /fast HTTP/1.1\r\nHost: t\r\n");  // never finished
+  std::size_t closes = 0;
+  ASSERT_TRUE(LookUntilClosed(guard, slow, closes));
+  EXPECT_GE(Clock::now() - start, 300ms);
+  EXPECT_EQ(closes, 1u);
+  // The idle keep-alive connection was left alone, and still serves.
+  Send(idle, "GET /fast HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_NE(Read(idle, "fast", 5s).find("fast"), std::string::npos);
+  close(slow);
+  close(idle);
+}
+
+TEST_F(ConnectionGuardTest, ASecondRequestsSlowHeadIsClosedToo) {
+  ConnectionGuard guard(Options(300ms, 0), tracker_, nullptr);
+  const int fd = Served();
+  WaitNoneInFlight();
+  auto sweep = Look(guard);
+  EXPECT_EQ(sweep.open, 1u);
+  EXPECT_EQ(sweep.idle, 1u);
+  EXPECT_EQ(sweep.receiving, 0u);
+  // Bytes more than the kernel clock's margin (10 ms) after the answer are a head arriving.
+  std::this_thread::sleep_for(50ms);
+  Send(fd, "GET /fast HTTP/1.1\r\nX-Slow: ");
+  EXPECT_EQ(Look(guard).receiving, 1u);
+  std::size_t closes = 0;
+  EXPECT_TRUE(LookUntilClosed(guard, fd, closes));
+  EXPECT_EQ(closes, 1u);
+  close(fd);
+}
+
+TEST_F(ConnectionGuardTest, AboveTheLimitTheLongestIdleAreClosedAndRequestsInFlightStay) {
+  ConnectionGuard guard(Options(0ms, 2), tracker_, nullptr);
+  const int oldest = Served();
+  WaitNoneInFlight();
+  const int newer = Served();
+  WaitNoneInFlight();
+  const int busy = Connect(port_);
+  Send(busy, "GET /slow HTTP/1.1\r\nHost: t\r\n\r\n");
+  ASSERT_EQ(entered_.get_future().wait_for(5s), std::future_status::ready);
+  // Three open, two allowed: the longest idle goes.
+  std::size_t closes = 0;
+  EXPECT_TRUE(LookUntilClosed(guard, oldest, closes));
+  EXPECT_EQ(closes, 1u);
+  const auto sweep = Look(guard);
+  EXPECT_EQ(sweep.open, 2u);
+  EXPECT_EQ(sweep.in_flight, 1u);
+  EXPECT_EQ(sweep.closed_idle, 0u);
+  release_.set_value();
+  EXPECT_NE(Read(busy, "slow done", 5s).find("slow done"), std::string::npos);
+  Send(newer, "GET /fast HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_NE(Read(newer, "fast", 5s).find("fast"), std::string::npos);
+  for (int fd : {oldest, newer, busy}) close(fd);
+}
+
+TEST_F(ConnectionGuardTest, AtOrBelowTheLimitNothingIsClosed) {
+  ConnectionGuard guard(Options(0ms, 2), tracker_, nullptr);
+  const int a = Served();
+  const int b = Served();
+  WaitNoneInFlight();
+  const auto sweep = Look(guard);
+  EXPECT_EQ(sweep.open, 2u);
+  EXPECT_EQ(sweep.closed_idle, 0u);
+  for (int fd : {a, b}) {
+    Send(fd, "GET /fast HTTP/1.1\r\nHost: t\r\n\r\n");
+    EXPECT_NE(Read(fd, "fast", 5s).find("fast"), std::string::npos);
+    close(fd);
+  }
+}
+
 }  // namespace
 }  // namespace jobnik::http

@@ -1,10 +1,16 @@
 #include "http/connections.h"
 
+#include "http/tcp_activity.h"
+
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <cstring>
@@ -79,10 +85,26 @@ bool ConnectionTracker::RequestStarted(const httplib::Request& req) {
 }
 
 void ConnectionTracker::RequestFinished(const httplib::Request& req) {
+  Peer peer(req.remote_addr, req.remote_port);
   std::lock_guard lock(mu_);
-  if (auto it = in_flight_.find(Peer(req.remote_addr, req.remote_port)); it != in_flight_.end()) {
+  if (auto it = in_flight_.find(peer); it != in_flight_.end()) {
     in_flight_.erase(it);
+    last_finished_[std::move(peer)] = std::chrono::steady_clock::now();
   }
+}
+
+ConnectionTracker::PeerState ConnectionTracker::StateOf(const Peer& peer) {
+  std::lock_guard lock(mu_);
+  PeerState state;
+  state.in_flight = in_flight_.count(peer) > 0;
+  if (auto it = last_finished_.find(peer); it != last_finished_.end()) state.last_finished = it->second;
+  return state;
+}
+
+void ConnectionTracker::KeepOnly(const std::set<Peer>& open, std::chrono::steady_clock::time_point before) {
+  std::lock_guard lock(mu_);
+  std::erase_if(last_finished_,
+                [&](const auto& entry) { return entry.second < before && open.count(entry.first) == 0; });
 }
 
 std::size_t ConnectionTracker::InFlight() {
@@ -104,6 +126,154 @@ int ConnectionTracker::CloseIdle(int port) {
     }
   }
   return closed;
+}
+
+namespace {
+
+constexpr std::chrono::milliseconds kClockMargin{10};
+
+// The inode of the socket open as `fd`, or 0 when `fd` is no socket.
+unsigned long SocketInode(int fd) {
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) return 0;
+  return static_cast<unsigned long>(st.st_ino);
+}
+
+// Shuts down the socket open as `fd` if it is still the one with `inode`.
+bool ShutdownIfSame(int fd, unsigned long inode) {
+  const int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) return false;
+  const bool same = SocketInode(copy) == inode;
+  const bool done = same && ::shutdown(copy, SHUT_RDWR) == 0;
+  close(copy);
+  return done;
+}
+
+}  // namespace
+
+ConnectionGuard::ConnectionGuard(ConnectionGuardOptions options, ConnectionTracker& tracker,
+                                 std::function<void(const GuardSweep&)> on_sweep)
+    : options_(options), tracker_(tracker), on_sweep_(std::move(on_sweep)) {}
+
+ConnectionGuard::~ConnectionGuard() {
+  Stop();
+}
+
+void ConnectionGuard::Start() {
+  std::lock_guard lock(mu_);
+  if (thread_.joinable() || stopping_) return;
+  thread_ = std::thread([this] {
+    std::unique_lock guard_lock(mu_);
+    while (!stopping_) {
+      guard_lock.unlock();
+      const GuardSweep sweep = RunOnce(Clock::now());
+      if (on_sweep_) on_sweep_(sweep);
+      guard_lock.lock();
+      cv_.wait_for(guard_lock, options_.interval, [this] { return stopping_; });
+    }
+  });
+}
+
+void ConnectionGuard::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+}
+
+GuardSweep ConnectionGuard::RunOnce(Clock::time_point now) {
+  GuardSweep sweep;
+  std::set<unsigned long> others;
+  std::set<unsigned long> closed;
+  for (auto& [inode, conn] : conns_) conn.seen = false;
+  for (int fd : OpenDescriptors()) {
+    const unsigned long inode = SocketInode(fd);
+    if (inode == 0) continue;
+    if (others_.count(inode) > 0) {
+      others.insert(inode);
+      continue;
+    }
+    if (closed_.count(inode) > 0) {  // shut down, not yet closed by its thread
+      closed.insert(inode);
+      continue;
+    }
+    auto it = conns_.find(inode);
+    if (it == conns_.end()) {
+      auto peer = AcceptedPeer(fd, options_.port);
+      if (!peer) {
+        others.insert(inode);
+        continue;
+      }
+      it = conns_.emplace(inode, Conn{std::move(*peer), fd, now, std::nullopt, false}).first;
+    }
+    it->second.fd = fd;
+    it->second.seen = true;
+  }
+  others_ = std::move(others);
+  closed_ = std::move(closed);
+  std::erase_if(conns_, [](const auto& entry) { return !entry.second.seen; });
+
+  // Idle connections, longest idle first, for shedding: (idle since, inode).
+  std::vector<std::pair<Clock::time_point, unsigned long>> idle;
+  std::set<ConnectionTracker::Peer> open;
+  for (auto it = conns_.begin(); it != conns_.end();) {
+    auto& [inode, conn] = *it;
+    open.insert(conn.peer);
+    const auto state = tracker_.StateOf(conn.peer);
+    if (state.in_flight) {
+      conn.head_since.reset();
+      ++sweep.in_flight;
+      ++it;
+      continue;
+    }
+    // Waiting for a request head since it was accepted or its last response was written.
+    const Clock::time_point waiting_since = state.last_finished.value_or(conn.first_seen);
+    const auto activity = ReadTcpActivity(conn.fd);
+    // A head is arriving: on a connection never served, any byte; else bytes since its
+    // last response, with a margin for the kernel's clock (jiffies: 4 ms at 250 Hz), so
+    // a head begun within it counts from its next byte.
+    const bool receiving =
+        activity && (state.last_finished ? now - activity->since_last_data > waiting_since + kClockMargin
+                                         : activity->bytes_received > 0);
+    if (!receiving) {
+      conn.head_since.reset();
+      idle.emplace_back(waiting_since, inode);
+      ++sweep.idle;
+      ++it;
+      continue;
+    }
+    if (!conn.head_since) conn.head_since = now - activity->since_last_data;
+    if (options_.header_timeout.count() > 0 && now - *conn.head_since > options_.header_timeout &&
+        !HasUnreadRequestHead(conn.fd) && ShutdownIfSame(conn.fd, inode)) {
+      ++sweep.closed_header_timeout;
+      closed_.insert(inode);
+      it = conns_.erase(it);
+      continue;
+    }
+    ++sweep.receiving;
+    ++it;
+  }
+  sweep.open = conns_.size();
+  if (options_.shed_above > 0 && sweep.open > options_.shed_above) {
+    std::sort(idle.begin(), idle.end());
+    std::size_t excess = sweep.open - options_.shed_above;
+    for (const auto& [since, inode] : idle) {
+      if (excess == 0) break;
+      auto it = conns_.find(inode);
+      if (HasUnreadRequestHead(it->second.fd) || !ShutdownIfSame(it->second.fd, inode)) continue;
+      conns_.erase(it);
+      closed_.insert(inode);
+      ++sweep.closed_idle;
+      --sweep.idle;
+      --excess;
+    }
+    sweep.open = conns_.size();
+  }
+  // Minus a margin: `open` was taken at the start of this look.
+  tracker_.KeepOnly(open, now - std::chrono::seconds(1));
+  return sweep;
 }
 
 }  // namespace jobnik::http

@@ -8,11 +8,19 @@
 // unread in the kernel unless they hold a complete request head.
 #pragma once
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstddef>
+#include <functional>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include <httplib.h>
 
@@ -29,16 +37,103 @@ class ConnectionTracker {
   // Requests in flight now.
   std::size_t InFlight();
 
+  // A connection's remote address and port, as Request::remote_addr/remote_port.
+  using Peer = std::pair<std::string, int>;
+  struct PeerState {
+    bool in_flight = false;
+    // When its last request's response was written (none yet: nullopt).
+    std::optional<std::chrono::steady_clock::time_point> last_finished;
+  };
+  PeerState StateOf(const Peer& peer);
+  // Forgets when the requests of peers not in `open` finished before `before` (their
+  // connections are gone; later ones may be on connections accepted since `open` was
+  // taken), so that what is kept stays bounded by the open connections.
+  void KeepOnly(const std::set<Peer>& open, std::chrono::steady_clock::time_point before);
+
   // Shuts down (both directions) every connection this process accepted on TCP port
   // `port` that has no request in flight, and returns how many. Call after the server
   // has stopped accepting: workers blocked on those connections return at once.
   int CloseIdle(int port);
 
  private:
-  using Peer = std::pair<std::string, int>;  // remote address and port
   std::mutex mu_;
   std::multiset<Peer> in_flight_;
+  std::map<Peer, std::chrono::steady_clock::time_point> last_finished_;
   std::set<Peer> closed_;
+};
+
+// Keeps connections from holding the server's threads forever (docs/operations.md,
+// "Connections and limits"). Every `interval` it looks at each connection accepted on
+// `port` (through /proc/self/fd: cpp-httplib does not hand out its sockets) and shuts
+// down, both directions, so that the thread serving it returns at once:
+//  - a connection whose request head has been arriving for longer than
+//    `header_timeout` (slowloris: a header line now and then keeps each read within the
+//    read timeout). A head is arriving when bytes came in after the connection was
+//    accepted or its last response was written (more than 10 ms after: the kernel's
+//    clock is coarse), and no request has started since; it is taken to have begun at
+//    the last byte the first look that sees it finds (at most `interval` late).
+//  - when more than `shed_above` connections are open, idle ones (no request in flight,
+//    no byte since their last response) beyond that number, longest idle first: HTTP
+//    lets a server close an idle keep-alive connection at any time, and clients open a
+//    new one (adaptive keep-alive).
+// A connection whose complete request head waits unread in the kernel is left alone.
+// It works at the socket level, so alike for httplib::Server and SSLServer: on TLS the
+// handshake counts as part of the first head (a slow handshake is closed too), and the
+// unread-head check cannot see into encrypted bytes.
+// Each socket is checked on a duplicate of its descriptor before it is shut down, so a
+// descriptor closed and reused meanwhile is never touched.
+struct ConnectionGuardOptions {
+  int port = 0;
+  std::chrono::milliseconds interval{250};
+  std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};  // 0: no deadline
+  std::size_t shed_above = 0;                                          // 0: never shed
+};
+
+// One look: the connections found, and those it closed.
+struct GuardSweep {
+  std::size_t open = 0;       // connections accepted on the port and not closed yet
+  std::size_t in_flight = 0;  // with a request in flight
+  std::size_t receiving = 0;  // a request head arriving
+  std::size_t idle = 0;       // neither
+  std::size_t closed_header_timeout = 0;
+  std::size_t closed_idle = 0;
+};
+
+class ConnectionGuard {
+ public:
+  using Clock = std::chrono::steady_clock;
+  // `on_sweep` (may be empty) is called after each look, on the guard's thread.
+  ConnectionGuard(ConnectionGuardOptions options, ConnectionTracker& tracker,
+                  std::function<void(const GuardSweep&)> on_sweep);
+  ~ConnectionGuard();
+  ConnectionGuard(const ConnectionGuard&) = delete;
+  ConnectionGuard& operator=(const ConnectionGuard&) = delete;
+
+  // Looks every `interval` on a thread of its own; Stop() ends it. Both safe to call twice.
+  void Start();
+  void Stop();
+  // One look at `now` (what the thread does; public for tests).
+  GuardSweep RunOnce(Clock::time_point now);
+
+ private:
+  struct Conn {
+    ConnectionTracker::Peer peer;
+    int fd = -1;
+    Clock::time_point first_seen;
+    std::optional<Clock::time_point> head_since;  // a request head arriving since
+    bool seen = false;                            // found by the current look
+  };
+
+  const ConnectionGuardOptions options_;
+  ConnectionTracker& tracker_;
+  const std::function<void(const GuardSweep&)> on_sweep_;
+  std::map<unsigned long, Conn> conns_;  // by socket inode
+  std::set<unsigned long> others_;       // socket inodes that are not connections on the port
+  std::set<unsigned long> closed_;       // connections shut down, their descriptors still open
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread thread_;
 };
 
 }  // namespace jobnik::http
