@@ -47,8 +47,8 @@
 #include "store/pg/pool.h"
 #include "store/pg/retention.h"
 #include "store/pg/tokens.h"
-#include "token_command.h"
 #include "tls.h"
+#include "token_command.h"
 
 namespace jobnik {
 namespace {
