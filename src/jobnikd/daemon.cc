@@ -189,7 +189,10 @@ domain::Status MigrateOrCheckSchema(const Database& db, const Config& config, bo
 // authentication must be chosen (auth.mode off, warned about at every start), never the
 // default.
 domain::Status CheckAuthMode(const Config& config) {
-  if (http::IsLoopbackListen(config.ListenHost())) return domain::Status::Ok();
+  // A host that does not resolve: Listen() says so (the more useful message).
+  if (http::IsLoopbackListen(config.ListenHost()) || !CheckListenHost(config.ListenHost()).ok()) {
+    return domain::Status::Ok();
+  }
   const auto mode = http::ParseAuthMode(config.auth_mode).value();
   if (mode == http::AuthMode::kAuto) {
     return domain::Status(
