@@ -44,6 +44,7 @@
 
 #include "client/worker.h"
 #include "domain/model.h"
+#include "stats.h"
 
 extern char** environ;
 
@@ -54,14 +55,10 @@ using jobnik::client::Client;
 using jobnik::client::ClientOptions;
 // Ordered: the printed objects keep the order written here.
 using json = nlohmann::ordered_json;
+using jobnik::bench::Round;
 
 double Seconds(Clock::duration d) {
   return std::chrono::duration<double>(d).count();
-}
-
-double Round(double v, int digits) {
-  const double f = std::pow(10.0, digits);
-  return std::round(v * f) / f;
 }
 
 ClientOptions Options(const std::string& url, int read_timeout_s) {
@@ -81,29 +78,6 @@ std::vector<std::string> TypeNames(const std::string& type, int types) {
 
 std::string Snippet(const std::string& s) {
   return s.size() <= 300 ? s : s.substr(0, 300) + "...";
-}
-
-// Latency percentiles (milliseconds) of samples in microseconds.
-json Percentiles(std::vector<float>& us) {
-  json out = json::object();
-  out["count"] = us.size();
-  if (us.empty()) return out;
-  std::sort(us.begin(), us.end());
-  auto at = [&us](double q) {
-    // Nearest rank.
-    auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(us.size())));
-    rank = std::clamp<std::size_t>(rank, 1, us.size());
-    return Round(us[rank - 1] / 1000.0, 3);
-  };
-  double sum = 0;
-  for (float v : us) sum += v;
-  out["mean"] = Round(sum / static_cast<double>(us.size()) / 1000.0, 3);
-  out["p50"] = at(0.50);
-  out["p90"] = at(0.90);
-  out["p99"] = at(0.99);
-  out["p999"] = at(0.999);
-  out["max"] = Round(us.back() / 1000.0, 3);
-  return out;
 }
 
 // CPU time (user + system) of this process so far.
@@ -193,7 +167,7 @@ int RunSubmit(const SubmitArgs& a) {
          {"body_bytes", body_bytes},
          {"wall_s", Round(wall, 4)},
          {"tasks_per_s", Round(static_cast<double>(a.tasks) / wall, 1)},
-         {"request_ms", Percentiles(request_us)},
+         {"request_ms", jobnik::bench::Percentiles<json>(request_us)},
          {"job_ids", job_ids}});
   return 0;
 }
@@ -581,10 +555,10 @@ int RunWork(const WorkArgs& a) {
               {"completed", all.completed},
               {"wall_s", Round(wall, 4)},
               {"tasks_per_s", wall > 0 ? Round(static_cast<double>(all.completed) / wall, 1) : 0.0},
-              {"dequeue_ms", Percentiles(all.dequeue_us)},
-              {"complete_ms", Percentiles(all.complete_us)},
-              {"dequeue_miss_ms", Percentiles(all.miss_us)},
-              {"connect_ms", Percentiles(connect_us)},
+              {"dequeue_ms", jobnik::bench::Percentiles<json>(all.dequeue_us)},
+              {"complete_ms", jobnik::bench::Percentiles<json>(all.complete_us)},
+              {"dequeue_miss_ms", jobnik::bench::Percentiles<json>(all.miss_us)},
+              {"connect_ms", jobnik::bench::Percentiles<json>(connect_us)},
               {"loadgen_cpu_s", Round(cpu, 3)},
               {"dequeue_misses", all.misses},
               {"conflicts_409", all.conflicts},
@@ -796,7 +770,7 @@ int RunLongPoll(const LongPollArgs& a) {
                 {{"tasks", a.tasks},
                  {"across_instances", submit_url != a.url},
                  {"claimed_before_submit_returned", early},
-                 {"submit_to_claim_ms", Percentiles(latency_us)}});
+                 {"submit_to_claim_ms", jobnik::bench::Percentiles<json>(latency_us)}});
 }
 
 // ------------------------------------------------------------------ ready

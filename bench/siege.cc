@@ -37,10 +37,13 @@
 #include <thread>
 #include <vector>
 
+#include "stats.h"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using json = nlohmann::ordered_json;
+using jobnik::bench::Round;
 using namespace std::chrono_literals;
 
 struct Args {
@@ -74,29 +77,6 @@ bool ParseUrl(const std::string& url, Target& t) {
   t.addr.sin_family = AF_INET;
   t.addr.sin_port = htons(static_cast<std::uint16_t>(t.port));
   return t.port > 0 && inet_pton(AF_INET, t.host.c_str(), &t.addr.sin_addr) == 1;
-}
-
-double Round(double v, int digits) {
-  const double f = std::pow(10.0, digits);
-  return std::round(v * f) / f;
-}
-
-// Milliseconds percentiles of samples in microseconds (nearest rank).
-json Percentiles(std::vector<float> us) {
-  json out = json::object();
-  out["count"] = us.size();
-  if (us.empty()) return out;
-  std::sort(us.begin(), us.end());
-  auto at = [&us](double q) {
-    auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(us.size())));
-    rank = std::clamp<std::size_t>(rank, 1, us.size());
-    return Round(us[rank - 1] / 1000.0, 3);
-  };
-  out["p50"] = at(0.50);
-  out["p90"] = at(0.90);
-  out["p99"] = at(0.99);
-  out["max"] = Round(us.back() / 1000.0, 3);
-  return out;
 }
 
 // ------------------------------------------------------------------ hostile connections
@@ -298,7 +278,7 @@ void Probe(const Args& a, const Target& t, bool keep_alive, const std::atomic<bo
 }
 
 json ProbeJson(const ProbeResult& r) {
-  json j = Percentiles(r.us);
+  json j = jobnik::bench::Percentiles<json>(r.us);
   j["errors"] = r.errors;
   if (!r.samples.empty()) j["error_samples"] = r.samples;
   return j;
