@@ -38,20 +38,16 @@ Status Unauthenticated(std::string message) {
   return {ErrorCode::kUnauthenticated, std::move(message)};
 }
 
-// The roles that may use routes of class `access`, for a 403's message.
-std::string_view RolesFor(domain::Access access) {
-  switch (access) {
-    case domain::Access::kWork:
-      return "worker or admin";
-    case domain::Access::kAnnotate:
-      return "producer, worker or admin";
-    case domain::Access::kProduce:
-      return "producer or admin";
-    case domain::Access::kAdmin:
-      return "admin";
-    default:
-      return "any role";
+// The roles that may use routes of class `access` (domain::Allows), least powerful first,
+// for a 403's message: "worker or admin" (admin, last, may do everything).
+std::string RolesFor(domain::Access access) {
+  std::string out;
+  for (auto r = domain::kRoles.rbegin(); r != domain::kRoles.rend(); ++r) {
+    if (!domain::Allows(*r, access)) continue;
+    if (!out.empty()) out += r + 1 == domain::kRoles.rend() ? " or " : ", ";
+    out += domain::ToString(*r);
   }
+  return out;
 }
 
 // Calls back with each notification of the tokens' channel for `schema`.
