@@ -169,3 +169,22 @@ status_of() {
   stop_jobnikd TERM
   wait_no_postgres_for "$DATA"
 }
+
+@test "bad auth settings and hostile Authorization headers get one clear error each" {
+  run --separate-stderr "$JOBNIKD" --auth on --print-config
+  assert_equal "$status" 2
+  [[ "$stderr" == *"auth.mode must be auto, required or off, not 'on'"* ]]
+  run --separate-stderr "$JOBNIKD" --metrics-auth maybe --print-config
+  assert_equal "$status" 2
+  [[ "$stderr" == *"auth.metrics must be open or token, not 'maybe'"* ]]
+  migrate
+  token create --name real --role admin >/dev/null 2>&1
+  instance a --auth required
+  for header in 'Authorization: Bearer' 'Authorization: Bearer  ' "Authorization: Bearer $(printf 'jnk_\xff\xfe')" \
+    "Authorization: Bearer $(head -c 6000 /dev/zero | tr '\0' a)" 'Authorization: bearer jnk_nope' \
+    'Authorization: Token x'; do
+    run curl -s -w ' %{http_code}' -H "$header" "$URL_a/v1/jobs"
+    assert_output --regexp '"code":"UNAUTHENTICATED"\} 401$'
+  done
+  curl -s "$URL_a/liveness" | grep -q ok
+}
