@@ -39,7 +39,7 @@ _jobnikd()
         --data-dir --postgres-bin-dir --http-threads --max-connections --shed-idle-above --header-timeout
         --body-limit --keep-alive-timeout
         --allowed-hosts --allowed-origins --auth --metrics-auth --tls-cert --tls-key --tls-client-ca
-        --claim-wakeup --claim-poll-interval --claim-max-waiters
+        --claim-wakeup --claim-poll-interval --claim-max-waiters --stream-max-clients --stream-interval
         --shutdown-timeout --log-level --log-format --access-log --sweeper
         --sweeper-interval --stale-after --sweeper-batch --instance-heartbeat-interval --scheduler-interval-ms --lease-min --lease-max
         --lease-default --idempotency-retention --retain-completed --retain-failed --retain-aborted
@@ -113,7 +113,7 @@ _jobnikd()
             --body-limit | --keep-alive-timeout | --shutdown-timeout | --sweeper-interval | --instance-heartbeat-interval | \
             --stale-after | --sweeper-batch | --scheduler-interval-ms | --otlp-endpoint | --service-name | \
             --tracing-queue-size | --allowed-hosts | --allowed-origins | --claim-poll-interval | \
-            --claim-max-waiters | --lease-min | --lease-max | --lease-default | --idempotency-retention | \
+            --claim-max-waiters | --stream-max-clients | --stream-interval | --lease-min | --lease-max | --lease-default | --idempotency-retention | \
             --prune-batch | --prune-batch-tasks)
             # A free-form value: nothing to offer.
             COMPREPLY=()

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -132,6 +134,29 @@ class Client {
   enum class Entity { kJob, kStage, kTask };
   // Replaces the userMetadata of a job, stage or task with `json_object` (JSON text).
   domain::Status SetUserMetadata(Entity entity, const std::string& id, const std::string& json_object);
+
+  // ---- A job's changes as they happen: GET /v1/stream (extension; stream.cc) ----
+  struct JobStreamMessage {
+    // kKeepAlive: nothing changed, the stream is alive (every 15 s without other messages).
+    enum class Kind { kJob, kEvent, kKeepAlive } kind = Kind::kJob;
+    domain::Job job;         // kJob: the job with its stages, as it is now
+    domain::JobEvent event;  // kEvent: one entry of its event log
+  };
+  struct JobStreamOptions {
+    // Also the events with ids above this (0: the whole log); unset: only new ones.
+    std::optional<std::int64_t> after;
+    // The longest silence before the stream counts as lost (the server sends a keep-alive
+    // every 15 s).
+    std::chrono::milliseconds silence{45000};
+  };
+  // Opens the job's stream (a kJob message first, then one whenever the job changes, and
+  // kEvent messages for its event log) and hands each message to `on_message` until it
+  // returns false (then OK). Otherwise the error that ended it: kJobNotFound (unknown or
+  // deleted job), kUnavailable (the stream broke or jobnikd stopped: open it again with
+  // `after` set to the last event's id), kRouteNotFound from a jobnikd without streams
+  // (poll GetJob instead), kBadResponse.
+  domain::Status StreamJob(const std::string& job_id, const JobStreamOptions& options,
+                           const std::function<bool(const JobStreamMessage&)>& on_message);
 
   // ---- Worker operations (worker_ops.cc): claim tokens, leases, reasons and heartbeats ----
   // The claim/report/heartbeat fields of a server with leases are sent only when asked for

@@ -43,12 +43,19 @@ std::size_t FakeTransport::served_count() const {
   return served_;
 }
 
+void FakeTransport::SetStreamPiece(std::size_t bytes) {
+  std::lock_guard lock(mu_);
+  stream_piece_ = bytes == 0 ? 1 : bytes;
+}
+
 domain::Result<HttpResponse> FakeTransport::Send(const HttpRequest& request) {
   std::optional<Drop> drop;
   std::optional<domain::Result<HttpResponse>> scripted;
   Handler handler;
+  std::size_t piece_size = 0;
   {
     std::lock_guard lock(mu_);
+    piece_size = stream_piece_;
     requests_.push_back(request);
     if (!drops_.empty()) {
       drop = drops_.front();
@@ -70,6 +77,16 @@ domain::Result<HttpResponse> FakeTransport::Send(const HttpRequest& request) {
                 : domain::Result<HttpResponse>(domain::Unavailable("cannot reach jobnikd: no reply scripted for " +
                                                                    request.method + " " + request.path + " (fake)"));
   if (drop == Drop::kAfterServer) return domain::Unavailable("cannot reach jobnikd: connection lost (fake)");
+  if (request.on_body && reply.ok() && reply->status / 100 == 2) {
+    // A stream: the body in pieces of piece_size bytes, then the end of the answer.
+    std::string_view body = reply->body;
+    while (!body.empty()) {
+      const auto piece = body.substr(0, piece_size);
+      body.remove_prefix(piece.size());
+      if (!request.on_body(piece)) break;
+    }
+    reply->body.clear();
+  }
   return reply;
 }
 

@@ -35,6 +35,9 @@ class FakeTransport final : public Transport {
   // The next `count` requests are dropped as said.
   void DropNext(Drop drop, int count = 1);
 
+  // A streamed request (HttpRequest::on_body) gets a 2xx reply's body in pieces of this
+  // many bytes (default 7, to cut lines and fields anywhere).
+  void SetStreamPiece(std::size_t bytes);
   // Every request sent, in order (dropped ones too).
   std::vector<HttpRequest> requests() const;
   std::size_t request_count() const;
@@ -50,6 +53,7 @@ class FakeTransport final : public Transport {
   std::deque<Drop> drops_;
   std::vector<HttpRequest> requests_;
   std::size_t served_ = 0;
+  std::size_t stream_piece_ = 7;
 };
 
 // A JSON reply.

@@ -83,6 +83,10 @@ class HttpTransport final : public Transport {
     const std::string& body = request.body;
     const char* type = request.content_type.c_str();
     httplib::Result r{nullptr, httplib::Error::Unknown};
+    if (request.on_body) {
+      if (request.method != "GET") return domain::ValidationError("a streamed answer needs a GET request");
+      return Stream(path, headers, request);
+    }
     if (request.method == "GET") {
       r = http_->Get(path.c_str(), headers);
     } else if (request.method == "POST") {
@@ -107,6 +111,34 @@ class HttpTransport final : public Transport {
   }
 
  private:
+  // A GET whose 2xx body goes to request.on_body as it arrives (other answers' bodies are
+  // collected as usual).
+  Result<HttpResponse> Stream(const std::string& path, const httplib::Headers& headers, const HttpRequest& request) {
+    HttpResponse out;
+    bool ended_by_receiver = false;
+    auto r = http_->Get(
+        path, headers,
+        [&out](const httplib::Response& head) {
+          out.status = head.status;
+          for (const auto& [name, value] : head.headers) out.headers.emplace_back(name, value);
+          return true;
+        },
+        [&](const char* data, std::size_t size) {
+          if (out.status / 100 != 2) {
+            out.body.append(data, size);
+            return true;
+          }
+          if (request.on_body(std::string_view(data, size))) return true;
+          ended_by_receiver = true;
+          return false;
+        });
+    if (request.read_timeout) http_->set_read_timeout(std::chrono::milliseconds(read_timeout_ms_));
+    if (ended_by_receiver) return out;
+    if (!r) return domain::Unavailable("cannot reach jobnikd: " + Explain(r.error()));
+    out.status = r->status;
+    return out;
+  }
+
   // Why there was no answer, in words; TLS failures say what failed.
   std::string Explain(httplib::Error error) const {
     // OpenSSL's reasons (this thread's error queue, emptied for the next request): an alert

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,6 +35,11 @@ struct HttpRequest {
   std::string content_type = "application/json";  // with a body
   // Overrides ClientOptions::read_timeout_ms for this request (e.g. a long poll).
   std::optional<std::chrono::milliseconds> read_timeout;
+  // GET only. When set, a 2xx answer's body is handed to it piece by piece as it arrives
+  // (a stream) instead of collected in HttpResponse::body; returning false ends the
+  // exchange, and Send returns the answer's status and headers. The read timeout is then
+  // the longest silence allowed between pieces.
+  std::function<bool(std::string_view piece)> on_body = nullptr;
 };
 
 struct HttpResponse {

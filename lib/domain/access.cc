@@ -15,7 +15,7 @@ struct RouteAccess {
 };
 
 // Every route that is not a plain read. GETs not listed here are kRead.
-constexpr std::array<RouteAccess, 28> kTable{{
+constexpr std::array<RouteAccess, 29> kTable{{
     {"GET", "/liveness", Access::kOpen},
     {"GET", "/readiness", Access::kOpen},
     {"GET", "/openapi.yaml", Access::kOpen},
@@ -49,6 +49,7 @@ constexpr std::array<RouteAccess, 28> kTable{{
     // Reads that are listed only to say so: the dashboard's data is the API's.
     {"GET", "/v1/queues", Access::kRead},
     {"GET", "/v1/instances", Access::kRead},
+    {"GET", "/v1/stream", Access::kRead},
 }};
 
 }  // namespace

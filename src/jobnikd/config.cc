@@ -149,6 +149,13 @@ const std::vector<KeyDef>& Defs() {
               "waiting claims at most (each holds an HTTP connection and its thread); more get 503 at once. 0: a "
               "quarter of http.max_connections (at least 1)"},
              &Config::claim_max_waiters, 0, 100000),
+      IntKey({"stream.max_clients", "JOBNIK_STREAM_MAX_CLIENTS", "--stream-max-clients",
+              "job streams (GET /v1/stream) open at most (each holds an HTTP connection and its thread); more get "
+              "503. 0: no streams"},
+             &Config::stream_max_clients, 0, 100000),
+      IntKey({"stream.interval_ms", "JOBNIK_STREAM_INTERVAL_MS", "--stream-interval",
+              "how often each open job stream reads its job and new events (two short reads)", false, "MILLISECONDS"},
+             &Config::stream_interval_ms, 100, 60000),
       IntKey({"shutdown_timeout", "JOBNIK_SHUTDOWN_TIMEOUT", "--shutdown-timeout",
               "seconds to finish in-flight requests on SIGTERM", false, "SECONDS"},
              &Config::shutdown_timeout, 0, 3600),

@@ -48,6 +48,8 @@ struct Config {
   std::string claim_wakeup = "notify";
   int claim_poll_interval_ms = 1000;
   int claim_max_waiters = 0;
+  int stream_max_clients = 256;
+  int stream_interval_ms = 1000;
   std::string log_level = "info";
   std::string log_format = "text";
   bool log_access = true;

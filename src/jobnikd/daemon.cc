@@ -384,6 +384,7 @@ class Daemon {
     // Waiting claims answer now (404, as at the end of their wait) instead of holding the
     // drain up to their deadline; claims arriving from now on do not wait.
     claim_waiter_->Stop();
+    streams_->Stop();  // open job streams end now rather than hold the drain up
 
     // listen_after_bind() returns once in-flight requests are done; bound that wait.
     std::atomic<bool> drained{false};
@@ -450,6 +451,9 @@ class Daemon {
                                                     config_.http_allowed_origins);
     api_options.site_guard = site_guard_.get();
     api_options.claim_waiter = claim_waiter_.get();
+    streams_ = std::make_unique<http::Streams>(
+        http::StreamOptions{config_.stream_max_clients, std::chrono::milliseconds(config_.stream_interval_ms)});
+    api_options.streams = streams_.get();
     api_options.ui = config_.ui_enabled;
     instances_ = std::make_unique<store::pg::PgInstances>(*pool_);
     api_options.instances = instances_.get();
@@ -632,6 +636,7 @@ class Daemon {
   Metrics metrics_;
   std::unique_ptr<tracing::Tracer> tracer_;
   std::unique_ptr<services::ClaimWaiter> claim_waiter_;
+  std::unique_ptr<http::Streams> streams_;  // before the server: outlives the streams' responses
   http::ConnectionTracker connections_;
   std::unique_ptr<http::SiteGuard> site_guard_;
   std::unique_ptr<store::pg::Pool> idempotency_pool_;

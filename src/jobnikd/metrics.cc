@@ -30,15 +30,15 @@ Metrics::Metrics()
                         .Register(*registry_)
                         .Add({})),
       tasks_dequeued(prometheus::BuildCounter()
-                         .Name("jobnik_tasks_dequeued_total")
-                         .Help("Tasks claimed by workers.")
-                         .Register(*registry_)
-                         .Add({})),
+                        .Name("jobnik_tasks_dequeued_total")
+                        .Help("Tasks claimed by workers.")
+                        .Register(*registry_)
+                        .Add({})),
       dequeue_misses(prometheus::BuildCounter()
-                         .Name("jobnik_dequeue_misses_total")
-                         .Help("Dequeue requests that found no claimable task.")
-                         .Register(*registry_)
-                         .Add({})),
+                       .Name("jobnik_dequeue_misses_total")
+                       .Help("Dequeue requests that found no claimable task.")
+                       .Register(*registry_)
+                       .Add({})),
       tasks_completed(prometheus::BuildCounter()
                           .Name("jobnik_tasks_completed_total")
                           .Help("Tasks reported COMPLETED.")
@@ -130,6 +130,16 @@ Metrics::Metrics()
                               .Help("Claimable-work notifications received from PostgreSQL (LISTEN).")
                               .Register(*registry_)
                               .Add({})),
+      streams_open(prometheus::BuildGauge()
+                       .Name("jobnik_streams_open")
+                       .Help("Job streams (GET /v1/stream) open now.")
+                       .Register(*registry_)
+                       .Add({})),
+      streams_refused(prometheus::BuildCounter()
+                          .Name("jobnik_streams_refused_total")
+                          .Help("Job streams refused because stream.max_clients were open.")
+                          .Register(*registry_)
+                          .Add({})),
       claims_limited(prometheus::BuildCounter()
                          .Name("jobnik_claims_limited_total")
                          .Help("Claim requests that got nothing (or fewer tasks) because their stage type was at "

@@ -94,6 +94,9 @@ class Metrics {
   prometheus::Gauge& claim_waiting;
   prometheus::Counter& claim_wakeups;
   prometheus::Counter& claim_notifications;
+  // Job streams (GET /v1/stream, http/streams.h): open now, and refused at stream.max_clients.
+  prometheus::Gauge& streams_open;
+  prometheus::Counter& streams_refused;
   // Concurrency limits (docs/design.md, "Concurrency limits"): claim requests that got
   // nothing, or less, because their stage type was at its limit; by stage type (only
   // types with a limit, which an operator sets, so the series stay few).

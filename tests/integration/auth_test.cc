@@ -49,6 +49,7 @@ class AuthTest : public DbTest {
     ASSERT_TRUE(auth_->Start().ok());
     http::ApiOptions options{64 * 1024, false};
     options.auth = auth_.get();
+    options.streams = &streams_;
     api_ = std::make_unique<http::Api>(*store_, metrics_, options);
     api_->Register(server_);
     port_ = server_.bind_to_any_port("127.0.0.1");
@@ -99,6 +100,7 @@ class AuthTest : public DbTest {
   std::unique_ptr<store::pg::PgTokens> tokens_;
   Metrics metrics_;
   std::unique_ptr<http::Authenticator> auth_;
+  http::Streams streams_{http::StreamOptions{}};
   std::unique_ptr<http::Api> api_;
   httplib::Server server_;
   int port_ = 0;
@@ -150,6 +152,7 @@ const std::map<std::pair<std::string, std::string>, std::string>& Expected() {
       {{"POST", "/v1/tasks/{taskId}/retry"}, "ap"},
       {{"POST", "/v1/tasks/{taskId}/heartbeat"}, "aw"},
       {{"GET", "/v1/queues"}, "apwr"},
+      {{"GET", "/v1/stream"}, "apwr"},
   };
   return kExpected;
 }

@@ -27,6 +27,7 @@ std::vector<Route> AllRoutes(store::Store& store, Metrics& metrics, const ApiOpt
   AddOpsRoutes(routes, store, metrics, draining, liveness);
   AddQueueRoutes(routes, store);
   if (options.instances) AddInstanceRoutes(routes, *options.instances);
+  if (options.streams) AddStreamRoutes(routes, store, metrics, *options.streams);
   if (options.ui) AddUiRoutes(routes);
   return routes;
 }

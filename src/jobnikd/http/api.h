@@ -27,6 +27,7 @@
 #include "http/idempotency.h"
 #include "http/routes.h"  // LeaseBounds
 #include "http/site_guard.h"
+#include "http/streams.h"
 #include "metrics.h"
 #include "store/store.h"
 
@@ -43,6 +44,7 @@ struct ApiOptions {
   bool ui = true;                                     // the web dashboard under /ui/
   store::Instances* instances = nullptr;              // GET /v1/instances, /v1/throughput (null: none)
   Authenticator* auth = nullptr;                      // tokens and roles (null: no checks); outlives the Api
+  Streams* streams = nullptr;                         // GET /v1/stream (null: no such route); outlives the Api
 };
 
 class Api {

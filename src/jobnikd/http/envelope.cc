@@ -102,7 +102,7 @@ void InstallRoutes(httplib::Server& server, const std::vector<Route>& routes, Me
       }
       res.status = reply.status;
       const bool streamed = static_cast<bool>(reply.stream);
-      if (streamed) res.set_chunked_content_provider(kJson, std::move(reply.stream));
+      if (streamed) res.set_chunked_content_provider(reply.stream_type, std::move(reply.stream));
       // What set_content does, without copying the body (it takes a const reference).
       bool content_type_set = false;
       for (auto& [k, v] : reply.headers) {

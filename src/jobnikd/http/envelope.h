@@ -39,8 +39,10 @@ struct Reply {
   int status = 200;
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
-  // When set, the body is this JSON instead, sent chunked as it is produced (lists).
+  // When set, the body is this instead, sent chunked as it is produced (lists, streams),
+  // of type stream_type.
   httplib::ContentProviderWithoutLength stream = nullptr;
+  const char* stream_type = kJson;
 };
 
 Reply ErrorReply(const domain::Status& s);

@@ -6,6 +6,7 @@
 //   ops_routes.cc     /liveness, /readiness, /metrics, /openapi.yaml
 //   dashboard_routes.cc /v1/queues, the web dashboard under /ui/
 //   instances_routes.cc /v1/instances, /v1/throughput
+//   stream_routes.cc  /v1/stream                (a job's changes, server-sent events)
 // Each appends its routes (in the order they are matched) for InstallRoutes (envelope.h).
 #pragma once
 
@@ -53,6 +54,10 @@ void AddLimitRoutes(std::vector<Route>& routes, store::Store& st);
 // false. Both are read at each request, so they may change after the routes are added.
 void AddOpsRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, const std::atomic<bool>& draining,
                   const std::function<bool()>& liveness);
+
+// GET /v1/stream: a job's changes as server-sent events (streams.h); `streams` outlives the server.
+class Streams;
+void AddStreamRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, Streams& streams);
 
 // GET /v1/queues: unfinished work by stage type and unfinished jobs by status.
 void AddQueueRoutes(std::vector<Route>& routes, store::Store& st);

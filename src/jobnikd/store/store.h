@@ -189,6 +189,10 @@ class Store {
   // JOB_NOT_FOUND. Events are recorded by the methods that make the changes, in their
   // transaction (docs/design.md, "Job events"); ClaimTask and COMPLETED reports record none.
   virtual Result<ListPage<domain::JobEvent>> ListJobEvents(const std::string& job_id, const ListRange& range) = 0;
+  // The job's events with ids above `after_id`, oldest first, at most `limit` (a job stream's
+  // read, http/streams.h). An unknown job has none (no JOB_NOT_FOUND).
+  virtual Result<std::vector<domain::JobEvent>> JobEventsAfter(const std::string& job_id, std::int64_t after_id,
+                                                               int limit) = 0;
 
   // ---- stages ----
   // JOB_NOT_FOUND, JOB_IN_FINITE_STATE.

@@ -380,6 +380,19 @@ Result<ListPage<domain::JobEvent>> MemoryStore::ListJobEvents(const std::string&
   return page;
 }
 
+Result<std::vector<domain::JobEvent>> MemoryStore::JobEventsAfter(const std::string& job_id, std::int64_t after_id,
+                                                                  int limit) {
+  std::lock_guard lock(mu_);
+  std::vector<domain::JobEvent> events;
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) return events;
+  for (const auto& e : it->second.events) {  // in id order
+    if (static_cast<int>(events.size()) >= limit) break;
+    if (e.id > after_id) events.push_back(e);
+  }
+  return events;
+}
+
 // ---------------------------------------------------------------- stages
 
 Result<domain::Stage> MemoryStore::AddStage(const std::string& job_id, const domain::NewStage& stage,

@@ -38,6 +38,8 @@ class MemoryStore final : public Store {
   Result<bool> SetJobPriority(const std::string& id, domain::Priority priority) override;
   Status SetJobStatus(const std::string& id, domain::JobStatus status) override;
   Result<ListPage<domain::JobEvent>> ListJobEvents(const std::string& job_id, const ListRange& range) override;
+  Result<std::vector<domain::JobEvent>> JobEventsAfter(const std::string& job_id, std::int64_t after_id,
+                                                       int limit) override;
 
   Result<domain::Stage> AddStage(const std::string& job_id, const domain::NewStage& stage,
                                  const TraceDefaults& trace) override;

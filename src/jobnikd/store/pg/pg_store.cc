@@ -741,6 +741,26 @@ Result<domain::Task> PgStore::RetryTask(const std::string& id) {
   });
 }
 
+namespace {
+
+domain::JobEvent EventOf(const pqxx::row& row) {
+  domain::JobEvent e;
+  e.id = row["id"].as<std::int64_t>();
+  e.time = ParsePgTime(row["time"].c_str());
+  e.job_id = row["job_id"].as<std::string>();
+  e.entity = row["entity"].as<std::string>();
+  e.entity_id = row["entity_id"].as<std::string>();
+  e.kind = row["kind"].as<std::string>();
+  e.old_value = row["old_value"].get<std::string>();
+  e.new_value = row["new_value"].as<std::string>();
+  e.reason = row["reason"].get<std::string>();
+  e.actor = row["actor"].get<std::string>();
+  e.worker_id = row["worker_id"].get<std::string>();
+  return e;
+}
+
+}  // namespace
+
 Result<ListPage<domain::JobEvent>> PgStore::ListJobEvents(const std::string& job_id, const ListRange& range) {
   using Page = ListPage<domain::JobEvent>;
   return RunTransaction<Page>(pool_, "ListJobEvents", [&](pqxx::work& tx) -> Result<Page> {
@@ -748,22 +768,20 @@ Result<ListPage<domain::JobEvent>> PgStore::ListJobEvents(const std::string& job
     Page page;
     const auto rows = tx.exec_prepared("EventPage", job_id, AfterTime(range), range.limit);
     for (const auto& row : rows) {
-      domain::JobEvent e;
-      e.id = row["id"].as<std::int64_t>();
-      e.time = ParsePgTime(row["time"].c_str());
-      e.job_id = row["job_id"].as<std::string>();
-      e.entity = row["entity"].as<std::string>();
-      e.entity_id = row["entity_id"].as<std::string>();
-      e.kind = row["kind"].as<std::string>();
-      e.old_value = row["old_value"].get<std::string>();
-      e.new_value = row["new_value"].as<std::string>();
-      e.reason = row["reason"].get<std::string>();
-      e.actor = row["actor"].get<std::string>();
-      e.worker_id = row["worker_id"].get<std::string>();
-      page.keys.push_back({e.id, "", 0});
-      page.items.push_back(std::move(e));
+      page.items.push_back(EventOf(row));
+      page.keys.push_back({page.items.back().id, "", 0});
     }
     return page;
+  });
+}
+
+Result<std::vector<domain::JobEvent>> PgStore::JobEventsAfter(const std::string& job_id, std::int64_t after_id,
+                                                              int limit) {
+  using Events = std::vector<domain::JobEvent>;
+  return RunTransaction<Events>(pool_, "JobEventsAfter", [&](pqxx::work& tx) -> Result<Events> {
+    Events events;
+    for (const auto& row : tx.exec_prepared("EventsAfter", job_id, after_id, limit)) events.push_back(EventOf(row));
+    return events;
   });
 }
 
@@ -1141,7 +1159,7 @@ Result<std::vector<ClaimedTask>> PgStore::ClaimTasks(const std::vector<std::stri
                                          : std::nullopt);
   std::map<std::string, int> limited_free;  // limited types: free slots before the claim
   auto claimed = RunTransaction<std::vector<ClaimedTask>, pqxx::nontransaction>(
-      pool_, "ClaimTasks",
+      pool_, "Dequeue",
       [&](pqxx::nontransaction& tx) -> Result<std::vector<ClaimedTask>> {
         limited_free.clear();
         std::vector<ClaimedTask> out;

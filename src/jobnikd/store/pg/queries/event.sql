@@ -38,3 +38,12 @@ FROM job_event
 WHERE job_id = $1::uuid AND id < coalesce($2::bigint, 9223372036854775807)
 ORDER BY id DESC
 LIMIT $3;
+
+-- A job stream's read (http/streams.h): the job's events with ids above $2, oldest first, a
+-- forward range scan of job_event_pkey (job_id, id). LIMIT $3.
+-- name: EventsAfter
+SELECT id, time, job_id::text, entity, entity_id::text, kind, old_value, new_value, reason, actor, worker_id
+FROM job_event
+WHERE job_id = $1::uuid AND id > $2::bigint
+ORDER BY id
+LIMIT $3;
