@@ -484,7 +484,8 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   auto* wait = command(app, "wait", "wait until every job is final; the exit status tells how they ended");
   wait->add_option("JOB", follow.jobs, "the jobs' ids")->required();
   run[wait] = [&](Context& c) { return Wait(c, follow); };
-  auto* watch = command(app, "watch", "show a job's progress until it is final; exit as `wait` does");
+  auto* watch = command(
+      app, "watch", "show a job's progress as jobnikd pushes it (its stream) until it is final; exit as `wait` does");
   watch->add_option("JOB", job_id, "the job's id")->required();
   run[watch] = [&](Context& c) {
     follow.jobs = {job_id};

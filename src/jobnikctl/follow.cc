@@ -1,10 +1,14 @@
-// wait and watch: poll jobs until they reach a final state (COMPLETED, FAILED, ABORTED),
-// backing off while nothing changes, and exit with the code of the outcome.
+// wait and watch: follow jobs until they reach a final state (COMPLETED, FAILED, ABORTED)
+// and exit with the code of the outcome. wait polls, backing off while nothing changes; watch
+// reads the job's stream (GET /v1/stream) and polls only a jobnikd without one.
 #include <fmt/format.h>
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "commands.h"
 #include "domain/time.h"
@@ -156,40 +160,104 @@ std::string Line(const domain::Job& job) {
 
 }  // namespace
 
+namespace {
+
+// What watch prints: on a terminal a frame redrawn in place (bars, rate, ETA), otherwise a
+// timestamped line whenever the job's line changes.
+class WatchView {
+ public:
+  explicit WatchView(Context& c) : c_(c) {}
+
+  // Shows `job`; its exit code once it is final.
+  std::optional<int> Show(const domain::Job& job) {
+    const auto now = Clock::now();
+    const std::string line = Line(job);
+    changed_ = line != previous_;
+    if (c_.tty) {
+      // Redrawn at each look (rate and ETA move on even without a change).
+      std::string frame = drawn_ ? fmt::format("\x1b[{}A\x1b[J", drawn_) : "";
+      frame += fmt::format("job {} {}  {}  {}%\n", job.id, job.name, domain::ToString(job.status), job.percentage);
+      drawn_ = 1;
+      for (const auto& s : job.stages.value_or(std::vector<domain::Stage>{})) {
+        frame += fmt::format("  {:<12} {} {:>4}% {:<11} {}  {}\n", s.type, Bar(s.summary, 30), s.percentage,
+                             domain::ToString(s.status), Counts(s.summary), progress_[s.id].RateAndEta(s.summary, now));
+        ++drawn_;
+      }
+      c_.out << frame << std::flush;
+    } else if (changed_) {
+      c_.out << domain::FormatTime(domain::Timestamp(std::chrono::duration_cast<std::chrono::microseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())))
+             << ' ' << line << '\n'
+             << std::flush;
+    }
+    previous_ = line;
+    status_ = job.status;
+    if (domain::IsFinal(job.status)) return OutcomeOf({job.status});
+    return std::nullopt;
+  }
+  bool changed() const { return changed_; }
+  domain::JobStatus status() const { return status_; }
+
+ private:
+  Context& c_;
+  std::string previous_;
+  std::map<std::string, Progress> progress_;
+  int drawn_ = 0;  // lines of the last frame (terminal)
+  bool changed_ = false;
+  domain::JobStatus status_ = domain::JobStatus::kPending;
+};
+
+// The longest a stream may stay silent (jobnikd keeps it alive every 15 s).
+constexpr auto kStreamSilence = std::chrono::seconds(45);
+
+}  // namespace
+
 int Watch(Context& c, const FollowArgs& a) {
   const std::string& id = a.jobs.front();
+  WatchView view(c);
+  // Pushed by jobnikd (GET /v1/stream) while it can; a stream that broke after working is
+  // opened again (3 failures in a row end the watch). A jobnikd without streams, or one
+  // that refuses another (stream.max_clients), is polled instead.
+  bool streamed = false;
+  for (int failures = 0;;) {
+    std::optional<int> outcome;
+    bool timed_out = false;
+    client::Client::JobStreamOptions options;
+    options.silence = kStreamSilence;
+    if (c.deadline) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*c.deadline - Clock::now());
+      if (left <= std::chrono::milliseconds(0))
+        return TimedOut(c, fmt::format("{} ({})", id, domain::ToString(view.status())));
+      options.silence = std::min<std::chrono::milliseconds>(options.silence, left);
+    }
+    const auto s = c.client.StreamJob(id, options, [&](const client::Client::JobStreamMessage& m) {
+      streamed = true;
+      failures = 0;
+      if (m.kind == client::Client::JobStreamMessage::Kind::kJob) outcome = view.Show(m.job);
+      if (!outcome && c.deadline && Clock::now() >= *c.deadline) timed_out = true;
+      return !outcome && !timed_out;
+    });
+    if (outcome) return *outcome;
+    if (timed_out || (c.deadline && Clock::now() >= *c.deadline)) {
+      return TimedOut(c, fmt::format("{} ({})", id, domain::ToString(view.status())));
+    }
+    if (s.code() == domain::ErrorCode::kJobNotFound || s.code() == domain::ErrorCode::kValidation ||
+        s.code() == domain::ErrorCode::kUnauthenticated || s.code() == domain::ErrorCode::kForbidden) {
+      return c.Fail(s);
+    }
+    if (!streamed) break;  // no stream here: poll
+    if (s.code() != domain::ErrorCode::kUnavailable || ++failures >= 3) return c.Fail(s);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500 * failures));
+  }
+
   Backoff backoff(a.interval, a.max_interval);
   Poller poller(c);
-  std::string previous;
-  std::map<std::string, Progress> progress;
-  int drawn = 0;  // lines of the last frame (terminal)
   for (;;) {
     int code = 0;
     auto job = poller.Get(id, true, code);
     if (!job) return code;
-    const auto now = Clock::now();
-    const std::string line = Line(*job);
-    const bool changed = line != previous;
-    if (c.tty) {
-      // Redraw every poll on a terminal (rate and ETA move on even without a change).
-      std::string frame = drawn ? fmt::format("\x1b[{}A\x1b[J", drawn) : "";
-      frame += fmt::format("job {} {}  {}  {}%\n", job->id, job->name, domain::ToString(job->status), job->percentage);
-      drawn = 1;
-      for (const auto& s : job->stages.value_or(std::vector<domain::Stage>{})) {
-        frame += fmt::format("  {:<12} {} {:>4}% {:<11} {}  {}\n", s.type, Bar(s.summary, 30), s.percentage,
-                             domain::ToString(s.status), Counts(s.summary), progress[s.id].RateAndEta(s.summary, now));
-        ++drawn;
-      }
-      c.out << frame << std::flush;
-    } else if (changed) {
-      c.out << domain::FormatTime(domain::Timestamp(std::chrono::duration_cast<std::chrono::microseconds>(
-                   std::chrono::system_clock::now().time_since_epoch())))
-            << ' ' << line << '\n'
-            << std::flush;
-    }
-    previous = line;
-    if (domain::IsFinal(job->status)) return OutcomeOf({job->status});
-    if (changed) backoff.Reset();
+    if (auto outcome = view.Show(*job)) return *outcome;
+    if (view.changed()) backoff.Reset();
     if (!backoff.Sleep(c.deadline)) {
       return TimedOut(c, fmt::format("{} ({})", id, domain::ToString(job->status)));
     }

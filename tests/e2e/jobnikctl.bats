@@ -28,6 +28,9 @@ setup() {
 }
 
 teardown() {
+  if [[ -f "$BATS_TEST_TMPDIR/other.pid" ]]; then
+    kill -KILL "$(cat "$BATS_TEST_TMPDIR/other.pid")" 2>/dev/null || true
+  fi
   if [[ "${BATS_TEST_COMPLETED:-}" != 1 ]]; then
     echo "---- tail of jobnikd.log" >&2
     tail -n 5 "$LOG" >&2
@@ -439,6 +442,66 @@ $third"
   pending=$(spec "$T-p" "$T-p" 1 | ctl submit -)
   run ctl watch "$pending" --timeout 200ms
   assert_failure 7
+}
+
+@test "watch follows the job's stream; a jobnikd without streams is polled" {
+  id=$(spec "$T-job" "$T" 2 | ctl submit -)
+  gets() { grep -c "method=GET route=/v1/jobs/{jobId} " "$1" || true; }
+  before=$(gets "$LOG")
+  out="$BATS_TEST_TMPDIR/watch.out"
+  ctl watch "$id" >"$out" &
+  pid=$!
+  poll 10 grep -q "0/2 done" "$out"
+  finish "$T" 1
+  poll 10 grep -q "1/2 done" "$out"
+  finish "$T" 1
+  wait "$pid"
+  run tail -n 1 "$out"
+  assert_output --regexp "job $id COMPLETED 100% \| $T COMPLETED 2/2 done$"
+  run grep -c "method=GET route=/v1/stream status=200" "$LOG"
+  assert_output --regexp '^[1-9]'
+  # Pushed, not polled: the job was never read on its own while it was watched.
+  assert_equal "$(gets "$LOG")" "$before"
+
+  # A second jobnikd on the same database with streams off: watch polls it instead.
+  local main_url=$JOBNIK_URL main_pid=$JOBNIKD_PID other_log="$BATS_TEST_TMPDIR/other.log"
+  start_jobnikd "$other_log" --database-url "$URL" --database-schema "$SCHEMA" --stream-max-clients 0 serve
+  echo "$JOBNIKD_PID" >"$BATS_TEST_TMPDIR/other.pid"
+  local other_url=$JOBNIK_URL
+  JOBNIK_URL=$main_url JOBNIKD_PID=$main_pid
+  id=$(spec "$T-2" "$T-2" 1 | ctl submit -)
+  ctl watch "$id" --url "$other_url" >"$out" &
+  pid=$!
+  poll 10 grep -q "0/1 done" "$out"
+  finish "$T-2" 1
+  wait "$pid"
+  run tail -n 1 "$out"
+  assert_output --regexp "job $id COMPLETED 100% \| $T-2 COMPLETED 1/1 done$"
+  run grep -c "method=GET route=/v1/stream status=503" "$other_log"
+  assert_output 1
+  run gets "$other_log"
+  assert_output --regexp '^[1-9]'
+  kill -TERM "$(cat "$BATS_TEST_TMPDIR/other.pid")"
+  wait "$(cat "$BATS_TEST_TMPDIR/other.pid")"
+  rm "$BATS_TEST_TMPDIR/other.pid"
+}
+
+@test "curl -N on /v1/stream shows the job, then its events as they happen" {
+  id=$(spec "$T-job" "$T" 1 | ctl submit -)
+  out="$BATS_TEST_TMPDIR/stream.out"
+  curl -sN "$JOBNIK_URL/v1/stream?job_id=$id" >"$out" &
+  pid=$!
+  poll 10 grep -q '^event: job$' "$out"
+  ctl -q pause "$id"
+  poll 10 grep -q '^event: jobEvent$' "$out"
+  kill "$pid"
+  wait "$pid" || true
+  run cat "$out"
+  assert_line --index 0 "retry: 3000"
+  assert_output --partial "data: {\"id\":\"$id\""
+  assert_output --regexp $'id: [0-9]+\nevent: jobEvent\ndata: \\{"id":[0-9]+,.*"newValue":"PAUSED"'
+  run curl -s "$JOBNIK_URL/v1/stream?job_id=$id&after=-1"
+  assert_output --partial "request/query/after"
 }
 
 @test "watch on a terminal redraws a bar per stage" {
