@@ -218,6 +218,14 @@ def main():
         status = api(base, "GET", f"/v1/jobs/{job_id}")["status"]
         if status not in ("PENDING", "IN_PROGRESS"):
             raise Failure(f"after Resume the API says {status}")
+        # The page follows the job's stream: a change made through the API shows up well
+        # before the 30 s safety-net poll of a streamed page.
+        wait.until(lambda d: "(streamed)" in text("#live"))
+        api(base, "PATCH", f"/v1/jobs/{job_id}/priority", {"priority": "LOW"})
+        start = time.monotonic()
+        WebDriverWait(driver, 10, ignored_exceptions=[StaleElementReferenceException]).until(
+            lambda d: css("h1 .badge.p-LOW"))
+        timings["streamed update"] = time.monotonic() - start
         check_console("job")
 
         # The first stage's tasks; then a task completed through the API shows up live.

@@ -34,6 +34,45 @@ async function call(method, path, body) {
   return { data, headers: res.headers };
 }
 
+// Reads a server-sent event stream (GET /v1/stream) until `signal` aborts it or the server
+// ends it, calling onEvent(type, data) for each event; rejects with ApiError when refused.
+export async function stream(path, signal, onEvent) {
+  const init = { headers: { Accept: 'text/event-stream' }, signal };
+  const bearer = token.get();
+  if (bearer) init.headers.Authorization = `Bearer ${bearer}`;
+  const res = await fetch(path, init);
+  if (!res.ok) {
+    let data = null;
+    try { data = await res.json(); } catch { data = null; }
+    throw new ApiError(res.status, data);
+  }
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  let type = '';
+  let data = [];
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    for (let end = buffer.search(/\r\n|\r|\n/); end >= 0; end = buffer.search(/\r\n|\r|\n/)) {
+      const line = buffer.slice(0, end);
+      buffer = buffer.slice(end + (buffer.startsWith('\r\n', end) ? 2 : 1));
+      if (line === '') {
+        if (data.length) onEvent(type || 'message', data.join('\n'));
+        type = '';
+        data = [];
+      } else if (!line.startsWith(':')) {
+        const colon = line.indexOf(':');
+        const field = colon < 0 ? line : line.slice(0, colon);
+        let v = colon < 0 ? '' : line.slice(colon + 1);
+        if (v.startsWith(' ')) v = v.slice(1);
+        if (field === 'event') type = v;
+        else if (field === 'data') data.push(v);
+      }
+    }
+  }
+}
+
 export const get = (path) => call('GET', path);
 export const put = (path, body) => call('PUT', path, body);
 export const patch = (path, body) => call('PATCH', path, body);

@@ -1,7 +1,7 @@
 // The dashboard's shell: history routing (real /ui/... URLs), live refresh by polling
-// (backing off while the tab is hidden or the server does not answer), the confirmation
-// dialog and notices.
-import { token } from './api.js';
+// (backing off while the tab is hidden or the server does not answer) and, on a job's page,
+// by its stream (GET /v1/stream), the confirmation dialog and notices.
+import { query, stream, token } from './api.js';
 import { relative } from './util.js';
 import { routes } from './views.js';
 
@@ -11,11 +11,39 @@ const notice = document.getElementById('notice');
 
 const VISIBLE_INTERVAL = 2000;  // ms between refreshes while the tab is visible
 const MAX_INTERVAL = 60000;     // the longest wait, hidden or failing
+const STREAMED_INTERVAL = 30000;  // polling while a job's stream says when it changes
+const STREAM_RETRY = 30000;       // after a stream was refused or broke
 
 let current = null;   // { view, params, sig }
 let timer = null;
 let interval = VISIBLE_INTERVAL;
 let generation = 0;   // bumps on navigation: late answers of an old page are dropped
+let following = null; // the job stream of this page: { jobId, controller, open }
+let streamRetryAt = 0; // no new stream before this time (ms)
+let pending = null;    // a refresh asked for by the stream, not run yet
+
+// A job's page follows the job's stream: each change re-reads the page at once (at most
+// every 300 ms) and polling slows to a safety net. Elsewhere, or when jobnikd refuses a
+// stream (an older jobnikd, stream.max_clients reached), the page polls.
+function follow(jobId) {
+  if (following && following.jobId === jobId) return;
+  following?.controller.abort();
+  following = null;
+  if (!jobId || Date.now() < streamRetryAt) return;
+  const me = { jobId, controller: new AbortController(), open: false };
+  following = me;
+  stream(`/v1/stream${query({ job_id: jobId })}`, me.controller.signal, (type) => {
+    me.open = true;
+    if ((type === 'job' || type === 'jobEvent') && !pending) {
+      pending = setTimeout(() => { pending = null; refreshNow(); }, 300);
+    }
+  }).catch(() => {}).finally(() => {
+    if (following !== me) return;  // left the page
+    following = null;
+    streamRetryAt = Date.now() + STREAM_RETRY;
+    interval = VISIBLE_INTERVAL;
+  });
+}
 
 function match(pathname) {
   for (const r of routes) {
@@ -68,6 +96,7 @@ async function render(navigated) {
     if (a.dataset.nav === view.nav) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
+  follow(view.follows ? view.follows(params) : null);
   main.replaceChildren(view.head ? view.head(params) : '', Object.assign(document.createElement('div'), { id: 'live-region' }));
   if (navigated) main.focus({ preventScroll: true });
   await refresh(gen);
@@ -84,9 +113,11 @@ async function refresh(gen = generation) {
     } else {
       for (const t of main.querySelectorAll('time[datetime]')) t.textContent = relative(new Date(t.dateTime));
     }
-    live.textContent = `live · updated ${new Date().toLocaleTimeString()}`;
+    const streamed = following?.open;
+    live.textContent = `live${streamed ? ' (streamed)' : ''} · updated ${new Date().toLocaleTimeString()}`;
     live.classList.remove('error');
-    interval = document.hidden ? Math.min(interval * 2, MAX_INTERVAL) : VISIBLE_INTERVAL;
+    if (streamed) interval = STREAMED_INTERVAL;
+    else interval = document.hidden ? Math.min(interval * 2, MAX_INTERVAL) : VISIBLE_INTERVAL;
   } catch (e) {
     if (gen !== generation) return;
     if (e.status === 401) {

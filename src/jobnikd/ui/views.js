@@ -252,6 +252,7 @@ function jobActions(job) {
 const job = {
   nav: 'jobs',
   title: () => 'Job',
+  follows: ({ id }) => id,  // the job whose stream says when to re-read the page
   async body({ id }) {
     const [{ data: j }, events] = await Promise.all([
       get(`/v1/jobs/${enc(id)}?should_return_stages=true&should_return_task_summary=true`),
