@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cerrno>
 #include <csignal>
+#include <cstdint>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -166,10 +167,15 @@ services::SweeperOptions SweeperOptionsOf(const Config& config, store::Idempoten
   return o;
 }
 
+// What serve does with an external database's schema: check that it is this jobnikd's
+// version, or migrate it first (serve --migrate).
+enum class SchemaAction : std::uint8_t { kCheck, kMigrate };
+
 // The embedded database is ours: keep it migrated. An external one is migrated on request
-// (`migrate`), else its schema must be this jobnikd's version.
-domain::Status MigrateOrCheckSchema(const Database& db, const Config& config, bool migrate) {
-  if (db.embedded || migrate) return store::pg::Migrate(db.url, config.database_schema).status();
+// (kMigrate), else its schema must be this jobnikd's version.
+domain::Status MigrateOrCheckSchema(const Database& db, const Config& config, SchemaAction action) {
+  if (db.embedded || action == SchemaAction::kMigrate)
+    return store::pg::Migrate(db.url, config.database_schema).status();
   JOBNIK_ASSIGN_OR_RETURN(const int version, store::pg::CurrentVersion(db.url, config.database_schema));
   if (version < store::pg::LatestVersion()) {
     return domain::Status(domain::ErrorCode::kUnknown,
@@ -215,7 +221,7 @@ domain::Status CheckAuthMode(const Config& config) {
 // and its schema migrated or checked as `serve` does without --migrate.
 domain::Status OpenForCommand(const Config& config, Database& db) {
   JOBNIK_TRY(OpenDatabase(config, db));
-  return MigrateOrCheckSchema(db, config, /*migrate=*/false);
+  return MigrateOrCheckSchema(db, config, SchemaAction::kCheck);
 }
 
 int RunSweepOnce(const Config& config, std::ostream& out, std::ostream& err) {
@@ -245,7 +251,7 @@ int RunToken(const Config& config, const TokenCommand& token, std::ostream& out,
     if (s.code() != domain::ErrorCode::kUnavailable || !running) return Fail(err, ExitCode::kFailure, s.message());
     db.embedded.reset();
     db.url = *running;
-    if (auto checked = MigrateOrCheckSchema(db, config, /*migrate=*/false); !checked.ok()) {
+    if (auto checked = MigrateOrCheckSchema(db, config, SchemaAction::kCheck); !checked.ok()) {
       return Fail(err, ExitCode::kFailure, checked.message());
     }
   }
@@ -285,9 +291,9 @@ int RunPruneOnce(const Config& config, std::ostream& out, std::ostream& err) {
 class Daemon {
  public:
   // `tls`: the loaded TLS files (null: plain http); must outlive the Daemon.
-  Daemon(const Config& config, bool migrate, TlsContext* tls)
+  Daemon(const Config& config, SchemaAction schema, TlsContext* tls)
       : config_(config),
-        migrate_(migrate),
+        schema_(schema),
         tls_(tls),
         server_owner_(tls ? tls->MakeServer() : std::make_unique<httplib::Server>()),
         server_(*server_owner_) {}
@@ -306,7 +312,7 @@ class Daemon {
   domain::Status Start() {
     JOBNIK_TRY(OpenDatabase(config_, db_));
     if (db_.embedded) db_.embedded->Supervise();  // restarts it if it dies; Failed() once it gives up
-    JOBNIK_TRY(MigrateOrCheckSchema(db_, config_, migrate_));
+    JOBNIK_TRY(MigrateOrCheckSchema(db_, config_, schema_));
     JOBNIK_TRY(CheckAuthMode(config_));
     Build();
     JOBNIK_TRY(auth_->Start());
@@ -625,7 +631,7 @@ class Daemon {
   }
 
   const Config& config_;
-  const bool migrate_;
+  const SchemaAction schema_;
   TlsContext* const tls_;
   // First: SIGINT/SIGTERM/SIGHUP are blocked before any thread starts (the embedded
   // database's supervisor, the pool, the HTTP threads), so only Run() receives them.
@@ -675,7 +681,7 @@ int RunServe(const Config& config, bool migrate, std::ostream& err) {
     if (!loaded.ok()) return Fail(err, ExitCode::kUsage, loaded.status().message());
     tls = std::move(*loaded);
   }
-  Daemon daemon(config, migrate, tls.get());
+  Daemon daemon(config, migrate ? SchemaAction::kMigrate : SchemaAction::kCheck, tls.get());
   if (auto s = daemon.Start(); !s.ok()) return Fail(err, process::ExitCode::kFailure, s.message());
   daemon.Run();
   return process::ToInt(daemon.Stop());

@@ -60,8 +60,10 @@ class Metrics {
   prometheus::Counter& jobs_created;
   prometheus::Counter& stages_created;
   prometheus::Counter& tasks_created;
-  prometheus::Counter& tasks_dequeued;
-  prometheus::Counter& dequeue_misses;
+  // Claims that returned tasks (counted per task) and claims that found none. Their
+  // Prometheus names keep v1's word: jobnik_tasks_dequeued_total, jobnik_dequeue_misses_total.
+  prometheus::Counter& tasks_claimed;
+  prometheus::Counter& claim_misses;
   prometheus::Counter& tasks_completed;
   prometheus::Counter& tasks_failed;
   prometheus::Counter& tasks_retried;

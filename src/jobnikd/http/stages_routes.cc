@@ -117,10 +117,10 @@ void AddStageRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, Le
         }
         auto& d = *claimed;
         if (!d.ok()) {
-          if (d.status().code() == ErrorCode::kTaskNotFound) m.dequeue_misses.Increment();
+          if (d.status().code() == ErrorCode::kTaskNotFound) m.claim_misses.Increment();
           return ErrorReply(d.status());
         }
-        m.tasks_dequeued.Increment();
+        m.tasks_claimed.Increment();
         Tag("jobnik.task.id", d->task.id);
         Tag("jobnik.stage.id", d->task.stage_id);
         Tag("jobnik.job.id", d->job_id);

@@ -73,7 +73,7 @@ void AppendItemResult(std::string& out, const std::string& id, const domain::Sta
 }  // namespace
 
 Reply WaitersFullReply(Metrics& m, std::string_view instead) {
-  m.dequeue_misses.Increment();
+  m.claim_misses.Increment();
   Reply busy = ErrorReply(domain::Unavailable(
       fmt::format("too many claims are waiting already (claim.max_waiters): retry later, or {}", instead)));
   busy.headers.emplace_back("Retry-After", "1");
@@ -151,9 +151,9 @@ void AddTaskRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, Lea
     auto& claimed = *result;
     if (!claimed.ok()) return ErrorReply(claimed.status());
     if (claimed->empty()) {
-      m.dequeue_misses.Increment();
+      m.claim_misses.Increment();
     } else {
-      m.tasks_dequeued.Increment(static_cast<double>(claimed->size()));
+      m.tasks_claimed.Increment(static_cast<double>(claimed->size()));
     }
     Tag("jobnik.tasks.claimed", std::to_string(claimed->size()));
     std::string body = R"({"tasks":[)";

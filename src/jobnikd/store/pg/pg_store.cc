@@ -1075,7 +1075,7 @@ std::vector<Result<ClaimedTask>> PgStore::ClaimBatch(const std::vector<std::stri
     }
     params.push_back(any_options ? options + "]" : "[]");
     auto rows = RunTransaction<std::vector<std::pair<int, ClaimedTask>>, pqxx::nontransaction>(
-        pool_, "Dequeue",
+        pool_, "ClaimTasks",
         [&](pqxx::nontransaction& tx) -> Result<std::vector<std::pair<int, ClaimedTask>>> {
           std::vector<std::pair<int, ClaimedTask>> out;
           const auto result = tx.exec_prepared(ClaimStatementName(count), pqxx::prepare::make_dynamic_params(params));
@@ -1159,7 +1159,7 @@ Result<std::vector<ClaimedTask>> PgStore::ClaimTasks(const std::vector<std::stri
                                          : std::nullopt);
   std::map<std::string, int> limited_free;  // limited types: free slots before the claim
   auto claimed = RunTransaction<std::vector<ClaimedTask>, pqxx::nontransaction>(
-      pool_, "Dequeue",
+      pool_, "ClaimTasks",
       [&](pqxx::nontransaction& tx) -> Result<std::vector<ClaimedTask>> {
         limited_free.clear();
         std::vector<ClaimedTask> out;
@@ -1323,7 +1323,7 @@ Result<std::vector<Result<TaskReport>>> PgStore::CompleteInOneTransaction(const 
   }
   const auto limited = LimitedTypes();
   auto results = RunTransaction<Results>(
-      pool_, "CompleteTasks",
+      pool_, "ReportCompletedTasks",
       [&](pqxx::work& tx) -> Result<Results> {
         struct Done {
           domain::Task task;
