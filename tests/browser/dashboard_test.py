@@ -171,9 +171,16 @@ def main():
         timed("jobs", lambda: wait.until(lambda d: len(css("tr[data-job]")) == 25))
         shot("jobs")
         click("#pager-next")
-        wait.until(lambda d: "page=2" in d.current_url and len(css("tr[data-job]")) == 6)
+        # Next carries the list's cursor (a keyset read); the page number stays for show.
+        wait.until(lambda d: "page=2" in d.current_url and "cursor=" in d.current_url
+                   and len(css("tr[data-job]")) == 6)
         if not css(f'tr[data-job="{job_id}"]'):
             raise Failure("the job is not on the second page")
+        second = driver.current_url
+        click("#pager-previous")
+        wait.until(lambda d: "page=" not in d.current_url and len(css("tr[data-job]")) == 25)
+        driver.get(second.split("&cursor=")[0].split("?cursor=")[0])  # a shared link: page=2 alone
+        wait.until(lambda d: len(css("tr[data-job]")) == 6 and css(f'tr[data-job="{job_id}"]'))
         check_console("jobs")
         # Search: part of a name, any case, typed into the form; the URL says it too.
         search = css("#filter-search")[0]

@@ -17,6 +17,13 @@ const jobUrl = (id) => `/ui/jobs/${enc(id)}`;
 const tasksUrl = (stageId) => `/ui/stages/${enc(stageId)}/tasks`;
 const pageOf = (q) => Math.max(1, parseInt(q.get('page') || '1', 10) || 1);
 
+// How a list page is asked for: a page reached through Next carries the list's cursor (a
+// keyset read, as fast on page 400 as on page 1); a page number alone (a shared link,
+// Previous) is an offset.
+const paging = (q, size) => (q.get('cursor')
+  ? { limit: size, cursor: q.get('cursor') }
+  : { page: pageOf(q), page_size: size });
+
 function table(headers, rows, empty) {
   if (rows.length === 0) return h('p', { class: 'empty card' }, empty);
   return h('table', {},
@@ -24,10 +31,13 @@ function table(headers, rows, empty) {
     h('tbody', {}, rows));
 }
 
-function pager(base, q, page, hasNext) {
+// Previous and Next; `next` is the X-Next-Cursor of this page (null on the last page).
+function pager(base, q, page, next) {
+  const hasNext = next !== null;
   const link = (p, label, disabled) => {
     const nq = new URLSearchParams(q);
     if (p > 1) nq.set('page', p); else nq.delete('page');
+    if (p > page && next) nq.set('cursor', next); else nq.delete('cursor');
     const s = nq.toString();
     return h('a', { href: `${base}${s ? `?${s}` : ''}`, 'aria-disabled': disabled ? 'true' : null,
       tabindex: disabled ? '-1' : null, rel: label === 'Next' ? 'next' : 'prev', id: `pager-${label.toLowerCase()}` }, label);
@@ -193,8 +203,8 @@ const jobs = {
   async body({ query: q }) {
     const page = pageOf(q);
     const { data, headers } = await get(`/v1/jobs${query({ name_contains: q.get('search'), status: q.get('status'),
-      priority: q.get('priority'), from_date: q.get('from'), end_date: q.get('to'), page, page_size: JOBS_PAGE })}`);
-    const hasNext = headers.has('X-Next-Cursor');
+      priority: q.get('priority'), from_date: q.get('from'), end_date: q.get('to'), ...paging(q, JOBS_PAGE) })}`);
+    const next = headers.get('X-Next-Cursor');
     const rows = data.map((j) => h('tr', { 'data-job': j.id },
       h('td', {}, h('a', { href: jobUrl(j.id) }, j.name), h('div', { class: 'mono muted' }, shortId(j.id))),
       h('td', {}, badge(j.status)), h('td', {}, priorityBadge(j.priority)),
@@ -203,8 +213,8 @@ const jobs = {
     const node = h('div', {},
       table([['Name'], ['Status'], ['Priority'], ['Progress'], ['Created'], ['Updated']], rows,
         page > 1 ? 'No jobs on this page.' : 'No jobs match.'),
-      pager('/ui/jobs', q, page, hasNext));
-    return { sig: JSON.stringify([data, hasNext]), node };
+      pager('/ui/jobs', q, page, next));
+    return { sig: JSON.stringify([data, next]), node };
   },
 };
 
@@ -310,7 +320,7 @@ const tasks = {
     const status = q.get('status');
     const [{ data: stage }, { data: list, headers }] = await Promise.all([
       get(`/v1/stages/${enc(id)}`),
-      get(`/v1/tasks${query({ stage_id: id, status, page, page_size: TASKS_PAGE })}`)]);
+      get(`/v1/tasks${query({ stage_id: id, status, ...paging(q, TASKS_PAGE) })}`)]);
     const sum = stage.summary || {};
     const filterLink = (s, label) => {
       const nq = new URLSearchParams();
@@ -340,8 +350,8 @@ const tasks = {
         TASK_STATUSES.map((s) => filterLink(s, s.replace('_', ' ').toLowerCase()))),
       table([['Task'], ['Status'], ['Attempts', 'num'], ['Created'], ['Started'], ['Ended'], ['Last failure'], ['Data']],
         rows, 'No tasks match.'),
-      pager(tasksUrl(id), q, page, headers.has('X-Next-Cursor')));
-    return { sig: JSON.stringify([stage, list, headers.has('X-Next-Cursor')]), node };
+      pager(tasksUrl(id), q, page, headers.get('X-Next-Cursor')));
+    return { sig: JSON.stringify([stage, list, headers.get('X-Next-Cursor')]), node };
   },
 };
 
