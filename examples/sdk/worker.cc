@@ -1,12 +1,17 @@
-// Handles the producer's tasks with 4 slots until SIGINT or SIGTERM.
+// Handles the producer's tasks with 4 slots until SIGINT or SIGTERM: reads each task's
+// album (the job's data, fetched once per job for all the slots), records the thumbnail in
+// the task's and the job's userMetadata, and logs a line carrying the task, stage and job.
 //   jobnik-example-worker [URL]        (default: $JOBNIK_URL, else http://127.0.0.1:8080;
 //                                      https: $JOBNIK_CA_FILE, $JOBNIK_CLIENT_CERT, $JOBNIK_CLIENT_KEY)
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
 
 #include "client/typed.h"
 #include "client/worker.h"
+#include "common/logging.h"
 #include "thumbnails.h"
 
 using namespace jobnik;
@@ -25,17 +30,35 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  logging::Setup("jobnik-example-worker", logging::Format::kText, "info");  // context.log() writes here
+
   auto worker_options = client::typed::ForStage<Scale>();
   worker_options.slots = 4;
-  client::Worker worker(worker_options, client::Worker::ClientsFor(options),
-                        client::typed::Handler<Scale>([](client::TaskContext& c, const Thumbnail& t) {
-                          std::cout << "task " << c.task.id << ": " << t.image << " at " << t.width << " px\n";
-                          return t.width > 0 ? domain::TaskStatus::kCompleted : domain::TaskStatus::kFailed;
-                        }));
+  auto handler = [](client::TaskContext& c, const Thumbnail& t) -> client::TaskOutcome {
+    if (t.width <= 0) return {domain::TaskStatus::kFailed, "width must be positive"};
+    // The job's data: one request for all the tasks of the album (a worker-wide cache).
+    auto album = client::typed::JobData<Thumbnails>(c);
+    if (!album.ok()) return {domain::TaskStatus::kFailed, "reading the album: " + album.status().message()};
+    const std::string thumbnail = "thumbs/" + std::to_string(t.width) + "/" + t.image;
+    if (auto s = c.SetTaskMetadata(nlohmann::json{{"thumbnail", thumbnail}}.dump()); !s.ok()) {
+      return {domain::TaskStatus::kFailed, "recording the thumbnail: " + s.message()};
+    }
+    if (auto s = c.SetJobMetadata(nlohmann::json{{"album", album->title}, {"lastThumbnail", thumbnail}}.dump());
+        !s.ok()) {
+      return {domain::TaskStatus::kFailed, "recording the album's progress: " + s.message()};
+    }
+    c.log().info("{} scaled to {} px for album '{}'", t.image, t.width, album->title);
+    std::cout << "task " + c.task.id + ": " + t.image + " at " + std::to_string(t.width) + " px\n" << std::flush;
+    return {domain::TaskStatus::kCompleted, ""};
+  };
+  client::Worker worker(worker_options, client::Worker::ClientsFor(options), client::typed::Handler<Scale>(handler));
   worker.Start();
   int signal = 0;
   sigwait(&signals, &signal);
   worker.Stop();  // no more claims; running handlers finish and report
+  // The GETs of stages and jobs that the handlers' context made, and the answers it had cached.
+  const auto cache = worker.context_cache_stats();
+  std::cout << "context cache: " << cache.fetches << " requests, " << cache.hits << " hits\n";
   std::cout << "stopped\n";
   return 0;
 }

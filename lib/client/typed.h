@@ -19,7 +19,10 @@
 //   auto stage = typed::AddStage<Resize>(client, job->id, {});
 //   typed::AddTasks<Resize>(client, stage->id, {ResizeTask{"a.png", 256}});
 //   Worker worker(typed::ForStage<Resize>(), clients,
-//                 typed::Handler<Resize>([](TaskContext& c, const ResizeTask& t) { ... }));
+//                 typed::Handler<Resize>([](TaskContext& c, const ResizeTask& t) {
+//                   auto tiles = typed::JobData<Tiles>(c);  // the job's TilesJob, cached per worker
+//                   ...
+//                 }));
 //
 // Passing a struct of another kind fails to compile. Data from the server that does not
 // convert is an error naming the entity and the field (kBadResponse), and a task whose
@@ -155,6 +158,21 @@ domain::Result<typename S::TaskData> TaskDataOf(const domain::Task& task) {
 }
 
 // ---- working ----
+
+// In a handler: the task's job's data as J::Data (TaskContext::job(), so cached per
+// worker); its error, or DataOf's.
+template <JobKind J>
+domain::Result<typename J::Data> JobData(TaskContext& context) {
+  JOBNIK_ASSIGN_OR_RETURN(const domain::Job job, context.job());
+  return DataOf<J>(job);
+}
+
+// In a handler: the task's stage's data as S::Data (TaskContext::stage()).
+template <StageKind S>
+domain::Result<typename S::Data> StageData(TaskContext& context) {
+  JOBNIK_ASSIGN_OR_RETURN(const domain::Stage stage, context.stage());
+  return DataOf<S>(stage);
+}
 
 // Worker options claiming stage type S.
 template <StageKind S>

@@ -44,9 +44,11 @@ Worker::Worker(WorkerOptions options, ClientFactory clients, OutcomeHandler hand
                      [this](BreakerState from, BreakerState to) {
                        if (hooks_.on_breaker) hooks_.on_breaker(BreakerKind::kClaim, from, to);
                      }),
-      handler_breaker_(options_.handler_breaker, clock_, [this](BreakerState from, BreakerState to) {
-        if (hooks_.on_breaker) hooks_.on_breaker(BreakerKind::kHandler, from, to);
-      }) {
+      handler_breaker_(options_.handler_breaker, clock_,
+                       [this](BreakerState from, BreakerState to) {
+                         if (hooks_.on_breaker) hooks_.on_breaker(BreakerKind::kHandler, from, to);
+                       }),
+      context_cache_(options_.context_cache, clock_) {
   if (options_.slots < 1) options_.slots = 1;
   if (options_.report_attempts < 1) options_.report_attempts = 1;
 }
@@ -92,6 +94,8 @@ void Worker::RunHeartbeats() {
       const auto outcome = client->Heartbeat(t.task_id, t.claim_id, options_.claim.lease_seconds, &error);
       const bool cancel =
           outcome == Client::HeartbeatOutcome::kJobNotActive || outcome == Client::HeartbeatOutcome::kClaimLost;
+      // The job was paused or aborted: what the handlers were told of it is out of date.
+      if (outcome == Client::HeartbeatOutcome::kJobNotActive) context_cache_.DropJobOfStage(t.stage_id);
       std::lock_guard lock(in_flight_mu_);
       const auto it = in_flight_.find(slot);
       if (it == in_flight_.end() || it->second.claim_id != t.claim_id) continue;  // ended meanwhile
@@ -242,12 +246,22 @@ void Worker::RunSlot(int slot) {
     const bool heartbeats = options_.heartbeat_interval > Clock::Duration::zero() && !claim.claim_id.empty();
     if (heartbeats) {
       std::lock_guard lock(in_flight_mu_);
-      in_flight_[slot] = {&task, task.id, claim.claim_id, &cancel, &cause};
+      in_flight_[slot] = {&task, task.id, task.stage_id, claim.claim_id, &cancel, &cause};
     }
     TaskOutcome outcome;
     const auto handle_start = clock_.Now();
     try {
-      TaskContext context{task, slot, *client, stop, claim.json, claim.claim_id, cancel.get_token(), &cause};
+      TaskContext context{task,
+                          slot,
+                          *client,
+                          stop,
+                          claim.json,
+                          claim.claim_id,
+                          cancel.get_token(),
+                          &cause,
+                          &context_cache_,
+                          options_.logger,
+                          CurrentTrace()};
       outcome = handler_(context);
     } catch (const std::exception& e) {  // a handler that throws failed its task
       outcome = {TaskStatus::kFailed, std::string("the handler threw: ") + e.what()};

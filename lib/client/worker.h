@@ -28,6 +28,9 @@
 //   no slot claims; after its reset timeout one slot claims as the probe. Empty claims
 //   count for neither.
 // - Hooks see every step (for counters, latencies and logs) and may end their slot.
+// - Each handler gets a TaskContext (task_context.h): the task, its stage and job from one
+//   cache shared by the slots (WorkerOptions::context_cache), metadata helpers, a logger
+//   carrying the task id and the task's trace context.
 //
 // All time is read from and slept on a Clock (clock.h): tests use FakeClock and
 // FakeTransport (fake_transport.h).
@@ -48,28 +51,11 @@
 #include "client/circuit_breaker.h"
 #include "client/client.h"
 #include "client/clock.h"
+#include "client/task_context.h"
 #include "domain/error.h"
 #include "domain/model.h"
 
 namespace jobnik::client {
-
-// Why a task's `cancelled` token was requested.
-enum class CancelCause { kNone, kJobNotActive, kClaimLost };
-
-// What a handler gets.
-struct TaskContext {
-  const domain::Task& task;
-  int slot = 0;
-  Client& client;           // the slot's client (its connection)
-  std::stop_token stop;     // requested when the worker stops
-  std::string_view json{};  // the claimed task as the server sent it
-  std::string claim_id{};   // the claim token (empty: the server has none)
-  // Requested when a heartbeat finds the task's job paused or aborted, or its claim gone
-  // (cancel_cause() says which): the work should stop, its result is not wanted.
-  std::stop_token cancelled{};
-  const std::atomic<CancelCause>* cause = nullptr;
-  CancelCause cancel_cause() const { return cause != nullptr ? cause->load() : CancelCause::kNone; }
-};
 
 // How a handler says a task ended: kCompleted or kFailed, and why it failed.
 struct TaskOutcome {
@@ -147,6 +133,11 @@ struct WorkerOptions {
   CircuitBreakerOptions claim_breaker{true, std::chrono::seconds(60), 5, 0.5, std::chrono::seconds(10)};
   // Opens when 80 % of 20 or more handled tasks in a minute failed; probes after 30 s.
   CircuitBreakerOptions handler_breaker{true, std::chrono::seconds(60), 20, 0.8, std::chrono::seconds(30)};
+  // The jobs and stages of TaskContext::job()/stage(), shared by the slots: at most 256 of
+  // each, each for at most 10 s (task_context.h says when sooner).
+  ContextCacheOptions context_cache;
+  // Where TaskContext::log() writes; null: spdlog's default logger.
+  std::shared_ptr<spdlog::logger> logger;
 };
 
 class Worker {
@@ -180,6 +171,8 @@ class Worker {
   BreakerState breaker_state(BreakerKind k) const {
     return k == BreakerKind::kClaim ? claim_breaker_.state() : handler_breaker_.state();
   }
+  // The handlers' job and stage cache: its hits, requests and size.
+  ContextCache::Stats context_cache_stats() const { return context_cache_.stats(); }
 
  private:
   void RunSlot(int slot);
@@ -200,6 +193,7 @@ class Worker {
   Clock& clock_;
   CircuitBreaker claim_breaker_;
   CircuitBreaker handler_breaker_;
+  ContextCache context_cache_;
   std::stop_source stop_;
   std::mutex mu_;  // threads_
   std::vector<std::thread> threads_;
@@ -211,6 +205,7 @@ class Worker {
   struct InFlight {
     const domain::Task* task;
     std::string task_id;
+    std::string stage_id;
     std::string claim_id;
     std::stop_source* cancel;
     std::atomic<CancelCause>* cause;

@@ -5,6 +5,8 @@
 
 #include <httplib.h>
 #include <prometheus/text_serializer.h>
+#include <spdlog/logger.h>
+#include <spdlog/sinks/ostream_sink.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -14,6 +16,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -23,10 +26,12 @@
 #include "client/client.h"
 #include "client/clock.h"
 #include "client/fake_transport.h"
+#include "client/task_context.h"
 #include "client/trace.h"
 #include "client/typed.h"
 #include "client/worker.h"
 #include "client/worker_metrics.h"
+#include "domain/codec.h"
 
 namespace jobnik::client {
 namespace {
@@ -1045,17 +1050,20 @@ TEST(TraceTest, TheWorkerReportsInTheTasksTrace) {
   FakeClock clock;
   WorkerHooks hooks;
   hooks.on_queue_empty = [](int, int) { return Next::kStopSlot; };
-  std::string seen_in_handler;
+  std::string seen_in_handler, traceparent;
   Worker worker(
       OneSlot(), Over(fake),
-      [&seen_in_handler](TaskContext&) {
+      [&](TaskContext& c) {
         seen_in_handler = CurrentTrace() ? CurrentTrace()->trace_id : "";
+        traceparent = c.traceparent();
         return TaskStatus::kCompleted;
       },
       hooks, clock);
   worker.Start();
   worker.Wait();
   EXPECT_EQ(seen_in_handler, "0af7651916cd43dd8448eb211c80319c");
+  // The context hands the task's own trace context to the handler, to pass on.
+  EXPECT_EQ(traceparent, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
   const auto r = fake->requests();
   ASSERT_EQ(r.size(), 3U);
   EXPECT_NE(TraceIdOf(r[0]), "0af7651916cd43dd8448eb211c80319c");  // the claim: before the task
@@ -1268,6 +1276,331 @@ TEST(WorkerOpsTest, ClaimOptionsHeartbeatsAndLongReasons) {
   const auto sent = body["reason"].get<std::string>();
   EXPECT_EQ(sent.size(), 8191U);  // "x" and 4095 whole "é"
   EXPECT_EQ(sent.substr(0, 3), "x\xC3\xA9");
+}
+
+// ---- the handler's context ----
+
+constexpr const char* kStage = "00000000-0000-0000-0000-000000000001";  // TaskJson's stage
+constexpr const char* kJob = "00000000-0000-0000-0000-0000000000aa";
+
+std::string StageJson(const std::string& id) {
+  domain::Stage s;
+  s.id = id;
+  s.job_id = kJob;
+  s.type = "resize";
+  s.data = R"({"quality":90})";
+  return domain::ToJson(s);
+}
+
+std::string JobJson(const std::string& id, domain::JobStatus status, const std::string& user_metadata) {
+  domain::Job j;
+  j.id = id;
+  j.name = "tiles";
+  j.data = R"({"area":"north"})";
+  j.user_metadata = user_metadata;
+  j.status = status;
+  return domain::ToJson(j);
+}
+
+// A fake server for the context: the Queue's claims and reports, GETs of any stage (of job
+// kJob; "missing" is not found) and any job, counted by path, each taking `latency` (real
+// time, so that the slots' fetches overlap), and metadata updates.
+struct ContextServer {
+  Queue queue;
+  std::mutex mu;
+  std::map<std::string, int> gets;  // path -> requests
+  std::vector<HttpRequest> patches;
+  domain::JobStatus job_status = domain::JobStatus::kInProgress;
+  std::string job_metadata = "{}";
+  milliseconds latency{0};
+
+  domain::Result<HttpResponse> Handle(const HttpRequest& r) {
+    const bool stage = r.path.starts_with("/v1/stages/") && !r.path.ends_with("/user-metadata");
+    const bool job = r.path.starts_with("/v1/jobs/") && !r.path.ends_with("/user-metadata");
+    if (r.method == "GET" && (stage || job)) {
+      std::this_thread::sleep_for(latency);
+      std::lock_guard lock(mu);
+      ++gets[r.path];
+      const std::string id = r.path.substr(r.path.rfind('/') + 1);
+      if (stage && id == "missing") return JsonReply(404, R"({"message":"no stage","code":"STAGE_NOT_FOUND"})");
+      return JsonReply(200, stage ? StageJson(id) : JobJson(id, job_status, job_metadata));
+    }
+    if (r.method == "PATCH" && r.path.ends_with("/user-metadata")) {
+      std::lock_guard lock(mu);
+      patches.push_back(r);
+      if (r.path.starts_with("/v1/jobs/")) job_metadata = r.body;
+      return JsonReply(200, R"({"code":"JOB_MODIFIED_SUCCESSFULLY"})");
+    }
+    return queue.Handle(r);
+  }
+  int Gets(const std::string& path) {
+    std::lock_guard lock(mu);
+    return gets[path];
+  }
+};
+
+std::shared_ptr<spdlog::logger> LoggerTo(std::ostringstream& out) {
+  auto logger = std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::ostream_sink_mt>(out));
+  logger->set_pattern("%l %v");
+  logger->set_level(spdlog::level::info);
+  return logger;
+}
+
+TEST(TaskContextTest, TasksOfOneJobOnSeveralSlotsFetchItsStageAndJobOnce) {
+  ContextServer server;
+  for (int i = 0; i < 40; ++i) server.queue.tasks.push_back("t" + std::to_string(i));
+  server.latency = milliseconds(5);  // the other slots ask while the first fetch is under way
+  auto fake = std::make_shared<FakeTransport>([&server](const HttpRequest& r) { return server.Handle(r); });
+  WorkerOptions options;
+  options.stage_types = {"t"};
+  options.slots = 4;
+  std::ostringstream log;
+  options.logger = LoggerTo(log);
+  WorkerHooks hooks;
+  hooks.on_queue_empty = [](int, int) { return Next::kStopSlot; };
+  std::mutex mu;
+  std::set<std::string> seen;
+  std::atomic<int> handled{0}, errors{0};
+  FakeClock clock;
+  Worker worker(
+      options, Over(fake),
+      [&](TaskContext& c) {
+        auto job = c.job();
+        auto stage = c.stage();
+        if (!job.ok() || !stage.ok()) {
+          ++errors;
+          return TaskStatus::kFailed;
+        }
+        c.log().info("done");
+        std::lock_guard lock(mu);
+        seen.insert(job->id + " " + stage->id + " " + stage->job_id);
+        ++handled;
+        return TaskStatus::kCompleted;
+      },
+      hooks, clock);
+  worker.Start();
+  worker.Wait();
+  EXPECT_EQ(handled.load(), 40);
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(seen, (std::set<std::string>{std::string(kJob) + " " + kStage + " " + kJob}));
+  EXPECT_EQ(server.Gets(std::string("/v1/stages/") + kStage), 1);
+  EXPECT_EQ(server.Gets(std::string("/v1/jobs/") + kJob), 1);
+  const auto stats = worker.context_cache_stats();
+  EXPECT_EQ(stats.fetches, 2U);
+  EXPECT_EQ(stats.jobs, 1U);
+  EXPECT_EQ(stats.stages, 1U);
+  // Every handler's line carries its task, stage and job.
+  std::istringstream lines(log.str());
+  std::set<std::string> tasks;
+  for (std::string line; std::getline(lines, line);) {
+    EXPECT_THAT(line, ::testing::MatchesRegex("info task=t[0-9]+ stage=" + std::string(kStage) +
+                                              " job=" + std::string(kJob) + " done"));
+    tasks.insert(line.substr(0, line.find(' ', 5)));
+  }
+  EXPECT_EQ(tasks.size(), 40U);
+}
+
+TEST(TaskContextTest, ConcurrentCallsShareOneFetchPerEntry) {
+  ContextServer server;
+  server.latency = milliseconds(2);
+  auto fake = std::make_shared<FakeTransport>([&server](const HttpRequest& r) { return server.Handle(r); });
+  FakeClock clock;
+  ContextCache cache({}, clock);
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      Client client(fake);  // one per thread, as the slots have
+      for (int i = 0; i < 100; ++i) {
+        const std::string id = "j" + std::to_string((i + t) % 3);
+        auto job = cache.Job(client, id);
+        if (!job.ok() || job->id != id) ++wrong;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  for (const char* id : {"j0", "j1", "j2"}) EXPECT_EQ(server.Gets(std::string("/v1/jobs/") + id), 1) << id;
+  const auto stats = cache.stats();
+  EXPECT_EQ(stats.fetches, 3U);
+  EXPECT_EQ(stats.hits, 797U);
+}
+
+TEST(TaskContextTest, EntriesExpireAfterTheTtlAndTheLeastRecentlyUsedGoesFirst) {
+  ContextServer server;
+  auto fake = std::make_shared<FakeTransport>([&server](const HttpRequest& r) { return server.Handle(r); });
+  Client client(fake);
+  FakeClock clock;
+  ContextCache cache({2, std::chrono::seconds(10)}, clock);
+  auto get = [&](const std::string& id) {
+    auto job = cache.Job(client, id);
+    ASSERT_TRUE(job.ok()) << job.status().message();
+    EXPECT_EQ(job->id, id);
+  };
+  get("j1");
+  get("j1");
+  clock.Advance(std::chrono::seconds(9));
+  get("j1");
+  EXPECT_EQ(server.Gets("/v1/jobs/j1"), 1);
+  clock.Advance(std::chrono::seconds(1));  // 10 s after its fetch: too old
+  get("j1");
+  EXPECT_EQ(server.Gets("/v1/jobs/j1"), 2);
+  // Two entries at most: j3 pushes out j2, the least recently used.
+  get("j2");
+  get("j1");
+  get("j3");
+  get("j1");
+  EXPECT_EQ(server.Gets("/v1/jobs/j1"), 2);
+  get("j2");
+  EXPECT_EQ(server.Gets("/v1/jobs/j2"), 2);
+  EXPECT_EQ(server.Gets("/v1/jobs/j3"), 1);
+  EXPECT_EQ(cache.stats().jobs, 2U);
+
+  // A TTL of 0 caches nothing.
+  ContextCache off({256, Clock::Duration::zero()}, clock);
+  ASSERT_TRUE(off.Job(client, "j9").ok());
+  ASSERT_TRUE(off.Job(client, "j9").ok());
+  EXPECT_EQ(server.Gets("/v1/jobs/j9"), 2);
+}
+
+TEST(TaskContextTest, MetadataHelpersSendTheObjectAndKeepTheCacheCoherent) {
+  ContextServer server;
+  auto fake = std::make_shared<FakeTransport>([&server](const HttpRequest& r) { return server.Handle(r); });
+  Client client(fake);
+  FakeClock clock;
+  ContextCache cache({}, clock);
+  domain::Task task;
+  task.id = "t1";
+  task.stage_id = kStage;
+  TaskContext c{task, 0, client, {}, "", "", {}, nullptr, &cache};
+  ASSERT_TRUE(c.job().ok());
+  const std::string job_path = std::string("/v1/jobs/") + kJob;
+  const std::string stage_path = std::string("/v1/stages/") + kStage;
+
+  ASSERT_TRUE(c.SetJobMetadata(R"({"b":1, "a":"x"})").ok());
+  ASSERT_EQ(server.patches.size(), 1U);
+  EXPECT_EQ(server.patches[0].path, job_path + "/user-metadata");
+  EXPECT_EQ(server.patches[0].body, R"({"a":"x","b":1})");
+  auto job = c.job();
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->user_metadata, R"({"a":"x","b":1})");  // the cached job follows
+
+  ASSERT_TRUE(c.SetStageMetadata(R"({"done":2})").ok());
+  EXPECT_EQ(server.patches.at(1).path, stage_path + "/user-metadata");
+  EXPECT_EQ(c.stage()->user_metadata, R"({"done":2})");
+
+  ASSERT_TRUE(c.SetTaskMetadata(R"({"out":"a.png"})").ok());
+  EXPECT_EQ(server.patches.at(2).path, "/v1/tasks/t1/user-metadata");
+  EXPECT_EQ(server.patches.at(2).body, R"({"out":"a.png"})");
+  EXPECT_EQ(server.Gets(job_path), 1);  // all from the cache
+  EXPECT_EQ(server.Gets(stage_path), 1);
+
+  // Not an object: an error naming userMetadata, and nothing sent.
+  const auto array = c.SetJobMetadata("[1,2]");
+  EXPECT_EQ(array.code(), ErrorCode::kValidation);
+  EXPECT_EQ(array.message(), "userMetadata of the job must be a JSON object, not array");
+  const auto broken = c.SetTaskMetadata("{");
+  EXPECT_EQ(broken.code(), ErrorCode::kValidation);
+  EXPECT_EQ(broken.message(), "userMetadata of the task is not valid JSON");
+  EXPECT_EQ(server.patches.size(), 3U);
+
+  // An update whose answer was lost may have been applied: the entry is dropped, and the
+  // next job() asks the server.
+  fake->DropNext(FakeTransport::Drop::kAfterServer);
+  EXPECT_EQ(c.SetJobMetadata(R"({"c":3})").code(), ErrorCode::kUnavailable);
+  job = c.job();
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(server.Gets(job_path), 2);
+  EXPECT_EQ(job->user_metadata, R"({"c":3})");
+}
+
+TEST(TaskContextTest, FetchErrorsComeBackAsStatusAndAreNotCached) {
+  ContextServer server;
+  auto fake = std::make_shared<FakeTransport>([&server](const HttpRequest& r) { return server.Handle(r); });
+  Client client(fake);
+  FakeClock clock;
+  ContextCache cache({}, clock);
+  domain::Task task;
+  task.id = "t1";
+  task.stage_id = "missing";
+  std::ostringstream log;
+  TaskContext c{task, 0, client, {}, "", "", {}, nullptr, &cache, LoggerTo(log)};
+  EXPECT_EQ(c.stage().status().code(), ErrorCode::kStageNotFound);
+  EXPECT_EQ(c.job().status().code(), ErrorCode::kStageNotFound);
+  EXPECT_EQ(c.SetJobMetadata("{}").code(), ErrorCode::kStageNotFound);
+  EXPECT_EQ(server.Gets("/v1/stages/missing"), 3);  // each call asked again
+  EXPECT_TRUE(server.patches.empty());
+  fake->DropNext(FakeTransport::Drop::kBeforeServer);
+  EXPECT_EQ(c.stage().status().code(), ErrorCode::kUnavailable);
+  // Without the job, the log lines carry the task and the stage.
+  c.log().warn("no stage {}", 1);
+  c.log().debug("not at info");
+  EXPECT_EQ(log.str(), "warning task=t1 stage=missing no stage 1\n");
+}
+
+TEST(TaskContextTest, AHeartbeatsJobNotActiveDropsTheCachedJob) {
+  ContextServer server;
+  std::string claimed = TaskJson("aa");
+  claimed.replace(claimed.find(R"("data")"), 6, R"("claimId":"c-1","data")");
+  std::atomic<bool> heartbeat_sees_abort{false};
+  auto fake = std::make_shared<FakeTransport>([&](const HttpRequest& r) -> domain::Result<HttpResponse> {
+    if (r.path.ends_with("/heartbeat")) {
+      if (heartbeat_sees_abort.load()) {
+        return JsonReply(409, R"({"message":"the job is ABORTED","code":"JOB_NOT_ACTIVE"})");
+      }
+      return JsonReply(200, R"({"leaseExpiresAt":"2030-01-01T00:00:00.000Z"})");
+    }
+    return server.Handle(r);
+  });
+  fake->Reply(200, claimed);
+  auto options = OneSlot();
+  options.heartbeat_interval = milliseconds(10);  // real time: the heartbeat thread runs on its own
+  WorkerHooks hooks;
+  hooks.on_reported = [](int, const domain::Task&, TaskStatus, const domain::Result<domain::Task>&, Clock::Duration) {
+    return Next::kStopSlot;
+  };
+  std::vector<domain::JobStatus> seen;
+  Worker worker(options, Over(fake), OutcomeHandler([&](TaskContext& c) {
+                  seen.push_back(c.job()->status);
+                  {
+                    std::lock_guard lock(server.mu);
+                    server.job_status = domain::JobStatus::kAborted;  // someone aborts the job
+                  }
+                  seen.push_back(c.job()->status);  // still the cached one
+                  heartbeat_sees_abort = true;
+                  std::mutex m;
+                  std::condition_variable_any cv;
+                  std::unique_lock lock(m);
+                  cv.wait(lock, c.cancelled, [] { return false; });  // until a heartbeat cancels
+                  seen.push_back(c.job()->status);                   // fetched again
+                  return TaskOutcome{TaskStatus::kFailed, "aborted", true};
+                }),
+                hooks);
+  worker.Start();
+  worker.Wait();
+  EXPECT_EQ(seen, (std::vector<domain::JobStatus>{domain::JobStatus::kInProgress, domain::JobStatus::kInProgress,
+                                                  domain::JobStatus::kAborted}));
+  EXPECT_EQ(server.Gets(std::string("/v1/jobs/") + kJob), 2);
+}
+
+TEST(TaskContextTest, TypedAccessorsReadTheJobsAndStagesData) {
+  ContextServer server;
+  auto fake = std::make_shared<FakeTransport>([&server](const HttpRequest& r) { return server.Handle(r); });
+  Client client(fake);
+  FakeClock clock;
+  ContextCache cache({}, clock);
+  domain::Task task;
+  task.id = "t1";
+  task.stage_id = kStage;
+  TaskContext c{task, 0, client, {}, "", "", {}, nullptr, &cache};
+  auto tiles = typed::JobData<Tiles>(c);
+  ASSERT_TRUE(tiles.ok()) << tiles.status().message();
+  EXPECT_EQ(tiles->area, "north");
+  auto data = typed::StageData<Resize>(c);
+  ASSERT_TRUE(data.ok()) << data.status().message();
+  EXPECT_EQ((*data)["quality"], 90);
+  task.stage_id = "missing";
+  EXPECT_EQ(typed::JobData<Tiles>(c).status().code(), ErrorCode::kStageNotFound);
 }
 
 }  // namespace
