@@ -70,7 +70,12 @@ job_status() { ctl get job "$1" -o json | jq -r .status; }
   run ctl health -o name
   assert_success
   assert_output ok
+  run ctl ping -o name  # the same as health
+  assert_success
+  assert_output ok
   run --separate-stderr ctl --url "$DEAD_URL" health
+  assert_failure 3
+  run ctl --url "$DEAD_URL" ping
   assert_failure 3
   [[ "$stderr" == "jobnikctl: cannot reach jobnikd"*"$DEAD_URL"* ]]
   run ctl version -o table
