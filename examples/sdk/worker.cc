@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
   worker.Start();
   int signal = 0;
   sigwait(&signals, &signal);
-  worker.Stop();  // no more claims; running handlers finish and report
+  worker.Stop(std::chrono::seconds(30));  // no more claims; running handlers get 30 s, then are called off
   // The GETs of stages and jobs that the handlers' context made, and the answers it had cached.
   const auto cache = worker.context_cache_stats();
   std::cout << "context cache: " << cache.fetches << " requests, " << cache.hits << " hits\n";

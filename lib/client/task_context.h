@@ -35,8 +35,9 @@ class logger;
 
 namespace jobnik::client {
 
-// Why a task's `cancelled` token was requested.
-enum class CancelCause { kNone, kJobNotActive, kClaimLost };
+// Why a task's `cancelled` token was requested: its job was paused or aborted, its claim was
+// lost, or the worker is stopping and the handler's grace (Worker::Stop(grace)) is over.
+enum class CancelCause { kNone, kJobNotActive, kClaimLost, kShutdown };
 
 struct ContextCacheOptions {
   // Entries held at most, per kind (jobs, stages); the least recently used goes first.

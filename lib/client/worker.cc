@@ -62,6 +62,7 @@ void Worker::Start() {
   if (started_) return;
   started_ = true;
   threads_.reserve(static_cast<std::size_t>(options_.slots));
+  slots_running_ = options_.slots;
   for (int i = 0; i < options_.slots; ++i) threads_.emplace_back([this, i] { RunSlot(i); });
   if (options_.heartbeat_interval > Clock::Duration::zero())
     heartbeat_thread_ = std::thread([this] { RunHeartbeats(); });
@@ -77,6 +78,25 @@ void Worker::Wait() {
   if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
 }
 
+void Worker::Stop(Clock::Duration grace) {
+  RequestStop();
+  bool started = false;
+  {
+    std::lock_guard lock(mu_);
+    started = started_;
+  }
+  // Cut short when the last slot ends (or already has).
+  if (started && clock_.SleepFor(grace, slots_done_.get_token())) {
+    std::lock_guard lock(in_flight_mu_);
+    for (auto& [slot, t] : in_flight_) {
+      CancelCause none = CancelCause::kNone;
+      t.cause->compare_exchange_strong(none, CancelCause::kShutdown);
+      t.cancel->request_stop();
+    }
+  }
+  Wait();
+}
+
 void Worker::RunHeartbeats() {
   const std::stop_token stop = heartbeat_stop_.get_token();
   std::unique_ptr<Client> client;  // its own connection, made when first needed
@@ -88,6 +108,7 @@ void Worker::RunHeartbeats() {
     }
     for (const auto& [slot, t] : due) {
       if (stop.stop_requested()) return;
+      if (!t.heartbeats) continue;
       if (!client) client = clients_(options_.slots);
       domain::Status error;
       // Not t.task: the slot may finish the task (and free it) meanwhile.
@@ -244,9 +265,9 @@ void Worker::RunSlot(int slot) {
     std::stop_source cancel;
     std::atomic<CancelCause> cause{CancelCause::kNone};
     const bool heartbeats = options_.heartbeat_interval > Clock::Duration::zero() && !claim.claim_id.empty();
-    if (heartbeats) {
+    {
       std::lock_guard lock(in_flight_mu_);
-      in_flight_[slot] = {&task, task.id, task.stage_id, claim.claim_id, &cancel, &cause};
+      in_flight_[slot] = {&task, task.id, task.stage_id, claim.claim_id, &cancel, &cause, heartbeats};
     }
     TaskOutcome outcome;
     const auto handle_start = clock_.Now();
@@ -268,11 +289,15 @@ void Worker::RunSlot(int slot) {
     } catch (...) {
       outcome = {TaskStatus::kFailed, "the handler threw"};
     }
-    if (heartbeats) {
+    {
       std::lock_guard lock(in_flight_mu_);
       in_flight_.erase(slot);
     }
     if (outcome.status != TaskStatus::kCompleted) outcome.status = TaskStatus::kFailed;
+    if (outcome.status == TaskStatus::kFailed && cause.load() == CancelCause::kShutdown) {
+      outcome.cancelled = true;
+      if (outcome.reason.empty()) outcome.reason = "the worker stopped: its handler was called off after the grace";
+    }
     if (outcome.cancelled && outcome.status != TaskStatus::kCompleted) {
       handler_breaker_.Cancel(handling);
     } else {
@@ -288,6 +313,7 @@ void Worker::RunSlot(int slot) {
     }
   }
   if (hooks_.on_slot_stopped) hooks_.on_slot_stopped(slot);
+  if (--slots_running_ == 0) slots_done_.request_stop();
 }
 
 }  // namespace jobnik::client

@@ -167,6 +167,13 @@ class Worker {
     RequestStop();
     Wait();
   }
+  // A graceful stop with a deadline: RequestStop(), then `grace` (on the worker's clock) for
+  // the running handlers to finish on their own; after it, each handler still running has
+  // its `cancelled` token requested (cancel_cause() kShutdown) and, when it returns without
+  // completing, its task is reported FAILED as called off, with a reason saying so. Returns
+  // once every slot ended: a handler must honour `cancelled` (C++ cannot end a thread from
+  // outside; a handler that runs a child process should kill it then).
+  void Stop(Clock::Duration grace);
   bool stop_requested() const { return stop_.stop_requested(); }
   BreakerState breaker_state(BreakerKind k) const {
     return k == BreakerKind::kClaim ? claim_breaker_.state() : handler_breaker_.state();
@@ -199,7 +206,8 @@ class Worker {
   std::vector<std::thread> threads_;
   bool started_ = false;
   std::atomic<bool> long_poll_unsupported_{false};
-  // The tasks being handled with a claim token, by slot, for the heartbeat thread.
+  // The tasks being handled, by slot: for the heartbeat thread (those with a claim token)
+  // and Stop(grace).
   // `task` may be used only under in_flight_mu_ while the entry is there (the slot's handler
   // may end at any moment otherwise); task_id is a copy for the heartbeat request.
   struct InFlight {
@@ -209,10 +217,13 @@ class Worker {
     std::string claim_id;
     std::stop_source* cancel;
     std::atomic<CancelCause>* cause;
+    bool heartbeats;  // with a claim token and heartbeats on (else only Stop(grace) uses it)
   };
   std::mutex in_flight_mu_;
   std::map<int, InFlight> in_flight_;
   std::stop_source heartbeat_stop_;
+  std::atomic<int> slots_running_{0};
+  std::stop_source slots_done_;  // requested when the last slot ended
   std::thread heartbeat_thread_;
 };
 

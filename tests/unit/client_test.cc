@@ -631,6 +631,85 @@ TEST(WorkerTest, StopReturnsOnceTheRunningHandlerFinishedAndReported) {
   EXPECT_EQ(q.tasks.size(), 2U);  // no claim after the stop
 }
 
+TEST(WorkerTest, StopWithAGraceCallsOffAHandlerStillRunningAfterItAndReportsItFailed) {
+  Queue q;
+  q.tasks = {"aa", "bb"};
+  auto fake = std::make_shared<FakeTransport>([&q](const HttpRequest& r) { return q.Handle(r); });
+  std::mutex mu;
+  std::condition_variable cv;
+  bool started = false;
+  std::atomic<CancelCause> seen{CancelCause::kNone};
+  auto handler = [&](TaskContext& c) {
+    {
+      std::lock_guard lock(mu);
+      started = true;
+    }
+    cv.notify_all();
+    // Ignores the stop request; ends only when called off.
+    std::mutex wait_mu;
+    std::condition_variable_any wait_cv;
+    std::unique_lock lock(wait_mu);
+    wait_cv.wait(lock, c.cancelled, [] { return false; });
+    seen = c.cancel_cause();
+    return TaskStatus::kFailed;
+  };
+  std::vector<TaskOutcome> handled;
+  WorkerHooks hooks;
+  hooks.on_handled = [&](int, const domain::Task&, const TaskOutcome& o, Clock::Duration) { handled.push_back(o); };
+  FakeClock clock;
+  Worker worker(OneSlot(), Over(fake), handler, hooks, clock);
+  worker.Start();
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return started; });
+  }
+  worker.Stop(std::chrono::seconds(30));
+  EXPECT_EQ(seen.load(), CancelCause::kShutdown);
+  const auto sleeps = clock.sleeps();
+  EXPECT_NE(std::find(sleeps.begin(), sleeps.end(), std::chrono::seconds(30)), sleeps.end());  // the grace
+  ASSERT_EQ(handled.size(), 1U);
+  EXPECT_TRUE(handled[0].cancelled);  // called off: the handler breaker does not count it
+  EXPECT_NE(handled[0].reason.find("grace"), std::string::npos) << handled[0].reason;
+  std::lock_guard lock(q.mu);
+  EXPECT_EQ(q.reports, (std::vector<std::string>{"aa FAILED"}));
+  EXPECT_EQ(q.tasks.size(), 1U);  // no claim after the stop
+}
+
+TEST(WorkerTest, StopWithAGraceLetsAHandlerThatEndsWithinItComplete) {
+  Queue q;
+  q.tasks = {"aa"};
+  auto fake = std::make_shared<FakeTransport>([&q](const HttpRequest& r) { return q.Handle(r); });
+  std::mutex mu;
+  std::condition_variable cv;
+  bool started = false;
+  std::atomic<CancelCause> seen{CancelCause::kNone};
+  auto handler = [&](TaskContext& c) {
+    {
+      std::lock_guard lock(mu);
+      started = true;
+    }
+    cv.notify_all();
+    std::mutex wait_mu;
+    std::condition_variable_any wait_cv;
+    std::unique_lock lock(wait_mu);
+    wait_cv.wait(lock, c.stop, [] { return false; });  // finishes as soon as the stop is asked
+    seen = c.cancel_cause();
+    return TaskStatus::kCompleted;
+  };
+  Worker worker(OneSlot(), Over(fake), handler, {}, SystemClock());
+  worker.Start();
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return started; });
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  worker.Stop(std::chrono::seconds(60));  // returns when the slot ends, not after the grace
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20));
+  EXPECT_EQ(seen.load(), CancelCause::kNone);
+  std::lock_guard lock(q.mu);
+  EXPECT_EQ(q.reports, (std::vector<std::string>{"aa COMPLETED"}));
+}
+
 TEST(WorkerTest, AFailedCompletedReportIsRetriedNeverReportedFailed) {
   Queue q;
   q.tasks = {"aa"};
