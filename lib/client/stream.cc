@@ -44,22 +44,20 @@ Status Client::StreamJob(const std::string& job_id, const JobStreamOptions& opti
           if (ended.ok()) ended = domain::BadResponse("the stream ended with an error it did not name");
           return false;
         }
-        if (e.type == "job") {
-          auto job = domain::DecodeJob(j);
-          if (!job.ok()) {
-            ended = domain::BadResponse("the stream sent a malformed job: " + job.status().message());
+        // Decodes the data into `into`, else ends the stream naming `what` was malformed.
+        auto take = [&](auto decoded, auto& into, std::string_view what) {
+          if (!decoded.ok()) {
+            ended = domain::BadResponse(
+                fmt::format("the stream sent a malformed {}: {}", what, decoded.status().message()));
             return false;
           }
-          message.job = std::move(job).value();
-          return deliver(JobStreamMessage::Kind::kJob);
+          into = std::move(decoded).value();
+          return true;
+        };
+        if (e.type == "job") {
+          return take(domain::DecodeJob(j), message.job, "job") && deliver(JobStreamMessage::Kind::kJob);
         }
-        auto event = domain::DecodeJobEvent(j);
-        if (!event.ok()) {
-          ended = domain::BadResponse("the stream sent a malformed event: " + event.status().message());
-          return false;
-        }
-        message.event = std::move(event).value();
-        return deliver(JobStreamMessage::Kind::kEvent);
+        return take(domain::DecodeJobEvent(j), message.event, "event") && deliver(JobStreamMessage::Kind::kEvent);
       },
       [&](std::string_view) { return deliver(JobStreamMessage::Kind::kKeepAlive); });
   request.on_body = [&parser](std::string_view piece) { return parser.Feed(piece); };

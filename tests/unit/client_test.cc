@@ -595,35 +595,51 @@ TEST(WorkerTest, ABusyQueueNeverSleepsAndErrorsBackOff) {
   EXPECT_LE(sleeps[0], milliseconds(1000));
 }
 
+// A handler's "I have started" signal, waited for by the test.
+class Started {
+ public:
+  void Signal() {
+    {
+      std::lock_guard lock(mu_);
+      started_ = true;
+    }
+    cv_.notify_all();
+  }
+  void Wait() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return started_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool started_ = false;
+};
+
+// Blocks until `token` is requested (a long task that ends only when told to).
+void WaitUntilRequested(const std::stop_token& token) {
+  std::mutex mu;
+  std::condition_variable_any cv;
+  std::unique_lock lock(mu);
+  cv.wait(lock, token, [] { return false; });
+}
+
 TEST(WorkerTest, StopReturnsOnceTheRunningHandlerFinishedAndReported) {
   Queue q;
   q.tasks = {"aa", "bb", "cc"};
   auto fake = std::make_shared<FakeTransport>([&q](const HttpRequest& r) { return q.Handle(r); });
-  std::mutex mu;
-  std::condition_variable cv;
-  bool started = false;
+  Started started;
   std::atomic<bool> saw_stop{false};
   auto handler = [&](TaskContext& c) {
-    {
-      std::lock_guard lock(mu);
-      started = true;
-    }
-    cv.notify_all();
-    // Runs until the worker stops (a long task).
-    std::mutex wait_mu;
-    std::condition_variable_any wait_cv;
-    std::unique_lock lock(wait_mu);
-    wait_cv.wait(lock, c.stop, [] { return false; });
+    started.Signal();
+    WaitUntilRequested(c.stop);  // runs until the worker stops (a long task)
     saw_stop = c.stop.stop_requested();
     return TaskStatus::kCompleted;
   };
   FakeClock clock;
   Worker worker(OneSlot(), Over(fake), handler, {}, clock);
   worker.Start();
-  {
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return started; });
-  }
+  started.Wait();
   worker.Stop();
   EXPECT_TRUE(saw_stop.load());
   std::lock_guard lock(q.mu);
@@ -635,21 +651,11 @@ TEST(WorkerTest, StopWithAGraceCallsOffAHandlerStillRunningAfterItAndReportsItFa
   Queue q;
   q.tasks = {"aa", "bb"};
   auto fake = std::make_shared<FakeTransport>([&q](const HttpRequest& r) { return q.Handle(r); });
-  std::mutex mu;
-  std::condition_variable cv;
-  bool started = false;
+  Started started;
   std::atomic<CancelCause> seen{CancelCause::kNone};
   auto handler = [&](TaskContext& c) {
-    {
-      std::lock_guard lock(mu);
-      started = true;
-    }
-    cv.notify_all();
-    // Ignores the stop request; ends only when called off.
-    std::mutex wait_mu;
-    std::condition_variable_any wait_cv;
-    std::unique_lock lock(wait_mu);
-    wait_cv.wait(lock, c.cancelled, [] { return false; });
+    started.Signal();
+    WaitUntilRequested(c.cancelled);  // ignores the stop request; ends only when called off
     seen = c.cancel_cause();
     return TaskStatus::kFailed;
   };
@@ -659,10 +665,7 @@ TEST(WorkerTest, StopWithAGraceCallsOffAHandlerStillRunningAfterItAndReportsItFa
   FakeClock clock;
   Worker worker(OneSlot(), Over(fake), handler, hooks, clock);
   worker.Start();
-  {
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return started; });
-  }
+  started.Wait();
   worker.Stop(std::chrono::seconds(30));
   EXPECT_EQ(seen.load(), CancelCause::kShutdown);
   const auto sleeps = clock.sleeps();
@@ -679,29 +682,17 @@ TEST(WorkerTest, StopWithAGraceLetsAHandlerThatEndsWithinItComplete) {
   Queue q;
   q.tasks = {"aa"};
   auto fake = std::make_shared<FakeTransport>([&q](const HttpRequest& r) { return q.Handle(r); });
-  std::mutex mu;
-  std::condition_variable cv;
-  bool started = false;
+  Started started;
   std::atomic<CancelCause> seen{CancelCause::kNone};
   auto handler = [&](TaskContext& c) {
-    {
-      std::lock_guard lock(mu);
-      started = true;
-    }
-    cv.notify_all();
-    std::mutex wait_mu;
-    std::condition_variable_any wait_cv;
-    std::unique_lock lock(wait_mu);
-    wait_cv.wait(lock, c.stop, [] { return false; });  // finishes as soon as the stop is asked
+    started.Signal();
+    WaitUntilRequested(c.stop);  // finishes as soon as the stop is asked
     seen = c.cancel_cause();
     return TaskStatus::kCompleted;
   };
   Worker worker(OneSlot(), Over(fake), handler, {}, SystemClock());
   worker.Start();
-  {
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return started; });
-  }
+  started.Wait();
   const auto t0 = std::chrono::steady_clock::now();
   worker.Stop(std::chrono::seconds(60));  // returns when the slot ends, not after the grace
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20));
