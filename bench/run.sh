@@ -734,10 +734,13 @@ rm -rf "$results/logs"
 cp -r "$work/logs" "$results/logs"
 failures_json=$(printf '%s\n' "${failures[@]+"${failures[@]}"}" | jq -R 'select(length > 0)' | jq -s .)
 out=$results/latest.json
+# The runs' records in a file, not an argument: with per-request figures they outgrow the
+# kernel's limit on one argument (128 KiB).
+jq -s 'map({(.name): .}) | add // {}' "$work"/runs/*.json >"$work/runs.json" 2>/dev/null || echo '{}' >"$work/runs.json"
 jq -n \
   --slurpfile baseline "$baseline_json" \
   --slurpfile peer "$peer_json" \
-  --argjson runs "$(jq -s 'map({(.name): .}) | add // {}' "$work"/runs/*.json 2>/dev/null || echo '{}')" \
+  --slurpfile runs_file "$work/runs.json" \
   --argjson failures "$failures_json" \
   --arg pg "$pg_version" --arg started "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --argjson quick "$quick" \
   --argjson nproc "$(nproc)" --arg kernel "$(uname -r)" \
@@ -760,6 +763,7 @@ jq -n \
       s_idle: $si, s_slowloris: $ss, s_seconds: $ssec,
       work_timeout_s: $to, jobnikd_flags: $flags, workers: ($workers | split(" ") | map(tonumber))}')" \
   -f /dev/stdin >"$out" <<'JQ'
+$runs_file[0] as $runs |
 def r3: if . == null then null else . * 1000 | round / 1000 end;
 def div($a; $b): if $a == null or $b == null or $b == 0 then null else ($a / $b | r3) end;
 def tps($name): $runs[$name].work.tasks_per_s;
