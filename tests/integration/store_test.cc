@@ -5,6 +5,7 @@
 
 #include "fixtures.h"
 #include "pg_test_env.h"
+#include "store/pg/statements.h"
 
 namespace jobnik::testing {
 namespace {
@@ -64,6 +65,42 @@ TEST_F(StoreTest, JobKeepsItsOwnTraceContext) {
   JOBNIK_ASSERT_OK(job);
   EXPECT_EQ(job->traceparent, *nj.traceparent);
   EXPECT_EQ(job->tracestate, std::optional<std::string>("k=v"));
+}
+
+// The claim of many types keeps its generic plan on task_claim whatever the statistics: a
+// small queue (16 jobs: stage and job below autovacuum's 50-row analyze threshold) with
+// `task` analyzed once made the plan start from stage and job and bitmap-AND task_claim
+// with task_stage per stage (10-20 ms a claim; docs/performance.md).
+TEST_F(StoreTest, TheManyTypeClaimPlanReadsTaskClaimInOrderWithoutStatisticsOnStageAndJob) {
+  constexpr int kTypes = 11;
+  for (int i = 0; i < 16; ++i) {
+    auto job = AJob(fmt::format("plan-{}", i));
+    auto stage = AStage(fmt::format("plan-{}", i));
+    stage.tasks = SomeTasks(200);
+    job.stages.emplace();
+    job.stages->push_back(stage);
+    JOBNIK_ASSERT_OK(store_->CreateJob(job, ATrace()));
+  }
+  Exec("ANALYZE task");
+  std::string args;
+  for (int i = 0; i < kTypes; ++i) args += fmt::format("'plan-{}', 1, ", i);
+  args += "'[]'";
+  const auto plan = Query1("SET plan_cache_mode = force_generic_plan; PREPARE claim AS " +
+                           store::pg::Statement(store::pg::ClaimStatementName(kTypes)) +
+                           "; EXPLAIN (FORMAT JSON) EXECUTE claim(" + args + ")");
+  EXPECT_EQ(plan.find("BitmapAnd"), std::string::npos) << plan;
+  // Sequential scans only of the small stage_type_limit table (the limit gate).
+  const std::string kSeqScan = "\"Node Type\": \"Seq Scan\"", kRelation = "\"Relation Name\": \"";
+  for (auto at = plan.find(kSeqScan); at != std::string::npos; at = plan.find(kSeqScan, at + 1)) {
+    const auto name_at = plan.find(kRelation, at) + kRelation.size();
+    EXPECT_EQ(plan.substr(name_at, plan.find('"', name_at) - name_at), "stage_type_limit") << plan;
+  }
+  int ordered_claim_scans = 0;
+  for (auto at = plan.find("\"Index Name\": \"task_claim\""); at != std::string::npos;
+       at = plan.find("\"Index Name\": \"task_claim\"", at + 1)) {
+    ++ordered_claim_scans;
+  }
+  EXPECT_EQ(ordered_claim_scans, kTypes) << plan;
 }
 
 TEST_F(StoreTest, UnknownIdsAreNotFound) {

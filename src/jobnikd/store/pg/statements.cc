@@ -100,13 +100,6 @@ const std::map<std::string, std::string>& Statements() {
   return All().statements;
 }
 
-const std::string& Statement(const std::string& name) {
-  const auto& statements = All().statements;
-  const auto it = statements.find(name);
-  if (it == statements.end()) throw std::logic_error("no SQL statement named " + name + " in store/pg/queries");
-  return it->second;
-}
-
 namespace {
 
 // A claim template with its per-type section repeated for `types` types. TaskClaim
@@ -166,6 +159,15 @@ const Claim& ClaimFor(std::size_t types) {
 }
 
 }  // namespace
+
+const std::string& Statement(const std::string& name) {
+  const auto& statements = All().statements;
+  if (const auto it = statements.find(name); it != statements.end()) return it->second;
+  for (const auto& claim : Claims()) {
+    if (claim.name == name) return claim.sql;
+  }
+  throw std::logic_error("no SQL statement named " + name + " in store/pg/queries");
+}
 
 const std::string& ClaimStatementName(std::size_t types) {
   return ClaimFor(types).name;

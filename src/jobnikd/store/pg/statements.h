@@ -17,8 +17,8 @@ namespace jobnik::store::pg {
 // share a part (StageCountFinished in task.sql).
 const std::map<std::string, std::string>& Statements();
 
-// The text of statement `name` (of any query file). Throws std::logic_error naming it
-// when there is none.
+// The text of statement `name` (of any query file, or an expanded claim: TaskClaimK,
+// TaskClaimManyK). Throws std::logic_error naming it when there is none.
 const std::string& Statement(const std::string& name);
 
 // The name of the claim of one batch of dequeues for `types` distinct stage types,
