@@ -91,6 +91,21 @@ TEST_F(BatchTest, AcrossTypesHighestPriorityFirstThenOldestOverAllTheTypes) {
   EXPECT_EQ(Ids(Claim({"type-b", "type-a"}, 5)), (std::vector<std::string>{a_low.task_ids[1]}));
 }
 
+// A claim over many types locks about the tasks it claims, not `limit` of every type: a
+// row lock leaves the lock-only transaction id in the row's xmax, so the PENDING rows with
+// one are the rows a claim locked without claiming them (160 - 10 when each branch locked
+// its first 10).
+TEST_F(BatchTest, AClaimOverManyTypesLocksOnlyTheTasksItClaims) {
+  std::vector<std::string> types;
+  for (int i = 0; i < 16; ++i) {
+    types.push_back("wide-" + std::to_string(i));
+    NewWork(types.back(), 20);
+  }
+  ASSERT_EQ(Claim(types, 10).size(), 10U);
+  EXPECT_EQ(Query1("SELECT count(*) FROM task WHERE status = 'PENDING' AND xmax <> '0'"), "0");
+  EXPECT_EQ(Query1("SELECT count(*) FROM task WHERE status = 'IN_PROGRESS'"), "10");
+}
+
 TEST_F(BatchTest, TheLimitBoundsTheClaimAndAnEmptyQueueGivesNoTasks) {
   NewWork("limit", 10);
   EXPECT_EQ(Claim({"limit"}, 4).size(), 4U);

@@ -104,9 +104,10 @@ namespace {
 
 // A claim template with its per-type section repeated for `types` types. TaskClaim
 // (`many` false): branch i's type and limit are $(2i-1), $(2i); TaskClaimMany: its type
-// is $i and the branches share one limit.
+// is $i and the branches share one limit (TaskClaimManyOne for one type: its scan locks
+// as it goes, cheaper than the merged scan of TaskClaimMany when there is nothing to merge).
 std::string ExpandClaim(std::size_t types, bool many = false) {
-  const std::string& tmpl = All().templates.at(many ? "TaskClaimMany" : "TaskClaim");
+  const std::string& tmpl = All().templates.at(!many ? "TaskClaim" : types == 1 ? "TaskClaimManyOne" : "TaskClaimMany");
   constexpr std::string_view kBegin = "-- per type: begin\n";
   constexpr std::string_view kEnd = "-- per type: end\n";
   const auto begin = tmpl.find(kBegin);
