@@ -90,14 +90,14 @@ TEST_F(StoreTest, TheManyTypeClaimPlanReadsTaskClaimInOrderWithoutStatisticsOnSt
                            "; EXPLAIN (FORMAT JSON) EXECUTE claim(" + args + ")");
   EXPECT_EQ(plan.find("BitmapAnd"), std::string::npos) << plan;
   // Sequential scans only of the small stage_type_limit table (the limit gate).
-  const std::string kSeqScan = "\"Node Type\": \"Seq Scan\"", kRelation = "\"Relation Name\": \"";
+  const std::string kSeqScan = R"("Node Type": "Seq Scan")", kRelation = R"("Relation Name": ")";
   for (auto at = plan.find(kSeqScan); at != std::string::npos; at = plan.find(kSeqScan, at + 1)) {
     const auto name_at = plan.find(kRelation, at) + kRelation.size();
     EXPECT_EQ(plan.substr(name_at, plan.find('"', name_at) - name_at), "stage_type_limit") << plan;
   }
+  const std::string kClaimScan = R"("Index Name": "task_claim")";
   int ordered_claim_scans = 0;
-  for (auto at = plan.find("\"Index Name\": \"task_claim\""); at != std::string::npos;
-       at = plan.find("\"Index Name\": \"task_claim\"", at + 1)) {
+  for (auto at = plan.find(kClaimScan); at != std::string::npos; at = plan.find(kClaimScan, at + 1)) {
     ++ordered_claim_scans;
   }
   EXPECT_EQ(ordered_claim_scans, kTypes) << plan;
