@@ -348,6 +348,26 @@ cpu_json() {
     '{("cpu_" + $p): {jobnikd_s: ($jd / $t), postgres_s: ($pg / $t)}}'
 }
 
+# The statements' own cost, from pg_stat_statements (loaded into the benchmark's PostgreSQL
+# when it starts): executor time and WAL are steadier measures of the SQL than rates on a
+# shared host. sql_reset forgets the counts; sql_json PHASE prints {"sql_PHASE": {exec_ms,
+# wal_bytes, calls}} over every statement since (nothing else runs on the cluster meanwhile).
+sql_reset() {
+  [[ $pgss == true ]] || return 0
+  psql_run -c 'SELECT pg_stat_statements_reset()' >/dev/null 2>&1 || true
+}
+sql_json() {
+  local phase=$1 totals
+  if [[ $pgss == true ]] && totals=$(psql_run -At -c "SELECT json_build_object(
+      'exec_ms', round(coalesce(sum(total_exec_time), 0)::numeric, 1),
+      'wal_bytes', coalesce(sum(wal_bytes), 0), 'calls', coalesce(sum(calls), 0))
+    FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())" 2>/dev/null); then
+    jq -n --arg p "$phase" --argjson t "$totals" '{("sql_" + $p): $t}'
+  else
+    printf '{}'
+  fi
+}
+
 # record NAME JSON...: merges the JSON objects (later keys win) into runs/NAME.json.
 record() {
   local name=$1
@@ -378,8 +398,9 @@ run_work() {
   local meta="$work/$name.meta.json" seedj="$work/$name.seed.json" subj="$work/$name.submit.json"
   local workj="$work/$name.work.json" rssj="$work/$name.rss.json" ok=true
   local cpusj="$work/$name.cpus.json" cpuwj="$work/$name.cpuw.json" out rc jd0 pg0
-  local prunej="$work/$name.prune.json" prune_pid=
+  local prunej="$work/$name.prune.json" prune_pid= sqlwj="$work/$name.sqlw.json"
   printf '{}' >"$prunej"
+  printf '{}' >"$sqlwj"
   printf '{}' >"$cpusj"
   printf '{}' >"$cpuwj"
   printf '{}' >"$seedj"
@@ -443,6 +464,7 @@ run_work() {
     checkpoint
     log "$name: working (${work_args[*]})"
     rc=0
+    sql_reset
     read -r jd0 pg0 < <(cpu_snapshot) || { jd0=0 pg0=0; }
     local sizes_before=
     if [[ -n $prune_during ]]; then
@@ -456,6 +478,7 @@ run_work() {
       fail "$name: jobnikd prune --once failed (see $name.jobnikd.log)"
     fi
     cpu_json work "$jd0" "$pg0" >"$cpuwj"
+    sql_json work >"$sqlwj"
     if [[ -n $prune_during ]]; then
       # What the prune left behind in the task table and its indexes, and what VACUUM
       # makes of it (autovacuum would, later).
@@ -476,7 +499,7 @@ run_work() {
   [[ $jd_rss_kb =~ ^[0-9]+$ ]] || jd_rss_kb=0
   jq -n --argjson kb "$jd_rss_kb" --argjson w "$(grep -ciE '\b(warn|warning|error|critical)\b' "$jd_log" || true)" \
     '{peak_rss_kb: $kb, peak_rss_mb: ($kb / 1024 * 10 | round / 10), jobnikd_log_problem_lines: $w}' >"$rssj"
-  record "$name" "$meta" "$seedj" "$subj" "$workj" "$rssj" "$cpusj" "$cpuwj" "$prunej"
+  record "$name" "$meta" "$seedj" "$subj" "$workj" "$rssj" "$cpusj" "$cpuwj" "$sqlwj" "$prunej"
   log "$name: $(jq -r '[(if .work.tasks_per_s then "\(.work.tasks_per_s) tasks/s" else empty end),
       (if .submit.tasks_per_s and (.work.tasks_per_s | not) then "submit \(.submit.tasks_per_s) tasks/s" else empty end),
       "peak RSS \(.peak_rss_mb) MB"] | join(", ")' "$work/runs/$name.json")"
@@ -603,9 +626,16 @@ capped() {
 
 log "build $build, quick=$quick, scenarios: ${scenarios[*]}, workers: ${workers_list[*]}"
 log "starting PostgreSQL (durable: fsync on) in $pgdir"
-pg_url=$(PG_HARNESS_DURABLE=1 "$harness" start --owner "$$" "$pgdir")
+pg_url=$(PG_HARNESS_DURABLE=1 PG_HARNESS_SETTINGS="shared_preload_libraries=pg_stat_statements ${PG_HARNESS_SETTINGS:-}" \
+  "$harness" start --owner "$$" "$pgdir")
 pg_started=true
 pg_version=$(psql_run -At -c 'SHOW server_version')
+pgss=false
+if psql_run -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements' >/dev/null 2>&1; then
+  pgss=true
+else
+  log "pg_stat_statements is not available: no SQL time and WAL per task"
+fi
 log "PostgreSQL $pg_version at $pg_url"
 
 baseline_json=$work/baseline.json
@@ -840,6 +870,11 @@ def target($name; $value; $op; $threshold; $unit):
       {cpu_ms_per_task: {jobnikd: (.cpu_work.jobnikd_s * 1000 / .work.completed | r3),
                          postgres: (.cpu_work.postgres_s * 1000 / .work.completed | r3),
                          loadgen: ((.work.loadgen_cpu_s // 0) * 1000 / .work.completed | r3)}}
+      + (if .sql_work then
+           {sql_per_task: {exec_us: (.sql_work.exec_ms * 1000 / .work.completed | round),
+                           wal_bytes: (.sql_work.wal_bytes / .work.completed | round),
+                           statements: (.sql_work.calls / .work.completed | r3)}}
+         else {} end)
     else {} end))) as $runs
 | {
     generated_at: $started, quick: $quick, ok: ($failures | length == 0), failures: $failures,
@@ -911,9 +946,10 @@ jq -r '
       | "s  \(.value.idle) idle + \(.value.slowloris) slowloris" + "   fresh p50/p99/max \(f(.value.work.fresh.p50))/\(f(.value.work.fresh.p99))/\(f(.value.work.fresh.max)) ms, keep-alive \(f(.value.work.keep_alive.p50))/\(f(.value.work.keep_alive.p99))/\(f(.value.work.keep_alive.max)) ms, errors \(f((.value.work.fresh.errors // 0) + (.value.work.keep_alive.errors // 0))), RSS \(f(.value.peak_rss_mb)) MB, threads \(f(.value.peak_threads)), jobnikd CPU \(f(.value.cpu_work.jobnikd_s)) s, closed by jobnikd idle/slowloris \(f(.value.work.closed_by_server.idle))/\(f(.value.work.closed_by_server.slowloris))"),
     (if .runs.p_pruning_p1 then "   (p: ratios per pair: tasks/s \(.ratios.pruning_pairs | map(f(.)) | join(", ")), p99 dequeue \(.ratios.pruning_p99_pairs | map(f(.)) | join(", ")))" else empty end),
     "",
-    "CPU per completed task (ms): jobnikd / PostgreSQL / loadgen",
+    "CPU per completed task (ms): jobnikd / PostgreSQL / loadgen; SQL per task: executor time, WAL, statements",
     (.runs | to_entries | map(select(.value.cpu_ms_per_task)) | sort_by(.value.scenario, .value.workers) | .[]
-      | "  \(.key | pad(8)) \(.value.cpu_ms_per_task.jobnikd) / \(.value.cpu_ms_per_task.postgres) / \(.value.cpu_ms_per_task.loadgen)"),
+      | "  \(.key | pad(8)) \(.value.cpu_ms_per_task.jobnikd) / \(.value.cpu_ms_per_task.postgres) / \(.value.cpu_ms_per_task.loadgen)"
+        + (if .value.sql_per_task then "; \(.value.sql_per_task.exec_us) us, \(.value.sql_per_task.wal_bytes) B, \(.value.sql_per_task.statements)" else "" end)),
     (if .runs.c.cpu_submit then "  c        submission: jobnikd \(.runs.c.cpu_submit.jobnikd_s) s, PostgreSQL \(.runs.c.cpu_submit.postgres_s) s CPU for \(.runs.c.submit.tasks) tasks (\(.runs.c.submit.body_bytes) bytes)" else empty end),
     "",
     "Targets (informational):",
