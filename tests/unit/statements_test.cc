@@ -1,6 +1,7 @@
 // Unit tests of store/pg/statements.h: how the embedded query files become statements.
 #include <gtest/gtest.h>
 
+#include <regex>
 #include <string>
 #include <string_view>
 
@@ -25,6 +26,19 @@ TEST(Statements, TheFinalReportPathsShareTheStageCountersFragment) {
 TEST(Statements, NoStatementKeepsAFragmentPlaceholder) {
   for (const auto& [name, sql] : Statements()) {
     EXPECT_EQ(sql.find("{StageCountFinished}"), std::string::npos) << name;
+  }
+}
+
+// Every expanded claim (fragments inside fragments included) is plain SQL: no "{Name}" left.
+TEST(Statements, TheExpandedClaimsKeepNoPlaceholder) {
+  const std::regex placeholder(R"(\{[A-Za-z_]+\})");
+  for (std::size_t k = 1; k <= kMaxClaimTypes; ++k) {
+    for (const auto& name : {ClaimStatementName(k), ClaimManyStatementName(k)}) {
+      std::smatch m;
+      const std::string& sql = Statement(name);
+      EXPECT_FALSE(std::regex_search(sql, m, placeholder)) << name << ": " << m.str();
+      EXPECT_NE(sql.find("OFFSET 0"), std::string::npos) << name << ": the stage and job check";
+    }
   }
 }
 

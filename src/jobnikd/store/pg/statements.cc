@@ -80,6 +80,14 @@ Parsed Parse() {
     }
     flush();
   }
+  // A fragment may use others ("{X}" in its text): expand them into it first, two levels deep.
+  for (int level = 0; level < 2; ++level) {
+    for (auto& [fragment, text] : out.fragments) {
+      for (const auto& [other, other_text] : out.fragments) {
+        if (other != fragment) ReplaceAll(text, "{" + other + "}", other_text);
+      }
+    }
+  }
   // "{Fragment}" in a statement or template stands for the fragment's text.
   for (auto* texts : {&out.statements, &out.templates}) {
     for (auto& [statement, sql] : *texts) {

@@ -14,7 +14,7 @@ namespace jobnik::store::pg {
 // A "-- template: X" section is not a statement: code expands it (ClaimStatementName).
 // A "-- fragment: X" section is not a statement either: its text (without the comments
 // that trail it) replaces "{X}" in every statement and template, so that statements can
-// share a part (StageCountFinished in task.sql).
+// share a part (StageCountFinished in task.sql); a fragment may use other fragments.
 const std::map<std::string, std::string>& Statements();
 
 // The text of statement `name` (of any query file, or an expanded claim: TaskClaimK,

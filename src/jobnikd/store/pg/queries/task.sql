@@ -170,6 +170,17 @@ FROM stage s JOIN job j ON j.id = s.job_id
 WHERE s.id = t.stage_id AND s.status IN ('PENDING', 'IN_PROGRESS') AND j.status IN ('PENDING', 'IN_PROGRESS')
 OFFSET 0
 
+-- The scan of one type that claims lock as they go: its claimable tasks of active stages and
+-- jobs in the v1 order, locked SKIP LOCKED, at most {limit} (or the type's free slots). After
+-- the select list of TaskClaim's branches and of TaskClaimManyOne.
+-- fragment: LockedScanOfType
+FROM task t
+CROSS JOIN LATERAL ({ActiveStageAndJob}) a
+WHERE t.stage_type = {type} AND t.ready AND t.status IN ('PENDING', 'RETRIED')
+ORDER BY t.priority, t.seq
+LIMIT least({limit}::bigint, coalesce((SELECT sl.free FROM slots sl WHERE sl.stage_type = {type}), {limit}::bigint))
+FOR UPDATE OF t SKIP LOCKED
+
 -- The claim of one batch of dequeue requests (see group_commit.h), for K stage types at
 -- once: a template, expanded in statements.cc into the statements
 -- TaskClaim1..TaskClaim16. The part between the "per type" lines is repeated once
@@ -200,12 +211,7 @@ WITH
 -- per type: begin
 c{i} AS (
   SELECT {i} AS branch, t.id, t.stage_id, t.priority, t.seq, a.stage_status, a.job_id, a.job_status
-  FROM task t
-  CROSS JOIN LATERAL ({ActiveStageAndJob}) a
-  WHERE t.stage_type = {type} AND t.ready AND t.status IN ('PENDING', 'RETRIED')
-  ORDER BY t.priority, t.seq
-  LIMIT least({limit}::bigint, coalesce((SELECT sl.free FROM slots sl WHERE sl.stage_type = {type}), {limit}::bigint))
-  FOR UPDATE OF t SKIP LOCKED
+  {LockedScanOfType}
 ),
 -- per type: end
 candidate AS (
@@ -335,12 +341,7 @@ WITH
 -- per type: begin
 candidate AS (
   SELECT t.id, t.stage_id, t.priority, t.seq, a.stage_status, a.job_id, a.job_status
-  FROM task t
-  CROSS JOIN LATERAL ({ActiveStageAndJob}) a
-  WHERE t.stage_type = {type} AND t.ready AND t.status IN ('PENDING', 'RETRIED')
-  ORDER BY t.priority, t.seq
-  LIMIT least({limit}::bigint, coalesce((SELECT sl.free FROM slots sl WHERE sl.stage_type = {type}), {limit}::bigint))
-  FOR UPDATE OF t SKIP LOCKED
+  {LockedScanOfType}
 ),
 -- per type: end
 {TaskClaimManyEnd}
