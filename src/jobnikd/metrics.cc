@@ -130,6 +130,11 @@ Metrics::Metrics()
                               .Help("Claimable-work notifications received from PostgreSQL (LISTEN).")
                               .Register(*registry_)
                               .Add({})),
+      claim_hangups(prometheus::BuildCounter()
+                        .Name("jobnik_claim_wait_hangups_total")
+                        .Help("Waiting claim requests ended early because their client closed the connection.")
+                        .Register(*registry_)
+                        .Add({})),
       streams_open(prometheus::BuildGauge()
                        .Name("jobnik_streams_open")
                        .Help("Job streams (GET /v1/stream) open now.")

@@ -92,10 +92,12 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& http_threads;
   prometheus::Gauge& http_connections_queued;
   // Long-poll claims (services/claim_waiter.h): requests waiting for work now, waiters
-  // woken (each wake-up is one more claim attempt), and wake-up notifications received.
+  // woken (each wake-up is one more claim attempt), wake-up notifications received, and
+  // waits ended because their client hung up.
   prometheus::Gauge& claim_waiting;
   prometheus::Counter& claim_wakeups;
   prometheus::Counter& claim_notifications;
+  prometheus::Counter& claim_hangups;
   // Job streams (GET /v1/stream, http/streams.h): open now, and refused at stream.max_clients.
   prometheus::Gauge& streams_open;
   prometheus::Counter& streams_refused;

@@ -5,7 +5,11 @@
 // dequeue's wait_seconds over HTTP.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -20,6 +24,7 @@
 #include "domain/model.h"
 #include "fixtures.h"
 #include "http/api.h"
+#include "http/connections.h"
 #include "metrics.h"
 #include "pg_test_env.h"
 #include "services/claim_waiter.h"
@@ -90,17 +95,18 @@ class ClaimWaitTest : public DbTest {
 
   // Starts a claim of `type` through `st` that waits up to `wait` on `waiter`.
   std::unique_ptr<WaitingClaim> StartClaim(ClaimWaiter& waiter, store::pg::PgStore& st, const std::string& type,
-                                           std::chrono::milliseconds wait = 30s) {
+                                           std::chrono::milliseconds wait = 30s,
+                                           services::WaitCancel* cancel = nullptr) {
     auto c = std::make_unique<WaitingClaim>();
     WaitingClaim* raw = c.get();
-    c->outcome = std::async(std::launch::async, [&waiter, &st, type, wait, raw] {
+    c->outcome = std::async(std::launch::async, [&waiter, &st, type, wait, raw, cancel] {
       auto outcome = waiter.ClaimOrWait({type}, Clock::now() + wait, [&] {
         ++raw->attempts;
         auto d = st.ClaimTask(type);
         if (d.ok()) raw->task = d->task;
         ++raw->tried;
         return d.ok() || d.status().code() != ErrorCode::kTaskNotFound;
-      });
+      }, cancel);
       raw->finished = Clock::now();
       return outcome;
     });
@@ -358,6 +364,31 @@ TEST_F(ClaimWaitTest, ABurstWakesAsManyWaitersAsThereAreNewTasks) {
   waiter.Stop();
 }
 
+TEST_F(ClaimWaitTest, ACancelledWaitEndsAtOnceAndClaimsNothingMore) {
+  auto& waiter = NewWaiter(WakeupMode::kNotify, *store_);
+  services::WaitCancel cancel, other;
+  auto c = StartClaim(waiter, *store_, "w-cancel", 60s, &cancel);
+  auto d = StartClaim(waiter, *store_, "w-cancel", 60s, &other);
+  ASSERT_TRUE(Eventually([&] { return Asleep(*c) && Asleep(*d) && waiter.Waiting() == 2; }));
+  cancel.Cancel();
+  ASSERT_EQ(c->outcome.wait_for(2s), std::future_status::ready) << "the cancelled wait went on";
+  EXPECT_EQ(c->outcome.get(), ClaimWaiter::Outcome::kCancelled);
+  const int attempts = c->attempts;
+  EXPECT_FALSE(c->task.has_value());
+  // The other waiter goes on waiting and gets the next task; the cancelled one none.
+  EXPECT_EQ(waiter.Waiting(), 1u);
+  AddWork(*store_, "w-cancel", 1);
+  ExpectClaimed(*d);
+  EXPECT_EQ(c->attempts.load(), attempts);
+  // Cancelled before its wait began: one attempt, then it ends.
+  services::WaitCancel early;
+  early.Cancel();
+  auto e = StartClaim(waiter, *store_, "w-cancel", 60s, &early);
+  ASSERT_EQ(e->outcome.wait_for(2s), std::future_status::ready);
+  EXPECT_EQ(e->outcome.get(), ClaimWaiter::Outcome::kCancelled);
+  EXPECT_EQ(e->attempts.load(), 1);
+}
+
 TEST_F(ClaimWaitTest, StopReleasesEveryWaiterAtOnce) {
   auto& waiter = NewWaiter(WakeupMode::kNotify, *store_);
   std::vector<std::unique_ptr<WaitingClaim>> claims;
@@ -418,14 +449,25 @@ class DequeueWaitTest : public ClaimWaitTest {
   void StartServer(ClaimWaiter* waiter) {
     http::ApiOptions options{std::size_t{64} * 1024, false};
     options.claim_waiter = waiter;
+    options.connections = &connections_;
     api_ = std::make_unique<http::Api>(*store_, metrics_, options);
     api_->Register(server_);
+    server_.set_logger([this](const httplib::Request& req, const httplib::Response&) {
+      connections_.RequestFinished(req);
+    });
     port_ = server_.bind_to_any_port("127.0.0.1");
     ASSERT_GT(port_, 0);
+    // As jobnikd runs it: finds the connections whose client hung up.
+    http::ConnectionGuardOptions guard;
+    guard.port = port_;
+    guard.interval = 50ms;
+    guard_ = std::make_unique<http::ConnectionGuard>(guard, connections_, nullptr);
+    guard_->Start();
     thread_ = std::thread([this] { server_.listen_after_bind(); });
     ASSERT_TRUE(Eventually([&] { return server_.is_running(); }));
   }
   void TearDown() override {
+    if (guard_) guard_->Stop();
     for (auto& w : waiters_) w->Stop();
     server_.stop();
     if (thread_.joinable()) thread_.join();
@@ -438,6 +480,8 @@ class DequeueWaitTest : public ClaimWaitTest {
   }
 
   Metrics metrics_;
+  http::ConnectionTracker connections_;
+  std::unique_ptr<http::ConnectionGuard> guard_;
   std::unique_ptr<http::Api> api_;
   httplib::Server server_;
   int port_ = 0;
@@ -507,6 +551,36 @@ TEST_F(DequeueWaitTest, ABatchClaimWithWaitSecondsAnswersTheTasksCreatedWhileItW
   EXPECT_EQ(empty->status, 200) << empty->body;
   EXPECT_EQ(nlohmann::json::parse(empty->body).at("tasks").size(), 0U);
   EXPECT_GE(std::chrono::duration<double>(Clock::now() - start).count(), 0.95);
+}
+
+TEST_F(DequeueWaitTest, AWaitingClaimWhoseClientHangsUpStopsWaitingAndClaimsNothing) {
+  auto& waiter = NewWaiter(WakeupMode::kNotify, *store_, &metrics_);
+  StartServer(&waiter);
+  const std::string claim_body = R"({"stageTypes":["w-hangup"],"limit":1,"waitSeconds":60})";
+  const std::vector<std::string> requests = {
+      "PATCH /v1/stages/w-hangup/tasks/dequeue?wait_seconds=60 HTTP/1.1\r\nHost: t\r\n\r\n",
+      "POST /v1/tasks/claim HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: " +
+          std::to_string(claim_body.size()) + "\r\n\r\n" + claim_body,
+  };
+  for (const auto& request : requests) {
+    // A client that sends its long poll and goes away (a worker killed while it waits).
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port_));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ASSERT_EQ(send(fd, request.data(), request.size(), MSG_NOSIGNAL), static_cast<ssize_t>(request.size()));
+    ASSERT_TRUE(Eventually([&] { return waiter.Waiting() == 1; })) << request;
+    close(fd);
+    ASSERT_TRUE(Eventually([&] { return waiter.Waiting() == 0; }, 5s)) << "still waiting for a gone client: " << request;
+  }
+  EXPECT_EQ(metrics_.claim_hangups.Value(), 2);
+  // Nothing was claimed for them: the next task is there for a client that asks.
+  AddWork(*store_, "w-hangup", 1);
+  auto r = Dequeue("w-hangup", "");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
 }
 
 TEST_F(DequeueWaitTest, ShutdownAnswersWaitingDequeuesAt404) {

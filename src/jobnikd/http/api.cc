@@ -21,8 +21,9 @@ std::vector<Route> AllRoutes(store::Store& store, Metrics& metrics, const ApiOpt
                              std::atomic<bool>& draining, std::function<bool()>& liveness) {
   std::vector<Route> routes;
   AddJobRoutes(routes, store, metrics);
-  AddStageRoutes(routes, store, metrics, options.lease, options.claim_waiter);
-  AddTaskRoutes(routes, store, metrics, options.lease, options.claim_waiter);
+  const LongPoll long_poll{options.claim_waiter, options.connections};
+  AddStageRoutes(routes, store, metrics, options.lease, long_poll);
+  AddTaskRoutes(routes, store, metrics, options.lease, long_poll);
   AddLimitRoutes(routes, store);
   AddOpsRoutes(routes, store, metrics, draining, liveness);
   AddQueueRoutes(routes, store);

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -112,6 +113,39 @@ std::size_t ConnectionTracker::InFlight() {
   return in_flight_.size();
 }
 
+std::uint64_t ConnectionTracker::Watch(const Peer& peer, std::function<void()> on_hang_up) {
+  std::lock_guard lock(watch_mu_);
+  const std::uint64_t id = next_watch_++;
+  watches_.emplace(peer, std::make_pair(id, std::move(on_hang_up)));
+  return id;
+}
+
+void ConnectionTracker::Unwatch(std::uint64_t id) {
+  std::lock_guard lock(watch_mu_);
+  std::erase_if(watches_, [id](const auto& entry) { return entry.second.first == id; });
+}
+
+bool ConnectionTracker::Watched(const Peer& peer) {
+  std::lock_guard lock(watch_mu_);
+  return watches_.count(peer) > 0;
+}
+
+void ConnectionTracker::HungUp(const Peer& peer) {
+  std::lock_guard lock(watch_mu_);
+  auto [begin, end] = watches_.equal_range(peer);
+  for (auto it = begin; it != end; ++it) it->second.second();
+  watches_.erase(begin, end);
+}
+
+HangUpWatch::HangUpWatch(ConnectionTracker* tracker, const httplib::Request& req, std::function<void()> on_hang_up)
+    : tracker_(tracker) {
+  if (tracker_) id_ = tracker_->Watch({req.remote_addr, req.remote_port}, std::move(on_hang_up));
+}
+
+HangUpWatch::~HangUpWatch() {
+  if (tracker_) tracker_->Unwatch(id_);
+}
+
 int ConnectionTracker::CloseIdle(int port) {
   // Holding the lock, no request can start meanwhile: one that had been about to is
   // refused by RequestStarted when its connection is among those closed here.
@@ -137,6 +171,14 @@ unsigned long SocketInode(int fd) {
   struct stat st {};
   if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) return 0;
   return static_cast<unsigned long>(st.st_ino);
+}
+
+// The client of the connection open as `fd` (still the socket with `inode`) closed it: a
+// FIN or a reset arrived. Unread bytes of a next request do not count.
+bool PeerClosed(int fd, unsigned long inode) {
+  pollfd p{fd, POLLRDHUP, 0};
+  if (::poll(&p, 1, 0) != 1 || (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) == 0) return false;
+  return SocketInode(fd) == inode;
 }
 
 // Shuts down the socket open as `fd` if it is still the one with `inode`.
@@ -224,6 +266,10 @@ GuardSweep ConnectionGuard::RunOnce(Clock::time_point now) {
     const auto state = tracker_.StateOf(conn.peer);
     if (state.in_flight) {
       conn.head_since.reset();
+      if (tracker_.Watched(conn.peer) && PeerClosed(conn.fd, inode)) {
+        tracker_.HungUp(conn.peer);
+        ++sweep.hung_up;
+      }
       ++sweep.in_flight;
       ++it;
       continue;

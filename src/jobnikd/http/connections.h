@@ -12,6 +12,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -50,6 +51,17 @@ class ConnectionTracker {
   // taken), so that what is kept stays bounded by the open connections.
   void KeepOnly(const std::set<Peer>& open, std::chrono::steady_clock::time_point before);
 
+  // Hang-up watches: `on_hang_up` runs once, on the ConnectionGuard's thread, when the guard
+  // finds that the client of `peer` closed its connection while a request of it is in
+  // flight (a long poll whose client went away). Watch returns its id for Unwatch, which
+  // waits for a running `on_hang_up` to return: after it, the callback never runs.
+  std::uint64_t Watch(const Peer& peer, std::function<void()> on_hang_up);
+  void Unwatch(std::uint64_t id);
+  // For the guard: some request of `peer` is watched; `peer`'s client hung up (runs and
+  // removes its watches).
+  bool Watched(const Peer& peer);
+  void HungUp(const Peer& peer);
+
   // Shuts down (both directions) every connection this process accepted on TCP port
   // `port` that has no request in flight, and returns how many. Call after the server
   // has stopped accepting: workers blocked on those connections return at once.
@@ -60,6 +72,23 @@ class ConnectionTracker {
   std::multiset<Peer> in_flight_;
   std::map<Peer, std::chrono::steady_clock::time_point> last_finished_;
   std::set<Peer> closed_;
+  std::mutex watch_mu_;  // after mu_ when both are held; held while a callback runs
+  std::uint64_t next_watch_ = 1;
+  std::multimap<Peer, std::pair<std::uint64_t, std::function<void()>>> watches_;
+};
+
+// A hang-up watch for the current request's connection while it lives (does nothing
+// without a tracker).
+class HangUpWatch {
+ public:
+  HangUpWatch(ConnectionTracker* tracker, const httplib::Request& req, std::function<void()> on_hang_up);
+  ~HangUpWatch();
+  HangUpWatch(const HangUpWatch&) = delete;
+  HangUpWatch& operator=(const HangUpWatch&) = delete;
+
+ private:
+  ConnectionTracker* tracker_;
+  std::uint64_t id_ = 0;
 };
 
 // Keeps connections from holding the server's threads forever (docs/operations.md,
@@ -77,6 +106,8 @@ class ConnectionTracker {
 //    lets a server close an idle keep-alive connection at any time, and clients open a
 //    new one (adaptive keep-alive).
 // A connection whose complete request head waits unread in the kernel is left alone.
+// A connection with a request in flight that is watched (ConnectionTracker::Watch) and
+// whose client closed it (FIN or reset) is reported to the tracker as hung up.
 // It works at the socket level, so alike for httplib::Server and SSLServer: on TLS the
 // handshake counts as part of the first head (a slow handshake is closed too), and the
 // unread-head check cannot see into encrypted bytes.
@@ -97,6 +128,7 @@ struct GuardSweep {
   std::size_t idle = 0;       // neither
   std::size_t closed_header_timeout = 0;
   std::size_t closed_idle = 0;
+  std::size_t hung_up = 0;  // watched requests whose client was found gone
 };
 
 class ConnectionGuard {

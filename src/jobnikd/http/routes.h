@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "http/connections.h"
 #include "http/envelope.h"
 #include "metrics.h"
 #include "services/claim_waiter.h"
@@ -36,18 +37,32 @@ struct LeaseBounds {
 // The longest wait a claim may ask for (dequeue's wait_seconds), seconds.
 inline constexpr int kMaxWaitSeconds = 60;
 
+// The claims' long poll (services/claim_waiter.h). Without `waiter` claims do not wait;
+// with `connections` (whose ConnectionGuard runs), a waiting claim whose client closes its
+// connection stops waiting, so that nothing is claimed for a client that is gone.
+struct LongPoll {
+  services::ClaimWaiter* waiter = nullptr;
+  ConnectionTracker* connections = nullptr;
+
+  // Runs `attempt` (ClaimWaiter::ClaimOrWait) for the request `req`, waiting up to `wait`
+  // when `waiter` is set; without it, once.
+  services::ClaimWaiter::Outcome ClaimOrWait(const httplib::Request& req, Metrics& m,
+                                             const std::vector<std::string>& stage_types, std::chrono::seconds wait,
+                                             const std::function<bool()>& attempt) const;
+};
+
 // 503 with Retry-After for a claim that cannot wait because claim.max_waiters claims wait
 // already (counted as a dequeue miss); `instead` says how to claim without waiting.
 Reply WaitersFullReply(Metrics& m, std::string_view instead);
 
 // `st` and `m` must outlive the server the routes are installed on.
 void AddJobRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m);
-// `waiter` (may be null: wait_seconds does not wait) serves the dequeue's long poll.
+// `long_poll` serves the dequeue's wait_seconds.
 void AddStageRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, LeaseBounds lease = {},
-                    services::ClaimWaiter* waiter = nullptr);
-// `waiter` (may be null) serves the batch claim's waitSeconds.
+                    LongPoll long_poll = {});
+// `long_poll` serves the batch claim's waitSeconds.
 void AddTaskRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, LeaseBounds lease = {},
-                   services::ClaimWaiter* waiter = nullptr);
+                   LongPoll long_poll = {});
 // The stage types and their concurrency limits (limits_routes.cc).
 void AddLimitRoutes(std::vector<Route>& routes, store::Store& st);
 // /readiness answers 503 while `draining`; /liveness while `liveness` (when set) returns

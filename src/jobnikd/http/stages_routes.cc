@@ -19,7 +19,7 @@ namespace jobnik::http {
 using domain::ErrorCode;
 
 void AddStageRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, LeaseBounds lease,
-                    services::ClaimWaiter* waiter) {
+                    LongPoll long_poll) {
   const RouteAdder add{routes};
   add("GET", "/v1/stages", "/v1/stages",
       WithPaging({"job_id", "stage_type", "stage_operation_status", "should_return_tasks"}), [&st](Call& c) -> Reply {
@@ -90,7 +90,7 @@ void AddStageRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, Le
     return JsonReply(201, *created);
   });
   add("PATCH", "/v1/stages/([^/]+)/tasks/dequeue", "/v1/stages/{stageType}/tasks/dequeue",
-      {"lease_seconds", "worker_id", "wait_seconds"}, [&st, &m, lease, waiter](Call& c) -> Reply {
+      {"lease_seconds", "worker_id", "wait_seconds"}, [&st, &m, lease, long_poll](Call& c) -> Reply {
         const std::string type = c.req.matches[1].str();
         Tag("jobnik.stage.type", type);
         if (auto s = domain::CheckTextParam(type, "request/params/stageType", 50); !s.ok()) return ErrorReply(s);
@@ -108,12 +108,9 @@ void AddStageRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, Le
           claimed = st.ClaimTask(type, options);
           return claimed->ok() || claimed->status().code() != ErrorCode::kTaskNotFound;
         };
-        if (wait.value_or(0) > 0 && waiter) {
-          const auto outcome =
-              waiter->ClaimOrWait({type}, std::chrono::steady_clock::now() + std::chrono::seconds(*wait), attempt);
-          if (outcome == services::ClaimWaiter::Outcome::kOverLimit) return WaitersFullReply(m, "without wait_seconds");
-        } else {
-          attempt();
+        if (long_poll.ClaimOrWait(c.req, m, {type}, std::chrono::seconds(wait.value_or(0)), attempt) ==
+            services::ClaimWaiter::Outcome::kOverLimit) {
+          return WaitersFullReply(m, "without wait_seconds");
         }
         auto& d = *claimed;
         if (!d.ok()) {

@@ -3,6 +3,7 @@
 #include "http/routes.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <chrono>
 #include <nlohmann/json.hpp>
@@ -72,6 +73,24 @@ void AppendItemResult(std::string& out, const std::string& id, const domain::Sta
 
 }  // namespace
 
+services::ClaimWaiter::Outcome LongPoll::ClaimOrWait(const httplib::Request& req, Metrics& m,
+                                                     const std::vector<std::string>& stage_types,
+                                                     std::chrono::seconds wait,
+                                                     const std::function<bool()>& attempt) const {
+  if (!waiter || wait.count() <= 0) {
+    return attempt() ? services::ClaimWaiter::Outcome::kClaimed : services::ClaimWaiter::Outcome::kTimedOut;
+  }
+  services::WaitCancel cancel;
+  const HangUpWatch watch(connections, req, [&cancel] { cancel.Cancel(); });
+  const auto outcome = waiter->ClaimOrWait(stage_types, std::chrono::steady_clock::now() + wait, attempt, &cancel);
+  if (outcome == services::ClaimWaiter::Outcome::kCancelled) {
+    m.claim_hangups.Increment();
+    spdlog::debug("a waiting claim of {} ended: its client {}:{} closed the connection", fmt::join(stage_types, ", "),
+                  req.remote_addr, req.remote_port);
+  }
+  return outcome;
+}
+
 Reply WaitersFullReply(Metrics& m, std::string_view instead) {
   m.claim_misses.Increment();
   Reply busy = ErrorReply(domain::Unavailable(
@@ -81,7 +100,7 @@ Reply WaitersFullReply(Metrics& m, std::string_view instead) {
 }
 
 void AddTaskRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, LeaseBounds lease,
-                   services::ClaimWaiter* waiter) {
+                   LongPoll long_poll) {
   const RouteAdder add{routes};
   add("GET", "/v1/tasks", "/v1/tasks", WithPaging({"stage_id", "stage_type", "status", "from_date", "end_date"}),
       [&st](Call& c) -> Reply {
@@ -125,7 +144,7 @@ void AddTaskRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, Lea
   });
   // Extension: a batch claim (docs/design.md, "Batch claims and reports"). 200
   // {"tasks": [...]}, possibly empty; each task as the dequeue answers it.
-  add("POST", "/v1/tasks/claim", "/v1/tasks/claim", {}, [&st, &m, lease, waiter](Call& c) -> Reply {
+  add("POST", "/v1/tasks/claim", "/v1/tasks/claim", {}, [&st, &m, lease, long_poll](Call& c) -> Reply {
     auto req = domain::ParseClaimBatch(c.req.body);
     if (!req.ok()) return ErrorReply(req.status());
     if (req->lease_seconds && (*req->lease_seconds < lease.min || *req->lease_seconds > lease.max)) {
@@ -140,13 +159,9 @@ void AddTaskRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, Lea
       result = st.ClaimTasks(req->stage_types, req->limit, options);
       return !result->ok() || !(*result)->empty();
     };
-    if (req->wait_seconds > 0 && waiter) {
-      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(req->wait_seconds);
-      if (waiter->ClaimOrWait(req->stage_types, deadline, attempt) == services::ClaimWaiter::Outcome::kOverLimit) {
-        return WaitersFullReply(m, "with waitSeconds 0");
-      }
-    } else {
-      attempt();
+    if (long_poll.ClaimOrWait(c.req, m, req->stage_types, std::chrono::seconds(req->wait_seconds), attempt) ==
+        services::ClaimWaiter::Outcome::kOverLimit) {
+      return WaitersFullReply(m, "with waitSeconds 0");
     }
     auto& claimed = *result;
     if (!claimed.ok()) return ErrorReply(claimed.status());

@@ -46,7 +46,19 @@ struct ClaimWaiter::Waiter {
   std::vector<std::string> types;
   std::condition_variable cv;  // with mu_
   bool woken = false;          // a wake-up not yet used by a claim attempt
+  bool cancelled = false;      // its WaitCancel was cancelled
 };
+
+void WaitCancel::Cancel() {
+  const std::lock_guard lock(mu_);
+  cancelled_ = true;
+  if (wake_) wake_();
+}
+
+bool WaitCancel::Cancelled() const {
+  const std::lock_guard lock(mu_);
+  return cancelled_;
+}
 
 ClaimWaiter::ClaimWaiter(ClaimWaiterOptions options, ClaimableCounter counter, Metrics* metrics)
     : options_(std::move(options)), counter_(std::move(counter)), metrics_(metrics) {
@@ -129,13 +141,13 @@ void ClaimWaiter::Leave(const std::shared_ptr<Waiter>& w) {
 
 bool ClaimWaiter::Sleep(Waiter& w, std::chrono::steady_clock::time_point deadline) {
   std::unique_lock lock(mu_);
-  w.cv.wait_until(lock, deadline, [&] { return w.woken || stopping_; });
-  return w.woken && !stopping_;
+  w.cv.wait_until(lock, deadline, [&] { return w.woken || w.cancelled || stopping_; });
+  return w.woken && !w.cancelled && !stopping_;
 }
 
 ClaimWaiter::Outcome ClaimWaiter::ClaimOrWait(const std::vector<std::string>& stage_types,
                                               std::chrono::steady_clock::time_point deadline,
-                                              const std::function<bool()>& attempt) {
+                                              const std::function<bool()>& attempt, WaitCancel* cancel) {
   bool over_limit = false;
   // Registered before the first attempt: work made claimable between that attempt and the
   // sleep wakes this waiter rather than passing it by.
@@ -143,6 +155,16 @@ ClaimWaiter::Outcome ClaimWaiter::ClaimOrWait(const std::vector<std::string>& st
   if (!w) {
     if (attempt()) return Outcome::kClaimed;
     return over_limit ? Outcome::kOverLimit : Outcome::kStopped;
+  }
+  // Lock order: the cancel's mutex, then mu_ (Cancel() wakes under its own mutex).
+  if (cancel) {
+    const std::lock_guard lock(cancel->mu_);
+    cancel->wake_ = [this, w] {
+      const std::lock_guard wl(mu_);
+      w->cancelled = true;
+      w->cv.notify_all();
+    };
+    if (cancel->cancelled_) cancel->wake_();
   }
   Outcome outcome = Outcome::kTimedOut;
   for (;;) {
@@ -156,9 +178,13 @@ ClaimWaiter::Outcome ClaimWaiter::ClaimOrWait(const std::vector<std::string>& st
     }
     if (std::chrono::steady_clock::now() >= deadline || !Sleep(*w, deadline)) {
       const std::lock_guard lock(mu_);
-      outcome = stopping_ ? Outcome::kStopped : Outcome::kTimedOut;
+      outcome = stopping_ ? Outcome::kStopped : w->cancelled ? Outcome::kCancelled : Outcome::kTimedOut;
       break;
     }
+  }
+  if (cancel) {
+    const std::lock_guard lock(cancel->mu_);
+    cancel->wake_ = nullptr;
   }
   Leave(w);
   return outcome;

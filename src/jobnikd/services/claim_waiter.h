@@ -22,7 +22,8 @@
 // per waiter — and wakes that many waiters.
 //
 // Stop() releases every waiter at once (they answer as after a timeout: nothing claimed)
-// and later waits return at once.
+// and later waits return at once. A WaitCancel ends one waiter early (its client hung up:
+// http/connections.h), so that nothing is claimed for a client that is gone.
 #pragma once
 
 #include <atomic>
@@ -68,6 +69,21 @@ struct ClaimWaiterOptions {
   std::chrono::milliseconds reconnect_max{5000};
 };
 
+// Ends one waiting claim early, from any thread: the claim makes no further attempt and
+// answers kCancelled. Cancel() before the wait begins ends it after its first attempt.
+// Must outlive the ClaimOrWait it is passed to.
+class WaitCancel {
+ public:
+  void Cancel();
+  bool Cancelled() const;
+
+ private:
+  friend class ClaimWaiter;
+  mutable std::mutex mu_;
+  bool cancelled_ = false;
+  std::function<void()> wake_;  // set by ClaimOrWait while it may sleep
+};
+
 // How many tasks of `stage_type` a claim would find now, at most `limit` (the poll
 // fallback; PgStore::CountClaimable).
 using ClaimableCounter = std::function<domain::Result<std::int64_t>(const std::string& stage_type, std::int64_t limit)>;
@@ -79,6 +95,7 @@ class ClaimWaiter {
     kTimedOut,   // the deadline passed
     kStopped,    // jobnikd is shutting down
     kOverLimit,  // max_waiters requests wait already (the one attempt found nothing)
+    kCancelled,  // its WaitCancel was cancelled (after at least one attempt)
   };
 
   // `counter` serves the poll fallback; `metrics` may be null. Both must outlive this.
@@ -95,9 +112,9 @@ class ClaimWaiter {
   // The one call a claim makes: runs `attempt` (one claim; true when it claimed something
   // or failed for good — the caller keeps its result) now, and again each time work of
   // one of `stage_types` may have become claimable, until it returns true or `deadline`
-  // passes. Between attempts no SQL runs.
+  // passes, or `cancel` (may be null) is cancelled. Between attempts no SQL runs.
   Outcome ClaimOrWait(const std::vector<std::string>& stage_types, std::chrono::steady_clock::time_point deadline,
-                      const std::function<bool()>& attempt);
+                      const std::function<bool()>& attempt, WaitCancel* cancel = nullptr);
 
   // Wakes up to `count` waiters of `stage_type`, oldest first (what a notification does;
   // public for tests). Returns how many it woke.
@@ -115,7 +132,7 @@ class ClaimWaiter {
   // Registers a waiter; nullptr when stopping or over the limit (`over_limit` says which).
   std::shared_ptr<Waiter> Enter(const std::vector<std::string>& stage_types, bool& over_limit);
   void Leave(const std::shared_ptr<Waiter>& w);
-  // Sleeps until woken (true), or the deadline or Stop() (false).
+  // Sleeps until woken (true), or the deadline, Stop() or a cancel (false).
   bool Sleep(Waiter& w, std::chrono::steady_clock::time_point deadline);
   std::size_t WakeLocked(const std::string& stage_type, std::int64_t count);
   void ListenLoop();
