@@ -100,13 +100,16 @@ class ClaimWaitTest : public DbTest {
     auto c = std::make_unique<WaitingClaim>();
     WaitingClaim* raw = c.get();
     c->outcome = std::async(std::launch::async, [&waiter, &st, type, wait, raw, cancel] {
-      auto outcome = waiter.ClaimOrWait({type}, Clock::now() + wait, [&] {
-        ++raw->attempts;
-        auto d = st.ClaimTask(type);
-        if (d.ok()) raw->task = d->task;
-        ++raw->tried;
-        return d.ok() || d.status().code() != ErrorCode::kTaskNotFound;
-      }, cancel);
+      auto outcome = waiter.ClaimOrWait(
+          {type}, Clock::now() + wait,
+          [&] {
+            ++raw->attempts;
+            auto d = st.ClaimTask(type);
+            if (d.ok()) raw->task = d->task;
+            ++raw->tried;
+            return d.ok() || d.status().code() != ErrorCode::kTaskNotFound;
+          },
+          cancel);
       raw->finished = Clock::now();
       return outcome;
     });
@@ -452,9 +455,8 @@ class DequeueWaitTest : public ClaimWaitTest {
     options.connections = &connections_;
     api_ = std::make_unique<http::Api>(*store_, metrics_, options);
     api_->Register(server_);
-    server_.set_logger([this](const httplib::Request& req, const httplib::Response&) {
-      connections_.RequestFinished(req);
-    });
+    server_.set_logger(
+        [this](const httplib::Request& req, const httplib::Response&) { connections_.RequestFinished(req); });
     port_ = server_.bind_to_any_port("127.0.0.1");
     ASSERT_GT(port_, 0);
     // As jobnikd runs it: finds the connections whose client hung up.
@@ -573,7 +575,8 @@ TEST_F(DequeueWaitTest, AWaitingClaimWhoseClientHangsUpStopsWaitingAndClaimsNoth
     ASSERT_EQ(send(fd, request.data(), request.size(), MSG_NOSIGNAL), static_cast<ssize_t>(request.size()));
     ASSERT_TRUE(Eventually([&] { return waiter.Waiting() == 1; })) << request;
     close(fd);
-    ASSERT_TRUE(Eventually([&] { return waiter.Waiting() == 0; }, 5s)) << "still waiting for a gone client: " << request;
+    ASSERT_TRUE(Eventually([&] { return waiter.Waiting() == 0; }, 5s))
+        << "still waiting for a gone client: " << request;
   }
   EXPECT_EQ(metrics_.claim_hangups.Value(), 2);
   // Nothing was claimed for them: the next task is there for a client that asks.

@@ -18,8 +18,7 @@ namespace jobnik::http {
 
 using domain::ErrorCode;
 
-void AddStageRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, LeaseBounds lease,
-                    LongPoll long_poll) {
+void AddStageRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, LeaseBounds lease, LongPoll long_poll) {
   const RouteAdder add{routes};
   add("GET", "/v1/stages", "/v1/stages",
       WithPaging({"job_id", "stage_type", "stage_operation_status", "should_return_tasks"}), [&st](Call& c) -> Reply {

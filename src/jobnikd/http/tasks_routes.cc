@@ -99,8 +99,7 @@ Reply WaitersFullReply(Metrics& m, std::string_view instead) {
   return busy;
 }
 
-void AddTaskRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, LeaseBounds lease,
-                   LongPoll long_poll) {
+void AddTaskRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, LeaseBounds lease, LongPoll long_poll) {
   const RouteAdder add{routes};
   add("GET", "/v1/tasks", "/v1/tasks", WithPaging({"stage_id", "stage_type", "status", "from_date", "end_date"}),
       [&st](Call& c) -> Reply {
