@@ -45,11 +45,16 @@ void AddTrace(Headers& headers) {
   if (trace.tracestate) headers.emplace_back("tracestate", *trace.tracestate);
 }
 
-HttpRequest MakeRequest(const std::string& method, const std::string& path, const std::string& body, int wait_seconds) {
+// How long the replay of a long poll cut by a stop may take (RequestIdempotent).
+constexpr std::chrono::milliseconds kReplayReadTimeout{1000};
+
+HttpRequest MakeRequest(const std::string& method, const std::string& path, const std::string& body, int wait_seconds,
+                        std::stop_token cancel) {
   HttpRequest request;
   request.method = method;
   request.path = path;
   request.body = body;
+  request.cancel = std::move(cancel);
   // The wait plus the usual read timeout: a long poll is not a slow server.
   if (wait_seconds > 0) request.read_timeout = std::chrono::seconds(wait_seconds) + kLongPollReadMargin;
   return request;
@@ -89,8 +94,8 @@ Result<HttpResponse> Client::Send(HttpRequest request) {
 }
 
 Result<Client::Raw> Client::Request(const std::string& method, const std::string& path, const std::string& body,
-                                    int wait_seconds) {
-  HttpRequest request = MakeRequest(method, path, body, wait_seconds);
+                                    int wait_seconds, std::stop_token cancel) {
+  HttpRequest request = MakeRequest(method, path, body, wait_seconds, std::move(cancel));
   AddTrace(request.headers);
   auto r = transport_->Send(request);
   if (!r.ok()) return r.status();
@@ -98,21 +103,31 @@ Result<Client::Raw> Client::Request(const std::string& method, const std::string
 }
 
 Result<Client::Raw> Client::RequestIdempotent(const std::string& method, const std::string& path,
-                                              const std::string& body, const Idempotency& idempotency,
-                                              int wait_seconds) {
-  HttpRequest request = MakeRequest(method, path, body, wait_seconds);
+                                              const std::string& body, const Idempotency& idempotency, int wait_seconds,
+                                              std::stop_token cancel) {
+  HttpRequest request = MakeRequest(method, path, body, wait_seconds, std::move(cancel));
   request.headers.emplace_back("Idempotency-Key",
                                idempotency.key.empty() ? "jobnik-" + digest::RandomHex(16) : idempotency.key);
   AddTrace(request.headers);
   auto delay = idempotency.retry_delay;
+  int attempts = idempotency.attempts;
   for (int attempt = 1;; ++attempt) {
+    const bool sent = !request.cancel.stop_requested();
     auto r = transport_->Send(request);
+    if (!r.ok() && request.cancel.stop_requested()) {
+      if (attempt == 1 && !sent) return r.status();
+      // Cut by a stop: ask for the answer the server gave, not cut this time and not
+      // waiting long (a request the cut kept from arriving would start a new wait).
+      request.cancel = {};
+      request.read_timeout = kReplayReadTimeout;
+      attempts = std::max(attempts, attempt + 5);
+    }
     bool again = !r.ok();
     if (r.ok()) {
       again = r->status == 503 ||
               (r->status == 409 && wire::ErrorOf(r->status, r->body).code() == ErrorCode::kIdempotencyKeyInUse);
     }
-    if (!again || attempt >= idempotency.attempts) {
+    if (!again || attempt >= attempts) {
       if (!r.ok()) return r.status();
       return RawOf(std::move(*r));
     }

@@ -66,15 +66,18 @@ class Client {
     std::vector<std::pair<std::string, std::string>> headers = {};  // response header fields
   };
   // `wait_seconds` > 0: the server may hold the answer that long (a long poll): the read
-  // timeout is stretched to cover it.
+  // timeout is stretched to cover it, and a stop of `cancel` cuts it (HttpRequest::cancel).
   domain::Result<Raw> Request(const std::string& method, const std::string& path, const std::string& body = "",
-                              int wait_seconds = 0);
+                              int wait_seconds = 0, std::stop_token cancel = {});
   // Any request, with its headers and the whole response.
   domain::Result<HttpResponse> Send(HttpRequest request);
   // A request with an Idempotency-Key (idempotency.key, or a fresh one), retried as
-  // Idempotency says; the last try's answer, or its error when none answered.
+  // Idempotency says; the last try's answer, or its error when none answered. A first try
+  // cut by `cancel` is asked again without it, for up to about 3 s while the server still
+  // holds the key (it notices the cut within a second): the answer it gave then comes back.
   domain::Result<Raw> RequestIdempotent(const std::string& method, const std::string& path, const std::string& body,
-                                        const Idempotency& idempotency, int wait_seconds = 0);
+                                        const Idempotency& idempotency, int wait_seconds = 0,
+                                        std::stop_token cancel = {});
 
   Transport& transport() { return *transport_; }
 
@@ -204,6 +207,9 @@ class Client {
     int lease_seconds = 0;                   // > 0: sent as leaseSeconds
     std::string worker_id{};                 // non-empty: sent as workerId
     bool idempotent = false;                 // as ClaimOptions::idempotent
+    // A stop cuts a waiting claim (RequestStop of a worker): kUnavailable "cancelled", or
+    // with `idempotent` the answer the server had given (maybe a task) asked for again.
+    std::stop_token cancel{};
   };
   // POST /v1/tasks/claim: up to `limit` tasks of the types, highest priority then oldest
   // first over all of them; empty when none is claimable.

@@ -8,6 +8,9 @@
 #include <algorithm>
 #include <cctype>
 #include <csignal>
+#include <functional>
+#include <optional>
+#include <stop_token>
 #include <string_view>
 
 namespace jobnik::client {
@@ -82,6 +85,12 @@ class HttpTransport final : public Transport {
     const std::string path = prefix_ + request.path;
     const std::string& body = request.body;
     const char* type = request.content_type.c_str();
+    // cpp-httplib's stop() shuts down the socket of the request in flight, from any thread.
+    std::optional<std::stop_callback<std::function<void()>>> cut;
+    if (request.cancel.stop_possible()) {
+      if (request.cancel.stop_requested()) return domain::Unavailable("cancelled: the request was not sent");
+      cut.emplace(request.cancel, std::function<void()>([this] { http_->stop(); }));
+    }
     httplib::Result r{nullptr, httplib::Error::Unknown};
     if (request.on_body) {
       if (request.method != "GET") return domain::ValidationError("a streamed answer needs a GET request");
@@ -101,6 +110,7 @@ class HttpTransport final : public Transport {
       return Status(ErrorCode::kValidation, "unsupported HTTP method '" + request.method + "'");
     }
     if (request.read_timeout) http_->set_read_timeout(std::chrono::milliseconds(read_timeout_ms_));
+    if (!r && request.cancel.stop_requested()) return domain::Unavailable("cancelled: the request was cut by a stop");
     if (!r) return domain::Unavailable("cannot reach jobnikd: " + Explain(r.error()));
     HttpResponse out;
     out.status = r->status;

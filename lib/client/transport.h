@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -40,6 +41,10 @@ struct HttpRequest {
   // exchange, and Send returns the answer's status and headers. The read timeout is then
   // the longest silence allowed between pieces.
   std::function<bool(std::string_view piece)> on_body = nullptr;
+  // A stop requested while the exchange is in flight cuts it (the connection is closed, so
+  // the server sees its client gone): Send then returns kUnavailable "cancelled" unless
+  // the answer had arrived. Meant for long polls; a stop requested before is not sent.
+  std::stop_token cancel = {};
 };
 
 struct HttpResponse {

@@ -175,6 +175,7 @@ Result<std::optional<Client::Claimed>> Worker::ClaimWaiting(Client& client, cons
   request.lease_seconds = options_.claim.lease_seconds;
   request.worker_id = options_.claim.worker_id;
   request.idempotent = options_.claim.idempotent;
+  request.cancel = stop_.get_token();  // a stop need not wait for the long poll to end
   auto claimed = client.ClaimTasks(request);
   if (claimed.ok()) {
     if (claimed->empty()) return std::optional<Client::Claimed>{};
@@ -224,6 +225,7 @@ void Worker::RunSlot(int slot) {
     claim_breaker_.Record(claiming, claimed.ok());
     if (!claimed.ok() || !claimed->has_value()) handler_breaker_.Cancel(handling);
     if (!claimed.ok()) {
+      if (stop.stop_requested()) break;  // a long poll cut by the stop: not an error
       if (hooks_.on_claim_error && hooks_.on_claim_error(slot, types[cur], claimed.status()) == Next::kStopSlot) break;
       clock_.SleepFor(idle.Next(), stop);
       continue;

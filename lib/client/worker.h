@@ -21,8 +21,9 @@
 //   tokens): one thread per worker heartbeats every task being handled, asking for
 //   claim.lease_seconds; when the server answers that the task's job was paused or
 //   aborted, or that the claim is gone, the task's `cancelled` token is requested.
-// - RequestStop() stops claiming; running handlers see their stop token requested and
-//   finish, and their reports are sent; Stop() waits for that.
+// - RequestStop() stops claiming and cuts the slots' waiting long polls; running handlers
+//   see their stop token requested and finish, and their reports are sent; Stop() waits
+//   for that.
 // - Two circuit breakers (circuit_breaker.h) guard the loop: one over claims (failed
 //   claims: no answer, 5xx) and one over handlers (FAILED outcomes). While either is open
 //   no slot claims; after its reset timeout one slot claims as the probe. Empty claims

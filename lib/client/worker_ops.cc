@@ -112,9 +112,9 @@ Result<std::vector<Client::Claimed>> Client::ClaimTasks(const ClaimTasksRequest&
   if (request.lease_seconds > 0) body["leaseSeconds"] = request.lease_seconds;
   if (!request.worker_id.empty()) body["workerId"] = request.worker_id;
   const std::string json = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  auto raw = request.idempotent
-                 ? RequestIdempotent("POST", "/v1/tasks/claim", json, kClaimIdempotency, request.wait_seconds)
-                 : Request("POST", "/v1/tasks/claim", json, request.wait_seconds);
+  auto raw = request.idempotent ? RequestIdempotent("POST", "/v1/tasks/claim", json, kClaimIdempotency,
+                                                    request.wait_seconds, request.cancel)
+                                : Request("POST", "/v1/tasks/claim", json, request.wait_seconds, request.cancel);
   if (!raw.ok()) return raw.status();
   if (raw->status != 200) return ErrorOf(raw->status, raw->body);
   auto j = nlohmann::json::parse(raw->body, nullptr, false);

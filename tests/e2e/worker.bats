@@ -422,7 +422,41 @@ PLUGIN_DIR="$JOBNIK_BIN_DIR/../examples/plugins"
   after=$(claims)
   # One claim ended (the one that got the task); no slot polled meanwhile.
   assert_equal "$((after - before))" 1
-  kill -KILL "$WORKER_PID"  # a graceful stop would wait for the 30 s claims to end
+  # A graceful stop cuts the waiting claims instead of waiting 30 s for them, and jobnikd
+  # stops waiting for the clients that are gone (nothing is claimed for them).
+  t0=$(date +%s%N)
+  kill -TERM "$WORKER_PID"
+  wait_worker
+  elapsed_ms=$((($(date +%s%N) - t0) / 1000000))
+  echo "SIGTERM -> exit: ${elapsed_ms} ms"
+  assert_equal "$WORKER_STATUS" 0
+  (( elapsed_ms < 10000 ))
+  gone() { [[ $(curl -s "$JOBNIK_URL/metrics" | sed -n 's/^jobnik_claim_waiting_requests //p') == 0 ]]; }
+  poll 10 gone
+  id=$(add_tasks "$(make_stage lp)" '[{"data":{}}]')
+  task_is "$id" PENDING
+  run grep -c 'claim failed' "$WORKER_LOG"
+  assert_output 0
+}
+
+@test "with --wait-seconds and --idempotent-claims a graceful stop cuts the waits and asks for their answers" {
+  local t0 elapsed_ms
+  waiting() { [[ $(curl -s "$JOBNIK_URL/metrics" | sed -n 's/^jobnik_claim_waiting_requests //p') == "$1" ]]; }
+  start_worker --stage-type lpi --concurrency 2 --wait-seconds 30 --idempotent-claims -- /bin/true
+  poll 20 waiting 2
+  t0=$(date +%s%N)
+  kill -TERM "$WORKER_PID"
+  wait_worker
+  elapsed_ms=$((($(date +%s%N) - t0) / 1000000))
+  echo "SIGTERM -> exit: ${elapsed_ms} ms"
+  assert_equal "$WORKER_STATUS" 0
+  (( elapsed_ms < 10000 ))
+  waiting 0
+  # Each cut claim was asked for again with its key: its answer (no task) was replayed.
+  replayed() { curl -s "$JOBNIK_URL/metrics" | sed -n 's/^jobnik_idempotent_requests_total{outcome="replayed"} //p'; }
+  assert_equal "$(replayed)" 2
+  run grep -c 'claim failed' "$WORKER_LOG"
+  assert_output 0
 }
 
 @test "make demo's script runs the examples/ job spec and worker configuration end to end" {

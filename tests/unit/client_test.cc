@@ -13,11 +13,13 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <future>
 #include <map>
 #include <mutex>
 #include <set>
 #include <sstream>
 #include <stdexcept>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <vector>
@@ -146,6 +148,51 @@ TEST(HttpTransportTest, SendsThePrefixHeadersAndToken) {
   EXPECT_EQ(auth, "Bearer s3cret");
   EXPECT_EQ(extra, "1");
   EXPECT_EQ(per_request, "2");
+}
+
+TEST(HttpTransportTest, AStopCutsTheRequestInFlightAndARequestAfterItIsNotSent) {
+  httplib::Server server;
+  std::promise<void> entered, release;
+  auto released = release.get_future().share();
+  std::atomic<int> requests{0};
+  server.Post(".*", [&](const httplib::Request&, httplib::Response& res) {
+    if (++requests == 1) entered.set_value();
+    released.wait();  // a long poll that never ends by itself
+    res.set_content("{}", "application/json");
+  });
+  const int port = server.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(port, 0);
+  std::thread thread([&server] { server.listen_after_bind(); });
+  {
+    ClientOptions o;
+    o.base_url = "http://127.0.0.1:" + std::to_string(port);
+    Client client(o);
+    std::stop_source stop;
+    HttpRequest req;
+    req.method = "POST";
+    req.path = "/v1/tasks/claim";
+    req.body = "{}";
+    req.read_timeout = std::chrono::seconds(60);
+    req.cancel = stop.get_token();
+    auto reply = std::async(std::launch::async, [&] { return client.Send(req); });
+    entered.get_future().wait();
+    const auto t0 = std::chrono::steady_clock::now();
+    stop.request_stop();
+    ASSERT_EQ(reply.wait_for(std::chrono::seconds(5)), std::future_status::ready) << "the stop did not cut it";
+    auto r = reply.get();
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), ErrorCode::kUnavailable);
+    EXPECT_NE(r.status().message().find("cancelled"), std::string::npos) << r.status().message();
+    // Stopped already: not sent at all.
+    auto again = client.Send(req);
+    ASSERT_FALSE(again.ok());
+    EXPECT_NE(again.status().message().find("not sent"), std::string::npos) << again.status().message();
+    EXPECT_EQ(requests.load(), 1);
+  }
+  release.set_value();
+  server.stop();
+  thread.join();
 }
 
 // ---- the client over a fake transport ----
