@@ -40,8 +40,9 @@ psql -X -q -v ON_ERROR_STOP=1 -d "$url" -v schema="$schema" -v completed=$((task
 t1=$(date +%s.%N)
 echo "seeded $jobs jobs, $tasks tasks ($per_stage a stage) in $(echo "$t1 - $t0" | bc) s"
 
+: >"$work/jobnikd.log" # before the first look (the background process opens it only once it runs)
 "$bin/jobnikd" --listen 127.0.0.1:0 --sweeper false --access-log false --database-url "$url" \
-  --database-schema "$schema" serve >"$work/jobnikd.log" 2>&1 &
+  --database-schema "$schema" serve >>"$work/jobnikd.log" 2>&1 &
 pid=$!
 port=""
 for _ in $(seq 1 100); do

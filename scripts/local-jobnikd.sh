@@ -16,7 +16,10 @@ cleanup() {
 trap cleanup EXIT
 
 start_local_jobnikd() {
-  "$BIN/jobnikd" --listen 127.0.0.1:0 --data-dir "$state/data" >"$state/jobnikd.log" 2>&1 &
+  # Created here: the background process opens its redirection only once it runs, which
+  # can be after the first look below.
+  : >"$state/jobnikd.log"
+  "$BIN/jobnikd" --listen 127.0.0.1:0 --data-dir "$state/data" >>"$state/jobnikd.log" 2>&1 &
   pids+=($!)
   local port="" i
   for ((i = 0; i < 600; i++)); do

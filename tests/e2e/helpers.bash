@@ -66,7 +66,8 @@ wait_for_jobnikd() {
 start_jobnikd() {
   local log="$1"
   shift
-  "$JOBNIKD" --listen 127.0.0.1:0 --sweeper false "$@" >"$log" 2>&1 &
+  : >"$log" # before the first look (the background process opens it only once it runs)
+  "$JOBNIKD" --listen 127.0.0.1:0 --sweeper false "$@" >>"$log" 2>&1 &
   JOBNIKD_PID=$!
   JOBNIK_URL=$(wait_for_jobnikd "$log" "$JOBNIKD_PID")
 }
