@@ -97,12 +97,16 @@ void ConnectionTracker::RequestFinished(const httplib::Request& req) {
 ConnectionTracker::PeerState ConnectionTracker::StateOf(const Peer& peer) {
   std::lock_guard lock(mu_);
   PeerState state;
-  state.in_flight = in_flight_.count(peer) > 0;
+  state.in_flight = in_flight_.find(peer) != in_flight_.end();
   if (auto it = last_finished_.find(peer); it != last_finished_.end()) state.last_finished = it->second;
+  if (state.in_flight) {
+    std::lock_guard watch_lock(watch_mu_);
+    state.watched = watches_.find(peer) != watches_.end();
+  }
   return state;
 }
 
-void ConnectionTracker::KeepOnly(const std::set<Peer>& open, std::chrono::steady_clock::time_point before) {
+void ConnectionTracker::KeepOnly(const PeerSet& open, std::chrono::steady_clock::time_point before) {
   std::lock_guard lock(mu_);
   std::erase_if(last_finished_,
                 [&](const auto& entry) { return entry.second < before && open.count(entry.first) == 0; });
@@ -127,7 +131,7 @@ void ConnectionTracker::Unwatch(std::uint64_t id) {
 
 bool ConnectionTracker::Watched(const Peer& peer) {
   std::lock_guard lock(watch_mu_);
-  return watches_.count(peer) > 0;
+  return watches_.find(peer) != watches_.end();
 }
 
 void ConnectionTracker::HungUp(const Peer& peer) {
@@ -173,12 +177,13 @@ unsigned long SocketInode(int fd) {
   return static_cast<unsigned long>(st.st_ino);
 }
 
-// The client of the connection open as `fd` (still the socket with `inode`) closed it: a
-// FIN or a reset arrived. Unread bytes of a next request do not count.
-bool PeerClosed(int fd, unsigned long inode) {
-  pollfd p{fd, POLLRDHUP, 0};
-  if (::poll(&p, 1, 0) != 1 || (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) == 0) return false;
-  return SocketInode(fd) == inode;
+// Which of `fds` (open sockets) their client closed: a FIN or a reset arrived (unread bytes
+// of a next request do not count). One poll() for all of them.
+std::vector<bool> PeersClosed(std::vector<pollfd>& fds) {
+  std::vector<bool> closed(fds.size(), false);
+  if (fds.empty() || ::poll(fds.data(), fds.size(), 0) <= 0) return closed;
+  for (std::size_t i = 0; i < fds.size(); ++i) closed[i] = (fds[i].revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+  return closed;
 }
 
 // Shuts down the socket open as `fd` if it is still the one with `inode`.
@@ -257,18 +262,21 @@ GuardSweep ConnectionGuard::RunOnce(Clock::time_point now) {
   closed_ = std::move(closed);
   std::erase_if(conns_, [](const auto& entry) { return !entry.second.seen; });
 
+  // Watched connections with a request in flight, to look at for a hang-up: (fd, inode).
+  std::vector<pollfd> watched_fds;
+  std::vector<unsigned long> watched;
   // Idle connections, longest idle first, for shedding: (idle since, inode).
   std::vector<std::pair<Clock::time_point, unsigned long>> idle;
-  std::set<ConnectionTracker::Peer> open;
+  ConnectionTracker::PeerSet open;
   for (auto it = conns_.begin(); it != conns_.end();) {
     auto& [inode, conn] = *it;
     open.insert(conn.peer);
     const auto state = tracker_.StateOf(conn.peer);
     if (state.in_flight) {
       conn.head_since.reset();
-      if (tracker_.Watched(conn.peer) && PeerClosed(conn.fd, inode)) {
-        tracker_.HungUp(conn.peer);
-        ++sweep.hung_up;
+      if (state.watched) {
+        watched_fds.push_back(pollfd{conn.fd, POLLRDHUP, 0});
+        watched.push_back(inode);
       }
       ++sweep.in_flight;
       ++it;
@@ -300,6 +308,15 @@ GuardSweep ConnectionGuard::RunOnce(Clock::time_point now) {
     }
     ++sweep.receiving;
     ++it;
+  }
+  const std::vector<bool> closed_by_peer = PeersClosed(watched_fds);
+  for (std::size_t i = 0; i < watched.size(); ++i) {
+    if (!closed_by_peer[i]) continue;
+    auto it = conns_.find(watched[i]);
+    // Still the same socket (not closed and its descriptor reused since the look above).
+    if (it == conns_.end() || SocketInode(watched_fds[i].fd) != watched[i]) continue;
+    tracker_.HungUp(it->second.peer);
+    ++sweep.hung_up;
   }
   sweep.open = conns_.size();
   if (options_.shed_above > 0 && sweep.open > options_.shed_above) {

@@ -40,8 +40,17 @@ class ConnectionTracker {
 
   // A connection's remote address and port, as Request::remote_addr/remote_port.
   using Peer = std::pair<std::string, int>;
+  // Orders by port first: the addresses are mostly alike ("127.0.0.1" behind a proxy), and
+  // the guard looks up every connection several times a second.
+  struct PeerLess {
+    bool operator()(const Peer& a, const Peer& b) const {
+      return a.second != b.second ? a.second < b.second : a.first < b.first;
+    }
+  };
+  using PeerSet = std::set<Peer, PeerLess>;
   struct PeerState {
     bool in_flight = false;
+    bool watched = false;  // a hang-up watch is on it (Watch)
     // When its last request's response was written (none yet: nullopt).
     std::optional<std::chrono::steady_clock::time_point> last_finished;
   };
@@ -49,7 +58,7 @@ class ConnectionTracker {
   // Forgets when the requests of peers not in `open` finished before `before` (their
   // connections are gone; later ones may be on connections accepted since `open` was
   // taken), so that what is kept stays bounded by the open connections.
-  void KeepOnly(const std::set<Peer>& open, std::chrono::steady_clock::time_point before);
+  void KeepOnly(const PeerSet& open, std::chrono::steady_clock::time_point before);
 
   // Hang-up watches: `on_hang_up` runs once, on the ConnectionGuard's thread, when the guard
   // finds that the client of `peer` closed its connection while a request of it is in
@@ -69,12 +78,12 @@ class ConnectionTracker {
 
  private:
   std::mutex mu_;
-  std::multiset<Peer> in_flight_;
-  std::map<Peer, std::chrono::steady_clock::time_point> last_finished_;
-  std::set<Peer> closed_;
+  std::multiset<Peer, PeerLess> in_flight_;
+  std::map<Peer, std::chrono::steady_clock::time_point, PeerLess> last_finished_;
+  PeerSet closed_;
   std::mutex watch_mu_;  // after mu_ when both are held; held while a callback runs
   std::uint64_t next_watch_ = 1;
-  std::multimap<Peer, std::pair<std::uint64_t, std::function<void()>>> watches_;
+  std::multimap<Peer, std::pair<std::uint64_t, std::function<void()>>, PeerLess> watches_;
 };
 
 // A hang-up watch for the current request's connection while it lives (does nothing
