@@ -449,7 +449,9 @@ TEST_F(ClaimWaitTest, TheListenerReconnectsAfterItsConnectionIsKilled) {
 
 class DequeueWaitTest : public ClaimWaitTest {
  protected:
-  void StartServer(ClaimWaiter* waiter) {
+  // `guard_looks`: the connection guard looks on its own thread (else only when the test
+  // calls guard_->RunOnce).
+  void StartServer(ClaimWaiter* waiter, bool guard_looks = true) {
     http::ApiOptions options{std::size_t{64} * 1024, false};
     options.claim_waiter = waiter;
     options.connections = &connections_;
@@ -464,7 +466,7 @@ class DequeueWaitTest : public ClaimWaitTest {
     guard.port = port_;
     guard.interval = 50ms;
     guard_ = std::make_unique<http::ConnectionGuard>(guard, connections_, nullptr);
-    guard_->Start();
+    if (guard_looks) guard_->Start();
     thread_ = std::thread([this] { server_.listen_after_bind(); });
     ASSERT_TRUE(Eventually([&] { return server_.is_running(); }));
   }
@@ -584,6 +586,30 @@ TEST_F(DequeueWaitTest, AWaitingClaimWhoseClientHangsUpStopsWaitingAndClaimsNoth
   auto r = Dequeue("w-hangup", "");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200) << r->body;
+}
+
+TEST_F(DequeueWaitTest, AWokenClaimLooksAtItsConnectionBeforeClaimingForAClientThatIsGone) {
+  auto& waiter = NewWaiter(WakeupMode::kNotify, *store_, &metrics_);
+  StartServer(&waiter, /*guard_looks=*/false);
+  const std::string request = "PATCH /v1/stages/w-gone/tasks/dequeue?wait_seconds=60 HTTP/1.1\r\nHost: t\r\n\r\n";
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port_));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(send(fd, request.data(), request.size(), MSG_NOSIGNAL), static_cast<ssize_t>(request.size()));
+  ASSERT_TRUE(Eventually([&] { return waiter.Waiting() == 1; }));
+  // The guard looks once (it finds the connection, the client still there), then not again.
+  EXPECT_EQ(guard_->RunOnce(Clock::now()).hung_up, 0u);
+  close(fd);
+  // A task wakes the claim: it sees its client gone and claims nothing.
+  AddWork(*store_, "w-gone", 1);
+  ASSERT_TRUE(Eventually([&] { return waiter.Waiting() == 0; }, 5s));
+  EXPECT_EQ(metrics_.claim_hangups.Value(), 1);
+  auto r = Dequeue("w-gone", "");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << "the task was claimed for the client that was gone: " << r->body;
 }
 
 TEST_F(DequeueWaitTest, ShutdownAnswersWaitingDequeuesAt404) {

@@ -120,13 +120,13 @@ std::size_t ConnectionTracker::InFlight() {
 std::uint64_t ConnectionTracker::Watch(const Peer& peer, std::function<void()> on_hang_up) {
   std::lock_guard lock(watch_mu_);
   const std::uint64_t id = next_watch_++;
-  watches_.emplace(peer, std::make_pair(id, std::move(on_hang_up)));
+  watches_.emplace(peer, WatchEntry{id, std::move(on_hang_up)});
   return id;
 }
 
 void ConnectionTracker::Unwatch(std::uint64_t id) {
   std::lock_guard lock(watch_mu_);
-  std::erase_if(watches_, [id](const auto& entry) { return entry.second.first == id; });
+  std::erase_if(watches_, [id](const auto& entry) { return entry.second.id == id; });
 }
 
 bool ConnectionTracker::Watched(const Peer& peer) {
@@ -137,8 +137,17 @@ bool ConnectionTracker::Watched(const Peer& peer) {
 void ConnectionTracker::HungUp(const Peer& peer) {
   std::lock_guard lock(watch_mu_);
   auto [begin, end] = watches_.equal_range(peer);
-  for (auto it = begin; it != end; ++it) it->second.second();
+  for (auto it = begin; it != end; ++it) it->second.on_hang_up();
   watches_.erase(begin, end);
+}
+
+void ConnectionTracker::NoteSocket(const Peer& peer, int fd, unsigned long inode) {
+  std::lock_guard lock(watch_mu_);
+  auto [begin, end] = watches_.equal_range(peer);
+  for (auto it = begin; it != end; ++it) {
+    it->second.fd = fd;
+    it->second.inode = inode;
+  }
 }
 
 HangUpWatch::HangUpWatch(ConnectionTracker* tracker, const httplib::Request& req, std::function<void()> on_hang_up)
@@ -197,6 +206,20 @@ bool ShutdownIfSame(int fd, unsigned long inode) {
 }
 
 }  // namespace
+
+bool ConnectionTracker::ClientGone(const Peer& peer) {
+  int fd = -1;
+  unsigned long inode = 0;
+  {
+    std::lock_guard lock(watch_mu_);
+    auto it = watches_.find(peer);
+    if (it == watches_.end() || it->second.fd < 0) return false;
+    fd = it->second.fd;
+    inode = it->second.inode;
+  }
+  std::vector<pollfd> fds{pollfd{fd, POLLRDHUP, 0}};
+  return PeersClosed(fds)[0] && SocketInode(fd) == inode;
+}
 
 ConnectionGuard::ConnectionGuard(ConnectionGuardOptions options, ConnectionTracker& tracker,
                                  std::function<void(const GuardSweep&)> on_sweep)
@@ -275,6 +298,7 @@ GuardSweep ConnectionGuard::RunOnce(Clock::time_point now) {
     if (state.in_flight) {
       conn.head_since.reset();
       if (state.watched) {
+        tracker_.NoteSocket(conn.peer, conn.fd, inode);
         watched_fds.push_back(pollfd{conn.fd, POLLRDHUP, 0});
         watched.push_back(inode);
       }

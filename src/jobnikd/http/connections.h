@@ -67,9 +67,15 @@ class ConnectionTracker {
   std::uint64_t Watch(const Peer& peer, std::function<void()> on_hang_up);
   void Unwatch(std::uint64_t id);
   // For the guard: some request of `peer` is watched; `peer`'s client hung up (runs and
-  // removes its watches).
+  // removes its watches); the socket (descriptor and inode) the guard found for a watched
+  // `peer`, for ClientGone.
   bool Watched(const Peer& peer);
   void HungUp(const Peer& peer);
+  void NoteSocket(const Peer& peer, int fd, unsigned long inode);
+  // Looks now whether the client of the watched `peer` closed its connection (false when
+  // the guard has not found its socket yet). For a watched request between its attempts:
+  // the guard's look may be up to its interval away.
+  bool ClientGone(const Peer& peer);
 
   // Shuts down (both directions) every connection this process accepted on TCP port
   // `port` that has no request in flight, and returns how many. Call after the server
@@ -83,7 +89,13 @@ class ConnectionTracker {
   PeerSet closed_;
   std::mutex watch_mu_;  // after mu_ when both are held; held while a callback runs
   std::uint64_t next_watch_ = 1;
-  std::multimap<Peer, std::pair<std::uint64_t, std::function<void()>>, PeerLess> watches_;
+  struct WatchEntry {
+    std::uint64_t id;
+    std::function<void()> on_hang_up;
+    int fd = -1;  // its socket, once the guard found it (NoteSocket)
+    unsigned long inode = 0;
+  };
+  std::multimap<Peer, WatchEntry, PeerLess> watches_;
 };
 
 // A hang-up watch for the current request's connection while it lives (does nothing

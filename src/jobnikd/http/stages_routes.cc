@@ -2,6 +2,7 @@
 // the tasks of a stage (list, add), and dequeue (claim) by stage type.
 #include "http/routes.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <chrono>
 #include <optional>
@@ -102,7 +103,9 @@ void AddStageRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, Le
         // of answering 404 at once (services/claim_waiter.h); no SQL runs while it waits.
         const auto wait = q.Int("wait_seconds", 0, kMaxWaitSeconds);
         if (!q.status().ok()) return ErrorReply(q.status());
-        std::optional<domain::Result<store::ClaimedTask>> claimed;
+        // Unset only when the client hung up before the first attempt: answered as empty.
+        std::optional<domain::Result<store::ClaimedTask>> claimed =
+            domain::Status(ErrorCode::kTaskNotFound, fmt::format("No claimable task of stage type '{}'", type));
         const auto attempt = [&] {
           claimed = st.ClaimTask(type, options);
           return claimed->ok() || claimed->status().code() != ErrorCode::kTaskNotFound;

@@ -82,7 +82,18 @@ services::ClaimWaiter::Outcome LongPoll::ClaimOrWait(const httplib::Request& req
   }
   services::WaitCancel cancel;
   const HangUpWatch watch(connections, req, [&cancel] { cancel.Cancel(); });
-  const auto outcome = waiter->ClaimOrWait(stage_types, std::chrono::steady_clock::now() + wait, attempt, &cancel);
+  // Before each attempt it looks at its connection itself (once the guard has found its
+  // socket): the guard's next look may be a quarter second away, and a task claimed for a
+  // client that is gone waits for its lease.
+  const auto attempt_unless_gone = [&] {
+    if (connections && connections->ClientGone({req.remote_addr, req.remote_port})) {
+      cancel.Cancel();
+      return false;
+    }
+    return attempt();
+  };
+  const auto outcome =
+      waiter->ClaimOrWait(stage_types, std::chrono::steady_clock::now() + wait, attempt_unless_gone, &cancel);
   if (outcome == services::ClaimWaiter::Outcome::kCancelled) {
     m.claim_hangups.Increment();
     spdlog::debug("a waiting claim of {} ended: its client {}:{} closed the connection", fmt::join(stage_types, ", "),
@@ -153,7 +164,8 @@ void AddTaskRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, Lea
     const store::ClaimOptions options{req->worker_id, req->lease_seconds};
     // With waitSeconds, an empty claim waits for work of any of its types (no SQL while it
     // waits; services/claim_waiter.h) and claims again, until the deadline.
-    std::optional<domain::Result<std::vector<store::ClaimedTask>>> result;
+    // Empty unless an attempt ran (a client that hung up before the first gets none).
+    std::optional<domain::Result<std::vector<store::ClaimedTask>>> result = std::vector<store::ClaimedTask>{};
     const auto attempt = [&] {
       result = st.ClaimTasks(req->stage_types, req->limit, options);
       return !result->ok() || !(*result)->empty();
