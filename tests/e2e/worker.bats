@@ -52,6 +52,18 @@ wait_worker() {
   wait "$WORKER_PID" || WORKER_STATUS=$?
 }
 
+# stop_worker_within MS: SIGTERM to WORKER_PID; it must exit 0 within MS milliseconds.
+stop_worker_within() {
+  local t0 elapsed_ms
+  t0=$(date +%s%N)
+  kill -TERM "$WORKER_PID"
+  wait_worker
+  elapsed_ms=$((($(date +%s%N) - t0) / 1000000))
+  echo "SIGTERM -> exit: ${elapsed_ms} ms"
+  assert_equal "$WORKER_STATUS" 0
+  ((elapsed_ms < $1))
+}
+
 # script NAME BODY: an executable /bin/sh script in $W; prints its path.
 script() {
   printf '#!/bin/sh\n%s\n' "$2" >"$W/$1"
@@ -424,13 +436,7 @@ PLUGIN_DIR="$JOBNIK_BIN_DIR/../examples/plugins"
   assert_equal "$((after - before))" 1
   # A graceful stop cuts the waiting claims instead of waiting 30 s for them, and jobnikd
   # stops waiting for the clients that are gone (nothing is claimed for them).
-  t0=$(date +%s%N)
-  kill -TERM "$WORKER_PID"
-  wait_worker
-  elapsed_ms=$((($(date +%s%N) - t0) / 1000000))
-  echo "SIGTERM -> exit: ${elapsed_ms} ms"
-  assert_equal "$WORKER_STATUS" 0
-  (( elapsed_ms < 10000 ))
+  stop_worker_within 10000
   gone() { [[ $(curl -s "$JOBNIK_URL/metrics" | sed -n 's/^jobnik_claim_waiting_requests //p') == 0 ]]; }
   poll 10 gone
   id=$(add_tasks "$(make_stage lp)" '[{"data":{}}]')
@@ -440,17 +446,10 @@ PLUGIN_DIR="$JOBNIK_BIN_DIR/../examples/plugins"
 }
 
 @test "with --wait-seconds and --idempotent-claims a graceful stop cuts the waits and asks for their answers" {
-  local t0 elapsed_ms
   waiting() { [[ $(curl -s "$JOBNIK_URL/metrics" | sed -n 's/^jobnik_claim_waiting_requests //p') == "$1" ]]; }
   start_worker --stage-type lpi --concurrency 2 --wait-seconds 30 --idempotent-claims -- /bin/true
   poll 20 waiting 2
-  t0=$(date +%s%N)
-  kill -TERM "$WORKER_PID"
-  wait_worker
-  elapsed_ms=$((($(date +%s%N) - t0) / 1000000))
-  echo "SIGTERM -> exit: ${elapsed_ms} ms"
-  assert_equal "$WORKER_STATUS" 0
-  (( elapsed_ms < 10000 ))
+  stop_worker_within 10000
   waiting 0
   # Each cut claim was asked for again with its key: its answer (no task) was replayed.
   replayed() { curl -s "$JOBNIK_URL/metrics" | sed -n 's/^jobnik_idempotent_requests_total{outcome="replayed"} //p'; }

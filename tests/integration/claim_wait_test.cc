@@ -477,6 +477,20 @@ class DequeueWaitTest : public ClaimWaitTest {
     if (thread_.joinable()) thread_.join();
     ClaimWaitTest::TearDown();
   }
+  // A client socket that has sent `request` (raw HTTP) to the server; -1 on failure.
+  int SendRaw(const std::string& request) const {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port_));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) {
+      close(fd);
+      return -1;
+    }
+    return fd;
+  }
   httplib::Result Dequeue(const std::string& type, const std::string& query) {
     httplib::Client client("127.0.0.1", port_);
     client.set_read_timeout(70, 0);
@@ -568,13 +582,8 @@ TEST_F(DequeueWaitTest, AWaitingClaimWhoseClientHangsUpStopsWaitingAndClaimsNoth
   };
   for (const auto& request : requests) {
     // A client that sends its long poll and goes away (a worker killed while it waits).
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<std::uint16_t>(port_));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    ASSERT_EQ(send(fd, request.data(), request.size(), MSG_NOSIGNAL), static_cast<ssize_t>(request.size()));
+    const int fd = SendRaw(request);
+    ASSERT_GE(fd, 0);
     ASSERT_TRUE(Eventually([&] { return waiter.Waiting() == 1; })) << request;
     close(fd);
     ASSERT_TRUE(Eventually([&] { return waiter.Waiting() == 0; }, 5s))
@@ -592,13 +601,8 @@ TEST_F(DequeueWaitTest, AWokenClaimLooksAtItsConnectionBeforeClaimingForAClientT
   auto& waiter = NewWaiter(WakeupMode::kNotify, *store_, &metrics_);
   StartServer(&waiter, /*guard_looks=*/false);
   const std::string request = "PATCH /v1/stages/w-gone/tasks/dequeue?wait_seconds=60 HTTP/1.1\r\nHost: t\r\n\r\n";
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port_));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(send(fd, request.data(), request.size(), MSG_NOSIGNAL), static_cast<ssize_t>(request.size()));
+  const int fd = SendRaw(request);
+  ASSERT_GE(fd, 0);
   ASSERT_TRUE(Eventually([&] { return waiter.Waiting() == 1; }));
   // The guard looks once (it finds the connection, the client still there), then not again.
   EXPECT_EQ(guard_->RunOnce(Clock::now()).hung_up, 0u);
