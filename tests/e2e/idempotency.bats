@@ -140,15 +140,22 @@ jobs_named() { api GET "/v1/jobs?job_name=$1" | jq length; }
   assert_output --partial 'jobnik_idempotent_requests_total{outcome="replayed"} 1'
 }
 
-@test "a claim whose connection was cut mid-request is answered to its retry with the task it claimed" {
-  # A long-poll dequeue with a key; the client gives up (connection cut) while jobnikd waits.
-  curl -s -o /dev/null --max-time 1 -X PATCH -H 'Idempotency-Key: cut-1' \
-    "$JOBNIK_URL/v1/stages/idem-cut/tasks/dequeue?wait_seconds=20" || true
-  # A task arrives: the abandoned request claims it and stores the answer nobody read.
+@test "a claim whose answer was lost is answered to its retry with the task it claimed" {
+  # A long-poll dequeue with a key, from a client that will never read its answer: it is
+  # frozen while jobnikd waits, and killed once the answer has been sent.
+  curl -s -o /dev/null --max-time 30 -X PATCH -H 'Idempotency-Key: cut-1' \
+    "$JOBNIK_URL/v1/stages/idem-cut/tasks/dequeue?wait_seconds=20" &
+  local client=$!
+  waiting_one() { curl -sf "$JOBNIK_URL/metrics" | grep -qx "jobnik_claim_waiting_requests 1"; }
+  poll 20 waiting_one
+  kill -STOP "$client"
+  # A task arrives: the waiting request claims it and sends the answer nobody reads.
   job=$(api POST /v1/jobs '{"name":"idem-cut","data":{},"stages":[{"type":"idem-cut","data":{},
     "tasks":[{"data":{"i":0}},{"data":{"i":1}}]}]}')
   claimed_one() { [[ "$(api GET "/v1/tasks?stage_type=idem-cut&status=IN_PROGRESS" | jq length)" == 1 ]]; }
   poll 20 claimed_one
+  kill -KILL "$client"
+  wait "$client" || true
   taken=$(api GET "/v1/tasks?stage_type=idem-cut&status=IN_PROGRESS" | jq -r '.[0].id')
   # The retry with the same key gets that task back (once its answer is stored), not the other one.
   replay_ready() {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # Long-poll dequeue (wait_seconds) against the real jobnikd with curl: woken by a task
 # created through the same jobnikd or another one on the same database, the poll fallback
-# (--claim-wakeup poll), the empty answer at the deadline, and shutdown with a waiter.
+# (--claim-wakeup poll), the empty answer at the deadline, shutdown with a waiter, and a
+# waiter whose client gives up.
 
 load helpers
 
@@ -90,4 +91,16 @@ create_task() {
   assert_equal "$STOP_STATUS" 0
   poll 3 dequeue_done
   assert_equal "$(cat "$BATS_TEST_TMPDIR/dq.status")" 404
+}
+
+@test "a dequeue whose client gives up while it waits claims nothing: the task waits for the next claim" {
+  instance a
+  # curl gives up after 1 s of a 20 s wait (as a killed worker would).
+  run curl -s -o /dev/null --max-time 1 -X PATCH "$URL_a/v1/stages/lp-gone/tasks/dequeue?wait_seconds=20"
+  poll 5 waiting "$URL_a" 0
+  run curl -sf "$URL_a/metrics"
+  assert_output --partial $'\njobnik_claim_wait_hangups_total 1'
+  create_task "$URL_a" lp-gone
+  JOBNIK_URL=$URL_a api PATCH /v1/stages/lp-gone/tasks/dequeue >/dev/null
+  assert_equal "$(last_status)" 200
 }
