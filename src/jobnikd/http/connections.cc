@@ -129,11 +129,6 @@ void ConnectionTracker::Unwatch(std::uint64_t id) {
   std::erase_if(watches_, [id](const auto& entry) { return entry.second.id == id; });
 }
 
-bool ConnectionTracker::Watched(const Peer& peer) {
-  std::lock_guard lock(watch_mu_);
-  return watches_.find(peer) != watches_.end();
-}
-
 void ConnectionTracker::HungUp(const Peer& peer) {
   std::lock_guard lock(watch_mu_);
   auto [begin, end] = watches_.equal_range(peer);

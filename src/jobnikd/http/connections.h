@@ -66,10 +66,9 @@ class ConnectionTracker {
   // waits for a running `on_hang_up` to return: after it, the callback never runs.
   std::uint64_t Watch(const Peer& peer, std::function<void()> on_hang_up);
   void Unwatch(std::uint64_t id);
-  // For the guard: some request of `peer` is watched; `peer`'s client hung up (runs and
-  // removes its watches); the socket (descriptor and inode) the guard found for a watched
-  // `peer`, for ClientGone.
-  bool Watched(const Peer& peer);
+  // For the guard (StateOf says whether a peer is watched): `peer`'s client hung up (runs
+  // and removes its watches); the socket (descriptor and inode) the guard found for a
+  // watched `peer`, for ClientGone.
   void HungUp(const Peer& peer);
   void NoteSocket(const Peer& peer, int fd, unsigned long inode);
   // Looks now whether the client of the watched `peer` closed its connection (false when

@@ -55,11 +55,6 @@ void WaitCancel::Cancel() {
   if (wake_) wake_();
 }
 
-bool WaitCancel::Cancelled() const {
-  const std::lock_guard lock(mu_);
-  return cancelled_;
-}
-
 ClaimWaiter::ClaimWaiter(ClaimWaiterOptions options, ClaimableCounter counter, Metrics* metrics)
     : options_(std::move(options)), counter_(std::move(counter)), metrics_(metrics) {
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

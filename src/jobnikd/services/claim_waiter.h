@@ -75,11 +75,10 @@ struct ClaimWaiterOptions {
 class WaitCancel {
  public:
   void Cancel();
-  bool Cancelled() const;
 
  private:
   friend class ClaimWaiter;
-  mutable std::mutex mu_;
+  std::mutex mu_;
   bool cancelled_ = false;
   std::function<void()> wake_;  // set by ClaimOrWait while it may sleep
 };
