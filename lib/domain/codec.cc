@@ -320,6 +320,18 @@ void AppendJsonString(std::string& out, std::string_view s) {
   static constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
   out += '"';
   for (std::size_t i = 0; i < s.size();) {
+    // A run of printable ASCII that needs no escape, appended at once.
+    std::size_t plain = i;
+    while (plain < s.size()) {
+      const auto p = static_cast<unsigned char>(s[plain]);
+      if (p < 0x20 || p >= 0x80 || p == '"' || p == '\\') break;
+      ++plain;
+    }
+    if (plain > i) {
+      out.append(s.data() + i, plain - i);
+      i = plain;
+      continue;
+    }
     const char c = s[i];
     const auto u = static_cast<unsigned char>(c);
     if (u >= 0x80) {

@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 #include <cctype>
-#include <cstdio>
 
 namespace jobnik::domain {
 namespace {
@@ -47,12 +46,27 @@ void AppendTime(std::string& out, Timestamp t) {
   const auto day = std::chrono::floor<days>(t);
   const std::chrono::year_month_day ymd{day};
   const std::chrono::hh_mm_ss hms{std::chrono::floor<std::chrono::milliseconds>(t - day)};
-  char buf[32];
-  const int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<int>(ymd.year()),
-                              static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                              static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                              static_cast<int>(hms.seconds().count()), static_cast<int>(hms.subseconds().count()));
-  out.append(buf, static_cast<std::size_t>(n));
+  const int year = static_cast<int>(ymd.year());
+  if (year < 0 || year > 9999) {  // not a time jobnik stores (kMinTime..kMaxTime); still printed
+    out += fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", year, static_cast<unsigned>(ymd.month()),
+                       static_cast<unsigned>(ymd.day()), hms.hours().count(), hms.minutes().count(),
+                       hms.seconds().count(), hms.subseconds().count());
+    return;
+  }
+  // On every task, stage and job of every answer: digits by hand (snprintf cost more than
+  // the rest of a task's JSON).
+  char buf[] = "0000-00-00T00:00:00.000Z";
+  const auto put = [&buf](std::size_t at, std::size_t width, long long v) {
+    for (std::size_t i = at + width; i-- > at; v /= 10) buf[i] = static_cast<char>('0' + v % 10);
+  };
+  put(0, 4, year);
+  put(5, 2, static_cast<unsigned>(ymd.month()));
+  put(8, 2, static_cast<unsigned>(ymd.day()));
+  put(11, 2, hms.hours().count());
+  put(14, 2, hms.minutes().count());
+  put(17, 2, hms.seconds().count());
+  put(20, 3, hms.subseconds().count());
+  out.append(buf, sizeof buf - 1);
 }
 
 std::string FormatTime(Timestamp t) {

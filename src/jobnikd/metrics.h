@@ -11,6 +11,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <tuple>
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -168,6 +169,14 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& pool_counters_;
   prometheus::Family<prometheus::Gauge>& tasks_;
   prometheus::Family<prometheus::Gauge>& jobs_;
+  // The series of each route, method and status seen (ObserveRequest): looked up once,
+  // then found here without building label sets on every request.
+  struct RequestSeries {
+    prometheus::Counter* requests;
+    prometheus::Histogram* latency;
+  };
+  std::mutex request_series_mu_;
+  std::map<std::tuple<std::string, std::string, int>, RequestSeries, std::less<>> request_series_;
   std::mutex hook_mu_;
   std::function<void(Metrics&)> hook_;
 

@@ -64,6 +64,16 @@ TEST(FormatTime, IsAlwaysTwentyFourCharacters) {
   }
 }
 
+TEST(FormatTime, TheLimitsOfStoredTimes) {
+  EXPECT_EQ(FormatTime(kMinTime), "0001-01-01T00:00:00.000Z");
+  EXPECT_EQ(FormatTime(kMaxTime), "9999-12-31T23:59:59.999Z");
+}
+
+TEST(FormatTime, YearsOutsideFourDigitsAreStillPrinted) {
+  EXPECT_EQ(FormatTime(At(10000, 1, 2, 3, 4, 5, 6'000)), "10000-01-02T03:04:05.006Z");
+  EXPECT_EQ(FormatTime(At(-1, 1, 1)), "-001-01-01T00:00:00.000Z");
+}
+
 TEST(AppendTime, AppendsToExistingText) {
   std::string out = "at ";
   AppendTime(out, At(2026, 11, 29, 2, 8, 43, 123'000));
