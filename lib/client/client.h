@@ -193,6 +193,10 @@ class Client {
   };
   domain::Result<domain::Task> Report(const std::string& task_id, domain::TaskStatus status,
                                       const ReportOptions& options);
+  // The same report without the task in the answer (Prefer: return=minimal; jobnikd answers
+  // 204): for a caller that only needs to know it was applied. Against a server without the
+  // preference the task it sends is ignored.
+  domain::Status ReportMinimal(const std::string& task_id, domain::TaskStatus status, const ReportOptions& options);
   // POST /v1/tasks/{id}/heartbeat. kClaimLost: 409 TASK_CLAIM_MISMATCH; kJobNotActive: 409
   // JOB_NOT_ACTIVE (the job was paused or aborted); kError: anything else (status set).
   enum class HeartbeatOutcome { kOk, kClaimLost, kJobNotActive, kError };

@@ -145,7 +145,19 @@ Result<domain::Task> Worker::Report(Client& client, const domain::Task& task, co
   Result<domain::Task> result = domain::Unavailable("not reported");
   for (int attempt = 1;; ++attempt) {
     const auto t0 = clock_.Now();
-    result = client.Report(task.id, status, report);
+    if (status == TaskStatus::kCompleted) {
+      // The task a completion leaves is known: no need to have it sent back.
+      const auto applied = client.ReportMinimal(task.id, status, report);
+      if (applied.ok()) {
+        domain::Task completed = task;
+        completed.status = TaskStatus::kCompleted;
+        result = std::move(completed);
+      } else {
+        result = applied;
+      }
+    } else {
+      result = client.Report(task.id, status, report);
+    }
     latency = clock_.Now() - t0;
     if (result.ok()) return result;
     if (attempt > 1 && (result.status().code() == ErrorCode::kIllegalTaskStatusTransition ||

@@ -101,7 +101,9 @@ struct WorkerHooks {
   // The handler ended with `outcome` after `duration` (before the report).
   std::function<void(int slot, const domain::Task& task, const TaskOutcome& outcome, Duration duration)> on_handled;
   // The report of `requested` on `task` ended, after any retries: the task as the server
-  // left it, or the last error. `latency` is the last attempt's.
+  // left it, or the last error. A completion is reported without asking for the task back
+  // (Client::ReportMinimal): its result is the claimed task with status COMPLETED (times as
+  // claimed). `latency` is the last attempt's.
   std::function<Next(int slot, const domain::Task& task, domain::TaskStatus requested,
                      const domain::Result<domain::Task>& result, Duration latency)>
       on_reported;

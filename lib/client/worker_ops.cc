@@ -66,26 +66,52 @@ Result<std::optional<Client::Claimed>> Client::Claim(const std::string& stage_ty
   return std::optional<Claimed>(std::move(claimed));
 }
 
+namespace {
+
+// The body of a report: {"status": ...} and the options that apply to it.
+std::string ReportBody(domain::TaskStatus status, const Client::ReportOptions& options) {
+  std::string body = R"({"status":")";
+  body += domain::ToString(status);
+  body += '"';
+  if (!options.claim_id.empty()) {
+    body += R"(,"claimId":)";
+    domain::AppendJsonString(body, options.claim_id);
+  }
+  if (status == domain::TaskStatus::kFailed) {
+    if (!options.reason.empty()) {
+      body += R"(,"reason":)";
+      domain::AppendJsonString(body, CutUtf8(options.reason, kMaxReasonBytes));
+    }
+    if (options.retry_after_seconds)
+      body += R"(,"retryAfterSeconds":)" + nlohmann::json(*options.retry_after_seconds).dump();
+  }
+  body += '}';
+  return body;
+}
+
+}  // namespace
+
 Result<domain::Task> Client::Report(const std::string& task_id, domain::TaskStatus status,
                                     const ReportOptions& options) {
-  if (options.claim_id.empty() && options.reason.empty() && !options.retry_after_seconds) {
-    return ReportTask(task_id, status);
-  }
-  nlohmann::json body{{"status", std::string(domain::ToString(status))}};
-  if (!options.claim_id.empty()) body["claimId"] = options.claim_id;
-  if (!options.reason.empty() && status == domain::TaskStatus::kFailed) {
-    body["reason"] = CutUtf8(options.reason, kMaxReasonBytes);
-  }
-  if (options.retry_after_seconds && status == domain::TaskStatus::kFailed) {
-    body["retryAfterSeconds"] = *options.retry_after_seconds;
-  }
-  auto raw = Request("PUT", "/v1/tasks/" + Encode(task_id) + "/status",
-                     body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  auto raw = Request("PUT", "/v1/tasks/" + Encode(task_id) + "/status", ReportBody(status, options));
   if (!raw.ok()) return raw.status();
   if (raw->status != 200) return ErrorOf(raw->status, raw->body);
   auto j = nlohmann::json::parse(raw->body, nullptr, false);
   if (j.is_discarded()) return domain::BadResponse("the server sent malformed JSON");
   return domain::DecodeTask(j);
+}
+
+Status Client::ReportMinimal(const std::string& task_id, domain::TaskStatus status, const ReportOptions& options) {
+  HttpRequest request;
+  request.method = "PUT";
+  request.path = "/v1/tasks/" + Encode(task_id) + "/status";
+  request.body = ReportBody(status, options);
+  request.headers.emplace_back("Prefer", "return=minimal");
+  auto r = Send(std::move(request));
+  if (!r.ok()) return r.status();
+  // 204: jobnikd; 200 with the task: a server without the preference (Jobnik Manager v1).
+  if (r->status == 204 || r->status == 200) return Status::Ok();
+  return ErrorOf(r->status, r->body);
 }
 
 Client::HeartbeatOutcome Client::Heartbeat(const std::string& task_id, const std::string& claim_id, int lease_seconds,

@@ -791,6 +791,44 @@ TEST(WorkerTest, AFailedCompletedReportIsRetriedNeverReportedFailed) {
   EXPECT_EQ(sleeps[2], milliseconds(400));
 }
 
+TEST(WorkerTest, ACompletionAsksForNoTaskBackAndTakesANoContentAnswer) {
+  auto fake = std::make_shared<FakeTransport>();
+  fake->Reply(200, TaskJson("aa"));  // the claim
+  fake->Reply(204, "");              // the report: applied, nothing sent back
+  WorkerHooks hooks;
+  domain::Result<domain::Task> result = domain::Unavailable("none");
+  hooks.on_reported = [&](int, const domain::Task&, TaskStatus, const domain::Result<domain::Task>& r,
+                          Clock::Duration) {
+    result = r;
+    return Next::kStopSlot;
+  };
+  Worker worker(
+      OneSlot(), Over(fake), [](TaskContext&) { return TaskStatus::kCompleted; }, hooks);
+  worker.Start();
+  worker.Wait();
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_EQ(result->id, "aa");
+  EXPECT_EQ(result->status, TaskStatus::kCompleted);  // the claimed task, completed
+  const auto requests = fake->requests();
+  ASSERT_EQ(requests.size(), 2U);
+  ASSERT_TRUE(IsReport(requests[1]));
+  EXPECT_EQ(FindHeader(requests[1].headers, "prefer"), "return=minimal");
+  EXPECT_EQ(requests[1].body, R"({"status":"COMPLETED"})");
+}
+
+TEST(FakeTransportTest, AMinimalReportTakesTheTaskFromAServerWithoutThePreferenceAndKeepsErrors) {
+  auto fake = std::make_shared<FakeTransport>();
+  fake->Reply(200, TaskJson("aa", "COMPLETED"));  // Jobnik Manager v1 ignores Prefer
+  fake->Reply(409, R"({"message":"claim c-1 is not the task's","code":"TASK_CLAIM_MISMATCH"})");
+  Client client(fake);
+  EXPECT_TRUE(client.ReportMinimal("aa", TaskStatus::kCompleted, {}).ok());
+  const auto refused = client.ReportMinimal("aa", TaskStatus::kCompleted, {"c-1", ""});
+  EXPECT_EQ(refused.code(), ErrorCode::kTaskClaimMismatch);
+  const auto requests = fake->requests();
+  ASSERT_EQ(requests.size(), 2U);
+  EXPECT_EQ(requests[1].body, R"({"status":"COMPLETED","claimId":"c-1"})");
+}
+
 TEST(WorkerTest, ARetriedReportWhoseFirstTryWasAppliedCountsAsReported) {
   auto fake = std::make_shared<FakeTransport>();
   fake->Reply(200, TaskJson("aa"));  // the claim
@@ -907,7 +945,7 @@ TEST(WorkerTest, AFailureReasonAndTheClaimTokenAreReportedOnlyToAServerWithClaim
     EXPECT_EQ(requests[0].path, "/v1/stages/t/tasks/dequeue");
     if (tokens) {
       EXPECT_EQ(seen_claim, "c-1");
-      EXPECT_EQ(requests[1].body, R"({"claimId":"c-1","reason":"exited with status 3","status":"FAILED"})");
+      EXPECT_EQ(requests[1].body, R"({"status":"FAILED","claimId":"c-1","reason":"exited with status 3"})");
     } else {
       EXPECT_EQ(seen_claim, "");
       EXPECT_EQ(requests[1].body, R"({"status":"FAILED"})");

@@ -127,6 +127,40 @@ TEST_F(MemoryApiTest, CreateClaimReportCompletesTheJob) {
   EXPECT_EQ(json::parse(again->body).value("code", ""), "ILLEGAL_TASK_STATUS_TRANSITION");
 }
 
+TEST_F(MemoryApiTest, AReportThatPrefersAMinimalReturnGetsNoContent) {
+  Submit(1, 4);
+  const auto report = [this](const std::string& id, std::vector<std::string> prefer) {
+    client::HttpRequest r;
+    r.method = "PUT";
+    r.path = "/v1/tasks/" + id + "/status";
+    r.body = R"({"status":"COMPLETED"})";
+    for (auto& p : prefer) r.headers.emplace_back("Prefer", std::move(p));
+    auto answer = client_->Send(std::move(r));
+    EXPECT_TRUE(answer.ok());
+    return answer.ok() ? *answer : client::HttpResponse{};
+  };
+  // Several spellings of the preference (RFC 7240): a list, parameters, quotes, case.
+  for (const auto& prefer : std::vector<std::vector<std::string>>{
+           {"return=minimal"}, {"respond-async, RETURN = \"Minimal\"; x=1"}, {"wait=5", "return=minimal"}}) {
+    const auto task = Claim("t0");
+    const auto answer = report(task.id, prefer);
+    EXPECT_EQ(answer.status, 204) << prefer.front();
+    EXPECT_EQ(answer.body, "");
+    EXPECT_EQ(client::FindHeader(answer.headers, "Preference-Applied"), "return=minimal");
+    EXPECT_EQ(client_->GetTask(task.id)->status, TaskStatus::kCompleted);  // applied all the same
+  }
+  // Any other preference: the task, as v1 answers.
+  const auto task = Claim("t0");
+  const auto answer = report(task.id, {"return=representation"});
+  EXPECT_EQ(answer.status, 200);
+  EXPECT_EQ(json::parse(answer.body).value("status", ""), "COMPLETED");
+  EXPECT_FALSE(client::FindHeader(answer.headers, "Preference-Applied").has_value());
+  // An error is an error, whatever the preference.
+  const auto again = report(task.id, {"return=minimal"});
+  EXPECT_EQ(again.status, 400);
+  EXPECT_EQ(json::parse(again.body).value("code", ""), "ILLEGAL_TASK_STATUS_TRANSITION");
+}
+
 TEST_F(MemoryApiTest, TheStoreRefusesAJobsInternalStatusesAsPgStoreDoes) {
   // The API's codec refuses them first (VALIDATION_ERROR); the store must too, for its
   // other callers.

@@ -77,4 +77,8 @@ class Query {
 // on the request's span when valid.
 domain::Status UuidParam(const httplib::Request& req, std::string_view name, std::string& out);
 
+// Whether the request asks for no representation in the answer: a Prefer header (RFC 7240)
+// with the preference return=minimal, in any of its Prefer headers and list items.
+bool PrefersMinimalReturn(const httplib::Request& req);
+
 }  // namespace jobnik::http

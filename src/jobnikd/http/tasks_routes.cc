@@ -150,6 +150,8 @@ void AddTaskRoutes(std::vector<Route>& routes, store::Store& st, Metrics& m, Lea
     Tag("jobnik.stage.id", r->task.stage_id);
     Tag("jobnik.job.id", r->job_id);
     NoteReport(m, id, *r);
+    // Extension: a worker that has no use for the task (Prefer: return=minimal) gets none.
+    if (PrefersMinimalReturn(c.req)) return Reply{204, "", {{"Preference-Applied", "return=minimal"}}};
     return JsonReply(200, r->task);
   });
   // Extension: a batch claim (docs/design.md, "Batch claims and reports"). 200
