@@ -52,6 +52,23 @@ job_is() { [[ "$(api GET "/v1/jobs/$1" | jq -r .status)" == "$2" ]]; }
   assert_equal "$(jq -r '.status, has("claimId")' <<<"$done" | tr '\n' ' ')" "COMPLETED false "
 }
 
+@test "a report that prefers a minimal return is answered 204 with no body, and applied" {
+  start_daemon 600
+  job=$(new_work minimal 1 1)
+  task=$(api PATCH /v1/stages/minimal/tasks/dequeue)
+  id=$(jq -r .id <<<"$task")
+  claim=$(jq -r .claimId <<<"$task")
+  run curl -s -D "$BATS_TEST_TMPDIR/head" -o "$BATS_TEST_TMPDIR/body" -w '%{http_code}' -X PUT \
+    -H 'Content-Type: application/json' -H 'Prefer: return=minimal' \
+    --data "{\"status\":\"COMPLETED\",\"claimId\":\"$claim\"}" "$JOBNIK_URL/v1/tasks/$id/status"
+  assert_output 204
+  assert_equal "$(stat -c %s "$BATS_TEST_TMPDIR/body")" 0
+  run grep -i '^preference-applied: return=minimal' "$BATS_TEST_TMPDIR/head"
+  assert_success
+  assert_equal "$(task_field "$id" .status)" COMPLETED
+  assert_equal "$(api GET "/v1/jobs/$job" | jq -r .status)" COMPLETED
+}
+
 @test "a stale claimId is refused after the sweeper failed the task and it was claimed again" {
   start_daemon 2
   new_work swept 1 3 >/dev/null
