@@ -3,8 +3,12 @@
 #include <fmt/format.h>
 
 #include <httplib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cctype>
 #include <csignal>
@@ -96,14 +100,29 @@ class HttpTransport final : public Transport {
       if (request.method != "GET") return domain::ValidationError("a streamed answer needs a GET request");
       return Stream(path, headers, request);
     }
+    // cpp-httplib writes a request's head and its body with two send() calls, which over
+    // TCP_NODELAY are two segments, two passes through both kernels' TCP stacks and often
+    // two wake-ups of the server. The socket is corked while the head is written and
+    // uncorked once the body is (the body comes from a provider that does that), so both
+    // leave as one segment. (A request that opens a connection is not corked: its socket
+    // does not exist yet.)
+    const Cork cork(!body.empty() && request.method != "DELETE" ? http_->socket() : -1);
+    const auto provide = [&body, &cork](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
+      const bool written = sink.write(body.data() + offset, length);
+      if (offset + length == body.size()) cork.Release();
+      return written;
+    };
     if (request.method == "GET") {
       r = http_->Get(path.c_str(), headers);
     } else if (request.method == "POST") {
-      r = http_->Post(path.c_str(), headers, body, type);
+      r = body.empty() ? http_->Post(path.c_str(), headers, body, type)
+                       : http_->Post(path.c_str(), headers, body.size(), provide, type);
     } else if (request.method == "PUT") {
-      r = http_->Put(path.c_str(), headers, body, type);
+      r = body.empty() ? http_->Put(path.c_str(), headers, body, type)
+                       : http_->Put(path.c_str(), headers, body.size(), provide, type);
     } else if (request.method == "PATCH") {
-      r = http_->Patch(path.c_str(), headers, body, type);
+      r = body.empty() ? http_->Patch(path.c_str(), headers, body, type)
+                       : http_->Patch(path.c_str(), headers, body.size(), provide, type);
     } else if (request.method == "DELETE") {
       r = body.empty() ? http_->Delete(path.c_str(), headers) : http_->Delete(path.c_str(), headers, body, type);
     } else {
@@ -196,6 +215,30 @@ class HttpTransport final : public Transport {
     }
     return text;
   }
+
+  // TCP_CORK on the connection's socket (-1: none) while a request is written (Send);
+  // released at the latest when it goes out of scope, so a socket is never left corked.
+  class Cork {
+   public:
+    explicit Cork(int socket) : socket_(socket) {
+      if (socket_ >= 0 && !Set(1)) socket_ = -1;
+    }
+    Cork(const Cork&) = delete;
+    Cork& operator=(const Cork&) = delete;
+    ~Cork() { Release(); }
+    // Sends what the socket holds.
+    void Release() const {
+      if (socket_ >= 0 && !released_) {
+        Set(0);
+        released_ = true;
+      }
+    }
+
+   private:
+    bool Set(int on) const { return ::setsockopt(socket_, IPPROTO_TCP, TCP_CORK, &on, sizeof on) == 0; }
+    int socket_;
+    mutable bool released_ = false;
+  };
 
   Status error_;
   bool https_ = false;
