@@ -488,6 +488,7 @@ class Daemon {
     // Called once a response is written: its request is no longer in flight.
     server_.set_logger([connections = &connections_](const httplib::Request& req, const httplib::Response&) {
       connections->RequestFinished(req);
+      http::ConnectionTracker::UncorkResponse();  // the response goes out (CorkResponse)
       // The stack a request touched is not held while its connection stays open.
       http::ElasticTaskQueue::ReleaseUnusedStack();
     });
@@ -497,6 +498,7 @@ class Daemon {
     queue_options.min_threads = static_cast<std::size_t>(config_.http_threads);
     queue_options.max_threads = static_cast<std::size_t>(config_.http_max_connections);
     queue_options.stack_size = kHttpThreadStack;
+    queue_options.after_job = [] { http::ConnectionTracker::ConnectionEnded(); };
     server_.new_task_queue = [this, queue_options] {
       auto* queue = new http::ElasticTaskQueue(queue_options);
       task_queue_ = queue;

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "http/connections.h"
+#include "tcp_segments.h"
 
 namespace jobnik::http {
 namespace {
@@ -70,10 +71,13 @@ class ConnectionTrackerTest : public testing::Test {
         return httplib::Server::HandlerResponse::Handled;
       }
       if (req.path == "/echo") headers_in_.set_value();
+      tracker_.CorkResponse(req);  // as jobnikd does
       return httplib::Server::HandlerResponse::Unhandled;
     });
-    server_.set_logger(
-        [this](const httplib::Request& req, const httplib::Response&) { tracker_.RequestFinished(req); });
+    server_.set_logger([this](const httplib::Request& req, const httplib::Response&) {
+      tracker_.RequestFinished(req);
+      ConnectionTracker::UncorkResponse();
+    });
     server_.Get("/fast",
                 [](const httplib::Request&, httplib::Response& res) { res.set_content("fast", "text/plain"); });
     server_.Get("/slow", [this](const httplib::Request&, httplib::Response& res) {
@@ -223,6 +227,22 @@ class ConnectionGuardTest : public ConnectionTrackerTest {
     return false;
   }
 };
+
+TEST_F(ConnectionGuardTest, AResponseLeavesInOneSegmentOnceTheGuardKnowsItsConnection) {
+  ConnectionGuard guard(Options(0ms, 0), tracker_, nullptr);
+  const int fd = Connect(port_);
+  const auto segments_of_a_request = [fd] {
+    const unsigned before = test::DataSegmentsIn(fd);
+    Send(fd, "GET /fast HTTP/1.1\r\nHost: t\r\n\r\n");
+    EXPECT_NE(Read(fd, "fast", 5s).find("fast"), std::string::npos);
+    return test::DataSegmentsIn(fd) - before;
+  };
+  // Before the guard has seen the connection its socket is not known: head, then body.
+  EXPECT_EQ(segments_of_a_request(), 2U);
+  Look(guard);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(segments_of_a_request(), 1U) << "request " << i;
+  close(fd);
+}
 
 TEST_F(ConnectionGuardTest, AHeadStillArrivingAfterTheHeaderTimeoutIsClosed) {
   ConnectionGuard guard(Options(300ms, 0), tracker_, nullptr);

@@ -1,8 +1,6 @@
-// The HTTP transport on the wire: what its requests look like as TCP segments. A raw
-// socket server (no cpp-httplib here: <linux/tcp.h>, for tcpi_data_segs_in, cannot be
-// included next to <netinet/tcp.h>).
+// The HTTP transport on the wire: what its requests look like as TCP segments, seen by a
+// raw socket server.
 #include <arpa/inet.h>
-#include <linux/tcp.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -13,6 +11,7 @@
 #include <thread>
 
 #include "client/transport.h"
+#include "tcp_segments.h"
 
 namespace jobnik::client {
 namespace {
@@ -52,7 +51,7 @@ class SegmentCountingServer {
     const int conn = ::accept(listener_, nullptr, nullptr);
     if (conn < 0) return;
     std::string pending;
-    unsigned before = DataSegmentsIn(conn);
+    unsigned before = test::DataSegmentsIn(conn);
     char buf[4096];
     for (;;) {
       const auto head_end = pending.find("\r\n\r\n");
@@ -63,7 +62,7 @@ class SegmentCountingServer {
         }
         if (pending.size() >= head_end + 4 + length) {
           pending.erase(0, head_end + 4 + length);
-          const unsigned now = DataSegmentsIn(conn);
+          const unsigned now = test::DataSegmentsIn(conn);
           segments_.push_back(now - before);
           before = now;
           const std::string answer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
@@ -77,13 +76,6 @@ class SegmentCountingServer {
     }
     ::close(conn);
   }
-  static unsigned DataSegmentsIn(int sock) {
-    tcp_info info{};
-    socklen_t len = sizeof info;
-    if (::getsockopt(sock, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return 0;
-    return info.tcpi_data_segs_in;
-  }
-
   int listener_ = -1;
   int port_ = 0;
   std::thread thread_;

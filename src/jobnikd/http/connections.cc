@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -110,6 +111,52 @@ void ConnectionTracker::KeepOnly(const PeerSet& open, std::chrono::steady_clock:
   std::lock_guard lock(mu_);
   std::erase_if(last_finished_,
                 [&](const auto& entry) { return entry.second < before && open.count(entry.first) == 0; });
+  std::erase_if(sockets_, [&](const auto& entry) { return open.count(entry.first) == 0; });
+}
+
+void ConnectionTracker::NoteConnection(const Peer& peer, int fd) {
+  std::lock_guard lock(mu_);
+  sockets_[peer] = fd;
+}
+
+namespace {
+
+// The connection this thread serves, as CorkResponse found it, and whether it is corked.
+struct ServedConnection {
+  ConnectionTracker::Peer peer;
+  int fd = -1;  // -1: not known (yet)
+  bool corked = false;
+};
+thread_local ServedConnection served;
+
+}  // namespace
+
+void ConnectionTracker::CorkResponse(const httplib::Request& req) {
+  Peer peer(req.remote_addr, req.remote_port);
+  if (served.fd < 0 || served.peer != peer) {
+    served = {peer, -1, false};
+    int fd = -1;
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = sockets_.find(peer); it != sockets_.end()) fd = it->second;
+    }
+    // The guard's look may be old: the descriptor must still be this connection's.
+    if (fd < 0 || AcceptedPeer(fd, req.local_port) != peer) return;
+    served.fd = fd;
+  }
+  const int on = 1;
+  served.corked = ::setsockopt(served.fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on) == 0;
+}
+
+void ConnectionTracker::UncorkResponse() {
+  if (!served.corked) return;
+  const int off = 0;
+  ::setsockopt(served.fd, IPPROTO_TCP, TCP_CORK, &off, sizeof off);
+  served.corked = false;
+}
+
+void ConnectionTracker::ConnectionEnded() {
+  served = {};
 }
 
 std::size_t ConnectionTracker::InFlight() {
@@ -272,6 +319,7 @@ GuardSweep ConnectionGuard::RunOnce(Clock::time_point now) {
         continue;
       }
       it = conns_.emplace(inode, Conn{std::move(*peer), fd, now, std::nullopt, false}).first;
+      tracker_.NoteConnection(it->second.peer, fd);
     }
     it->second.fd = fd;
     it->second.seen = true;

@@ -76,6 +76,21 @@ class ConnectionTracker {
   // the guard's look may be up to its interval away.
   bool ClientGone(const Peer& peer);
 
+  // Response corking. cpp-httplib writes a response's head and its body with two send()
+  // calls: over TCP_NODELAY, two segments, two passes through both kernels' TCP stacks and
+  // often two wake-ups of the client. CorkResponse, called once the response is ready (not
+  // for a streamed one), corks the request's connection (TCP_CORK) when its socket is known
+  // (the guard saw the connection: not in its first look's interval); UncorkResponse, from
+  // the server's logger once the response is written, sends it as one segment. Per thread:
+  // a connection is served by one thread. The socket found for a connection is checked
+  // once (AcceptedPeer) and kept until ConnectionEnded, which the thread calls when it is
+  // done with the connection.
+  void CorkResponse(const httplib::Request& req);
+  static void UncorkResponse();
+  static void ConnectionEnded();
+  // For the guard: the socket of an accepted connection (NoteConnection), for CorkResponse.
+  void NoteConnection(const Peer& peer, int fd);
+
   // Shuts down (both directions) every connection this process accepted on TCP port
   // `port` that has no request in flight, and returns how many. Call after the server
   // has stopped accepting: workers blocked on those connections return at once.
@@ -85,6 +100,7 @@ class ConnectionTracker {
   std::mutex mu_;
   std::multiset<Peer, PeerLess> in_flight_;
   std::map<Peer, std::chrono::steady_clock::time_point, PeerLess> last_finished_;
+  std::map<Peer, int, PeerLess> sockets_;  // open connections' descriptors (NoteConnection)
   PeerSet closed_;
   std::mutex watch_mu_;  // after mu_ when both are held; held while a callback runs
   std::uint64_t next_watch_ = 1;

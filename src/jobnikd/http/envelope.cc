@@ -102,7 +102,10 @@ void InstallRoutes(httplib::Server& server, const std::vector<Route>& routes, Me
       }
       res.status = reply.status;
       const bool streamed = static_cast<bool>(reply.stream);
-      if (streamed) res.set_chunked_content_provider(reply.stream_type, std::move(reply.stream));
+      if (streamed) {
+        ConnectionTracker::UncorkResponse();  // its pieces go out as they come
+        res.set_chunked_content_provider(reply.stream_type, std::move(reply.stream));
+      }
       // What set_content does, without copying the body (it takes a const reference).
       bool content_type_set = false;
       for (auto& [k, v] : reply.headers) {
@@ -189,6 +192,9 @@ void InstallServerHandlers(httplib::Server& server, std::size_t body_limit, Conn
       res.set_content(domain::ErrorBody({ErrorCode::kUnavailable, "jobnikd is shutting down"}), kJson);
       return httplib::Server::HandlerResponse::Handled;
     }
+    // The response's head and body leave as one segment (uncorked by the server's logger
+    // once written; a streamed response is uncorked before it starts).
+    if (connections) connections->CorkResponse(req);
     if (guard) {
       if (auto refusal = guard->Check(req.method, req.path, req.get_header_value("Host"),
                                       req.get_header_value("Origin"), req.get_header_value("Sec-Fetch-Site"))) {

@@ -135,6 +135,7 @@ void ElasticTaskQueue::Loop() {
       lock.unlock();
       fn();
       fn = nullptr;  // the job's captures go before the lock is taken again
+      if (options_.after_job) options_.after_job();
       ReleaseUnusedStack();
       lock.lock();
       ++idle_;

@@ -30,6 +30,8 @@ struct TaskQueueOptions {
   std::size_t max_threads = 2048;                         // running at most; further jobs wait in the queue
   std::size_t stack_size = std::size_t{8} * 1024 * 1024;  // glibc's default
   std::chrono::milliseconds idle_exit{std::chrono::seconds(30)};
+  // Called on the thread after each job (a connection, for cpp-httplib: closed by then).
+  std::function<void()> after_job = nullptr;
 };
 
 // What the queue holds now.
