@@ -218,6 +218,9 @@ class HttpTransport final : public Transport {
 
   // TCP_CORK on the connection's socket (-1: none) while a request is written (Send);
   // released at the latest when it goes out of scope, so a socket is never left corked.
+  // When cpp-httplib finds the connection dead it closes that socket and opens another
+  // (not corked: two segments that time); the release then turns corking off on a
+  // descriptor that may have been reused meanwhile, which does no harm.
   class Cork {
    public:
     explicit Cork(int socket) : socket_(socket) {
