@@ -216,17 +216,22 @@ Metrics::Metrics()
 void Metrics::ObserveRequest(std::string_view route, std::string_view method, int status, double seconds) {
   static const prometheus::Histogram::BucketBoundaries kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                                                    0.1,    0.25,  0.5,    1,     2.5,  5};
+  thread_local std::string key;  // kept: no allocation once it is long enough
+  key.assign(route);
+  key += ' ';
+  key += method;
+  key += ' ';
+  const std::string status_text = std::to_string(status);  // short: no allocation either
+  key += status_text;
   RequestSeries series{};
   {
     std::lock_guard lock(request_series_mu_);
-    const auto key = std::make_tuple(route, method, status);
-    auto it = request_series_.find(key);
+    auto it = request_series_.find(std::string_view(key));
     if (it == request_series_.end()) {
       const std::string r(route), m(method);
       it = request_series_
-               .emplace(std::make_tuple(r, m, status),
-                        RequestSeries{&requests_.Add({{"route", r}, {"method", m}, {"status", std::to_string(status)}}),
-                                      &latency_.Add({{"route", r}, {"method", m}}, kBuckets)})
+               .emplace(key, RequestSeries{&requests_.Add({{"route", r}, {"method", m}, {"status", status_text}}),
+                                           &latency_.Add({{"route", r}, {"method", m}}, kBuckets)})
                .first;
     }
     series = it->second;

@@ -11,7 +11,6 @@
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <tuple>
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -176,7 +175,7 @@ class Metrics {
     prometheus::Histogram* latency;
   };
   std::mutex request_series_mu_;
-  std::map<std::tuple<std::string, std::string, int>, RequestSeries, std::less<>> request_series_;
+  std::map<std::string, RequestSeries, std::less<>> request_series_;  // by "route method status"
   std::mutex hook_mu_;
   std::function<void(Metrics&)> hook_;
 
