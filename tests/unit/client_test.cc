@@ -791,17 +791,21 @@ TEST(WorkerTest, AFailedCompletedReportIsRetriedNeverReportedFailed) {
   EXPECT_EQ(sleeps[2], milliseconds(400));
 }
 
+// An on_reported hook that keeps the report's result in `result` and stops its slot.
+auto KeepReportAndStop(domain::Result<domain::Task>& result) {
+  return [&result](int, const domain::Task&, TaskStatus, const domain::Result<domain::Task>& r, Clock::Duration) {
+    result = r;
+    return Next::kStopSlot;
+  };
+}
+
 TEST(WorkerTest, ACompletionAsksForNoTaskBackAndTakesANoContentAnswer) {
   auto fake = std::make_shared<FakeTransport>();
   fake->Reply(200, TaskJson("aa"));  // the claim
   fake->Reply(204, "");              // the report: applied, nothing sent back
   WorkerHooks hooks;
   domain::Result<domain::Task> result = domain::Unavailable("none");
-  hooks.on_reported = [&](int, const domain::Task&, TaskStatus, const domain::Result<domain::Task>& r,
-                          Clock::Duration) {
-    result = r;
-    return Next::kStopSlot;
-  };
+  hooks.on_reported = KeepReportAndStop(result);
   Worker worker(
       OneSlot(), Over(fake), [](TaskContext&) { return TaskStatus::kCompleted; }, hooks);
   worker.Start();
@@ -846,11 +850,7 @@ TEST(WorkerTest, ARetriedReportWhoseFirstTryWasAppliedCountsAsReported) {
     return Next::kContinue;
   };
   domain::Result<domain::Task> result = domain::Unavailable("none");
-  hooks.on_reported = [&](int, const domain::Task&, TaskStatus, const domain::Result<domain::Task>& r,
-                          Clock::Duration) {
-    result = r;
-    return Next::kStopSlot;
-  };
+  hooks.on_reported = KeepReportAndStop(result);
   Worker worker(
       options, Over(fake), [](TaskContext&) { return TaskStatus::kCompleted; }, hooks, clock);
   worker.Start();
