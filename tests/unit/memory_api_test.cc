@@ -128,7 +128,7 @@ TEST_F(MemoryApiTest, CreateClaimReportCompletesTheJob) {
 }
 
 TEST_F(MemoryApiTest, AReportThatPrefersAMinimalReturnGetsNoContent) {
-  Submit(1, 4);
+  Submit(1, 13);
   const auto report = [this](const std::string& id, std::vector<std::string> prefer) {
     client::HttpRequest r;
     r.method = "PUT";
@@ -149,7 +149,14 @@ TEST_F(MemoryApiTest, AReportThatPrefersAMinimalReturnGetsNoContent) {
     EXPECT_EQ(client::FindHeader(answer.headers, "Preference-Applied"), "return=minimal");
     EXPECT_EQ(client_->GetTask(task.id)->status, TaskStatus::kCompleted);  // applied all the same
   }
-  // Any other preference: the task, as v1 answers.
+  // Any other preference, or a hostile header, is ignored: the task, as v1 answers.
+  for (auto prefer : std::vector<std::string>{"", "return", "return=", "=minimal", ",,;", std::string(6000, 'x'),
+                                              "return=minimal\xff", "return=\"minimal", "return=minimalist"}) {
+    const auto ignored = Claim("t0");
+    const auto plain = report(ignored.id, {prefer});
+    EXPECT_EQ(plain.status, 200) << prefer.substr(0, 40);
+    EXPECT_EQ(json::parse(plain.body).value("status", ""), "COMPLETED");
+  }
   const auto task = Claim("t0");
   const auto answer = report(task.id, {"return=representation"});
   EXPECT_EQ(answer.status, 200);
