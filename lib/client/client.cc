@@ -1,7 +1,5 @@
 #include "client/client.h"
 
-#include <fmt/format.h>
-#include <cctype>
 #include <nlohmann/json.hpp>
 
 #include <thread>
@@ -183,10 +181,7 @@ Result<std::optional<domain::Task>> Client::Dequeue(const std::string& stage_typ
 }
 
 Result<domain::Task> Client::ReportTask(const std::string& task_id, domain::TaskStatus status) {
-  auto raw =
-      Request("PUT", "/v1/tasks/" + task_id + "/status", fmt::format(R"({{"status":"{}"}})", domain::ToString(status)));
-  if (!raw.ok()) return raw.status();
-  return Decode<domain::Task>(*raw, 200, domain::DecodeTask);
+  return Report(task_id, status, {});
 }
 
 Result<domain::Task> Client::GetTask(const std::string& id) {

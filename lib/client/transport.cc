@@ -10,12 +10,13 @@
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <cctype>
 #include <csignal>
 #include <functional>
 #include <optional>
 #include <stop_token>
 #include <string_view>
+
+#include "common/ascii.h"
 
 namespace jobnik::client {
 namespace {
@@ -23,12 +24,6 @@ namespace {
 using domain::ErrorCode;
 using domain::Result;
 using domain::Status;
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 // OpenSSL writes to the socket without MSG_NOSIGNAL: a write to a connection jobnikd has
 // closed (a refused handshake) would raise SIGPIPE and end the process. Ignore it, unless
@@ -256,7 +251,7 @@ class HttpTransport final : public Transport {
 
 std::optional<std::string> FindHeader(const Headers& headers, std::string_view name) {
   for (const auto& [n, v] : headers) {
-    if (EqualsIgnoreCase(n, name)) return v;
+    if (ascii::EqualsIgnoreCase(n, name)) return v;
   }
   return std::nullopt;
 }

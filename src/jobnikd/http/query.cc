@@ -5,6 +5,7 @@
 #include <charconv>
 #include <iterator>
 
+#include "common/ascii.h"
 #include "domain/validation.h"
 #include "http/envelope.h"
 
@@ -109,22 +110,6 @@ Status UuidParam(const httplib::Request& req, std::string_view name, std::string
   return s;
 }
 
-namespace {
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-bool EqualsLower(std::string_view s, std::string_view lower) {
-  return s.size() == lower.size() && std::equal(s.begin(), s.end(), lower.begin(), [](char a, char b) {
-           return (a >= 'A' && a <= 'Z' ? static_cast<char>(a - 'A' + 'a') : a) == b;
-         });
-}
-
-}  // namespace
-
 bool PrefersMinimalReturn(const httplib::Request& req) {
   const std::size_t headers = req.get_header_value_count("Prefer");
   for (std::size_t h = 0; h < headers; ++h) {
@@ -134,12 +119,13 @@ bool PrefersMinimalReturn(const httplib::Request& req) {
       const auto comma = rest.find(',');
       std::string_view item = rest.substr(0, comma);
       rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-      item = Trim(item.substr(0, item.find(';')));  // parameters after ';' do not matter here
+      item = ascii::TrimSpaces(item.substr(0, item.find(';')));  // parameters after ';' do not matter here
       const auto eq = item.find('=');
-      if (eq == std::string_view::npos || !EqualsLower(Trim(item.substr(0, eq)), "return")) continue;
-      std::string_view token = Trim(item.substr(eq + 1));
+      if (eq == std::string_view::npos || !ascii::EqualsIgnoreCase(ascii::TrimSpaces(item.substr(0, eq)), "return"))
+        continue;
+      std::string_view token = ascii::TrimSpaces(item.substr(eq + 1));
       if (token.size() >= 2 && token.front() == '"' && token.back() == '"') token = token.substr(1, token.size() - 2);
-      if (EqualsLower(token, "minimal")) return true;
+      if (ascii::EqualsIgnoreCase(token, "minimal")) return true;
     }
   }
   return false;
