@@ -23,16 +23,16 @@
 #      G/16 tasks (one claim over all 16 types); against pgbench single claim+done at 16
 #      clients, and the pgbench baseline that claims 10 rows per transaction
 #   i  idempotency keys: I_JOBS small jobs (10 tasks each) submitted one POST /v1/jobs at a
-#      time without, then with, an Idempotency-Key each, in I_PAIRS alternating pairs (the
+#      time without and with an Idempotency-Key each, in I_PAIRS alternating pairs (the
 #      overhead is the median of the pairs' time ratios)
-#   l  concurrency limits: one stage of L tasks, 16 workers, without and then with a limit
+#   l  concurrency limits: one stage of L tasks, 16 workers, without and with a limit
 #      of L_LIMIT on its type (PUT /v1/stage-types/{type}/limits; every claim then takes
 #      the limit's lock and counts the tasks in progress), in L_PAIRS alternating pairs
 #      (the ratio is the median of the pairs'); L_LIMIT >= 16 measures the cost of the
 #      check, a smaller one the throughput at the limit
 #   p  retention: one stage of P tasks, 16 workers, on a history of P_HISTORY COMPLETED tasks
 #      (P_PER_JOB per job: a million finished jobs by default, finished a day ago), without
-#      and then with `jobnikd prune --once --retain-completed 1h` deleting that history while
+#      and with `jobnikd prune --once --retain-completed 1h` deleting that history while
 #      the workers run, in P_PAIRS alternating pairs (the ratios, of p99 dequeue latency and
 #      of tasks/s, are the medians of the pairs'); also the prune's rate and the task table's
 #      and indexes' sizes before, after it and after a VACUUM
@@ -351,7 +351,9 @@ cpu_json() {
 # The statements' own cost, from pg_stat_statements (loaded into the benchmark's PostgreSQL
 # when it starts): executor time and WAL are steadier measures of the SQL than rates on a
 # shared host. sql_reset forgets the counts; sql_json PHASE prints {"sql_PHASE": {exec_ms,
-# wal_bytes, calls}} over every statement since (nothing else runs on the cluster meanwhile).
+# wal_bytes, calls, top}} over every statement since (nothing else runs on the cluster
+# meanwhile); top: the 8 statements that took most executor time (the start of their text,
+# calls, rows, exec_ms, wal_bytes), to tell which statement a change made dearer.
 sql_reset() {
   [[ $pgss == true ]] || return 0
   psql_run -c 'SELECT pg_stat_statements_reset()' >/dev/null 2>&1 || true
@@ -360,7 +362,12 @@ sql_json() {
   local phase=$1 totals
   if [[ $pgss == true ]] && totals=$(psql_run -At -c "SELECT json_build_object(
       'exec_ms', round(coalesce(sum(total_exec_time), 0)::numeric, 1),
-      'wal_bytes', coalesce(sum(wal_bytes), 0), 'calls', coalesce(sum(calls), 0))
+      'wal_bytes', coalesce(sum(wal_bytes), 0), 'calls', coalesce(sum(calls), 0),
+      'top', (SELECT coalesce(json_agg(t ORDER BY t.exec_ms DESC), '[]') FROM (
+        SELECT left(regexp_replace(query, '\s+', ' ', 'g'), 80) AS query, calls, rows,
+               round(total_exec_time::numeric, 1) AS exec_ms, wal_bytes
+        FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+        ORDER BY total_exec_time DESC LIMIT 8) t))
     FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())" 2>/dev/null); then
     jq -n --arg p "$phase" --argjson t "$totals" '{("sql_" + $p): $t}'
   else
@@ -638,6 +645,50 @@ else
 fi
 log "PostgreSQL $pg_version at $pg_url"
 
+# The scenarios that compare two variants of the same work (e, i, l, p) run them in pairs
+# on fresh schemas, and the ratio is the median of the pairs'. in_pair_order K SIDE A B
+# runs `SIDE A K` then `SIDE B K` in odd pairs and B first in even ones (A B B A ...): a
+# drift of the host's speed while the pairs run weighs on both variants alike, where a
+# fixed order would hand it all to the second.
+in_pair_order() {
+  if (($1 % 2)); then "$2" "$3" "$1"; "$2" "$4" "$1"; else "$2" "$4" "$1"; "$2" "$3" "$1"; fi
+}
+# e_side none|delayed K: scenario e's run of pair K, without or with E_DELAYED waiting tasks.
+# shellcheck disable=SC2317  # called through in_pair_order
+e_side() {
+  seed_type=bench-e seed_delayed=0
+  [[ $1 == delayed ]] && seed_delayed=$e_delayed
+  run_work "e_$1_p$2" e "$e_workers" --tasks "$e_tasks" --stages 1 --type bench-e -- \
+    --type bench-e --expect "$e_tasks"
+  seed_delayed= seed_type=
+}
+# i_side plain|keyed K: scenario i's run of pair K, without or with Idempotency-Keys.
+# shellcheck disable=SC2317  # called through in_pair_order
+i_side() {
+  local keyed=()
+  [[ $1 == keyed ]] && keyed=(--idempotent)
+  run_work "i_$1_p$2" i null --tasks $((i_jobs * 10)) --stages 1 --type bench-i --types "$i_jobs" \
+    ${keyed[@]+"${keyed[@]}"} --
+}
+# l_side none|limited K: scenario l's run of pair K, without or with the limit on its type.
+# shellcheck disable=SC2317  # called through in_pair_order
+l_side() {
+  [[ $1 == limited ]] && limit_type=bench-l limit_max=$l_limit
+  run_work "l_$1_p$2" l "$l_workers" --tasks "$l_tasks" --stages 1 --type bench-l -- \
+    --type bench-l --expect "$l_tasks"
+  limit_type= limit_max=
+}
+# p_side none|pruning K: scenario p's run of pair K on its seeded history, without or with
+# a prune of that history running alongside.
+# shellcheck disable=SC2317  # called through in_pair_order
+p_side() {
+  seed_args=(--completed "$p_history" --pending 0 --tasks-per-stage "$p_per_job")
+  [[ $1 == pruning ]] && prune_during=1h
+  run_work "p_$1_p$2" p "$p_workers" --tasks "$p_tasks" --stages 1 --type bench-p -- \
+    --type bench-p --expect "$p_tasks"
+  prune_during= seed_args=()
+}
+
 baseline_json=$work/baseline.json
 if [[ -n ${BENCH_BASELINE_JSON:-} ]]; then
   log "baseline: reusing $BENCH_BASELINE_JSON"
@@ -686,11 +737,7 @@ for s in "${scenarios[@]}"; do
       run_work c c null --tasks "$c_tasks" --stages 1 --type bench --timeout-s 600 --
       ;;
     i)
-      for ((k = 1; k <= i_pairs; k++)); do
-        run_work "i_plain_p$k" i null --tasks $((i_jobs * 10)) --stages 1 --type bench-i --types "$i_jobs" --
-        run_work "i_keyed_p$k" i null --tasks $((i_jobs * 10)) --stages 1 --type bench-i --types "$i_jobs" \
-          --idempotent --
-      done
+      for ((k = 1; k <= i_pairs; k++)); do in_pair_order "$k" i_side plain keyed; done
       ;;
     d)
       n=$((b_per_stage * b_types))
@@ -700,41 +747,17 @@ for s in "${scenarios[@]}"; do
       seed_args=()
       ;;
     e)
-      # The same work on fresh schemas without, then with, the waiting tasks; E_PAIRS times.
-      for ((k = 1; k <= e_pairs; k++)); do
-        seed_delayed=0 seed_type=bench-e
-        run_work "e_none_p$k" e "$e_workers" --tasks "$e_tasks" --stages 1 --type bench-e -- \
-          --type bench-e --expect "$e_tasks"
-        seed_delayed=$e_delayed
-        run_work "e_delayed_p$k" e "$e_workers" --tasks "$e_tasks" --stages 1 --type bench-e -- \
-          --type bench-e --expect "$e_tasks"
-      done
-      seed_delayed= seed_type=
+      # The same work on fresh schemas without and with the waiting tasks; E_PAIRS times.
+      for ((k = 1; k <= e_pairs; k++)); do in_pair_order "$k" e_side none delayed; done
       ;;
     l)
-      # The same work on fresh schemas without, then with, a limit on its type; L_PAIRS times.
-      for ((k = 1; k <= l_pairs; k++)); do
-        run_work "l_none_p$k" l "$l_workers" --tasks "$l_tasks" --stages 1 --type bench-l -- \
-          --type bench-l --expect "$l_tasks"
-        limit_type=bench-l limit_max=$l_limit
-        run_work "l_limited_p$k" l "$l_workers" --tasks "$l_tasks" --stages 1 --type bench-l -- \
-          --type bench-l --expect "$l_tasks"
-        limit_type= limit_max=
-      done
+      # The same work on fresh schemas without and with a limit on its type; L_PAIRS times.
+      for ((k = 1; k <= l_pairs; k++)); do in_pair_order "$k" l_side none limited; done
       ;;
     p)
-      # The same work on a large finished history, without and then with a prune of it
-      # running alongside; P_PAIRS times.
-      seed_args=(--completed "$p_history" --pending 0 --tasks-per-stage "$p_per_job")
-      for ((k = 1; k <= p_pairs; k++)); do
-        run_work "p_none_p$k" p "$p_workers" --tasks "$p_tasks" --stages 1 --type bench-p -- \
-          --type bench-p --expect "$p_tasks"
-        prune_during=1h
-        run_work "p_pruning_p$k" p "$p_workers" --tasks "$p_tasks" --stages 1 --type bench-p -- \
-          --type bench-p --expect "$p_tasks"
-        prune_during=
-      done
-      seed_args=()
+      # The same work on a large finished history, without and with a prune of it running
+      # alongside; P_PAIRS times.
+      for ((k = 1; k <= p_pairs; k++)); do in_pair_order "$k" p_side none pruning; done
       ;;
     f)
       run_longpoll f_same false
