@@ -135,6 +135,31 @@ echo "{\"n\":1}" >"$JOBNIK_RESULT_FILE"; mkdir "$d/junk"; touch "$d/junk/x" "$d/
   done <<<"$ids"
 }
 
+@test "a slot's task file is replaced whole: shorter after longer, and after a command broke it" {
+  local cmd stage pad
+  # Each task checks that its task file is exactly its own task (valid JSON, its id), notes
+  # its mode, then breaks the file for the next task as the mode says.
+  cmd=$(script breaker.sh 'f=$JOBNIK_TASK_FILE
+jq -e . "$f" >/dev/null || exit 3
+[ "$(jq -r .id "$f")" = "$JOBNIK_TASK_ID" ] || exit 4
+jq -r .data.mode "$f" >>"$1"
+case $(jq -r .data.mode "$f") in
+  chmod) chmod 000 "$f" ;;
+  dir) rm -f "$f"; mkdir "$f"; touch "$f/x" ;;
+  link) rm -f "$f"; ln -s "$2" "$f" ;;
+esac')
+  echo "keep me" >"$W/victim"
+  pad=$(printf 'x%.0s' {1..3000})
+  stage=$(make_stage breaker)
+  add_tasks "$stage" "[{\"data\":{\"mode\":\"chmod\",\"pad\":\"$pad\"}},{\"data\":{\"mode\":\"dir\"}},
+    {\"data\":{\"mode\":\"link\"}},{\"data\":{\"mode\":\"none\"}}]" >/dev/null
+  start_worker --stage-type breaker --concurrency 1 -- "$cmd" "$W/out" "$W/victim"
+  poll 20 stage_is "$stage" COMPLETED
+  # All four ran in order, each on a whole file of its own; the symlink's target is untouched.
+  assert_equal "$(tr '\n' ' ' <"$W/out")" "chmod dir link none "
+  assert_equal "$(cat "$W/victim")" "keep me"
+}
+
 @test "a failing command fails the task with its stderr, retried by the server until FAILED" {
   local cmd stage id
   cmd=$(script fail.sh 'echo "$JOBNIK_ATTEMPT/$JOBNIK_MAX_ATTEMPTS" >>"$1"; echo "out of disk" >&2; exit 3')
