@@ -316,8 +316,6 @@ TaskOutcome Run(const HandlerConfig& handler, RunEnvironment& env, client::TaskC
   if (handler.plugin_api != nullptr) return RunPlugin(handler, env, context);
   const domain::Task& task = context.task;
   const std::string& type = handler.stage_type;
-  auto task_json = nlohmann::json::parse(context.json, nullptr, false);
-  if (task_json.is_discarded() || !task_json.is_object()) task_json = nlohmann::json::object();
   auto data = nlohmann::json::parse(task.data, nullptr, false);
   if (data.is_discarded()) data = nlohmann::json::object();
 
