@@ -1,8 +1,13 @@
 // The store against a real PostgreSQL: every operation and cascade of SPEC A.3.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <set>
+#include <string_view>
+
 #include <fmt/format.h>
 
+#include "domain/validation.h"
 #include "fixtures.h"
 #include "pg_test_env.h"
 #include "store/pg/statements.h"
@@ -330,6 +335,43 @@ TEST_F(StoreTest, AddedTasksArePendingInOrderAndCounted) {
   auto listed = store_->GetTasksOfStage(stage.id);
   JOBNIK_ASSERT_OK(listed);
   EXPECT_EQ(*listed, tasks);
+}
+
+// Ids are UUIDs of version 7 (schema/0012): the Unix time in milliseconds first, so that
+// rows made together sit together in the primary keys; claim tokens stay random (version 4).
+TEST_F(StoreTest, IdsAreTimeOrderedVersion7UuidsAndClaimTokensStayRandom) {
+  const auto ms_now = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  // The id's time: its first 48 bits (12 hex digits around the first dash).
+  const auto id_ms = [](const std::string& id) { return std::stoll(id.substr(0, 8) + id.substr(9, 4), nullptr, 16); };
+  const auto before = ms_now();
+  auto job = NewJob();
+  auto stage = NewStage(job.id, "ids");
+  auto tasks = NewTasks(stage.id, 300);
+  const auto after = ms_now();
+  ASSERT_EQ(tasks.size(), 300u);
+  std::vector<std::string> ids{job.id, stage.id};
+  for (const auto& t : tasks) ids.push_back(t.id);
+  std::set<std::string> distinct;
+  long long last_ms = 0;
+  for (const auto& id : ids) {
+    ASSERT_TRUE(domain::IsUuid(id)) << id;
+    EXPECT_EQ(id[14], '7') << id << ": version";
+    EXPECT_NE(std::string_view("89ab").find(id[19]), std::string_view::npos) << id << ": variant";
+    // Made in this order, within this test's time (the clocks may differ by a rounding).
+    EXPECT_GE(id_ms(id), last_ms) << id;
+    EXPECT_GE(id_ms(id), before - 1) << id;
+    EXPECT_LE(id_ms(id), after + 1) << id;
+    last_ms = id_ms(id);
+    distinct.insert(id);
+  }
+  EXPECT_EQ(distinct.size(), ids.size());
+  auto claimed = Claim("ids");
+  ASSERT_TRUE(claimed.claim_id.has_value());
+  ASSERT_TRUE(domain::IsUuid(*claimed.claim_id));
+  EXPECT_EQ((*claimed.claim_id)[14], '4') << *claimed.claim_id;
 }
 
 TEST_F(StoreTest, TasksCannotBeAddedToAStageInProgressOrFinished) {

@@ -7,7 +7,7 @@
 -- name: JobInsert
 INSERT INTO job (id, name, data, user_metadata, priority, status, percentage,
                  creation_time, update_time, traceparent, tracestate, not_before)
-VALUES (gen_random_uuid(), $1, $2::jsonb, $3::jsonb, $4, 'PENDING', 0, now(), now(), $5, $6, $7::timestamptz)
+VALUES (new_id(), $1, $2::jsonb, $3::jsonb, $4, 'PENDING', 0, now(), now(), $5, $6, $7::timestamptz)
 RETURNING id::text, name, data::text, user_metadata::text, priority, status, percentage,
           creation_time, update_time, traceparent, tracestate, not_before;
 

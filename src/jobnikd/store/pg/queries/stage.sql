@@ -9,7 +9,7 @@
 -- name: StageInsert
 INSERT INTO stage (id, job_id, "order", type, data, user_metadata, status, percentage,
                    creation_time, update_time, traceparent, tracestate, retry, not_before)
-VALUES (gen_random_uuid(), $1::uuid, $8, $2, $3::jsonb, $4::jsonb, $5, 0, now(), now(), $6, $7, $9::jsonb,
+VALUES (new_id(), $1::uuid, $8, $2, $3::jsonb, $4::jsonb, $5, 0, now(), now(), $6, $7, $9::jsonb,
         $10::timestamptz)
 RETURNING id::text, job_id::text, type, data::text, user_metadata::text, "order", status, percentage,
           task_total, task_completed, task_failed, 0::bigint AS in_progress, 0::bigint AS retried,

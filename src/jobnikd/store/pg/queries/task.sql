@@ -35,7 +35,7 @@
 -- name: TaskInsertBatch
 INSERT INTO task (id, stage_id, stage_type, priority, ready, status, data, user_metadata,
                   max_attempts, creation_time, update_time, traceparent, tracestate, retry, not_before)
-SELECT gen_random_uuid(), $1::uuid, $2, $3, $4 AND d.wait IS NULL, 'PENDING', e -> 'data',
+SELECT new_id(), $1::uuid, $2, $3, $4 AND d.wait IS NULL, 'PENDING', e -> 'data',
        coalesce(e -> 'userMetadata', '{}'::jsonb), (e ->> 'maxAttempts')::int, now(), now(),
        e ->> 'traceparent', e ->> 'tracestate', coalesce(e -> 'retry', (SELECT st.retry FROM stage st WHERE st.id = $1::uuid)),
        d.wait
@@ -54,7 +54,7 @@ RETURNING id::text, stage_id::text, data::text, user_metadata::text, status, att
 -- name: TaskInsertBatchQuiet
 INSERT INTO task (id, stage_id, stage_type, priority, ready, status, data, user_metadata,
                   max_attempts, creation_time, update_time, traceparent, tracestate, retry)
-SELECT gen_random_uuid(), $1::uuid, $2, $3, $4, 'PENDING', e -> 'data',
+SELECT new_id(), $1::uuid, $2, $3, $4, 'PENDING', e -> 'data',
        coalesce(e -> 'userMetadata', '{}'::jsonb), (e ->> 'maxAttempts')::int, now(), now(),
        e ->> 'traceparent', e ->> 'tracestate', coalesce(e -> 'retry', (SELECT st.retry FROM stage st WHERE st.id = $1::uuid))
 FROM jsonb_array_elements($5::jsonb) WITH ORDINALITY AS x(e, n)
