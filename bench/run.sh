@@ -10,8 +10,9 @@
 #   b  16 jobs of one stage each (types bench-0..15), B tasks per stage; 1, 4, 16, 64 workers
 #   c  submission of one job with C tasks in one atomic POST /v1/jobs (and jobnikd's peak
 #      RSS while it parses and stores them: the body is streamed, never a whole JSON tree)
-#   d  b at 16 workers with a large history: D_COMPLETED COMPLETED tasks and D_PENDING
-#      PENDING tasks of other stage types (bench/seed-history.sql)
+#   d  b at 16 workers without and with a large history: D_COMPLETED COMPLETED tasks and
+#      D_PENDING PENDING tasks of other stage types (bench/seed-history.sql), in D_PAIRS
+#      alternating pairs (the ratio is the median of the pairs')
 #   e  claims with E_DELAYED RETRIED tasks of the same stage type waiting for their retry
 #      delay (bench/seed-delayed.sql) against none: one stage of E tasks, 16 workers, in
 #      E_PAIRS alternating pairs of runs (the ratio is the median of the pairs')
@@ -127,6 +128,7 @@ c_tasks=${BENCH_C_TASKS:-$(pick 100000 10000)}
 d_completed=${BENCH_D_COMPLETED:-$(pick 1000000 200000)}
 d_pending=${BENCH_D_PENDING:-$(pick 1000000 200000)}
 d_workers=16
+d_pairs=${BENCH_D_PAIRS:-$(pick 3 1)}
 e_tasks=${BENCH_E_TASKS:-$(pick 20000 2000)}
 e_delayed=${BENCH_E_DELAYED:-100000}
 e_workers=16
@@ -158,7 +160,7 @@ work_timeout=${BENCH_WORK_TIMEOUT:-120}
 read -r -a scenarios <<<"${BENCH_SCENARIOS:-a b c d e f g i l p s}"
 results=${BENCH_RESULTS:-$root/bench/results}
 
-for v in a_tasks b_per_stage per_worker c_tasks d_completed d_pending e_tasks e_delayed e_pairs f_tasks f_waiters \
+for v in a_tasks b_per_stage per_worker c_tasks d_completed d_pending d_pairs e_tasks e_delayed e_pairs f_tasks f_waiters \
   g_tasks g_batch i_jobs i_pairs l_tasks l_limit l_pairs p_tasks p_history p_per_job p_pairs peer_jobs baseline_seconds \
   work_timeout s_idle s_slowloris s_seconds; do
   [[ ${!v} =~ ^[0-9]+$ ]] || { echo "$0: $v must be a non-negative integer, got '${!v}'" >&2; exit 2; }
@@ -645,13 +647,23 @@ else
 fi
 log "PostgreSQL $pg_version at $pg_url"
 
-# The scenarios that compare two variants of the same work (e, i, l, p) run them in pairs
+# The scenarios that compare two variants of the same work (d, e, i, l, p) run them in pairs
 # on fresh schemas, and the ratio is the median of the pairs'. in_pair_order K SIDE A B
 # runs `SIDE A K` then `SIDE B K` in odd pairs and B first in even ones (A B B A ...): a
 # drift of the host's speed while the pairs run weighs on both variants alike, where a
 # fixed order would hand it all to the second.
 in_pair_order() {
   if (($1 % 2)); then "$2" "$3" "$1"; "$2" "$4" "$1"; else "$2" "$4" "$1"; "$2" "$3" "$1"; fi
+}
+# d_side fresh|history K: scenario d's run of pair K, b's work at W = 16 on a fresh schema or
+# on top of the seeded history.
+# shellcheck disable=SC2317  # called through in_pair_order
+d_side() {
+  local n=$((b_per_stage * b_types))
+  [[ $1 == history ]] && seed_args=(--completed "$d_completed" --pending "$d_pending")
+  run_work "d_$1_p$2" d "$d_workers" --tasks "$n" --stages 1 --type bench --types "$b_types" -- \
+    --type bench --types "$b_types" --expect "$n"
+  seed_args=()
 }
 # e_side none|delayed K: scenario e's run of pair K, without or with E_DELAYED waiting tasks.
 # shellcheck disable=SC2317  # called through in_pair_order
@@ -740,11 +752,8 @@ for s in "${scenarios[@]}"; do
       for ((k = 1; k <= i_pairs; k++)); do in_pair_order "$k" i_side plain keyed; done
       ;;
     d)
-      n=$((b_per_stage * b_types))
-      seed_args=(--completed "$d_completed" --pending "$d_pending")
-      run_work "d_w$d_workers" d "$d_workers" --tasks "$n" --stages 1 --type bench --types "$b_types" -- \
-        --type bench --types "$b_types" --expect "$n"
-      seed_args=()
+      # b's work at W = 16 on fresh schemas without and with the history; D_PAIRS times.
+      for ((k = 1; k <= d_pairs; k++)); do in_pair_order "$k" d_side fresh history; done
       ;;
     e)
       # The same work on fresh schemas without and with the waiting tasks; E_PAIRS times.
@@ -798,7 +807,7 @@ jq -n \
   --arg pg "$pg_version" --arg started "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --argjson quick "$quick" \
   --argjson nproc "$(nproc)" --arg kernel "$(uname -r)" \
   --argjson cfg "$(jq -n --argjson a "$a_tasks" --argjson pw "$per_worker" --argjson b "$b_per_stage" \
-    --argjson c "$c_tasks" --argjson dc "$d_completed" --argjson dp "$d_pending" \
+    --argjson c "$c_tasks" --argjson dc "$d_completed" --argjson dp "$d_pending" --argjson dpp "$d_pairs" \
     --argjson e "$e_tasks" --argjson ed "$e_delayed" --argjson ep "$e_pairs" \
     --argjson g "$g_tasks" --argjson gb "$g_batch" --argjson ij "$i_jobs" --argjson ip "$i_pairs" \
     --argjson lt "$l_tasks" --argjson ll "$l_limit" --argjson lp "$l_pairs" \
@@ -808,7 +817,7 @@ jq -n \
     --argjson si "$s_idle" --argjson ss "$s_slowloris" --argjson ssec "$s_seconds" \
     --arg workers "${workers_list[*]}" \
     '{a_tasks: $a, b_types: 16, b_tasks_per_stage: $b, tasks_per_worker_cap: $pw,
-      c_tasks: $c, d_completed: $dc, d_pending: $dp, d_workers: 16, e_tasks: $e, e_delayed: $ed, e_pairs: $ep, e_workers: 16,
+      c_tasks: $c, d_completed: $dc, d_pending: $dp, d_pairs: $dpp, d_workers: 16, e_tasks: $e, e_delayed: $ed, e_pairs: $ep, e_workers: 16,
       g_tasks: $g, g_batch: $gb, g_workers: 16, i_jobs: $ij, i_pairs: $ip,
       l_tasks: $lt, l_limit: $ll, l_pairs: $lp, l_workers: 16,
       p_tasks: $pt, p_history: $ph, p_per_job: $ppj, p_pairs: $pp, p_workers: 16,
@@ -831,7 +840,11 @@ def target($name; $value; $op; $threshold; $unit):
     one_stage_vs_pgbench: ($ws | map({(.): div(tps("a_w" + .); $b.claim_done_pairs_per_s[.])}) | add // {}),
     sixteen_stages_vs_pgbench_16types: {"16": div(tps("b_w16"); $b.claim_done_16types_pairs_per_s)},
     sixteen_stages_vs_pgbench_one_type: ($ws | map({(.): div(tps("b_w" + .); $b.claim_done_pairs_per_s[.])}) | add // {}),
-    large_history_vs_fresh: div(tps("d_w16"); tps("b_w16")),
+    large_history_pairs: ([range(1; $cfg.d_pairs + 1) | tostring]
+      | map(div(tps("d_history_p" + .); tps("d_fresh_p" + .))) | map(select(. != null))),
+    large_history_vs_fresh: ([range(1; $cfg.d_pairs + 1) | tostring]
+      | map(div(tps("d_history_p" + .); tps("d_fresh_p" + .))) | map(select(. != null)) | sort
+      | if length == 0 then null else .[(length - 1) / 2 | floor] end),
     delayed_retries_pairs: ([range(1; $cfg.e_pairs + 1) | tostring]
       | map(div(tps("e_delayed_p" + .); tps("e_none_p" + .))) | map(select(. != null))),
     delayed_retries_vs_none: ([range(1; $cfg.e_pairs + 1) | tostring]
@@ -942,8 +955,11 @@ jq -r '
             $all.ratios.sixteen_stages_vs_pgbench_one_type[.value.workers | tostring])),
     (if .runs.b_w16 then "   (b at 16 workers vs the pgbench 16-type claim+done at 16 clients, \(f(.baseline.claim_done_16types_pairs_per_s)) pairs/s: \(f(.ratios.sixteen_stages_vs_pgbench_16types["16"])))" else empty end),
     (if .runs.c then row(.runs.c; "c  submit one job"; .baseline.bulk_insert_rows_per_s; .ratios.submission_vs_bulk_insert) else empty end),
-    (if .runs.d_w16 then row(.runs.d_w16; "d  16 stages + history"; .runs.b_w16.work.tasks_per_s; .ratios.large_history_vs_fresh) else empty end),
-    (if .runs.d_w16.seed then "   (d: seeded \(.runs.d_w16.seed.completed_tasks) COMPLETED + \(.runs.d_w16.seed.pending_tasks) PENDING tasks in \(.runs.d_w16.seed.wall_s) s; ratio = d / b at 16 workers)" else empty end),
+    (.runs | to_entries | map(select(.key | startswith("d_"))) | sort_by((.key | split("_p")[1] | tonumber), (.key | startswith("d_history"))) | .[]
+      | if (.key | startswith("d_fresh")) then row(.value; "d  16 stages, fresh"; null; null)
+        else row(.value; "d  16 stages + history"; $all.runs["d_fresh_p" + (.key | split("_p")[1])].work.tasks_per_s;
+                 $all.ratios.large_history_pairs[(.key | split("_p")[1] | tonumber) - 1]) end),
+    (if .runs.d_history_p1.seed then "   (d: seeded \(.runs.d_history_p1.seed.completed_tasks) COMPLETED + \(.runs.d_history_p1.seed.pending_tasks) PENDING tasks in \(.runs.d_history_p1.seed.wall_s) s; ratio = history / fresh per pair, median \(f(.ratios.large_history_vs_fresh)))" else empty end),
     (.runs | to_entries | map(select(.key | startswith("e_"))) | sort_by((.key | split("_p")[1] | tonumber), (.key | startswith("e_delayed"))) | .[]
       | if (.key | startswith("e_none")) then row(.value; "e  one type, none waiting"; null; null)
         else row(.value; "e  one type, delayed ones"; $all.runs["e_none_p" + (.key | split("_p")[1])].work.tasks_per_s;
