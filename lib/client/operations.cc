@@ -123,13 +123,7 @@ Result<Client::Page<T>> ListPage(Client& client, const std::string& path, Result
   JOBNIK_ASSIGN_OR_RETURN(const auto j, Body(raw, 200));
   Client::Page<T> page;
   JOBNIK_ASSIGN_OR_RETURN(page.items, DecodeArray(j, decode, what));
-  for (const auto& [name, value] : raw->headers) {
-    if (name.size() == 13 && std::equal(name.begin(), name.end(), "x-next-cursor", [](char a, char b) {
-          return std::tolower(static_cast<unsigned char>(a)) == b;
-        })) {
-      page.next_cursor = value;
-    }
-  }
+  if (auto cursor = FindHeader(raw->headers, "X-Next-Cursor")) page.next_cursor = std::move(*cursor);
   return page;
 }
 

@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "common/ascii.h"
 #include "common/digest.h"
 #include "store/pg/tokens.h"
 
@@ -27,12 +28,6 @@ namespace {
 
 constexpr std::string_view kTokenPrefix = "jnk_";
 constexpr auto kReconnectMax = std::chrono::milliseconds(10000);
-
-bool IEquals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 Status Unauthenticated(std::string message) {
   return {ErrorCode::kUnauthenticated, std::move(message)};
@@ -205,7 +200,7 @@ Authenticator::Decision Authenticator::Check(std::string_view authorization, std
   if (const auto space = authorization.find(' '); space != std::string_view::npos) {
     token = authorization.substr(space + 1);
     while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
-    well_formed = IEquals(authorization.substr(0, space), "Bearer") && !token.empty();
+    well_formed = ascii::EqualsIgnoreCase(authorization.substr(0, space), "Bearer") && !token.empty();
   }
   const auto refuse = [&](std::string message) -> Decision {
     if (!enforced) return {};  // auto without tokens, or off: anyone, unnamed

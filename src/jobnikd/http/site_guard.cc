@@ -4,14 +4,10 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/ascii.h"
+
 namespace jobnik::http {
 namespace {
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
 
 bool IsLoopbackName(std::string_view h) {
   if (h == "localhost" || h == "::1" || h == "0:0:0:0:0:0:0:1") return true;
@@ -57,7 +53,7 @@ std::string HostName(std::string_view authority) {
     h = h.substr(0, h.find(':'));
   }  // several colons without brackets: a bare IPv6 address
   if (!h.empty() && h.back() == '.') h.remove_suffix(1);
-  return Lower(h);
+  return ascii::ToLower(h);
 }
 
 SiteGuard::SiteGuard(std::string_view listen_host, std::string_view allowed_hosts, std::string_view allowed_origins) {
@@ -77,7 +73,7 @@ SiteGuard::SiteGuard(std::string_view listen_host, std::string_view allowed_host
     }
   }
   for (auto& item : SplitList(allowed_origins)) {
-    std::string o = Lower(item);
+    std::string o = ascii::ToLower(item);
     while (!o.empty() && o.back() == '/') o.pop_back();
     origins_.push_back(std::move(o));
   }
@@ -99,11 +95,11 @@ std::optional<std::string> SiteGuard::Check(std::string_view method, std::string
   }
   if (SafeMethod(method)) return std::nullopt;
   if (!origin.empty()) {
-    const std::string o = Lower(origin);
+    const std::string o = ascii::ToLower(origin);
     if (std::find(origins_.begin(), origins_.end(), o) != origins_.end()) return std::nullopt;
     // Same origin: the origin's authority is the Host the request was sent to.
     const auto scheme = o.find("://");
-    if (o != "null" && scheme != std::string::npos && !host.empty() && o.substr(scheme + 3) == Lower(host)) {
+    if (o != "null" && scheme != std::string::npos && !host.empty() && o.substr(scheme + 3) == ascii::ToLower(host)) {
       return std::nullopt;
     }
     return fmt::format("a {} from the web page origin '{}' is refused (see http.allowed_origins)", method, origin);

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <tuple>
 
+#include "common/ascii.h"
 #include "domain/lifecycle.h"
 #include "domain/time.h"
 
@@ -33,9 +34,7 @@ void ApplyTrace(const std::optional<std::string>& traceparent, const std::option
 // `text` contains `part`, ASCII letters compared without case (PostgreSQL's lower() also
 // folds other letters).
 bool ContainsIgnoringCase(std::string_view text, std::string_view part) {
-  const auto same = [](char a, char b) {
-    return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
-  };
+  const auto same = [](char a, char b) { return ascii::Lower(a) == ascii::Lower(b); };
   return std::search(text.begin(), text.end(), part.begin(), part.end(), same) != text.end() || part.empty();
 }
 

@@ -12,6 +12,7 @@
 #include <set>
 #include <utility>
 
+#include "common/ascii.h"
 #include "domain/codec.h"
 #include "domain/lifecycle.h"
 #include "domain/time.h"
@@ -38,11 +39,6 @@ int PriorityValue(domain::Priority p) {
 std::optional<std::string> OptTimeParam(const std::optional<domain::Timestamp>& t) {
   if (!t) return std::nullopt;
   return domain::FormatTime(*t);
-}
-
-std::string LowerCase(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
 }
 
 // The same with NULL for an absent id (a $n::uuid[] parallel to another).
@@ -1211,8 +1207,8 @@ std::vector<Result<TaskReport>> PgStore::ReportTasks(const std::vector<TaskUpdat
     } else if (u.options.claim_id && !domain::IsUuid(*u.options.claim_id)) {
       results[i].emplace(ClaimMismatch(u.id, *u.options.claim_id));
     } else if (u.status == TaskStatus::kCompleted) {
-      completions.push_back(u.options.claim_id ? LowerCase(u.id) + ' ' + LowerCase(*u.options.claim_id)
-                                               : LowerCase(u.id));
+      completions.push_back(u.options.claim_id ? ascii::ToLower(u.id) + ' ' + ascii::ToLower(*u.options.claim_id)
+                                               : ascii::ToLower(u.id));
       completion_index.push_back(i);
     } else {
       results[i].emplace(ReportTask(u.id, u.status, u.options));
@@ -1230,9 +1226,10 @@ std::vector<Result<TaskReport>> PgStore::ReportTasks(const std::vector<TaskUpdat
 
 Result<TaskReport> PgStore::ReportTask(const std::string& id, TaskStatus status, const ReportOptions& options) {
   ReportOptions normal = options;
-  if (normal.claim_id) normal.claim_id = LowerCase(*normal.claim_id);
+  if (normal.claim_id) normal.claim_id = ascii::ToLower(*normal.claim_id);
   if (status == TaskStatus::kCompleted) {
-    return completed_reports_.Submit("", normal.claim_id ? LowerCase(id) + ' ' + *normal.claim_id : LowerCase(id));
+    return completed_reports_.Submit(
+        "", normal.claim_id ? ascii::ToLower(id) + ' ' + *normal.claim_id : ascii::ToLower(id));
   }
   const auto limited = LimitedTypes();
   return RunTransaction<TaskReport>(pool_, "ReportTask", [&](pqxx::work& tx) -> Result<TaskReport> {
@@ -1243,7 +1240,7 @@ Result<TaskReport> PgStore::ReportTask(const std::string& id, TaskStatus status,
 Result<Heartbeat> PgStore::HeartbeatTask(const std::string& id, const std::optional<std::string>& claim_id,
                                          int lease_seconds) {
   std::optional<std::string> claim;
-  if (claim_id) claim = LowerCase(*claim_id);
+  if (claim_id) claim = ascii::ToLower(*claim_id);
   auto beat = RunTransaction<std::optional<Heartbeat>, pqxx::nontransaction>(
       pool_, "HeartbeatTask", [&](pqxx::nontransaction& tx) -> Result<std::optional<Heartbeat>> {
         auto rows = tx.exec_prepared("TaskHeartbeat", id, claim, lease_seconds);
