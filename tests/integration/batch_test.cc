@@ -210,6 +210,75 @@ TEST_F(BatchTest, ConcurrentBatchClaimsClaimEveryTaskExactlyOnce) {
   EXPECT_EQ(Query1("SELECT count(*) FROM task WHERE status = 'IN_PROGRESS'"), "2000");
 }
 
+// A batch claim of a few tasks of one type goes into the dequeues' group commit: batch
+// claims of 1 to 9 and single dequeues of the same type, from 12 threads at once, share
+// its transactions and still claim every task once, with its own claim token.
+TEST_F(BatchTest, OneTypeBatchClaimsAndDequeuesTogetherClaimEveryTaskExactlyOnce) {
+  std::set<std::string> all;
+  for (int j = 0; j < 3; ++j) {
+    for (const auto& id : NewWork("one-type", 500, j == 1 ? Priority::kHigh : Priority::kMedium).task_ids) {
+      all.insert(id);
+    }
+  }
+  std::mutex mu;
+  std::map<std::string, int> claimed;
+  std::set<std::string> tokens;
+  std::vector<std::string> errors;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 12; ++t) {
+    threads.emplace_back([&, t] {
+      for (int empty = 0; empty < 3;) {
+        std::vector<store::ClaimedTask> got;
+        if (t % 3 == 0) {
+          auto one = store_->ClaimTask("one-type");
+          if (one.ok()) {
+            got.push_back(std::move(one).value());
+          } else if (one.status().code() != ErrorCode::kTaskNotFound) {
+            std::lock_guard lock(mu);
+            errors.push_back(Describe(one.status()));
+            return;
+          }
+        } else {
+          auto batch = store_->ClaimTasks({"one-type"}, 1 + t % 9, {std::string("w") + std::to_string(t), 60});
+          if (!batch.ok()) {
+            std::lock_guard lock(mu);
+            errors.push_back(Describe(batch.status()));
+            return;
+          }
+          if (batch->size() > static_cast<std::size_t>(1 + t % 9)) {
+            std::lock_guard lock(mu);
+            errors.push_back("more tasks than the limit");
+          }
+          for (const auto& d : *batch) {
+            // Each task carries the options of the request that claimed it.
+            if (d.task.worker_id != std::optional<std::string>(std::string("w") + std::to_string(t)) ||
+                !d.task.lease_expires_at) {
+              std::lock_guard lock(mu);
+              errors.push_back("task " + d.task.id + " without its claim's worker or lease");
+            }
+          }
+          got = std::move(batch).value();
+        }
+        std::lock_guard lock(mu);
+        if (got.empty()) ++empty;
+        for (const auto& d : got) {
+          ++claimed[d.task.id];
+          if (d.task.claim_id) tokens.insert(*d.task.claim_id);
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_TRUE(errors.empty()) << errors.front();
+  EXPECT_EQ(claimed.size(), all.size());
+  for (const auto& [id, n] : claimed) {
+    EXPECT_EQ(n, 1) << id;
+    EXPECT_TRUE(all.count(id)) << id;
+  }
+  EXPECT_EQ(tokens.size(), all.size());
+  EXPECT_EQ(Query1("SELECT count(*) FROM task WHERE status = 'IN_PROGRESS'"), "1500");
+}
+
 // ---- batch report
 
 TEST_F(BatchTest, ABatchReportAnswersEachItemOnItsOwnInOrder) {

@@ -1148,6 +1148,25 @@ Result<std::vector<ClaimedTask>> PgStore::ClaimTasks(const std::vector<std::stri
     return domain::ValidationError(fmt::format("stageTypes must hold 1 to {} distinct stage types", kMaxClaimTypes));
   }
   if (limit < 1) return domain::ValidationError("limit must be at least 1");
+  if (stage_types.size() == 1 && static_cast<std::size_t>(limit) <= options_.batch_max) {
+    // A few tasks of one type are `limit` dequeues of it: they join the dequeues' group
+    // commit (with the claims under way, in the next transaction) instead of being one
+    // transaction and commit more.
+    auto results = claims_.SubmitMany(
+        "", std::vector<std::string>(static_cast<std::size_t>(limit), EncodeClaim(stage_types.front(), options)));
+    std::vector<ClaimedTask> out;
+    Status error;
+    for (auto& r : results) {
+      if (r.ok()) {
+        out.push_back(std::move(r).value());
+      } else if (r.status().code() != ErrorCode::kTaskNotFound && error.ok()) {
+        error = r.status();
+      }
+    }
+    // A failure only when nothing was claimed: claimed tasks are never dropped.
+    if (out.empty() && !error.ok()) return error;
+    return out;
+  }
   std::vector<std::optional<std::string>> params(stage_types.begin(), stage_types.end());
   params.emplace_back(std::to_string(limit));
   params.push_back(options.worker_id);
