@@ -55,7 +55,8 @@ _jobnik_worker()
     if [[ $cur == -* ]]; then
         mapfile -t COMPREPLY < <(compgen -W '-h --help -V --version -c --config --url --token --ca-file --client-cert --client-key -t --stage-type
             -n --concurrency --timeout --kill-grace --retry-exit-code --retry-after --plugin --plugin-config --shell --env --cwd
-            --user --shutdown-timeout --heartbeat-interval --lease-seconds --wait-seconds --idempotent-claims --listen --log-format --print-config --' \
+            --user --shutdown-timeout --heartbeat-interval --lease-seconds --wait-seconds --idempotent-claims --no-combine-requests --listen
+            --log-format --print-config --' \
             -- "$cur")
     fi
 }

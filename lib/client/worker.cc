@@ -1,5 +1,6 @@
 #include "client/worker.h"
 
+#include <algorithm>
 #include <exception>
 #include <optional>
 #include <utility>
@@ -11,12 +12,22 @@ namespace {
 
 using domain::ErrorCode;
 using domain::Result;
+using domain::Status;
 using domain::TaskStatus;
 
 // No answer, or the server could not apply it: the report may be sent again.
 bool Unanswered(const domain::Status& s) {
   return s.code() == ErrorCode::kUnavailable || s.code() == ErrorCode::kDatabase;
 }
+
+// The server has no such route (an older jobnikd, or Jobnik Manager v1).
+bool NoRoute(const domain::Status& s) {
+  return s.code() == ErrorCode::kRouteNotFound || s.code() == ErrorCode::kMethodNotAllowed ||
+         s.message().find("HTTP 404") != std::string::npos || s.message().find("HTTP 405") != std::string::npos;
+}
+
+// The most a combined claim or report carries (the batch endpoints take 1,000).
+constexpr int kMaxCombined = 100;
 
 }  // namespace
 
@@ -147,7 +158,9 @@ Result<domain::Task> Worker::Report(Client& client, const domain::Task& task, co
     const auto t0 = clock_.Now();
     if (status == TaskStatus::kCompleted) {
       // The task a completion leaves is known: no need to have it sent back.
-      const auto applied = client.ReportMinimal(task.id, status, report);
+      const auto applied = options_.combine_requests && !batch_report_unsupported_.load()
+                               ? ReportCombined(client, task.id, report)
+                               : client.ReportMinimal(task.id, status, report);
       if (applied.ok()) {
         domain::Task completed = task;
         completed.status = TaskStatus::kCompleted;
@@ -179,31 +192,151 @@ Client::ClaimOptions Worker::PollClaim() const {
   return options;
 }
 
-Result<std::optional<Client::Claimed>> Worker::ClaimWaiting(Client& client, const std::string& type) {
+Result<std::vector<Client::Claimed>> Worker::ClaimBatch(Client& client, int limit) {
   Client::ClaimTasksRequest request;
   request.stage_types = options_.stage_types;
-  request.limit = 1;
-  request.wait_seconds = options_.claim.wait_seconds;
+  request.limit = limit;
+  request.wait_seconds = long_poll_unsupported_.load() ? 0 : options_.claim.wait_seconds;
   request.lease_seconds = options_.claim.lease_seconds;
   request.worker_id = options_.claim.worker_id;
   request.idempotent = options_.claim.idempotent;
   request.cancel = stop_.get_token();  // a stop need not wait for the long poll to end
   auto claimed = client.ClaimTasks(request);
+  if (!claimed.ok() && NoRoute(claimed.status())) {
+    // A server without the batch claim (jobnikd before it, or Jobnik Manager v1): every
+    // slot claims with the dequeue from now on.
+    batch_claim_unsupported_ = true;
+    if (options_.claim.wait_seconds > 0 && !long_poll_unsupported_.exchange(true) && hooks_.on_long_poll_unsupported) {
+      hooks_.on_long_poll_unsupported(claimed.status());
+    }
+  }
+  return claimed;
+}
+
+Result<std::optional<Client::Claimed>> Worker::ClaimWaiting(Client& client, const std::string& type) {
+  auto claimed = ClaimBatch(client, 1);
   if (claimed.ok()) {
     if (claimed->empty()) return std::optional<Client::Claimed>{};
     return std::optional<Client::Claimed>(std::move(claimed->front()));
   }
-  const auto code = claimed.status().code();
-  const auto& message = claimed.status().message();
-  const bool no_route = code == ErrorCode::kRouteNotFound || code == ErrorCode::kMethodNotAllowed ||
-                        message.find("HTTP 404") != std::string::npos || message.find("HTTP 405") != std::string::npos;
-  if (!no_route) return claimed.status();
-  // A server without the batch claim (jobnikd before it, or Jobnik Manager v1): poll with
-  // the dequeue from now on, every slot.
-  if (!long_poll_unsupported_.exchange(true) && hooks_.on_long_poll_unsupported) {
-    hooks_.on_long_poll_unsupported(claimed.status());
-  }
+  if (!NoRoute(claimed.status())) return claimed.status();
   return client.Claim(type, PollClaim());
+}
+
+Result<std::optional<Client::Claimed>> Worker::ClaimCombined(Client& client, const std::string& type, bool& sent) {
+  sent = false;
+  auto& shared = shared_claim_;
+  std::unique_lock lock(shared.mu);
+  ++shared.wanting;
+  std::optional<std::uint64_t> joined;  // the claim this slot waits for: it ends as ended + 1
+  for (;;) {
+    if (!shared.ready.empty()) {
+      Client::Claimed mine = std::move(shared.ready.front());
+      shared.ready.pop_front();
+      --shared.wanting;
+      return std::optional<Client::Claimed>(std::move(mine));
+    }
+    if (joined && shared.ended > *joined) {
+      // The claim waited for ended and left nothing for this slot: its error, its empty
+      // answer, or (its tasks went to the other slots) another claim.
+      if (batch_claim_unsupported_.load()) {  // the server turned out to have no batch claim
+        --shared.wanting;
+        lock.unlock();
+        sent = true;
+        return client.Claim(type, PollClaim());
+      }
+      if (!shared.last_error.ok() || shared.last_empty) {
+        --shared.wanting;
+        if (!shared.last_error.ok()) return shared.last_error;
+        return std::optional<Client::Claimed>{};
+      }
+      joined.reset();
+    }
+    if (shared.in_flight) {
+      joined = shared.ended;
+      shared.cv.wait(lock, [&] { return !shared.ready.empty() || shared.ended > *joined; });
+      continue;
+    }
+    if (stop_.stop_requested()) {
+      --shared.wanting;
+      return domain::Unavailable("the worker stopped");
+    }
+    // This slot sends the claim, for every slot that wants a task by now.
+    const int limit = std::min(shared.wanting, kMaxCombined);
+    shared.in_flight = true;
+    lock.unlock();
+    sent = true;
+    auto claimed = ClaimBatch(client, limit);
+    lock.lock();
+    shared.in_flight = false;
+    ++shared.ended;
+    shared.last_error = claimed.ok() ? domain::Status::Ok() : claimed.status();
+    shared.last_empty = claimed.ok() && claimed->empty();
+    --shared.wanting;
+    std::optional<Client::Claimed> mine;
+    if (claimed.ok() && !claimed->empty()) {
+      mine = std::move(claimed->front());
+      for (std::size_t i = 1; i < claimed->size(); ++i) shared.ready.push_back(std::move((*claimed)[i]));
+    }
+    shared.cv.notify_all();
+    lock.unlock();
+    if (claimed.ok()) return mine;
+    if (!NoRoute(claimed.status())) return claimed.status();
+    return client.Claim(type, PollClaim());
+  }
+}
+
+int Worker::slots_waiting_for_claim() {
+  std::lock_guard lock(shared_claim_.mu);
+  return shared_claim_.wanting;
+}
+
+int Worker::reports_queued() {
+  std::lock_guard lock(shared_reports_.mu);
+  return static_cast<int>(shared_reports_.queue.size());
+}
+
+Status Worker::ReportCombined(Client& client, const std::string& task_id, const Client::ReportOptions& report) {
+  auto& shared = shared_reports_;
+  PendingReport mine{&task_id, &report, Status::Ok(), false};
+  std::unique_lock lock(shared.mu);
+  shared.queue.push_back(&mine);
+  while (!mine.done) {
+    if (shared.in_flight) {
+      shared.cv.wait(lock);
+      continue;
+    }
+    // This slot sends the report, of every completion waiting by now.
+    shared.in_flight = true;
+    const auto n = std::min(shared.queue.size(), static_cast<std::size_t>(kMaxCombined));
+    std::vector<PendingReport*> batch(shared.queue.begin(), shared.queue.begin() + static_cast<std::ptrdiff_t>(n));
+    shared.queue.erase(shared.queue.begin(), shared.queue.begin() + static_cast<std::ptrdiff_t>(n));
+    lock.unlock();
+    Result<std::vector<Status>> results = std::vector<Status>{};
+    if (batch.size() > 1 && !batch_report_unsupported_.load()) {
+      std::vector<Client::TaskUpdate> updates;
+      updates.reserve(batch.size());
+      for (const auto* p : batch) updates.push_back({*p->task_id, TaskStatus::kCompleted, *p->options});
+      results = client.ReportTasks(updates);
+      if (!results.ok() && NoRoute(results.status())) batch_report_unsupported_ = true;
+    }
+    if (batch.size() == 1 || batch_report_unsupported_.load()) {
+      // One completion (or a server without the batch report): the single report.
+      results = std::vector<Status>{};
+      for (const auto* p : batch) {
+        results->push_back(client.ReportMinimal(*p->task_id, TaskStatus::kCompleted, *p->options));
+      }
+    }
+    lock.lock();
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      // A batch without an answer: none is known to be applied (each is retried).
+      batch[i]->result = results.ok() ? (*results)[i] : results.status();
+      batch[i]->done = true;
+    }
+    shared.in_flight = false;
+    shared.cv.notify_all();
+  }
+  return mine.result;
 }
 
 void Worker::RunSlot(int slot) {
@@ -232,9 +365,17 @@ void Worker::RunSlot(int slot) {
     }
     auto t0 = clock_.Now();
     const bool long_poll = options_.claim.wait_seconds > 0 && !long_poll_unsupported_.load();
-    auto claimed = long_poll ? ClaimWaiting(*client, types[cur]) : client->Claim(types[cur], PollClaim());
+    const bool combined = options_.combine_requests && !batch_claim_unsupported_.load();
+    bool sent = true;
+    auto claimed = combined    ? ClaimCombined(*client, types[cur], sent)
+                   : long_poll ? ClaimWaiting(*client, types[cur])
+                               : client->Claim(types[cur], PollClaim());
     const auto claim_latency = clock_.Now() - t0;
-    claim_breaker_.Record(claiming, claimed.ok());
+    if (sent) {
+      claim_breaker_.Record(claiming, claimed.ok());
+    } else {  // another slot's claim: counted once, by that slot
+      claim_breaker_.Cancel(claiming);
+    }
     if (!claimed.ok() || !claimed->has_value()) handler_breaker_.Cancel(handling);
     if (!claimed.ok()) {
       if (stop.stop_requested()) break;  // a long poll cut by the stop: not an error
@@ -245,12 +386,13 @@ void Worker::RunSlot(int slot) {
     if (!claimed->has_value()) {
       if (hooks_.on_empty) hooks_.on_empty(slot, types[cur], claim_latency);
       cur = (cur + 1) % k;
-      if (long_poll) {
-        // The server waited on every type: a round. An empty answer long before the wait
-        // was up (a server that does not hold the claim) backs off as a poll would.
+      if (long_poll || combined) {
+        // The server looked at (or waited on) every type: a round. An empty answer long
+        // before the wait was up (no wait asked, or a server that does not hold the
+        // claim) backs off as a poll would.
         ++empty_rounds;
         if (hooks_.on_queue_empty && hooks_.on_queue_empty(slot, empty_rounds) == Next::kStopSlot) break;
-        if (claim_latency < std::chrono::seconds(options_.claim.wait_seconds) / 2) {
+        if (!long_poll || claim_latency < std::chrono::seconds(options_.claim.wait_seconds) / 2) {
           clock_.SleepFor(idle.Next(), stop);
         }
         continue;

@@ -17,6 +17,15 @@
 //   COMPLETED task counts as reported. A FAILED report is not retried: without a claim
 //   token a repeated FAILED could fail the task's next claim (the sweeper fails a task
 //   whose report was lost).
+// - With combine_requests (jobnikd), the slots share their claims and completion reports:
+//   while one slot's claim is out, the slots that want a task wait for it instead of
+//   sending their own, and the next claim asks for all of them in one batch claim over
+//   every stage type (POST /v1/tasks/claim, long-polling with claim.wait_seconds);
+//   completions that meet go in one batch report (POST /v1/tasks/status). No request
+//   waits for company: a lone slot's claim or report goes out at once, so an idle or
+//   lightly loaded worker behaves as without; under load, when requests queue anyway,
+//   one request carries several tasks. A server without the batch endpoints (404/405) is
+//   sent the per-slot requests from then on.
 // - Heartbeats (WorkerOptions::heartbeat_interval, with a server that hands out claim
 //   tokens): one thread per worker heartbeats every task being handled, asking for
 //   claim.lease_seconds; when the server answers that the task's job was paused or
@@ -38,6 +47,9 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -129,7 +141,9 @@ struct WorkerOptions {
   BackoffOptions report_backoff{std::chrono::milliseconds(100), 2.0, std::chrono::milliseconds(5000)};
   int report_attempts = 10;
   std::function<double()> uniform01;  // the jitter's random source (tests); empty: random
-  Client::ClaimOptions claim;         // lease and worker id asked for with every claim (and heartbeat)
+  // Share claims and completion reports between the slots (see the top of this file).
+  bool combine_requests = false;
+  Client::ClaimOptions claim;  // lease and worker id asked for with every claim (and heartbeat)
   // How often tasks being handled are heartbeated (with a claim token); 0: never.
   Clock::Duration heartbeat_interval{0};
   // Opens when at least half of 5 or more claims in a minute failed; probes after 10 s.
@@ -181,6 +195,10 @@ class Worker {
   BreakerState breaker_state(BreakerKind k) const {
     return k == BreakerKind::kClaim ? claim_breaker_.state() : handler_breaker_.state();
   }
+  // combine_requests: slots waiting for the shared claim (idle slots, while the queue is
+  // empty), and completions queued behind the batch report in flight (for gauges and tests).
+  int slots_waiting_for_claim();
+  int reports_queued();
   // The handlers' job and stage cache: its hits, requests and size.
   ContextCache::Stats context_cache_stats() const { return context_cache_.stats(); }
 
@@ -190,6 +208,13 @@ class Worker {
   // The long poll: one claim of one task over all the stage types, waiting up to
   // claim.wait_seconds (POST /v1/tasks/claim); on a server without it, the dequeue of `type`.
   domain::Result<std::optional<Client::Claimed>> ClaimWaiting(Client& client, const std::string& type);
+  // combine_requests: a task from the slots' shared claim, or nothing, or the shared
+  // claim's error. `sent`: this slot sent the request (the others waited for it).
+  domain::Result<std::optional<Client::Claimed>> ClaimCombined(Client& client, const std::string& type, bool& sent);
+  // The batch claim of up to `limit` tasks (the long poll with claim.wait_seconds).
+  domain::Result<std::vector<Client::Claimed>> ClaimBatch(Client& client, int limit);
+  // combine_requests: the completion `report` of `task_id`, in the slots' next batch report.
+  domain::Status ReportCombined(Client& client, const std::string& task_id, const Client::ReportOptions& report);
   // The dequeue's options: without wait_seconds once the server proved not to know it.
   Client::ClaimOptions PollClaim() const;
   // The report of `status`, with the retries of a COMPLETED report.
@@ -209,6 +234,34 @@ class Worker {
   std::vector<std::thread> threads_;
   bool started_ = false;
   std::atomic<bool> long_poll_unsupported_{false};
+  std::atomic<bool> batch_claim_unsupported_{false};
+  std::atomic<bool> batch_report_unsupported_{false};
+  // combine_requests: the shared claim. Tasks claimed for other slots wait in `ready`;
+  // there are never more of them than slots in `wanting` (a claim asks for no more, and a
+  // wanting slot leaves only with a task or with `ready` empty), so none is stranded.
+  struct SharedClaim {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<Client::Claimed> ready;
+    int wanting = 0;            // slots in ClaimCombined
+    bool in_flight = false;     // a slot's claim is out
+    std::uint64_t ended = 0;    // claims ended so far
+    domain::Status last_error;  // of the last claim ended: its error, or ok
+    bool last_empty = false;    // of the last claim ended: it found nothing
+  } shared_claim_;
+  // combine_requests: completion reports waiting for, or in, the slots' batch report.
+  struct PendingReport {
+    const std::string* task_id;
+    const Client::ReportOptions* options;
+    domain::Status result;
+    bool done = false;
+  };
+  struct SharedReports {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<PendingReport*> queue;
+    bool in_flight = false;
+  } shared_reports_;
   // The tasks being handled, by slot: for the heartbeat thread (those with a claim token)
   // and Stop(grace).
   // `task` may be used only under in_flight_mu_ while the entry is there (the slot's handler

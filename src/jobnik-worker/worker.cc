@@ -48,6 +48,7 @@ struct WorkerConfig {
   int lease_seconds = 0;
   int wait_seconds = 0;            // > 0: claims long-poll jobnikd (one request per slot per wait while idle)
   bool idempotent_claims = false;  // claims carry an Idempotency-Key; a lost answer is asked for again
+  bool combine_requests = true;    // a handler's slots share claims and completion reports
   std::string listen;              // HOST:PORT of /metrics, /healthz, /readyz; empty: none
   client::CircuitBreakerOptions claim_breaker = client::WorkerOptions().claim_breaker;
   client::CircuitBreakerOptions handler_breaker = client::WorkerOptions().handler_breaker;
@@ -214,6 +215,8 @@ Status ParseFile(const std::string& path, WorkerConfig& c) {
         c.wait_seconds = static_cast<int>(n);
       } else if (key == "idempotent_claims") {
         JOBNIK_ASSIGN_OR_RETURN(c.idempotent_claims, BoolOf(v, at));
+      } else if (key == "combine_requests") {
+        JOBNIK_ASSIGN_OR_RETURN(c.combine_requests, BoolOf(v, at));
       } else if (key == "listen") {
         JOBNIK_ASSIGN_OR_RETURN(c.listen, StringOf(v, at));
       } else if (key == "claim_breaker") {
@@ -311,6 +314,7 @@ std::string ConfigYaml(const WorkerConfig& c) {
   out << YAML::Key << "lease_seconds" << YAML::Value << c.lease_seconds;
   out << YAML::Key << "wait_seconds" << YAML::Value << c.wait_seconds;
   out << YAML::Key << "idempotent_claims" << YAML::Value << c.idempotent_claims;
+  out << YAML::Key << "combine_requests" << YAML::Value << c.combine_requests;
   if (!c.listen.empty()) out << YAML::Key << "listen" << YAML::Value << c.listen;
   for (const auto& [name, b] :
        {std::pair{"claim_breaker", &c.claim_breaker}, std::pair{"handler_breaker", &c.handler_breaker}}) {
@@ -359,6 +363,7 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   int lease = -1;
   int wait = -1;
   bool idempotent_claims = false;
+  bool separate_requests = false;
   bool shell = false, print_config = false;
   std::vector<std::string> env_flags, command;
   app.add_option("-c,--config", config_file, "YAML file with the server and the handlers (jobnik-worker(1))");
@@ -403,6 +408,9 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   app.add_flag("--idempotent-claims", idempotent_claims,
                "send each claim with an Idempotency-Key and ask again once with it when the answer is lost, so the "
                "claimed task comes back (jobnikd only; two more statements per claim)");
+  app.add_flag("--no-combine-requests", separate_requests,
+               "every slot sends its own claims and reports (by default the slots of a handler share them: "
+               "claims and completions that meet go in one batch request)");
   app.add_option("--listen", listen, "HOST:PORT to serve /metrics, /healthz and /readyz on (port 0: any free port)");
   app.add_flag("--print-config", print_config, "print the configuration (token masked) and exit");
   app.add_option("command", command, "the command and its arguments (after --)");
@@ -439,6 +447,7 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   if (lease >= 0) config.lease_seconds = lease;
   if (wait >= 0) config.wait_seconds = wait;
   if (idempotent_claims) config.idempotent_claims = true;
+  if (separate_requests) config.combine_requests = false;
   if (!listen.empty()) config.listen = listen;
   if (config_file.empty()) {
     if (stage_type.empty() && !command.empty()) return usage("--stage-type: missing (the stage type COMMAND handles)");
@@ -504,6 +513,7 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
     options.claim.lease_seconds = config.lease_seconds;
     options.claim.wait_seconds = config.wait_seconds;
     options.claim.idempotent = config.idempotent_claims;
+    options.combine_requests = config.combine_requests;
     options.heartbeat_interval = std::chrono::seconds(config.heartbeat_seconds);
     options.claim_breaker = config.claim_breaker;
     options.handler_breaker = config.handler_breaker;

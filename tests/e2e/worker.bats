@@ -107,12 +107,24 @@ script() {
   local stage
   stage=$(make_stage idem)
   add_tasks "$stage" '[{"data":{}},{"data":{}},{"data":{}}]' >/dev/null
-  start_worker --stage-type idem --idempotent-claims -- /bin/true
+  start_worker --stage-type idem --idempotent-claims --no-combine-requests -- /bin/true
   poll 20 stage_is "$stage" COMPLETED
   # One stored answer per claim that found a task (and those that found none: 404s).
   run psql "$URL" -qAtc "SELECT count(*) FILTER (WHERE status = 200), count(*) FILTER (WHERE status NOT IN (200, 404))
                            FROM $SCHEMA.idempotency_key WHERE key LIKE 'jobnik-%'"
   assert_output "3|0"
+  kill -TERM "$WORKER_PID"
+  wait_worker
+  # The slots' shared (batch) claims carry keys too: one stored answer per claim, each
+  # of them 200 (with the tasks claimed, or none).
+  stage=$(make_stage idem2)
+  add_tasks "$stage" '[{"data":{}},{"data":{}},{"data":{}}]' >/dev/null
+  psql "$URL" -qAtc "DELETE FROM $SCHEMA.idempotency_key"
+  start_worker --stage-type idem2 --concurrency 3 --idempotent-claims -- /bin/true
+  poll 20 stage_is "$stage" COMPLETED
+  run psql "$URL" -qAtc "SELECT count(*) > 0, count(*) FILTER (WHERE status <> 200)
+                           FROM $SCHEMA.idempotency_key WHERE key LIKE 'jobnik-%'"
+  assert_output "t|0"
   run "$JOBNIK_WORKER" --stage-type idem --idempotent-claims --print-config -- /bin/true
   assert_output --partial "idempotent_claims: true"
 }
@@ -329,6 +341,17 @@ wait')
   run "$JOBNIK_WORKER" --config "$f"
   assert_failure 2
   assert_output "jobnik-worker: $f: handlers[0].user: no such user 'no-such-user-here'"
+  printf 'combine_requests: sometimes\nhandlers:\n  - stage_type: a\n    command: [/bin/true]\n' >"$f"
+  run "$JOBNIK_WORKER" --config "$f"
+  assert_failure 2
+  assert_output --partial "jobnik-worker: $f: combine_requests: "
+  assert_output --partial "'sometimes'"
+  printf 'combine_requests: false\nhandlers:\n  - stage_type: a\n    command: [/bin/true]\n' >"$f"
+  run "$JOBNIK_WORKER" --config "$f" --print-config
+  assert_success
+  assert_line "combine_requests: false"
+  run "$JOBNIK_WORKER" --stage-type a --print-config -- /bin/true
+  assert_line "combine_requests: true"
   printf 'handlers: [\n' >"$f"
   run "$JOBNIK_WORKER" --config "$f"
   assert_failure 2
@@ -426,28 +449,32 @@ PLUGIN_DIR="$JOBNIK_BIN_DIR/../examples/plugins"
 }
 
 @test "an idle worker does not busy-loop: few claims against an empty queue over several seconds" {
-  local before after
-  before=$(grep -c 'route=/v1/stages/{stageType}/tasks/dequeue' "$LOG" || true)
-  start_worker --stage-type idle --concurrency 4 -- /bin/true
-  sleep 5  # the time span being measured, not a synchronisation
-  after=$(grep -c 'route=/v1/stages/{stageType}/tasks/dequeue' "$LOG" || true)
-  kill -TERM "$WORKER_PID"
-  wait_worker
-  [[ "$WORKER_STATUS" == 0 ]]
-  # 4 slots backing off 1 s, 2 s, 4 s (full jitter) make a few claims each in 5 s; a busy
-  # loop would make thousands.
-  echo "claims in 5 s: $((after - before))"
-  (( after - before >= 4 && after - before <= 60 ))
+  local before after mode
+  # The slots' shared batch claims (the default), and each slot's own dequeues.
+  claims() { grep -c 'route=/v1/stages/{stageType}/tasks/dequeue\|route=/v1/tasks/claim ' "$LOG" || true; }
+  for mode in "" --no-combine-requests; do
+    before=$(claims)
+    start_worker --stage-type idle --concurrency 4 $mode -- /bin/true
+    sleep 5  # the time span being measured, not a synchronisation
+    after=$(claims)
+    kill -TERM "$WORKER_PID"
+    wait_worker
+    [[ "$WORKER_STATUS" == 0 ]]
+    # 4 slots backing off 1 s, 2 s, 4 s (full jitter) make a few claims each in 5 s; a
+    # busy loop would make thousands.
+    echo "claims in 5 s ${mode:-combined}: $((after - before))"
+    (( after - before >= 2 && after - before <= 60 ))
+  done
 }
 
-@test "with --wait-seconds an idle worker long-polls: one claim per slot per wait, a new task claimed at once" {
+@test "with --wait-seconds an idle worker long-polls: one claim per wait, a new task claimed at once" {
   local before after stage id t0 elapsed_ms
   # Claims are logged when they end: a waiting one is not counted yet.
   claims() { grep -c 'route=/v1/tasks/claim ' "$LOG" || true; }
-  waiting() { [[ $(curl -s "$JOBNIK_URL/metrics" | sed -n 's/^jobnik_claim_waiting_requests //p') == 2 ]]; }
+  waiting() { [[ $(curl -s "$JOBNIK_URL/metrics" | sed -n 's/^jobnik_claim_waiting_requests //p') == 1 ]]; }
   before=$(claims)
   start_worker --stage-type lp --concurrency 2 --wait-seconds 30 -- /bin/true
-  poll 20 waiting  # both slots wait in jobnikd
+  poll 20 waiting  # one claim waits in jobnikd, for both slots
   stage=$(make_stage lp)
   t0=$(date +%s%N)
   id=$(add_tasks "$stage" '[{"data":{}}]')
@@ -455,7 +482,7 @@ PLUGIN_DIR="$JOBNIK_BIN_DIR/../examples/plugins"
   elapsed_ms=$((($(date +%s%N) - t0) / 1000000))
   echo "created -> completed: ${elapsed_ms} ms"
   (( elapsed_ms < 5000 ))  # a poll with backoff may sleep up to 60 s; the long poll is woken
-  poll 20 waiting          # and the slot waits again
+  poll 20 waiting          # and the slots wait again
   after=$(claims)
   # One claim ended (the one that got the task); no slot polled meanwhile.
   assert_equal "$((after - before))" 1
@@ -472,7 +499,8 @@ PLUGIN_DIR="$JOBNIK_BIN_DIR/../examples/plugins"
 
 @test "with --wait-seconds and --idempotent-claims a graceful stop cuts the waits and asks for their answers" {
   waiting() { [[ $(curl -s "$JOBNIK_URL/metrics" | sed -n 's/^jobnik_claim_waiting_requests //p') == "$1" ]]; }
-  start_worker --stage-type lpi --concurrency 2 --wait-seconds 30 --idempotent-claims -- /bin/true
+  # Each slot its own long poll here (--no-combine-requests): two claims to cut.
+  start_worker --stage-type lpi --concurrency 2 --wait-seconds 30 --idempotent-claims --no-combine-requests -- /bin/true
   poll 20 waiting 2
   stop_worker_within 10000
   waiting 0

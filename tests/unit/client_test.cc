@@ -908,6 +908,205 @@ TEST(WorkerTest, SlotsRunConcurrentlyEachWithItsOwnClient) {
   EXPECT_EQ(std::set<std::string>(q.reports.begin(), q.reports.end()).size(), 40U);
 }
 
+// A fake jobnikd for combine_requests: the batch claim and the batch report over `tasks`;
+// counts requests and checks that no two claims (reports) of the worker are out at once.
+struct BatchQueue {
+  std::mutex mu;
+  std::vector<std::string> tasks;
+  std::vector<int> claim_limits;          // of each batch claim
+  std::vector<std::size_t> report_sizes;  // completions per report request
+  std::map<std::string, int> completed;   // task -> completions reported
+  int claims_out = 0, reports_out = 0;
+  bool overlapped = false;
+  bool batch_claim = true, batch_report = true;  // the server has them
+  // Called with the request counts before answering (outside the lock).
+  std::function<void(const HttpRequest&)> before_answer;
+
+  domain::Result<HttpResponse> Handle(const HttpRequest& r) {
+    const bool claim = r.method == "POST" && r.path == "/v1/tasks/claim";
+    const bool batch = r.method == "POST" && r.path == "/v1/tasks/status";
+    if ((claim && !batch_claim) || (batch && !batch_report)) {
+      return JsonReply(404, R"({"message":"No route","code":"NOT_FOUND"})");
+    }
+    int& out = claim || IsClaim(r) ? claims_out : reports_out;
+    {
+      std::lock_guard lock(mu);
+      overlapped = overlapped || ++out > 1;
+    }
+    if (before_answer) before_answer(r);
+    std::lock_guard lock(mu);
+    --out;
+    if (claim) {
+      const int limit = nlohmann::json::parse(r.body)["limit"].get<int>();
+      claim_limits.push_back(limit);
+      std::string body = R"({"tasks":[)";
+      for (int i = 0; i < limit && !tasks.empty(); ++i) {
+        body += (i ? "," : "") + TaskJson(tasks.front());
+        tasks.erase(tasks.begin());
+      }
+      return JsonReply(200, body + "]}");
+    }
+    if (IsClaim(r)) {
+      claim_limits.push_back(0);
+      if (tasks.empty()) return JsonReply(404, kNothing);
+      const std::string id = tasks.front();
+      tasks.erase(tasks.begin());
+      return JsonReply(200, TaskJson(id));
+    }
+    if (batch) {
+      const auto updates = nlohmann::json::parse(r.body)["updates"];
+      report_sizes.push_back(updates.size());
+      std::string body = R"({"results":[)";
+      for (std::size_t i = 0; i < updates.size(); ++i) {
+        ++completed[updates[i]["id"].get<std::string>()];
+        body += i ? R"(,{"ok":true})" : R"({"ok":true})";
+      }
+      return JsonReply(200, body + "]}");
+    }
+    if (IsReport(r)) {
+      report_sizes.push_back(1);
+      ++completed[IdOf(r.path)];
+      return JsonReply(204, "");
+    }
+    return JsonReply(404, R"({"message":"No route","code":"ROUTE_NOT_FOUND"})");
+  }
+};
+
+// Waits until `done` holds (another thread's progress), at most 10 s.
+template <typename F>
+bool Eventually(F done) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+TEST(WorkerTest, CombinedRequestsClaimForEveryWaitingSlotAndReportCompletionsTogether) {
+  BatchQueue q;
+  q.tasks = {"t1", "t2", "t3", "t4"};
+  Worker* worker = nullptr;
+  bool first_claim = true, first_report = true;
+  std::size_t first_report_size = 0;
+  q.before_answer = [&](const HttpRequest& r) {
+    if (r.path == "/v1/tasks/claim" && std::exchange(first_claim, false)) {
+      // The first claim is answered once every slot waits for a task: the others wait
+      // for it rather than sending their own, and the next claim asks for all of them.
+      EXPECT_TRUE(Eventually([&] { return worker->slots_waiting_for_claim() == 4; }));
+    }
+    if (r.method != "PATCH" && r.path.find("/status") != std::string::npos && std::exchange(first_report, false)) {
+      first_report_size = r.method == "PUT" ? 1 : nlohmann::json::parse(r.body)["updates"].size();
+      // The first report is answered once the other completions queued behind it.
+      EXPECT_TRUE(Eventually([&] { return worker->reports_queued() == static_cast<int>(4 - first_report_size); }));
+    }
+  };
+  auto fake = std::make_shared<FakeTransport>([&q](const HttpRequest& r) { return q.Handle(r); });
+  FakeClock clock;
+  auto options = OneSlot();
+  options.slots = 4;
+  options.combine_requests = true;
+  WorkerHooks hooks;
+  hooks.on_queue_empty = [](int, int) { return Next::kStopSlot; };
+  // Every slot holds a task at once: the four handlers meet before any ends.
+  std::mutex mu;
+  std::condition_variable cv;
+  int running = 0;
+  Worker w(
+      options, Over(fake),
+      [&](TaskContext&) {
+        std::unique_lock lock(mu);
+        ++running;
+        cv.notify_all();
+        EXPECT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return running == 4; }));
+        return TaskStatus::kCompleted;
+      },
+      hooks, clock);
+  worker = &w;
+  w.Start();
+  w.Wait();
+  EXPECT_FALSE(q.overlapped) << "two claims or two reports of one worker were out at once";
+  // Two claims carried the four tasks: the first for the slots waiting when it was sent,
+  // the second for the rest; then one empty claim per slot, none asking for more than
+  // the slots that wait.
+  ASSERT_GE(q.claim_limits.size(), 3U);
+  EXPECT_EQ(q.claim_limits[0] + q.claim_limits[1], 4);
+  for (const int limit : q.claim_limits) {
+    EXPECT_GE(limit, 1);
+    EXPECT_LE(limit, 4);
+  }
+  // Two reports carried the four completions.
+  ASSERT_EQ(q.report_sizes.size(), 2U);
+  EXPECT_EQ(q.report_sizes[0], first_report_size);
+  EXPECT_EQ(q.report_sizes[0] + q.report_sizes[1], 4U);
+  EXPECT_EQ(q.completed, (std::map<std::string, int>{{"t1", 1}, {"t2", 1}, {"t3", 1}, {"t4", 1}}));
+}
+
+TEST(WorkerTest, CombinedRequestsFallBackToPerSlotRequestsOnAServerWithoutBatches) {
+  for (const bool has_claim : {false, true}) {
+    BatchQueue q;
+    for (int i = 0; i < 60; ++i) q.tasks.push_back(std::to_string(100 + i));
+    q.batch_claim = has_claim;
+    q.batch_report = false;
+    auto fake = std::make_shared<FakeTransport>([&q](const HttpRequest& r) { return q.Handle(r); });
+    FakeClock clock;
+    auto options = OneSlot();
+    options.slots = 6;
+    options.combine_requests = true;
+    WorkerHooks hooks;
+    hooks.on_queue_empty = [](int, int) { return Next::kStopSlot; };
+    std::atomic<int> claim_errors{0};
+    hooks.on_claim_error = [&claim_errors](int, const std::string&, const domain::Status&) {
+      ++claim_errors;
+      return Next::kContinue;
+    };
+    Worker worker(
+        options, Over(fake), [](TaskContext&) { return TaskStatus::kCompleted; }, hooks, clock);
+    worker.Start();
+    worker.Wait();
+    EXPECT_EQ(claim_errors.load(), 0) << "a missing route is not a failed claim";
+    EXPECT_EQ(q.completed.size(), 60U) << has_claim;
+    for (const auto& [id, n] : q.completed) EXPECT_EQ(n, 1) << id;
+    EXPECT_TRUE(q.tasks.empty());
+    // Without the batch report every completion went alone, each once.
+    EXPECT_EQ(q.report_sizes.size(), 60U);
+  }
+}
+
+// Many slots, many tasks, a handler that sometimes yields: every task is handled and
+// reported exactly once, nothing is left claimed, and no two claims were ever out at once.
+TEST(WorkerTest, CombinedRequestsNeverLoseOrDoubleATask) {
+  BatchQueue q;
+  for (int i = 0; i < 2000; ++i) q.tasks.push_back(std::to_string(10000 + i));
+  auto fake = std::make_shared<FakeTransport>([&q](const HttpRequest& r) { return q.Handle(r); });
+  FakeClock clock;
+  auto options = OneSlot();
+  options.slots = 16;
+  options.combine_requests = true;
+  WorkerHooks hooks;
+  hooks.on_queue_empty = [](int, int) { return Next::kStopSlot; };
+  std::mutex mu;
+  std::map<std::string, int> handled;
+  Worker worker(
+      options, Over(fake),
+      [&](TaskContext& c) {
+        if (c.task.id.back() % 3 == 0) std::this_thread::yield();
+        std::lock_guard lock(mu);
+        ++handled[c.task.id];
+        return TaskStatus::kCompleted;
+      },
+      hooks, clock);
+  worker.Start();
+  worker.Wait();
+  EXPECT_FALSE(q.overlapped);
+  EXPECT_TRUE(q.tasks.empty());
+  EXPECT_EQ(handled.size(), 2000U);
+  for (const auto& [id, n] : handled) EXPECT_EQ(n, 1) << id;
+  EXPECT_EQ(q.completed, handled);
+  EXPECT_EQ(worker.slots_waiting_for_claim(), 0);
+  EXPECT_EQ(worker.reports_queued(), 0);
+}
+
 }  // namespace
 }  // namespace jobnik::client
 
