@@ -183,7 +183,8 @@ struct WorkArgs {
   int timeout_s = 120;
   long long max_errors = 0;
   bool verify = true;
-  int batch = 0;  // > 0: batch claims and reports of up to this many tasks
+  int batch = 0;         // > 0: batch claims and reports of up to this many tasks
+  bool combine = false;  // the slots share claims and reports (WorkerOptions::combine_requests)
 };
 
 struct Shared {
@@ -248,6 +249,7 @@ void Work(const WorkArgs& a, const std::vector<std::string>& types, Shared& sh, 
   options.slots = a.workers;
   options.backoff = {std::chrono::milliseconds(2), 1.0, std::chrono::milliseconds(2), jobnik::client::Jitter::kNone};
   options.report_attempts = 1;
+  options.combine_requests = a.combine;
 
   jobnik::client::WorkerHooks hooks;
   // Open the connection before the clock starts (workers are long-lived): connection
@@ -825,6 +827,8 @@ int main(int argc, char** argv) {
   wrk->add_option("--batch", work.batch,
                   "B > 0: claim up to B tasks of all the types per request and report them in one (batch routes)")
       ->check(CLI::Range(0, 1000));
+  wrk->add_flag("--combine", work.combine,
+                "the slots share their claims and reports, as jobnik-worker's do (WorkerOptions::combine_requests)");
   bool no_verify = false;
   wrk->add_flag("--no-verify", no_verify, "skip the verification of the stage summaries");
 

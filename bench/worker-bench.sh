@@ -4,22 +4,25 @@
 # Starts jobnikd (embedded database in a temporary directory), then:
 #   baseline  a plain shell loop spawning /bin/true N times: the machine's spawn rate
 #   command   WORKERS jobnik-worker processes x CONCURRENCY slots running /bin/true for N tasks
+#             (the slots of each process share their claims and reports, the default), and
+#             the same with --no-combine-requests (each slot its own requests; for comparison)
 #   plugin    the same with the no-op example plugin (libjobnik_noop_plugin.so) in-process
 #   sdk       the SDK's worker loop (client::Worker in jobnik-loadgen) with an empty handler and
-#             WORKERS x CONCURRENCY slots: the rate the plugin is compared with
+#             WORKERS x CONCURRENCY slots sharing their requests like jobnik-worker's: the
+#             rate the plugin is compared with
 # and prints tasks/s of each, the ratios and the targets (command >= 1,000 tasks/s; plugin
 # >= 0.8 x sdk), [met] or [MISSED] like bench/run.sh.
 #
 # Each run is timed from its start to its job's updateTime (when it became COMPLETED), so
 # that the watching loop, which looks only every half second, adds neither CPU nor delay.
 #
-# Environment: BENCH_WORKER_TASKS (N for the command run, default 4000),
+# Environment: BENCH_WORKER_TASKS (N for the command runs and the shell loop, default 10000),
 # BENCH_WORKER_FAST_TASKS (N for the plugin and SDK runs, default 20000; at ~2,000 tasks/s a
 # few thousand tasks would mostly time the start of the processes), BENCH_WORKERS (4),
 # BENCH_CONCURRENCY (8).
 set -euo pipefail
 build=${1:?usage: $0 BUILD_DIR}
-n=${BENCH_WORKER_TASKS:-4000}
+n=${BENCH_WORKER_TASKS:-10000}
 fast_n=${BENCH_WORKER_FAST_TASKS:-20000}
 workers=${BENCH_WORKERS:-4}
 conc=${BENCH_CONCURRENCY:-8}
@@ -80,12 +83,13 @@ sdk() {
   st=$(stage bench-sdk "$fast_n")
   t0=$(now)
   "$build/bench/jobnik-loadgen" work --url "$url" --type bench-sdk --workers $((workers * conc)) --expect "$fast_n" \
-    --no-verify >/dev/null
+    --combine --no-verify >/dev/null
   t1=$(done_at "$st")
   rate "$fast_n" "$t0" "$t1"
 }
 
 command=$(run bench-true "$n" -- /bin/true)
+separate=$(run bench-true-separate "$n" --no-combine-requests -- /bin/true)
 plugin=$(run bench-plugin "$fast_n" --plugin "$build/examples/plugins/libjobnik_noop_plugin.so")
 sdk=$(sdk)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
@@ -93,6 +97,7 @@ verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print (v >= t ? "[met]   " : "[MISS
 echo "tasks: $n (command), $fast_n (plugin, SDK loop); workers: $workers x concurrency $conc"
 echo "baseline (shell loop spawning /bin/true): $baseline spawns/s"
 echo "jobnik-worker, command /bin/true:         $command tasks/s ($(ratio "$command" "$baseline") x baseline)"
+echo "  the same, --no-combine-requests:        $separate tasks/s (the default does $(ratio "$command" "$separate") x this)"
 echo "jobnik-worker, no-op plugin:              $plugin tasks/s ($(ratio "$plugin" "$sdk") x sdk)"
 echo "SDK worker loop, empty handler:           $sdk tasks/s"
 echo "  $(verdict "$command" 1000) command /bin/true, $workers x $conc: $command tasks/s (target >= 1000)"
