@@ -972,6 +972,21 @@ struct BatchQueue {
   }
 };
 
+// `slots` slots sharing their requests.
+WorkerOptions Combined(int slots) {
+  auto o = OneSlot();
+  o.slots = slots;
+  o.combine_requests = true;
+  return o;
+}
+
+// Every slot stops at its first empty round.
+WorkerHooks StopWhenEmpty() {
+  WorkerHooks h;
+  h.on_queue_empty = [](int, int) { return Next::kStopSlot; };
+  return h;
+}
+
 // Waits until `done` holds (another thread's progress), at most 10 s.
 template <typename F>
 bool Eventually(F done) {
@@ -1003,11 +1018,8 @@ TEST(WorkerTest, CombinedRequestsClaimForEveryWaitingSlotAndReportCompletionsTog
   };
   auto fake = std::make_shared<FakeTransport>([&q](const HttpRequest& r) { return q.Handle(r); });
   FakeClock clock;
-  auto options = OneSlot();
-  options.slots = 4;
-  options.combine_requests = true;
-  WorkerHooks hooks;
-  hooks.on_queue_empty = [](int, int) { return Next::kStopSlot; };
+  const auto options = Combined(4);
+  const auto hooks = StopWhenEmpty();
   // Every slot holds a task at once: the four handlers meet before any ends.
   std::mutex mu;
   std::condition_variable cv;
@@ -1050,11 +1062,8 @@ TEST(WorkerTest, CombinedRequestsFallBackToPerSlotRequestsOnAServerWithoutBatche
     q.batch_report = false;
     auto fake = std::make_shared<FakeTransport>([&q](const HttpRequest& r) { return q.Handle(r); });
     FakeClock clock;
-    auto options = OneSlot();
-    options.slots = 6;
-    options.combine_requests = true;
-    WorkerHooks hooks;
-    hooks.on_queue_empty = [](int, int) { return Next::kStopSlot; };
+    const auto options = Combined(6);
+    auto hooks = StopWhenEmpty();
     std::atomic<int> claim_errors{0};
     hooks.on_claim_error = [&claim_errors](int, const std::string&, const domain::Status&) {
       ++claim_errors;
@@ -1080,11 +1089,8 @@ TEST(WorkerTest, CombinedRequestsNeverLoseOrDoubleATask) {
   for (int i = 0; i < 2000; ++i) q.tasks.push_back(std::to_string(10000 + i));
   auto fake = std::make_shared<FakeTransport>([&q](const HttpRequest& r) { return q.Handle(r); });
   FakeClock clock;
-  auto options = OneSlot();
-  options.slots = 16;
-  options.combine_requests = true;
-  WorkerHooks hooks;
-  hooks.on_queue_empty = [](int, int) { return Next::kStopSlot; };
+  const auto options = Combined(16);
+  const auto hooks = StopWhenEmpty();
   std::mutex mu;
   std::map<std::string, int> handled;
   Worker worker(
