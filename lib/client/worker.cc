@@ -35,6 +35,10 @@ std::string_view ToString(BreakerKind k) {
   return k == BreakerKind::kClaim ? "claim" : "handler";
 }
 
+std::string_view ToString(SharedRequest r) {
+  return r == SharedRequest::kClaim ? "claim" : "report";
+}
+
 Worker::ClientFactory Worker::ClientsFor(const ClientOptions& options) {
   return [options](int /*slot*/) { return std::make_unique<Client>(options); };
 }
@@ -280,6 +284,7 @@ Result<std::optional<Client::Claimed>> Worker::ClaimCombined(Client& client, con
     }
     shared.cv.notify_all();
     lock.unlock();
+    if (claimed.ok() && hooks_.on_shared_request) hooks_.on_shared_request(SharedRequest::kClaim, claimed->size());
     if (claimed.ok()) return mine;
     if (!NoRoute(claimed.status())) return claimed.status();
     return client.Claim(type, PollClaim());
@@ -319,12 +324,14 @@ Status Worker::ReportCombined(Client& client, const std::string& task_id, const 
       for (const auto* p : batch) updates.push_back({*p->task_id, TaskStatus::kCompleted, *p->options});
       results = client.ReportTasks(updates);
       if (!results.ok() && NoRoute(results.status())) batch_report_unsupported_ = true;
+      if (results.ok() && hooks_.on_shared_request) hooks_.on_shared_request(SharedRequest::kReport, batch.size());
     }
     if (batch.size() == 1 || batch_report_unsupported_.load()) {
       // One completion (or a server without the batch report): the single report.
       results = std::vector<Status>{};
       for (const auto* p : batch) {
         results->push_back(client.ReportMinimal(*p->task_id, TaskStatus::kCompleted, *p->options));
+        if (hooks_.on_shared_request) hooks_.on_shared_request(SharedRequest::kReport, 1);
       }
     }
     lock.lock();

@@ -93,6 +93,10 @@ std::string_view ToString(BreakerKind k);
 // counts as kFailed).
 using TaskHandler = std::function<domain::TaskStatus(TaskContext&)>;
 
+// A request that the slots share (combine_requests).
+enum class SharedRequest { kClaim, kReport };
+std::string_view ToString(SharedRequest r);
+
 // What a slot does after a hook.
 enum class Next { kContinue, kStopSlot };
 
@@ -127,6 +131,9 @@ struct WorkerHooks {
   // thread, concurrently with the slots' hooks.
   std::function<void(const domain::Task& task, Client::HeartbeatOutcome outcome, const domain::Status& error)>
       on_heartbeat;
+  // combine_requests: a shared claim brought back `tasks` tasks (0: none), or a shared
+  // report carried `tasks` completions. On the thread of the slot that sent it.
+  std::function<void(SharedRequest request, std::size_t tasks)> on_shared_request;
   // The server has no batch claim (claim.wait_seconds asked for a long poll): the worker
   // polls with the dequeue from now on. Once per worker.
   std::function<void(const domain::Status& error)> on_long_poll_unsupported;

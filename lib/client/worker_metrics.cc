@@ -59,7 +59,12 @@ WorkerMetrics::WorkerMetrics(prometheus::Registry& registry)
       breaker_(BuildGauge()
                    .Name("jobnik_worker_breaker_state")
                    .Help("Circuit breaker state: 0 closed, 1 half-open, 2 open")
-                   .Register(registry)) {}
+                   .Register(registry)),
+      per_request_(BuildHistogram()
+                       .Name("jobnik_worker_tasks_per_request")
+                       .Help("Tasks a claim shared by the slots brought back (0: none), or completions a shared "
+                             "report carried")
+                       .Register(registry)) {}
 
 double WorkerMetrics::GaugeValue(BreakerState s) {
   switch (s) {
@@ -91,6 +96,10 @@ WorkerHooks WorkerMetrics::Wrap(const std::string& stage_type, WorkerHooks inner
   auto& empty_polls = empty_polls_.Add(labels);
   auto& claim_breaker = breaker_.Add({{"stage_type", stage_type}, {"breaker", "claim"}});
   auto& handler_breaker = breaker_.Add({{"stage_type", stage_type}, {"breaker", "handler"}});
+  const prometheus::Histogram::BucketBoundaries per_request_buckets{0, 1, 2, 4, 8, 16, 32, 64};
+  auto& claims_per_request = per_request_.Add({{"stage_type", stage_type}, {"request", "claim"}}, per_request_buckets);
+  auto& reports_per_request =
+      per_request_.Add({{"stage_type", stage_type}, {"request", "report"}}, per_request_buckets);
 
   WorkerHooks hooks = inner;
   hooks.on_claimed = [&started, &in_flight, &empty_polls, next = std::move(inner.on_claimed)](
@@ -130,6 +139,11 @@ WorkerHooks WorkerMetrics::Wrap(const std::string& stage_type, WorkerHooks inner
                          BreakerKind kind, BreakerState from, BreakerState to) {
     (kind == BreakerKind::kClaim ? claim_breaker : handler_breaker).Set(GaugeValue(to));
     if (next) next(kind, from, to);
+  };
+  hooks.on_shared_request = [&claims_per_request, &reports_per_request, next = std::move(inner.on_shared_request)](
+                                SharedRequest request, std::size_t tasks) {
+    (request == SharedRequest::kClaim ? claims_per_request : reports_per_request).Observe(static_cast<double>(tasks));
+    if (next) next(request, tasks);
   };
   return hooks;
 }

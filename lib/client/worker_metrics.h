@@ -13,6 +13,8 @@
 //   jobnik_worker_claim_errors_total, jobnik_worker_report_errors_total
 //   jobnik_worker_empty_polls (consecutive claims that found nothing; 0 after a task)
 //   jobnik_worker_breaker_state{breaker="claim"|"handler"} (0 closed, 1 half-open, 2 open)
+//   jobnik_worker_tasks_per_request{request="claim"|"report"} (histogram; combine_requests:
+//     tasks a shared claim brought back, completions a shared report carried)
 #pragma once
 
 #include <prometheus/counter.h>
@@ -51,6 +53,7 @@ class WorkerMetrics {
   prometheus::Family<prometheus::Counter>& report_errors_;
   prometheus::Family<prometheus::Gauge>& empty_polls_;
   prometheus::Family<prometheus::Gauge>& breaker_;
+  prometheus::Family<prometheus::Histogram>& per_request_;
 };
 
 }  // namespace jobnik::client

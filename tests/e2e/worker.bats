@@ -566,6 +566,10 @@ metric_is() { [[ "$(metric "$1")" == "$2" ]]; }
   metric_is "jobnik_worker_handler_duration_seconds_count$t" 4
   poll 5 metric_is "jobnik_worker_tasks_in_flight$t" 0
   metric_is "jobnik_worker_breaker_state{breaker=\"claim\",stage_type=\"mixed\"}" 0
+  # Every task came in a claim the slots shared; the two completions went in shared reports
+  # (the failures are reported one by one, with their reasons).
+  metric_is 'jobnik_worker_tasks_per_request_sum{request="claim",stage_type="mixed"}' 4
+  metric_is 'jobnik_worker_tasks_per_request_sum{request="report",stage_type="mixed"}' 2
   run curl -s "$(status_url)/healthz"
   assert_output '{"status":"ok"}'
   run curl -s -w ' %{http_code}' "$(status_url)/readyz"

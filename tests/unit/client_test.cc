@@ -1605,6 +1605,34 @@ TEST(WorkerMetricsTest, CountTasksOutcomesErrorsAndBreakerStates) {
             1);
 }
 
+// With shared requests, the histogram of tasks per request: every task came back in some
+// shared claim and went out in some shared report, and each empty claim counts as 0.
+TEST(WorkerMetricsTest, SharedRequestsCountTheirTasks) {
+  BatchQueue q;
+  for (int i = 0; i < 200; ++i) q.tasks.push_back(std::to_string(1000 + i));
+  auto fake = std::make_shared<FakeTransport>([&q](const HttpRequest& r) { return q.Handle(r); });
+  FakeClock clock;
+  prometheus::Registry registry;
+  WorkerMetrics metrics(registry);
+  std::atomic<int> shared_claims{0};
+  WorkerHooks inner = StopWhenEmpty();
+  inner.on_shared_request = [&shared_claims](SharedRequest r, std::size_t) {
+    if (r == SharedRequest::kClaim) ++shared_claims;
+  };
+  Worker worker(
+      Combined(8), Over(fake), [](TaskContext&) { return TaskStatus::kCompleted; }, metrics.Wrap("t", inner), clock);
+  worker.Start();
+  worker.Wait();
+  const std::string text = "\n" + prometheus::TextSerializer().Serialize(registry.Collect());
+  const std::string claim = R"({request="claim",stage_type="t"})", report = R"({request="report",stage_type="t"})";
+  EXPECT_EQ(Sample(text, "jobnik_worker_tasks_per_request_sum" + claim), 200) << text;
+  EXPECT_EQ(Sample(text, "jobnik_worker_tasks_per_request_sum" + report), 200);
+  EXPECT_EQ(Sample(text, "jobnik_worker_tasks_per_request_count" + claim), q.claim_limits.size());
+  EXPECT_EQ(Sample(text, "jobnik_worker_tasks_per_request_count" + report), q.report_sizes.size());
+  EXPECT_EQ(shared_claims.load(), static_cast<int>(q.claim_limits.size()));  // the inner hook ran too
+  EXPECT_GE(Sample(text, R"(jobnik_worker_tasks_per_request_bucket{request="claim",stage_type="t",le="0"})"), 1);
+}
+
 TEST(WorkerOpsTest, ClaimOptionsHeartbeatsAndLongReasons) {
   auto fake = std::make_shared<FakeTransport>();
   Client client(fake);
