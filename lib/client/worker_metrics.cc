@@ -97,9 +97,11 @@ WorkerHooks WorkerMetrics::Wrap(const std::string& stage_type, WorkerHooks inner
   auto& claim_breaker = breaker_.Add({{"stage_type", stage_type}, {"breaker", "claim"}});
   auto& handler_breaker = breaker_.Add({{"stage_type", stage_type}, {"breaker", "handler"}});
   const prometheus::Histogram::BucketBoundaries per_request_buckets{0, 1, 2, 4, 8, 16, 32, 64};
-  auto& claims_per_request = per_request_.Add({{"stage_type", stage_type}, {"request", "claim"}}, per_request_buckets);
-  auto& reports_per_request =
-      per_request_.Add({{"stage_type", stage_type}, {"request", "report"}}, per_request_buckets);
+  auto per_request = [&](SharedRequest r) -> prometheus::Histogram& {
+    return per_request_.Add({{"stage_type", stage_type}, {"request", std::string(ToString(r))}}, per_request_buckets);
+  };
+  auto& claims_per_request = per_request(SharedRequest::kClaim);
+  auto& reports_per_request = per_request(SharedRequest::kReport);
 
   WorkerHooks hooks = inner;
   hooks.on_claimed = [&started, &in_flight, &empty_polls, next = std::move(inner.on_claimed)](

@@ -46,7 +46,7 @@ struct WorkerConfig {
   std::string log_format = "text";
   int heartbeat_seconds = 10;
   int lease_seconds = 0;
-  int wait_seconds = 0;            // > 0: claims long-poll jobnikd (one request per slot per wait while idle)
+  int wait_seconds = 0;            // > 0: claims long-poll jobnikd (one request per handler per wait while idle)
   bool idempotent_claims = false;  // claims carry an Idempotency-Key; a lost answer is asked for again
   bool combine_requests = true;    // a handler's slots share claims and completion reports
   std::string listen;              // HOST:PORT of /metrics, /healthz, /readyz; empty: none
