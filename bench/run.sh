@@ -8,6 +8,11 @@
 #
 #   a  one job, one stage of A tasks; 1, 4, 16, 64 workers
 #   b  16 jobs of one stage each (types bench-0..15), B tasks per stage; 1, 4, 16, 64 workers
+#      At 16 workers, a and b each run AB_PAIRS times, each run paired with pgbench's
+#      claim+done at 16 clients measured beside it (alternating order): their targets take
+#      the median of the pairs' ratios, so that a drift of the shared host's speed between
+#      the baseline at the start and the run minutes later does not count as jobnikd's.
+#      (The other worker counts, informational, compare with the baseline at the start.)
 #   c  submission of one job with C tasks in one atomic POST /v1/jobs (and jobnikd's peak
 #      RSS while it parses and stores them: the body is streamed, never a whole JSON tree)
 #   d  b at 16 workers without and with a large history: D_COMPLETED COMPLETED tasks and
@@ -22,7 +27,8 @@
 #   g  batch claims and reports (POST /v1/tasks/claim + POST /v1/tasks/status, up to
 #      G_BATCH tasks per request), 16 workers: one stage of G tasks, and 16 stages of
 #      G/16 tasks (one claim over all 16 types); against pgbench single claim+done at 16
-#      clients, and the pgbench baseline that claims 10 rows per transaction
+#      clients measured just before g's runs (with AB_PAIRS > 0; else the baseline at the
+#      start), and the pgbench baseline that claims 10 rows per transaction
 #   i  idempotency keys: I_JOBS small jobs (10 tasks each) submitted one POST /v1/jobs at a
 #      time without and with an Idempotency-Key each, in I_PAIRS alternating pairs (the
 #      overhead is the median of the pairs' time ratios)
@@ -68,6 +74,9 @@
 #   BENCH_SECONDS             seconds per pgbench run of the baseline  10 / 2
 #   BENCH_WORK_TIMEOUT        seconds before a work run gives up 120
 #   BENCH_BASELINE_JSON       reuse this baseline result instead of running pgbench
+#   BENCH_AB_PAIRS            a's and b's runs at W = 16, each with pgbench beside it
+#                             (0: one run each, against the baseline at the start)
+#                                                                3 / 1 (0 with BENCH_BASELINE_JSON)
 #   BENCH_E_TASKS             tasks of e's stage                 20000 / 2000
 #   BENCH_E_DELAYED           e's waiting RETRIED tasks          100000 / 100000
 #   BENCH_E_PAIRS             e's pairs of runs (none, delayed)  3 / 1
@@ -156,12 +165,13 @@ peer=false
 if is_true "${BENCH_PEER:-0}"; then peer=true; fi
 peer_jobs=${BENCH_PEER_JOBS:-$(pick 20000 5000)}
 baseline_seconds=${BENCH_SECONDS:-$(pick 10 2)}
+if [[ -n ${BENCH_BASELINE_JSON:-} ]]; then ab_pairs=${BENCH_AB_PAIRS:-0}; else ab_pairs=${BENCH_AB_PAIRS:-$(pick 3 1)}; fi
 work_timeout=${BENCH_WORK_TIMEOUT:-120}
 read -r -a scenarios <<<"${BENCH_SCENARIOS:-a b c d e f g i l p s}"
 results=${BENCH_RESULTS:-$root/bench/results}
 
 for v in a_tasks b_per_stage per_worker c_tasks d_completed d_pending d_pairs e_tasks e_delayed e_pairs f_tasks f_waiters \
-  g_tasks g_batch i_jobs i_pairs l_tasks l_limit l_pairs p_tasks p_history p_per_job p_pairs peer_jobs baseline_seconds \
+  g_tasks g_batch i_jobs i_pairs ab_pairs l_tasks l_limit l_pairs p_tasks p_history p_per_job p_pairs peer_jobs baseline_seconds \
   work_timeout s_idle s_slowloris s_seconds; do
   [[ ${!v} =~ ^[0-9]+$ ]] || { echo "$0: $v must be a non-negative integer, got '${!v}'" >&2; exit 2; }
 done
@@ -701,6 +711,43 @@ p_side() {
   prune_during= seed_args=()
 }
 
+# pgbench_beside NAME: pgbench's claim+done at 16 clients now (run-baseline.sh --claim16),
+# for a run beside it; its pairs/s in $work/beside/NAME.json. A failure is recorded (the
+# ratio is then missing), the benchmark goes on.
+pgbench_beside() {
+  mkdir -p "$work/beside"
+  log "$1: pgbench claim+done at 16 clients, ${baseline_seconds}s"
+  if ! BENCH_SECONDS=$baseline_seconds "$baseline" --claim16 "$pg_url" "$work/beside/$1.json" \
+    >>"$work/logs/baseline.txt" 2>>"$work/logs/baseline.log"; then
+    tail -n 20 "$work/logs/baseline.log" >&2 || true
+    fail "$1: pgbench beside the run failed"
+    rm -f "$work/beside/$1.json"
+    return 0
+  fi
+  log "$1: $(jq -r '.claim_done_pairs_per_s["16"]' "$work/beside/$1.json") pairs/s"
+}
+# w16_side pgbench|jobnik K: pair K of a's or b's run at W = 16 ($w16_scenario); the runs
+# are named a_w16, a_w16_p2, ... and the pgbench measurements a_p1, a_p2, ...
+# shellcheck disable=SC2317  # called through in_pair_order
+w16_side() {
+  local s=$w16_scenario name
+  if [[ $1 == pgbench ]]; then
+    pgbench_beside "${s}_p$2"
+    return 0
+  fi
+  name=${s}_w16
+  (($2 > 1)) && name+=_p$2
+  if [[ $s == a ]]; then
+    run_work "$name" a 16 --tasks "$(capped "$a_tasks" 16 1)" --stages 1 --type bench -- \
+      --type bench --expect "$(capped "$a_tasks" 16 1)"
+  else
+    local n
+    n=$(capped $((b_per_stage * b_types)) 16 "$b_types")
+    run_work "$name" b 16 --tasks "$n" --stages 1 --type bench --types "$b_types" -- \
+      --type bench --types "$b_types" --expect "$n"
+  fi
+}
+
 baseline_json=$work/baseline.json
 if [[ -n ${BENCH_BASELINE_JSON:-} ]]; then
   log "baseline: reusing $BENCH_BASELINE_JSON"
@@ -734,12 +781,22 @@ for s in "${scenarios[@]}"; do
   case $s in
     a)
       for w in "${workers_list[@]}"; do
+        if ((w == 16 && ab_pairs > 0)); then
+          w16_scenario=a
+          for ((k = 1; k <= ab_pairs; k++)); do in_pair_order "$k" w16_side pgbench jobnik; done
+          continue
+        fi
         n=$(capped "$a_tasks" "$w" 1)
         run_work "a_w$w" a "$w" --tasks "$n" --stages 1 --type bench -- --type bench --expect "$n"
       done
       ;;
     b)
       for w in "${workers_list[@]}"; do
+        if ((w == 16 && ab_pairs > 0)); then
+          w16_scenario=b
+          for ((k = 1; k <= ab_pairs; k++)); do in_pair_order "$k" w16_side pgbench jobnik; done
+          continue
+        fi
         n=$(capped $((b_per_stage * b_types)) "$w" "$b_types")
         run_work "b_w$w" b "$w" --tasks "$n" --stages 1 --type bench --types "$b_types" -- \
           --type bench --types "$b_types" --expect "$n"
@@ -777,6 +834,7 @@ for s in "${scenarios[@]}"; do
       run_siege s_attack "$s_idle" "$s_slowloris"
       ;;
     g)
+      ((ab_pairs > 0)) && pgbench_beside g
       n=$(( (g_tasks / b_types) * b_types ))
       run_work "g_one_w$g_workers" g "$g_workers" --tasks "$n" --stages 1 --type bench -- \
         --type bench --expect "$n" --batch "$g_batch"
@@ -799,10 +857,18 @@ out=$results/latest.json
 # The runs' records in a file, not an argument: with per-request figures they outgrow the
 # kernel's limit on one argument (128 KiB).
 jq -s 'map({(.name): .}) | add // {}' "$work"/runs/*.json >"$work/runs.json" 2>/dev/null || echo '{}' >"$work/runs.json"
+# pgbench beside the runs (pgbench_beside): name -> claim+done pairs/s at 16 clients.
+echo '{}' >"$work/beside.json"
+for f in "$work"/beside/*.json; do
+  [[ -e $f ]] || continue
+  jq --arg k "$(basename "$f" .json)" --slurpfile v "$f" '. + {($k): $v[0].claim_done_pairs_per_s["16"]}' \
+    "$work/beside.json" >"$work/beside.json.new" && mv "$work/beside.json.new" "$work/beside.json"
+done
 jq -n \
   --slurpfile baseline "$baseline_json" \
   --slurpfile peer "$peer_json" \
   --slurpfile runs_file "$work/runs.json" \
+  --slurpfile beside "$work/beside.json" \
   --argjson failures "$failures_json" \
   --arg pg "$pg_version" --arg started "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --argjson quick "$quick" \
   --argjson nproc "$(nproc)" --arg kernel "$(uname -r)" \
@@ -810,7 +876,7 @@ jq -n \
     --argjson c "$c_tasks" --argjson dc "$d_completed" --argjson dp "$d_pending" --argjson dpp "$d_pairs" \
     --argjson e "$e_tasks" --argjson ed "$e_delayed" --argjson ep "$e_pairs" \
     --argjson g "$g_tasks" --argjson gb "$g_batch" --argjson ij "$i_jobs" --argjson ip "$i_pairs" \
-    --argjson lt "$l_tasks" --argjson ll "$l_limit" --argjson lp "$l_pairs" \
+    --argjson abp "$ab_pairs" --argjson lt "$l_tasks" --argjson ll "$l_limit" --argjson lp "$l_pairs" \
     --argjson pt "$p_tasks" --argjson ph "$p_history" --argjson ppj "$p_per_job" --argjson pp "$p_pairs" \
     --argjson bs "$baseline_seconds" --argjson to "$work_timeout" --arg flags "${jobnikd_flags[*]}" \
     --argjson peer_on "$peer" --argjson pj "$peer_jobs" \
@@ -818,7 +884,7 @@ jq -n \
     --arg workers "${workers_list[*]}" \
     '{a_tasks: $a, b_types: 16, b_tasks_per_stage: $b, tasks_per_worker_cap: $pw,
       c_tasks: $c, d_completed: $dc, d_pending: $dp, d_pairs: $dpp, d_workers: 16, e_tasks: $e, e_delayed: $ed, e_pairs: $ep, e_workers: 16,
-      g_tasks: $g, g_batch: $gb, g_workers: 16, i_jobs: $ij, i_pairs: $ip,
+      g_tasks: $g, g_batch: $gb, g_workers: 16, i_jobs: $ij, i_pairs: $ip, ab_pairs: $abp,
       l_tasks: $lt, l_limit: $ll, l_pairs: $lp, l_workers: 16,
       p_tasks: $pt, p_history: $ph, p_per_job: $ppj, p_pairs: $pp, p_workers: 16,
       baseline_seconds: $bs, peer: $peer_on, peer_jobs: $pj,
@@ -829,6 +895,13 @@ $runs_file[0] as $runs |
 def r3: if . == null then null else . * 1000 | round / 1000 end;
 def div($a; $b): if $a == null or $b == null or $b == 0 then null else ($a / $b | r3) end;
 def tps($name): $runs[$name].work.tasks_per_s;
+def median: map(select(. != null)) | sort | if length == 0 then null else .[(length - 1) / 2 | floor] end;
+($beside[0] // {}) as $bs
+# a's or b's runs at W = 16 paired with pgbench beside them (w16_side): [{k, run}]
+| def w16_runs($s): [range(1; $cfg.ab_pairs + 1) | {k: ., run: (if . == 1 then "\($s)_w16" else "\($s)_w16_p\(.)" end)}];
+  def w16_pairs($s): w16_runs($s) | map(div(tps(.run); $bs["\($s)_p\(.k)"]));
+  def w16_p99($s): if $cfg.ab_pairs > 0 then w16_runs($s) | map($runs[.run].work.dequeue_ms.p99) | median
+                   else $runs["\($s)_w16"].work.dequeue_ms.p99 end;
 def target($name; $value; $op; $threshold; $unit):
   {name: $name, value: $value, op: $op, threshold: $threshold, unit: $unit,
    met: (if $value == null then null
@@ -836,10 +909,17 @@ def target($name; $value; $op; $threshold; $unit):
          else $value < $threshold end)};
 ($baseline[0] // {}) as $b
 | ($cfg.workers | map(tostring)) as $ws
+# g's pgbench: measured just before its runs, else the baseline at the start
+| ($bs.g // $b.claim_done_pairs_per_s["16"]) as $g_base
 | {
-    one_stage_vs_pgbench: ($ws | map({(.): div(tps("a_w" + .); $b.claim_done_pairs_per_s[.])}) | add // {}),
+    # At W = 16 with AB_PAIRS > 0: the median of the pairs' ratios, each to pgbench beside it.
+    one_stage_vs_pgbench: ($ws | map({(.): (if . == "16" and $cfg.ab_pairs > 0 then w16_pairs("a") | median
+                                            else div(tps("a_w" + .); $b.claim_done_pairs_per_s[.]) end)}) | add // {}),
+    one_stage_pairs_16: w16_pairs("a"),
     sixteen_stages_vs_pgbench_16types: {"16": div(tps("b_w16"); $b.claim_done_16types_pairs_per_s)},
-    sixteen_stages_vs_pgbench_one_type: ($ws | map({(.): div(tps("b_w" + .); $b.claim_done_pairs_per_s[.])}) | add // {}),
+    sixteen_stages_vs_pgbench_one_type: ($ws | map({(.): (if . == "16" and $cfg.ab_pairs > 0 then w16_pairs("b") | median
+                                                         else div(tps("b_w" + .); $b.claim_done_pairs_per_s[.]) end)}) | add // {}),
+    sixteen_stages_pairs_16: w16_pairs("b"),
     large_history_pairs: ([range(1; $cfg.d_pairs + 1) | tostring]
       | map(div(tps("d_history_p" + .); tps("d_fresh_p" + .))) | map(select(. != null))),
     large_history_vs_fresh: ([range(1; $cfg.d_pairs + 1) | tostring]
@@ -851,8 +931,8 @@ def target($name; $value; $op; $threshold; $unit):
       | map(div(tps("e_delayed_p" + .); tps("e_none_p" + .))) | map(select(. != null)) | sort
       | if length == 0 then null else .[(length - 1) / 2 | floor] end),
     submission_vs_bulk_insert: div($runs.c.submit.tasks_per_s; $b.bulk_insert_rows_per_s),
-    batch_one_stage_vs_pgbench: div(tps("g_one_w16"); $b.claim_done_pairs_per_s["16"]),
-    batch_16_stages_vs_pgbench: div(tps("g_16_w16"); $b.claim_done_pairs_per_s["16"]),
+    batch_one_stage_vs_pgbench: div(tps("g_one_w16"); $g_base),
+    batch_16_stages_vs_pgbench: div(tps("g_16_w16"); $g_base),
     batch_one_stage_vs_pgbench_claim10: div(tps("g_one_w16"); $b.claim10_done_tasks_per_s),
     batch_16_stages_vs_pgbench_claim10: div(tps("g_16_w16"); $b.claim10_done_tasks_per_s),
     idempotent_submission_pairs: ([range(1; $cfg.i_pairs + 1) | tostring]
@@ -887,10 +967,10 @@ def target($name; $value; $op; $threshold; $unit):
     target("batch(\($cfg.g_batch)) e2e/pgbench claim+done at 16, one stage, W=16"; $ratios.batch_one_stage_vs_pgbench; ">="; 1.0; "ratio"),
     target("batch(\($cfg.g_batch)) e2e/pgbench claim+done at 16, 16 stages, W=16"; $ratios.batch_16_stages_vs_pgbench; ">="; 1.0; "ratio"),
     target("submission throughput, one job of C tasks"; $runs.c.submit.tasks_per_s; ">="; 20000; "tasks/s"),
-    target("p99 dequeue, one stage, W=16"; $runs.a_w16.work.dequeue_ms.p99; "<"; 20; "ms"),
+    target("p99 dequeue, one stage, W=16"; w16_p99("a"); "<"; 20; "ms"),
     target("p99 long poll submit -> claim, 64 waiters"; $runs.f_same.work.submit_to_claim_ms.p99; "<"; 20; "ms"),
     target("p99 long poll submit -> claim, 64 waiters, second jobnikd"; $runs.f_across.work.submit_to_claim_ms.p99; "<"; 20; "ms"),
-    target("p99 dequeue, 16 stages, W=16"; $runs.b_w16.work.dequeue_ms.p99; "<"; 20; "ms"),
+    target("p99 dequeue, 16 stages, W=16"; w16_p99("b"); "<"; 20; "ms"),
     target("peak RSS, one stage, W=64"; $runs.a_w64.peak_rss_mb; "<"; 100; "MB"),
     target("peak RSS, 16 stages, W=64"; $runs.b_w64.peak_rss_mb; "<"; 100; "MB"),
     target("peak RSS, \($cfg.c_tasks / 1000)k-task submission"; $runs.c.peak_rss_mb; "<"; 64; "MB"),
@@ -916,7 +996,7 @@ def target($name; $value; $op; $threshold; $unit):
     generated_at: $started, quick: $quick, ok: ($failures | length == 0), failures: $failures,
     host: {nproc: $nproc, kernel: $kernel, postgres: $pg},
     config: $cfg,
-    baseline: $b,
+    baseline: ($b + {beside: $bs}),
     peer: ($peer[0] // {}),
     runs: $runs,
     ratios: $ratios,
@@ -939,7 +1019,13 @@ jq -r '
      (f($r.work.conflicts_409) | lpad(4)), (f($r.work.errors) | lpad(4)), (f($r.peak_rss_mb) | lpad(7))]
     + (if ($r.work.ok // $r.submit.ok) == false then ["FAIL"] else [] end) | join(" ");
   . as $all
-  | "",
+  # a run of a or b: at W = 16 with pgbench beside it, that pgbench and the ratio of the pair
+  | def w16_row($s; $lbl; $ratios; $pairs):
+      (if .key == "\($s)_w16" then 1 elif (.key | startswith("\($s)_w16_p")) then (.key | split("_p") | last | tonumber)
+       else null end) as $k
+      | if $k != null and $all.config.ab_pairs > 0 then row(.value; $lbl; $all.baseline.beside["\($s)_p\($k)"]; $pairs[$k - 1])
+        else row(.value; $lbl; $all.baseline.claim_done_pairs_per_s[.value.workers | tostring]; $ratios[.value.workers | tostring]) end;
+  "",
     "Jobnik end-to-end benchmark\(if .quick then " (BENCH_QUICK: small sizes)" else "" end), \(.generated_at), \(.host.nproc) CPUs, PostgreSQL \(.host.postgres) (fsync on)",
     "",
     "pgbench baseline: claim+done pairs/s 1/4/16/64 clients: \(f(.baseline.claim_done_pairs_per_s["1"]))/\(f(.baseline.claim_done_pairs_per_s["4"]))/\(f(.baseline.claim_done_pairs_per_s["16"]))/\(f(.baseline.claim_done_pairs_per_s["64"])); 16 types @16: \(f(.baseline.claim_done_16types_pairs_per_s)); bulk insert rows/s: \(f(.baseline.bulk_insert_rows_per_s))",
@@ -947,12 +1033,11 @@ jq -r '
     ([("scenario" | pad(26)), ("W" | lpad(4)), ("tasks" | lpad(8)), ("tasks/s" | lpad(10)), ("pgbench" | lpad(10)),
       ("ratio" | lpad(6)), ("deq p50/p99ms" | lpad(14)), ("done p50/p99ms" | lpad(14)), ("409" | lpad(4)),
       ("err" | lpad(4)), ("RSS MB" | lpad(7))] | join(" ")),
-    (.runs | to_entries | map(select(.key | startswith("a_"))) | sort_by(.value.workers) | .[]
-      | row(.value; "a  one stage"; $all.baseline.claim_done_pairs_per_s[.value.workers | tostring];
-            $all.ratios.one_stage_vs_pgbench[.value.workers | tostring])),
-    (.runs | to_entries | map(select(.key | startswith("b_"))) | sort_by(.value.workers) | .[]
-      | row(.value; "b  16 stages"; $all.baseline.claim_done_pairs_per_s[.value.workers | tostring];
-            $all.ratios.sixteen_stages_vs_pgbench_one_type[.value.workers | tostring])),
+    (.runs | to_entries | map(select(.key | startswith("a_"))) | sort_by(.value.workers, .key) | .[]
+      | w16_row("a"; "a  one stage"; $all.ratios.one_stage_vs_pgbench; $all.ratios.one_stage_pairs_16)),
+    (.runs | to_entries | map(select(.key | startswith("b_"))) | sort_by(.value.workers, .key) | .[]
+      | w16_row("b"; "b  16 stages"; $all.ratios.sixteen_stages_vs_pgbench_one_type; $all.ratios.sixteen_stages_pairs_16)),
+    (if .config.ab_pairs > 0 and (.runs.a_w16 or .runs.b_w16) then "   (a and b at 16 workers: \(.config.ab_pairs) run(s) each, with pgbench claim+done at 16 clients measured beside each; targets take the median ratio: a \(f(.ratios.one_stage_vs_pgbench["16"])), b \(f(.ratios.sixteen_stages_vs_pgbench_one_type["16"])))" else empty end),
     (if .runs.b_w16 then "   (b at 16 workers vs the pgbench 16-type claim+done at 16 clients, \(f(.baseline.claim_done_16types_pairs_per_s)) pairs/s: \(f(.ratios.sixteen_stages_vs_pgbench_16types["16"])))" else empty end),
     (if .runs.c then row(.runs.c; "c  submit one job"; .baseline.bulk_insert_rows_per_s; .ratios.submission_vs_bulk_insert) else empty end),
     (.runs | to_entries | map(select(.key | startswith("d_"))) | sort_by((.key | split("_p")[1] | tonumber), (.key | startswith("d_history"))) | .[]
@@ -967,8 +1052,8 @@ jq -r '
     (if .runs.e_delayed_p1.seed then "   (e: \(.runs.e_delayed_p1.seed.delayed_tasks) delayed RETRIED tasks of the same type seeded in \(.runs.e_delayed_p1.seed.wall_s) s; ratio = waiting / none per pair, median \(f(.ratios.delayed_retries_vs_none)))" else empty end),
     (.runs | to_entries | map(select(.key | startswith("f_"))) | .[]
       | "f  long poll \(if .value.work.across_instances then "(2nd jobnikd)" else "(same)" end | pad(13)) \(f(.value.workers) | lpad(4)) \(f(.value.work.tasks) | lpad(8))   submit -> claim p50/p99 \(f(.value.work.submit_to_claim_ms.p50))/\(f(.value.work.submit_to_claim_ms.p99)) ms\(if .value.work.ok == false then " FAIL" else "" end)"),
-    (if .runs.g_one_w16 then row(.runs.g_one_w16; "g  batch, one stage"; $all.baseline.claim_done_pairs_per_s["16"]; $all.ratios.batch_one_stage_vs_pgbench) else empty end),
-    (if .runs.g_16_w16 then row(.runs.g_16_w16; "g  batch, 16 stages"; $all.baseline.claim_done_pairs_per_s["16"]; $all.ratios.batch_16_stages_vs_pgbench) else empty end),
+    (if .runs.g_one_w16 then row(.runs.g_one_w16; "g  batch, one stage"; $all.baseline.beside.g // $all.baseline.claim_done_pairs_per_s["16"]; $all.ratios.batch_one_stage_vs_pgbench) else empty end),
+    (if .runs.g_16_w16 then row(.runs.g_16_w16; "g  batch, 16 stages"; $all.baseline.beside.g // $all.baseline.claim_done_pairs_per_s["16"]; $all.ratios.batch_16_stages_vs_pgbench) else empty end),
     (if .runs.g_one_b100_w16 then row(.runs.g_one_b100_w16; "g  batch(100), one stage"; $all.peer.graphile_batched.jobs_per_s; $all.ratios.batch100_one_stage_vs_graphile_batched) else empty end),
     (if .peer.graphile_default then "   (peer graphile-worker \(.peer.graphile_default.version), \(.peer.graphile_default.jobs) no-op jobs at 16: default \(f(.peer.graphile_default.jobs_per_s)) jobs/s, batched \(f(.peer.graphile_batched.jobs_per_s)) jobs/s; g batch(100) ratio is to the batched peer; a at W=16 / default peer \(f(.ratios.one_stage_vs_graphile_default)))" else empty end),
     (.runs | to_entries | map(select(.key | startswith("i_"))) | sort_by((.key | split("_p") | last | tonumber), (.key | startswith("i_keyed"))) | .[]

@@ -2,8 +2,11 @@
 # PostgreSQL baseline for `make bench`: what PostgreSQL itself does for the work
 # jobnikd asks of it, with the minimum SQL and no daemon in between.
 #
-#   bench/baseline/run-baseline.sh URL OUT_JSON
+#   bench/baseline/run-baseline.sh [--claim16] URL OUT_JSON
 #
+# --claim16 measures only claim+done at 16 clients (claim_done_pairs_per_s["16"]): the
+#          figure bench/run.sh measures again beside its runs at W = 16, so that a ratio
+#          compares two figures taken a minute apart, not one taken minutes earlier.
 # URL      libpq connection URL of a running PostgreSQL, superuser role (CHECKPOINT,
 #          CREATE SCHEMA); 64 clients need max_connections >= 70.
 # OUT_JSON where to write the results (jq format below); a table goes to stdout,
@@ -31,9 +34,14 @@ set -euo pipefail
 shopt -s inherit_errexit
 
 usage() {
-  echo "usage: $0 URL OUT_JSON   (env: BENCH_SECONDS=10, BENCH_ROWS)" >&2
+  echo "usage: $0 [--claim16] URL OUT_JSON   (env: BENCH_SECONDS=10, BENCH_ROWS)" >&2
   exit 2
 }
+only_claim16=false
+if [[ ${1:-} == --claim16 ]]; then
+  only_claim16=true
+  shift
+fi
 [[ $# -eq 2 ]] || usage
 url=$1
 out=$2
@@ -137,6 +145,13 @@ log "$version, server $server, ${seconds}s per run, $threads pgbench threads"
 
 psql_run -f "$here/schema.sql" >/dev/null
 schema_created=1
+
+if [[ $only_claim16 == true ]]; then
+  c16=$(claim_run claim_done_c16 16 claim_done.sql 1)
+  jq -n --argjson c16 "$c16" --arg version "$version" --argjson seconds "$seconds" \
+    '{claim_done_pairs_per_s: {"16": ($c16 * 10 | round / 10)}, pgbench_version: $version, seconds: $seconds}' >"$out"
+  exit 0
+fi
 
 declare -A pairs
 for c in 1 4 16 64; do
