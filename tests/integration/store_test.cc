@@ -108,6 +108,51 @@ TEST_F(StoreTest, TheManyTypeClaimPlanReadsTaskClaimInOrderWithoutStatisticsOnSt
   EXPECT_EQ(ordered_claim_scans, kTypes) << plan;
 }
 
+// The claims start the stages and jobs of their first tasks (StartStagesAndJobs in task.sql)
+// through the primary keys whatever the statistics. Analyzed when no job was PENDING, then
+// a burst of new jobs (far below autovacuum's analyze threshold on a large table): a plan
+// that tested `status = 'PENDING'` read every PENDING job in job_unfinished_status (and
+// every PENDING stage in stage_type_status) in each claim, a cost that grew with the queue.
+TEST_F(StoreTest, ClaimsStartStagesAndJobsByPrimaryKeyWhateverTheStatistics) {
+  auto make_jobs = [&](int n, std::string_view prefix) {
+    for (int i = 0; i < n; ++i) {
+      auto job = AJob(fmt::format("{}-{}", prefix, i));
+      auto stage = AStage("start");
+      stage.tasks = SomeTasks(1);
+      job.stages.emplace();
+      job.stages->push_back(stage);
+      JOBNIK_ASSERT_OK(store_->CreateJob(job, ATrace()));
+    }
+  };
+  make_jobs(100, "started");
+  for (int i = 0; i < 100; ++i) Claim("start");
+  Exec("ANALYZE job");
+  Exec("ANALYZE stage");
+  make_jobs(300, "waiting");
+
+  const auto plan_of = [&](const std::string& statement, const std::string& args) {
+    return Query1("SET plan_cache_mode = force_generic_plan; PREPARE claim AS " + store::pg::Statement(statement) +
+                  "; EXPLAIN (FORMAT JSON) EXECUTE claim(" + args + ")");
+  };
+  const std::vector<std::pair<std::string, std::string>> claims = {
+      {store::pg::ClaimStatementName(1), "'start', 1, '[]'"},
+      {store::pg::ClaimStatementName(3), "'start', 1, 'x', 1, 'y', 1, '[]'"},
+      {store::pg::ClaimManyStatementName(1), "'start', 4, NULL, NULL"},
+      {store::pg::ClaimManyStatementName(3), "'start', 'x', 'y', 4, NULL, NULL"},
+  };
+  for (const auto& [name, args] : claims) {
+    const auto plan = plan_of(name, args);
+    EXPECT_EQ(plan.find("job_unfinished_status"), std::string::npos) << name << ": " << plan;
+    EXPECT_EQ(plan.find("stage_type_status"), std::string::npos) << name << ": " << plan;
+    EXPECT_NE(plan.find(R"("Index Name": "job_pkey")"), std::string::npos) << name << ": " << plan;
+  }
+  // And they do start them: the next claims take tasks of the waiting jobs.
+  const auto task = Claim("start");
+  const auto stage = StageNow(task.stage_id);
+  EXPECT_EQ(stage.status, StageStatus::kInProgress);
+  EXPECT_EQ(JobNow(stage.job_id).status, JobStatus::kInProgress);
+}
+
 TEST_F(StoreTest, UnknownIdsAreNotFound) {
   const std::string id = "6a13d6fe-76b6-4c83-b62d-1a2d4d3a4a11";
   EXPECT_EQ(store_->GetJob(id).status().code(), ErrorCode::kJobNotFound);

@@ -181,6 +181,30 @@ ORDER BY t.priority, t.seq
 LIMIT least({limit}::bigint, coalesce((SELECT sl.free FROM slots sl WHERE sl.stage_type = {type}), {limit}::bigint))
 FOR UPDATE OF t SKIP LOCKED
 
+-- The first claim of a stage or job starts it (PENDING -> IN_PROGRESS, SPEC A.3.4), guarded
+-- by the current status so that concurrent first claims start it once; CTEs of the claim
+-- statements, after their CTE `candidate` (stage_id, stage_status, job_id, job_status as the
+-- claim read them). Each row is found by its primary key, one probe per stage or job the
+-- claim saw PENDING (a join from `candidate`, whatever the statistics say of the table's
+-- size), and the status test is a CASE, which no index on status can serve. Written
+-- `status = 'PENDING'`, a plan made while the statistics counted few PENDING jobs (a burst
+-- of new jobs on top of a large history is far below autovacuum's analyze threshold) read
+-- the entry of every PENDING job in job_unfinished_status, and of every PENDING stage in
+-- stage_type_status, in each claim: 1 ms more per claim with 5,000 jobs waiting, growing
+-- with the queue (store_test.cc: ClaimsStartStagesAndJobsByPrimaryKeyWhateverTheStatistics).
+-- fragment: StartStagesAndJobs
+stage_started AS (
+  UPDATE stage s SET status = 'IN_PROGRESS', update_time = now()
+  FROM (SELECT DISTINCT stage_id FROM candidate WHERE stage_status = 'PENDING') c
+  WHERE s.id = c.stage_id AND CASE WHEN s.status = 'PENDING' THEN true END
+  RETURNING s.id
+), job_started AS (
+  UPDATE job j SET status = 'IN_PROGRESS', update_time = now()
+  FROM (SELECT DISTINCT job_id FROM candidate WHERE job_status = 'PENDING') c
+  WHERE j.id = c.job_id AND CASE WHEN j.status = 'PENDING' THEN true END
+  RETURNING j.id
+)
+
 -- The claim of one batch of dequeue requests (see group_commit.h), for K stage types at
 -- once: a template, expanded in statements.cc into the statements
 -- TaskClaim1..TaskClaim16. The part between the "per type" lines is repeated once
@@ -197,8 +221,7 @@ FOR UPDATE OF t SKIP LOCKED
 -- concurrent claims pass each other. The joins re-check that the stage and job are
 -- active, so a stale `ready` flag can never hand out a task of a paused job.
 -- One statement, run in autocommit (one round trip, one commit for the whole batch):
--- the first claim of a stage or job also starts it (PENDING -> IN_PROGRESS, SPEC
--- A.3.4), guarded by the current status so concurrent first claims start it once.
+-- the first claim of a stage or job also starts it (StartStagesAndJobs).
 -- Data-modifying CTEs always run to completion.
 -- Returns the claimed tasks by branch, in claim order within each, each with its job
 -- id and whether this statement started its stage and its job.
@@ -239,15 +262,7 @@ candidate AS (
             t.attempts, t.max_attempts, t.creation_time, t.update_time, t.start_time, t.end_time,
             t.traceparent, t.tracestate, t.stage_id AS stage_uuid, t.priority, t.seq,
             t.claim_id::text AS claim_id, t.lease_expires_at, t.worker_id, t.errors::text AS errors
-), stage_started AS (
-  UPDATE stage s SET status = 'IN_PROGRESS', update_time = now()
-  WHERE s.id = ANY (ARRAY(SELECT stage_id FROM candidate WHERE stage_status = 'PENDING')) AND s.status = 'PENDING'
-  RETURNING s.id
-), job_started AS (
-  UPDATE job j SET status = 'IN_PROGRESS', update_time = now()
-  WHERE j.id = ANY (ARRAY(SELECT job_id FROM candidate WHERE job_status = 'PENDING')) AND j.status = 'PENDING'
-  RETURNING j.id
-)
+), {StartStagesAndJobs}
 (SELECT cl.id, cl.stage_id, cl.data, cl.user_metadata, cl.status, cl.attempts, cl.max_attempts,
        cl.creation_time, cl.update_time, cl.start_time, cl.end_time, cl.traceparent, cl.tracestate,
        cl.claim_id, cl.lease_expires_at, cl.worker_id, cl.errors,
@@ -275,15 +290,7 @@ claimed AS (
             t.attempts, t.max_attempts, t.creation_time, t.update_time, t.start_time, t.end_time,
             t.traceparent, t.tracestate, t.stage_id AS stage_uuid, t.priority, t.seq,
             t.claim_id::text AS claim_id, t.lease_expires_at, t.worker_id, t.errors::text AS errors
-), stage_started AS (
-  UPDATE stage s SET status = 'IN_PROGRESS', update_time = now()
-  WHERE s.id = ANY (ARRAY(SELECT stage_id FROM candidate WHERE stage_status = 'PENDING')) AND s.status = 'PENDING'
-  RETURNING s.id
-), job_started AS (
-  UPDATE job j SET status = 'IN_PROGRESS', update_time = now()
-  WHERE j.id = ANY (ARRAY(SELECT job_id FROM candidate WHERE job_status = 'PENDING')) AND j.status = 'PENDING'
-  RETURNING j.id
-)
+), {StartStagesAndJobs}
 (SELECT cl.id, cl.stage_id, cl.data, cl.user_metadata, cl.status, cl.attempts, cl.max_attempts,
        cl.creation_time, cl.update_time, cl.start_time, cl.end_time, cl.traceparent, cl.tracestate,
        cl.claim_id, cl.lease_expires_at, cl.worker_id, cl.errors,
