@@ -100,13 +100,14 @@ struct SubmitArgs {
   int stages = 1;
   std::string type = "bench";
   int types = 0;  // 0: one job of type `type`; K: K jobs, job k of type "type-k"
+  int jobs = 1;   // jobs of each type (the tasks split evenly)
   int timeout_s = 600;
   bool idempotent = false;  // each submission with an Idempotency-Key of its own
 };
 
 int RunSubmit(const SubmitArgs& a) {
   const auto type_names = TypeNames(a.type, a.types);
-  const long long jobs = static_cast<long long>(type_names.size());
+  const long long jobs = static_cast<long long>(type_names.size()) * a.jobs;
   const long long per_stage = a.tasks / (jobs * a.stages);
   if (per_stage < 1 || per_stage * jobs * a.stages != a.tasks) {
     std::cerr << fmt::format("submit: --tasks {} must be a positive multiple of jobs ({}) x stages ({})\n", a.tasks,
@@ -117,9 +118,11 @@ int RunSubmit(const SubmitArgs& a) {
   std::vector<std::string> bodies;
   std::size_t body_bytes = 0;
   long long i = 0;
-  for (const auto& type : type_names) {
+  for (long long k = 0; k < jobs; ++k) {
+    const std::string& type = type_names[static_cast<std::size_t>(k) % type_names.size()];
     jobnik::domain::NewJob job;
-    job.name = fmt::format("bench-{}", type);
+    job.name = a.jobs > 1 ? fmt::format("bench-{}-{}", type, k / static_cast<long long>(type_names.size()))
+                          : fmt::format("bench-{}", type);
     job.data = R"({"bench":true})";
     job.stages.emplace();
     for (int s = 0; s < a.stages; ++s) {
@@ -810,6 +813,9 @@ int main(int argc, char** argv) {
   sub->add_option("--type", submit.type, "stage type")->capture_default_str();
   sub->add_option("--types", submit.types, "K > 0: K jobs, job k's stages of type TYPE-k")
       ->check(CLI::NonNegativeNumber);
+  sub->add_option("--jobs", submit.jobs, "J jobs of each type, the tasks split evenly")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   sub->add_option("--timeout-s", submit.timeout_s, "read timeout of a submission")->capture_default_str();
   sub->add_flag("--idempotent", submit.idempotent, "send each submission with an Idempotency-Key of its own");
 

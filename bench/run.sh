@@ -29,6 +29,11 @@
 #      G/16 tasks (one claim over all 16 types); against pgbench single claim+done at 16
 #      clients measured just before g's runs (with AB_PAIRS > 0; else the baseline at the
 #      start), and the pgbench baseline that claims 10 rows per transaction
+#   j  jobs waiting: one stage of J tasks, 16 workers, on a history of J_HISTORY COMPLETED jobs
+#      (analyzed), without and with J_WAITING PENDING jobs of another type submitted through
+#      the API just before (a burst far below autovacuum's analyze threshold: the statistics
+#      still count no PENDING job), in J_PAIRS alternating pairs (the ratio is the median of
+#      the pairs'): claims must not read the waiting jobs
 #   i  idempotency keys: I_JOBS small jobs (10 tasks each) submitted one POST /v1/jobs at a
 #      time without and with an Idempotency-Key each, in I_PAIRS alternating pairs (the
 #      overhead is the median of the pairs' time ratios)
@@ -84,6 +89,10 @@
 #   BENCH_F_WAITERS           f's waiting workers                64
 #   BENCH_G_TASKS             tasks of each of g's runs          20000 / 2000
 #   BENCH_G_BATCH             g's tasks per claim and per report  10
+#   BENCH_J_TASKS             tasks of j's stage                 20000 / 2000
+#   BENCH_J_HISTORY           j's COMPLETED history jobs         200000 / 20000
+#   BENCH_J_WAITING           j's waiting PENDING jobs           5000 / 1000
+#   BENCH_J_PAIRS             j's pairs of runs (none, waiting)  2 / 1
 #   BENCH_I_JOBS              i's jobs per run                   2000 / 200
 #   BENCH_I_PAIRS             i's pairs of runs (plain, keyed)   3 / 1
 #   BENCH_L_TASKS             tasks of l's stage                 20000 / 2000
@@ -147,6 +156,11 @@ f_waiters=${BENCH_F_WAITERS:-64}
 g_tasks=${BENCH_G_TASKS:-$(pick 20000 2000)}
 g_batch=${BENCH_G_BATCH:-10}
 g_workers=16
+j_tasks=${BENCH_J_TASKS:-$(pick 20000 2000)}
+j_history=${BENCH_J_HISTORY:-$(pick 200000 20000)}
+j_waiting=${BENCH_J_WAITING:-$(pick 5000 1000)}
+j_pairs=${BENCH_J_PAIRS:-$(pick 2 1)}
+j_workers=16
 i_jobs=${BENCH_I_JOBS:-$(pick 2000 200)}
 i_pairs=${BENCH_I_PAIRS:-$(pick 3 1)}
 l_tasks=${BENCH_L_TASKS:-$(pick 20000 2000)}
@@ -167,11 +181,11 @@ peer_jobs=${BENCH_PEER_JOBS:-$(pick 20000 5000)}
 baseline_seconds=${BENCH_SECONDS:-$(pick 10 2)}
 if [[ -n ${BENCH_BASELINE_JSON:-} ]]; then ab_pairs=${BENCH_AB_PAIRS:-0}; else ab_pairs=${BENCH_AB_PAIRS:-$(pick 3 1)}; fi
 work_timeout=${BENCH_WORK_TIMEOUT:-120}
-read -r -a scenarios <<<"${BENCH_SCENARIOS:-a b c d e f g i l p s}"
+read -r -a scenarios <<<"${BENCH_SCENARIOS:-a b c d e f g i j l p s}"
 results=${BENCH_RESULTS:-$root/bench/results}
 
 for v in a_tasks b_per_stage per_worker c_tasks d_completed d_pending d_pairs e_tasks e_delayed e_pairs f_tasks f_waiters \
-  g_tasks g_batch i_jobs i_pairs ab_pairs l_tasks l_limit l_pairs p_tasks p_history p_per_job p_pairs peer_jobs baseline_seconds \
+  g_tasks g_batch i_jobs i_pairs ab_pairs j_tasks j_history j_waiting j_pairs l_tasks l_limit l_pairs p_tasks p_history p_per_job p_pairs peer_jobs baseline_seconds \
   work_timeout s_idle s_slowloris s_seconds; do
   [[ ${!v} =~ ^[0-9]+$ ]] || { echo "$0: $v must be a non-negative integer, got '${!v}'" >&2; exit 2; }
 done
@@ -179,7 +193,7 @@ for w in "${workers_list[@]}"; do
   [[ $w =~ ^[1-9][0-9]*$ ]] || { echo "$0: BENCH_WORKERS: '$w' is not a positive integer" >&2; exit 2; }
 done
 for s in "${scenarios[@]}"; do
-  [[ $s =~ ^[abcdefgilps]$ ]] || { echo "$0: BENCH_SCENARIOS: unknown scenario '$s'" >&2; exit 2; }
+  [[ $s =~ ^[abcdefgijlps]$ ]] || { echo "$0: BENCH_SCENARIOS: unknown scenario '$s'" >&2; exit 2; }
 done
 
 # jobnikd's flags for every run (the database URL and schema are added per run).
@@ -407,6 +421,7 @@ seed_type=
 limit_type=  # with LIMIT_MAX: the concurrency limit set before submission (scenario l)
 limit_max=
 prune_during=  # a retention (e.g. 1h): `jobnikd prune --once` runs while the workers do (scenario p)
+waiting_jobs=  # PENDING jobs of one task each (type bench-waiting) submitted before the work (scenario j)
 run_work() {
   local name=$1 scenario=$2 workers=$3
   shift 3
@@ -464,6 +479,18 @@ run_work() {
         '{seed: {delayed_tasks: $n, wall_s: ($s | tonumber)}}' >"$seedj" || printf '{}' >"$seedj"
     else
       fail "$name: seeding delayed tasks failed (see $name.jobnikd.log)"
+      ok=false
+    fi
+  fi
+  if [[ $ok == true && -n $waiting_jobs ]]; then
+    log "$name: submitting $waiting_jobs PENDING jobs of type bench-waiting"
+    local wj
+    if wj=$("$loadgen" submit --url "$jd_url" --tasks "$waiting_jobs" --jobs "$waiting_jobs" --type bench-waiting \
+      2>>"$jd_log"); then
+      jq --argjson w "$(jq -c '{waiting_jobs: .jobs, waiting_wall_s: .wall_s}' <<<"$wj")" '.seed = ((.seed // {}) + $w)' \
+        "$seedj" >"$seedj.new" && mv "$seedj.new" "$seedj"
+    else
+      fail "$name: submitting the waiting jobs failed (see $name.jobnikd.log)"
       ok=false
     fi
   fi
@@ -700,6 +727,16 @@ l_side() {
     --type bench-l --expect "$l_tasks"
   limit_type= limit_max=
 }
+# j_side none|waiting K: scenario j's run of pair K on its seeded history, without or with
+# J_WAITING PENDING jobs of another type submitted just before the work.
+# shellcheck disable=SC2317  # called through in_pair_order
+j_side() {
+  seed_args=(--completed "$j_history" --pending 0 --tasks-per-stage 1)
+  [[ $1 == waiting ]] && waiting_jobs=$j_waiting
+  run_work "j_$1_p$2" j "$j_workers" --tasks "$j_tasks" --stages 1 --type bench-j -- \
+    --type bench-j --expect "$j_tasks"
+  waiting_jobs='' seed_args=()
+}
 # p_side none|pruning K: scenario p's run of pair K on its seeded history, without or with
 # a prune of that history running alongside.
 # shellcheck disable=SC2317  # called through in_pair_order
@@ -808,6 +845,10 @@ for s in "${scenarios[@]}"; do
     i)
       for ((k = 1; k <= i_pairs; k++)); do in_pair_order "$k" i_side plain keyed; done
       ;;
+    j)
+      # The same work on the same history, without and with jobs waiting; J_PAIRS times.
+      for ((k = 1; k <= j_pairs; k++)); do in_pair_order "$k" j_side none waiting; done
+      ;;
     d)
       # b's work at W = 16 on fresh schemas without and with the history; D_PAIRS times.
       for ((k = 1; k <= d_pairs; k++)); do in_pair_order "$k" d_side fresh history; done
@@ -876,7 +917,8 @@ jq -n \
     --argjson c "$c_tasks" --argjson dc "$d_completed" --argjson dp "$d_pending" --argjson dpp "$d_pairs" \
     --argjson e "$e_tasks" --argjson ed "$e_delayed" --argjson ep "$e_pairs" \
     --argjson g "$g_tasks" --argjson gb "$g_batch" --argjson ij "$i_jobs" --argjson ip "$i_pairs" \
-    --argjson abp "$ab_pairs" --argjson lt "$l_tasks" --argjson ll "$l_limit" --argjson lp "$l_pairs" \
+    --argjson abp "$ab_pairs" --argjson jt "$j_tasks" --argjson jh "$j_history" --argjson jw "$j_waiting" \
+    --argjson jp "$j_pairs" --argjson lt "$l_tasks" --argjson ll "$l_limit" --argjson lp "$l_pairs" \
     --argjson pt "$p_tasks" --argjson ph "$p_history" --argjson ppj "$p_per_job" --argjson pp "$p_pairs" \
     --argjson bs "$baseline_seconds" --argjson to "$work_timeout" --arg flags "${jobnikd_flags[*]}" \
     --argjson peer_on "$peer" --argjson pj "$peer_jobs" \
@@ -885,6 +927,7 @@ jq -n \
     '{a_tasks: $a, b_types: 16, b_tasks_per_stage: $b, tasks_per_worker_cap: $pw,
       c_tasks: $c, d_completed: $dc, d_pending: $dp, d_pairs: $dpp, d_workers: 16, e_tasks: $e, e_delayed: $ed, e_pairs: $ep, e_workers: 16,
       g_tasks: $g, g_batch: $gb, g_workers: 16, i_jobs: $ij, i_pairs: $ip, ab_pairs: $abp,
+      j_tasks: $jt, j_history: $jh, j_waiting: $jw, j_pairs: $jp, j_workers: 16,
       l_tasks: $lt, l_limit: $ll, l_pairs: $lp, l_workers: 16,
       p_tasks: $pt, p_history: $ph, p_per_job: $ppj, p_pairs: $pp, p_workers: 16,
       baseline_seconds: $bs, peer: $peer_on, peer_jobs: $pj,
@@ -942,6 +985,10 @@ def target($name; $value; $op; $threshold; $unit):
       | sort | if length == 0 then null else .[(length - 1) / 2 | floor] end),
     limited_pairs: ([range(1; $cfg.l_pairs + 1) | tostring]
       | map(div(tps("l_limited_p" + .); tps("l_none_p" + .))) | map(select(. != null))),
+    waiting_jobs_pairs: ([range(1; $cfg.j_pairs + 1) | tostring]
+      | map(div(tps("j_waiting_p" + .); tps("j_none_p" + .))) | map(select(. != null))),
+    waiting_jobs_vs_none: ([range(1; $cfg.j_pairs + 1) | tostring]
+      | map(div(tps("j_waiting_p" + .); tps("j_none_p" + .))) | median),
     batch100_one_stage_vs_graphile_batched: div(tps("g_one_b100_w16"); $peer[0].graphile_batched.jobs_per_s),
     batch10_one_stage_vs_graphile_batched: div(tps("g_one_w16"); $peer[0].graphile_batched.jobs_per_s),
     one_stage_vs_graphile_default: div(tps("a_w16"); $peer[0].graphile_default.jobs_per_s),
@@ -964,6 +1011,7 @@ def target($name; $value; $op; $threshold; $unit):
     target("e2e/pgbench claim+done at 16, one stage, W=16"; $ratios.one_stage_vs_pgbench["16"]; ">="; 0.35; "ratio"),
     target("large history / fresh, 16 stages, W=16"; $ratios.large_history_vs_fresh; ">="; 0.8; "ratio"),
     target("100k delayed retries / none, one type, W=16"; $ratios.delayed_retries_vs_none; ">="; 0.9; "ratio"),
+    target("\($cfg.j_waiting) jobs waiting / none, one type, W=16"; $ratios.waiting_jobs_vs_none; ">="; 0.9; "ratio"),
     target("batch(\($cfg.g_batch)) e2e/pgbench claim+done at 16, one stage, W=16"; $ratios.batch_one_stage_vs_pgbench; ">="; 1.0; "ratio"),
     target("batch(\($cfg.g_batch)) e2e/pgbench claim+done at 16, 16 stages, W=16"; $ratios.batch_16_stages_vs_pgbench; ">="; 1.0; "ratio"),
     target("submission throughput, one job of C tasks"; $runs.c.submit.tasks_per_s; ">="; 20000; "tasks/s"),
@@ -1050,6 +1098,11 @@ jq -r '
         else row(.value; "e  one type, delayed ones"; $all.runs["e_none_p" + (.key | split("_p")[1])].work.tasks_per_s;
                  $all.ratios.delayed_retries_pairs[(.key | split("_p")[1] | tonumber) - 1]) end),
     (if .runs.e_delayed_p1.seed then "   (e: \(.runs.e_delayed_p1.seed.delayed_tasks) delayed RETRIED tasks of the same type seeded in \(.runs.e_delayed_p1.seed.wall_s) s; ratio = waiting / none per pair, median \(f(.ratios.delayed_retries_vs_none)))" else empty end),
+    (.runs | to_entries | map(select(.key | startswith("j_"))) | sort_by((.key | split("_p") | last | tonumber), (.key | startswith("j_waiting"))) | .[]
+      | if (.key | startswith("j_none")) then row(.value; "j  history, none waiting"; null; null)
+        else row(.value; "j  history, jobs waiting"; $all.runs["j_none_p" + (.key | split("_p") | last)].work.tasks_per_s;
+                 $all.ratios.waiting_jobs_pairs[(.key | split("_p") | last | tonumber) - 1]) end),
+    (if .runs.j_waiting_p1.seed then "   (j: \(.runs.j_waiting_p1.seed.completed_tasks) COMPLETED jobs seeded in \(.runs.j_waiting_p1.seed.wall_s) s, then \(.runs.j_waiting_p1.seed.waiting_jobs) PENDING jobs of another type submitted in \(.runs.j_waiting_p1.seed.waiting_wall_s) s; ratio = waiting / none per pair, median \(f(.ratios.waiting_jobs_vs_none)))" else empty end),
     (.runs | to_entries | map(select(.key | startswith("f_"))) | .[]
       | "f  long poll \(if .value.work.across_instances then "(2nd jobnikd)" else "(same)" end | pad(13)) \(f(.value.workers) | lpad(4)) \(f(.value.work.tasks) | lpad(8))   submit -> claim p50/p99 \(f(.value.work.submit_to_claim_ms.p50))/\(f(.value.work.submit_to_claim_ms.p99)) ms\(if .value.work.ok == false then " FAIL" else "" end)"),
     (if .runs.g_one_w16 then row(.runs.g_one_w16; "g  batch, one stage"; $all.baseline.beside.g // $all.baseline.claim_done_pairs_per_s["16"]; $all.ratios.batch_one_stage_vs_pgbench) else empty end),
