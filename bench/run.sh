@@ -92,7 +92,7 @@
 #   BENCH_J_TASKS             tasks of j's stage                 20000 / 2000
 #   BENCH_J_HISTORY           j's COMPLETED history jobs         200000 / 20000
 #   BENCH_J_WAITING           j's waiting PENDING jobs           5000 / 1000
-#   BENCH_J_PAIRS             j's pairs of runs (none, waiting)  2 / 1
+#   BENCH_J_PAIRS             j's pairs of runs (none, waiting)  3 / 1
 #   BENCH_I_JOBS              i's jobs per run                   2000 / 200
 #   BENCH_I_PAIRS             i's pairs of runs (plain, keyed)   3 / 1
 #   BENCH_L_TASKS             tasks of l's stage                 20000 / 2000
@@ -159,7 +159,7 @@ g_workers=16
 j_tasks=${BENCH_J_TASKS:-$(pick 20000 2000)}
 j_history=${BENCH_J_HISTORY:-$(pick 200000 20000)}
 j_waiting=${BENCH_J_WAITING:-$(pick 5000 1000)}
-j_pairs=${BENCH_J_PAIRS:-$(pick 2 1)}
+j_pairs=${BENCH_J_PAIRS:-$(pick 3 1)}
 j_workers=16
 i_jobs=${BENCH_I_JOBS:-$(pick 2000 200)}
 i_pairs=${BENCH_I_PAIRS:-$(pick 3 1)}

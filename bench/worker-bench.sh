@@ -13,19 +13,28 @@
 # and prints tasks/s of each, the ratios and the targets (command >= 1,000 tasks/s; plugin
 # >= 0.8 x sdk), [met] or [MISSED] like bench/run.sh.
 #
+# The compared runs go in PAIRS alternating pairs (shell loop and command; plugin and sdk;
+# A B, B A, A B, ...) and the targets take the medians: the speed of everything on these
+# shared hosts moves by a third within minutes, and two runs minutes apart measured that
+# drift as much as the worker. --no-combine-requests runs once, for comparison.
+#
 # Each run is timed from its start to its job's updateTime (when it became COMPLETED), so
 # that the watching loop, which looks only every half second, adds neither CPU nor delay.
 #
 # Environment: BENCH_WORKER_TASKS (N for the command runs and the shell loop, default 10000),
 # BENCH_WORKER_FAST_TASKS (N for the plugin and SDK runs, default 20000; at ~2,000 tasks/s a
 # few thousand tasks would mostly time the start of the processes), BENCH_WORKERS (4),
-# BENCH_CONCURRENCY (8).
+# BENCH_CONCURRENCY (8), BENCH_WORKER_PAIRS (3).
 set -euo pipefail
 build=${1:?usage: $0 BUILD_DIR}
 n=${BENCH_WORKER_TASKS:-10000}
 fast_n=${BENCH_WORKER_FAST_TASKS:-20000}
 workers=${BENCH_WORKERS:-4}
 conc=${BENCH_CONCURRENCY:-8}
+pairs=${BENCH_WORKER_PAIRS:-3}
+for v in n fast_n workers conc pairs; do
+  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "$0: $v must be a positive integer, got '${!v}'" >&2; exit 2; }
+done
 bin="$build/src"
 BIN=$bin STATE_PREFIX=/tmp/jobnik-wbench
 # shellcheck source=scripts/local-jobnikd.sh
@@ -73,32 +82,54 @@ run() {
   rate "$n" "$t0" "$t1"
 }
 
-t0=$(now)
-for ((i = 0; i < n; i++)); do /bin/true; done
-t1=$(now)
-baseline=$(rate "$n" "$t0" "$t1")
+shell_loop() {
+  local t0 t1 i
+  t0=$(now)
+  for ((i = 0; i < n; i++)); do /bin/true; done
+  t1=$(now)
+  rate "$n" "$t0" "$t1"
+}
 # sdk: the SDK loop alone, as many slots in one process, timed like run().
 sdk() {
   local st t0 t1
-  st=$(stage bench-sdk "$fast_n")
+  st=$(stage "$1" "$fast_n")
   t0=$(now)
-  "$build/bench/jobnik-loadgen" work --url "$url" --type bench-sdk --workers $((workers * conc)) --expect "$fast_n" \
+  "$build/bench/jobnik-loadgen" work --url "$url" --type "$1" --workers $((workers * conc)) --expect "$fast_n" \
     --combine --no-verify >/dev/null
   t1=$(done_at "$st")
   rate "$fast_n" "$t0" "$t1"
 }
 
-command=$(run bench-true "$n" -- /bin/true)
-separate=$(run bench-true-separate "$n" --no-combine-requests -- /bin/true)
-plugin=$(run bench-plugin "$fast_n" --plugin "$build/examples/plugins/libjobnik_noop_plugin.so")
-sdk=$(sdk)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print (v >= t ? "[met]   " : "[MISSED]") }'; }
-echo "tasks: $n (command), $fast_n (plugin, SDK loop); workers: $workers x concurrency $conc"
-echo "baseline (shell loop spawning /bin/true): $baseline spawns/s"
-echo "jobnik-worker, command /bin/true:         $command tasks/s ($(ratio "$command" "$baseline") x baseline)"
-echo "  the same, --no-combine-requests:        $separate tasks/s (the default does $(ratio "$command" "$separate") x this)"
-echo "jobnik-worker, no-op plugin:              $plugin tasks/s ($(ratio "$plugin" "$sdk") x sdk)"
-echo "SDK worker loop, empty handler:           $sdk tasks/s"
-echo "  $(verdict "$command" 1000) command /bin/true, $workers x $conc: $command tasks/s (target >= 1000)"
-echo "  $(verdict "$(ratio "$plugin" "$sdk")" 0.8) no-op plugin / SDK loop: $(ratio "$plugin" "$sdk") (target >= 0.8)"
+# The median of the arguments (the lower middle one of an even count).
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+baselines=() commands=() command_ratios=() plugins=() sdks=() plugin_ratios=()
+for ((k = 1; k <= pairs; k++)); do
+  if ((k % 2)); then
+    b=$(shell_loop)
+    c=$(run "bench-true-$k" "$n" -- /bin/true)
+    p=$(run "bench-plugin-$k" "$fast_n" --plugin "$build/examples/plugins/libjobnik_noop_plugin.so")
+    s=$(sdk "bench-sdk-$k")
+  else
+    c=$(run "bench-true-$k" "$n" -- /bin/true)
+    b=$(shell_loop)
+    s=$(sdk "bench-sdk-$k")
+    p=$(run "bench-plugin-$k" "$fast_n" --plugin "$build/examples/plugins/libjobnik_noop_plugin.so")
+  fi
+  baselines+=("$b") commands+=("$c") command_ratios+=("$(ratio "$c" "$b")")
+  plugins+=("$p") sdks+=("$s") plugin_ratios+=("$(ratio "$p" "$s")")
+done
+separate=$(run bench-true-separate "$n" --no-combine-requests -- /bin/true)
+command=$(median "${commands[@]}")
+plugin_ratio=$(median "${plugin_ratios[@]}")
+
+echo "tasks: $n (command), $fast_n (plugin, SDK loop); workers: $workers x concurrency $conc; $pairs pairs"
+echo "baseline (shell loop spawning /bin/true): ${baselines[*]} spawns/s"
+echo "jobnik-worker, command /bin/true:         ${commands[*]} tasks/s (${command_ratios[*]} x baseline; median $command tasks/s)"
+echo "  the same, --no-combine-requests:        $separate tasks/s (the median command run does $(ratio "$command" "$separate") x this)"
+echo "jobnik-worker, no-op plugin:              ${plugins[*]} tasks/s (${plugin_ratios[*]} x sdk)"
+echo "SDK worker loop, empty handler:           ${sdks[*]} tasks/s"
+echo "  $(verdict "$command" 1000) command /bin/true, $workers x $conc: $command tasks/s, the median of the runs (target >= 1000)"
+echo "  $(verdict "$plugin_ratio" 0.8) no-op plugin / SDK loop: $plugin_ratio, the median of the pairs (target >= 0.8)"
