@@ -763,6 +763,18 @@ pgbench_beside() {
   fi
   log "$1: $(jq -r '.claim_done_pairs_per_s["16"]' "$work/beside/$1.json") pairs/s"
 }
+# ab_run a|b NAME W: one run of scenario a or b with W workers.
+ab_run() {
+  local n
+  if [[ $1 == a ]]; then
+    n=$(capped "$a_tasks" "$3" 1)
+    run_work "$2" a "$3" --tasks "$n" --stages 1 --type bench -- --type bench --expect "$n"
+  else
+    n=$(capped $((b_per_stage * b_types)) "$3" "$b_types")
+    run_work "$2" b "$3" --tasks "$n" --stages 1 --type bench --types "$b_types" -- \
+      --type bench --types "$b_types" --expect "$n"
+  fi
+}
 # w16_side pgbench|jobnik K: pair K of a's or b's run at W = 16 ($w16_scenario); the runs
 # are named a_w16, a_w16_p2, ... and the pgbench measurements a_p1, a_p2, ...
 # shellcheck disable=SC2317  # called through in_pair_order
@@ -774,15 +786,7 @@ w16_side() {
   fi
   name=${s}_w16
   (($2 > 1)) && name+=_p$2
-  if [[ $s == a ]]; then
-    run_work "$name" a 16 --tasks "$(capped "$a_tasks" 16 1)" --stages 1 --type bench -- \
-      --type bench --expect "$(capped "$a_tasks" 16 1)"
-  else
-    local n
-    n=$(capped $((b_per_stage * b_types)) 16 "$b_types")
-    run_work "$name" b 16 --tasks "$n" --stages 1 --type bench --types "$b_types" -- \
-      --type bench --types "$b_types" --expect "$n"
-  fi
+  ab_run "$s" "$name" 16
 }
 
 baseline_json=$work/baseline.json
@@ -816,27 +820,14 @@ fi
 
 for s in "${scenarios[@]}"; do
   case $s in
-    a)
+    a | b)
       for w in "${workers_list[@]}"; do
         if ((w == 16 && ab_pairs > 0)); then
-          w16_scenario=a
+          w16_scenario=$s
           for ((k = 1; k <= ab_pairs; k++)); do in_pair_order "$k" w16_side pgbench jobnik; done
-          continue
+        else
+          ab_run "$s" "${s}_w$w" "$w"
         fi
-        n=$(capped "$a_tasks" "$w" 1)
-        run_work "a_w$w" a "$w" --tasks "$n" --stages 1 --type bench -- --type bench --expect "$n"
-      done
-      ;;
-    b)
-      for w in "${workers_list[@]}"; do
-        if ((w == 16 && ab_pairs > 0)); then
-          w16_scenario=b
-          for ((k = 1; k <= ab_pairs; k++)); do in_pair_order "$k" w16_side pgbench jobnik; done
-          continue
-        fi
-        n=$(capped $((b_per_stage * b_types)) "$w" "$b_types")
-        run_work "b_w$w" b "$w" --tasks "$n" --stages 1 --type bench --types "$b_types" -- \
-          --type bench --types "$b_types" --expect "$n"
       done
       ;;
     c)
