@@ -603,7 +603,9 @@ TEST_F(DequeueWaitTest, AWokenClaimLooksAtItsConnectionBeforeClaimingForAClientT
   const std::string request = "PATCH /v1/stages/w-gone/tasks/dequeue?wait_seconds=60 HTTP/1.1\r\nHost: t\r\n\r\n";
   const int fd = SendRaw(request);
   ASSERT_GE(fd, 0);
-  ASSERT_TRUE(Eventually([&] { return waiter.Waiting() == 1; }));
+  // Asleep after its first attempt: a first attempt still running (a waiter counts as
+  // waiting from before it) could claim the task added below for a client it saw there.
+  ASSERT_TRUE(Eventually([&] { return waiter.Sleeping() == 1; }));
   // The guard looks once (it finds the connection, the client still there), then not again.
   EXPECT_EQ(guard_->RunOnce(Clock::now()).hung_up, 0u);
   close(fd);

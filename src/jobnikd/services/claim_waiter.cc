@@ -99,6 +99,11 @@ std::size_t ClaimWaiter::Waiting() const {
   return waiting_;
 }
 
+std::size_t ClaimWaiter::Sleeping() const {
+  const std::lock_guard lock(mu_);
+  return sleeping_;
+}
+
 std::shared_ptr<ClaimWaiter::Waiter> ClaimWaiter::Enter(const std::vector<std::string>& stage_types, bool& over_limit) {
   const std::lock_guard lock(mu_);
   over_limit = false;
@@ -138,7 +143,9 @@ void ClaimWaiter::Leave(const std::shared_ptr<Waiter>& w) {
 
 bool ClaimWaiter::Sleep(Waiter& w, std::chrono::steady_clock::time_point deadline) {
   std::unique_lock lock(mu_);
+  ++sleeping_;
   w.cv.wait_until(lock, deadline, [&] { return w.woken || w.cancelled || stopping_; });
+  --sleeping_;
   return w.woken && !w.cancelled && !stopping_;
 }
 

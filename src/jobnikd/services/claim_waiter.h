@@ -121,8 +121,10 @@ class ClaimWaiter {
   // A notification's payload ("<schema>\t<stage type>\t<count>"); others' schemas are ignored.
   void OnNotification(const std::string& payload);
 
-  // Waiting requests now.
+  // Waiting requests now (from their registration, before their first attempt, to their
+  // last), and those of them asleep between attempts.
   std::size_t Waiting() const;
+  std::size_t Sleeping() const;
   // The listener's connection is up and listening (always false in poll mode).
   bool Listening() const { return listening_; }
 
@@ -146,6 +148,7 @@ class ClaimWaiter {
   std::condition_variable cv_;  // the threads' sleep
   bool stopping_ = false;
   std::size_t waiting_ = 0;
+  std::size_t sleeping_ = 0;
   // Per stage type, its waiters in arrival order (a waiter of several types is in each list).
   std::map<std::string, std::list<std::shared_ptr<Waiter>>> by_type_;
   std::atomic<bool> listening_{false};
